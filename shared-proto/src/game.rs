@@ -1,0 +1,151 @@
+//! Games, the catalog, versions and peer identities.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A catalog id: the name of a game root under the game directory.
+pub type GameId = String;
+
+/// One catalogued game. Only catalogued ids are scanned, announced or served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogEntry {
+    pub id: GameId,
+    pub name: String,
+    pub description: String,
+    pub genre: String,
+    pub max_players: u16,
+}
+
+/// Compares two version strings in natural order: runs of digits compare as
+/// numbers (`0.8.10` > `0.8.9`), everything else byte-wise.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let (na, ra) = split_digits(a);
+                let (nb, rb) = split_digits(b);
+                let ord = compare_digit_runs(na, nb);
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+                (a, b) = (ra, rb);
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                (a, b) = (&a[1..], &b[1..]);
+            }
+        }
+    }
+}
+
+fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
+    let end = s.iter().position(|c| !c.is_ascii_digit()).unwrap_or(s.len());
+    s.split_at(end)
+}
+
+fn compare_digit_runs(a: &[u8], b: &[u8]) -> Ordering {
+    let trim = |s: &[u8]| -> usize { s.iter().position(|&c| c != b'0').unwrap_or(s.len()) };
+    let (a, b) = (&a[trim(a)..], &b[trim(b)..]);
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// A node's identity: the BLAKE3 hash of its certificate's public key
+/// (SubjectPublicKeyInfo, DER). Shown as 52 lowercase base32 characters,
+/// which fit in one DNS label for the mDNS instance name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PeerId(pub [u8; 32]);
+
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut acc = 0u32;
+        let mut bits = 0;
+        for &byte in &self.0 {
+            acc = (acc << 8) | u32::from(byte);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                f.write_fmt(format_args!("{}", BASE32[((acc >> bits) & 31) as usize] as char))?;
+            }
+        }
+        if bits > 0 {
+            f.write_fmt(format_args!("{}", BASE32[((acc << (5 - bits)) & 31) as usize] as char))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({self})")
+    }
+}
+
+/// A string that is not a peer id.
+#[derive(Debug, thiserror::Error)]
+#[error("not a peer id (want 52 base32 characters): {0:?}")]
+pub struct PeerIdParseError(String);
+
+impl FromStr for PeerId {
+    type Err = PeerIdParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || PeerIdParseError(s.chars().take(80).collect());
+        if s.len() != 52 {
+            return Err(err());
+        }
+        let mut out = [0u8; 32];
+        let (mut acc, mut bits, mut n) = (0u32, 0, 0);
+        for c in s.bytes() {
+            let v = BASE32.iter().position(|&b| b == c.to_ascii_lowercase()).ok_or_else(err)? as u32;
+            acc = (acc << 5) | v;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                if n == 32 {
+                    return Err(err());
+                }
+                out[n] = (acc >> bits) as u8;
+                n += 1;
+            }
+        }
+        if n != 32 || acc & ((1 << bits) - 1) != 0 {
+            return Err(err());
+        }
+        Ok(PeerId(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_version_order() {
+        let mut v = vec!["1.10", "1.9", "1.9a", "0.8.10", "0.8.9", "2", "1.09.1"];
+        v.sort_by(|a, b| compare_versions(a, b));
+        assert_eq!(v, ["0.8.9", "0.8.10", "1.9", "1.09.1", "1.9a", "1.10", "2"]);
+        assert_eq!(compare_versions("007", "7"), Ordering::Equal);
+        assert_eq!(compare_versions("", "0"), Ordering::Less);
+    }
+
+    #[test]
+    fn peer_id_text_round_trips() {
+        let id = PeerId(*b"0123456789abcdefghijklmnopqrstuv");
+        let text = id.to_string();
+        assert_eq!(text.len(), 52);
+        assert_eq!(text.parse::<PeerId>().unwrap(), id);
+        assert!("short".parse::<PeerId>().is_err());
+        assert!("1".repeat(52).parse::<PeerId>().is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! Frames on tokio byte streams (QUIC streams, local sockets).
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::frame::{self, FrameError, LEN_PREFIX, Message};
+
+fn io_error<M: Message>(source: std::io::Error) -> FrameError {
+    FrameError::Io { message: M::NAME, source }
+}
+
+/// Reads one frame. `Ok(None)` means the stream ended cleanly between frames.
+///
+/// At most `M::MAX_FRAME` bytes are buffered; a longer prefix is refused
+/// before any body byte is read.
+pub async fn read_frame<M, R>(reader: &mut R) -> Result<Option<M>, FrameError>
+where
+    M: Message,
+    R: AsyncRead + Unpin + ?Sized,
+{
+    let mut prefix = [0u8; LEN_PREFIX];
+    let mut got = 0;
+    while got < LEN_PREFIX {
+        let n = reader.read(&mut prefix[got..]).await.map_err(io_error::<M>)?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(FrameError::Truncated { message: M::NAME, expected: LEN_PREFIX, got })
+            };
+        }
+        got += n;
+    }
+    let len = frame::body_len::<M>(prefix)?;
+    let mut body = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        let n = reader.read(&mut body[got..]).await.map_err(io_error::<M>)?;
+        if n == 0 {
+            return Err(FrameError::Truncated { message: M::NAME, expected: LEN_PREFIX + len, got: LEN_PREFIX + got });
+        }
+        got += n;
+    }
+    frame::decode_body(&body).map(Some)
+}
+
+/// Writes one frame and flushes it.
+pub async fn write_frame<M, W>(writer: &mut W, msg: &M) -> Result<(), FrameError>
+where
+    M: Message,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let bytes = frame::encode(msg)?;
+    writer.write_all(&bytes).await.map_err(io_error::<M>)?;
+    writer.flush().await.map_err(io_error::<M>)
+}

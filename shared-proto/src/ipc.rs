@@ -1,0 +1,137 @@
+//! The IPC protocol between the desktop UI and its worker process.
+//!
+//! **Participants.** The UI process listens on a per-launch local socket
+//! and starts the worker with the socket name (argument) and a random launch
+//! token (environment variable [`TOKEN_ENV`], so it never shows in a process
+//! list). The worker connects and sends [`WorkerHello`] first; the UI answers
+//! [`HelloReply`]. After that the UI sends [`IpcCommand`]s and the worker
+//! sends [`IpcEvent`]s, each side a heartbeat every [`HEARTBEAT_INTERVAL_MS`].
+//!
+//! **Goals.** Keep the two processes apart: the worker owns the network and
+//! the game directory; the UI owns the window and survives the worker.
+//!
+//! **Non-goals.** Talking to anything but the worker the UI spawned: any
+//! other client is refused.
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::Message;
+use crate::game::{CatalogEntry, GameId, PeerId};
+
+/// Version exchanged in [`WorkerHello`]; a mismatch is refused.
+pub const IPC_PROTOCOL_VERSION: u32 = 1;
+/// Largest IPC frame body (a library snapshot of thousands of games fits).
+pub const MAX_IPC_FRAME: usize = 16 * 1024 * 1024;
+/// Environment variable carrying the launch token to the worker.
+pub const TOKEN_ENV: &str = "LANSPREAD_IPC_TOKEN";
+/// How often each side sends a heartbeat.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 1_000;
+/// Silence after which a side treats the other as gone.
+pub const HEARTBEAT_TIMEOUT_MS: u64 = 5_000;
+
+/// The worker's first frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerHello {
+    pub protocol_version: u32,
+    pub token: String,
+    pub worker_pid: u32,
+}
+
+impl Message for WorkerHello {
+    const NAME: &'static str = "worker hello";
+    const MAX_FRAME: usize = 4096;
+    const VARIANTS: Option<u32> = None;
+}
+
+/// The UI's answer to [`WorkerHello`]. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    Accepted,
+    Refused { reason: String },
+}
+
+impl Message for HelloReply {
+    const NAME: &'static str = "hello reply";
+    const MAX_FRAME: usize = 4096;
+    const VARIANTS: Option<u32> = Some(2);
+}
+
+/// UI → worker. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IpcCommand {
+    Heartbeat,
+    /// Send the catalog, the library and the network's games again.
+    ListGames,
+    /// Switch to another game directory (the worker rescans it).
+    SetGameDir { path: String },
+    GetPeerCount,
+    /// Finish cleanly and exit.
+    Shutdown,
+}
+
+impl Message for IpcCommand {
+    const NAME: &'static str = "ipc command";
+    const MAX_FRAME: usize = MAX_IPC_FRAME;
+    const VARIANTS: Option<u32> = Some(5);
+}
+
+/// A game root found in the local game directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalGame {
+    pub id: GameId,
+    /// From `version.ini`; `None` while the game is not (fully) downloaded.
+    pub version: Option<String>,
+    pub installed: bool,
+    /// Payload bytes at the root.
+    pub size: u64,
+}
+
+/// The local library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibrarySnapshot {
+    pub game_dir: String,
+    pub revision: u64,
+    pub games: Vec<LocalGame>,
+}
+
+/// A game as offered by the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkGame {
+    pub id: GameId,
+    /// Newest version any peer has.
+    pub newest_version: String,
+    /// Peers that have the newest version.
+    pub peers_with_newest: u32,
+    /// Peers that have any version.
+    pub peers_total: u32,
+    /// Size of the newest version.
+    pub size: u64,
+}
+
+/// A peer as the worker knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSummary {
+    pub peer_id: PeerId,
+    pub display_name: String,
+    pub address: String,
+}
+
+/// Worker → UI. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IpcEvent {
+    Heartbeat,
+    Catalog(Vec<CatalogEntry>),
+    Library(LibrarySnapshot),
+    NetworkGames(Vec<NetworkGame>),
+    PeerJoined(PeerSummary),
+    PeerLeft { peer_id: PeerId },
+    PeerCount(u32),
+    /// Something failed that the user should see.
+    RuntimeFailure { context: String, message: String },
+}
+
+impl Message for IpcEvent {
+    const NAME: &'static str = "ipc event";
+    const MAX_FRAME: usize = MAX_IPC_FRAME;
+    const VARIANTS: Option<u32> = Some(8);
+}

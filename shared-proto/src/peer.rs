@@ -1,0 +1,156 @@
+//! The peer protocol: one LanSpread node asking another over QUIC.
+//!
+//! **Participants.** A *client* node opens a QUIC connection (ALPN [`ALPN`])
+//! to a *server* node found by mDNS or given as a static peer, and sends one
+//! [`PeerRequest`] per bidirectional stream; the server answers with one
+//! [`PeerResponse`] and finishes the stream.
+//!
+//! **Goals.** Find out who a peer is ([`PeerRequest::Hello`]), whether it is
+//! alive and whether its library changed ([`PeerRequest::Ping`]), which games
+//! it offers ([`PeerRequest::ListGames`]) and what a game is made of, down to
+//! the BLAKE3 hash of every chunk ([`PeerRequest::GetGame`]).
+//!
+//! **Non-goals.** Authentication of users, NAT traversal, anything outside a
+//! LAN. Nodes trust each other's data only as far as the hashes go.
+//!
+//! The server answers only for catalogued, fully downloaded games and never
+//! builds a path from request data. The identity of the server is its
+//! certificate's key: see [`crate::PeerId`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::Message;
+use crate::game::{GameId, PeerId};
+
+/// QUIC application protocol name.
+pub const ALPN: &[u8] = b"lanspread/1";
+/// Version exchanged in [`Hello`]; a mismatch is refused with a readable error.
+pub const PEER_PROTOCOL_VERSION: u32 = 1;
+/// Largest peer frame body (a manifest of a very large game fits).
+pub const MAX_PEER_FRAME: usize = 8 * 1024 * 1024;
+/// Default UDP port a node listens on, fixed so installers can open it.
+pub const DEFAULT_PEER_PORT: u16 = 47474;
+/// mDNS service type every node announces and browses.
+pub const MDNS_SERVICE_TYPE: &str = "_lanspread._udp.local.";
+
+/// QUIC application close codes.
+pub mod close {
+    /// Normal close: the client is done.
+    pub const DONE: u32 = 0;
+    /// The node is shutting down.
+    pub const SHUTDOWN: u32 = 1;
+    /// The peer's protocol version or identity does not match.
+    pub const REFUSED: u32 = 2;
+}
+
+/// TXT keys of the mDNS announcement.
+pub mod txt {
+    pub const PROTOCOL: &str = "proto";
+    pub const PEER_ID: &str = "id";
+    pub const PORT: &str = "port";
+    pub const NAME: &str = "name";
+    pub const REVISION: &str = "rev";
+}
+
+/// A node introducing itself (sent by the client, answered by the server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol_version: u32,
+    pub peer_id: PeerId,
+    pub display_name: String,
+    /// Changes whenever the node's served library changes.
+    pub library_revision: u64,
+}
+
+/// A request; one per stream. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerRequest {
+    Hello(Hello),
+    Ping,
+    ListGames,
+    GetGame { id: GameId },
+}
+
+impl Message for PeerRequest {
+    const NAME: &'static str = "peer request";
+    const MAX_FRAME: usize = MAX_PEER_FRAME;
+    const VARIANTS: Option<u32> = Some(4);
+}
+
+/// A game as listed by a peer: listed means downloaded (its `version.ini` is
+/// committed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameSummary {
+    pub id: GameId,
+    pub version: String,
+    /// Total payload bytes.
+    pub size: u64,
+    pub installed: bool,
+}
+
+/// One file of a game, relative to its game root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative path with `/` separators; never absolute, never `..`.
+    pub path: String,
+    pub size: u64,
+    /// BLAKE3 of each `chunk_size` piece of the file, in order.
+    pub chunks: Vec<[u8; 32]>,
+}
+
+/// What a game is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameManifest {
+    pub id: GameId,
+    pub version: String,
+    pub chunk_size: u32,
+    pub files: Vec<FileEntry>,
+}
+
+impl GameManifest {
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// Why a request failed. Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The request frame was too large, truncated or did not decode.
+    BadFrame,
+    /// The request names a variant this node does not know.
+    UnknownRequest,
+    /// Hello with a different protocol version.
+    VersionMismatch,
+    /// No such catalogued, downloaded game here.
+    NotFound,
+    /// The game is here but its manifest is still being hashed.
+    NotReady,
+    /// Too many requests in flight from this peer.
+    Busy,
+    /// Something failed on the server side.
+    Internal,
+}
+
+/// An error answer with a message a person can read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// A response; one per stream. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerResponse {
+    Hello(Hello),
+    Pong { library_revision: u64 },
+    Games(Vec<GameSummary>),
+    Game(GameManifest),
+    Error(PeerError),
+}
+
+impl Message for PeerResponse {
+    const NAME: &'static str = "peer response";
+    const MAX_FRAME: usize = MAX_PEER_FRAME;
+    const VARIANTS: Option<u32> = Some(5);
+}
