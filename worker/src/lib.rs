@@ -1,0 +1,44 @@
+//! The LanSpread worker: everything that touches the network or the game
+//! directory. It runs as the desktop UI's child (`lanspread-worker ipc`) or
+//! headless (`serve`, `list`).
+//!
+//! # Layout
+//! - [`catalog`]: which game ids exist (bundled plus a user file).
+//! - [`library`]: scanning the game directory, manifests, the hash index and
+//!   the watcher that keeps them current.
+//! - [`net`]: node identity, QUIC/TLS settings, the peer server and client.
+//! - [`discovery`]: mDNS, static peers, liveness and the peer game DB.
+//! - [`node`]: all of the above running together, with one shutdown.
+//! - [`ipc`]: the bridge to the desktop UI.
+//! - [`cli`]: the headless command line.
+//! - [`platform`]: paths, durable writes and signals per operating system.
+//!
+//! # Example
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! use lanspread_worker::{catalog::Catalog, node::{Node, NodeOptions}};
+//! let node = Node::start(NodeOptions {
+//!     state_dir: "state".into(),
+//!     games_dir: None,
+//!     listen: "0.0.0.0:0".parse()?,
+//!     static_peers: vec!["127.0.0.1:47474".into()],
+//!     mdns: false,
+//!     catalog: Arc::new(Catalog::bundled()),
+//!     display_name: "lister".into(),
+//! })
+//! .await?;
+//! node.wait_for_static_peers(std::time::Duration::from_secs(3)).await;
+//! println!("{:?}", node.network_games());
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod cli;
+pub mod discovery;
+pub mod ipc;
+pub mod library;
+pub mod net;
+pub mod node;
+pub mod platform;

@@ -1,0 +1,158 @@
+//! The catalog: which game ids LanSpread knows.
+//!
+//! A game root is only scanned, announced or served when its id is in the
+//! catalog. The bundled catalog is compiled in; `--catalog FILE` adds or
+//! replaces entries from a user file in the same JSON format (an array of
+//! objects with `id`, `name`, `description`, `genre`, `max_players`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use lanspread_proto::CatalogEntry;
+
+const BUNDLED: &str = include_str!("../catalog.json");
+/// A user catalog larger than this is refused rather than read.
+const MAX_CATALOG_FILE: u64 = 4 * 1024 * 1024;
+
+/// Why a catalog could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: catalog file is {size} bytes, more than the {MAX_CATALOG_FILE} allowed")]
+    TooLarge { path: String, size: u64 },
+    #[error("{path}: not a catalog (a JSON array of games): {source}")]
+    Parse { path: String, source: serde_json::Error },
+    #[error("{path}: game id {id:?} is not allowed (use lowercase letters, digits, '-', '_' and '.', not starting with '.')")]
+    BadId { path: String, id: String },
+}
+
+#[derive(serde::Deserialize)]
+struct RawEntry {
+    id: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    genre: String,
+    #[serde(default)]
+    max_players: u16,
+}
+
+/// The set of known games, ordered by id.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    entries: BTreeMap<String, CatalogEntry>,
+}
+
+impl Catalog {
+    /// The catalog compiled into the worker.
+    pub fn bundled() -> Self {
+        let mut catalog = Catalog { entries: BTreeMap::new() };
+        catalog.merge_json("<bundled catalog>", BUNDLED).expect("the bundled catalog is valid");
+        catalog
+    }
+
+    /// The bundled catalog plus the entries of a user file.
+    pub fn with_user_file(path: &Path) -> Result<Self, CatalogError> {
+        let shown = path.display().to_string();
+        let size = std::fs::metadata(path).map_err(|source| CatalogError::Read { path: shown.clone(), source })?.len();
+        if size > MAX_CATALOG_FILE {
+            return Err(CatalogError::TooLarge { path: shown, size });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: shown.clone(), source })?;
+        let mut catalog = Self::bundled();
+        catalog.merge_json(&shown, &text)?;
+        Ok(catalog)
+    }
+
+    fn merge_json(&mut self, origin: &str, text: &str) -> Result<(), CatalogError> {
+        let raw: Vec<RawEntry> =
+            serde_json::from_str(text).map_err(|source| CatalogError::Parse { path: origin.to_owned(), source })?;
+        for entry in raw {
+            if !is_valid_id(&entry.id) {
+                return Err(CatalogError::BadId { path: origin.to_owned(), id: entry.id });
+            }
+            let entry = CatalogEntry {
+                id: entry.id,
+                name: entry.name,
+                description: entry.description,
+                genre: entry.genre,
+                max_players: entry.max_players,
+            };
+            self.entries.insert(entry.id.clone(), entry);
+        }
+        Ok(())
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&CatalogEntry> {
+        self.entries.get(id)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
+        self.entries.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// An id names a directory, so it must be one safe path component.
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_catalog_has_the_lan_classics() {
+        let catalog = Catalog::bundled();
+        assert!(catalog.len() >= 15);
+        for id in ["openarena", "xonotic", "teeworlds", "supertuxkart", "wesnoth"] {
+            let entry = catalog.get(id).unwrap();
+            assert!(!entry.name.is_empty() && !entry.description.is_empty() && !entry.genre.is_empty());
+            assert!(entry.max_players > 1, "{id}");
+        }
+    }
+
+    #[test]
+    fn user_file_adds_and_replaces_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("extra.json");
+        std::fs::write(&path, r#"[{"id": "mygame", "name": "My Game", "max_players": 4},
+            {"id": "wesnoth", "name": "Wesnoth (club build)", "genre": "Strategy"}]"#)
+        .unwrap();
+        let catalog = Catalog::with_user_file(&path).unwrap();
+        assert_eq!(catalog.get("mygame").unwrap().max_players, 4);
+        assert_eq!(catalog.get("wesnoth").unwrap().name, "Wesnoth (club build)");
+        assert!(catalog.contains("xonotic"));
+    }
+
+    #[test]
+    fn bad_user_files_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, r#"[{"id": "../etc", "name": "x"}]"#).unwrap();
+        let err = Catalog::with_user_file(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.json") && err.contains("../etc"), "{err}");
+        std::fs::write(&path, "{not json").unwrap();
+        let err = Catalog::with_user_file(&path).unwrap_err().to_string();
+        assert!(err.contains("not a catalog"), "{err}");
+        let err = Catalog::with_user_file(&dir.path().join("missing.json")).unwrap_err().to_string();
+        assert!(err.contains("missing.json"), "{err}");
+    }
+}

@@ -1,0 +1,223 @@
+//! The headless command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use lanspread_proto::exit;
+use lanspread_proto::ipc::{IpcEvent, NetworkGame};
+use lanspread_proto::peer::DEFAULT_PEER_PORT;
+
+use crate::catalog::Catalog;
+use crate::node::{Node, NodeOptions};
+use crate::platform;
+
+#[derive(Debug, Parser)]
+#[command(name = "lanspread-worker", version, about = "LanSpread worker: serve and find games on the LAN")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a game directory to the LAN and discover peers until stopped.
+    Serve {
+        /// The game directory to serve.
+        #[arg(long, value_name = "DIR")]
+        games: PathBuf,
+        /// UDP address to listen on.
+        #[arg(long, value_name = "ADDR", default_value_t = default_listen())]
+        listen: SocketAddr,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Print the games the LAN offers.
+    List {
+        /// Seconds to discover (returns early once every --peer answered, without mDNS).
+        #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+        wait: f64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Run as the desktop UI's worker (started by the UI, not by hand).
+    Ipc {
+        /// Local socket name the UI listens on; the token is in LANSPREAD_IPC_TOKEN.
+        #[arg(long, value_name = "NAME")]
+        socket: String,
+        /// The game directory (default: "LanSpread Games" in the home directory).
+        #[arg(long, value_name = "DIR")]
+        games: Option<PathBuf>,
+        #[arg(long, value_name = "ADDR", default_value_t = default_listen())]
+        listen: SocketAddr,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+}
+
+/// Options every networked command shares.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// A peer to contact directly (repeatable), for networks without multicast.
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Turn mDNS announce and browse off completely.
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Where the node keeps its key, certificate and hash index.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Extra catalog entries (JSON; see README).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Name shown to other peers (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], DEFAULT_PEER_PORT))
+}
+
+impl NetArgs {
+    fn options(&self, games_dir: Option<PathBuf>, listen: SocketAddr) -> anyhow::Result<NodeOptions> {
+        let catalog = match &self.catalog {
+            Some(path) => Catalog::with_user_file(path)?,
+            None => Catalog::bundled(),
+        };
+        Ok(NodeOptions {
+            state_dir: self.state.clone().unwrap_or_else(platform::paths::default_state_dir),
+            games_dir,
+            listen,
+            static_peers: self.peers.clone(),
+            mdns: !self.no_mdns,
+            catalog: Arc::new(catalog),
+            display_name: self.name.clone().unwrap_or_else(host_name),
+        })
+    }
+}
+
+fn host_name() -> String {
+    sysinfo::System::host_name().filter(|n| !n.is_empty()).unwrap_or_else(|| "lanspread".into())
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve { games, listen, net } => {
+            check_game_dir(&games)?;
+            serve(net.options(Some(games), listen)?).await
+        }
+        Command::List { wait, json, net } => {
+            if !(0.0..=3600.0).contains(&wait) {
+                anyhow::bail!("--wait {wait}: want a number of seconds between 0 and 3600");
+            }
+            list(net.options(None, default_listen())?, Duration::from_secs_f64(wait), json).await
+        }
+        Command::Ipc { socket, games, listen, net } => {
+            let token = std::env::var(lanspread_proto::ipc::TOKEN_ENV)
+                .map_err(|_| anyhow::anyhow!("{} is not set: the worker is started by the LanSpread app", lanspread_proto::ipc::TOKEN_ENV))?;
+            let games = games.unwrap_or_else(platform::paths::default_games_dir);
+            std::fs::create_dir_all(&games).map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
+            Ok(crate::ipc::run(&socket, token, net.options(Some(games), listen)?).await)
+        }
+    }
+}
+
+fn check_game_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        anyhow::bail!("{}: not a directory", dir.display());
+    }
+    Ok(())
+}
+
+async fn serve(options: NodeOptions) -> anyhow::Result<i32> {
+    let node = Node::start(options).await?;
+    let mut events = node.subscribe();
+    let logger = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            match event {
+                IpcEvent::PeerCount(n) => tracing::debug!("{n} peers"),
+                IpcEvent::Library(snapshot) => tracing::debug!(
+                    "library revision {}: {} games ({} downloaded)",
+                    snapshot.revision,
+                    snapshot.games.len(),
+                    snapshot.games.iter().filter(|g| g.version.is_some()).count()
+                ),
+                _ => {}
+            }
+        }
+    });
+    platform::signals::shutdown_requested().await;
+    tracing::info!("shutting down");
+    logger.abort();
+    node.shutdown().await;
+    Ok(exit::SUCCESS)
+}
+
+async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Result<i32> {
+    let mdns = options.mdns;
+    let catalog = options.catalog.clone();
+    let node = Node::start(options).await?;
+    if mdns {
+        tokio::time::sleep(wait).await;
+    } else {
+        node.wait_for_static_peers(wait).await;
+    }
+    let games = node.network_games();
+    let peers = node.peer_count();
+    node.shutdown().await;
+    print_games(&games, &catalog, peers, json);
+    Ok(exit::SUCCESS)
+}
+
+fn print_games(games: &[NetworkGame], catalog: &Catalog, peers: usize, json: bool) {
+    let name_of = |id: &str| catalog.get(id).map_or_else(|| id.to_owned(), |e| e.name.clone());
+    if json {
+        for game in games {
+            let line = serde_json::json!({
+                "id": game.id,
+                "name": name_of(&game.id),
+                "version": game.newest_version,
+                "peers": game.peers_with_newest,
+                "peers_total": game.peers_total,
+                "size": game.size,
+            });
+            println!("{line}");
+        }
+        return;
+    }
+    if games.is_empty() {
+        println!("no games found ({peers} peers answered)");
+        return;
+    }
+    println!("{:<16} {:<28} {:<12} {:>5} {:>10}", "ID", "NAME", "VERSION", "PEERS", "SIZE");
+    for game in games {
+        println!(
+            "{:<16} {:<28} {:<12} {:>5} {:>10}",
+            game.id,
+            name_of(&game.id),
+            game.newest_version,
+            game.peers_with_newest,
+            human_size(game.size)
+        );
+    }
+    println!("{} games from {peers} peers", games.len());
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

@@ -1,0 +1,388 @@
+//! Finding peers and keeping track of them.
+//!
+//! Candidates come from mDNS ([`mdns`]) and from static `--peer` addresses.
+//! The peer manager connects to each candidate, checks its identity, fetches
+//! its game list into the [`PeerGameDb`], pings live peers every
+//! [`PING_INTERVAL`] (re-listing when their library revision moves) and
+//! drops a peer that has not answered for [`PEER_TIMEOUT`], with its games.
+
+pub mod mdns;
+pub mod peer_db;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lanspread_proto::PeerId;
+use lanspread_proto::ipc::IpcEvent;
+use lanspread_proto::peer::{GameSummary, Hello, PEER_PROTOCOL_VERSION};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::library::Library;
+use crate::net::client::{self, ClientError, PeerConnection};
+pub use peer_db::PeerGameDb;
+
+/// How often live peers are pinged.
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// A peer silent for this long is dropped (so within about 8 s of dying).
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(6);
+/// How long to wait before trying an unreachable candidate again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(3);
+/// The manager's clock tick.
+const TICK: Duration = Duration::from_millis(250);
+
+/// A possible peer.
+#[derive(Debug, Clone)]
+pub enum Candidate {
+    /// Reachable at `addrs` (tried in order); must prove `expected` if known.
+    Found { key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId> },
+    /// An mDNS announcement went away.
+    Gone { key: String },
+}
+
+/// Who we are when we say hello.
+#[derive(Debug, Clone)]
+pub struct OwnIdentity {
+    pub peer_id: PeerId,
+    pub display_name: String,
+    pub library: Option<Library>,
+    /// Whether a candidate that turns out to be this node is ignored.
+    pub ignore_self: bool,
+}
+
+impl OwnIdentity {
+    fn hello(&self) -> Hello {
+        Hello {
+            protocol_version: PEER_PROTOCOL_VERSION,
+            peer_id: self.peer_id,
+            display_name: self.display_name.clone(),
+            library_revision: self.library.as_ref().map_or(0, |l| l.state().revision),
+        }
+    }
+}
+
+/// Shared view of the peers, for the rest of the node.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    pub db: Arc<Mutex<PeerGameDb>>,
+    /// Static candidates that have neither answered nor failed yet.
+    pub unresolved_static: watch::Receiver<usize>,
+}
+
+#[derive(Debug)]
+struct CandidateState {
+    addrs: Vec<SocketAddr>,
+    expected: Option<PeerId>,
+    peer: Option<PeerId>,
+    is_static: bool,
+    resolved: bool,
+    in_flight: bool,
+    next_attempt: Instant,
+    last_error: Option<String>,
+}
+
+enum Outcome {
+    Joined { key: String, conn: PeerConnection, hello: Hello, games: Vec<GameSummary> },
+    Failed { key: String, error: ClientError },
+    Pinged { peer: PeerId, result: Result<u64, ClientError> },
+    Listed { peer: PeerId, revision: u64, result: Result<Vec<GameSummary>, ClientError> },
+}
+
+/// Starts the peer manager. `static_peers` are candidates known up front.
+pub fn spawn(
+    endpoint: quinn::Endpoint,
+    own: OwnIdentity,
+    static_peers: Vec<(String, Vec<SocketAddr>)>,
+    candidates: mpsc::UnboundedReceiver<Candidate>,
+    events: broadcast::Sender<IpcEvent>,
+    cancel: CancellationToken,
+) -> (Peers, tokio::task::JoinHandle<()>) {
+    let db = Arc::new(Mutex::new(PeerGameDb::default()));
+    let (unresolved_tx, unresolved_static) = watch::channel(static_peers.len());
+    let now = Instant::now();
+    let mut manager = Manager {
+        endpoint,
+        own,
+        db: db.clone(),
+        events,
+        candidates: HashMap::new(),
+        conns: HashMap::new(),
+        pinging: HashMap::new(),
+        unresolved: unresolved_tx,
+        tasks: JoinSet::new(),
+        next_ping: now + PING_INTERVAL,
+    };
+    for (key, addrs) in static_peers {
+        manager.add_candidate(key, addrs, None, true);
+    }
+    let handle = tokio::spawn(manager.run(candidates, cancel));
+    (Peers { db, unresolved_static }, handle)
+}
+
+struct Manager {
+    endpoint: quinn::Endpoint,
+    own: OwnIdentity,
+    db: Arc<Mutex<PeerGameDb>>,
+    events: broadcast::Sender<IpcEvent>,
+    candidates: HashMap<String, CandidateState>,
+    conns: HashMap<PeerId, PeerConnection>,
+    /// Peers with a ping or re-list in flight, so they are not doubled.
+    pinging: HashMap<PeerId, ()>,
+    unresolved: watch::Sender<usize>,
+    tasks: JoinSet<Outcome>,
+    next_ping: Instant,
+}
+
+impl Manager {
+    async fn run(mut self, mut candidates: mpsc::UnboundedReceiver<Candidate>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                candidate = candidates.recv() => match candidate {
+                    Some(Candidate::Found { key, addrs, expected }) => self.add_candidate(key, addrs, expected, false),
+                    Some(Candidate::Gone { key }) => { self.candidates.remove(&key); }
+                    None => {}
+                },
+                Some(Ok(outcome)) = self.tasks.join_next() => self.on_outcome(outcome),
+                _ = tick.tick() => self.on_tick(Instant::now()),
+            }
+        }
+        self.tasks.abort_all();
+        for conn in self.conns.values() {
+            conn.close();
+        }
+    }
+
+    fn add_candidate(&mut self, key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId>, is_static: bool) {
+        let now = Instant::now();
+        match self.candidates.get_mut(&key) {
+            Some(c) => {
+                // mDNS sends updates as addresses arrive; take them.
+                c.addrs = addrs;
+                c.expected = expected.or(c.expected);
+                if c.peer.is_none() {
+                    c.next_attempt = now;
+                }
+            }
+            None => {
+                let state = CandidateState {
+                    addrs,
+                    expected,
+                    peer: None,
+                    is_static,
+                    resolved: false,
+                    in_flight: false,
+                    next_attempt: now,
+                    last_error: None,
+                };
+                self.candidates.insert(key, state);
+            }
+        }
+        self.start_due_attempts(now);
+    }
+
+    fn start_due_attempts(&mut self, now: Instant) {
+        let known: Vec<PeerId> = self.conns.keys().copied().collect();
+        for (key, c) in &mut self.candidates {
+            if c.in_flight || c.peer.is_some() || c.next_attempt > now {
+                continue;
+            }
+            if let Some(expected) = c.expected
+                && known.contains(&expected)
+            {
+                c.peer = Some(expected);
+                continue;
+            }
+            c.in_flight = true;
+            let (endpoint, addrs, expected, hello, key) = (self.endpoint.clone(), c.addrs.clone(), c.expected, self.own.hello(), key.clone());
+            self.tasks.spawn(async move {
+                match join(&endpoint, &addrs, expected, hello).await {
+                    Ok((conn, hello, games)) => Outcome::Joined { key, conn, hello, games },
+                    Err(error) => Outcome::Failed { key, error },
+                }
+            });
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        self.start_due_attempts(now);
+        if now >= self.next_ping {
+            self.next_ping = now + PING_INTERVAL;
+            for (id, conn) in &self.conns {
+                if self.pinging.insert(*id, ()).is_none() {
+                    let (conn, peer) = (conn.clone(), *id);
+                    self.tasks.spawn(async move { Outcome::Pinged { peer, result: conn.ping().await } });
+                }
+            }
+        }
+        let stale = self.db().stale(now, PEER_TIMEOUT);
+        for peer in stale {
+            self.drop_peer(peer, "stopped answering");
+        }
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Joined { key, conn, hello, games } => self.on_joined(key, conn, hello, games),
+            Outcome::Failed { key, error } => {
+                let Some(c) = self.candidates.get_mut(&key) else { return };
+                c.in_flight = false;
+                c.next_attempt = Instant::now() + RETRY_INTERVAL;
+                let message = error.to_string();
+                if c.last_error.as_deref() != Some(message.as_str()) {
+                    if message.starts_with(key.as_str()) {
+                        tracing::warn!("peer {message}");
+                    } else {
+                        tracing::warn!("peer {key}: {message}");
+                    }
+                    c.last_error = Some(message);
+                }
+                self.resolve(&key);
+            }
+            Outcome::Pinged { peer, result } => {
+                self.pinging.remove(&peer);
+                match result {
+                    Ok(revision) => {
+                        let known = {
+                            let mut db = self.db();
+                            db.saw(peer, Instant::now());
+                            db.get(peer).map(|p| p.revision)
+                        };
+                        if known.is_some_and(|r| r != revision)
+                            && let Some(conn) = self.conns.get(&peer).cloned()
+                        {
+                            self.pinging.insert(peer, ());
+                            self.tasks.spawn(async move { Outcome::Listed { peer, revision, result: conn.list_games().await } });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!("ping failed: {e}");
+                        if self.conns.get(&peer).is_some_and(|c| c.quic().close_reason().is_some()) {
+                            self.drop_peer(peer, "closed the connection");
+                        }
+                    }
+                }
+            }
+            Outcome::Listed { peer, revision, result } => {
+                self.pinging.remove(&peer);
+                match result {
+                    Ok(games) => {
+                        self.db().set_games(peer, revision, games);
+                        self.emit_network();
+                    }
+                    Err(e) => tracing::debug!("re-listing games failed: {e}"),
+                }
+            }
+        }
+    }
+
+    fn on_joined(&mut self, key: String, conn: PeerConnection, hello: Hello, games: Vec<GameSummary>) {
+        let now = Instant::now();
+        let peer = hello.peer_id;
+        if let Some(c) = self.candidates.get_mut(&key) {
+            c.in_flight = false;
+            c.last_error = None;
+            if peer == self.own.peer_id && self.own.ignore_self {
+                tracing::debug!("peer {key} is this node; ignoring it");
+                c.next_attempt = now + Duration::from_secs(3600);
+                conn.close();
+                self.resolve(&key);
+                return;
+            }
+            c.peer = Some(peer);
+        }
+        self.resolve(&key);
+        if self.conns.contains_key(&peer) {
+            conn.close();
+            return;
+        }
+        let count = games.len();
+        let summary = {
+            let mut db = self.db();
+            db.upsert(peer, &hello.display_name, conn.addr, now);
+            db.set_games(peer, hello.library_revision, games);
+            db.get(peer).map(|p| p.summary())
+        };
+        tracing::info!("peer joined: {} ({peer}) at {} with {count} games", hello.display_name, conn.addr);
+        self.conns.insert(peer, conn);
+        if let Some(summary) = summary {
+            let _ = self.events.send(IpcEvent::PeerJoined(summary));
+        }
+        self.emit_network();
+    }
+
+    fn drop_peer(&mut self, peer: PeerId, why: &str) {
+        if let Some(conn) = self.conns.remove(&peer) {
+            conn.close();
+        }
+        let record = self.db().remove(peer);
+        for c in self.candidates.values_mut().filter(|c| c.peer == Some(peer)) {
+            c.peer = None;
+            c.next_attempt = Instant::now() + RETRY_INTERVAL;
+        }
+        if let Some(record) = record {
+            tracing::info!("peer left: {} ({peer}) {why}", record.display_name);
+            let _ = self.events.send(IpcEvent::PeerLeft { peer_id: peer });
+            self.emit_network();
+        }
+    }
+
+    /// Marks a static candidate as answered (or failed) once.
+    fn resolve(&mut self, key: &str) {
+        if let Some(c) = self.candidates.get_mut(key)
+            && c.is_static
+            && !c.resolved
+        {
+            c.resolved = true;
+            self.unresolved.send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+
+    fn emit_network(&self) {
+        let (games, count) = {
+            let db = self.db();
+            (db.network_games(), db.len())
+        };
+        let _ = self.events.send(IpcEvent::NetworkGames(games));
+        let _ = self.events.send(IpcEvent::PeerCount(u32::try_from(count).unwrap_or(u32::MAX)));
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, PeerGameDb> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Connects to the first address that answers, says hello, lists games.
+async fn join(
+    endpoint: &quinn::Endpoint,
+    addrs: &[SocketAddr],
+    expected: Option<PeerId>,
+    hello: Hello,
+) -> Result<(PeerConnection, Hello, Vec<GameSummary>), ClientError> {
+    let mut last = None;
+    for &addr in addrs {
+        match client::connect(endpoint, addr, expected).await {
+            Ok(conn) => {
+                let result = async {
+                    let theirs = conn.hello(hello.clone()).await?;
+                    let games = conn.list_games().await?;
+                    Ok((theirs, games))
+                }
+                .await;
+                return match result {
+                    Ok((theirs, games)) => Ok((conn, theirs, games)),
+                    Err(e) => {
+                        conn.close();
+                        Err(e)
+                    }
+                };
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or(ClientError::Connect { addr: SocketAddr::from(([0, 0, 0, 0], 0)), reason: "no address".into() }))
+}

@@ -1,0 +1,205 @@
+//! What the network offers: per peer, its games and the manifests we asked
+//! for; per game, who has it and the newest version. Plain data, no I/O.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lanspread_proto::PeerId;
+use lanspread_proto::game::compare_versions;
+use lanspread_proto::ipc::{NetworkGame, PeerSummary};
+use lanspread_proto::peer::{GameManifest, GameSummary};
+
+/// One peer as last seen.
+#[derive(Debug, Clone)]
+pub struct PeerRecord {
+    pub id: PeerId,
+    pub display_name: String,
+    pub addr: SocketAddr,
+    pub revision: u64,
+    pub games: Vec<GameSummary>,
+    /// File lists we fetched from this peer, by game id.
+    pub manifests: BTreeMap<String, Arc<GameManifest>>,
+    pub last_seen: Instant,
+}
+
+impl PeerRecord {
+    pub fn summary(&self) -> PeerSummary {
+        PeerSummary { peer_id: self.id, display_name: self.display_name.clone(), address: self.addr.to_string() }
+    }
+}
+
+/// All live peers and their games.
+#[derive(Debug, Default)]
+pub struct PeerGameDb {
+    peers: BTreeMap<PeerId, PeerRecord>,
+}
+
+impl PeerGameDb {
+    /// Adds a peer or refreshes its address and name; true if it is new.
+    pub fn upsert(&mut self, id: PeerId, display_name: &str, addr: SocketAddr, now: Instant) -> bool {
+        match self.peers.get_mut(&id) {
+            Some(peer) => {
+                peer.display_name = display_name.to_owned();
+                peer.addr = addr;
+                peer.last_seen = now;
+                false
+            }
+            None => {
+                let record = PeerRecord {
+                    id,
+                    display_name: display_name.to_owned(),
+                    addr,
+                    revision: 0,
+                    games: Vec::new(),
+                    manifests: BTreeMap::new(),
+                    last_seen: now,
+                };
+                self.peers.insert(id, record);
+                true
+            }
+        }
+    }
+
+    /// Replaces a peer's game list; manifests of versions it no longer has go.
+    pub fn set_games(&mut self, id: PeerId, revision: u64, games: Vec<GameSummary>) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.manifests.retain(|game, m| games.iter().any(|g| &g.id == game && g.version == m.version));
+            peer.revision = revision;
+            peer.games = games;
+        }
+    }
+
+    /// Remembers the file list a peer sent for one of its games.
+    pub fn set_manifest(&mut self, id: PeerId, manifest: GameManifest) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.manifests.insert(manifest.id.clone(), Arc::new(manifest));
+        }
+    }
+
+    pub fn saw(&mut self, id: PeerId, now: Instant) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.last_seen = now;
+        }
+    }
+
+    pub fn remove(&mut self, id: PeerId) -> Option<PeerRecord> {
+        self.peers.remove(&id)
+    }
+
+    pub fn get(&self, id: PeerId) -> Option<&PeerRecord> {
+        self.peers.get(&id)
+    }
+
+    /// Peers not seen for `timeout`.
+    pub fn stale(&self, now: Instant, timeout: Duration) -> Vec<PeerId> {
+        self.peers.values().filter(|p| now.saturating_duration_since(p.last_seen) > timeout).map(|p| p.id).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &PeerRecord> {
+        self.peers.values()
+    }
+
+    /// Peers that have `game` at `version`.
+    pub fn peers_with(&self, game: &str, version: &str) -> Vec<PeerId> {
+        self.peers.values().filter(|p| p.games.iter().any(|g| g.id == game && g.version == version)).map(|p| p.id).collect()
+    }
+
+    /// Every game some peer has, with the newest version and who has it.
+    pub fn network_games(&self) -> Vec<NetworkGame> {
+        let mut games: BTreeMap<&str, NetworkGame> = BTreeMap::new();
+        for game in self.peers.values().flat_map(|p| &p.games) {
+            let entry = games.entry(&game.id).or_insert_with(|| NetworkGame {
+                id: game.id.clone(),
+                newest_version: game.version.clone(),
+                peers_with_newest: 0,
+                peers_total: 0,
+                size: game.size,
+            });
+            entry.peers_total += 1;
+            match compare_versions(&game.version, &entry.newest_version) {
+                std::cmp::Ordering::Greater => {
+                    entry.newest_version = game.version.clone();
+                    entry.peers_with_newest = 1;
+                    entry.size = game.size;
+                }
+                std::cmp::Ordering::Equal => entry.peers_with_newest += 1,
+                std::cmp::Ordering::Less => {}
+            }
+        }
+        games.into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn game(id: &str, version: &str, size: u64) -> GameSummary {
+        GameSummary { id: id.into(), version: version.into(), size, installed: false }
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn newest_version_and_who_has_it() {
+        let now = Instant::now();
+        let mut db = PeerGameDb::default();
+        let (a, b, c) = (PeerId([1; 32]), PeerId([2; 32]), PeerId([3; 32]));
+        for (id, port) in [(a, 1), (b, 2), (c, 3)] {
+            assert!(db.upsert(id, "n", addr(port), now));
+        }
+        assert!(!db.upsert(a, "renamed", addr(9), now));
+        db.set_games(a, 1, vec![game("openarena", "0.8.9", 10), game("xonotic", "0.8.5", 5)]);
+        db.set_games(b, 1, vec![game("openarena", "0.8.10", 20)]);
+        db.set_games(c, 1, vec![game("openarena", "0.8.10", 20)]);
+        let games = db.network_games();
+        assert_eq!(games.len(), 2);
+        assert_eq!(
+            games[0],
+            NetworkGame { id: "openarena".into(), newest_version: "0.8.10".into(), peers_with_newest: 2, peers_total: 3, size: 20 }
+        );
+        assert_eq!(games[1].peers_with_newest, 1);
+        assert_eq!(db.peers_with("openarena", "0.8.10"), [b, c]);
+        assert_eq!(db.get(a).unwrap().addr, addr(9));
+    }
+
+    #[test]
+    fn stale_peers_are_found_and_removed_with_their_games() {
+        let start = Instant::now();
+        let mut db = PeerGameDb::default();
+        let (a, b) = (PeerId([1; 32]), PeerId([2; 32]));
+        db.upsert(a, "a", addr(1), start);
+        db.upsert(b, "b", addr(2), start);
+        db.set_games(b, 1, vec![game("wesnoth", "1.18", 1)]);
+        let later = start + Duration::from_secs(7);
+        db.saw(a, later);
+        assert_eq!(db.stale(later, Duration::from_secs(6)), [b]);
+        db.remove(b);
+        assert!(db.network_games().is_empty());
+        assert_eq!(db.len(), 1);
+    }
+
+    #[test]
+    fn manifests_of_versions_a_peer_dropped_are_forgotten() {
+        let mut db = PeerGameDb::default();
+        let a = PeerId([1; 32]);
+        db.upsert(a, "a", addr(1), Instant::now());
+        db.set_games(a, 1, vec![game("wesnoth", "1.16", 1)]);
+        db.set_manifest(a, GameManifest { id: "wesnoth".into(), version: "1.16".into(), chunk_size: 4, files: vec![] });
+        assert!(db.get(a).unwrap().manifests.contains_key("wesnoth"));
+        db.set_games(a, 2, vec![game("wesnoth", "1.18", 1)]);
+        assert!(db.get(a).unwrap().manifests.is_empty());
+    }
+}

@@ -1,0 +1,158 @@
+//! The worker's side of the IPC protocol: connect to the UI's local socket,
+//! present the launch token, then bridge node events and UI commands until
+//! the UI is gone.
+
+use std::time::{Duration, Instant};
+
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::GenericNamespaced;
+use lanspread_proto::exit;
+use lanspread_proto::io::{read_frame, write_frame};
+use lanspread_proto::ipc::{
+    HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, WorkerHello,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::node::{Node, NodeOptions};
+
+/// The UI must answer the hello within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs as the UI's child; returns the process exit code.
+pub async fn run(socket: &str, token: String, options: NodeOptions) -> i32 {
+    match run_inner(socket, token, options).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::FAILURE
+        }
+    }
+}
+
+async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow::Result<i32> {
+    let name = socket.to_ns_name::<GenericNamespaced>().map_err(|e| anyhow::anyhow!("socket name {socket:?}: {e}"))?;
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, Stream::connect(name))
+        .await
+        .map_err(|_| anyhow::anyhow!("socket {socket}: the UI did not accept within {HANDSHAKE_TIMEOUT:?}"))?
+        .map_err(|e| anyhow::anyhow!("socket {socket}: {e}"))?;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let hello = WorkerHello { protocol_version: IPC_PROTOCOL_VERSION, token, worker_pid: std::process::id() };
+    write_frame(&mut writer, &hello).await?;
+    let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<HelloReply, _>(&mut reader))
+        .await
+        .map_err(|_| anyhow::anyhow!("socket {socket}: no answer to the hello within {HANDSHAKE_TIMEOUT:?}"))??;
+    match reply {
+        Some(HelloReply::Accepted) => {}
+        Some(HelloReply::Refused { reason }) => {
+            eprintln!("error: the UI refused this worker: {reason}");
+            return Ok(exit::IPC_REFUSED);
+        }
+        None => {
+            eprintln!("error: the UI closed the socket during the handshake");
+            return Ok(exit::IPC_REFUSED);
+        }
+    }
+
+    let node = Node::start(options).await?;
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<IpcEvent>();
+    let writer_task = tokio::spawn(async move {
+        while let Some(event) = out_rx.recv().await {
+            if let Err(e) = write_frame(&mut writer, &event).await {
+                tracing::debug!("ipc: cannot write: {e}");
+                break;
+            }
+        }
+    });
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<IpcCommand>();
+    let reader_task = tokio::spawn(async move {
+        loop {
+            match read_frame::<IpcCommand, _>(&mut reader).await {
+                Ok(Some(command)) => {
+                    if cmd_tx.send(command).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("ipc: {e}");
+                    break;
+                }
+            }
+        }
+    });
+
+    let mut events = node.subscribe();
+    send_snapshots(&node, &out_tx);
+    let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
+    let mut last_heard = Instant::now();
+    let timeout = Duration::from_millis(HEARTBEAT_TIMEOUT_MS);
+    let code = loop {
+        tokio::select! {
+            () = crate::platform::signals::shutdown_requested() => break exit::INTERRUPTED,
+            command = cmd_rx.recv() => {
+                let Some(command) = command else {
+                    tracing::info!("the UI closed the socket; shutting down");
+                    break exit::UI_GONE;
+                };
+                last_heard = Instant::now();
+                if let Some(code) = handle_command(command, &node, &out_tx) {
+                    break code;
+                }
+            }
+            event = events.recv() => match event {
+                Ok(event) => { let _ = out_tx.send(event); }
+                Err(broadcast::error::RecvError::Lagged(_)) => send_snapshots(&node, &out_tx),
+                Err(broadcast::error::RecvError::Closed) => break exit::FAILURE,
+            },
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > timeout {
+                    tracing::warn!("no heartbeat from the UI for {timeout:?}; shutting down");
+                    break exit::UI_GONE;
+                }
+                if out_tx.send(IpcEvent::Heartbeat).is_err() {
+                    break exit::UI_GONE;
+                }
+            }
+        }
+    };
+    reader_task.abort();
+    node.shutdown().await;
+    drop(out_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer_task).await;
+    Ok(code)
+}
+
+/// Carries out one command; `Some(code)` ends the worker.
+fn handle_command(command: IpcCommand, node: &Node, out: &mpsc::UnboundedSender<IpcEvent>) -> Option<i32> {
+    match command {
+        IpcCommand::Heartbeat => {}
+        IpcCommand::ListGames => send_snapshots(node, out),
+        IpcCommand::GetPeerCount => {
+            let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
+        }
+        IpcCommand::SetGameDir { path } => {
+            let dir = std::path::PathBuf::from(&path);
+            let result = std::fs::create_dir_all(&dir).and_then(|()| std::fs::read_dir(&dir).map(drop));
+            match (result, &node.library) {
+                (Ok(()), Some(library)) => library.set_game_dir(dir),
+                (Err(e), _) => {
+                    let failure = IpcEvent::RuntimeFailure { context: "set game directory".into(), message: format!("{path}: {e}") };
+                    let _ = out.send(failure);
+                }
+                (Ok(()), None) => {}
+            }
+        }
+        IpcCommand::Shutdown => return Some(exit::SUCCESS),
+    }
+    None
+}
+
+fn send_snapshots(node: &Node, out: &mpsc::UnboundedSender<IpcEvent>) {
+    let _ = out.send(IpcEvent::Catalog(node.catalog.entries().cloned().collect()));
+    if let Some(library) = &node.library {
+        let _ = out.send(IpcEvent::Library(library.state().snapshot()));
+    }
+    let _ = out.send(IpcEvent::NetworkGames(node.network_games()));
+    let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
+}

@@ -1,0 +1,312 @@
+//! The local library: game roots in the game directory, their manifests,
+//! and the service that keeps both current.
+//!
+//! Scans and hashing run on a blocking thread, one pass at a time; readers
+//! (the peer server, the IPC bridge) only ever look at the last published
+//! [`LibraryState`], so answering peers never waits for hashing.
+
+pub mod hash_index;
+pub mod scan;
+mod watch;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lanspread_proto::ipc::{LibrarySnapshot, LocalGame};
+use lanspread_proto::peer::{FileEntry, GameManifest, GameSummary};
+use tokio::sync::{mpsc, watch as state_watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use hash_index::{CHUNK_SIZE, HashIndex, HashStats};
+use scan::ScannedGame;
+
+/// A full rescan runs this often to catch events the watcher missed.
+pub const FULL_RESCAN_INTERVAL: Duration = Duration::from_secs(300);
+/// Watcher events for a game are gathered this long before it is rescanned.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// One game root as the library knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalGameState {
+    pub id: String,
+    pub version: Option<String>,
+    pub installed: bool,
+    pub size: u64,
+    /// Present once every payload file is hashed.
+    pub manifest: Option<Arc<GameManifest>>,
+}
+
+/// The published state of the library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryState {
+    pub game_dir: PathBuf,
+    /// Bumped whenever `games` changes.
+    pub revision: u64,
+    pub games: BTreeMap<String, LocalGameState>,
+}
+
+impl LibraryState {
+    /// The games this node lists to peers: downloaded ones only.
+    pub fn summaries(&self) -> Vec<GameSummary> {
+        self.games
+            .values()
+            .filter_map(|g| {
+                let version = g.version.clone()?;
+                Some(GameSummary { id: g.id.clone(), version, size: g.size, installed: g.installed })
+            })
+            .collect()
+    }
+
+    pub fn snapshot(&self) -> LibrarySnapshot {
+        LibrarySnapshot {
+            game_dir: self.game_dir.display().to_string(),
+            revision: self.revision,
+            games: self
+                .games
+                .values()
+                .map(|g| LocalGame { id: g.id.clone(), version: g.version.clone(), installed: g.installed, size: g.size })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum ScanRequest {
+    All,
+    Game(String),
+    SetGameDir(PathBuf),
+}
+
+/// Handle to the running library service.
+#[derive(Debug, Clone)]
+pub struct Library {
+    state: state_watch::Receiver<Arc<LibraryState>>,
+    requests: mpsc::UnboundedSender<ScanRequest>,
+}
+
+impl Library {
+    /// Starts scanning `game_dir` and watching it until `cancel` fires.
+    pub fn start(game_dir: PathBuf, catalog: Arc<Catalog>, index_path: &Path, cancel: CancellationToken) -> Self {
+        let initial = LibraryState { game_dir: game_dir.clone(), revision: 0, games: BTreeMap::new() };
+        let (state_tx, state) = state_watch::channel(Arc::new(initial));
+        let (requests, rx) = mpsc::unbounded_channel();
+        let service = Service {
+            game_dir,
+            catalog,
+            index: Arc::new(Mutex::new(HashIndex::load(index_path))),
+            state: state_tx,
+            requests: requests.clone(),
+        };
+        tokio::spawn(service.run(rx, cancel));
+        let _ = requests.send(ScanRequest::All);
+        Library { state, requests }
+    }
+
+    /// The last published state.
+    pub fn state(&self) -> Arc<LibraryState> {
+        self.state.borrow().clone()
+    }
+
+    /// Changes to the published state.
+    pub fn subscribe(&self) -> state_watch::Receiver<Arc<LibraryState>> {
+        self.state.clone()
+    }
+
+    pub fn set_game_dir(&self, path: PathBuf) {
+        let _ = self.requests.send(ScanRequest::SetGameDir(path));
+    }
+}
+
+struct Service {
+    game_dir: PathBuf,
+    catalog: Arc<Catalog>,
+    index: Arc<Mutex<HashIndex>>,
+    state: state_watch::Sender<Arc<LibraryState>>,
+    requests: mpsc::UnboundedSender<ScanRequest>,
+}
+
+/// What the next pass covers.
+#[derive(Debug, Default)]
+struct Pending {
+    all: bool,
+    games: BTreeSet<String>,
+}
+
+impl Pending {
+    fn add(&mut self, request: ScanRequest, game_dir: &mut PathBuf) {
+        match request {
+            ScanRequest::All => self.all = true,
+            ScanRequest::Game(id) => {
+                self.games.insert(id);
+            }
+            ScanRequest::SetGameDir(path) => {
+                *game_dir = path;
+                self.all = true;
+            }
+        }
+    }
+}
+
+impl Service {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ScanRequest>, cancel: CancellationToken) {
+        let mut watcher = watch::GameDirWatcher::new(self.requests.clone(), |id| ScanRequest::Game(id));
+        let mut full_rescan = tokio::time::interval(FULL_RESCAN_INTERVAL);
+        full_rescan.tick().await;
+        loop {
+            let mut pending = Pending::default();
+            let mut game_dir = self.game_dir.clone();
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = full_rescan.tick() => pending.all = true,
+                request = rx.recv() => match request {
+                    Some(request) => pending.add(request, &mut game_dir),
+                    None => return,
+                },
+            }
+            // Gather a burst of watcher events into one pass.
+            tokio::time::sleep(DEBOUNCE).await;
+            while let Ok(request) = rx.try_recv() {
+                pending.add(request, &mut game_dir);
+            }
+            if game_dir != self.game_dir {
+                self.game_dir = game_dir;
+                self.state.send_modify(|s| {
+                    let mut next = LibraryState { game_dir: self.game_dir.clone(), revision: s.revision + 1, games: BTreeMap::new() };
+                    std::mem::swap(Arc::make_mut(s), &mut next);
+                });
+            }
+            let pass = Pass {
+                game_dir: self.game_dir.clone(),
+                catalog: self.catalog.clone(),
+                index: self.index.clone(),
+                state: self.state.clone(),
+            };
+            let result = tokio::task::spawn_blocking(move || pass.run(pending)).await;
+            match result {
+                Ok(Ok(stats)) => tracing::info!(
+                    "library scan of {}: hashed {} files ({} bytes), reused {} hashes",
+                    self.game_dir.display(),
+                    stats.files_hashed,
+                    stats.bytes_hashed,
+                    stats.files_reused
+                ),
+                Ok(Err(e)) => tracing::warn!("library scan failed: {e}"),
+                Err(e) => tracing::error!("library scan panicked: {e}"),
+            }
+            let roots: Vec<PathBuf> = self.state.borrow().games.keys().map(|id| self.game_dir.join(id)).collect();
+            watcher.sync(&self.game_dir, &roots);
+        }
+    }
+}
+
+/// One scan-and-hash pass, run on a blocking thread.
+struct Pass {
+    game_dir: PathBuf,
+    catalog: Arc<Catalog>,
+    index: Arc<Mutex<HashIndex>>,
+    state: state_watch::Sender<Arc<LibraryState>>,
+}
+
+impl Pass {
+    fn run(self, pending: Pending) -> std::io::Result<HashStats> {
+        let scanned: Vec<(String, Option<ScannedGame>)> = if pending.all {
+            let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
+            let mut found: Vec<(String, Option<ScannedGame>)> = games.into_iter().map(|g| (g.id.clone(), Some(g))).collect();
+            // Roots that vanished since the last pass.
+            for id in self.state.borrow().games.keys() {
+                if !found.iter().any(|(f, _)| f == id) {
+                    found.push((id.clone(), None));
+                }
+            }
+            found
+        } else {
+            let mut found = Vec::new();
+            for id in pending.games.into_iter().filter(|id| self.catalog.contains(id)) {
+                let game = scan::scan_game_root(&self.game_dir, &id)?;
+                found.push((id, game));
+            }
+            found
+        };
+
+        // Publish what was found at once; manifests follow as they are hashed.
+        self.publish(|games| {
+            for (id, game) in &scanned {
+                match game {
+                    None => {
+                        games.remove(id);
+                    }
+                    Some(game) => {
+                        let old_manifest = games.get(id).and_then(|old| old.manifest.clone());
+                        let manifest = old_manifest.filter(|m| Some(&m.version) == game.version.as_ref());
+                        games.insert(id.clone(), state_of(game, manifest));
+                    }
+                }
+            }
+        });
+
+        let mut stats = HashStats::default();
+        for (id, game) in scanned {
+            let root = self.game_dir.join(&id);
+            let Some(game) = game else { continue };
+            let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            index.forget_missing(&root, &game.files);
+            let Some(version) = game.version.clone() else { continue };
+            let mut files = Vec::with_capacity(game.files.len());
+            let mut game_stats = HashStats::default();
+            for file in &game.files {
+                match index.chunks_for(file, &mut game_stats) {
+                    Ok(chunks) => files.push(FileEntry { path: file.rel.clone(), size: file.size, chunks }),
+                    Err(e) => {
+                        tracing::warn!("{id}: cannot hash: {e}");
+                        break;
+                    }
+                }
+            }
+            stats.add(game_stats);
+            if let Err(e) = index.save() {
+                tracing::warn!("cannot save the hash index: {e}");
+            }
+            drop(index);
+            if files.len() != game.files.len() {
+                continue;
+            }
+            let manifest = Arc::new(GameManifest { id: id.clone(), version, chunk_size: CHUNK_SIZE, files });
+            self.publish(|games| {
+                if let Some(entry) = games.get_mut(&id)
+                    && entry.version.as_ref() == Some(&manifest.version)
+                {
+                    entry.manifest = Some(manifest.clone());
+                }
+            });
+        }
+        Ok(stats)
+    }
+
+    /// Applies `change` and bumps the revision if the games changed.
+    fn publish(&self, change: impl FnOnce(&mut BTreeMap<String, LocalGameState>)) {
+        self.state.send_if_modified(|state| {
+            let mut games = state.games.clone();
+            change(&mut games);
+            if games == state.games {
+                return false;
+            }
+            let next = Arc::make_mut(state);
+            next.games = games;
+            next.revision += 1;
+            true
+        });
+    }
+}
+
+fn state_of(game: &ScannedGame, manifest: Option<Arc<GameManifest>>) -> LocalGameState {
+    LocalGameState {
+        id: game.id.clone(),
+        version: game.version.clone(),
+        installed: game.installed,
+        size: game.size(),
+        manifest,
+    }
+}

@@ -1,0 +1,7 @@
+//! QUIC between nodes: identity, transport settings, the server that answers
+//! peers and the client that asks them.
+
+pub mod client;
+pub mod identity;
+pub mod server;
+pub mod transport;

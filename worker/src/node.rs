@@ -1,0 +1,227 @@
+//! A running LanSpread node: library, QUIC server, discovery and peers,
+//! wired together, with one cancellation token for a clean shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lanspread_proto::PeerId;
+use lanspread_proto::ipc::{IpcEvent, NetworkGame};
+use lanspread_proto::peer::GameManifest;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::discovery::{self, OwnIdentity, Peers, mdns};
+use crate::library::Library;
+use crate::net::client::ClientError;
+use crate::net::identity::Identity;
+use crate::net::server::{self, ServerContext};
+use crate::net::transport;
+
+/// Name of the hash index in the state directory.
+const HASH_INDEX_FILE: &str = "hash-index.bin";
+/// Events buffered per subscriber before it must catch up from snapshots.
+const EVENT_BUFFER: usize = 1024;
+
+/// How to run a node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub state_dir: PathBuf,
+    /// The game directory to serve; `None` for a client-only node (`list`).
+    pub games_dir: Option<PathBuf>,
+    /// Address to listen on when serving (port 0 picks one).
+    pub listen: SocketAddr,
+    /// `HOST:PORT` of peers to contact without mDNS.
+    pub static_peers: Vec<String>,
+    pub mdns: bool,
+    pub catalog: Arc<Catalog>,
+    pub display_name: String,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    pub peer_id: PeerId,
+    /// Where the QUIC endpoint is bound.
+    pub local_addr: SocketAddr,
+    pub library: Option<Library>,
+    pub catalog: Arc<Catalog>,
+    peers: Peers,
+    events: broadcast::Sender<IpcEvent>,
+    endpoint: quinn::Endpoint,
+    mdns: Option<mdns::Mdns>,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    pub async fn start(options: NodeOptions) -> anyhow::Result<Node> {
+        let identity = Identity::load_or_create(&options.state_dir)?;
+        let cancel = CancellationToken::new();
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let serving = options.games_dir.is_some();
+        let bind = if serving { options.listen } else { SocketAddr::from(([0, 0, 0, 0], 0)) };
+        let endpoint = if serving {
+            quinn::Endpoint::server(transport::server_config(&identity)?, bind)
+        } else {
+            quinn::Endpoint::client(bind)
+        }
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+        let local_addr = endpoint.local_addr()?;
+        let mut tasks = Vec::new();
+
+        let library = options.games_dir.clone().map(|dir| {
+            Library::start(dir, options.catalog.clone(), &options.state_dir.join(HASH_INDEX_FILE), cancel.clone())
+        });
+        if let Some(library) = &library {
+            let ctx = Arc::new(ServerContext {
+                peer_id: identity.peer_id,
+                display_name: options.display_name.clone(),
+                library: library.clone(),
+            });
+            tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
+            tasks.push(tokio::spawn(forward_library(library.clone(), events.clone(), cancel.clone())));
+            tracing::info!("listening on {local_addr} as {} ({})", options.display_name, identity.peer_id);
+        }
+
+        let (candidate_tx, candidate_rx) = mpsc::unbounded_channel();
+        let mdns = if options.mdns {
+            let announcement = library.as_ref().map(|l| mdns::Announcement {
+                peer_id: identity.peer_id,
+                port: local_addr.port(),
+                display_name: options.display_name.clone(),
+                revision: l.state().revision,
+            });
+            Some(mdns::Mdns::start(announcement.as_ref(), candidate_tx.clone(), cancel.clone())?)
+        } else {
+            None
+        };
+
+        let static_peers = resolve_static_peers(&options.static_peers).await;
+        let own = OwnIdentity {
+            peer_id: identity.peer_id,
+            display_name: options.display_name.clone(),
+            library: library.clone(),
+            ignore_self: serving,
+        };
+        let (peers, manager) =
+            discovery::spawn(endpoint.clone(), own, static_peers, candidate_rx, events.clone(), cancel.clone());
+        tasks.push(manager);
+        // Keep the sender alive for the node's lifetime even without mDNS.
+        tasks.push(tokio::spawn({
+            let cancel = cancel.clone();
+            async move {
+                cancel.cancelled().await;
+                drop(candidate_tx);
+            }
+        }));
+
+        Ok(Node {
+            peer_id: identity.peer_id,
+            local_addr,
+            library,
+            catalog: options.catalog,
+            peers,
+            events,
+            endpoint,
+            mdns,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// Events from now on (library, peers, network games, failures).
+    pub fn subscribe(&self) -> broadcast::Receiver<IpcEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn network_games(&self) -> Vec<NetworkGame> {
+        self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).network_games()
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Waits until every static peer answered or failed, or `limit` passes.
+    pub async fn wait_for_static_peers(&self, limit: Duration) {
+        let mut unresolved = self.peers.unresolved_static.clone();
+        let _ = tokio::time::timeout(limit, unresolved.wait_for(|n| *n == 0)).await;
+    }
+
+    /// Asks every peer that has the newest version of `game` for its file
+    /// list, remembers each in the peer game DB and returns them.
+    pub async fn fetch_manifests(&self, game: &str) -> Vec<(PeerId, Result<GameManifest, ClientError>)> {
+        let targets: Vec<(PeerId, SocketAddr)> = {
+            let db = self.peers.db.lock().unwrap_or_else(|p| p.into_inner());
+            let newest = db.network_games().into_iter().find(|g| g.id == game).map(|g| g.newest_version);
+            let Some(newest) = newest else { return Vec::new() };
+            db.peers_with(game, &newest).into_iter().filter_map(|id| db.get(id).map(|p| (id, p.addr))).collect()
+        };
+        let mut results = Vec::new();
+        for (id, addr) in targets {
+            let result = async {
+                let conn = crate::net::client::connect(&self.endpoint, addr, Some(id)).await?;
+                let manifest = conn.get_game(game).await;
+                conn.close();
+                manifest
+            }
+            .await;
+            if let Ok(manifest) = &result {
+                self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).set_manifest(id, manifest.clone());
+            }
+            results.push((id, result));
+        }
+        results
+    }
+
+    /// Stops every task, says goodbye over mDNS and closes the endpoint.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        if let Some(mdns) = self.mdns {
+            mdns.shutdown();
+        }
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+        self.endpoint.close(lanspread_proto::peer::close::SHUTDOWN.into(), b"shutting down");
+        // Long enough to send the close frames, short enough for a quick `list`.
+        let _ = tokio::time::timeout(Duration::from_millis(250), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// Publishes each new library state as an event.
+async fn forward_library(library: Library, events: broadcast::Sender<IpcEvent>, cancel: CancellationToken) {
+    let mut state = library.subscribe();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = state.changed() => if changed.is_err() { return },
+        }
+        let snapshot = state.borrow_and_update().snapshot();
+        let _ = events.send(IpcEvent::Library(snapshot));
+    }
+}
+
+/// Resolves `HOST:PORT` strings; one that does not resolve is reported and
+/// kept with no address, so it counts as answered (failed) at once.
+async fn resolve_static_peers(peers: &[String]) -> Vec<(String, Vec<SocketAddr>)> {
+    let mut out = Vec::new();
+    for peer in peers {
+        let addrs = match tokio::net::lookup_host(peer.as_str()).await {
+            Ok(addrs) => {
+                let mut addrs: Vec<SocketAddr> = addrs.filter(SocketAddr::is_ipv4).collect();
+                addrs.dedup();
+                addrs
+            }
+            Err(e) => {
+                tracing::warn!("peer {peer}: cannot resolve: {e}");
+                Vec::new()
+            }
+        };
+        out.push((peer.clone(), addrs));
+    }
+    out
+}

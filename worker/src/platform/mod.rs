@@ -1,0 +1,5 @@
+//! Everything that differs between Linux and Windows, one module per concern.
+
+pub mod fs;
+pub mod paths;
+pub mod signals;
