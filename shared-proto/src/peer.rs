@@ -60,6 +60,10 @@ pub struct Hello {
     pub display_name: String,
     /// Changes whenever the node's served library changes.
     pub library_revision: u64,
+    /// UDP port this node serves on; 0 when it does not serve (`list`).
+    /// A server learns serving clients as peers from it, so a static peer
+    /// configured on one side is enough.
+    pub listen_port: u16,
 }
 
 /// A request; one per stream. Append-only.

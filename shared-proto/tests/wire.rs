@@ -26,10 +26,11 @@ fn golden_peer_requests() {
         peer_id: PeerId([7; 32]),
         display_name: "lan".into(),
         library_revision: 300,
+        listen_port: 47474,
     });
-    let mut expected = vec![40, 0, 0, 0, 0, 1];
+    let mut expected = vec![43, 0, 0, 0, 0, 1];
     expected.extend([7; 32]);
-    expected.extend([3, b'l', b'a', b'n', 0xac, 0x02]);
+    expected.extend([3, b'l', b'a', b'n', 0xac, 0x02, 0xf2, 0xf2, 0x02]);
     assert_eq!(frame::encode(&hello).unwrap(), expected);
 }
 
@@ -132,12 +133,9 @@ fn arb_manifest() -> impl Strategy<Value = GameManifest> {
 
 fn arb_response() -> impl Strategy<Value = PeerResponse> {
     prop_oneof![
-        (any::<u32>(), any::<[u8; 32]>(), ".{0,20}", any::<u64>()).prop_map(|(v, id, name, rev)| PeerResponse::Hello(Hello {
-            protocol_version: v,
-            peer_id: PeerId(id),
-            display_name: name,
-            library_revision: rev
-        })),
+        (any::<u32>(), any::<[u8; 32]>(), ".{0,20}", any::<u64>(), any::<u16>()).prop_map(|(v, id, name, rev, port)| {
+            PeerResponse::Hello(Hello { protocol_version: v, peer_id: PeerId(id), display_name: name, library_revision: rev, listen_port: port })
+        }),
         any::<u64>().prop_map(|library_revision| PeerResponse::Pong { library_revision }),
         prop::collection::vec(
             ("[a-z]{1,12}", ".{0,8}", any::<u64>(), any::<bool>())

@@ -36,7 +36,7 @@ pub enum Command {
     },
     /// Print the games the LAN offers.
     List {
-        /// Seconds to discover (returns early once every --peer answered, without mDNS).
+        /// Seconds to discover (without mDNS, returns early once every --peer answered).
         #[arg(long, value_name = "SECS", default_value_t = 3.0)]
         wait: f64,
         /// One JSON object per line instead of a table.
@@ -64,7 +64,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct NetArgs {
     /// A peer to contact directly (repeatable), for networks without multicast.
-    #[arg(long = "peer", value_name = "HOST:PORT")]
+    #[arg(long = "peer", value_name = "HOST:PORT", value_parser = parse_peer)]
     pub peers: Vec<String>,
     /// Turn mDNS announce and browse off completely.
     #[arg(long)]
@@ -78,6 +78,15 @@ pub struct NetArgs {
     /// Name shown to other peers (default: the host name).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+}
+
+/// `HOST:PORT` with a numeric port; the host is resolved when the node starts.
+fn parse_peer(text: &str) -> Result<String, String> {
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(format!("{text:?} is not HOST:PORT (port 1-65535)"));
+    }
+    Ok(text.to_owned())
 }
 
 fn default_listen() -> SocketAddr {

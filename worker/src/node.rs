@@ -75,18 +75,20 @@ impl Node {
         let library = options.games_dir.clone().map(|dir| {
             Library::start(dir, options.catalog.clone(), &options.state_dir.join(HASH_INDEX_FILE), cancel.clone())
         });
+        let (candidate_tx, candidate_rx) = mpsc::unbounded_channel();
         if let Some(library) = &library {
             let ctx = Arc::new(ServerContext {
                 peer_id: identity.peer_id,
                 display_name: options.display_name.clone(),
+                listen_port: local_addr.port(),
                 library: library.clone(),
+                candidates: candidate_tx.clone(),
             });
             tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
             tasks.push(tokio::spawn(forward_library(library.clone(), events.clone(), cancel.clone())));
             tracing::info!("listening on {local_addr} as {} ({})", options.display_name, identity.peer_id);
         }
 
-        let (candidate_tx, candidate_rx) = mpsc::unbounded_channel();
         let mdns = if options.mdns {
             let announcement = library.as_ref().map(|l| mdns::Announcement {
                 peer_id: identity.peer_id,
@@ -104,6 +106,7 @@ impl Node {
             peer_id: identity.peer_id,
             display_name: options.display_name.clone(),
             library: library.clone(),
+            listen_port: if serving { local_addr.port() } else { 0 },
             ignore_self: serving,
         };
         let (peers, manager) =
@@ -145,7 +148,7 @@ impl Node {
         self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Waits until every static peer answered or failed, or `limit` passes.
+    /// Waits until every static peer answered, or `limit` passes.
     pub async fn wait_for_static_peers(&self, limit: Duration) {
         let mut unresolved = self.peers.unresolved_static.clone();
         let _ = tokio::time::timeout(limit, unresolved.wait_for(|n| *n == 0)).await;
@@ -206,7 +209,7 @@ async fn forward_library(library: Library, events: broadcast::Sender<IpcEvent>, 
 }
 
 /// Resolves `HOST:PORT` strings; one that does not resolve is reported and
-/// kept with no address, so it counts as answered (failed) at once.
+/// kept with no address (it never answers).
 async fn resolve_static_peers(peers: &[String]) -> Vec<(String, Vec<SocketAddr>)> {
     let mut out = Vec::new();
     for peer in peers {

@@ -29,8 +29,9 @@ pub use peer_db::PeerGameDb;
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// A peer silent for this long is dropped (so within about 8 s of dying).
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(6);
-/// How long to wait before trying an unreachable candidate again.
-const RETRY_INTERVAL: Duration = Duration::from_secs(3);
+/// How long to wait before trying an unreachable candidate again (a LAN
+/// handshake costs one packet each way, so retrying often is cheap).
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// The manager's clock tick.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -49,6 +50,8 @@ pub struct OwnIdentity {
     pub peer_id: PeerId,
     pub display_name: String,
     pub library: Option<Library>,
+    /// Port we serve on, 0 if we do not.
+    pub listen_port: u16,
     /// Whether a candidate that turns out to be this node is ignored.
     pub ignore_self: bool,
 }
@@ -60,6 +63,7 @@ impl OwnIdentity {
             peer_id: self.peer_id,
             display_name: self.display_name.clone(),
             library_revision: self.library.as_ref().map_or(0, |l| l.state().revision),
+            listen_port: self.listen_port,
         }
     }
 }
@@ -68,7 +72,7 @@ impl OwnIdentity {
 #[derive(Debug, Clone)]
 pub struct Peers {
     pub db: Arc<Mutex<PeerGameDb>>,
-    /// Static candidates that have neither answered nor failed yet.
+    /// Static candidates that have not answered yet.
     pub unresolved_static: watch::Receiver<usize>,
 }
 
@@ -241,7 +245,6 @@ impl Manager {
                     }
                     c.last_error = Some(message);
                 }
-                self.resolve(&key);
             }
             Outcome::Pinged { peer, result } => {
                 self.pinging.remove(&peer);
@@ -331,7 +334,7 @@ impl Manager {
         }
     }
 
-    /// Marks a static candidate as answered (or failed) once.
+    /// Marks a static candidate as answered, once.
     fn resolve(&mut self, key: &str) {
         if let Some(c) = self.candidates.get_mut(key)
             && c.is_static

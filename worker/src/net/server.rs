@@ -12,9 +12,11 @@ use std::time::Duration;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::peer::{self, ErrorCode, Hello, PeerError, PeerRequest, PeerResponse};
 use lanspread_proto::{FrameError, PeerId};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::discovery::Candidate;
 use crate::library::Library;
 
 /// A request must arrive whole within this time.
@@ -27,7 +29,10 @@ const STOP_BAD_REQUEST: u32 = 1;
 pub struct ServerContext {
     pub peer_id: PeerId,
     pub display_name: String,
+    pub listen_port: u16,
     pub library: Library,
+    /// Serving nodes that say hello become peer candidates.
+    pub candidates: mpsc::UnboundedSender<Candidate>,
 }
 
 impl ServerContext {
@@ -37,16 +42,24 @@ impl ServerContext {
             peer_id: self.peer_id,
             display_name: self.display_name.clone(),
             library_revision: self.library.state().revision,
+            listen_port: self.listen_port,
         }
     }
 
-    /// The answer to one well-formed request.
-    pub fn answer(&self, request: PeerRequest) -> PeerResponse {
+    /// The answer to one well-formed request from `remote`.
+    pub fn answer(&self, request: PeerRequest, remote: SocketAddr) -> PeerResponse {
         match request {
             PeerRequest::Hello(theirs) if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION => {
                 error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version))
             }
-            PeerRequest::Hello(_) => PeerResponse::Hello(self.hello()),
+            PeerRequest::Hello(theirs) => {
+                if theirs.listen_port != 0 && theirs.peer_id != self.peer_id {
+                    let addr = SocketAddr::new(remote.ip(), theirs.listen_port);
+                    let candidate = Candidate::Found { key: format!("hello from {addr}"), addrs: vec![addr], expected: Some(theirs.peer_id) };
+                    let _ = self.candidates.send(candidate);
+                }
+                PeerResponse::Hello(self.hello())
+            }
             PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
             PeerRequest::ListGames => PeerResponse::Games(self.library.state().summaries()),
             PeerRequest::GetGame { id } => {
@@ -129,7 +142,7 @@ async fn handle_connection(incoming: quinn::Incoming, ctx: Arc<ServerContext>, c
 
 async fn handle_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, ctx: Arc<ServerContext>, remote: SocketAddr) {
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<PeerRequest, _>(&mut recv)).await {
-        Ok(Ok(Some(request))) => ctx.answer(request),
+        Ok(Ok(Some(request))) => ctx.answer(request, remote),
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
             tracing::warn!("peer {remote}: bad request: {e}");

@@ -1,0 +1,8 @@
+//! Integration tests for the worker: real processes, real QUIC on loopback,
+//! real mDNS inside network namespaces the tests make themselves.
+
+mod hostile;
+mod mdns_lab;
+mod rescan;
+mod static_peers;
+mod support;
