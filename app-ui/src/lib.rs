@@ -1,0 +1,18 @@
+//! The UI process's core, free of Slint: it starts and supervises the
+//! worker, talks to it over the IPC protocol, and keeps the view state the
+//! window shows. Everything here is tested without a window.
+//!
+//! # Layout
+//! - [`ipc`]: the per-launch local socket, the token handshake and the
+//!   framed link to a worker.
+//! - [`restart`]: the restart policy (backoff, crash loop), plain logic.
+//! - [`supervisor`]: spawning the worker, restarting it, heartbeats.
+//! - [`view`]: the games, peers and worker state as the window shows them,
+//!   and their formatting.
+//! - [`platform`]: where the worker binary and the log file are.
+
+pub mod ipc;
+pub mod platform;
+pub mod restart;
+pub mod supervisor;
+pub mod view;

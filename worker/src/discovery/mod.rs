@@ -298,9 +298,9 @@ impl Manager {
             }
             c.peer = Some(peer);
         }
-        self.resolve(&key);
         if self.conns.contains_key(&peer) {
             conn.close();
+            self.resolve(&key);
             return;
         }
         let count = games.len();
@@ -316,6 +316,8 @@ impl Manager {
             let _ = self.events.send(IpcEvent::PeerJoined(summary));
         }
         self.emit_network();
+        // Last: whoever waits for static peers reads the DB as soon as this lands.
+        self.resolve(&key);
     }
 
     fn drop_peer(&mut self, peer: PeerId, why: &str) {
