@@ -1,0 +1,216 @@
+//! The UI side against a real worker process: the token handshake, restarts
+//! after SIGKILL, the crash loop, and the worker leaving with its UI.
+//!
+//! Needs `lanspread-worker` built first (`cargo build -p lanspread-worker`;
+//! the README's test command does it).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use interprocess::local_socket::GenericNamespaced;
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::tokio::prelude::*;
+use lanspread_app_ui::ipc::IpcListener;
+use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig, SupervisorEvent, WorkerState};
+use lanspread_proto::exit;
+use lanspread_proto::io::{read_frame, write_frame};
+use lanspread_proto::ipc::{HelloReply, IPC_PROTOCOL_VERSION, IpcEvent, TOKEN_ENV, WorkerHello};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+fn worker_exe() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let worker = dir.join(format!("lanspread-worker{}", std::env::consts::EXE_SUFFIX));
+    assert!(worker.exists(), "{} is missing: run `cargo build -p lanspread-worker` first", worker.display());
+    worker
+}
+
+fn worker_args(tmp: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = ["--no-mdns", "--listen", "127.0.0.1:0"].iter().map(Into::into).collect();
+    args.extend(["--games".into(), tmp.join("games").into_os_string()]);
+    args.extend(["--state".into(), tmp.join("state").into_os_string()]);
+    args
+}
+
+async fn connect(name: &str) -> Stream {
+    Stream::connect(name.to_ns_name::<GenericNamespaced>().unwrap()).await.unwrap()
+}
+
+/// Waits for an event matching `pred`, failing after `limit`.
+async fn expect_event(
+    supervisor: &mut Supervisor,
+    limit: Duration,
+    what: &str,
+    mut pred: impl FnMut(&SupervisorEvent) -> bool,
+) -> SupervisorEvent {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, supervisor.next_event()).await {
+            Ok(Some(event)) if pred(&event) => return event,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("supervisor ended while waiting for {what}"),
+            Err(_) => panic!("no {what} within {limit:?}"),
+        }
+    }
+}
+
+fn running_pid(event: &SupervisorEvent) -> Option<u32> {
+    match event {
+        SupervisorEvent::State(WorkerState::Running { pid }) => Some(*pid),
+        _ => None,
+    }
+}
+
+#[cfg(unix)]
+fn alive(pid: u32) -> bool {
+    std::process::Command::new("kill").args(["-0", &pid.to_string()]).stderr(Stdio::null()).status().unwrap().success()
+}
+
+#[tokio::test]
+async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() {
+    let listener = IpcListener::bind().unwrap();
+    let (name, token) = (listener.name().to_owned(), listener.token().to_owned());
+    let (links_tx, mut links) = mpsc::unbounded_channel();
+    tokio::spawn(listener.serve(links_tx));
+
+    // A wrong token.
+    let (mut r, mut w) = tokio::io::split(connect(&name).await);
+    let hello = WorkerHello { protocol_version: IPC_PROTOCOL_VERSION, token: "guess".into(), worker_pid: 1 };
+    write_frame(&mut w, &hello).await.unwrap();
+    let reply = read_frame::<HelloReply, _>(&mut r).await.unwrap();
+    assert_eq!(reply, Some(HelloReply::Refused { reason: "wrong launch token".into() }));
+
+    // Garbage: a 4 GiB frame length.
+    let (mut r, mut w) = tokio::io::split(connect(&name).await);
+    w.write_all(&[0xff; 8]).await.unwrap();
+    match read_frame::<HelloReply, _>(&mut r).await.unwrap() {
+        Some(HelloReply::Refused { reason }) => assert!(reason.contains("exceeds the limit"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // An old protocol version.
+    let (mut r, mut w) = tokio::io::split(connect(&name).await);
+    let hello = WorkerHello { protocol_version: 999, token: token.clone(), worker_pid: 1 };
+    write_frame(&mut w, &hello).await.unwrap();
+    match read_frame::<HelloReply, _>(&mut r).await.unwrap() {
+        Some(HelloReply::Refused { reason }) => assert!(reason.contains("IPC protocol 999"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(links.try_recv().is_err(), "no refused client became a worker link");
+
+    // The real worker, with a wrong token, says why and exits with its code.
+    let output = tokio::process::Command::new(worker_exe())
+        .args(["ipc", "--socket", &name])
+        .args(worker_args(tempfile::tempdir().unwrap().path()))
+        .env(TOKEN_ENV, "not-the-token")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(exit::IPC_REFUSED));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: the UI refused this worker: wrong launch token"), "{stderr}");
+
+    // With the token, the real worker is accepted and speaks the protocol.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(worker_exe())
+        .args(["ipc", "--socket", &name])
+        .args(worker_args(tmp.path()))
+        .env(TOKEN_ENV, &token)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut link = tokio::time::timeout(Duration::from_secs(10), links.recv()).await.unwrap().unwrap();
+    assert_eq!(Some(link.worker_pid), child.id());
+    let event = tokio::time::timeout(Duration::from_secs(10), read_frame::<IpcEvent, _>(&mut link.reader)).await.unwrap();
+    assert!(matches!(event, Ok(Some(IpcEvent::Catalog(ref c))) if c.len() >= 15), "{event:?}");
+
+    // Closing the socket (the UI is gone) ends the worker promptly.
+    let closed = Instant::now();
+    drop(link);
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await.expect("the worker exits").unwrap();
+    assert_eq!(status.code(), Some(exit::UI_GONE));
+    eprintln!("worker exited {:?} after its UI went away", closed.elapsed());
+}
+
+#[tokio::test]
+async fn a_worker_without_heartbeats_from_its_ui_leaves() {
+    let listener = IpcListener::bind().unwrap();
+    let (name, token) = (listener.name().to_owned(), listener.token().to_owned());
+    let (links_tx, mut links) = mpsc::unbounded_channel();
+    tokio::spawn(listener.serve(links_tx));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(worker_exe())
+        .args(["ipc", "--socket", &name])
+        .args(worker_args(tmp.path()))
+        .env(TOKEN_ENV, &token)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Keep the socket open but never send a heartbeat.
+    let _link = tokio::time::timeout(Duration::from_secs(10), links.recv()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("the worker exits").unwrap();
+    assert_eq!(status.code(), Some(exit::UI_GONE));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_killed_worker_is_restarted_and_shutdown_ends_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: worker_args(tmp.path()), log_file: None };
+    let mut supervisor = Supervisor::start(config).unwrap();
+    let first = expect_event(&mut supervisor, Duration::from_secs(15), "a running worker", |e| running_pid(e).is_some()).await;
+    let first = running_pid(&first).unwrap();
+    expect_event(&mut supervisor, Duration::from_secs(10), "the catalog", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Catalog(_)))
+    })
+    .await;
+
+    let killed = Instant::now();
+    std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+    let restarting = expect_event(&mut supervisor, Duration::from_secs(10), "restarting", |e| {
+        matches!(e, SupervisorEvent::State(WorkerState::Restarting { .. }))
+    })
+    .await;
+    assert!(format!("{restarting:?}").contains("killed"), "{restarting:?}");
+    let second = expect_event(&mut supervisor, Duration::from_secs(10), "a new worker", |e| running_pid(e).is_some()).await;
+    let second = running_pid(&second).unwrap();
+    assert_ne!(first, second);
+    eprintln!("new worker {second} running {:?} after SIGKILL of {first}", killed.elapsed());
+    // After the restart, fresh snapshots arrive without being asked.
+    expect_event(&mut supervisor, Duration::from_secs(10), "a fresh catalog", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Catalog(_)))
+    })
+    .await;
+
+    supervisor.shutdown().await;
+    assert!(!alive(second), "the worker ends with the UI");
+}
+
+#[tokio::test]
+async fn repeated_crashes_stop_in_the_crash_loop_state_until_retry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = worker_args(tmp.path());
+    args.push("--no-such-flag".into());
+    let log_file = tmp.path().join("lanspread.log");
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: Some(log_file.clone()) };
+    let mut supervisor = Supervisor::start(config).unwrap();
+    let event = expect_event(&mut supervisor, Duration::from_secs(30), "the crash loop", |e| {
+        matches!(e, SupervisorEvent::State(WorkerState::CrashLoop { .. }))
+    })
+    .await;
+    let SupervisorEvent::State(WorkerState::CrashLoop { reason, log_file: shown }) = event else { unreachable!() };
+    assert!(reason.contains("bad arguments (exit code 2)"), "{reason}");
+    assert_eq!(shown.as_deref(), Some(log_file.as_path()));
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(log.contains("--no-such-flag"), "the worker's complaint is in the log: {log}");
+
+    supervisor.retry();
+    expect_event(&mut supervisor, Duration::from_secs(5), "a new start", |e| {
+        matches!(e, SupervisorEvent::State(WorkerState::Starting))
+    })
+    .await;
+    supervisor.shutdown().await;
+}
