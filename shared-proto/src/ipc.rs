@@ -63,7 +63,9 @@ pub enum IpcCommand {
     /// Send the catalog, the library and the network's games again.
     ListGames,
     /// Switch to another game directory (the worker rescans it).
-    SetGameDir { path: String },
+    SetGameDir {
+        path: String,
+    },
     GetPeerCount,
     /// Finish cleanly and exit.
     Shutdown,
@@ -124,10 +126,15 @@ pub enum IpcEvent {
     Library(LibrarySnapshot),
     NetworkGames(Vec<NetworkGame>),
     PeerJoined(PeerSummary),
-    PeerLeft { peer_id: PeerId },
+    PeerLeft {
+        peer_id: PeerId,
+    },
     PeerCount(u32),
     /// Something failed that the user should see.
-    RuntimeFailure { context: String, message: String },
+    RuntimeFailure {
+        context: String,
+        message: String,
+    },
 }
 
 impl Message for IpcEvent {

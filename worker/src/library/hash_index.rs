@@ -68,11 +68,19 @@ impl HashIndex {
                 HashMap::new()
             }
         };
-        HashIndex { path: path.to_owned(), entries, dirty: false }
+        HashIndex {
+            path: path.to_owned(),
+            entries,
+            dirty: false,
+        }
     }
 
     /// The chunk hashes of `file`, from the index when it is unchanged.
-    pub fn chunks_for(&mut self, file: &PayloadFile, stats: &mut HashStats) -> io::Result<Vec<[u8; 32]>> {
+    pub fn chunks_for(
+        &mut self,
+        file: &PayloadFile,
+        stats: &mut HashStats,
+    ) -> io::Result<Vec<[u8; 32]>> {
         let key = file.abs.to_string_lossy().into_owned();
         if let Some(known) = self.entries.get(&key)
             && known.size == file.size
@@ -85,7 +93,12 @@ impl HashIndex {
         let chunks = hash_chunks(&file.abs, CHUNK_SIZE)?;
         stats.files_hashed += 1;
         stats.bytes_hashed += file.size;
-        let entry = IndexedFile { size: file.size, mtime_ns: file.mtime_ns, chunk_size: CHUNK_SIZE, chunks: chunks.clone() };
+        let entry = IndexedFile {
+            size: file.size,
+            mtime_ns: file.mtime_ns,
+            chunk_size: CHUNK_SIZE,
+            chunks: chunks.clone(),
+        };
         self.entries.insert(key, entry);
         self.dirty = true;
         Ok(chunks)
@@ -96,7 +109,8 @@ impl HashIndex {
         let prefix = root.to_string_lossy().into_owned();
         let before = self.entries.len();
         self.entries.retain(|key, _| {
-            !Path::new(key).starts_with(&prefix) || keep.iter().any(|f| f.abs.to_string_lossy() == key.as_str())
+            !Path::new(key).starts_with(&prefix)
+                || keep.iter().any(|f| f.abs.to_string_lossy() == key.as_str())
         });
         self.dirty |= self.entries.len() != before;
     }
@@ -106,7 +120,10 @@ impl HashIndex {
         if !self.dirty {
             return Ok(());
         }
-        let file = IndexFile { format: INDEX_FORMAT, entries: std::mem::take(&mut self.entries) };
+        let file = IndexFile {
+            format: INDEX_FORMAT,
+            entries: std::mem::take(&mut self.entries),
+        };
         let bytes = postcard::to_stdvec(&file);
         self.entries = file.entries;
         let bytes = bytes.map_err(io::Error::other)?;
@@ -125,7 +142,10 @@ fn read_index(path: &Path) -> io::Result<HashMap<String, IndexedFile>> {
     file.read_to_end(&mut bytes)?;
     let index: IndexFile = postcard::from_bytes(&bytes).map_err(io::Error::other)?;
     if index.format != INDEX_FORMAT {
-        return Err(io::Error::other(format!("index format {} is not {INDEX_FORMAT}", index.format)));
+        return Err(io::Error::other(format!(
+            "index format {} is not {INDEX_FORMAT}",
+            index.format
+        )));
     }
     Ok(index.entries)
 }
@@ -161,8 +181,8 @@ pub fn hash_chunks(path: &Path, chunk_size: u32) -> io::Result<Vec<[u8; 32]>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
     use crate::library::scan::scan_game_root;
+    use std::io::Write;
 
     #[test]
     fn chunk_hashes_match_blake3_of_each_piece() {
@@ -171,7 +191,10 @@ mod tests {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
         fs::File::create(&path).unwrap().write_all(&data).unwrap();
         let chunks = hash_chunks(&path, 4096).unwrap();
-        let expected: Vec<[u8; 32]> = data.chunks(4096).map(|c| *blake3::hash(c).as_bytes()).collect();
+        let expected: Vec<[u8; 32]> = data
+            .chunks(4096)
+            .map(|c| *blake3::hash(c).as_bytes())
+            .collect();
         assert_eq!(chunks, expected);
         fs::write(&path, b"").unwrap();
         assert!(hash_chunks(&path, 4096).unwrap().is_empty());
@@ -200,7 +223,14 @@ mod tests {
         for file in &game.files {
             index.chunks_for(file, &mut second).unwrap();
         }
-        assert_eq!(second, HashStats { files_hashed: 0, bytes_hashed: 0, files_reused: 2 });
+        assert_eq!(
+            second,
+            HashStats {
+                files_hashed: 0,
+                bytes_hashed: 0,
+                files_reused: 2
+            }
+        );
 
         fs::write(games.join("wesnoth/a.bin"), vec![2u8; 6000]).unwrap();
         let game = scan_game_root(&games, "wesnoth").unwrap().unwrap();
@@ -208,7 +238,10 @@ mod tests {
         for file in &game.files {
             index.chunks_for(file, &mut third).unwrap();
         }
-        assert_eq!((third.files_hashed, third.bytes_hashed, third.files_reused), (1, 6000, 1));
+        assert_eq!(
+            (third.files_hashed, third.bytes_hashed, third.files_reused),
+            (1, 6000, 1)
+        );
     }
 
     #[test]

@@ -55,7 +55,12 @@ impl LibraryState {
             .values()
             .filter_map(|g| {
                 let version = g.version.clone()?;
-                Some(GameSummary { id: g.id.clone(), version, size: g.size, installed: g.installed })
+                Some(GameSummary {
+                    id: g.id.clone(),
+                    version,
+                    size: g.size,
+                    installed: g.installed,
+                })
             })
             .collect()
     }
@@ -67,7 +72,12 @@ impl LibraryState {
             games: self
                 .games
                 .values()
-                .map(|g| LocalGame { id: g.id.clone(), version: g.version.clone(), installed: g.installed, size: g.size })
+                .map(|g| LocalGame {
+                    id: g.id.clone(),
+                    version: g.version.clone(),
+                    installed: g.installed,
+                    size: g.size,
+                })
                 .collect(),
         }
     }
@@ -89,8 +99,17 @@ pub struct Library {
 
 impl Library {
     /// Starts scanning `game_dir` and watching it until `cancel` fires.
-    pub fn start(game_dir: PathBuf, catalog: Arc<Catalog>, index_path: &Path, cancel: CancellationToken) -> Self {
-        let initial = LibraryState { game_dir: game_dir.clone(), revision: 0, games: BTreeMap::new() };
+    pub fn start(
+        game_dir: PathBuf,
+        catalog: Arc<Catalog>,
+        index_path: &Path,
+        cancel: CancellationToken,
+    ) -> Self {
+        let initial = LibraryState {
+            game_dir: game_dir.clone(),
+            revision: 0,
+            games: BTreeMap::new(),
+        };
         let (state_tx, state) = state_watch::channel(Arc::new(initial));
         let (requests, rx) = mpsc::unbounded_channel();
         let service = Service {
@@ -151,8 +170,12 @@ impl Pending {
 }
 
 impl Service {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ScanRequest>, cancel: CancellationToken) {
-        let mut watcher = watch::GameDirWatcher::new(self.requests.clone(), |id| ScanRequest::Game(id));
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<ScanRequest>,
+        cancel: CancellationToken,
+    ) {
+        let mut watcher = watch::GameDirWatcher::new(self.requests.clone(), ScanRequest::Game);
         let mut full_rescan = tokio::time::interval(FULL_RESCAN_INTERVAL);
         full_rescan.tick().await;
         loop {
@@ -174,7 +197,11 @@ impl Service {
             if game_dir != self.game_dir {
                 self.game_dir = game_dir;
                 self.state.send_modify(|s| {
-                    let mut next = LibraryState { game_dir: self.game_dir.clone(), revision: s.revision + 1, games: BTreeMap::new() };
+                    let mut next = LibraryState {
+                        game_dir: self.game_dir.clone(),
+                        revision: s.revision + 1,
+                        games: BTreeMap::new(),
+                    };
                     std::mem::swap(Arc::make_mut(s), &mut next);
                 });
             }
@@ -196,7 +223,13 @@ impl Service {
                 Ok(Err(e)) => tracing::warn!("library scan failed: {e}"),
                 Err(e) => tracing::error!("library scan panicked: {e}"),
             }
-            let roots: Vec<PathBuf> = self.state.borrow().games.keys().map(|id| self.game_dir.join(id)).collect();
+            let roots: Vec<PathBuf> = self
+                .state
+                .borrow()
+                .games
+                .keys()
+                .map(|id| self.game_dir.join(id))
+                .collect();
             watcher.sync(&self.game_dir, &roots);
         }
     }
@@ -214,7 +247,8 @@ impl Pass {
     fn run(self, pending: Pending) -> std::io::Result<HashStats> {
         let scanned: Vec<(String, Option<ScannedGame>)> = if pending.all {
             let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
-            let mut found: Vec<(String, Option<ScannedGame>)> = games.into_iter().map(|g| (g.id.clone(), Some(g))).collect();
+            let mut found: Vec<(String, Option<ScannedGame>)> =
+                games.into_iter().map(|g| (g.id.clone(), Some(g))).collect();
             // Roots that vanished since the last pass.
             for id in self.state.borrow().games.keys() {
                 if !found.iter().any(|(f, _)| f == id) {
@@ -224,7 +258,11 @@ impl Pass {
             found
         } else {
             let mut found = Vec::new();
-            for id in pending.games.into_iter().filter(|id| self.catalog.contains(id)) {
+            for id in pending
+                .games
+                .into_iter()
+                .filter(|id| self.catalog.contains(id))
+            {
                 let game = scan::scan_game_root(&self.game_dir, &id)?;
                 found.push((id, game));
             }
@@ -240,7 +278,8 @@ impl Pass {
                     }
                     Some(game) => {
                         let old_manifest = games.get(id).and_then(|old| old.manifest.clone());
-                        let manifest = old_manifest.filter(|m| Some(&m.version) == game.version.as_ref());
+                        let manifest =
+                            old_manifest.filter(|m| Some(&m.version) == game.version.as_ref());
                         games.insert(id.clone(), state_of(game, manifest));
                     }
                 }
@@ -251,14 +290,23 @@ impl Pass {
         for (id, game) in scanned {
             let root = self.game_dir.join(&id);
             let Some(game) = game else { continue };
-            let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut index = self
+                .index
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             index.forget_missing(&root, &game.files);
-            let Some(version) = game.version.clone() else { continue };
+            let Some(version) = game.version.clone() else {
+                continue;
+            };
             let mut files = Vec::with_capacity(game.files.len());
             let mut game_stats = HashStats::default();
             for file in &game.files {
                 match index.chunks_for(file, &mut game_stats) {
-                    Ok(chunks) => files.push(FileEntry { path: file.rel.clone(), size: file.size, chunks }),
+                    Ok(chunks) => files.push(FileEntry {
+                        path: file.rel.clone(),
+                        size: file.size,
+                        chunks,
+                    }),
                     Err(e) => {
                         tracing::warn!("{id}: cannot hash: {e}");
                         break;
@@ -273,7 +321,12 @@ impl Pass {
             if files.len() != game.files.len() {
                 continue;
             }
-            let manifest = Arc::new(GameManifest { id: id.clone(), version, chunk_size: CHUNK_SIZE, files });
+            let manifest = Arc::new(GameManifest {
+                id: id.clone(),
+                version,
+                chunk_size: CHUNK_SIZE,
+                files,
+            });
             self.publish(|games| {
                 if let Some(entry) = games.get_mut(&id)
                     && entry.version.as_ref() == Some(&manifest.version)

@@ -35,17 +35,32 @@ impl GameDirWatcher {
                 }
             }
         });
-        let watcher = watcher.map_err(|e| tracing::warn!("file watcher unavailable, relying on periodic rescans: {e}")).ok();
-        GameDirWatcher { watcher, game_dir, watched: BTreeSet::new() }
+        let watcher = watcher
+            .map_err(|e| {
+                tracing::warn!("file watcher unavailable, relying on periodic rescans: {e}")
+            })
+            .ok();
+        GameDirWatcher {
+            watcher,
+            game_dir,
+            watched: BTreeSet::new(),
+        }
     }
 
     /// Watches `game_dir` and exactly `roots`.
     pub(super) fn sync(&mut self, game_dir: &Path, roots: &[PathBuf]) {
         *self.game_dir.lock().unwrap_or_else(|p| p.into_inner()) = game_dir.to_owned();
-        let Some(watcher) = self.watcher.as_mut() else { return };
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
         let mut wanted: BTreeSet<PathBuf> = roots.iter().cloned().collect();
         wanted.insert(game_dir.to_owned());
-        for gone in self.watched.difference(&wanted).cloned().collect::<Vec<_>>() {
+        for gone in self
+            .watched
+            .difference(&wanted)
+            .cloned()
+            .collect::<Vec<_>>()
+        {
             let _ = watcher.unwatch(&gone);
             self.watched.remove(&gone);
         }
@@ -67,7 +82,13 @@ impl GameDirWatcher {
 /// went) or `<dir>/<id>/<entry>` (something at a root changed).
 fn game_of(game_dir: &Path, path: &Path) -> Option<String> {
     let parent = path.parent()?;
-    let root = if parent == game_dir { path } else if parent.parent()? == game_dir { parent } else { return None };
+    let root = if parent == game_dir {
+        path
+    } else if parent.parent()? == game_dir {
+        parent
+    } else {
+        return None;
+    };
     root.file_name()?.to_str().map(str::to_owned)
 }
 
@@ -78,8 +99,14 @@ mod tests {
     #[test]
     fn event_paths_map_to_their_game() {
         let dir = Path::new("/g");
-        assert_eq!(game_of(dir, Path::new("/g/xonotic")).as_deref(), Some("xonotic"));
-        assert_eq!(game_of(dir, Path::new("/g/xonotic/version.ini")).as_deref(), Some("xonotic"));
+        assert_eq!(
+            game_of(dir, Path::new("/g/xonotic")).as_deref(),
+            Some("xonotic")
+        );
+        assert_eq!(
+            game_of(dir, Path::new("/g/xonotic/version.ini")).as_deref(),
+            Some("xonotic")
+        );
         assert_eq!(game_of(dir, Path::new("/g/xonotic/local/bin")), None);
         assert_eq!(game_of(dir, Path::new("/elsewhere/x")), None);
     }

@@ -49,26 +49,43 @@ impl ServerContext {
     /// The answer to one well-formed request from `remote`.
     pub fn answer(&self, request: PeerRequest, remote: SocketAddr) -> PeerResponse {
         match request {
-            PeerRequest::Hello(theirs) if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION => {
-                error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version))
+            PeerRequest::Hello(theirs)
+                if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION =>
+            {
+                error(
+                    ErrorCode::VersionMismatch,
+                    version_mismatch(theirs.protocol_version),
+                )
             }
             PeerRequest::Hello(theirs) => {
                 if theirs.listen_port != 0 && theirs.peer_id != self.peer_id {
                     let addr = SocketAddr::new(remote.ip(), theirs.listen_port);
-                    let candidate = Candidate::Found { key: format!("hello from {addr}"), addrs: vec![addr], expected: Some(theirs.peer_id) };
+                    let candidate = Candidate::Found {
+                        key: format!("hello from {addr}"),
+                        addrs: vec![addr],
+                        expected: Some(theirs.peer_id),
+                    };
                     let _ = self.candidates.send(candidate);
                 }
                 PeerResponse::Hello(self.hello())
             }
-            PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
+            PeerRequest::Ping => PeerResponse::Pong {
+                library_revision: self.library.state().revision,
+            },
             PeerRequest::ListGames => PeerResponse::Games(self.library.state().summaries()),
             PeerRequest::GetGame { id } => {
                 let state = self.library.state();
                 match state.games.get(&id).filter(|g| g.version.is_some()) {
-                    None => error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")),
+                    None => error(
+                        ErrorCode::NotFound,
+                        format!("no downloaded game {id:?} here"),
+                    ),
                     Some(game) => match &game.manifest {
                         Some(manifest) => PeerResponse::Game(manifest.as_ref().clone()),
-                        None => error(ErrorCode::NotReady, format!("{id}: still hashing its files, ask again shortly")),
+                        None => error(
+                            ErrorCode::NotReady,
+                            format!("{id}: still hashing its files, ask again shortly"),
+                        ),
                     },
                 }
             }
@@ -111,7 +128,11 @@ pub async fn serve(endpoint: quinn::Endpoint, ctx: Arc<ServerContext>, cancel: C
     tracker.wait().await;
 }
 
-async fn handle_connection(incoming: quinn::Incoming, ctx: Arc<ServerContext>, cancel: CancellationToken) {
+async fn handle_connection(
+    incoming: quinn::Incoming,
+    ctx: Arc<ServerContext>,
+    cancel: CancellationToken,
+) {
     let remote = incoming.remote_address();
     let conn = match incoming.await {
         Ok(conn) => conn,
@@ -140,8 +161,18 @@ async fn handle_connection(incoming: quinn::Incoming, ctx: Arc<ServerContext>, c
     streams.wait().await;
 }
 
-async fn handle_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, ctx: Arc<ServerContext>, remote: SocketAddr) {
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<PeerRequest, _>(&mut recv)).await {
+async fn handle_stream(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    ctx: Arc<ServerContext>,
+    remote: SocketAddr,
+) {
+    let response = match tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        read_frame::<PeerRequest, _>(&mut recv),
+    )
+    .await
+    {
         Ok(Ok(Some(request))) => ctx.answer(request, remote),
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
@@ -152,7 +183,10 @@ async fn handle_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream,
         Err(_) => {
             tracing::warn!("peer {remote}: no whole request within {REQUEST_TIMEOUT:?}");
             let _ = recv.stop(STOP_BAD_REQUEST.into());
-            error(ErrorCode::BadFrame, format!("no whole request within {REQUEST_TIMEOUT:?}"))
+            error(
+                ErrorCode::BadFrame,
+                format!("no whole request within {REQUEST_TIMEOUT:?}"),
+            )
         }
     };
     if let Err(e) = write_frame(&mut send, &response).await {
