@@ -20,22 +20,13 @@ fn state_code(status: GameStatus) -> i32 {
 
 /// The card of one row.
 pub fn card(row: &GameRow) -> GameCard {
-    let version = row
-        .local_version
-        .clone()
-        .or_else(|| row.network_version.clone())
-        .unwrap_or_default();
+    let version = row.local_version.clone().or_else(|| row.network_version.clone()).unwrap_or_default();
     GameCard {
         id: row.id.clone().into(),
         name: row.name.clone().into(),
         genre: row.genre.clone().into(),
         version: version.into(),
-        size: if row.size == 0 {
-            String::new()
-        } else {
-            format_size(row.size)
-        }
-        .into(),
+        size: if row.size == 0 { String::new() } else { format_size(row.size) }.into(),
         badge: row.status.label(row.peers).into(),
         state: state_code(row.status),
     }
@@ -44,9 +35,7 @@ pub fn card(row: &GameRow) -> GameCard {
 /// Shows `view` in `window`. Call on the UI thread.
 pub fn show(window: &MainWindow, view: &ViewState) {
     let cards: Vec<GameCard> = view.rows().iter().map(card).collect();
-    window
-        .global::<LibraryAdapter<'_>>()
-        .set_games(ModelRc::from(Rc::new(VecModel::from(cards))));
+    window.global::<LibraryAdapter<'_>>().set_games(ModelRc::from(Rc::new(VecModel::from(cards))));
     let status = window.global::<StatusAdapter<'_>>();
     status.set_peer_count(i32::try_from(view.peer_count).unwrap_or(i32::MAX));
     status.set_worker(worker_label(view.worker.as_ref()).into());

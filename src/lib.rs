@@ -8,12 +8,7 @@
 //! - [`adapters`]: fill those globals from a [`lanspread_app_ui::view::ViewState`].
 
 /// The code Slint generates from `ui/index.slint`; our lints do not apply.
-#[allow(
-    unused_qualifications,
-    missing_debug_implementations,
-    clippy::all,
-    rust_2018_idioms
-)]
+#[allow(unused_qualifications, missing_debug_implementations, clippy::all, rust_2018_idioms)]
 mod generated {
     slint::include_modules!();
 }

@@ -14,11 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Options passed through to the worker.
 #[derive(Debug, Parser)]
-#[command(
-    name = "lanspread",
-    version,
-    about = "LanSpread: share game libraries across a LAN"
-)]
+#[command(name = "lanspread", version, about = "LanSpread: share game libraries across a LAN")]
 struct Args {
     /// The game directory.
     #[arg(long, value_name = "DIR")]
@@ -73,9 +69,7 @@ fn init_logging(log_file: &std::path::Path) -> anyhow::Result<()> {
         .open(log_file)
         .with_context(|| log_file.display().to_string())?;
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(file))
         .init();
@@ -86,10 +80,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let log_file = lanspread_app_ui::platform::log_file();
     init_logging(&log_file)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let window = MainWindow::new().context("cannot open the window")?;
 
     let config = SupervisorConfig {
@@ -113,8 +104,7 @@ fn main() -> anyhow::Result<()> {
             };
             view.apply(event);
             let snapshot = view.clone();
-            let _ = weak
-                .upgrade_in_event_loop(move |window| lanspread::adapters::show(&window, &snapshot));
+            let _ = weak.upgrade_in_event_loop(move |window| lanspread::adapters::show(&window, &snapshot));
         }
         supervisor.shutdown().await;
     });

@@ -33,27 +33,23 @@ fn the_library_lists_the_games_the_worker_reports() {
         entry("openarena", "OpenArena"),
         entry("xonotic", "Xonotic"),
     ])));
-    view.apply(SupervisorEvent::Worker(IpcEvent::Library(
-        LibrarySnapshot {
-            game_dir: "/games".into(),
-            revision: 3,
-            games: vec![LocalGame {
-                id: "openarena".into(),
-                version: Some("0.8.8".into()),
-                installed: true,
-                size: 412_000_000,
-            }],
-        },
-    )));
-    view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![
-        NetworkGame {
-            id: "xonotic".into(),
-            newest_version: "0.8.6".into(),
-            peers_with_newest: 2,
-            peers_total: 2,
-            size: 1_100_000_000,
-        },
-    ])));
+    view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
+        game_dir: "/games".into(),
+        revision: 3,
+        games: vec![LocalGame {
+            id: "openarena".into(),
+            version: Some("0.8.8".into()),
+            installed: true,
+            size: 412_000_000,
+        }],
+    })));
+    view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![NetworkGame {
+        id: "xonotic".into(),
+        newest_version: "0.8.6".into(),
+        peers_with_newest: 2,
+        peers_total: 2,
+        size: 1_100_000_000,
+    }])));
     view.apply(SupervisorEvent::Worker(IpcEvent::PeerCount(2)));
     adapters::show(&window, &view);
 
@@ -79,9 +75,5 @@ fn the_library_lists_the_games_the_worker_reports() {
     }));
     adapters::show(&window, &view);
     assert_eq!(labels(&window, "Reconnecting to the worker…"), 1);
-    assert_eq!(
-        labels(&window, "OpenArena"),
-        1,
-        "the last state stays while the worker restarts"
-    );
+    assert_eq!(labels(&window, "OpenArena"), 1, "the last state stays while the worker restarts");
 }

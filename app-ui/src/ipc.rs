@@ -22,10 +22,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum IpcError {
     #[error("local socket {name}: {source}")]
-    Socket {
-        name: String,
-        source: std::io::Error,
-    },
+    Socket { name: String, source: std::io::Error },
     #[error("no hello within {HANDSHAKE_TIMEOUT:?}")]
     HandshakeTimeout,
     #[error("the client closed the socket before its hello")]
@@ -66,23 +63,10 @@ impl IpcListener {
     /// Binds a fresh, unguessable socket name with a fresh token.
     pub fn bind() -> Result<Self, IpcError> {
         let name = format!("lanspread-{}-{}.sock", std::process::id(), random_hex(8));
-        let fail = |source| IpcError::Socket {
-            name: name.clone(),
-            source,
-        };
-        let ns_name = name
-            .clone()
-            .to_ns_name::<GenericNamespaced>()
-            .map_err(fail)?;
-        let listener = ListenerOptions::new()
-            .name(ns_name)
-            .create_tokio()
-            .map_err(fail)?;
-        Ok(IpcListener {
-            listener,
-            name,
-            token: random_hex(32),
-        })
+        let fail = |source| IpcError::Socket { name: name.clone(), source };
+        let ns_name = name.clone().to_ns_name::<GenericNamespaced>().map_err(fail)?;
+        let listener = ListenerOptions::new().name(ns_name).create_tokio().map_err(fail)?;
+        Ok(IpcListener { listener, name, token: random_hex(32) })
     }
 
     /// The socket name to give the worker (`--socket`).
@@ -126,38 +110,23 @@ impl IpcListener {
 
 async fn handshake(stream: Stream, token: &str) -> Result<WorkerLink, IpcError> {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let hello =
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<WorkerHello, _>(&mut reader))
-            .await
-        {
-            Err(_) => Err(IpcError::HandshakeTimeout),
-            Ok(Ok(None)) => Err(IpcError::NoHello),
-            Ok(Ok(Some(hello))) if hello.protocol_version != IPC_PROTOCOL_VERSION => {
-                Err(IpcError::Version {
-                    theirs: hello.protocol_version,
-                })
-            }
-            Ok(Ok(Some(hello))) if !same_secret(&hello.token, token) => Err(IpcError::BadToken),
-            Ok(Ok(Some(hello))) => Ok(hello),
-            Ok(Err(e)) => Err(IpcError::Frame(e)),
-        };
+    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<WorkerHello, _>(&mut reader)).await {
+        Err(_) => Err(IpcError::HandshakeTimeout),
+        Ok(Ok(None)) => Err(IpcError::NoHello),
+        Ok(Ok(Some(hello))) if hello.protocol_version != IPC_PROTOCOL_VERSION => {
+            Err(IpcError::Version { theirs: hello.protocol_version })
+        }
+        Ok(Ok(Some(hello))) if !same_secret(&hello.token, token) => Err(IpcError::BadToken),
+        Ok(Ok(Some(hello))) => Ok(hello),
+        Ok(Err(e)) => Err(IpcError::Frame(e)),
+    };
     match hello {
         Ok(hello) => {
             write_frame(&mut writer, &HelloReply::Accepted).await?;
-            Ok(WorkerLink {
-                worker_pid: hello.worker_pid,
-                reader,
-                writer,
-            })
+            Ok(WorkerLink { worker_pid: hello.worker_pid, reader, writer })
         }
         Err(e) => {
-            let _ = write_frame(
-                &mut writer,
-                &HelloReply::Refused {
-                    reason: e.to_string(),
-                },
-            )
-            .await;
+            let _ = write_frame(&mut writer, &HelloReply::Refused { reason: e.to_string() }).await;
             Err(e)
         }
     }
@@ -165,9 +134,5 @@ async fn handshake(stream: Stream, token: &str) -> Result<WorkerLink, IpcError> 
 
 /// Compares without stopping at the first difference.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

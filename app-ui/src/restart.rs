@@ -28,10 +28,7 @@ pub struct RestartPolicy {
 
 impl Default for RestartPolicy {
     fn default() -> Self {
-        RestartPolicy {
-            next_delay: INITIAL_DELAY,
-            exits: VecDeque::new(),
-        }
+        RestartPolicy { next_delay: INITIAL_DELAY, exits: VecDeque::new() }
     }
 }
 
@@ -43,11 +40,7 @@ impl RestartPolicy {
             self.exits.clear();
         }
         self.exits.push_back(now);
-        while self
-            .exits
-            .front()
-            .is_some_and(|&t| now.saturating_duration_since(t) > CRASH_LOOP_WINDOW)
-        {
+        while self.exits.front().is_some_and(|&t| now.saturating_duration_since(t) > CRASH_LOOP_WINDOW) {
             self.exits.pop_front();
         }
         if self.exits.len() >= CRASH_LOOP_CRASHES {
@@ -88,10 +81,7 @@ mod tests {
         assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000]);
         let started = now;
         now += HEALTHY_RUN;
-        assert_eq!(
-            policy.on_exit(started, now),
-            RestartDecision::RestartAfter(INITIAL_DELAY)
-        );
+        assert_eq!(policy.on_exit(started, now), RestartDecision::RestartAfter(INITIAL_DELAY));
     }
 
     #[test]
@@ -101,22 +91,10 @@ mod tests {
         for i in 0..4 {
             let started = now;
             now += 100 * MS;
-            assert!(
-                matches!(
-                    policy.on_exit(started, now),
-                    RestartDecision::RestartAfter(_)
-                ),
-                "crash {i}"
-            );
+            assert!(matches!(policy.on_exit(started, now), RestartDecision::RestartAfter(_)), "crash {i}");
         }
-        assert_eq!(
-            policy.on_exit(now, now + 100 * MS),
-            RestartDecision::CrashLoop
-        );
+        assert_eq!(policy.on_exit(now, now + 100 * MS), RestartDecision::CrashLoop);
         policy.reset();
-        assert_eq!(
-            policy.on_exit(now, now + 200 * MS),
-            RestartDecision::RestartAfter(INITIAL_DELAY)
-        );
+        assert_eq!(policy.on_exit(now, now + 200 * MS), RestartDecision::RestartAfter(INITIAL_DELAY));
     }
 }

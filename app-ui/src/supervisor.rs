@@ -11,9 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use lanspread_proto::exit;
-use lanspread_proto::ipc::{
-    HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, IpcCommand, IpcEvent, TOKEN_ENV,
-};
+use lanspread_proto::ipc::{HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, IpcCommand, IpcEvent, TOKEN_ENV};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -96,12 +94,7 @@ impl Supervisor {
         let (links_tx, links) = mpsc::unbounded_channel();
         tokio::spawn(listener.serve(links_tx));
         let task = tokio::spawn(run.run(links, shutdown.clone()));
-        Ok(Supervisor {
-            commands,
-            events,
-            shutdown,
-            task,
-        })
+        Ok(Supervisor { commands, events, shutdown, task })
     }
 
     /// Sends a command to the worker (queued while it restarts).
@@ -116,9 +109,7 @@ impl Supervisor {
 
     /// A sender usable from other threads (the UI thread).
     pub fn handle(&self) -> SupervisorHandle {
-        SupervisorHandle {
-            commands: self.commands.clone(),
-        }
+        SupervisorHandle { commands: self.commands.clone() }
     }
 
     pub async fn next_event(&mut self) -> Option<SupervisorEvent> {
@@ -168,11 +159,7 @@ enum Ended {
 }
 
 impl Run {
-    async fn run(
-        mut self,
-        mut links: mpsc::UnboundedReceiver<WorkerLink>,
-        shutdown: CancellationToken,
-    ) {
+    async fn run(mut self, mut links: mpsc::UnboundedReceiver<WorkerLink>, shutdown: CancellationToken) {
         loop {
             self.emit(SupervisorEvent::State(WorkerState::Starting));
             let started = Instant::now();
@@ -183,10 +170,7 @@ impl Run {
             tracing::warn!("worker {reason}");
             match self.policy.on_exit(started, Instant::now()) {
                 RestartDecision::RestartAfter(delay) => {
-                    self.emit(SupervisorEvent::State(WorkerState::Restarting {
-                        reason,
-                        retry_in: delay,
-                    }));
+                    self.emit(SupervisorEvent::State(WorkerState::Restarting { reason, retry_in: delay }));
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(delay) => {}
@@ -194,10 +178,7 @@ impl Run {
                 }
                 RestartDecision::CrashLoop => {
                     let log_file = self.config.log_file.clone();
-                    self.emit(SupervisorEvent::State(WorkerState::CrashLoop {
-                        reason,
-                        log_file,
-                    }));
+                    self.emit(SupervisorEvent::State(WorkerState::CrashLoop { reason, log_file }));
                     if !self.wait_for_retry(&shutdown).await {
                         break;
                     }
@@ -233,25 +214,14 @@ impl Run {
 
     fn spawn_worker(&self) -> std::io::Result<Child> {
         let mut command = Command::new(&self.config.worker_exe);
-        command
-            .arg("ipc")
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(&self.config.worker_args);
-        command
-            .env(TOKEN_ENV, &self.token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .kill_on_drop(true);
+        command.arg("ipc").arg("--socket").arg(&self.socket).args(&self.config.worker_args);
+        command.env(TOKEN_ENV, &self.token).stdin(Stdio::null()).stdout(Stdio::null()).kill_on_drop(true);
         match &self.config.log_file {
             Some(path) => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                let log = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
+                let log = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
                 command.stderr(log);
             }
             None => {
@@ -269,10 +239,7 @@ impl Run {
         let mut child = match self.spawn_worker() {
             Ok(child) => child,
             Err(e) => {
-                return Ended::Lost(format!(
-                    "could not start {}: {e}",
-                    self.config.worker_exe.display()
-                ));
+                return Ended::Lost(format!("could not start {}: {e}", self.config.worker_exe.display()));
             }
         };
         // Drop links left over from a previous worker.
@@ -289,22 +256,13 @@ impl Run {
                 None => return Ended::Lost("the IPC listener stopped".into()),
             },
         };
-        self.emit(SupervisorEvent::State(WorkerState::Running {
-            pid: link.worker_pid,
-        }));
+        self.emit(SupervisorEvent::State(WorkerState::Running { pid: link.worker_pid }));
         self.session(child, link, shutdown).await
     }
 
     /// One connected worker, until it is lost or the UI shuts down.
-    async fn session(
-        &mut self,
-        mut child: Child,
-        link: WorkerLink,
-        shutdown: &CancellationToken,
-    ) -> Ended {
-        let WorkerLink {
-            reader, mut writer, ..
-        } = link;
+    async fn session(&mut self, mut child: Child, link: WorkerLink, shutdown: &CancellationToken) -> Ended {
+        let WorkerLink { reader, mut writer, .. } = link;
         let (frames_tx, mut frames) = mpsc::unbounded_channel();
         let reader_task = tokio::spawn(read_events(reader, frames_tx));
         let mut outgoing: Vec<IpcCommand> = std::mem::take(&mut self.pending);

@@ -28,10 +28,7 @@ impl GameStatus {
     pub fn label(self, peers: u32) -> String {
         match self {
             GameStatus::Unavailable => "Not on this PC".into(),
-            GameStatus::Available => format!(
-                "Available from {peers} {}",
-                if peers == 1 { "peer" } else { "peers" }
-            ),
+            GameStatus::Available => format!("Available from {peers} {}", if peers == 1 { "peer" } else { "peers" }),
             GameStatus::Downloaded => "Downloaded".into(),
             GameStatus::Installed => "Installed".into(),
             GameStatus::UpdateAvailable => "Update available".into(),
@@ -79,17 +76,11 @@ impl ViewState {
     fn apply_worker(&mut self, event: IpcEvent) {
         match event {
             IpcEvent::Heartbeat | IpcEvent::PeerJoined(_) | IpcEvent::PeerLeft { .. } => {}
-            IpcEvent::Catalog(entries) => {
-                self.catalog = entries.into_iter().map(|e| (e.id.clone(), e)).collect()
-            }
+            IpcEvent::Catalog(entries) => self.catalog = entries.into_iter().map(|e| (e.id.clone(), e)).collect(),
             IpcEvent::Library(snapshot) => self.library = Some(snapshot),
-            IpcEvent::NetworkGames(games) => {
-                self.network = games.into_iter().map(|g| (g.id.clone(), g)).collect()
-            }
+            IpcEvent::NetworkGames(games) => self.network = games.into_iter().map(|g| (g.id.clone(), g)).collect(),
             IpcEvent::PeerCount(n) => self.peer_count = n,
-            IpcEvent::RuntimeFailure { context, message } => {
-                self.last_failure = Some(format!("{context}: {message}"))
-            }
+            IpcEvent::RuntimeFailure { context, message } => self.last_failure = Some(format!("{context}: {message}")),
         }
     }
 
@@ -101,31 +92,14 @@ impl ViewState {
     /// One row per catalogued game, plus any game a peer or the disk has
     /// that this catalog lacks; sorted by name.
     pub fn rows(&self) -> Vec<GameRow> {
-        let local: BTreeMap<&str, &LocalGame> = self
-            .library
-            .iter()
-            .flat_map(|l| &l.games)
-            .map(|g| (g.id.as_str(), g))
-            .collect();
+        let local: BTreeMap<&str, &LocalGame> =
+            self.library.iter().flat_map(|l| &l.games).map(|g| (g.id.as_str(), g)).collect();
         let mut ids: Vec<&str> = self.catalog.keys().map(String::as_str).collect();
-        ids.extend(
-            local
-                .keys()
-                .copied()
-                .chain(self.network.keys().map(String::as_str)),
-        );
+        ids.extend(local.keys().copied().chain(self.network.keys().map(String::as_str)));
         ids.sort_unstable();
         ids.dedup();
-        let mut rows: Vec<GameRow> = ids
-            .into_iter()
-            .map(|id| self.row(id, local.get(id).copied()))
-            .collect();
-        rows.sort_by(|a, b| {
-            a.name
-                .to_lowercase()
-                .cmp(&b.name.to_lowercase())
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        let mut rows: Vec<GameRow> = ids.into_iter().map(|id| self.row(id, local.get(id).copied())).collect();
+        rows.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.id.cmp(&b.id)));
         rows
     }
 
@@ -158,9 +132,7 @@ impl ViewState {
 /// The status of a game from what is here and what the network has.
 pub fn status_of(local: Option<&LocalGame>, network: Option<&NetworkGame>) -> GameStatus {
     match (local.and_then(|l| l.version.as_deref()), network) {
-        (Some(here), Some(net))
-            if compare_versions(&net.newest_version, here) == Ordering::Greater =>
-        {
+        (Some(here), Some(net)) if compare_versions(&net.newest_version, here) == Ordering::Greater => {
             GameStatus::UpdateAvailable
         }
         (Some(_), _) if local.is_some_and(|l| l.installed) => GameStatus::Installed,
@@ -192,16 +164,10 @@ pub fn worker_label(state: Option<&WorkerState>) -> String {
         None | Some(WorkerState::Starting) => "Starting…".into(),
         Some(WorkerState::Running { .. }) => "Running".into(),
         Some(WorkerState::Restarting { reason, retry_in }) => {
-            format!(
-                "Restarting in {:.1} s (worker {reason})",
-                retry_in.as_secs_f64()
-            )
+            format!("Restarting in {:.1} s (worker {reason})", retry_in.as_secs_f64())
         }
         Some(WorkerState::CrashLoop { reason, log_file }) => {
-            let log = log_file
-                .as_ref()
-                .map(|p| format!("; log: {}", p.display()))
-                .unwrap_or_default();
+            let log = log_file.as_ref().map(|p| format!("; log: {}", p.display())).unwrap_or_default();
             format!("Stopped after repeated crashes (worker {reason}){log}")
         }
         Some(WorkerState::Stopped) => "Stopped".into(),
@@ -213,12 +179,7 @@ mod tests {
     use super::*;
 
     fn local(version: Option<&str>, installed: bool) -> LocalGame {
-        LocalGame {
-            id: "g".into(),
-            version: version.map(Into::into),
-            installed,
-            size: 10,
-        }
+        LocalGame { id: "g".into(), version: version.map(Into::into), installed, size: 10 }
     }
 
     fn net(version: &str, peers: u32) -> NetworkGame {
@@ -235,26 +196,11 @@ mod tests {
     fn statuses() {
         assert_eq!(status_of(None, None), GameStatus::Unavailable);
         assert_eq!(status_of(None, Some(&net("1", 2))), GameStatus::Available);
-        assert_eq!(
-            status_of(Some(&local(None, false)), Some(&net("1", 2))),
-            GameStatus::Available
-        );
-        assert_eq!(
-            status_of(Some(&local(Some("1.9"), false)), None),
-            GameStatus::Downloaded
-        );
-        assert_eq!(
-            status_of(Some(&local(Some("1.9"), true)), Some(&net("1.9", 1))),
-            GameStatus::Installed
-        );
-        assert_eq!(
-            status_of(Some(&local(Some("1.9"), true)), Some(&net("1.10", 1))),
-            GameStatus::UpdateAvailable
-        );
-        assert_eq!(
-            status_of(Some(&local(Some("1.10"), true)), Some(&net("1.9", 1))),
-            GameStatus::Installed
-        );
+        assert_eq!(status_of(Some(&local(None, false)), Some(&net("1", 2))), GameStatus::Available);
+        assert_eq!(status_of(Some(&local(Some("1.9"), false)), None), GameStatus::Downloaded);
+        assert_eq!(status_of(Some(&local(Some("1.9"), true)), Some(&net("1.9", 1))), GameStatus::Installed);
+        assert_eq!(status_of(Some(&local(Some("1.9"), true)), Some(&net("1.10", 1))), GameStatus::UpdateAvailable);
+        assert_eq!(status_of(Some(&local(Some("1.10"), true)), Some(&net("1.9", 1))), GameStatus::Installed);
         assert_eq!(GameStatus::Available.label(1), "Available from 1 peer");
         assert_eq!(GameStatus::Available.label(3), "Available from 3 peers");
     }
@@ -283,18 +229,11 @@ mod tests {
             entry("xonotic", "Xonotic"),
             entry("0ad", "0 A.D."),
         ])));
-        view.apply(SupervisorEvent::Worker(IpcEvent::Library(
-            LibrarySnapshot {
-                game_dir: "/g".into(),
-                revision: 1,
-                games: vec![LocalGame {
-                    id: "xonotic".into(),
-                    version: Some("0.8.5".into()),
-                    installed: true,
-                    size: 100,
-                }],
-            },
-        )));
+        view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
+            game_dir: "/g".into(),
+            revision: 1,
+            games: vec![LocalGame { id: "xonotic".into(), version: Some("0.8.5".into()), installed: true, size: 100 }],
+        })));
         view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![
             NetworkGame {
                 id: "xonotic".into(),
@@ -315,15 +254,9 @@ mod tests {
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["0ad", "mystery", "xonotic"]);
         assert_eq!(rows[0].status, GameStatus::Unavailable);
-        assert_eq!(
-            (rows[1].name.as_str(), rows[1].status),
-            ("mystery", GameStatus::Available)
-        );
+        assert_eq!((rows[1].name.as_str(), rows[1].status), ("mystery", GameStatus::Available));
         let xon = &rows[2];
-        assert_eq!(
-            (xon.status, xon.peers, xon.size),
-            (GameStatus::UpdateAvailable, 2, 100)
-        );
+        assert_eq!((xon.status, xon.peers, xon.size), (GameStatus::UpdateAvailable, 2, 100));
         assert!(view.is_stale());
         view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
         assert!(!view.is_stale());

@@ -23,28 +23,19 @@ fn worker_exe() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let worker = dir.join(format!("lanspread-worker{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        worker.exists(),
-        "{} is missing: run `cargo build -p lanspread-worker` first",
-        worker.display()
-    );
+    assert!(worker.exists(), "{} is missing: run `cargo build -p lanspread-worker` first", worker.display());
     worker
 }
 
 fn worker_args(tmp: &std::path::Path) -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = ["--no-mdns", "--listen", "127.0.0.1:0"]
-        .iter()
-        .map(Into::into)
-        .collect();
+    let mut args: Vec<std::ffi::OsString> = ["--no-mdns", "--listen", "127.0.0.1:0"].iter().map(Into::into).collect();
     args.extend(["--games".into(), tmp.join("games").into_os_string()]);
     args.extend(["--state".into(), tmp.join("state").into_os_string()]);
     args
 }
 
 async fn connect(name: &str) -> Stream {
-    Stream::connect(name.to_ns_name::<GenericNamespaced>().unwrap())
-        .await
-        .unwrap()
+    Stream::connect(name.to_ns_name::<GenericNamespaced>().unwrap()).await.unwrap()
 }
 
 /// Waits for an event matching `pred`, failing after `limit`.
@@ -75,12 +66,7 @@ fn running_pid(event: &SupervisorEvent) -> Option<u32> {
 
 #[cfg(unix)]
 fn alive(pid: u32) -> bool {
-    std::process::Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
+    std::process::Command::new("kill").args(["-0", &pid.to_string()]).stderr(Stdio::null()).status().unwrap().success()
 }
 
 #[tokio::test]
@@ -92,19 +78,10 @@ async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() 
 
     // A wrong token.
     let (mut r, mut w) = tokio::io::split(connect(&name).await);
-    let hello = WorkerHello {
-        protocol_version: IPC_PROTOCOL_VERSION,
-        token: "guess".into(),
-        worker_pid: 1,
-    };
+    let hello = WorkerHello { protocol_version: IPC_PROTOCOL_VERSION, token: "guess".into(), worker_pid: 1 };
     write_frame(&mut w, &hello).await.unwrap();
     let reply = read_frame::<HelloReply, _>(&mut r).await.unwrap();
-    assert_eq!(
-        reply,
-        Some(HelloReply::Refused {
-            reason: "wrong launch token".into()
-        })
-    );
+    assert_eq!(reply, Some(HelloReply::Refused { reason: "wrong launch token".into() }));
 
     // Garbage: a 4 GiB frame length.
     let (mut r, mut w) = tokio::io::split(connect(&name).await);
@@ -118,11 +95,7 @@ async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() 
 
     // An old protocol version.
     let (mut r, mut w) = tokio::io::split(connect(&name).await);
-    let hello = WorkerHello {
-        protocol_version: 999,
-        token: token.clone(),
-        worker_pid: 1,
-    };
+    let hello = WorkerHello { protocol_version: 999, token: token.clone(), worker_pid: 1 };
     write_frame(&mut w, &hello).await.unwrap();
     match read_frame::<HelloReply, _>(&mut r).await.unwrap() {
         Some(HelloReply::Refused { reason }) => {
@@ -130,10 +103,7 @@ async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() 
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert!(
-        links.try_recv().is_err(),
-        "no refused client became a worker link"
-    );
+    assert!(links.try_recv().is_err(), "no refused client became a worker link");
 
     // The real worker, with a wrong token, says why and exits with its code.
     let output = tokio::process::Command::new(worker_exe())
@@ -145,10 +115,7 @@ async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() 
         .unwrap();
     assert_eq!(output.status.code(), Some(exit::IPC_REFUSED));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("error: the UI refused this worker: wrong launch token"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("error: the UI refused this worker: wrong launch token"), "{stderr}");
 
     // With the token, the real worker is accepted and speaks the protocol.
     let tmp = tempfile::tempdir().unwrap();
@@ -159,34 +126,18 @@ async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() 
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut link = tokio::time::timeout(Duration::from_secs(10), links.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let mut link = tokio::time::timeout(Duration::from_secs(10), links.recv()).await.unwrap().unwrap();
     assert_eq!(Some(link.worker_pid), child.id());
-    let event = tokio::time::timeout(
-        Duration::from_secs(10),
-        read_frame::<IpcEvent, _>(&mut link.reader),
-    )
-    .await
-    .unwrap();
-    assert!(
-        matches!(event, Ok(Some(IpcEvent::Catalog(ref c))) if c.len() >= 15),
-        "{event:?}"
-    );
+    let event =
+        tokio::time::timeout(Duration::from_secs(10), read_frame::<IpcEvent, _>(&mut link.reader)).await.unwrap();
+    assert!(matches!(event, Ok(Some(IpcEvent::Catalog(ref c))) if c.len() >= 15), "{event:?}");
 
     // Closing the socket (the UI is gone) ends the worker promptly.
     let closed = Instant::now();
     drop(link);
-    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .expect("the worker exits")
-        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await.expect("the worker exits").unwrap();
     assert_eq!(status.code(), Some(exit::UI_GONE));
-    eprintln!(
-        "worker exited {:?} after its UI went away",
-        closed.elapsed()
-    );
+    eprintln!("worker exited {:?} after its UI went away", closed.elapsed());
 }
 
 #[tokio::test]
@@ -204,14 +155,8 @@ async fn a_worker_without_heartbeats_from_its_ui_leaves() {
         .spawn()
         .unwrap();
     // Keep the socket open but never send a heartbeat.
-    let _link = tokio::time::timeout(Duration::from_secs(10), links.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("the worker exits")
-        .unwrap();
+    let _link = tokio::time::timeout(Duration::from_secs(10), links.recv()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("the worker exits").unwrap();
     assert_eq!(status.code(), Some(exit::UI_GONE));
 }
 
@@ -219,64 +164,32 @@ async fn a_worker_without_heartbeats_from_its_ui_leaves() {
 #[tokio::test]
 async fn a_killed_worker_is_restarted_and_shutdown_ends_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = SupervisorConfig {
-        worker_exe: worker_exe(),
-        worker_args: worker_args(tmp.path()),
-        log_file: None,
-    };
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: worker_args(tmp.path()), log_file: None };
     let mut supervisor = Supervisor::start(config).unwrap();
-    let first = expect_event(
-        &mut supervisor,
-        Duration::from_secs(15),
-        "a running worker",
-        |e| running_pid(e).is_some(),
-    )
-    .await;
+    let first =
+        expect_event(&mut supervisor, Duration::from_secs(15), "a running worker", |e| running_pid(e).is_some()).await;
     let first = running_pid(&first).unwrap();
-    expect_event(
-        &mut supervisor,
-        Duration::from_secs(10),
-        "the catalog",
-        |e| matches!(e, SupervisorEvent::Worker(IpcEvent::Catalog(_))),
-    )
+    expect_event(&mut supervisor, Duration::from_secs(10), "the catalog", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Catalog(_)))
+    })
     .await;
 
     let killed = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-9", &first.to_string()])
-        .status()
-        .unwrap();
-    let restarting = expect_event(
-        &mut supervisor,
-        Duration::from_secs(10),
-        "restarting",
-        |e| matches!(e, SupervisorEvent::State(WorkerState::Restarting { .. })),
-    )
+    std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+    let restarting = expect_event(&mut supervisor, Duration::from_secs(10), "restarting", |e| {
+        matches!(e, SupervisorEvent::State(WorkerState::Restarting { .. }))
+    })
     .await;
-    assert!(
-        format!("{restarting:?}").contains("killed"),
-        "{restarting:?}"
-    );
-    let second = expect_event(
-        &mut supervisor,
-        Duration::from_secs(10),
-        "a new worker",
-        |e| running_pid(e).is_some(),
-    )
-    .await;
+    assert!(format!("{restarting:?}").contains("killed"), "{restarting:?}");
+    let second =
+        expect_event(&mut supervisor, Duration::from_secs(10), "a new worker", |e| running_pid(e).is_some()).await;
     let second = running_pid(&second).unwrap();
     assert_ne!(first, second);
-    eprintln!(
-        "new worker {second} running {:?} after SIGKILL of {first}",
-        killed.elapsed()
-    );
+    eprintln!("new worker {second} running {:?} after SIGKILL of {first}", killed.elapsed());
     // After the restart, fresh snapshots arrive without being asked.
-    expect_event(
-        &mut supervisor,
-        Duration::from_secs(10),
-        "a fresh catalog",
-        |e| matches!(e, SupervisorEvent::Worker(IpcEvent::Catalog(_))),
-    )
+    expect_event(&mut supervisor, Duration::from_secs(10), "a fresh catalog", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Catalog(_)))
+    })
     .await;
 
     supervisor.shutdown().await;
@@ -289,41 +202,22 @@ async fn repeated_crashes_stop_in_the_crash_loop_state_until_retry() {
     let mut args = worker_args(tmp.path());
     args.push("--no-such-flag".into());
     let log_file = tmp.path().join("lanspread.log");
-    let config = SupervisorConfig {
-        worker_exe: worker_exe(),
-        worker_args: args,
-        log_file: Some(log_file.clone()),
-    };
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: Some(log_file.clone()) };
     let mut supervisor = Supervisor::start(config).unwrap();
-    let event = expect_event(
-        &mut supervisor,
-        Duration::from_secs(30),
-        "the crash loop",
-        |e| matches!(e, SupervisorEvent::State(WorkerState::CrashLoop { .. })),
-    )
+    let event = expect_event(&mut supervisor, Duration::from_secs(30), "the crash loop", |e| {
+        matches!(e, SupervisorEvent::State(WorkerState::CrashLoop { .. }))
+    })
     .await;
-    let SupervisorEvent::State(WorkerState::CrashLoop {
-        reason,
-        log_file: shown,
-    }) = event
-    else {
-        unreachable!()
-    };
+    let SupervisorEvent::State(WorkerState::CrashLoop { reason, log_file: shown }) = event else { unreachable!() };
     assert!(reason.contains("bad arguments (exit code 2)"), "{reason}");
     assert_eq!(shown.as_deref(), Some(log_file.as_path()));
     let log = std::fs::read_to_string(&log_file).unwrap();
-    assert!(
-        log.contains("--no-such-flag"),
-        "the worker's complaint is in the log: {log}"
-    );
+    assert!(log.contains("--no-such-flag"), "the worker's complaint is in the log: {log}");
 
     supervisor.retry();
-    expect_event(
-        &mut supervisor,
-        Duration::from_secs(5),
-        "a new start",
-        |e| matches!(e, SupervisorEvent::State(WorkerState::Starting)),
-    )
+    expect_event(&mut supervisor, Duration::from_secs(5), "a new start", |e| {
+        matches!(e, SupervisorEvent::State(WorkerState::Starting))
+    })
     .await;
     supervisor.shutdown().await;
 }

@@ -28,23 +28,11 @@ pub trait Message: Serialize + DeserializeOwned {
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     #[error("{message} frame of {len} bytes exceeds the limit of {max} bytes")]
-    TooLarge {
-        message: &'static str,
-        len: u64,
-        max: usize,
-    },
+    TooLarge { message: &'static str, len: u64, max: usize },
     #[error("{message} frame truncated: expected {expected} bytes, got {got}")]
-    Truncated {
-        message: &'static str,
-        expected: usize,
-        got: usize,
-    },
+    Truncated { message: &'static str, expected: usize, got: usize },
     #[error("unknown {message} variant {tag} (this build knows {known}; is the other side newer?)")]
-    UnknownVariant {
-        message: &'static str,
-        tag: u64,
-        known: u32,
-    },
+    UnknownVariant { message: &'static str, tag: u64, known: u32 },
     #[error("malformed {message} frame: {source}")]
     Malformed {
         message: &'static str,
@@ -70,17 +58,10 @@ pub enum FrameError {
 /// Encodes `msg` as a whole frame (prefix and body).
 pub fn encode<M: Message>(msg: &M) -> Result<Vec<u8>, FrameError> {
     let mut out = vec![0u8; LEN_PREFIX];
-    out = postcard::to_extend(msg, out).map_err(|source| FrameError::Encode {
-        message: M::NAME,
-        source,
-    })?;
+    out = postcard::to_extend(msg, out).map_err(|source| FrameError::Encode { message: M::NAME, source })?;
     let body_len = out.len() - LEN_PREFIX;
     if body_len > M::MAX_FRAME {
-        return Err(FrameError::TooLarge {
-            message: M::NAME,
-            len: body_len as u64,
-            max: M::MAX_FRAME,
-        });
+        return Err(FrameError::TooLarge { message: M::NAME, len: body_len as u64, max: M::MAX_FRAME });
     }
     let prefix = u32::try_from(body_len).map_err(|_| FrameError::TooLarge {
         message: M::NAME,
@@ -108,32 +89,18 @@ pub fn body_len<M: Message>(prefix: [u8; LEN_PREFIX]) -> Result<usize, FrameErro
 /// Decodes one frame body (without its prefix).
 pub fn decode_body<M: Message>(body: &[u8]) -> Result<M, FrameError> {
     if body.len() > M::MAX_FRAME {
-        return Err(FrameError::TooLarge {
-            message: M::NAME,
-            len: body.len() as u64,
-            max: M::MAX_FRAME,
-        });
+        return Err(FrameError::TooLarge { message: M::NAME, len: body.len() as u64, max: M::MAX_FRAME });
     }
     if let Some(known) = M::VARIANTS
         && let Some(tag) = leading_varint(body)
         && tag >= u64::from(known)
     {
-        return Err(FrameError::UnknownVariant {
-            message: M::NAME,
-            tag,
-            known,
-        });
+        return Err(FrameError::UnknownVariant { message: M::NAME, tag, known });
     }
     let (msg, rest) =
-        postcard::take_from_bytes::<M>(body).map_err(|source| FrameError::Malformed {
-            message: M::NAME,
-            source,
-        })?;
+        postcard::take_from_bytes::<M>(body).map_err(|source| FrameError::Malformed { message: M::NAME, source })?;
     if !rest.is_empty() {
-        return Err(FrameError::TrailingBytes {
-            message: M::NAME,
-            extra: rest.len(),
-        });
+        return Err(FrameError::TrailingBytes { message: M::NAME, extra: rest.len() });
     }
     Ok(msg)
 }
@@ -168,10 +135,7 @@ impl<M: Message> Default for FrameDecoder<M> {
 
 impl<M: Message> FrameDecoder<M> {
     pub fn new() -> Self {
-        Self {
-            buf: Vec::new(),
-            _message: PhantomData,
-        }
+        Self { buf: Vec::new(), _message: PhantomData }
     }
 
     /// Appends received bytes.
@@ -204,10 +168,6 @@ impl<M: Message> FrameDecoder<M> {
             Some(prefix) => LEN_PREFIX + body_len::<M>(*prefix)?,
             None => LEN_PREFIX,
         };
-        Err(FrameError::Truncated {
-            message: M::NAME,
-            expected,
-            got: self.buf.len(),
-        })
+        Err(FrameError::Truncated { message: M::NAME, expected, got: self.buf.len() })
     }
 }

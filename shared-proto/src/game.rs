@@ -48,10 +48,7 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
 }
 
 fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
-    let end = s
-        .iter()
-        .position(|c| !c.is_ascii_digit())
-        .unwrap_or(s.len());
+    let end = s.iter().position(|c| !c.is_ascii_digit()).unwrap_or(s.len());
     s.split_at(end)
 }
 
@@ -78,17 +75,11 @@ impl fmt::Display for PeerId {
             bits += 8;
             while bits >= 5 {
                 bits -= 5;
-                f.write_fmt(format_args!(
-                    "{}",
-                    BASE32[((acc >> bits) & 31) as usize] as char
-                ))?;
+                f.write_fmt(format_args!("{}", BASE32[((acc >> bits) & 31) as usize] as char))?;
             }
         }
         if bits > 0 {
-            f.write_fmt(format_args!(
-                "{}",
-                BASE32[((acc << (5 - bits)) & 31) as usize] as char
-            ))?;
+            f.write_fmt(format_args!("{}", BASE32[((acc << (5 - bits)) & 31) as usize] as char))?;
         }
         Ok(())
     }
@@ -116,10 +107,7 @@ impl FromStr for PeerId {
         let mut out = [0u8; 32];
         let (mut acc, mut bits, mut n) = (0u32, 0, 0);
         for c in s.bytes() {
-            let v = BASE32
-                .iter()
-                .position(|&b| b == c.to_ascii_lowercase())
-                .ok_or_else(err)? as u32;
+            let v = BASE32.iter().position(|&b| b == c.to_ascii_lowercase()).ok_or_else(err)? as u32;
             acc = (acc << 5) | v;
             bits += 5;
             if bits >= 8 {

@@ -5,10 +5,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::frame::{self, FrameError, LEN_PREFIX, Message};
 
 fn io_error<M: Message>(source: std::io::Error) -> FrameError {
-    FrameError::Io {
-        message: M::NAME,
-        source,
-    }
+    FrameError::Io { message: M::NAME, source }
 }
 
 /// Reads one frame. `Ok(None)` means the stream ended cleanly between frames.
@@ -23,19 +20,12 @@ where
     let mut prefix = [0u8; LEN_PREFIX];
     let mut got = 0;
     while got < LEN_PREFIX {
-        let n = reader
-            .read(&mut prefix[got..])
-            .await
-            .map_err(io_error::<M>)?;
+        let n = reader.read(&mut prefix[got..]).await.map_err(io_error::<M>)?;
         if n == 0 {
             return if got == 0 {
                 Ok(None)
             } else {
-                Err(FrameError::Truncated {
-                    message: M::NAME,
-                    expected: LEN_PREFIX,
-                    got,
-                })
+                Err(FrameError::Truncated { message: M::NAME, expected: LEN_PREFIX, got })
             };
         }
         got += n;
@@ -46,11 +36,7 @@ where
     while got < len {
         let n = reader.read(&mut body[got..]).await.map_err(io_error::<M>)?;
         if n == 0 {
-            return Err(FrameError::Truncated {
-                message: M::NAME,
-                expected: LEN_PREFIX + len,
-                got: LEN_PREFIX + got,
-            });
+            return Err(FrameError::Truncated { message: M::NAME, expected: LEN_PREFIX + len, got: LEN_PREFIX + got });
         }
         got += n;
     }

@@ -2,9 +2,7 @@
 
 use lanspread_proto::frame::{self, FrameDecoder, FrameError, Message};
 use lanspread_proto::game::{CatalogEntry, PeerId};
-use lanspread_proto::ipc::{
-    HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, WorkerHello,
-};
+use lanspread_proto::ipc::{HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, WorkerHello};
 use lanspread_proto::peer::{
     ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PeerError, PeerRequest, PeerResponse,
 };
@@ -20,15 +18,9 @@ fn decode_one<M: Message>(bytes: &[u8]) -> Result<Option<M>, FrameError> {
 
 #[test]
 fn golden_peer_requests() {
+    assert_eq!(frame::encode(&PeerRequest::ListGames).unwrap(), [1, 0, 0, 0, 2]);
     assert_eq!(
-        frame::encode(&PeerRequest::ListGames).unwrap(),
-        [1, 0, 0, 0, 2]
-    );
-    assert_eq!(
-        frame::encode(&PeerRequest::GetGame {
-            id: "xonotic".into()
-        })
-        .unwrap(),
+        frame::encode(&PeerRequest::GetGame { id: "xonotic".into() }).unwrap(),
         [9, 0, 0, 0, 3, 7, b'x', b'o', b'n', b'o', b't', b'i', b'c']
     );
     let hello = PeerRequest::Hello(Hello {
@@ -54,23 +46,11 @@ fn golden_peer_responses_and_ipc() {
     }]);
     assert_eq!(
         frame::encode(&games).unwrap(),
-        [
-            18, 0, 0, 0, 2, 1, 7, b'w', b'e', b's', b'n', b'o', b't', b'h', 4, b'1', b'.', b'1',
-            b'8', 0xe8, 0x07, 1
-        ]
+        [18, 0, 0, 0, 2, 1, 7, b'w', b'e', b's', b'n', b'o', b't', b'h', 4, b'1', b'.', b'1', b'8', 0xe8, 0x07, 1]
     );
-    assert_eq!(
-        frame::encode(&IpcCommand::Shutdown).unwrap(),
-        [1, 0, 0, 0, 4]
-    );
-    assert_eq!(
-        frame::encode(&IpcEvent::PeerCount(3)).unwrap(),
-        [2, 0, 0, 0, 6, 3]
-    );
-    assert_eq!(
-        frame::encode(&HelloReply::Accepted).unwrap(),
-        [1, 0, 0, 0, 0]
-    );
+    assert_eq!(frame::encode(&IpcCommand::Shutdown).unwrap(), [1, 0, 0, 0, 4]);
+    assert_eq!(frame::encode(&IpcEvent::PeerCount(3)).unwrap(), [2, 0, 0, 0, 6, 3]);
+    assert_eq!(frame::encode(&HelloReply::Accepted).unwrap(), [1, 0, 0, 0, 0]);
 }
 
 /// The last variant of each enum has index VARIANTS - 1, so an appended
@@ -83,47 +63,20 @@ fn variant_counts_match_the_enums() {
     fn known<M: Message>() -> u8 {
         M::VARIANTS.unwrap() as u8 - 1
     }
-    assert_eq!(
-        tag_of(&PeerRequest::GetGame { id: String::new() }),
-        known::<PeerRequest>()
-    );
-    let error = PeerResponse::Error(PeerError {
-        code: ErrorCode::Internal,
-        message: String::new(),
-    });
+    assert_eq!(tag_of(&PeerRequest::GetGame { id: String::new() }), known::<PeerRequest>());
+    let error = PeerResponse::Error(PeerError { code: ErrorCode::Internal, message: String::new() });
     assert_eq!(tag_of(&error), known::<PeerResponse>());
     assert_eq!(tag_of(&IpcCommand::Shutdown), known::<IpcCommand>());
-    let failure = IpcEvent::RuntimeFailure {
-        context: String::new(),
-        message: String::new(),
-    };
+    let failure = IpcEvent::RuntimeFailure { context: String::new(), message: String::new() };
     assert_eq!(tag_of(&failure), known::<IpcEvent>());
-    assert_eq!(
-        tag_of(&HelloReply::Refused {
-            reason: String::new()
-        }),
-        known::<HelloReply>()
-    );
+    assert_eq!(tag_of(&HelloReply::Refused { reason: String::new() }), known::<HelloReply>());
 }
 
 #[test]
 fn truncated_frame_is_an_error() {
-    let bytes = frame::encode(&PeerRequest::GetGame {
-        id: "openarena".into(),
-    })
-    .unwrap();
+    let bytes = frame::encode(&PeerRequest::GetGame { id: "openarena".into() }).unwrap();
     let err = decode_one::<PeerRequest>(&bytes[..bytes.len() - 3]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            FrameError::Truncated {
-                expected: 15,
-                got: 12,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, FrameError::Truncated { expected: 15, got: 12, .. }), "{err}");
     let err = decode_one::<PeerRequest>(&bytes[..2]).unwrap_err();
     assert!(matches!(err, FrameError::Truncated { .. }), "{err}");
 }
@@ -131,38 +84,16 @@ fn truncated_frame_is_an_error() {
 #[test]
 fn huge_length_is_refused_before_reading_the_body() {
     let err = decode_one::<PeerRequest>(&[0xff, 0xff, 0xff, 0xff, 0]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            FrameError::TooLarge {
-                len: 4_294_967_295,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, FrameError::TooLarge { len: 4_294_967_295, .. }), "{err}");
     assert!(err.to_string().contains("exceeds the limit"), "{err}");
 }
 
 #[test]
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            FrameError::UnknownVariant {
-                tag: 200,
-                known: 4,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 4, .. }), "{err}");
     let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 5]).unwrap_err();
-    assert!(
-        matches!(err, FrameError::UnknownVariant { tag: 5, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 5, .. }), "{err}");
 }
 
 #[test]
@@ -171,23 +102,13 @@ fn garbage_and_trailing_bytes_are_errors() {
     let err = decode_one::<PeerRequest>(&[3, 0, 0, 0, 3, 50, b'x']).unwrap_err();
     assert!(matches!(err, FrameError::Malformed { .. }), "{err}");
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 1, 9]).unwrap_err();
-    assert!(
-        matches!(err, FrameError::TrailingBytes { extra: 1, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, FrameError::TrailingBytes { extra: 1, .. }), "{err}");
 }
 
 #[test]
 fn decoder_splits_a_stream_fed_byte_by_byte() {
-    let msgs = [
-        IpcEvent::Heartbeat,
-        IpcEvent::PeerCount(2),
-        IpcEvent::Catalog(vec![catalog_entry()]),
-    ];
-    let bytes: Vec<u8> = msgs
-        .iter()
-        .flat_map(|m| frame::encode(m).unwrap())
-        .collect();
+    let msgs = [IpcEvent::Heartbeat, IpcEvent::PeerCount(2), IpcEvent::Catalog(vec![catalog_entry()])];
+    let bytes: Vec<u8> = msgs.iter().flat_map(|m| frame::encode(m).unwrap()).collect();
     let mut decoder = FrameDecoder::<IpcEvent>::new();
     let mut out = Vec::new();
     for byte in bytes {
@@ -211,36 +132,16 @@ fn catalog_entry() -> CatalogEntry {
 }
 
 fn arb_manifest() -> impl Strategy<Value = GameManifest> {
-    let file = (
-        "[a-z/]{1,20}",
-        any::<u64>(),
-        prop::collection::vec(any::<[u8; 32]>(), 0..4),
-    )
+    let file = ("[a-z/]{1,20}", any::<u64>(), prop::collection::vec(any::<[u8; 32]>(), 0..4))
         .prop_map(|(path, size, chunks)| FileEntry { path, size, chunks });
-    (
-        "[a-z]{1,12}",
-        "[0-9.]{0,8}",
-        any::<u32>(),
-        prop::collection::vec(file, 0..6),
-    )
-        .prop_map(|(id, version, chunk_size, files)| GameManifest {
-            id,
-            version,
-            chunk_size,
-            files,
-        })
+    ("[a-z]{1,12}", "[0-9.]{0,8}", any::<u32>(), prop::collection::vec(file, 0..6))
+        .prop_map(|(id, version, chunk_size, files)| GameManifest { id, version, chunk_size, files })
 }
 
 fn arb_response() -> impl Strategy<Value = PeerResponse> {
     prop_oneof![
-        (
-            any::<u32>(),
-            any::<[u8; 32]>(),
-            ".{0,20}",
-            any::<u64>(),
-            any::<u16>()
-        )
-            .prop_map(|(v, id, name, rev, port)| {
+        (any::<u32>(), any::<[u8; 32]>(), ".{0,20}", any::<u64>(), any::<u16>()).prop_map(
+            |(v, id, name, rev, port)| {
                 PeerResponse::Hello(Hello {
                     protocol_version: v,
                     peer_id: PeerId(id),
@@ -248,25 +149,17 @@ fn arb_response() -> impl Strategy<Value = PeerResponse> {
                     library_revision: rev,
                     listen_port: port,
                 })
-            }),
+            }
+        ),
         any::<u64>().prop_map(|library_revision| PeerResponse::Pong { library_revision }),
         prop::collection::vec(
-            ("[a-z]{1,12}", ".{0,8}", any::<u64>(), any::<bool>()).prop_map(
-                |(id, version, size, installed)| GameSummary {
-                    id,
-                    version,
-                    size,
-                    installed
-                }
-            ),
+            ("[a-z]{1,12}", ".{0,8}", any::<u64>(), any::<bool>())
+                .prop_map(|(id, version, size, installed)| GameSummary { id, version, size, installed }),
             0..5
         )
         .prop_map(PeerResponse::Games),
         arb_manifest().prop_map(PeerResponse::Game),
-        ".{0,40}".prop_map(|message| PeerResponse::Error(PeerError {
-            code: ErrorCode::NotFound,
-            message
-        })),
+        ".{0,40}".prop_map(|message| PeerResponse::Error(PeerError { code: ErrorCode::NotFound, message })),
     ]
 }
 
@@ -278,32 +171,19 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
             ".{0,30}",
             any::<u64>(),
             prop::collection::vec(
-                (
-                    "[a-z]{1,8}",
-                    proptest::option::of("[0-9.]{1,6}"),
-                    any::<bool>(),
-                    any::<u64>()
-                ),
+                ("[a-z]{1,8}", proptest::option::of("[0-9.]{1,6}"), any::<bool>(), any::<u64>()),
                 0..4
             )
         )
-            .prop_map(
-                |(game_dir, revision, games)| IpcEvent::Library(LibrarySnapshot {
-                    game_dir,
-                    revision,
-                    games: games
-                        .into_iter()
-                        .map(|(id, version, installed, size)| LocalGame {
-                            id,
-                            version,
-                            installed,
-                            size
-                        })
-                        .collect(),
-                })
-            ),
-        (".{0,20}", ".{0,20}")
-            .prop_map(|(context, message)| IpcEvent::RuntimeFailure { context, message }),
+            .prop_map(|(game_dir, revision, games)| IpcEvent::Library(LibrarySnapshot {
+                game_dir,
+                revision,
+                games: games
+                    .into_iter()
+                    .map(|(id, version, installed, size)| LocalGame { id, version, installed, size })
+                    .collect(),
+            })),
+        (".{0,20}", ".{0,20}").prop_map(|(context, message)| IpcEvent::RuntimeFailure { context, message }),
     ]
 }
 

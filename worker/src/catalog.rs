@@ -18,17 +18,11 @@ const MAX_CATALOG_FILE: u64 = 4 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: catalog file is {size} bytes, more than the {MAX_CATALOG_FILE} allowed")]
     TooLarge { path: String, size: u64 },
     #[error("{path}: not a catalog (a JSON array of games): {source}")]
-    Parse {
-        path: String,
-        source: serde_json::Error,
-    },
+    Parse { path: String, source: serde_json::Error },
     #[error(
         "{path}: game id {id:?} is not allowed (use lowercase letters, digits, '-', '_' and '.', not starting with '.')"
     )]
@@ -56,31 +50,20 @@ pub struct Catalog {
 impl Catalog {
     /// The catalog compiled into the worker.
     pub fn bundled() -> Self {
-        let mut catalog = Catalog {
-            entries: BTreeMap::new(),
-        };
-        catalog
-            .merge_json("<bundled catalog>", BUNDLED)
-            .expect("the bundled catalog is valid");
+        let mut catalog = Catalog { entries: BTreeMap::new() };
+        catalog.merge_json("<bundled catalog>", BUNDLED).expect("the bundled catalog is valid");
         catalog
     }
 
     /// The bundled catalog plus the entries of a user file.
     pub fn with_user_file(path: &Path) -> Result<Self, CatalogError> {
         let shown = path.display().to_string();
-        let size = std::fs::metadata(path)
-            .map_err(|source| CatalogError::Read {
-                path: shown.clone(),
-                source,
-            })?
-            .len();
+        let size = std::fs::metadata(path).map_err(|source| CatalogError::Read { path: shown.clone(), source })?.len();
         if size > MAX_CATALOG_FILE {
             return Err(CatalogError::TooLarge { path: shown, size });
         }
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: shown.clone(), source })?;
         let mut catalog = Self::bundled();
         catalog.merge_json(&shown, &text)?;
         Ok(catalog)
@@ -88,16 +71,10 @@ impl Catalog {
 
     fn merge_json(&mut self, origin: &str, text: &str) -> Result<(), CatalogError> {
         let raw: Vec<RawEntry> =
-            serde_json::from_str(text).map_err(|source| CatalogError::Parse {
-                path: origin.to_owned(),
-                source,
-            })?;
+            serde_json::from_str(text).map_err(|source| CatalogError::Parse { path: origin.to_owned(), source })?;
         for entry in raw {
             if !is_valid_id(&entry.id) {
-                return Err(CatalogError::BadId {
-                    path: origin.to_owned(),
-                    id: entry.id,
-                });
+                return Err(CatalogError::BadId { path: origin.to_owned(), id: entry.id });
             }
             let entry = CatalogEntry {
                 id: entry.id,
@@ -137,9 +114,7 @@ fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
 #[cfg(test)]
@@ -150,17 +125,9 @@ mod tests {
     fn bundled_catalog_has_the_lan_classics() {
         let catalog = Catalog::bundled();
         assert!(catalog.len() >= 15);
-        for id in [
-            "openarena",
-            "xonotic",
-            "teeworlds",
-            "supertuxkart",
-            "wesnoth",
-        ] {
+        for id in ["openarena", "xonotic", "teeworlds", "supertuxkart", "wesnoth"] {
             let entry = catalog.get(id).unwrap();
-            assert!(
-                !entry.name.is_empty() && !entry.description.is_empty() && !entry.genre.is_empty()
-            );
+            assert!(!entry.name.is_empty() && !entry.description.is_empty() && !entry.genre.is_empty());
             assert!(entry.max_players > 1, "{id}");
         }
     }
@@ -191,9 +158,7 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         let err = Catalog::with_user_file(&path).unwrap_err().to_string();
         assert!(err.contains("not a catalog"), "{err}");
-        let err = Catalog::with_user_file(&dir.path().join("missing.json"))
-            .unwrap_err()
-            .to_string();
+        let err = Catalog::with_user_file(&dir.path().join("missing.json")).unwrap_err().to_string();
         assert!(err.contains("missing.json"), "{err}");
     }
 }

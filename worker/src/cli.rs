@@ -15,11 +15,7 @@ use crate::node::{Node, NodeOptions};
 use crate::platform;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "lanspread-worker",
-    version,
-    about = "LanSpread worker: serve and find games on the LAN"
-)]
+#[command(name = "lanspread-worker", version, about = "LanSpread worker: serve and find games on the LAN")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -86,9 +82,7 @@ pub struct NetArgs {
 
 /// `HOST:PORT` with a numeric port; the host is resolved when the node starts.
 fn parse_peer(text: &str) -> Result<String, String> {
-    let (host, port) = text
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
     if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
         return Err(format!("{text:?} is not HOST:PORT (port 1-65535)"));
     }
@@ -100,20 +94,13 @@ fn default_listen() -> SocketAddr {
 }
 
 impl NetArgs {
-    fn options(
-        &self,
-        games_dir: Option<PathBuf>,
-        listen: SocketAddr,
-    ) -> anyhow::Result<NodeOptions> {
+    fn options(&self, games_dir: Option<PathBuf>, listen: SocketAddr) -> anyhow::Result<NodeOptions> {
         let catalog = match &self.catalog {
             Some(path) => Catalog::with_user_file(path)?,
             None => Catalog::bundled(),
         };
         Ok(NodeOptions {
-            state_dir: self
-                .state
-                .clone()
-                .unwrap_or_else(platform::paths::default_state_dir),
+            state_dir: self.state.clone().unwrap_or_else(platform::paths::default_state_dir),
             games_dir,
             listen,
             static_peers: self.peers.clone(),
@@ -125,9 +112,7 @@ impl NetArgs {
 }
 
 fn host_name() -> String {
-    sysinfo::System::host_name()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "lanspread".into())
+    sysinfo::System::host_name().filter(|n| !n.is_empty()).unwrap_or_else(|| "lanspread".into())
 }
 
 /// Runs a parsed command line; returns the exit code.
@@ -141,19 +126,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if !(0.0..=3600.0).contains(&wait) {
                 anyhow::bail!("--wait {wait}: want a number of seconds between 0 and 3600");
             }
-            list(
-                net.options(None, default_listen())?,
-                Duration::from_secs_f64(wait),
-                json,
-            )
-            .await
+            list(net.options(None, default_listen())?, Duration::from_secs_f64(wait), json).await
         }
-        Command::Ipc {
-            socket,
-            games,
-            listen,
-            net,
-        } => {
+        Command::Ipc { socket, games, listen, net } => {
             let token = std::env::var(lanspread_proto::ipc::TOKEN_ENV).map_err(|_| {
                 anyhow::anyhow!(
                     "{} is not set: the worker is started by the LanSpread app",
@@ -161,8 +136,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 )
             })?;
             let games = games.unwrap_or_else(platform::paths::default_games_dir);
-            std::fs::create_dir_all(&games)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
+            std::fs::create_dir_all(&games).map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
             Ok(crate::ipc::run(&socket, token, net.options(Some(games), listen)?).await)
         }
     }
@@ -187,11 +161,7 @@ async fn serve(options: NodeOptions) -> anyhow::Result<i32> {
                     "library revision {}: {} games ({} downloaded)",
                     snapshot.revision,
                     snapshot.games.len(),
-                    snapshot
-                        .games
-                        .iter()
-                        .filter(|g| g.version.is_some())
-                        .count()
+                    snapshot.games.iter().filter(|g| g.version.is_some()).count()
                 ),
                 _ => {}
             }
@@ -221,11 +191,7 @@ async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Resul
 }
 
 fn print_games(games: &[NetworkGame], catalog: &Catalog, peers: usize, json: bool) {
-    let name_of = |id: &str| {
-        catalog
-            .get(id)
-            .map_or_else(|| id.to_owned(), |e| e.name.clone())
-    };
+    let name_of = |id: &str| catalog.get(id).map_or_else(|| id.to_owned(), |e| e.name.clone());
     if json {
         for game in games {
             let line = serde_json::json!({
@@ -244,10 +210,7 @@ fn print_games(games: &[NetworkGame], catalog: &Catalog, peers: usize, json: boo
         println!("no games found ({peers} peers answered)");
         return;
     }
-    println!(
-        "{:<16} {:<28} {:<12} {:>5} {:>10}",
-        "ID", "NAME", "VERSION", "PEERS", "SIZE"
-    );
+    println!("{:<16} {:<28} {:<12} {:>5} {:>10}", "ID", "NAME", "VERSION", "PEERS", "SIZE");
     for game in games {
         println!(
             "{:<16} {:<28} {:<12} {:>5} {:>10}",
@@ -269,9 +232,5 @@ fn human_size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

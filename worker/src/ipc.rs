@@ -10,8 +10,7 @@ use interprocess::local_socket::tokio::prelude::*;
 use lanspread_proto::exit;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::ipc::{
-    HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply, IPC_PROTOCOL_VERSION, IpcCommand,
-    IpcEvent, WorkerHello,
+    HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, WorkerHello,
 };
 use tokio::sync::{broadcast, mpsc};
 
@@ -32,27 +31,17 @@ pub async fn run(socket: &str, token: String, options: NodeOptions) -> i32 {
 }
 
 async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow::Result<i32> {
-    let name = socket
-        .to_ns_name::<GenericNamespaced>()
-        .map_err(|e| anyhow::anyhow!("socket name {socket:?}: {e}"))?;
+    let name = socket.to_ns_name::<GenericNamespaced>().map_err(|e| anyhow::anyhow!("socket name {socket:?}: {e}"))?;
     let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, Stream::connect(name))
         .await
-        .map_err(|_| {
-            anyhow::anyhow!("socket {socket}: the UI did not accept within {HANDSHAKE_TIMEOUT:?}")
-        })?
+        .map_err(|_| anyhow::anyhow!("socket {socket}: the UI did not accept within {HANDSHAKE_TIMEOUT:?}"))?
         .map_err(|e| anyhow::anyhow!("socket {socket}: {e}"))?;
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let hello = WorkerHello {
-        protocol_version: IPC_PROTOCOL_VERSION,
-        token,
-        worker_pid: std::process::id(),
-    };
+    let hello = WorkerHello { protocol_version: IPC_PROTOCOL_VERSION, token, worker_pid: std::process::id() };
     write_frame(&mut writer, &hello).await?;
     let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<HelloReply, _>(&mut reader))
         .await
-        .map_err(|_| {
-            anyhow::anyhow!("socket {socket}: no answer to the hello within {HANDSHAKE_TIMEOUT:?}")
-        })??;
+        .map_err(|_| anyhow::anyhow!("socket {socket}: no answer to the hello within {HANDSHAKE_TIMEOUT:?}"))??;
     match reply {
         Some(HelloReply::Accepted) => {}
         Some(HelloReply::Refused { reason }) => {
@@ -135,23 +124,16 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
 }
 
 /// Carries out one command; `Some(code)` ends the worker.
-fn handle_command(
-    command: IpcCommand,
-    node: &Node,
-    out: &mpsc::UnboundedSender<IpcEvent>,
-) -> Option<i32> {
+fn handle_command(command: IpcCommand, node: &Node, out: &mpsc::UnboundedSender<IpcEvent>) -> Option<i32> {
     match command {
         IpcCommand::Heartbeat => {}
         IpcCommand::ListGames => send_snapshots(node, out),
         IpcCommand::GetPeerCount => {
-            let _ = out.send(IpcEvent::PeerCount(
-                u32::try_from(node.peer_count()).unwrap_or(u32::MAX),
-            ));
+            let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
         }
         IpcCommand::SetGameDir { path } => {
             let dir = std::path::PathBuf::from(&path);
-            let result =
-                std::fs::create_dir_all(&dir).and_then(|()| std::fs::read_dir(&dir).map(drop));
+            let result = std::fs::create_dir_all(&dir).and_then(|()| std::fs::read_dir(&dir).map(drop));
             match (result, &node.library) {
                 (Ok(()), Some(library)) => library.set_game_dir(dir),
                 (Err(e), _) => {
@@ -175,7 +157,5 @@ fn send_snapshots(node: &Node, out: &mpsc::UnboundedSender<IpcEvent>) {
         let _ = out.send(IpcEvent::Library(library.state().snapshot()));
     }
     let _ = out.send(IpcEvent::NetworkGames(node.network_games()));
-    let _ = out.send(IpcEvent::PeerCount(
-        u32::try_from(node.peer_count()).unwrap_or(u32::MAX),
-    ));
+    let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
 }

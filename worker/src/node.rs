@@ -62,11 +62,7 @@ impl Node {
         let cancel = CancellationToken::new();
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let serving = options.games_dir.is_some();
-        let bind = if serving {
-            options.listen
-        } else {
-            SocketAddr::from(([0, 0, 0, 0], 0))
-        };
+        let bind = if serving { options.listen } else { SocketAddr::from(([0, 0, 0, 0], 0)) };
         let endpoint = if serving {
             quinn::Endpoint::server(transport::server_config(&identity)?, bind)
         } else {
@@ -77,12 +73,7 @@ impl Node {
         let mut tasks = Vec::new();
 
         let library = options.games_dir.clone().map(|dir| {
-            Library::start(
-                dir,
-                options.catalog.clone(),
-                &options.state_dir.join(HASH_INDEX_FILE),
-                cancel.clone(),
-            )
+            Library::start(dir, options.catalog.clone(), &options.state_dir.join(HASH_INDEX_FILE), cancel.clone())
         });
         let (candidate_tx, candidate_rx) = mpsc::unbounded_channel();
         if let Some(library) = &library {
@@ -93,21 +84,9 @@ impl Node {
                 library: library.clone(),
                 candidates: candidate_tx.clone(),
             });
-            tasks.push(tokio::spawn(server::serve(
-                endpoint.clone(),
-                ctx,
-                cancel.clone(),
-            )));
-            tasks.push(tokio::spawn(forward_library(
-                library.clone(),
-                events.clone(),
-                cancel.clone(),
-            )));
-            tracing::info!(
-                "listening on {local_addr} as {} ({})",
-                options.display_name,
-                identity.peer_id
-            );
+            tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
+            tasks.push(tokio::spawn(forward_library(library.clone(), events.clone(), cancel.clone())));
+            tracing::info!("listening on {local_addr} as {} ({})", options.display_name, identity.peer_id);
         }
 
         let mdns = if options.mdns {
@@ -117,11 +96,16 @@ impl Node {
                 display_name: options.display_name.clone(),
                 revision: l.state().revision,
             });
-            Some(mdns::Mdns::start(
-                announcement.as_ref(),
-                candidate_tx.clone(),
-                cancel.clone(),
-            )?)
+            let mdns = mdns::Mdns::start(announcement.as_ref(), candidate_tx.clone(), cancel.clone())?;
+            if let (Some(library), Some(announcement)) = (&library, announcement) {
+                tasks.push(tokio::spawn(announce_revisions(
+                    library.clone(),
+                    mdns.clone(),
+                    announcement,
+                    cancel.clone(),
+                )));
+            }
+            Some(mdns)
         } else {
             None
         };
@@ -134,14 +118,8 @@ impl Node {
             listen_port: if serving { local_addr.port() } else { 0 },
             ignore_self: serving,
         };
-        let (peers, manager) = discovery::spawn(
-            endpoint.clone(),
-            own,
-            static_peers,
-            candidate_rx,
-            events.clone(),
-            cancel.clone(),
-        );
+        let (peers, manager) =
+            discovery::spawn(endpoint.clone(), own, static_peers, candidate_rx, events.clone(), cancel.clone());
         tasks.push(manager);
         // Keep the sender alive for the node's lifetime even without mDNS.
         tasks.push(tokio::spawn({
@@ -172,19 +150,11 @@ impl Node {
     }
 
     pub fn network_games(&self) -> Vec<NetworkGame> {
-        self.peers
-            .db
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .network_games()
+        self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).network_games()
     }
 
     pub fn peer_count(&self) -> usize {
-        self.peers
-            .db
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Waits until every static peer answered, or `limit` passes.
@@ -195,24 +165,14 @@ impl Node {
 
     /// Asks every peer that has the newest version of `game` for its file
     /// list, remembers each in the peer game DB and returns them.
-    pub async fn fetch_manifests(
-        &self,
-        game: &str,
-    ) -> Vec<(PeerId, Result<GameManifest, ClientError>)> {
+    pub async fn fetch_manifests(&self, game: &str) -> Vec<(PeerId, Result<GameManifest, ClientError>)> {
         let targets: Vec<(PeerId, SocketAddr)> = {
             let db = self.peers.db.lock().unwrap_or_else(|p| p.into_inner());
-            let newest = db
-                .network_games()
-                .into_iter()
-                .find(|g| g.id == game)
-                .map(|g| g.newest_version);
+            let newest = db.network_games().into_iter().find(|g| g.id == game).map(|g| g.newest_version);
             let Some(newest) = newest else {
                 return Vec::new();
             };
-            db.peers_with(game, &newest)
-                .into_iter()
-                .filter_map(|id| db.get(id).map(|p| (id, p.addr)))
-                .collect()
+            db.peers_with(game, &newest).into_iter().filter_map(|id| db.get(id).map(|p| (id, p.addr))).collect()
         };
         let mut results = Vec::new();
         for (id, addr) in targets {
@@ -224,11 +184,7 @@ impl Node {
             }
             .await;
             if let Ok(manifest) = &result {
-                self.peers
-                    .db
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .set_manifest(id, manifest.clone());
+                self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).set_manifest(id, manifest.clone());
             }
             results.push((id, result));
         }
@@ -244,21 +200,35 @@ impl Node {
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
         }
-        self.endpoint.close(
-            lanspread_proto::peer::close::SHUTDOWN.into(),
-            b"shutting down",
-        );
+        self.endpoint.close(lanspread_proto::peer::close::SHUTDOWN.into(), b"shutting down");
         // Long enough to send the close frames, short enough for a quick `list`.
         let _ = tokio::time::timeout(Duration::from_millis(250), self.endpoint.wait_idle()).await;
     }
 }
 
-/// Publishes each new library state as an event.
-async fn forward_library(
+/// Keeps the library revision in our mDNS TXT record current.
+async fn announce_revisions(
     library: Library,
-    events: broadcast::Sender<IpcEvent>,
+    mdns: mdns::Mdns,
+    mut announcement: mdns::Announcement,
     cancel: CancellationToken,
 ) {
+    let mut state = library.subscribe();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = state.changed() => if changed.is_err() { return },
+        }
+        let revision = state.borrow_and_update().revision;
+        if revision != announcement.revision {
+            announcement.revision = revision;
+            mdns.update_revision(&announcement);
+        }
+    }
+}
+
+/// Publishes each new library state as an event.
+async fn forward_library(library: Library, events: broadcast::Sender<IpcEvent>, cancel: CancellationToken) {
     let mut state = library.subscribe();
     loop {
         tokio::select! {

@@ -23,7 +23,8 @@ pub struct Announcement {
     pub revision: u64,
 }
 
-/// A running mDNS responder and browser.
+/// A running mDNS responder and browser (clones share one daemon).
+#[derive(Clone)]
 pub struct Mdns {
     daemon: ServiceDaemon,
     own_fullname: Option<String>,
@@ -37,17 +38,11 @@ impl Mdns {
         cancel: CancellationToken,
     ) -> anyhow::Result<Self> {
         let daemon = ServiceDaemon::new().map_err(|e| anyhow::anyhow!("cannot start mDNS: {e}"))?;
-        let mut mdns = Mdns {
-            daemon,
-            own_fullname: None,
-        };
+        let mut mdns = Mdns { daemon, own_fullname: None };
         if let Some(announce) = announce {
             mdns.announce(announce)?;
         }
-        let events = mdns
-            .daemon
-            .browse(MDNS_SERVICE_TYPE)
-            .map_err(|e| anyhow::anyhow!("cannot browse mDNS: {e}"))?;
+        let events = mdns.daemon.browse(MDNS_SERVICE_TYPE).map_err(|e| anyhow::anyhow!("cannot browse mDNS: {e}"))?;
         let own = mdns.own_fullname.clone();
         tokio::spawn(async move {
             loop {
@@ -65,8 +60,20 @@ impl Mdns {
         Ok(mdns)
     }
 
-    /// Announces (or re-announces with a new revision).
-    pub fn announce(&mut self, a: &Announcement) -> anyhow::Result<()> {
+    /// Announces us for the first time.
+    fn announce(&mut self, a: &Announcement) -> anyhow::Result<()> {
+        self.own_fullname = Some(self.register(a)?);
+        Ok(())
+    }
+
+    /// Announces again, with a new library revision.
+    pub fn update_revision(&self, a: &Announcement) {
+        if let Err(e) = self.register(a) {
+            tracing::warn!("{e}");
+        }
+    }
+
+    fn register(&self, a: &Announcement) -> anyhow::Result<String> {
         let instance = a.peer_id.to_string();
         let port = a.port.to_string();
         let proto = PEER_PROTOCOL_VERSION.to_string();
@@ -79,20 +86,12 @@ impl Mdns {
             (txt::REVISION, revision.as_str()),
         ];
         let host = format!("{instance}.local.");
-        let info = ServiceInfo::new(
-            MDNS_SERVICE_TYPE,
-            &instance,
-            &host,
-            "",
-            a.port,
-            &properties[..],
-        )
-        .map_err(|e| anyhow::anyhow!("bad mDNS announcement: {e}"))?
-        .enable_addr_auto();
-        self.own_fullname = Some(info.get_fullname().to_owned());
-        self.daemon
-            .register(info)
-            .map_err(|e| anyhow::anyhow!("cannot announce over mDNS: {e}"))
+        let info = ServiceInfo::new(MDNS_SERVICE_TYPE, &instance, &host, "", a.port, &properties[..])
+            .map_err(|e| anyhow::anyhow!("bad mDNS announcement: {e}"))?
+            .enable_addr_auto();
+        let fullname = info.get_fullname().to_owned();
+        self.daemon.register(info).map_err(|e| anyhow::anyhow!("cannot announce over mDNS: {e}"))?;
+        Ok(fullname)
     }
 
     /// Says goodbye on the network and stops the daemon.
@@ -106,9 +105,7 @@ impl Mdns {
 
 impl std::fmt::Debug for Mdns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mdns")
-            .field("own_fullname", &self.own_fullname)
-            .finish_non_exhaustive()
+        f.debug_struct("Mdns").field("own_fullname", &self.own_fullname).finish_non_exhaustive()
     }
 }
 
@@ -120,10 +117,7 @@ fn candidate_of(event: ServiceEvent, own: Option<&str>) -> Option<Candidate> {
             }
             let proto = info.get_property_val_str(txt::PROTOCOL);
             if proto != Some(PEER_PROTOCOL_VERSION.to_string().as_str()) {
-                tracing::debug!(
-                    "mDNS: {} speaks protocol {proto:?}, ignoring",
-                    info.get_fullname()
-                );
+                tracing::debug!("mDNS: {} speaks protocol {proto:?}, ignoring", info.get_fullname());
                 return None;
             }
             let peer_id: PeerId = info.get_property_val_str(txt::PEER_ID)?.parse().ok()?;
@@ -131,15 +125,8 @@ fn candidate_of(event: ServiceEvent, own: Option<&str>) -> Option<Candidate> {
             let mut addrs: Vec<IpAddr> = info.addresses.iter().map(|a| a.to_ip_addr()).collect();
             // IPv4 first: our sockets are IPv4, and link-local IPv6 needs a scope.
             addrs.sort_by_key(|a| (a.is_ipv6(), *a));
-            let addrs = addrs
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, port))
-                .collect();
-            Some(Candidate::Found {
-                key: info.get_fullname().to_owned(),
-                addrs,
-                expected: Some(peer_id),
-            })
+            let addrs = addrs.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+            Some(Candidate::Found { key: info.get_fullname().to_owned(), addrs, expected: Some(peer_id) })
         }
         ServiceEvent::ServiceRemoved(_, fullname) => Some(Candidate::Gone { key: fullname }),
         _ => None,

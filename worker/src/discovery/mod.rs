@@ -39,11 +39,7 @@ const TICK: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub enum Candidate {
     /// Reachable at `addrs` (tried in order); must prove `expected` if known.
-    Found {
-        key: String,
-        addrs: Vec<SocketAddr>,
-        expected: Option<PeerId>,
-    },
+    Found { key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId> },
     /// An mDNS announcement went away.
     Gone { key: String },
 }
@@ -93,25 +89,10 @@ struct CandidateState {
 }
 
 enum Outcome {
-    Joined {
-        key: String,
-        conn: PeerConnection,
-        hello: Hello,
-        games: Vec<GameSummary>,
-    },
-    Failed {
-        key: String,
-        error: ClientError,
-    },
-    Pinged {
-        peer: PeerId,
-        result: Result<u64, ClientError>,
-    },
-    Listed {
-        peer: PeerId,
-        revision: u64,
-        result: Result<Vec<GameSummary>, ClientError>,
-    },
+    Joined { key: String, conn: PeerConnection, hello: Hello, games: Vec<GameSummary> },
+    Failed { key: String, error: ClientError },
+    Pinged { peer: PeerId, result: Result<u64, ClientError> },
+    Listed { peer: PeerId, revision: u64, result: Result<Vec<GameSummary>, ClientError> },
 }
 
 /// Starts the peer manager. `static_peers` are candidates known up front.
@@ -142,13 +123,7 @@ pub fn spawn(
         manager.add_candidate(key, addrs, None, true);
     }
     let handle = tokio::spawn(manager.run(candidates, cancel));
-    (
-        Peers {
-            db,
-            unresolved_static,
-        },
-        handle,
-    )
+    (Peers { db, unresolved_static }, handle)
 }
 
 struct Manager {
@@ -166,11 +141,7 @@ struct Manager {
 }
 
 impl Manager {
-    async fn run(
-        mut self,
-        mut candidates: mpsc::UnboundedReceiver<Candidate>,
-        cancel: CancellationToken,
-    ) {
+    async fn run(mut self, mut candidates: mpsc::UnboundedReceiver<Candidate>, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
@@ -190,13 +161,7 @@ impl Manager {
         }
     }
 
-    fn add_candidate(
-        &mut self,
-        key: String,
-        addrs: Vec<SocketAddr>,
-        expected: Option<PeerId>,
-        is_static: bool,
-    ) {
+    fn add_candidate(&mut self, key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId>, is_static: bool) {
         let now = Instant::now();
         match self.candidates.get_mut(&key) {
             Some(c) => {
@@ -237,21 +202,11 @@ impl Manager {
                 continue;
             }
             c.in_flight = true;
-            let (endpoint, addrs, expected, hello, key) = (
-                self.endpoint.clone(),
-                c.addrs.clone(),
-                c.expected,
-                self.own.hello(),
-                key.clone(),
-            );
+            let (endpoint, addrs, expected, hello, key) =
+                (self.endpoint.clone(), c.addrs.clone(), c.expected, self.own.hello(), key.clone());
             self.tasks.spawn(async move {
                 match join(&endpoint, &addrs, expected, hello).await {
-                    Ok((conn, hello, games)) => Outcome::Joined {
-                        key,
-                        conn,
-                        hello,
-                        games,
-                    },
+                    Ok((conn, hello, games)) => Outcome::Joined { key, conn, hello, games },
                     Err(error) => Outcome::Failed { key, error },
                 }
             });
@@ -265,12 +220,7 @@ impl Manager {
             for (id, conn) in &self.conns {
                 if self.pinging.insert(*id, ()).is_none() {
                     let (conn, peer) = (conn.clone(), *id);
-                    self.tasks.spawn(async move {
-                        Outcome::Pinged {
-                            peer,
-                            result: conn.ping().await,
-                        }
-                    });
+                    self.tasks.spawn(async move { Outcome::Pinged { peer, result: conn.ping().await } });
                 }
             }
         }
@@ -282,12 +232,7 @@ impl Manager {
 
     fn on_outcome(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Joined {
-                key,
-                conn,
-                hello,
-                games,
-            } => self.on_joined(key, conn, hello, games),
+            Outcome::Joined { key, conn, hello, games } => self.on_joined(key, conn, hello, games),
             Outcome::Failed { key, error } => {
                 let Some(c) = self.candidates.get_mut(&key) else {
                     return;
@@ -318,31 +263,19 @@ impl Manager {
                         {
                             self.pinging.insert(peer, ());
                             self.tasks.spawn(async move {
-                                Outcome::Listed {
-                                    peer,
-                                    revision,
-                                    result: conn.list_games().await,
-                                }
+                                Outcome::Listed { peer, revision, result: conn.list_games().await }
                             });
                         }
                     }
                     Err(e) => {
                         tracing::debug!("ping failed: {e}");
-                        if self
-                            .conns
-                            .get(&peer)
-                            .is_some_and(|c| c.quic().close_reason().is_some())
-                        {
+                        if self.conns.get(&peer).is_some_and(|c| c.quic().close_reason().is_some()) {
                             self.drop_peer(peer, "closed the connection");
                         }
                     }
                 }
             }
-            Outcome::Listed {
-                peer,
-                revision,
-                result,
-            } => {
+            Outcome::Listed { peer, revision, result } => {
                 self.pinging.remove(&peer);
                 match result {
                     Ok(games) => {
@@ -355,13 +288,7 @@ impl Manager {
         }
     }
 
-    fn on_joined(
-        &mut self,
-        key: String,
-        conn: PeerConnection,
-        hello: Hello,
-        games: Vec<GameSummary>,
-    ) {
+    fn on_joined(&mut self, key: String, conn: PeerConnection, hello: Hello, games: Vec<GameSummary>) {
         let now = Instant::now();
         let peer = hello.peer_id;
         if let Some(c) = self.candidates.get_mut(&key) {
@@ -388,11 +315,7 @@ impl Manager {
             db.set_games(peer, hello.library_revision, games);
             db.get(peer).map(|p| p.summary())
         };
-        tracing::info!(
-            "peer joined: {} ({peer}) at {} with {count} games",
-            hello.display_name,
-            conn.addr
-        );
+        tracing::info!("peer joined: {} ({peer}) at {} with {count} games", hello.display_name, conn.addr);
         self.conns.insert(peer, conn);
         if let Some(summary) = summary {
             let _ = self.events.send(IpcEvent::PeerJoined(summary));
@@ -407,11 +330,7 @@ impl Manager {
             conn.close();
         }
         let record = self.db().remove(peer);
-        for c in self
-            .candidates
-            .values_mut()
-            .filter(|c| c.peer == Some(peer))
-        {
+        for c in self.candidates.values_mut().filter(|c| c.peer == Some(peer)) {
             c.peer = None;
             c.next_attempt = Instant::now() + RETRY_INTERVAL;
         }
@@ -439,9 +358,7 @@ impl Manager {
             (db.network_games(), db.len())
         };
         let _ = self.events.send(IpcEvent::NetworkGames(games));
-        let _ = self.events.send(IpcEvent::PeerCount(
-            u32::try_from(count).unwrap_or(u32::MAX),
-        ));
+        let _ = self.events.send(IpcEvent::PeerCount(u32::try_from(count).unwrap_or(u32::MAX)));
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, PeerGameDb> {
@@ -477,8 +394,5 @@ async fn join(
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or(ClientError::Connect {
-        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        reason: "no address".into(),
-    }))
+    Err(last.unwrap_or(ClientError::Connect { addr: SocketAddr::from(([0, 0, 0, 0], 0)), reason: "no address".into() }))
 }

@@ -26,11 +26,7 @@ pub struct PeerRecord {
 
 impl PeerRecord {
     pub fn summary(&self) -> PeerSummary {
-        PeerSummary {
-            peer_id: self.id,
-            display_name: self.display_name.clone(),
-            address: self.addr.to_string(),
-        }
+        PeerSummary { peer_id: self.id, display_name: self.display_name.clone(), address: self.addr.to_string() }
     }
 }
 
@@ -42,13 +38,7 @@ pub struct PeerGameDb {
 
 impl PeerGameDb {
     /// Adds a peer or refreshes its address and name; true if it is new.
-    pub fn upsert(
-        &mut self,
-        id: PeerId,
-        display_name: &str,
-        addr: SocketAddr,
-        now: Instant,
-    ) -> bool {
+    pub fn upsert(&mut self, id: PeerId, display_name: &str, addr: SocketAddr, now: Instant) -> bool {
         match self.peers.get_mut(&id) {
             Some(peer) => {
                 peer.display_name = display_name.to_owned();
@@ -75,11 +65,7 @@ impl PeerGameDb {
     /// Replaces a peer's game list; manifests of versions it no longer has go.
     pub fn set_games(&mut self, id: PeerId, revision: u64, games: Vec<GameSummary>) {
         if let Some(peer) = self.peers.get_mut(&id) {
-            peer.manifests.retain(|game, m| {
-                games
-                    .iter()
-                    .any(|g| &g.id == game && g.version == m.version)
-            });
+            peer.manifests.retain(|game, m| games.iter().any(|g| &g.id == game && g.version == m.version));
             peer.revision = revision;
             peer.games = games;
         }
@@ -88,8 +74,7 @@ impl PeerGameDb {
     /// Remembers the file list a peer sent for one of its games.
     pub fn set_manifest(&mut self, id: PeerId, manifest: GameManifest) {
         if let Some(peer) = self.peers.get_mut(&id) {
-            peer.manifests
-                .insert(manifest.id.clone(), Arc::new(manifest));
+            peer.manifests.insert(manifest.id.clone(), Arc::new(manifest));
         }
     }
 
@@ -109,11 +94,7 @@ impl PeerGameDb {
 
     /// Peers not seen for `timeout`.
     pub fn stale(&self, now: Instant, timeout: Duration) -> Vec<PeerId> {
-        self.peers
-            .values()
-            .filter(|p| now.saturating_duration_since(p.last_seen) > timeout)
-            .map(|p| p.id)
-            .collect()
+        self.peers.values().filter(|p| now.saturating_duration_since(p.last_seen) > timeout).map(|p| p.id).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -168,12 +149,7 @@ mod tests {
     use super::*;
 
     fn game(id: &str, version: &str, size: u64) -> GameSummary {
-        GameSummary {
-            id: id.into(),
-            version: version.into(),
-            size,
-            installed: false,
-        }
+        GameSummary { id: id.into(), version: version.into(), size, installed: false }
     }
 
     fn addr(port: u16) -> SocketAddr {
@@ -189,11 +165,7 @@ mod tests {
             assert!(db.upsert(id, "n", addr(port), now));
         }
         assert!(!db.upsert(a, "renamed", addr(9), now));
-        db.set_games(
-            a,
-            1,
-            vec![game("openarena", "0.8.9", 10), game("xonotic", "0.8.5", 5)],
-        );
+        db.set_games(a, 1, vec![game("openarena", "0.8.9", 10), game("xonotic", "0.8.5", 5)]);
         db.set_games(b, 1, vec![game("openarena", "0.8.10", 20)]);
         db.set_games(c, 1, vec![game("openarena", "0.8.10", 20)]);
         let games = db.network_games();
@@ -235,15 +207,7 @@ mod tests {
         let a = PeerId([1; 32]);
         db.upsert(a, "a", addr(1), Instant::now());
         db.set_games(a, 1, vec![game("wesnoth", "1.16", 1)]);
-        db.set_manifest(
-            a,
-            GameManifest {
-                id: "wesnoth".into(),
-                version: "1.16".into(),
-                chunk_size: 4,
-                files: vec![],
-            },
-        );
+        db.set_manifest(a, GameManifest { id: "wesnoth".into(), version: "1.16".into(), chunk_size: 4, files: vec![] });
         assert!(db.get(a).unwrap().manifests.contains_key("wesnoth"));
         db.set_games(a, 2, vec![game("wesnoth", "1.18", 1)]);
         assert!(db.get(a).unwrap().manifests.is_empty());

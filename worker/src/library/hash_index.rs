@@ -68,19 +68,11 @@ impl HashIndex {
                 HashMap::new()
             }
         };
-        HashIndex {
-            path: path.to_owned(),
-            entries,
-            dirty: false,
-        }
+        HashIndex { path: path.to_owned(), entries, dirty: false }
     }
 
     /// The chunk hashes of `file`, from the index when it is unchanged.
-    pub fn chunks_for(
-        &mut self,
-        file: &PayloadFile,
-        stats: &mut HashStats,
-    ) -> io::Result<Vec<[u8; 32]>> {
+    pub fn chunks_for(&mut self, file: &PayloadFile, stats: &mut HashStats) -> io::Result<Vec<[u8; 32]>> {
         let key = file.abs.to_string_lossy().into_owned();
         if let Some(known) = self.entries.get(&key)
             && known.size == file.size
@@ -93,12 +85,8 @@ impl HashIndex {
         let chunks = hash_chunks(&file.abs, CHUNK_SIZE)?;
         stats.files_hashed += 1;
         stats.bytes_hashed += file.size;
-        let entry = IndexedFile {
-            size: file.size,
-            mtime_ns: file.mtime_ns,
-            chunk_size: CHUNK_SIZE,
-            chunks: chunks.clone(),
-        };
+        let entry =
+            IndexedFile { size: file.size, mtime_ns: file.mtime_ns, chunk_size: CHUNK_SIZE, chunks: chunks.clone() };
         self.entries.insert(key, entry);
         self.dirty = true;
         Ok(chunks)
@@ -109,8 +97,7 @@ impl HashIndex {
         let prefix = root.to_string_lossy().into_owned();
         let before = self.entries.len();
         self.entries.retain(|key, _| {
-            !Path::new(key).starts_with(&prefix)
-                || keep.iter().any(|f| f.abs.to_string_lossy() == key.as_str())
+            !Path::new(key).starts_with(&prefix) || keep.iter().any(|f| f.abs.to_string_lossy() == key.as_str())
         });
         self.dirty |= self.entries.len() != before;
     }
@@ -120,10 +107,7 @@ impl HashIndex {
         if !self.dirty {
             return Ok(());
         }
-        let file = IndexFile {
-            format: INDEX_FORMAT,
-            entries: std::mem::take(&mut self.entries),
-        };
+        let file = IndexFile { format: INDEX_FORMAT, entries: std::mem::take(&mut self.entries) };
         let bytes = postcard::to_stdvec(&file);
         self.entries = file.entries;
         let bytes = bytes.map_err(io::Error::other)?;
@@ -142,10 +126,7 @@ fn read_index(path: &Path) -> io::Result<HashMap<String, IndexedFile>> {
     file.read_to_end(&mut bytes)?;
     let index: IndexFile = postcard::from_bytes(&bytes).map_err(io::Error::other)?;
     if index.format != INDEX_FORMAT {
-        return Err(io::Error::other(format!(
-            "index format {} is not {INDEX_FORMAT}",
-            index.format
-        )));
+        return Err(io::Error::other(format!("index format {} is not {INDEX_FORMAT}", index.format)));
     }
     Ok(index.entries)
 }
@@ -191,10 +172,7 @@ mod tests {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
         fs::File::create(&path).unwrap().write_all(&data).unwrap();
         let chunks = hash_chunks(&path, 4096).unwrap();
-        let expected: Vec<[u8; 32]> = data
-            .chunks(4096)
-            .map(|c| *blake3::hash(c).as_bytes())
-            .collect();
+        let expected: Vec<[u8; 32]> = data.chunks(4096).map(|c| *blake3::hash(c).as_bytes()).collect();
         assert_eq!(chunks, expected);
         fs::write(&path, b"").unwrap();
         assert!(hash_chunks(&path, 4096).unwrap().is_empty());
@@ -223,14 +201,7 @@ mod tests {
         for file in &game.files {
             index.chunks_for(file, &mut second).unwrap();
         }
-        assert_eq!(
-            second,
-            HashStats {
-                files_hashed: 0,
-                bytes_hashed: 0,
-                files_reused: 2
-            }
-        );
+        assert_eq!(second, HashStats { files_hashed: 0, bytes_hashed: 0, files_reused: 2 });
 
         fs::write(games.join("wesnoth/a.bin"), vec![2u8; 6000]).unwrap();
         let game = scan_game_root(&games, "wesnoth").unwrap().unwrap();
@@ -238,10 +209,7 @@ mod tests {
         for file in &game.files {
             index.chunks_for(file, &mut third).unwrap();
         }
-        assert_eq!(
-            (third.files_hashed, third.bytes_hashed, third.files_reused),
-            (1, 6000, 1)
-        );
+        assert_eq!((third.files_hashed, third.bytes_hashed, third.files_reused), (1, 6000, 1));
     }
 
     #[test]

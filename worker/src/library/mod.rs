@@ -55,12 +55,7 @@ impl LibraryState {
             .values()
             .filter_map(|g| {
                 let version = g.version.clone()?;
-                Some(GameSummary {
-                    id: g.id.clone(),
-                    version,
-                    size: g.size,
-                    installed: g.installed,
-                })
+                Some(GameSummary { id: g.id.clone(), version, size: g.size, installed: g.installed })
             })
             .collect()
     }
@@ -99,17 +94,8 @@ pub struct Library {
 
 impl Library {
     /// Starts scanning `game_dir` and watching it until `cancel` fires.
-    pub fn start(
-        game_dir: PathBuf,
-        catalog: Arc<Catalog>,
-        index_path: &Path,
-        cancel: CancellationToken,
-    ) -> Self {
-        let initial = LibraryState {
-            game_dir: game_dir.clone(),
-            revision: 0,
-            games: BTreeMap::new(),
-        };
+    pub fn start(game_dir: PathBuf, catalog: Arc<Catalog>, index_path: &Path, cancel: CancellationToken) -> Self {
+        let initial = LibraryState { game_dir: game_dir.clone(), revision: 0, games: BTreeMap::new() };
         let (state_tx, state) = state_watch::channel(Arc::new(initial));
         let (requests, rx) = mpsc::unbounded_channel();
         let service = Service {
@@ -170,11 +156,7 @@ impl Pending {
 }
 
 impl Service {
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<ScanRequest>,
-        cancel: CancellationToken,
-    ) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ScanRequest>, cancel: CancellationToken) {
         let mut watcher = watch::GameDirWatcher::new(self.requests.clone(), ScanRequest::Game);
         let mut full_rescan = tokio::time::interval(FULL_RESCAN_INTERVAL);
         full_rescan.tick().await;
@@ -223,13 +205,7 @@ impl Service {
                 Ok(Err(e)) => tracing::warn!("library scan failed: {e}"),
                 Err(e) => tracing::error!("library scan panicked: {e}"),
             }
-            let roots: Vec<PathBuf> = self
-                .state
-                .borrow()
-                .games
-                .keys()
-                .map(|id| self.game_dir.join(id))
-                .collect();
+            let roots: Vec<PathBuf> = self.state.borrow().games.keys().map(|id| self.game_dir.join(id)).collect();
             watcher.sync(&self.game_dir, &roots);
         }
     }
@@ -258,11 +234,7 @@ impl Pass {
             found
         } else {
             let mut found = Vec::new();
-            for id in pending
-                .games
-                .into_iter()
-                .filter(|id| self.catalog.contains(id))
-            {
+            for id in pending.games.into_iter().filter(|id| self.catalog.contains(id)) {
                 let game = scan::scan_game_root(&self.game_dir, &id)?;
                 found.push((id, game));
             }
@@ -278,8 +250,7 @@ impl Pass {
                     }
                     Some(game) => {
                         let old_manifest = games.get(id).and_then(|old| old.manifest.clone());
-                        let manifest =
-                            old_manifest.filter(|m| Some(&m.version) == game.version.as_ref());
+                        let manifest = old_manifest.filter(|m| Some(&m.version) == game.version.as_ref());
                         games.insert(id.clone(), state_of(game, manifest));
                     }
                 }
@@ -290,10 +261,7 @@ impl Pass {
         for (id, game) in scanned {
             let root = self.game_dir.join(&id);
             let Some(game) = game else { continue };
-            let mut index = self
-                .index
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             index.forget_missing(&root, &game.files);
             let Some(version) = game.version.clone() else {
                 continue;
@@ -302,11 +270,7 @@ impl Pass {
             let mut game_stats = HashStats::default();
             for file in &game.files {
                 match index.chunks_for(file, &mut game_stats) {
-                    Ok(chunks) => files.push(FileEntry {
-                        path: file.rel.clone(),
-                        size: file.size,
-                        chunks,
-                    }),
+                    Ok(chunks) => files.push(FileEntry { path: file.rel.clone(), size: file.size, chunks }),
                     Err(e) => {
                         tracing::warn!("{id}: cannot hash: {e}");
                         break;
@@ -321,12 +285,7 @@ impl Pass {
             if files.len() != game.files.len() {
                 continue;
             }
-            let manifest = Arc::new(GameManifest {
-                id: id.clone(),
-                version,
-                chunk_size: CHUNK_SIZE,
-                files,
-            });
+            let manifest = Arc::new(GameManifest { id: id.clone(), version, chunk_size: CHUNK_SIZE, files });
             self.publish(|games| {
                 if let Some(entry) = games.get_mut(&id)
                     && entry.version.as_ref() == Some(&manifest.version)

@@ -84,20 +84,10 @@ pub fn scan_game_root(game_dir: &Path, id: &str) -> io::Result<Option<ScannedGam
     let mut files = Vec::new();
     collect_payload(&root, "", 0, &mut files)?;
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(Some(ScannedGame {
-        id: id.to_owned(),
-        version,
-        installed,
-        files,
-    }))
+    Ok(Some(ScannedGame { id: id.to_owned(), version, installed, files }))
 }
 
-fn collect_payload(
-    dir: &Path,
-    prefix: &str,
-    depth: usize,
-    out: &mut Vec<PayloadFile>,
-) -> io::Result<()> {
+fn collect_payload(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<PayloadFile>) -> io::Result<()> {
     for entry in fs::read_dir(dir).map_err(|e| annotate(dir, e))? {
         let entry = entry.map_err(|e| annotate(dir, e))?;
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
@@ -109,11 +99,7 @@ fn collect_payload(
         }
         let path = entry.path();
         let meta = fs::symlink_metadata(&path).map_err(|e| annotate(&path, e))?;
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         if meta.is_dir() {
             if depth < MAX_PAYLOAD_DEPTH {
                 collect_payload(&path, &rel, depth + 1, out)?;
@@ -124,12 +110,7 @@ fn collect_payload(
                 .ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            out.push(PayloadFile {
-                rel,
-                abs: path,
-                size: meta.len(),
-                mtime_ns,
-            });
+            out.push(PayloadFile { rel, abs: path, size: meta.len(), mtime_ns });
         }
     }
     Ok(())
@@ -145,16 +126,10 @@ pub fn read_version(path: &Path) -> Option<String> {
     let text = fs::read_to_string(path).ok()?;
     let keyed = text.lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;
-        key.trim()
-            .eq_ignore_ascii_case("version")
-            .then(|| value.trim().to_owned())
+        key.trim().eq_ignore_ascii_case("version").then(|| value.trim().to_owned())
     });
-    let version = keyed.or_else(|| {
-        text.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('['))
-            .map(str::to_owned)
-    });
+    let version =
+        keyed.or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('[')).map(str::to_owned));
     Some(version.unwrap_or_default())
 }
 
@@ -218,10 +193,6 @@ mod tests {
         let games_dir = dir.path().join("games");
         fs::create_dir(&games_dir).unwrap();
         std::os::unix::fs::symlink(&elsewhere, games_dir.join("wesnoth")).unwrap();
-        assert!(
-            scan_game_dir(&games_dir, &Catalog::bundled())
-                .unwrap()
-                .is_empty()
-        );
+        assert!(scan_game_dir(&games_dir, &Catalog::bundled()).unwrap().is_empty());
     }
 }

@@ -35,16 +35,9 @@ impl GameDirWatcher {
                 }
             }
         });
-        let watcher = watcher
-            .map_err(|e| {
-                tracing::warn!("file watcher unavailable, relying on periodic rescans: {e}")
-            })
-            .ok();
-        GameDirWatcher {
-            watcher,
-            game_dir,
-            watched: BTreeSet::new(),
-        }
+        let watcher =
+            watcher.map_err(|e| tracing::warn!("file watcher unavailable, relying on periodic rescans: {e}")).ok();
+        GameDirWatcher { watcher, game_dir, watched: BTreeSet::new() }
     }
 
     /// Watches `game_dir` and exactly `roots`.
@@ -55,12 +48,7 @@ impl GameDirWatcher {
         };
         let mut wanted: BTreeSet<PathBuf> = roots.iter().cloned().collect();
         wanted.insert(game_dir.to_owned());
-        for gone in self
-            .watched
-            .difference(&wanted)
-            .cloned()
-            .collect::<Vec<_>>()
-        {
+        for gone in self.watched.difference(&wanted).cloned().collect::<Vec<_>>() {
             let _ = watcher.unwatch(&gone);
             self.watched.remove(&gone);
         }
@@ -99,14 +87,8 @@ mod tests {
     #[test]
     fn event_paths_map_to_their_game() {
         let dir = Path::new("/g");
-        assert_eq!(
-            game_of(dir, Path::new("/g/xonotic")).as_deref(),
-            Some("xonotic")
-        );
-        assert_eq!(
-            game_of(dir, Path::new("/g/xonotic/version.ini")).as_deref(),
-            Some("xonotic")
-        );
+        assert_eq!(game_of(dir, Path::new("/g/xonotic")).as_deref(), Some("xonotic"));
+        assert_eq!(game_of(dir, Path::new("/g/xonotic/version.ini")).as_deref(), Some("xonotic"));
         assert_eq!(game_of(dir, Path::new("/g/xonotic/local/bin")), None);
         assert_eq!(game_of(dir, Path::new("/elsewhere/x")), None);
     }

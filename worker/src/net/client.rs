@@ -5,9 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lanspread_proto::io::{read_frame, write_frame};
-use lanspread_proto::peer::{
-    self, GameManifest, GameSummary, Hello, PeerError, PeerRequest, PeerResponse,
-};
+use lanspread_proto::peer::{self, GameManifest, GameSummary, Hello, PeerError, PeerRequest, PeerResponse};
 use lanspread_proto::{FrameError, PeerId};
 
 use super::identity::{SERVER_NAME, peer_id_of};
@@ -36,16 +34,9 @@ pub enum ClientError {
     #[error("{addr}: the peer says: {} ({:?})", .error.message, .error.code)]
     Refused { addr: SocketAddr, error: PeerError },
     #[error("{addr}: unexpected answer to {request}")]
-    Unexpected {
-        addr: SocketAddr,
-        request: &'static str,
-    },
+    Unexpected { addr: SocketAddr, request: &'static str },
     #[error("{addr}: claims to be {claimed} but its certificate is {actual}")]
-    IdentityMismatch {
-        addr: SocketAddr,
-        claimed: PeerId,
-        actual: PeerId,
-    },
+    IdentityMismatch { addr: SocketAddr, claimed: PeerId, actual: PeerId },
     #[error("{addr}: {message}")]
     Version { addr: SocketAddr, message: String },
 }
@@ -67,32 +58,20 @@ pub async fn connect(
 ) -> Result<PeerConnection, ClientError> {
     let fail = |reason: String| ClientError::Connect { addr, reason };
     let config = transport::client_config(expected).map_err(|e| fail(e.to_string()))?;
-    let connecting = endpoint
-        .connect_with(config, addr, SERVER_NAME)
-        .map_err(|e| fail(e.to_string()))?;
+    let connecting = endpoint.connect_with(config, addr, SERVER_NAME).map_err(|e| fail(e.to_string()))?;
     let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Err(_) => {
-            return Err(ClientError::Timeout {
-                addr,
-                timeout: CONNECT_TIMEOUT,
-            });
+            return Err(ClientError::Timeout { addr, timeout: CONNECT_TIMEOUT });
         }
         Ok(Err(e)) => return Err(fail(e.to_string())),
         Ok(Ok(conn)) => conn,
     };
     let peer_id = conn
         .peer_identity()
-        .and_then(|any| {
-            any.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-                .ok()
-        })
+        .and_then(|any| any.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
         .and_then(|certs| certs.first().and_then(|c| peer_id_of(c)))
         .ok_or_else(|| fail("the peer presented no usable certificate".into()))?;
-    Ok(PeerConnection {
-        conn,
-        peer_id,
-        addr,
-    })
+    Ok(PeerConnection { conn, peer_id, addr })
 }
 
 impl PeerConnection {
@@ -101,16 +80,8 @@ impl PeerConnection {
         let addr = self.addr;
         let exchange = async {
             let (mut send, mut recv) =
-                self.conn
-                    .open_bi()
-                    .await
-                    .map_err(|e| ClientError::Connect {
-                        addr,
-                        reason: e.to_string(),
-                    })?;
-            write_frame(&mut send, request)
-                .await
-                .map_err(|source| ClientError::Frame { addr, source })?;
+                self.conn.open_bi().await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
+            write_frame(&mut send, request).await.map_err(|source| ClientError::Frame { addr, source })?;
             let _ = send.finish();
             read_frame::<PeerResponse, _>(&mut recv)
                 .await
@@ -118,10 +89,7 @@ impl PeerConnection {
                 .ok_or(ClientError::NoAnswer { addr })
         };
         match tokio::time::timeout(RESPONSE_TIMEOUT, exchange).await {
-            Err(_) => Err(ClientError::Timeout {
-                addr,
-                timeout: RESPONSE_TIMEOUT,
-            }),
+            Err(_) => Err(ClientError::Timeout { addr, timeout: RESPONSE_TIMEOUT }),
             Ok(Ok(PeerResponse::Error(error))) => Err(ClientError::Refused { addr, error }),
             Ok(result) => result,
         }
@@ -131,26 +99,14 @@ impl PeerConnection {
     pub async fn hello(&self, ours: Hello) -> Result<Hello, ClientError> {
         let addr = self.addr;
         match self.request(&PeerRequest::Hello(ours)).await? {
-            PeerResponse::Hello(theirs)
-                if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION =>
-            {
-                Err(ClientError::Version {
-                    addr,
-                    message: super::server::version_mismatch(theirs.protocol_version),
-                })
+            PeerResponse::Hello(theirs) if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION => {
+                Err(ClientError::Version { addr, message: super::server::version_mismatch(theirs.protocol_version) })
             }
             PeerResponse::Hello(theirs) if theirs.peer_id != self.peer_id => {
-                Err(ClientError::IdentityMismatch {
-                    addr,
-                    claimed: theirs.peer_id,
-                    actual: self.peer_id,
-                })
+                Err(ClientError::IdentityMismatch { addr, claimed: theirs.peer_id, actual: self.peer_id })
             }
             PeerResponse::Hello(theirs) => Ok(theirs),
-            _ => Err(ClientError::Unexpected {
-                addr,
-                request: "hello",
-            }),
+            _ => Err(ClientError::Unexpected { addr, request: "hello" }),
         }
     }
 
@@ -158,33 +114,21 @@ impl PeerConnection {
     pub async fn ping(&self) -> Result<u64, ClientError> {
         match self.request(&PeerRequest::Ping).await? {
             PeerResponse::Pong { library_revision } => Ok(library_revision),
-            _ => Err(ClientError::Unexpected {
-                addr: self.addr,
-                request: "ping",
-            }),
+            _ => Err(ClientError::Unexpected { addr: self.addr, request: "ping" }),
         }
     }
 
     pub async fn list_games(&self) -> Result<Vec<GameSummary>, ClientError> {
         match self.request(&PeerRequest::ListGames).await? {
             PeerResponse::Games(games) => Ok(games),
-            _ => Err(ClientError::Unexpected {
-                addr: self.addr,
-                request: "list games",
-            }),
+            _ => Err(ClientError::Unexpected { addr: self.addr, request: "list games" }),
         }
     }
 
     pub async fn get_game(&self, id: &str) -> Result<GameManifest, ClientError> {
-        match self
-            .request(&PeerRequest::GetGame { id: id.to_owned() })
-            .await?
-        {
+        match self.request(&PeerRequest::GetGame { id: id.to_owned() }).await? {
             PeerResponse::Game(manifest) if manifest.id == id => Ok(manifest),
-            _ => Err(ClientError::Unexpected {
-                addr: self.addr,
-                request: "get game",
-            }),
+            _ => Err(ClientError::Unexpected { addr: self.addr, request: "get game" }),
         }
     }
 

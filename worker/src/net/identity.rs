@@ -33,17 +33,9 @@ impl Identity {
         match (fs::read(&cert_path), fs::read(&key_path)) {
             (Ok(cert), Ok(key)) => {
                 let cert = CertificateDer::from(cert);
-                let peer_id = peer_id_of(&cert).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{}: not a certificate LanSpread can read",
-                        cert_path.display()
-                    )
-                })?;
-                Ok(Identity {
-                    peer_id,
-                    cert,
-                    key: PrivatePkcs8KeyDer::from(key),
-                })
+                let peer_id = peer_id_of(&cert)
+                    .ok_or_else(|| anyhow::anyhow!("{}: not a certificate LanSpread can read", cert_path.display()))?;
+                Ok(Identity { peer_id, cert, key: PrivatePkcs8KeyDer::from(key) })
             }
             (Err(e), _) | (_, Err(e)) if e.kind() != io::ErrorKind::NotFound => {
                 Err(anyhow::anyhow!("{}: {e}", state_dir.display()))
@@ -53,21 +45,16 @@ impl Identity {
     }
 
     fn create(state_dir: &Path) -> anyhow::Result<Self> {
-        fs::create_dir_all(state_dir)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", state_dir.display()))?;
+        fs::create_dir_all(state_dir).map_err(|e| anyhow::anyhow!("{}: {e}", state_dir.display()))?;
         let key_pair = rcgen::KeyPair::generate()?;
-        let cert =
-            rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()])?.self_signed(&key_pair)?;
+        let cert = rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()])?.self_signed(&key_pair)?;
         let cert = cert.der().clone();
         let key = PrivatePkcs8KeyDer::from(key_pair.serialize_der());
         crate::platform::fs::write_private(&state_dir.join(KEY_FILE), key.secret_pkcs8_der())?;
         crate::platform::fs::write_atomic(&state_dir.join(CERT_FILE), &cert)?;
-        let peer_id = peer_id_of(&cert)
-            .ok_or_else(|| anyhow::anyhow!("made a certificate that cannot be read back"))?;
-        tracing::info!(
-            "made a new node identity {peer_id} in {}",
-            state_dir.display()
-        );
+        let peer_id =
+            peer_id_of(&cert).ok_or_else(|| anyhow::anyhow!("made a certificate that cannot be read back"))?;
+        tracing::info!("made a new node identity {peer_id} in {}", state_dir.display());
         Ok(Identity { peer_id, cert, key })
     }
 
@@ -144,13 +131,8 @@ mod tests {
     #[test]
     fn peer_id_is_the_hash_of_the_public_key() {
         let key_pair = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["x".into()])
-            .unwrap()
-            .self_signed(&key_pair)
-            .unwrap();
-        let expected = PeerId(
-            *blake3::hash(&rcgen::PublicKeyData::subject_public_key_info(&key_pair)).as_bytes(),
-        );
+        let cert = rcgen::CertificateParams::new(vec!["x".into()]).unwrap().self_signed(&key_pair).unwrap();
+        let expected = PeerId(*blake3::hash(&rcgen::PublicKeyData::subject_public_key_info(&key_pair)).as_bytes());
         assert_eq!(peer_id_of(cert.der()), Some(expected));
     }
 

@@ -49,13 +49,8 @@ impl ServerContext {
     /// The answer to one well-formed request from `remote`.
     pub fn answer(&self, request: PeerRequest, remote: SocketAddr) -> PeerResponse {
         match request {
-            PeerRequest::Hello(theirs)
-                if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION =>
-            {
-                error(
-                    ErrorCode::VersionMismatch,
-                    version_mismatch(theirs.protocol_version),
-                )
+            PeerRequest::Hello(theirs) if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION => {
+                error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version))
             }
             PeerRequest::Hello(theirs) => {
                 if theirs.listen_port != 0 && theirs.peer_id != self.peer_id {
@@ -69,23 +64,15 @@ impl ServerContext {
                 }
                 PeerResponse::Hello(self.hello())
             }
-            PeerRequest::Ping => PeerResponse::Pong {
-                library_revision: self.library.state().revision,
-            },
+            PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
             PeerRequest::ListGames => PeerResponse::Games(self.library.state().summaries()),
             PeerRequest::GetGame { id } => {
                 let state = self.library.state();
                 match state.games.get(&id).filter(|g| g.version.is_some()) {
-                    None => error(
-                        ErrorCode::NotFound,
-                        format!("no downloaded game {id:?} here"),
-                    ),
+                    None => error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")),
                     Some(game) => match &game.manifest {
                         Some(manifest) => PeerResponse::Game(manifest.as_ref().clone()),
-                        None => error(
-                            ErrorCode::NotReady,
-                            format!("{id}: still hashing its files, ask again shortly"),
-                        ),
+                        None => error(ErrorCode::NotReady, format!("{id}: still hashing its files, ask again shortly")),
                     },
                 }
             }
@@ -128,11 +115,7 @@ pub async fn serve(endpoint: quinn::Endpoint, ctx: Arc<ServerContext>, cancel: C
     tracker.wait().await;
 }
 
-async fn handle_connection(
-    incoming: quinn::Incoming,
-    ctx: Arc<ServerContext>,
-    cancel: CancellationToken,
-) {
+async fn handle_connection(incoming: quinn::Incoming, ctx: Arc<ServerContext>, cancel: CancellationToken) {
     let remote = incoming.remote_address();
     let conn = match incoming.await {
         Ok(conn) => conn,
@@ -167,12 +150,7 @@ async fn handle_stream(
     ctx: Arc<ServerContext>,
     remote: SocketAddr,
 ) {
-    let response = match tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        read_frame::<PeerRequest, _>(&mut recv),
-    )
-    .await
-    {
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<PeerRequest, _>(&mut recv)).await {
         Ok(Ok(Some(request))) => ctx.answer(request, remote),
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
@@ -183,10 +161,7 @@ async fn handle_stream(
         Err(_) => {
             tracing::warn!("peer {remote}: no whole request within {REQUEST_TIMEOUT:?}");
             let _ = recv.stop(STOP_BAD_REQUEST.into());
-            error(
-                ErrorCode::BadFrame,
-                format!("no whole request within {REQUEST_TIMEOUT:?}"),
-            )
+            error(ErrorCode::BadFrame, format!("no whole request within {REQUEST_TIMEOUT:?}"))
         }
     };
     if let Err(e) = write_frame(&mut send, &response).await {

@@ -17,9 +17,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 fn write_atomic_with(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
     let annotate = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let name = path
-        .file_name()
-        .ok_or_else(|| annotate(io::Error::other("not a file path")))?;
+    let name = path.file_name().ok_or_else(|| annotate(io::Error::other("not a file path")))?;
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -17,14 +17,11 @@ async fn send_raw(conn: &PeerConnection, bytes: &[u8]) -> (ErrorCode, String) {
     // The server may answer and stop reading before all bytes are written.
     let _ = send.write_all(bytes).await;
     let _ = send.finish();
-    let answer = tokio::time::timeout(
-        Duration::from_secs(15),
-        read_frame::<PeerResponse, _>(&mut recv),
-    )
-    .await
-    .expect("the server answers a bad request")
-    .expect("the answer is a valid frame")
-    .expect("the server answers before closing");
+    let answer = tokio::time::timeout(Duration::from_secs(15), read_frame::<PeerResponse, _>(&mut recv))
+        .await
+        .expect("the server answers a bad request")
+        .expect("the answer is a valid frame")
+        .expect("the server answers before closing");
     match answer {
         PeerResponse::Error(e) => (e.code, e.message),
         other => panic!("expected an error, got {other:?}"),
@@ -51,31 +48,21 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
     let node = serve("server", &games, &tmp.path().join("state"), &[]);
     let addr = node.listen_addr();
     let server_id: PeerId = node.peer_id().parse().unwrap();
-    node.wait_for(Duration::from_secs(20), "first scan", |l| {
-        l.contains("library scan of")
-    });
+    node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
 
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = client::connect(&endpoint, addr, Some(server_id))
-        .await
-        .unwrap();
+    let conn = client::connect(&endpoint, addr, Some(server_id)).await.unwrap();
     assert_eq!(conn.peer_id, server_id);
 
     // A frame that says 100 bytes and ends after 3.
     let (code, message) = send_raw(&conn, &[100, 0, 0, 0, 1, 2, 3]).await;
     assert_eq!(code, ErrorCode::BadFrame);
-    assert!(
-        message.contains("truncated: expected 104 bytes, got 7"),
-        "{message}"
-    );
+    assert!(message.contains("truncated: expected 104 bytes, got 7"), "{message}");
 
     // A 4 GiB length is refused before the body is read.
     let (code, message) = send_raw(&conn, &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).await;
     assert_eq!(code, ErrorCode::BadFrame);
-    assert!(
-        message.contains("4294967295 bytes exceeds the limit"),
-        "{message}"
-    );
+    assert!(message.contains("4294967295 bytes exceeds the limit"), "{message}");
 
     // Random bytes, with a plausible length prefix and without one.
     let mut framed = 60u32.to_le_bytes().to_vec();
@@ -90,10 +77,7 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
     // A request variant from a newer protocol.
     let (code, message) = send_raw(&conn, &[1, 0, 0, 0, 42]).await;
     assert_eq!(code, ErrorCode::UnknownRequest);
-    assert!(
-        message.contains("unknown peer request variant 42"),
-        "{message}"
-    );
+    assert!(message.contains("unknown peer request variant 42"), "{message}");
 
     // The same connection and a new one are still served.
     let games_listed = conn.list_games().await.unwrap();
@@ -109,25 +93,13 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
         }
     };
     let data = std::fs::read(games.join("wesnoth/wesnoth.zip")).unwrap();
-    let file = manifest
-        .files
-        .iter()
-        .find(|f| f.path == "wesnoth.zip")
-        .unwrap();
+    let file = manifest.files.iter().find(|f| f.path == "wesnoth.zip").unwrap();
     assert_eq!(file.chunks, [*blake3::hash(&data).as_bytes()]);
     let err = other.get_game("../../etc").await.unwrap_err();
-    assert!(
-        matches!(err, ClientError::Refused { ref error, .. } if error.code == ErrorCode::NotFound),
-        "{err}"
-    );
-    assert!(
-        node.log().contains("bad request"),
-        "the server logs what was wrong"
-    );
+    assert!(matches!(err, ClientError::Refused { ref error, .. } if error.code == ErrorCode::NotFound), "{err}");
+    assert!(node.log().contains("bad request"), "the server logs what was wrong");
 
     // A client that expects another identity refuses this server.
-    let err = client::connect(&endpoint, addr, Some(PeerId([9; 32])))
-        .await
-        .unwrap_err();
+    let err = client::connect(&endpoint, addr, Some(PeerId([9; 32]))).await.unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
 }

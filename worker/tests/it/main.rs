@@ -2,6 +2,7 @@
 //! real mDNS inside network namespaces the tests make themselves.
 
 mod hostile;
+mod manifests;
 mod mdns_lab;
 mod rescan;
 mod static_peers;

@@ -32,21 +32,10 @@ impl Lab {
             let host = lab.ns(&format!("h{i}"));
             let port = format!("p{i}");
             ip(&["netns", "add", &host]);
-            ip(&[
-                "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
-                &host,
-            ]);
+            ip(&["-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &host]);
             ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"]);
             ip(&["-n", &host, "link", "set", "lo", "up"]);
-            ip(&[
-                "-n",
-                &host,
-                "addr",
-                "add",
-                &format!("10.231.7.{i}/24"),
-                "dev",
-                "eth0",
-            ]);
+            ip(&["-n", &host, "addr", "add", &format!("10.231.7.{i}/24"), "dev", "eth0"]);
             ip(&["-n", &host, "link", "set", "eth0", "up"]);
         }
         lab
@@ -67,28 +56,18 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for i in 1..=self.hosts {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(&format!("h{i}"))])
-                .status();
+            let _ = Command::new("ip").args(["netns", "del", &self.ns(&format!("h{i}"))]).status();
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.ns("sw")])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns("sw")]).status();
     }
 }
 
 fn lab_possible() -> Result<(), String> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| e.to_string())?;
+    let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Err("needs root to make network namespaces".into());
     }
-    Command::new("ip")
-        .arg("-V")
-        .output()
-        .map_err(|e| format!("needs iproute2: {e}"))?;
+    Command::new("ip").arg("-V").output().map_err(|e| format!("needs iproute2: {e}"))?;
     Ok(())
 }
 
@@ -106,19 +85,10 @@ fn three_namespaces_find_each_other_over_mdns() {
     let start = Instant::now();
     for (i, game) in games.iter().enumerate() {
         let dir = tmp.path().join(format!("h{}", i + 1));
-        make_game(
-            &dir.join("games"),
-            game,
-            Some("1.0"),
-            &[("payload.bin", 1000)],
-        );
+        make_game(&dir.join("games"), game, Some("1.0"), &[("payload.bin", 1000)]);
         let mut command = lab.worker(i + 1);
         command.args(["serve", "--name", &format!("host{}", i + 1)]);
-        command
-            .arg("--games")
-            .arg(dir.join("games"))
-            .arg("--state")
-            .arg(dir.join("state"));
+        command.arg("--games").arg(dir.join("games")).arg("--state").arg(dir.join("state"));
         nodes.push(Worker::spawn(&format!("h{}", i + 1), command));
     }
     let ids: Vec<String> = nodes.iter().map(Worker::peer_id).collect();
@@ -126,47 +96,31 @@ fn three_namespaces_find_each_other_over_mdns() {
     for (i, node) in nodes.iter().enumerate() {
         for (j, id) in ids.iter().enumerate() {
             if i != j {
-                node.wait_for(Duration::from_secs(10), "mDNS peer", |l| {
-                    l.contains("peer joined") && l.contains(id)
-                });
+                node.wait_for(Duration::from_secs(10), "mDNS peer", |l| l.contains("peer joined") && l.contains(id));
             }
         }
     }
     let all_joined = start.elapsed();
-    eprintln!(
-        "three nodes started in {started:?}; every node saw both others {:?} after the first start",
-        all_joined
-    );
+    eprintln!("three nodes started in {started:?}; every node saw both others {:?} after the first start", all_joined);
     assert!(
         all_joined < started + Duration::from_secs(4),
         "discovery took {all_joined:?} (nodes up after {started:?}); the goal is about 2 s"
     );
     for node in &nodes {
         assert!(
-            !node
-                .log()
-                .contains(&format!("peer joined: {}", node.name.replace('h', "host"))),
+            !node.log().contains(&format!("peer joined: {}", node.name.replace('h', "host"))),
             "a node joined itself"
         );
     }
 
     // A fourth host lists the network's games through mDNS alone.
     let mut list = lab.worker(4);
-    list.args(["list", "--json", "--wait", "3"])
-        .arg("--state")
-        .arg(tmp.path().join("lister"));
+    list.args(["list", "--json", "--wait", "3"]).arg("--state").arg(tmp.path().join("lister"));
     let output = list.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     for game in games {
-        assert!(
-            stdout.contains(&format!("\"id\":\"{game}\"")),
-            "{game} missing from {stdout}"
-        );
+        assert!(stdout.contains(&format!("\"id\":\"{game}\"")), "{game} missing from {stdout}");
     }
     drop(nodes);
 }

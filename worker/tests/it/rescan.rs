@@ -11,32 +11,16 @@ const GIB: u64 = 1024 * 1024 * 1024;
 fn scan_figures(node: &Worker, nth: usize) -> (u64, u64) {
     let start = Instant::now();
     let line = loop {
-        let found = node
-            .lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains("library scan of"))
-            .nth(nth)
-            .cloned();
+        let found = node.lines.lock().unwrap().iter().filter(|l| l.contains("library scan of")).nth(nth).cloned();
         if let Some(line) = found {
             break line;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no scan #{nth}; log:\n{}",
-            node.log()
-        );
+        assert!(start.elapsed() < Duration::from_secs(120), "no scan #{nth}; log:\n{}", node.log());
         std::thread::sleep(Duration::from_millis(20));
     };
     let after = &line[line.find("hashed ").unwrap() + "hashed ".len()..];
     let files: u64 = after.split_whitespace().next().unwrap().parse().unwrap();
-    let bytes: u64 = after[after.find('(').unwrap() + 1..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let bytes: u64 = after[after.find('(').unwrap() + 1..].split_whitespace().next().unwrap().parse().unwrap();
     (files, bytes)
 }
 
@@ -55,10 +39,7 @@ fn unchanged_library_of_a_gigabyte_is_not_hashed_again() {
     let payload = GIB + 1000 + "0.27\n".len() as u64;
 
     let node = serve("node", &games, &state, &[]);
-    assert_eq!(
-        scan_figures(&node, 0),
-        (8, payload + 5000 + "1.0.2\n".len() as u64)
-    );
+    assert_eq!(scan_figures(&node, 0), (8, payload + 5000 + "1.0.2\n".len() as u64));
 
     // A watcher event at the root (a file LanSpread ignores) rescans the game.
     std::fs::write(root.join(".touch"), b"x").unwrap();
@@ -68,9 +49,7 @@ fn unchanged_library_of_a_gigabyte_is_not_hashed_again() {
     // A new process with the same state reuses the on-disk index.
     let node = serve("node-again", &games, &state, &[]);
     assert_eq!(scan_figures(&node, 0), (0, 0));
-    let line = node.wait_for(Duration::from_secs(5), "reuse", |l| {
-        l.contains("library scan of")
-    });
+    let line = node.wait_for(Duration::from_secs(5), "reuse", |l| l.contains("library scan of"));
     assert!(line.contains("reused 8 hashes"), "{line}");
 
     // A changed file is hashed again, and only that one.

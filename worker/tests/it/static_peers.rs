@@ -31,17 +31,11 @@ fn three_nodes_list_newest_versions_and_survive_a_dead_node() {
     let c = serve("node-c", &gc, &dir("c/state"), &[a_addr, b_addr]);
     let c_addr = c.listen_addr();
     for node in [&a, &b, &c] {
-        node.wait_for(Duration::from_secs(20), "first scan", |l| {
-            l.contains("library scan of")
-        });
+        node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
     }
     // The nodes found each other through their static peers.
-    a.wait_for(Duration::from_secs(10), "c joins a", |l| {
-        l.contains("peer joined: node-c")
-    });
-    c.wait_for(Duration::from_secs(10), "c sees b", |l| {
-        l.contains("peer joined: node-b")
-    });
+    a.wait_for(Duration::from_secs(10), "c joins a", |l| l.contains("peer joined: node-c"));
+    c.wait_for(Duration::from_secs(10), "c sees b", |l| l.contains("peer joined: node-b"));
 
     let lister_state = dir("lister");
     let (games, _) = list_json(&lister_state, &[a_addr, b_addr, c_addr]);
@@ -49,27 +43,16 @@ fn three_nodes_list_newest_versions_and_survive_a_dead_node() {
     assert_eq!(ids, ["openarena", "wesnoth", "xonotic"], "{games:?}");
     let oa = game(&games, "openarena").unwrap();
     assert_eq!(
-        (
-            oa["version"].as_str(),
-            oa["peers"].as_u64(),
-            oa["size"].as_u64()
-        ),
+        (oa["version"].as_str(), oa["peers"].as_u64(), oa["size"].as_u64()),
         (Some("0.8.10"), Some(2), Some(4007))
     );
     assert_eq!(oa["name"], "OpenArena");
     assert_eq!(oa["peers_total"], 3);
     let xon = game(&games, "xonotic").unwrap();
-    assert_eq!(
-        (xon["version"].as_str(), xon["peers"].as_u64()),
-        (Some("0.8.6"), Some(1))
-    );
+    assert_eq!((xon["version"].as_str(), xon["peers"].as_u64()), (Some("0.8.6"), Some(1)));
     let wes = game(&games, "wesnoth").unwrap();
     assert_eq!(
-        (
-            wes["version"].as_str(),
-            wes["peers"].as_u64(),
-            wes["size"].as_u64()
-        ),
+        (wes["version"].as_str(), wes["peers"].as_u64(), wes["size"].as_u64()),
         (Some("1.18.2"), Some(1), Some(5007))
     );
 
@@ -77,23 +60,15 @@ fn three_nodes_list_newest_versions_and_survive_a_dead_node() {
     b.kill();
     let (games, took) = list_json(&lister_state, &[a_addr, b_addr, c_addr]);
     eprintln!("list with a dead node took {took:?}");
-    assert!(
-        took < Duration::from_secs(6),
-        "list hung for {took:?} on a dead node"
-    );
+    assert!(took < Duration::from_secs(6), "list hung for {took:?} on a dead node");
     assert!(game(&games, "wesnoth").is_none(), "{games:?}");
     let oa = game(&games, "openarena").unwrap();
-    assert_eq!(
-        (oa["version"].as_str(), oa["peers"].as_u64()),
-        (Some("0.8.10"), Some(1))
-    );
+    assert_eq!((oa["version"].as_str(), oa["peers"].as_u64()), (Some("0.8.10"), Some(1)));
     assert_eq!(game(&games, "xonotic").unwrap()["version"], "0.8.6");
 
     // The surviving nodes drop the dead one (and its games) by themselves.
     for node in [&a, &c] {
-        node.wait_for(Duration::from_secs(12), "b dropped", |l| {
-            l.contains("peer left: node-b") && l.contains(&b_id)
-        });
+        node.wait_for(Duration::from_secs(12), "b dropped", |l| l.contains("peer left: node-b") && l.contains(&b_id));
     }
 }
 
@@ -104,9 +79,7 @@ fn a_wrong_peer_address_is_reported_and_skipped() {
     make_game(&games, "supertuxkart", Some("1.4"), &[("stk.zip", 100)]);
     let node = serve("node", &games, &tmp.path().join("state"), &[]);
     let addr = node.listen_addr();
-    node.wait_for(Duration::from_secs(20), "first scan", |l| {
-        l.contains("library scan of")
-    });
+    node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
     let output = std::process::Command::new(crate::support::WORKER)
         .args(["list", "--no-mdns", "--json", "--peer", "127.0.0.1:9"])
         .arg("--peer")
@@ -119,38 +92,22 @@ fn a_wrong_peer_address_is_reported_and_skipped() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stdout.contains("\"supertuxkart\""), "{stdout}");
-    assert!(
-        stderr.contains("127.0.0.1:9"),
-        "the dead peer is reported: {stderr}"
-    );
+    assert!(stderr.contains("127.0.0.1:9"), "the dead peer is reported: {stderr}");
 }
 
 #[test]
 fn usage_errors_exit_2_and_failures_say_error() {
-    let output = std::process::Command::new(crate::support::WORKER)
-        .args(["serve"])
-        .output()
-        .unwrap();
+    let output = std::process::Command::new(crate::support::WORKER).args(["serve"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    let output = std::process::Command::new(crate::support::WORKER)
-        .args(["list", "--peer", "no-port"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output =
+        std::process::Command::new(crate::support::WORKER).args(["list", "--peer", "no-port"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
     let output = std::process::Command::new(crate::support::WORKER)
         .args(["serve", "--no-mdns", "--games", "/definitely/not/here"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.starts_with("error: /definitely/not/here: "),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("error: /definitely/not/here: "), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
