@@ -118,6 +118,38 @@ pub struct PeerSummary {
     pub address: String,
 }
 
+/// What an operation is doing. Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Checking bytes already on disk against the manifest.
+    Checking,
+    Downloading,
+    /// Writing the last files and committing `version.ini`.
+    Committing,
+}
+
+/// One peer's share of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSpeed {
+    pub peer_id: PeerId,
+    pub bytes_per_sec: u64,
+}
+
+/// Progress of one operation: the one shape the card, the detail view and
+/// the headless progress bar all read. Sent at most ~10 times a second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub id: GameId,
+    pub phase: Phase,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// Smoothed over the last few seconds.
+    pub bytes_per_sec: u64,
+    /// `None` while unknown (no speed yet).
+    pub eta_secs: Option<u64>,
+    pub peers: Vec<PeerSpeed>,
+}
+
 /// Worker → UI. Append-only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IpcEvent {

@@ -7,8 +7,9 @@
 //!
 //! **Goals.** Find out who a peer is ([`PeerRequest::Hello`]), whether it is
 //! alive and whether its library changed ([`PeerRequest::Ping`]), which games
-//! it offers ([`PeerRequest::ListGames`]) and what a game is made of, down to
-//! the BLAKE3 hash of every chunk ([`PeerRequest::GetGame`]).
+//! it offers ([`PeerRequest::ListGames`]), what a game is made of, down to
+//! the BLAKE3 hash of every chunk ([`PeerRequest::GetGame`]), and the chunks
+//! themselves ([`PeerRequest::GetChunk`]).
 //!
 //! **Non-goals.** Authentication of users, NAT traversal, anything outside a
 //! LAN. Nodes trust each other's data only as far as the hashes go.
@@ -73,13 +74,19 @@ pub enum PeerRequest {
     Ping,
     ListGames,
     GetGame { id: GameId },
+    /// One chunk of a file of the server's manifest of `id` at `version`,
+    /// answered by [`PeerResponse::Chunk`] and then exactly that many raw bytes.
+    GetChunk { id: GameId, version: String, file: u32, chunk: u32 },
 }
 
 impl Message for PeerRequest {
     const NAME: &'static str = "peer request";
     const MAX_FRAME: usize = MAX_PEER_FRAME;
-    const VARIANTS: Option<u32> = Some(4);
+    const VARIANTS: Option<u32> = Some(5);
 }
+
+/// Largest chunk size a node accepts in a manifest (bounds chunk reads).
+pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
 
 /// A game as listed by a peer: listed means downloaded (its `version.ini` is
 /// committed).
@@ -151,10 +158,12 @@ pub enum PeerResponse {
     Games(Vec<GameSummary>),
     Game(GameManifest),
     Error(PeerError),
+    /// Header of a chunk: `len` raw bytes follow on the stream.
+    Chunk { len: u32 },
 }
 
 impl Message for PeerResponse {
     const NAME: &'static str = "peer response";
     const MAX_FRAME: usize = MAX_PEER_FRAME;
-    const VARIANTS: Option<u32> = Some(5);
+    const VARIANTS: Option<u32> = Some(6);
 }

@@ -20,6 +20,11 @@ fn decode_one<M: Message>(bytes: &[u8]) -> Result<Option<M>, FrameError> {
 fn golden_peer_requests() {
     assert_eq!(frame::encode(&PeerRequest::ListGames).unwrap(), [1, 0, 0, 0, 2]);
     assert_eq!(
+        frame::encode(&PeerRequest::GetChunk { id: "x".into(), version: "1".into(), file: 2, chunk: 300 }).unwrap(),
+        [8, 0, 0, 0, 4, 1, b'x', 1, b'1', 2, 0xac, 0x02]
+    );
+    assert_eq!(frame::encode(&PeerResponse::Chunk { len: 5 }).unwrap(), [2, 0, 0, 0, 5, 5]);
+    assert_eq!(
         frame::encode(&PeerRequest::GetGame { id: "xonotic".into() }).unwrap(),
         [9, 0, 0, 0, 3, 7, b'x', b'o', b'n', b'o', b't', b'i', b'c']
     );
@@ -63,9 +68,9 @@ fn variant_counts_match_the_enums() {
     fn known<M: Message>() -> u8 {
         M::VARIANTS.unwrap() as u8 - 1
     }
-    assert_eq!(tag_of(&PeerRequest::GetGame { id: String::new() }), known::<PeerRequest>());
-    let error = PeerResponse::Error(PeerError { code: ErrorCode::Internal, message: String::new() });
-    assert_eq!(tag_of(&error), known::<PeerResponse>());
+    let chunk = PeerRequest::GetChunk { id: String::new(), version: String::new(), file: 0, chunk: 0 };
+    assert_eq!(tag_of(&chunk), known::<PeerRequest>());
+    assert_eq!(tag_of(&PeerResponse::Chunk { len: 0 }), known::<PeerResponse>());
     assert_eq!(tag_of(&IpcCommand::Shutdown), known::<IpcCommand>());
     let failure = IpcEvent::RuntimeFailure { context: String::new(), message: String::new() };
     assert_eq!(tag_of(&failure), known::<IpcEvent>());
@@ -91,7 +96,7 @@ fn huge_length_is_refused_before_reading_the_body() {
 #[test]
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 4, .. }), "{err}");
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 5, .. }), "{err}");
     let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 5]).unwrap_err();
     assert!(matches!(err, FrameError::UnknownVariant { tag: 5, .. }), "{err}");
 }

@@ -37,6 +37,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod discovery;
+pub mod download;
 pub mod ipc;
 pub mod library;
 pub mod net;

@@ -13,6 +13,9 @@ use super::transport;
 
 /// A handshake must finish within this time (a LAN answers in milliseconds).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A whole chunk must arrive within this time (4 MiB at 20 Mbit/s takes 2 s,
+/// behind a window of others).
+pub const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
 /// A response must arrive within this time.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -130,6 +133,48 @@ impl PeerConnection {
             PeerResponse::Game(manifest) if manifest.id == id => Ok(manifest),
             _ => Err(ClientError::Unexpected { addr: self.addr, request: "get game" }),
         }
+    }
+
+    /// Fetches one chunk, which must be `expected_len` bytes long. The bytes
+    /// are returned unverified; the caller checks them against the manifest.
+    pub async fn get_chunk(
+        &self,
+        id: &str,
+        version: &str,
+        file: u32,
+        chunk: u32,
+        expected_len: u32,
+    ) -> Result<Vec<u8>, ClientError> {
+        let addr = self.addr;
+        let request = PeerRequest::GetChunk { id: id.to_owned(), version: version.to_owned(), file, chunk };
+        let exchange = async {
+            let (mut send, mut recv) =
+                self.conn.open_bi().await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
+            write_frame(&mut send, &request).await.map_err(|source| ClientError::Frame { addr, source })?;
+            let _ = send.finish();
+            let header = read_frame::<PeerResponse, _>(&mut recv)
+                .await
+                .map_err(|source| ClientError::Frame { addr, source })?
+                .ok_or(ClientError::NoAnswer { addr })?;
+            match header {
+                PeerResponse::Chunk { len } if len == expected_len => {}
+                PeerResponse::Chunk { .. } => return Err(ClientError::Unexpected { addr, request: "get chunk (wrong length)" }),
+                PeerResponse::Error(error) => return Err(ClientError::Refused { addr, error }),
+                _ => return Err(ClientError::Unexpected { addr, request: "get chunk" }),
+            }
+            let mut bytes = vec![0u8; expected_len as usize];
+            recv.read_exact(&mut bytes).await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
+            Ok(bytes)
+        };
+        match tokio::time::timeout(CHUNK_TIMEOUT, exchange).await {
+            Err(_) => Err(ClientError::Timeout { addr, timeout: CHUNK_TIMEOUT }),
+            Ok(result) => result,
+        }
+    }
+
+    /// True once the connection is closed or lost.
+    pub fn is_closed(&self) -> bool {
+        self.conn.close_reason().is_some()
     }
 
     /// Closes the connection politely.

@@ -6,6 +6,7 @@
 //! stream: the connection and every other peer keep being served.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,8 +48,35 @@ impl ServerContext {
     }
 
     /// The answer to one well-formed request from `remote`.
-    pub fn answer(&self, request: PeerRequest, remote: SocketAddr) -> PeerResponse {
+    pub fn answer(&self, request: PeerRequest, remote: SocketAddr) -> Reply {
         match request {
+            PeerRequest::GetChunk { id, version, file, chunk } => self.locate_chunk(&id, &version, file, chunk),
+            other => Reply::Frame(self.answer_frame(other, remote)),
+        }
+    }
+
+    /// Where the bytes of a chunk are, checked against our own manifest only.
+    fn locate_chunk(&self, id: &str, version: &str, file: u32, chunk: u32) -> Reply {
+        let state = self.library.state();
+        let Some(manifest) = state.games.get(id).and_then(|g| g.manifest.clone()) else {
+            return Reply::Frame(error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")));
+        };
+        if manifest.version != version {
+            let message = format!("{id}: this node has version {}, not {version}", manifest.version);
+            return Reply::Frame(error(ErrorCode::NotFound, message));
+        }
+        let Some(entry) = manifest.files.get(file as usize).filter(|f| (chunk as usize) < f.chunks.len()) else {
+            return Reply::Frame(error(ErrorCode::NotFound, format!("{id}: no chunk {chunk} of file {file}")));
+        };
+        let offset = u64::from(chunk) * u64::from(manifest.chunk_size);
+        let len = (entry.size - offset).min(u64::from(manifest.chunk_size));
+        let path = entry.path.split('/').fold(state.game_dir.join(id), |p, part| p.join(part));
+        Reply::Chunk { path, offset, len: len as u32, index: (file, chunk) }
+    }
+
+    fn answer_frame(&self, request: PeerRequest, remote: SocketAddr) -> PeerResponse {
+        match request {
+            PeerRequest::GetChunk { .. } => unreachable!("chunks are answered by locate_chunk"),
             PeerRequest::Hello(theirs) if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION => {
                 error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version))
             }
@@ -78,6 +106,14 @@ impl ServerContext {
             }
         }
     }
+}
+
+/// What to send back for one request.
+#[derive(Debug)]
+pub enum Reply {
+    Frame(PeerResponse),
+    /// A chunk header, then `len` bytes of `path` from `offset`.
+    Chunk { path: PathBuf, offset: u64, len: u32, index: (u32, u32) },
 }
 
 /// The message for a hello with another protocol version.
@@ -150,25 +186,80 @@ async fn handle_stream(
     ctx: Arc<ServerContext>,
     remote: SocketAddr,
 ) {
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<PeerRequest, _>(&mut recv)).await {
+    let reply = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<PeerRequest, _>(&mut recv)).await {
         Ok(Ok(Some(request))) => ctx.answer(request, remote),
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
             tracing::warn!("peer {remote}: bad request: {e}");
             let _ = recv.stop(STOP_BAD_REQUEST.into());
-            error(code_for(&e), format!("bad request: {e}"))
+            Reply::Frame(error(code_for(&e), format!("bad request: {e}")))
         }
         Err(_) => {
             tracing::warn!("peer {remote}: no whole request within {REQUEST_TIMEOUT:?}");
             let _ = recv.stop(STOP_BAD_REQUEST.into());
-            error(ErrorCode::BadFrame, format!("no whole request within {REQUEST_TIMEOUT:?}"))
+            Reply::Frame(error(ErrorCode::BadFrame, format!("no whole request within {REQUEST_TIMEOUT:?}")))
         }
+    };
+    let (response, body) = match reply {
+        Reply::Frame(response) => (response, None),
+        Reply::Chunk { path, offset, len, index } => match read_chunk(path.clone(), offset, len).await {
+            Ok(mut bytes) => {
+                fault::corrupt_if_asked(index, &mut bytes);
+                (PeerResponse::Chunk { len }, Some(bytes))
+            }
+            Err(e) => {
+                tracing::warn!("peer {remote}: cannot read {}: {e}", path.display());
+                (error(ErrorCode::Internal, format!("cannot read the chunk: {e}")), None)
+            }
+        },
     };
     if let Err(e) = write_frame(&mut send, &response).await {
         tracing::debug!("peer {remote}: cannot answer: {e}");
         return;
     }
+    if let Some(bytes) = body
+        && let Err(e) = send.write_all(&bytes).await
+    {
+        tracing::debug!("peer {remote}: chunk not sent: {e}");
+        return;
+    }
     let _ = send.finish();
     // Let the answer drain before the stream is dropped.
     let _ = send.stopped().await;
+}
+
+async fn read_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        let mut bytes = vec![0u8; len as usize];
+        crate::platform::fs::read_exact_at(&file, &mut bytes, offset)?;
+        Ok(bytes)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// A test-only switch that makes this server send wrong bytes, so tests can
+/// show that bad chunks are caught. Compiled out of release builds.
+mod fault {
+    /// Every chunk whose `file + chunk` is a multiple of this number is
+    /// corrupted when the variable is set.
+    #[cfg(debug_assertions)]
+    const ENV: &str = "LANSPREAD_TEST_CORRUPT_EVERY";
+
+    #[cfg(debug_assertions)]
+    pub(super) fn corrupt_if_asked((file, chunk): (u32, u32), bytes: &mut [u8]) {
+        use std::sync::OnceLock;
+        static EVERY: OnceLock<Option<u32>> = OnceLock::new();
+        let every = *EVERY.get_or_init(|| std::env::var(ENV).ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0));
+        if let Some(n) = every
+            && (file + chunk) % n == 0
+            && let Some(first) = bytes.first_mut()
+        {
+            *first ^= 0xff;
+        }
+    }
+
+    #[cfg(not(debug_assertions))]
+    pub(super) fn corrupt_if_asked(_index: (u32, u32), _bytes: &mut [u8]) {}
 }

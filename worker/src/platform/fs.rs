@@ -56,3 +56,53 @@ fn sync_parent(path: &Path) {
 /// NTFS journals renames; directories cannot be opened for syncing.
 #[cfg(not(unix))]
 fn sync_parent(_path: &Path) {}
+
+/// Reads exactly `buf.len()` bytes at `offset` without moving a shared cursor.
+#[cfg(unix)]
+pub fn read_exact_at(file: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+#[cfg(windows)]
+pub fn read_exact_at(file: &fs::File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` at `offset`, leaving the rest of the file alone, so
+/// several writers can fill different regions of one file.
+#[cfg(unix)]
+pub fn write_all_at(file: &fs::File, buf: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+/// Writes all of `buf` at `offset`.
+#[cfg(windows)]
+pub fn write_all_at(file: &fs::File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_write(buf, offset)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bytes available to this user on the filesystem holding `path`.
+pub fn available_space(path: &Path) -> io::Result<u64> {
+    fs4::available_space(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}

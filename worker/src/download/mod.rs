@@ -1,0 +1,195 @@
+//! Downloading a game from every peer that has its newest version.
+//!
+//! The transaction, in a game root:
+//! 1. Check the manifest (safe relative paths, sane sizes) and the free
+//!    space, before anything is written.
+//! 2. Park an old `version.ini` as `.version.ini.discarded`: from here on the
+//!    game does not look downloaded.
+//! 3. Pre-size every file; chunks are written at their offsets, so peers fill
+//!    different regions of one file without touching the others.
+//! 4. Keep a journal (`.lanspread-download`: the manifest and the verified
+//!    chunks, flushed every [`journal::FLUSH_INTERVAL`]). A rerun of the same
+//!    download re-checks the journaled chunks on disk and fetches the rest.
+//! 5. `version.ini` is held in memory and committed last (temp file, fsync,
+//!    rename), after every other file is synced.
+//!
+//! # Layout
+//! - [`planner`]: who fetches which chunk (plain logic).
+//! - [`storage`]: the files of the root, positioned writes, manifest checks.
+//! - [`journal`]: the resume journal.
+//! - [`transfer`]: the loop that runs the planner over QUIC connections.
+//! - [`progress`]: speed and ETA.
+
+pub mod journal;
+pub mod planner;
+pub mod progress;
+pub mod storage;
+pub mod transfer;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lanspread_proto::PeerId;
+use lanspread_proto::ipc::{Phase, Progress};
+use lanspread_proto::peer::GameManifest;
+use tokio_util::sync::CancellationToken;
+
+use crate::library::scan::VERSION_FILE;
+use crate::net::client::PeerConnection;
+use journal::Journal;
+use planner::Wanted;
+use storage::Storage;
+
+/// Where an old sentinel waits while its game is downloaded again.
+pub const VERSION_DISCARDED: &str = ".version.ini.discarded";
+/// The sentinel being committed.
+pub const VERSION_TMP: &str = ".version.ini.tmp";
+
+/// Why a download stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("the peers' file list is unusable: {0}")]
+    BadManifest(String),
+    #[error("not enough free space in {path}: the download needs {} more, {} is free", human(*needed), human(*available))]
+    NoSpace { path: String, needed: u64, available: u64 },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the download was cancelled; run it again to resume")]
+    Cancelled,
+    #[error("{0}")]
+    NoPeers(String),
+}
+
+/// What a finished download did.
+#[derive(Debug, Clone)]
+pub struct DownloadReport {
+    pub bytes_total: u64,
+    /// Bytes found verified on disk from an earlier attempt.
+    pub bytes_reused: u64,
+    /// Bytes fetched from each peer.
+    pub per_peer: Vec<(PeerId, u64)>,
+    pub elapsed: Duration,
+}
+
+impl DownloadReport {
+    pub fn bytes_fetched(&self) -> u64 {
+        self.per_peer.iter().map(|(_, b)| b).sum()
+    }
+}
+
+/// Downloads `manifest` into `<game_dir>/<id>/` from `peers`.
+pub async fn download(
+    game_dir: &Path,
+    manifest: GameManifest,
+    peers: Vec<PeerConnection>,
+    mut progress: impl FnMut(Progress) + Send,
+    cancel: CancellationToken,
+) -> Result<DownloadReport, DownloadError> {
+    let started = Instant::now();
+    storage::check_manifest(&manifest).map_err(DownloadError::BadManifest)?;
+    let root = game_dir.join(&manifest.id);
+    let total = manifest.total_size();
+
+    let candidates = match Journal::load(&root) {
+        Some(journal) if journal.manifest == manifest => journal.verified,
+        _ => Vec::new(),
+    };
+    let candidate_bytes: u64 = candidates.iter().map(|c| storage::chunk_len(&manifest, *c)).sum();
+    let needed = total.saturating_sub(candidate_bytes);
+    let available = crate::platform::fs::available_space(game_dir)?;
+    if available < needed {
+        return Err(DownloadError::NoSpace { path: game_dir.display().to_string(), needed, available });
+    }
+
+    std::fs::create_dir_all(&root).map_err(|e| annotate(&root, e))?;
+    park_old_version(&root)?;
+    let storage = std::sync::Arc::new(Storage::open(&root, &manifest)?);
+    progress(progress_of(&manifest, Phase::Checking, 0, 0, None, Vec::new()));
+    let verified = {
+        let storage = storage.clone();
+        let manifest = manifest.clone();
+        tokio::task::spawn_blocking(move || storage.verify_existing(&manifest, &candidates))
+            .await
+            .map_err(std::io::Error::other)?
+    };
+    let bytes_reused: u64 = verified.iter().map(|c| storage::chunk_len(&manifest, *c)).sum();
+    let mut journal = Journal::new(&root, manifest.clone(), verified.iter().copied());
+    journal.flush()?;
+    let wanted: Vec<Wanted> = storage::all_chunks(&manifest)
+        .filter(|c| !verified.contains(c))
+        .map(|chunk| Wanted { chunk, len: storage::chunk_len(&manifest, chunk) })
+        .collect();
+
+    let outcome =
+        transfer::run(&manifest, storage.clone(), peers, wanted, bytes_reused, &mut journal, &mut progress, &cancel)
+            .await;
+    let per_peer = match outcome {
+        Ok(per_peer) => per_peer,
+        Err(e) => {
+            let _ = journal.flush();
+            let _ = std::fs::remove_file(root.join(VERSION_TMP));
+            return Err(e);
+        }
+    };
+
+    progress(progress_of(&manifest, Phase::Committing, total, total, None, Vec::new()));
+    let commit = {
+        let storage = storage.clone();
+        tokio::task::spawn_blocking(move || storage.commit()).await.map_err(std::io::Error::other)?
+    };
+    commit?;
+    journal.remove();
+    let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
+    Ok(DownloadReport { bytes_total: total, bytes_reused, per_peer, elapsed: started.elapsed() })
+}
+
+/// Moves an old `version.ini` aside so the game stops looking downloaded.
+fn park_old_version(root: &Path) -> std::io::Result<()> {
+    let current = root.join(VERSION_FILE);
+    match std::fs::symlink_metadata(&current) {
+        Ok(meta) if meta.is_file() => {
+            std::fs::rename(&current, root.join(VERSION_DISCARDED)).map_err(|e| annotate(&current, e))
+        }
+        Ok(_) => Err(annotate(&current, std::io::Error::other("not a regular file"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(annotate(&current, e)),
+    }
+}
+
+pub(crate) fn progress_of(
+    manifest: &GameManifest,
+    phase: Phase,
+    bytes_done: u64,
+    bytes_per_sec: u64,
+    eta_secs: Option<u64>,
+    peers: Vec<lanspread_proto::ipc::PeerSpeed>,
+) -> Progress {
+    Progress {
+        id: manifest.id.clone(),
+        phase,
+        bytes_done,
+        bytes_total: manifest.total_size(),
+        bytes_per_sec,
+        eta_secs,
+        peers,
+    }
+}
+
+fn annotate(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Bytes for messages: `1.5 GB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}

@@ -1,0 +1,380 @@
+//! Which chunk to ask which peer for, and when. Plain logic: the transfer
+//! loop feeds it events with the time and carries out the requests it
+//! returns; no sockets, no files, no clock of its own.
+//!
+//! - **Pull, not push.** Each peer keeps a window of requests in flight; a
+//!   finished request frees room for the next queued chunk, so a fast peer
+//!   comes back for more sooner and its share follows its speed.
+//! - **Window.** A peer's window is as many bytes as it delivers in
+//!   [`WINDOW_TIME`] (at least [`MIN_WINDOW_CHUNKS`] chunks, at most
+//!   [`MAX_IN_FLIGHT`] requests), so many small files are pipelined and a
+//!   slow peer does not hoard chunks.
+//! - **Endgame.** When the queue is empty, an idle peer re-requests a chunk
+//!   another peer is still working on; the first verified copy wins.
+//! - **Faults.** A chunk that fails verification goes back to the queue, to
+//!   be fetched from another peer if there is one; its sender is demoted (one
+//!   request at a time) and dropped after [`MAX_BAD_CHUNKS`]. A peer that
+//!   leaves gives its chunks back. A chunk is tried at most
+//!   [`MAX_ATTEMPTS`] times. With no usable peer left the plan fails with
+//!   the reason.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use lanspread_proto::PeerId;
+
+/// Requests a peer may have in flight at once.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// A peer's window covers this much of its measured throughput.
+pub const WINDOW_TIME: Duration = Duration::from_millis(500);
+/// Every usable peer may have at least this many chunks' bytes in flight.
+pub const MIN_WINDOW_CHUNKS: u64 = 2;
+/// Verification failures after which a peer is dropped from the download.
+pub const MAX_BAD_CHUNKS: u32 = 3;
+/// Network failures in a row after which a peer is dropped.
+pub const MAX_PEER_ERRORS: u32 = 3;
+/// Attempts per chunk before the download fails.
+pub const MAX_ATTEMPTS: u32 = 6;
+/// Throughput is averaged over about this long.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
+
+/// A chunk of the manifest: file index and chunk index within the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChunkRef {
+    pub file: u32,
+    pub chunk: u32,
+}
+
+/// One chunk to fetch, with its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub chunk: ChunkRef,
+    pub len: u64,
+}
+
+/// What the transfer loop must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Request { peer: PeerId, chunk: ChunkRef },
+}
+
+/// Why a peer is not used any more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerDrop {
+    Left,
+    BadData,
+    Errors(String),
+}
+
+#[derive(Debug, Clone)]
+struct PeerState {
+    in_flight: BTreeSet<ChunkRef>,
+    in_flight_bytes: u64,
+    /// Bytes per second, smoothed.
+    rate: f64,
+    bytes_done: u64,
+    bad_chunks: u32,
+    errors_in_row: u32,
+    dropped: Option<PeerDrop>,
+}
+
+impl PeerState {
+    fn usable(&self) -> bool {
+        self.dropped.is_none()
+    }
+}
+
+/// The plan of one download.
+#[derive(Debug)]
+pub struct Planner {
+    sizes: BTreeMap<ChunkRef, u64>,
+    queue: VecDeque<ChunkRef>,
+    /// Who is fetching each chunk (several in the endgame).
+    owners: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
+    attempts: BTreeMap<ChunkRef, u32>,
+    /// Peers that sent bad data for a chunk are not asked for it again.
+    avoid: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
+    peers: BTreeMap<PeerId, PeerState>,
+    chunk_size: u64,
+    remaining: usize,
+    failure: Option<String>,
+}
+
+impl Planner {
+    /// Plans fetching `wanted` (in that order) from `peers`.
+    pub fn new(wanted: impl IntoIterator<Item = Wanted>, chunk_size: u64, peers: impl IntoIterator<Item = PeerId>) -> Self {
+        let mut sizes = BTreeMap::new();
+        let mut queue = VecDeque::new();
+        for w in wanted {
+            sizes.insert(w.chunk, w.len);
+            queue.push_back(w.chunk);
+        }
+        let mut planner = Planner {
+            remaining: queue.len(),
+            sizes,
+            queue,
+            owners: BTreeMap::new(),
+            attempts: BTreeMap::new(),
+            avoid: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            chunk_size: chunk_size.max(1),
+            failure: None,
+        };
+        for peer in peers {
+            planner.add_peer(peer);
+        }
+        planner
+    }
+
+    pub fn add_peer(&mut self, peer: PeerId) {
+        self.peers.entry(peer).or_insert(PeerState {
+            in_flight: BTreeSet::new(),
+            in_flight_bytes: 0,
+            rate: 0.0,
+            bytes_done: 0,
+            bad_chunks: 0,
+            errors_in_row: 0,
+            dropped: None,
+        });
+    }
+
+    /// Everything is verified.
+    pub fn is_done(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// Why the download cannot finish, if it cannot.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Bytes each peer delivered (verified).
+    pub fn delivered(&self) -> BTreeMap<PeerId, u64> {
+        self.peers.iter().map(|(id, p)| (*id, p.bytes_done)).collect()
+    }
+
+    /// Smoothed bytes per second of each usable peer.
+    pub fn rates(&self) -> BTreeMap<PeerId, f64> {
+        self.peers.iter().filter(|(_, p)| p.usable()).map(|(id, p)| (*id, p.rate)).collect()
+    }
+
+    /// Why each dropped peer was dropped.
+    pub fn dropped(&self) -> Vec<(PeerId, PeerDrop)> {
+        self.peers.iter().filter_map(|(id, p)| p.dropped.clone().map(|d| (*id, d))).collect()
+    }
+
+    fn window_bytes(&self, peer: &PeerState) -> u64 {
+        if peer.bad_chunks > 0 {
+            return 1;
+        }
+        let by_rate = (peer.rate * WINDOW_TIME.as_secs_f64()) as u64;
+        by_rate.max(MIN_WINDOW_CHUNKS * self.chunk_size)
+    }
+
+    fn has_room(&self, peer: &PeerState) -> bool {
+        peer.usable()
+            && peer.in_flight.len() < MAX_IN_FLIGHT
+            && (peer.in_flight.is_empty() || peer.in_flight_bytes < self.window_bytes(peer))
+    }
+
+    /// The requests to send now.
+    pub fn poll(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if self.failure.is_some() || self.is_done() {
+            return actions;
+        }
+        // Fastest peers first, so the queue head goes where it returns soonest.
+        let mut order: Vec<PeerId> = self.peers.keys().copied().collect();
+        order.sort_by(|a, b| self.peers[b].rate.total_cmp(&self.peers[a].rate));
+        loop {
+            let mut progressed = false;
+            for &peer in &order {
+                if !self.has_room(&self.peers[&peer]) {
+                    continue;
+                }
+                if let Some(chunk) = self.next_for(peer) {
+                    self.assign(peer, chunk);
+                    actions.push(Action::Request { peer, chunk });
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        self.check_stuck();
+        actions
+    }
+
+    /// The next chunk for `peer`: from the queue, else (endgame) the chunk
+    /// in flight elsewhere for the longest, that it is not already fetching.
+    fn next_for(&mut self, peer: PeerId) -> Option<ChunkRef> {
+        let allowed = |avoid: &BTreeMap<ChunkRef, BTreeSet<PeerId>>, c: &ChunkRef| {
+            !avoid.get(c).is_some_and(|s| s.contains(&peer))
+        };
+        if let Some(pos) = self.queue.iter().position(|c| allowed(&self.avoid, c)) {
+            return self.queue.remove(pos);
+        }
+        if !self.peers[&peer].in_flight.is_empty() {
+            return None;
+        }
+        self.owners
+            .iter()
+            .filter(|(c, owners)| !owners.contains(&peer) && owners.len() < 2 && allowed(&self.avoid, c))
+            .map(|(c, _)| *c)
+            .next()
+    }
+
+    fn assign(&mut self, peer: PeerId, chunk: ChunkRef) {
+        let len = self.sizes[&chunk];
+        let state = self.peers.get_mut(&peer).expect("assigned peers exist");
+        state.in_flight.insert(chunk);
+        state.in_flight_bytes += len;
+        self.owners.entry(chunk).or_default().insert(peer);
+        *self.attempts.entry(chunk).or_default() += 1;
+    }
+
+    fn release(&mut self, peer: PeerId, chunk: ChunkRef) -> bool {
+        let len = self.sizes.get(&chunk).copied().unwrap_or(0);
+        let Some(state) = self.peers.get_mut(&peer) else { return false };
+        if !state.in_flight.remove(&chunk) {
+            return false;
+        }
+        state.in_flight_bytes -= len;
+        if let Some(owners) = self.owners.get_mut(&chunk) {
+            owners.remove(&peer);
+        }
+        true
+    }
+
+    /// Puts `chunk` back at the front of the queue unless it is done or
+    /// still being fetched by someone else.
+    fn requeue(&mut self, chunk: ChunkRef) {
+        let fetching = self.owners.get(&chunk).is_some_and(|o| !o.is_empty());
+        if !self.sizes.contains_key(&chunk) || fetching || self.queue.contains(&chunk) {
+            return;
+        }
+        self.owners.remove(&chunk);
+        if self.attempts.get(&chunk).copied().unwrap_or(0) >= MAX_ATTEMPTS {
+            self.failure = Some(format!(
+                "chunk {} of file {} failed {MAX_ATTEMPTS} times; giving up",
+                chunk.chunk, chunk.file
+            ));
+            return;
+        }
+        self.queue.push_front(chunk);
+    }
+
+    /// `peer` delivered `chunk` and it verified; `elapsed` is the request's
+    /// time. Returns false if the chunk was already done (an endgame copy).
+    pub fn chunk_verified(&mut self, peer: PeerId, chunk: ChunkRef, elapsed: Duration) -> bool {
+        let released = self.release(peer, chunk);
+        let Some(len) = self.sizes.remove(&chunk) else { return false };
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.bytes_done += len;
+            state.errors_in_row = 0;
+            let sample = len as f64 / elapsed.as_secs_f64().max(1e-4);
+            // Several requests overlap, so a request's time understates the
+            // rate; weight by how many were in flight with it.
+            let concurrent = (state.in_flight.len() + usize::from(released)) as f64;
+            let sample = sample * concurrent.max(1.0);
+            let weight = (elapsed.as_secs_f64() / RATE_WINDOW.as_secs_f64()).clamp(0.05, 1.0);
+            state.rate = if state.rate == 0.0 { sample } else { state.rate + (sample - state.rate) * weight };
+        }
+        // Other owners (endgame) keep fetching; their answers are ignored.
+        self.owners.remove(&chunk);
+        self.queue.retain(|c| *c != chunk);
+        self.avoid.remove(&chunk);
+        self.remaining -= 1;
+        true
+    }
+
+    /// `peer` sent bytes for `chunk` that do not match its hash.
+    pub fn chunk_corrupt(&mut self, peer: PeerId, chunk: ChunkRef) {
+        if !self.release(peer, chunk) {
+            return;
+        }
+        self.avoid.entry(chunk).or_default().insert(peer);
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.bad_chunks += 1;
+            state.rate /= 2.0;
+            if state.bad_chunks >= MAX_BAD_CHUNKS {
+                self.drop_peer(peer, PeerDrop::BadData);
+            }
+        }
+        // With nobody else to ask, the same peer may try again.
+        let others = self.peers.iter().any(|(id, p)| p.usable() && !self.avoid[&chunk].contains(id));
+        if !others {
+            self.avoid.remove(&chunk);
+        }
+        self.requeue(chunk);
+        self.check_stuck();
+    }
+
+    /// The request for `chunk` to `peer` failed (stream reset, timeout, …).
+    pub fn chunk_failed(&mut self, peer: PeerId, chunk: ChunkRef, error: &str) {
+        if !self.release(peer, chunk) {
+            return;
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.errors_in_row += 1;
+            if state.errors_in_row >= MAX_PEER_ERRORS {
+                self.drop_peer(peer, PeerDrop::Errors(error.to_owned()));
+            }
+        }
+        self.requeue(chunk);
+        self.check_stuck();
+    }
+
+    /// `peer` is gone (connection lost, left the network).
+    pub fn peer_lost(&mut self, peer: PeerId) {
+        self.drop_peer(peer, PeerDrop::Left);
+        self.check_stuck();
+    }
+
+    fn drop_peer(&mut self, peer: PeerId, why: PeerDrop) {
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        if state.dropped.is_some() {
+            return;
+        }
+        state.dropped = Some(why);
+        let chunks: Vec<ChunkRef> = state.in_flight.iter().copied().collect();
+        for chunk in chunks {
+            self.release(peer, chunk);
+            self.requeue(chunk);
+        }
+    }
+
+    fn check_stuck(&mut self) {
+        if self.failure.is_some() || self.is_done() {
+            return;
+        }
+        if !self.peers.values().any(PeerState::usable) {
+            let reasons: Vec<String> = self
+                .dropped()
+                .into_iter()
+                .map(|(id, why)| {
+                    let why = match why {
+                        PeerDrop::Left => "left".to_owned(),
+                        PeerDrop::BadData => format!("sent {MAX_BAD_CHUNKS} chunks that failed verification"),
+                        PeerDrop::Errors(e) => format!("failed {MAX_PEER_ERRORS} times ({e})"),
+                    };
+                    format!("{} {why}", short(&id))
+                })
+                .collect();
+            self.failure = Some(if reasons.is_empty() {
+                "no peer has this game".to_owned()
+            } else {
+                format!("no usable peer left: {}", reasons.join("; "))
+            });
+        }
+    }
+}
+
+/// The first characters of a peer id, for messages.
+pub fn short(id: &PeerId) -> String {
+    id.to_string()[..10].to_owned()
+}
+
+#[cfg(test)]
+mod tests;

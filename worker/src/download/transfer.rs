@@ -1,0 +1,144 @@
+//! Runs the [`Planner`] over real connections: each request fetches one
+//! chunk, checks its BLAKE3 hash, writes it at its offset and reports back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lanspread_proto::PeerId;
+use lanspread_proto::ipc::{Phase, PeerSpeed, Progress};
+use lanspread_proto::peer::GameManifest;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::journal::Journal;
+use super::planner::{Action, ChunkRef, Planner, Wanted, short};
+use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
+use super::storage::Storage;
+use super::{DownloadError, progress_of};
+use crate::net::client::PeerConnection;
+
+/// How one request ended.
+enum Outcome {
+    Verified,
+    Corrupt,
+    Failed { error: String, connection_lost: bool },
+    WriteFailed(std::io::Error),
+}
+
+struct Finished {
+    peer: PeerId,
+    chunk: ChunkRef,
+    outcome: Outcome,
+    elapsed: Duration,
+}
+
+/// Fetches `wanted`; returns the bytes each peer delivered.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run(
+    manifest: &GameManifest,
+    storage: Arc<Storage>,
+    peers: Vec<PeerConnection>,
+    wanted: Vec<Wanted>,
+    bytes_reused: u64,
+    journal: &mut Journal,
+    progress: &mut (impl FnMut(Progress) + Send),
+    cancel: &CancellationToken,
+) -> Result<Vec<(PeerId, u64)>, DownloadError> {
+    let manifest = Arc::new(manifest.clone());
+    let conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
+    let mut planner = Planner::new(wanted, u64::from(manifest.chunk_size), conns.keys().copied());
+    let mut tasks: JoinSet<Finished> = JoinSet::new();
+    let mut meter = SpeedMeter::default();
+    let mut done_bytes = bytes_reused;
+    let mut last_progress = Instant::now() - PROGRESS_INTERVAL;
+    let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
+    let result = loop {
+        for Action::Request { peer, chunk } in planner.poll() {
+            if let Some(conn) = conns.get(&peer) {
+                tasks.spawn(fetch(conn.clone(), manifest.clone(), storage.clone(), chunk));
+            }
+        }
+        if planner.is_done() {
+            break Ok(());
+        }
+        if let Some(failure) = planner.failure() {
+            break Err(DownloadError::NoPeers(format!("{}: {failure}", manifest.id)));
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break Err(DownloadError::Cancelled),
+            Some(joined) = tasks.join_next() => {
+                let Ok(Finished { peer, chunk, outcome, elapsed }) = joined else { continue };
+                match outcome {
+                    Outcome::Verified => {
+                        if planner.chunk_verified(peer, chunk, elapsed) {
+                            done_bytes += super::storage::chunk_len(&manifest, chunk);
+                            if storage.on_disk(chunk) {
+                                journal.mark(chunk);
+                            }
+                        }
+                    }
+                    Outcome::Corrupt => {
+                        tracing::warn!("{}: chunk {} of {} from peer {} failed verification", manifest.id, chunk.chunk, manifest.files[chunk.file as usize].path, short(&peer));
+                        planner.chunk_corrupt(peer, chunk);
+                    }
+                    Outcome::Failed { error, connection_lost } => {
+                        tracing::debug!("{}: chunk request to {} failed: {error}", manifest.id, short(&peer));
+                        if connection_lost {
+                            tracing::warn!("{}: lost peer {}: {error}", manifest.id, short(&peer));
+                            planner.peer_lost(peer);
+                        } else {
+                            planner.chunk_failed(peer, chunk, &error);
+                        }
+                    }
+                    Outcome::WriteFailed(e) => break Err(DownloadError::Io(e)),
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        if let Err(e) = journal.flush_if_due(now) {
+            break Err(DownloadError::Io(e));
+        }
+        if now.duration_since(last_progress) >= PROGRESS_INTERVAL {
+            last_progress = now;
+            meter.record(now, done_bytes);
+            progress(report(&manifest, &planner, &meter, done_bytes));
+        }
+    };
+    tasks.abort_all();
+    journal.flush()?;
+    result?;
+    Ok(planner.delivered().into_iter().collect())
+}
+
+fn report(manifest: &GameManifest, planner: &Planner, meter: &SpeedMeter, done: u64) -> Progress {
+    let speed = meter.bytes_per_sec();
+    let peers = planner.rates().into_iter().map(|(peer_id, rate)| PeerSpeed { peer_id, bytes_per_sec: rate as u64 }).collect();
+    let remaining = manifest.total_size().saturating_sub(done);
+    progress_of(manifest, Phase::Downloading, done, speed, eta_secs(remaining, speed), peers)
+}
+
+async fn fetch(conn: PeerConnection, manifest: Arc<GameManifest>, storage: Arc<Storage>, chunk: ChunkRef) -> Finished {
+    let started = Instant::now();
+    let len = super::storage::chunk_len(&manifest, chunk) as u32;
+    let result = conn.get_chunk(&manifest.id, &manifest.version, chunk.file, chunk.chunk, len).await;
+    let outcome = match result {
+        Err(e) => Outcome::Failed { error: e.to_string(), connection_lost: conn.is_closed() },
+        Ok(bytes) => {
+            let expected = manifest.files[chunk.file as usize].chunks[chunk.chunk as usize];
+            let checked = tokio::task::spawn_blocking(move || {
+                if blake3::hash(&bytes).as_bytes() != &expected {
+                    return Outcome::Corrupt;
+                }
+                match storage.write(chunk, &bytes) {
+                    Ok(()) => Outcome::Verified,
+                    Err(e) => Outcome::WriteFailed(e),
+                }
+            })
+            .await;
+            checked.unwrap_or_else(|e| Outcome::WriteFailed(std::io::Error::other(e)))
+        }
+    };
+    Finished { peer: conn.peer_id, chunk, outcome, elapsed: started.elapsed() }
+}
