@@ -73,10 +73,17 @@ pub enum PeerRequest {
     Hello(Hello),
     Ping,
     ListGames,
-    GetGame { id: GameId },
+    GetGame {
+        id: GameId,
+    },
     /// One chunk of a file of the server's manifest of `id` at `version`,
     /// answered by [`PeerResponse::Chunk`] and then exactly that many raw bytes.
-    GetChunk { id: GameId, version: String, file: u32, chunk: u32 },
+    GetChunk {
+        id: GameId,
+        version: String,
+        file: u32,
+        chunk: u32,
+    },
 }
 
 impl Message for PeerRequest {
@@ -154,12 +161,16 @@ pub struct PeerError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerResponse {
     Hello(Hello),
-    Pong { library_revision: u64 },
+    Pong {
+        library_revision: u64,
+    },
     Games(Vec<GameSummary>),
     Game(GameManifest),
     Error(PeerError),
     /// Header of a chunk: `len` raw bytes follow on the stream.
-    Chunk { len: u32 },
+    Chunk {
+        len: u32,
+    },
 }
 
 impl Message for PeerResponse {

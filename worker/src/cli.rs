@@ -45,6 +45,25 @@ pub enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
+    /// Download a game from every peer that has its newest version.
+    ///
+    /// Exits 0 once `version.ini` is committed. Ctrl-C cancels (exit 130);
+    /// running the same command again resumes.
+    Fetch {
+        /// The catalog id of the game.
+        id: String,
+        /// The game directory to download into.
+        #[arg(long, value_name = "DIR")]
+        games: PathBuf,
+        /// Seconds to discover peers (without mDNS, ends once every --peer answered).
+        #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+        wait: f64,
+        /// Progress and the result as JSON lines on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: NetArgs,
+    },
     /// Run as the desktop UI's worker (started by the UI, not by hand).
     Ipc {
         /// Local socket name the UI listens on; the token is in LANSPREAD_IPC_TOKEN.
@@ -122,11 +141,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             check_game_dir(&games)?;
             serve(net.options(Some(games), listen)?).await
         }
-        Command::List { wait, json, net } => {
-            if !(0.0..=3600.0).contains(&wait) {
-                anyhow::bail!("--wait {wait}: want a number of seconds between 0 and 3600");
+        Command::List { wait, json, net } => list(net.options(None, default_listen())?, wait_time(wait)?, json).await,
+        Command::Fetch { id, games, wait, json, net } => {
+            let options = net.options(None, default_listen())?;
+            if !options.catalog.contains(&id) {
+                anyhow::bail!("{id:?} is not in the catalog (see --catalog)");
             }
-            list(net.options(None, default_listen())?, Duration::from_secs_f64(wait), json).await
+            std::fs::create_dir_all(&games).map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
+            crate::fetch::run(options, &id, &games, wait_time(wait)?, json).await
         }
         Command::Ipc { socket, games, listen, net } => {
             let token = std::env::var(lanspread_proto::ipc::TOKEN_ENV).map_err(|_| {
@@ -140,6 +162,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(crate::ipc::run(&socket, token, net.options(Some(games), listen)?).await)
         }
     }
+}
+
+fn wait_time(secs: f64) -> anyhow::Result<Duration> {
+    if !(0.0..=3600.0).contains(&secs) {
+        anyhow::bail!("--wait {secs}: want a number of seconds between 0 and 3600");
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 fn check_game_dir(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -175,14 +204,9 @@ async fn serve(options: NodeOptions) -> anyhow::Result<i32> {
 }
 
 async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Result<i32> {
-    let mdns = options.mdns;
     let catalog = options.catalog.clone();
     let node = Node::start(options).await?;
-    if mdns {
-        tokio::time::sleep(wait).await;
-    } else {
-        node.wait_for_static_peers(wait).await;
-    }
+    node.discover(wait).await;
     let games = node.network_games();
     let peers = node.peer_count();
     node.shutdown().await;

@@ -8,7 +8,9 @@
 //!   the watcher that keeps them current.
 //! - [`net`]: node identity, QUIC/TLS settings, the peer server and client.
 //! - [`discovery`]: mDNS, static peers, liveness and the peer game DB.
+//! - [`download`]: verified multi-peer downloads that resume.
 //! - [`node`]: all of the above running together, with one shutdown.
+//! - [`fetch`]: the headless `fetch` command: discover, download, report.
 //! - [`ipc`]: the bridge to the desktop UI.
 //! - [`cli`]: the headless command line.
 //! - [`platform`]: paths, durable writes and signals per operating system.
@@ -38,6 +40,7 @@ pub mod catalog;
 pub mod cli;
 pub mod discovery;
 pub mod download;
+pub mod fetch;
 pub mod ipc;
 pub mod library;
 pub mod net;

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::Catalog;
 use crate::discovery::{self, OwnIdentity, Peers, mdns};
 use crate::library::Library;
-use crate::net::client::ClientError;
+use crate::net::client::{ClientError, PeerConnection};
 use crate::net::identity::Identity;
 use crate::net::server::{self, ServerContext};
 use crate::net::transport;
@@ -24,6 +24,9 @@ use crate::net::transport;
 const HASH_INDEX_FILE: &str = "hash-index.bin";
 /// Events buffered per subscriber before it must catch up from snapshots.
 const EVENT_BUFFER: usize = 1024;
+
+/// One peer's answer when asked for a game: its connection and file list.
+pub type GameSource = (PeerId, Result<(PeerConnection, GameManifest), ClientError>);
 
 /// How to run a node.
 #[derive(Debug, Clone)]
@@ -157,15 +160,26 @@ impl Node {
         self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Gives discovery `limit` to find peers: with mDNS the whole time;
+    /// with static peers only, until every one of them answered.
+    pub async fn discover(&self, limit: Duration) {
+        if self.mdns.is_some() {
+            tokio::time::sleep(limit).await;
+        } else {
+            self.wait_for_static_peers(limit).await;
+        }
+    }
+
     /// Waits until every static peer answered, or `limit` passes.
     pub async fn wait_for_static_peers(&self, limit: Duration) {
         let mut unresolved = self.peers.unresolved_static.clone();
         let _ = tokio::time::timeout(limit, unresolved.wait_for(|n| *n == 0)).await;
     }
 
-    /// Asks every peer that has the newest version of `game` for its file
-    /// list, remembers each in the peer game DB and returns them.
-    pub async fn fetch_manifests(&self, game: &str) -> Vec<(PeerId, Result<GameManifest, ClientError>)> {
+    /// Connects to every peer that has the newest version of `game` and
+    /// asks it for its file list, which the peer game DB remembers. Returns
+    /// each peer's connection and list, or why it failed.
+    pub async fn open_game(&self, game: &str) -> Vec<GameSource> {
         let targets: Vec<(PeerId, SocketAddr)> = {
             let db = self.peers.db.lock().unwrap_or_else(|p| p.into_inner());
             let newest = db.network_games().into_iter().find(|g| g.id == game).map(|g| g.newest_version);
@@ -174,20 +188,27 @@ impl Node {
             };
             db.peers_with(game, &newest).into_iter().filter_map(|id| db.get(id).map(|p| (id, p.addr))).collect()
         };
-        let mut results = Vec::new();
+        let mut asks = tokio::task::JoinSet::new();
         for (id, addr) in targets {
-            let result = async {
-                let conn = crate::net::client::connect(&self.endpoint, addr, Some(id)).await?;
-                let manifest = conn.get_game(game).await;
-                conn.close();
-                manifest
-            }
-            .await;
-            if let Ok(manifest) = &result {
+            let (endpoint, game) = (self.endpoint.clone(), game.to_owned());
+            asks.spawn(async move {
+                let result = async {
+                    let conn = crate::net::client::connect(&endpoint, addr, Some(id)).await?;
+                    let manifest = conn.get_game(&game).await?;
+                    Ok((conn, manifest))
+                }
+                .await;
+                (id, result)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(Ok((id, result))) = asks.join_next().await {
+            if let Ok((_, manifest)) = &result {
                 self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).set_manifest(id, manifest.clone());
             }
             results.push((id, result));
         }
+        results.sort_by_key(|(id, _)| *id);
         results
     }
 

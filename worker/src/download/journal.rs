@@ -61,7 +61,14 @@ impl Journal {
     }
 
     fn with(path: PathBuf, manifest: GameManifest, verified: Vec<ChunkRef>) -> Journal {
-        Journal { path, manifest, marked: verified.iter().copied().collect(), verified, dirty: false, last_flush: Instant::now() }
+        Journal {
+            path,
+            manifest,
+            marked: verified.iter().copied().collect(),
+            verified,
+            dirty: false,
+            last_flush: Instant::now(),
+        }
     }
 
     /// Records a verified chunk that is on disk.

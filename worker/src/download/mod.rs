@@ -68,6 +68,8 @@ pub struct DownloadReport {
     pub bytes_reused: u64,
     /// Bytes fetched from each peer.
     pub per_peer: Vec<(PeerId, u64)>,
+    /// Peers that stopped being used, and why.
+    pub dropped: Vec<(PeerId, String)>,
     pub elapsed: Duration,
 }
 
@@ -123,8 +125,8 @@ pub async fn download(
     let outcome =
         transfer::run(&manifest, storage.clone(), peers, wanted, bytes_reused, &mut journal, &mut progress, &cancel)
             .await;
-    let per_peer = match outcome {
-        Ok(per_peer) => per_peer,
+    let (per_peer, dropped) = match outcome {
+        Ok(result) => result,
         Err(e) => {
             let _ = journal.flush();
             let _ = std::fs::remove_file(root.join(VERSION_TMP));
@@ -140,7 +142,7 @@ pub async fn download(
     commit?;
     journal.remove();
     let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
-    Ok(DownloadReport { bytes_total: total, bytes_reused, per_peer, elapsed: started.elapsed() })
+    Ok(DownloadReport { bytes_total: total, bytes_reused, per_peer, dropped, elapsed: started.elapsed() })
 }
 
 /// Moves an old `version.ini` aside so the game stops looking downloaded.

@@ -66,6 +66,16 @@ pub enum PeerDrop {
     Errors(String),
 }
 
+impl std::fmt::Display for PeerDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerDrop::Left => write!(f, "left"),
+            PeerDrop::BadData => write!(f, "sent {MAX_BAD_CHUNKS} chunks that failed verification"),
+            PeerDrop::Errors(e) => write!(f, "failed {MAX_PEER_ERRORS} times ({e})"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct PeerState {
     in_flight: BTreeSet<ChunkRef>,
@@ -102,7 +112,11 @@ pub struct Planner {
 
 impl Planner {
     /// Plans fetching `wanted` (in that order) from `peers`.
-    pub fn new(wanted: impl IntoIterator<Item = Wanted>, chunk_size: u64, peers: impl IntoIterator<Item = PeerId>) -> Self {
+    pub fn new(
+        wanted: impl IntoIterator<Item = Wanted>,
+        chunk_size: u64,
+        peers: impl IntoIterator<Item = PeerId>,
+    ) -> Self {
         let mut sizes = BTreeMap::new();
         let mut queue = VecDeque::new();
         for w in wanted {
@@ -256,10 +270,8 @@ impl Planner {
         }
         self.owners.remove(&chunk);
         if self.attempts.get(&chunk).copied().unwrap_or(0) >= MAX_ATTEMPTS {
-            self.failure = Some(format!(
-                "chunk {} of file {} failed {MAX_ATTEMPTS} times; giving up",
-                chunk.chunk, chunk.file
-            ));
+            self.failure =
+                Some(format!("chunk {} of file {} failed {MAX_ATTEMPTS} times; giving up", chunk.chunk, chunk.file));
             return;
         }
         self.queue.push_front(chunk);
@@ -350,18 +362,8 @@ impl Planner {
             return;
         }
         if !self.peers.values().any(PeerState::usable) {
-            let reasons: Vec<String> = self
-                .dropped()
-                .into_iter()
-                .map(|(id, why)| {
-                    let why = match why {
-                        PeerDrop::Left => "left".to_owned(),
-                        PeerDrop::BadData => format!("sent {MAX_BAD_CHUNKS} chunks that failed verification"),
-                        PeerDrop::Errors(e) => format!("failed {MAX_PEER_ERRORS} times ({e})"),
-                    };
-                    format!("{} {why}", short(&id))
-                })
-                .collect();
+            let reasons: Vec<String> =
+                self.dropped().into_iter().map(|(id, why)| format!("{} {why}", short(&id))).collect();
             self.failure = Some(if reasons.is_empty() {
                 "no peer has this game".to_owned()
             } else {

@@ -18,7 +18,8 @@ pub struct SpeedMeter {
 impl SpeedMeter {
     pub fn record(&mut self, now: Instant, total_bytes: u64) {
         self.samples.push_back((now, total_bytes));
-        while self.samples.len() > 2 && self.samples.front().is_some_and(|(t, _)| now.duration_since(*t) > SPEED_WINDOW) {
+        while self.samples.len() > 2 && self.samples.front().is_some_and(|(t, _)| now.duration_since(*t) > SPEED_WINDOW)
+        {
             self.samples.pop_front();
         }
     }

@@ -52,9 +52,11 @@ pub fn is_safe_relative_path(path: &str) -> bool {
 
 /// Every chunk of the manifest, in order.
 pub fn all_chunks(manifest: &GameManifest) -> impl Iterator<Item = ChunkRef> + '_ {
-    manifest.files.iter().enumerate().flat_map(|(f, file)| {
-        (0..file.chunks.len() as u32).map(move |chunk| ChunkRef { file: f as u32, chunk })
-    })
+    manifest
+        .files
+        .iter()
+        .enumerate()
+        .flat_map(|(f, file)| (0..file.chunks.len() as u32).map(move |chunk| ChunkRef { file: f as u32, chunk }))
 }
 
 /// The length of a chunk (the last of a file is shorter).
@@ -181,14 +183,28 @@ mod tests {
         for good in ["a.zip", "data/maps/dm1.bsp", "version.ini", "x..y"] {
             assert!(is_safe_relative_path(good), "{good}");
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "C:\\x", "c:x", "a\\b", ".lanspread.json", "local/bin", "a/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "C:\\x",
+            "c:x",
+            "a\\b",
+            ".lanspread.json",
+            "local/bin",
+            "a/",
+        ] {
             assert!(!is_safe_relative_path(bad), "{bad}");
         }
     }
 
     #[test]
     fn manifests_with_bad_sizes_or_duplicates_are_refused() {
-        let file = |path: &str, size: u64, chunks: usize| FileEntry { path: path.into(), size, chunks: vec![[0; 32]; chunks] };
+        let file =
+            |path: &str, size: u64, chunks: usize| FileEntry { path: path.into(), size, chunks: vec![[0; 32]; chunks] };
         let manifest = |chunk_size, files| GameManifest { id: "x".into(), version: "1".into(), chunk_size, files };
         assert!(check_manifest(&manifest(4, vec![file("a", 9, 3), file("b", 0, 0)])).is_ok());
         assert!(check_manifest(&manifest(4, vec![file("a", 9, 2)])).unwrap_err().contains("chunk hashes"));

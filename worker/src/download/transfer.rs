@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
-use lanspread_proto::ipc::{Phase, PeerSpeed, Progress};
+use lanspread_proto::ipc::{PeerSpeed, Phase, Progress};
 use lanspread_proto::peer::GameManifest;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +33,8 @@ struct Finished {
     elapsed: Duration,
 }
 
-/// Fetches `wanted`; returns the bytes each peer delivered.
+/// Fetches `wanted`; returns the bytes each peer delivered and the peers
+/// that were dropped, with why.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
     manifest: &GameManifest,
@@ -44,7 +45,7 @@ pub(super) async fn run(
     journal: &mut Journal,
     progress: &mut (impl FnMut(Progress) + Send),
     cancel: &CancellationToken,
-) -> Result<Vec<(PeerId, u64)>, DownloadError> {
+) -> Result<(Vec<(PeerId, u64)>, Vec<(PeerId, String)>), DownloadError> {
     let manifest = Arc::new(manifest.clone());
     let conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
     let mut planner = Planner::new(wanted, u64::from(manifest.chunk_size), conns.keys().copied());
@@ -109,12 +110,14 @@ pub(super) async fn run(
     tasks.abort_all();
     journal.flush()?;
     result?;
-    Ok(planner.delivered().into_iter().collect())
+    let dropped = planner.dropped().into_iter().map(|(peer, why)| (peer, why.to_string())).collect();
+    Ok((planner.delivered().into_iter().collect(), dropped))
 }
 
 fn report(manifest: &GameManifest, planner: &Planner, meter: &SpeedMeter, done: u64) -> Progress {
     let speed = meter.bytes_per_sec();
-    let peers = planner.rates().into_iter().map(|(peer_id, rate)| PeerSpeed { peer_id, bytes_per_sec: rate as u64 }).collect();
+    let peers =
+        planner.rates().into_iter().map(|(peer_id, rate)| PeerSpeed { peer_id, bytes_per_sec: rate as u64 }).collect();
     let remaining = manifest.total_size().saturating_sub(done);
     progress_of(manifest, Phase::Downloading, done, speed, eta_secs(remaining, speed), peers)
 }

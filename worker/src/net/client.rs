@@ -158,7 +158,9 @@ impl PeerConnection {
                 .ok_or(ClientError::NoAnswer { addr })?;
             match header {
                 PeerResponse::Chunk { len } if len == expected_len => {}
-                PeerResponse::Chunk { .. } => return Err(ClientError::Unexpected { addr, request: "get chunk (wrong length)" }),
+                PeerResponse::Chunk { .. } => {
+                    return Err(ClientError::Unexpected { addr, request: "get chunk (wrong length)" });
+                }
                 PeerResponse::Error(error) => return Err(ClientError::Refused { addr, error }),
                 _ => return Err(ClientError::Unexpected { addr, request: "get chunk" }),
             }

@@ -113,7 +113,12 @@ impl ServerContext {
 pub enum Reply {
     Frame(PeerResponse),
     /// A chunk header, then `len` bytes of `path` from `offset`.
-    Chunk { path: PathBuf, offset: u64, len: u32, index: (u32, u32) },
+    Chunk {
+        path: PathBuf,
+        offset: u64,
+        len: u32,
+        index: (u32, u32),
+    },
 }
 
 /// The message for a hello with another protocol version.
@@ -204,6 +209,7 @@ async fn handle_stream(
         Reply::Frame(response) => (response, None),
         Reply::Chunk { path, offset, len, index } => match read_chunk(path.clone(), offset, len).await {
             Ok(mut bytes) => {
+                fault::delay_if_asked().await;
                 fault::corrupt_if_asked(index, &mut bytes);
                 (PeerResponse::Chunk { len }, Some(bytes))
             }
@@ -239,19 +245,40 @@ async fn read_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Vec
     .map_err(std::io::Error::other)?
 }
 
-/// A test-only switch that makes this server send wrong bytes, so tests can
-/// show that bad chunks are caught. Compiled out of release builds.
+/// Test-only switches that make this server send wrong bytes or send them
+/// slowly, so tests can show that bad chunks are caught and can act in the
+/// middle of a transfer. Compiled out of release builds.
 mod fault {
     /// Every chunk whose `file + chunk` is a multiple of this number is
     /// corrupted when the variable is set.
     #[cfg(debug_assertions)]
-    const ENV: &str = "LANSPREAD_TEST_CORRUPT_EVERY";
+    const CORRUPT_ENV: &str = "LANSPREAD_TEST_CORRUPT_EVERY";
+    /// Each chunk answer waits this many milliseconds.
+    #[cfg(debug_assertions)]
+    const DELAY_ENV: &str = "LANSPREAD_TEST_CHUNK_DELAY_MS";
+
+    #[cfg(debug_assertions)]
+    fn number(name: &str) -> Option<u32> {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0)
+    }
+
+    #[cfg(debug_assertions)]
+    pub(super) async fn delay_if_asked() {
+        use std::sync::OnceLock;
+        static DELAY: OnceLock<Option<u32>> = OnceLock::new();
+        if let Some(ms) = *DELAY.get_or_init(|| number(DELAY_ENV)) {
+            tokio::time::sleep(std::time::Duration::from_millis(ms.into())).await;
+        }
+    }
+
+    #[cfg(not(debug_assertions))]
+    pub(super) async fn delay_if_asked() {}
 
     #[cfg(debug_assertions)]
     pub(super) fn corrupt_if_asked((file, chunk): (u32, u32), bytes: &mut [u8]) {
         use std::sync::OnceLock;
         static EVERY: OnceLock<Option<u32>> = OnceLock::new();
-        let every = *EVERY.get_or_init(|| std::env::var(ENV).ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0));
+        let every = *EVERY.get_or_init(|| number(CORRUPT_ENV));
         if let Some(n) = every
             && (file + chunk) % n == 0
             && let Some(first) = bytes.first_mut()

@@ -1,6 +1,7 @@
 //! Integration tests for the worker: real processes, real QUIC on loopback,
 //! real mDNS inside network namespaces the tests make themselves.
 
+mod download;
 mod hostile;
 mod manifests;
 mod mdns_lab;

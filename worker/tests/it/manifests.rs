@@ -41,14 +41,15 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
     node.wait_for_static_peers(Duration::from_secs(10)).await;
     assert_eq!(node.peer_count(), 3);
 
-    let results = node.fetch_manifests("openarena").await;
+    let results = node.open_game("openarena").await;
     assert_eq!(results.len(), 2, "only the two peers with 0.8.10 are asked");
     let data = std::fs::read(ga.join("openarena/pak0.pk3")).unwrap();
     let expected: Vec<[u8; 32]> = data.chunks(CHUNK_SIZE as usize).map(|c| *blake3::hash(c).as_bytes()).collect();
     assert_eq!(expected.len(), 3);
     let mut manifests = Vec::new();
     for (peer, result) in results {
-        let manifest = result.unwrap_or_else(|e| panic!("{peer}: {e}"));
+        let (conn, manifest) = result.unwrap_or_else(|e| panic!("{peer}: {e}"));
+        assert_eq!(conn.peer_id, peer);
         assert_eq!(manifest.version, "0.8.10");
         let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["maps/dm1.bsp", "pak0.pk3", "version.ini"]);
@@ -57,6 +58,6 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
         manifests.push(manifest);
     }
     assert_eq!(manifests[0], manifests[1]);
-    assert!(node.fetch_manifests("wesnoth").await.is_empty(), "nobody has it");
+    assert!(node.open_game("wesnoth").await.is_empty(), "nobody has it");
     node.shutdown().await;
 }

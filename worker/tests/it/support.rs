@@ -12,29 +12,63 @@ pub const WORKER: &str = env!("CARGO_BIN_EXE_lanspread-worker");
 /// A worker process whose stderr lines are collected as they come.
 pub struct Worker {
     pub child: Child,
+    /// stderr (logs)
     pub lines: Arc<Mutex<Vec<String>>>,
+    /// stdout (results, JSON lines)
+    pub out: Arc<Mutex<Vec<String>>>,
     pub name: String,
 }
 
 impl Worker {
     /// Spawns `command` (already given its arguments), capturing stderr.
     pub fn spawn(name: &str, mut command: Command) -> Worker {
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         command.env("RUST_LOG", "info");
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let label = name.to_owned();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[{label}] {line}");
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Worker { child, lines, name: name.to_owned() }
+        let lines = collect(child.stderr.take().expect("stderr is piped"), format!("[{name}]"));
+        let out = collect(child.stdout.take().expect("stdout is piped"), format!("[{name} out]"));
+        Worker { child, lines, out, name: name.to_owned() }
     }
 
+    /// Waits for a stdout line matching `pred`.
+    pub fn wait_for_out(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.out.lock().unwrap().iter().find(|l| pred(l)) {
+                return line.clone();
+            }
+            if start.elapsed() > limit {
+                panic!("{}: no output for {what} within {limit:?}; log:\n{}", self.name, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.code();
+            }
+            if start.elapsed() > limit {
+                panic!("{}: still running after {limit:?}; log:\n{}", self.name, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal by name (`INT`, `KILL`, …).
+    #[cfg(unix)]
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Worker {
     /// Waits for a log line matching `pred`; panics with the log after `limit`.
     pub fn wait_for(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
@@ -72,6 +106,73 @@ impl Worker {
     }
 }
 
+/// Deterministic pseudo-random bytes (xorshift), incompressible enough.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A game of `big` bytes in one file plus `small` small files in folders.
+pub fn make_random_game(games: &Path, id: &str, version: &str, big: usize, small: usize) -> PathBuf {
+    let root = games.join(id);
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::write(root.join("data/pack.bin"), noise(big, 1)).unwrap();
+    for i in 0..small {
+        let dir = root.join(format!("maps/set{}", i % 5));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("map{i}.bsp")), noise(1000 + i * 37, i as u64 + 2)).unwrap();
+    }
+    std::fs::write(root.join("version.ini"), format!("{version}\n")).unwrap();
+    root
+}
+
+/// Copies a game tree (a second seeder with the same files).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Asserts two trees hold the same files with the same bytes.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let list = |root: &Path| {
+        let mut files = Vec::new();
+        let mut stack = vec![root.to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    files.push(entry.path().strip_prefix(root).unwrap().to_owned());
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let (fa, fb) = (list(a), list(b));
+    assert_eq!(fa, fb, "the same files");
+    for f in fa {
+        assert!(std::fs::read(a.join(&f)).unwrap() == std::fs::read(b.join(&f)).unwrap(), "{} differs", f.display());
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         self.kill();
@@ -80,7 +181,13 @@ impl Drop for Worker {
 
 /// `lanspread-worker serve` on loopback with its own state directory.
 pub fn serve(name: &str, games: &Path, state: &Path, peers: &[SocketAddr]) -> Worker {
+    serve_with(name, games, state, peers, &[])
+}
+
+/// [`serve`] with extra environment variables (the test-only switches).
+pub fn serve_with(name: &str, games: &Path, state: &Path, peers: &[SocketAddr], env: &[(&str, &str)]) -> Worker {
     let mut command = Command::new(WORKER);
+    command.envs(env.iter().copied());
     command.args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--name", name]);
     command.arg("--games").arg(games).arg("--state").arg(state);
     for peer in peers {
@@ -129,4 +236,21 @@ pub fn make_game(games: &Path, id: &str, version: Option<&str>, files: &[(&str, 
 /// The entry for `id` in a `list --json` result.
 pub fn game<'a>(games: &'a [serde_json::Value], id: &str) -> Option<&'a serde_json::Value> {
     games.iter().find(|g| g["id"] == id)
+}
+
+/// Whether the tests run as root (namespaces, mounts).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static, label: String) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            eprintln!("{label} {line}");
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
 }

@@ -46,7 +46,9 @@ impl Sim {
         let planner = Planner::new(wanted(chunks), CHUNK, peers.iter().map(|p| p.0));
         let peers = peers
             .iter()
-            .map(|&(id, rate, behaviour)| (id, SimPeer { bytes_per_ms: rate, behaviour, fifo: VecDeque::new(), gone: false }))
+            .map(|&(id, rate, behaviour)| {
+                (id, SimPeer { bytes_per_ms: rate, behaviour, fifo: VecDeque::new(), gone: false })
+            })
             .collect();
         Sim { planner, peers, now_ms: 0.0, verified: BTreeMap::new() }
     }

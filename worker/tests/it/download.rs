@@ -1,0 +1,209 @@
+//! Issue "verified multi-peer downloads": real seeders on loopback, a real
+//! `fetch`, real files; the servers' test-only switches slow chunks down or
+//! corrupt some so the tests can act in the middle of a transfer.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{WORKER, Worker, assert_same_tree, copy_tree, make_random_game, serve_with};
+
+const MIB: usize = 1024 * 1024;
+const GAME: &str = "openarena";
+const DELAY: &str = "LANSPREAD_TEST_CHUNK_DELAY_MS";
+
+struct Lab {
+    tmp: tempfile::TempDir,
+    seeders: Vec<Worker>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Lab {
+    /// `seeders` nodes serving the same game, each with its own environment.
+    fn new(big: usize, small: usize, envs: &[&[(&str, &str)]]) -> Lab {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = tmp.path().join("seed0");
+        make_random_game(&first, GAME, "0.8.10", big, small);
+        let mut seeders = Vec::new();
+        for (i, env) in envs.iter().enumerate() {
+            let games = tmp.path().join(format!("seed{i}"));
+            if i > 0 {
+                copy_tree(&first.join(GAME), &games.join(GAME));
+            }
+            let node = serve_with(&format!("seed{i}"), &games, &tmp.path().join(format!("state{i}")), &[], env);
+            seeders.push(node);
+        }
+        for node in &seeders {
+            node.wait_for(Duration::from_secs(60), "first scan", |l| l.contains("library scan of"));
+        }
+        let addrs = seeders.iter().map(Worker::listen_addr).collect();
+        Lab { tmp, seeders, addrs }
+    }
+
+    fn out(&self) -> std::path::PathBuf {
+        self.tmp.path().join("out")
+    }
+
+    fn fetch(&self, name: &str) -> Worker {
+        fetch_into(name, &self.out(), &self.tmp.path().join("fetcher-state"), &self.addrs)
+    }
+
+    fn source(&self) -> std::path::PathBuf {
+        self.tmp.path().join("seed0").join(GAME)
+    }
+}
+
+fn fetch_into(name: &str, games: &Path, state: &Path, peers: &[SocketAddr]) -> Worker {
+    let mut command = Command::new(WORKER);
+    command.args(["fetch", GAME, "--json", "--no-mdns"]).arg("--games").arg(games).arg("--state").arg(state);
+    for peer in peers {
+        command.arg("--peer").arg(peer.to_string());
+    }
+    Worker::spawn(name, command)
+}
+
+fn json_lines(worker: &Worker, event: &str) -> Vec<serde_json::Value> {
+    worker
+        .out
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == event)
+        .collect()
+}
+
+fn finished(worker: &Worker) -> serde_json::Value {
+    json_lines(worker, "finished").pop().unwrap_or_else(|| panic!("no finished line; log:\n{}", worker.log()))
+}
+
+/// Waits until the fetch reports at least `fraction` of the bytes done.
+fn wait_for_fraction(worker: &Worker, fraction: f64) {
+    worker.wait_for_out(Duration::from_secs(60), &format!("{fraction} done"), |l| {
+        serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+            v["event"] == "progress"
+                && v["phase"] == "downloading"
+                && v["bytes_done"].as_f64().unwrap_or(0.0) >= fraction * v["bytes_total"].as_f64().unwrap_or(1.0)
+        })
+    });
+}
+
+fn assert_not_downloaded(root: &Path) {
+    assert!(!root.join("version.ini").exists(), "version.ini must not exist before the commit");
+    assert!(root.join(".lanspread-download").exists(), "the journal is kept for a resume");
+}
+
+#[test]
+fn two_seeders_one_fetcher_byte_identical() {
+    let lab = Lab::new(20 * MIB + 12_345, 120, &[&[], &[]]);
+    let mut fetch = lab.fetch("fetch");
+    assert_eq!(fetch.wait_exit(Duration::from_secs(120)), Some(0), "{}", fetch.log());
+    assert_same_tree(&lab.source(), &lab.out().join(GAME));
+    let done = finished(&fetch);
+    let per_peer = done["per_peer"].as_object().unwrap();
+    assert_eq!(per_peer.len(), 2);
+    assert!(per_peer.values().all(|b| b.as_u64().unwrap() > 0), "both seeders contributed: {per_peer:?}");
+    assert_eq!(done["bytes_fetched"], done["bytes_total"]);
+    assert!(
+        json_lines(&fetch, "progress").iter().any(|p| p["eta_secs"].is_u64() && p["bytes_per_sec"].as_u64() > Some(0))
+    );
+}
+
+#[test]
+fn a_seeder_killed_mid_download_leaves_the_other_to_finish() {
+    let lab = Lab::new(40 * MIB, 40, &[&[(DELAY, "300")], &[(DELAY, "300")]]);
+    let mut lab = lab;
+    let mut fetch = lab.fetch("fetch");
+    wait_for_fraction(&fetch, 0.25);
+    lab.seeders[1].kill();
+    assert_eq!(fetch.wait_exit(Duration::from_secs(120)), Some(0), "{}", fetch.log());
+    assert_same_tree(&lab.source(), &lab.out().join(GAME));
+}
+
+#[test]
+fn corrupt_chunks_are_refetched_and_their_sender_demoted() {
+    // Every chunk seed0 sends is wrong, so it is caught whichever chunks it is given.
+    let lab = Lab::new(24 * MIB, 30, &[&[("LANSPREAD_TEST_CORRUPT_EVERY", "1")], &[]]);
+    let bad_id = lab.seeders[0].peer_id();
+    let mut fetch = lab.fetch("fetch");
+    assert_eq!(fetch.wait_exit(Duration::from_secs(120)), Some(0), "{}", fetch.log());
+    assert_same_tree(&lab.source(), &lab.out().join(GAME));
+    assert!(fetch.log().contains("failed verification"), "{}", fetch.log());
+    let done = finished(&fetch);
+    let why = done["dropped"][&bad_id].as_str().unwrap_or_else(|| panic!("bad seeder not dropped: {done}"));
+    assert!(why.contains("failed verification"), "{why}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fetcher_killed_half_way_resumes_without_fetching_again() {
+    let lab = Lab::new(48 * MIB, 0, &[&[(DELAY, "600")]]);
+    let mut fetch = lab.fetch("fetch");
+    wait_for_fraction(&fetch, 0.6);
+    fetch.signal("KILL");
+    fetch.wait_exit(Duration::from_secs(10));
+    assert_not_downloaded(&lab.out().join(GAME));
+
+    let mut again = lab.fetch("again");
+    assert_eq!(again.wait_exit(Duration::from_secs(120)), Some(0), "{}", again.log());
+    assert_same_tree(&lab.source(), &lab.out().join(GAME));
+    let done = finished(&again);
+    let (total, reused, fetched) = (
+        done["bytes_total"].as_u64().unwrap(),
+        done["bytes_reused"].as_u64().unwrap(),
+        done["bytes_fetched"].as_u64().unwrap(),
+    );
+    eprintln!("rerun: {reused} of {total} bytes reused, {fetched} fetched");
+    assert_eq!(reused + fetched, total);
+    assert!(reused * 4 >= total, "at least a quarter was kept: {reused} of {total}");
+    assert!(!lab.out().join(GAME).join(".lanspread-download").exists(), "the journal goes with the commit");
+}
+
+#[cfg(unix)]
+#[test]
+fn cancel_exits_non_zero_and_a_second_fetch_completes() {
+    let lab = Lab::new(32 * MIB, 10, &[&[(DELAY, "500")]]);
+    let mut fetch = lab.fetch("fetch");
+    wait_for_fraction(&fetch, 0.3);
+    fetch.signal("INT");
+    assert_eq!(fetch.wait_exit(Duration::from_secs(20)), Some(130), "{}", fetch.log());
+    assert_eq!(json_lines(&fetch, "cancelled").len(), 1);
+    assert!(fetch.log().contains("cancelled"), "{}", fetch.log());
+    assert_not_downloaded(&lab.out().join(GAME));
+
+    let mut again = lab.fetch("again");
+    assert_eq!(again.wait_exit(Duration::from_secs(120)), Some(0), "{}", again.log());
+    assert_same_tree(&lab.source(), &lab.out().join(GAME));
+    assert!(finished(&again)["bytes_reused"].as_u64().unwrap() > 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn not_enough_space_is_refused_before_anything_is_written() {
+    if !crate::support::is_root() {
+        eprintln!("SKIPPED not_enough_space_is_refused_before_anything_is_written: needs root to mount a small tmpfs");
+        return;
+    }
+    let lab = Lab::new(20 * MIB, 5, &[&[]]);
+    let out = lab.out();
+    std::fs::create_dir_all(&out).unwrap();
+    // A private mount namespace: the 8 MB tmpfs exists only for this shell.
+    let mut script = format!(
+        "mount -t tmpfs -o size=8m lanspread-test {out} && {WORKER} fetch {GAME} --json --no-mdns --games {out} --state {state}",
+        out = out.display(),
+        state = lab.tmp.path().join("fetcher-state").display()
+    );
+    for addr in &lab.addrs {
+        script.push_str(&format!(" --peer {addr}"));
+    }
+    script.push_str("; echo \"exit=$?\"; echo \"left=$(ls -A ");
+    script.push_str(&format!("{})\"", out.display()));
+    let output = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("left=\n") || stdout.trim_end().ends_with("left="), "nothing written: {stdout}");
+    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(error.contains("not enough free space") && error.contains("needs 21.0 MB more"), "{error}");
+}
