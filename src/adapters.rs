@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use lanspread_app_ui::view::{GameRow, GameStatus, ViewState, format_size, worker_label};
+use lanspread_app_ui::view::{GameRow, GameStatus, ViewState, badge, format_size, worker_label};
 use slint::{ComponentHandle, ModelRc, VecModel};
 
 use crate::{GameCard, LibraryAdapter, MainWindow, StatusAdapter};
@@ -15,6 +15,7 @@ fn state_code(status: GameStatus) -> i32 {
         GameStatus::Downloaded => 2,
         GameStatus::Installed => 3,
         GameStatus::UpdateAvailable => 4,
+        GameStatus::Downloading => 5,
     }
 }
 
@@ -27,7 +28,7 @@ pub fn card(row: &GameRow) -> GameCard {
         genre: row.genre.clone().into(),
         version: version.into(),
         size: if row.size == 0 { String::new() } else { format_size(row.size) }.into(),
-        badge: row.status.label(row.peers).into(),
+        badge: badge(row).into(),
         state: state_code(row.status),
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use lanspread_proto::CatalogEntry;
 use lanspread_proto::game::compare_versions;
-use lanspread_proto::ipc::{IpcEvent, LibrarySnapshot, LocalGame, NetworkGame};
+use lanspread_proto::ipc::{ActiveOperation, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, Progress};
 
 use crate::supervisor::{SupervisorEvent, WorkerState};
 
@@ -22,6 +22,8 @@ pub enum GameStatus {
     Installed,
     /// Here, but a peer has a newer version.
     UpdateAvailable,
+    /// A download or update is running (or paused).
+    Downloading,
 }
 
 impl GameStatus {
@@ -32,6 +34,7 @@ impl GameStatus {
             GameStatus::Downloaded => "Downloaded".into(),
             GameStatus::Installed => "Installed".into(),
             GameStatus::UpdateAvailable => "Update available".into(),
+            GameStatus::Downloading => "Downloading".into(),
         }
     }
 }
@@ -50,6 +53,9 @@ pub struct GameRow {
     pub peers: u32,
     pub size: u64,
     pub status: GameStatus,
+    /// The running operation's progress, if one runs (`paused` if paused).
+    pub progress: Option<Progress>,
+    pub paused: bool,
 }
 
 /// Everything the window shows.
@@ -58,6 +64,8 @@ pub struct ViewState {
     catalog: BTreeMap<String, CatalogEntry>,
     library: Option<LibrarySnapshot>,
     network: BTreeMap<String, NetworkGame>,
+    operations: BTreeMap<String, ActiveOperation>,
+    progress: BTreeMap<String, Progress>,
     pub peer_count: u32,
     pub worker: Option<WorkerState>,
     /// The last failure the worker reported, for a message line.
@@ -81,6 +89,25 @@ impl ViewState {
             IpcEvent::NetworkGames(games) => self.network = games.into_iter().map(|g| (g.id.clone(), g)).collect(),
             IpcEvent::PeerCount(n) => self.peer_count = n,
             IpcEvent::RuntimeFailure { context, message } => self.last_failure = Some(format!("{context}: {message}")),
+            IpcEvent::ActiveOperations(ops) => {
+                self.operations = ops.into_iter().map(|op| (op.id.clone(), op)).collect();
+                let running = &self.operations;
+                self.progress.retain(|id, _| running.contains_key(id));
+            }
+            IpcEvent::Progress(progress) => {
+                if self.operations.contains_key(&progress.id) {
+                    self.progress.insert(progress.id.clone(), progress);
+                }
+            }
+            IpcEvent::DownloadFailed { id, reason } => {
+                self.last_failure = Some(format!("Download of {} failed: {reason}", self.name_of(&id)));
+            }
+            // The detail view (not built yet) shows file lists; begin, finish and
+            // cancel are reflected by the operations and library snapshots.
+            IpcEvent::GameFiles { .. }
+            | IpcEvent::DownloadBegin { .. }
+            | IpcEvent::DownloadFinished { .. }
+            | IpcEvent::DownloadCancelled { .. } => {}
         }
     }
 
@@ -103,11 +130,16 @@ impl ViewState {
         rows
     }
 
+    fn name_of(&self, id: &str) -> String {
+        self.catalog.get(id).map_or_else(|| id.to_owned(), |e| e.name.clone())
+    }
+
     fn row(&self, id: &str, local: Option<&LocalGame>) -> GameRow {
         let entry = self.catalog.get(id);
         let network = self.network.get(id);
         let local_version = local.and_then(|g| g.version.clone());
-        let status = status_of(local, network);
+        let operation = self.operations.get(id);
+        let status = if operation.is_some() { GameStatus::Downloading } else { status_of(local, network) };
         let size = match (local, network) {
             (Some(l), _) if l.version.is_some() => l.size,
             (_, Some(n)) => n.size,
@@ -125,6 +157,8 @@ impl ViewState {
             peers: network.map_or(0, |n| n.peers_with_newest),
             size,
             status,
+            progress: self.progress.get(id).cloned(),
+            paused: operation.is_some_and(|op| op.paused),
         }
     }
 }
@@ -156,6 +190,25 @@ pub fn format_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The badge of a row: its status, or the download's percent and speed.
+pub fn badge(row: &GameRow) -> String {
+    match (&row.progress, row.paused) {
+        (_, true) => "Paused".into(),
+        (Some(p), false) => {
+            format!("{} · {}/s", format_percent(p.bytes_done, p.bytes_total), format_size(p.bytes_per_sec))
+        }
+        (None, false) => row.status.label(row.peers),
+    }
+}
+
+/// `42%`, rounded down so 100% means done.
+pub fn format_percent(done: u64, total: u64) -> String {
+    if total == 0 {
+        return "0%".into();
+    }
+    format!("{}%", (u128::from(done) * 100 / u128::from(total)).min(100))
 }
 
 /// The worker state for the status bar.
@@ -213,6 +266,9 @@ mod tests {
         assert_eq!(format_size(999_949), "999.9 KB");
         assert_eq!(format_size(999_960), "1.0 MB");
         assert_eq!(format_size(3_200_000_000), "3.2 GB");
+        assert_eq!(format_percent(0, 0), "0%");
+        assert_eq!(format_percent(999, 1000), "99%");
+        assert_eq!(format_percent(1000, 1000), "100%");
     }
 
     #[test]

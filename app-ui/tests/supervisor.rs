@@ -221,3 +221,72 @@ async fn repeated_crashes_stop_in_the_crash_loop_state_until_retry() {
     .await;
     supervisor.shutdown().await;
 }
+
+/// A seeder process serving `games` on loopback; returns it and its address.
+fn seeder(games: &std::path::Path, state: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(worker_exe())
+        .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--name", "seeder"])
+        .arg("--games")
+        .arg(games)
+        .arg("--state")
+        .arg(state)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            addr = Some(rest.split_whitespace().next().unwrap().to_owned());
+        }
+        if line.contains("library scan of") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr.expect("the seeder logs its address"))
+}
+
+#[tokio::test]
+async fn the_ui_downloads_a_game_through_its_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_games = tmp.path().join("seed");
+    std::fs::create_dir_all(seed_games.join("wesnoth/data")).unwrap();
+    let data: Vec<u8> = (0..9_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(seed_games.join("wesnoth/data/core.pak"), &data).unwrap();
+    std::fs::write(seed_games.join("wesnoth/version.ini"), "1.18.2\n").unwrap();
+    let (mut seed, addr) = seeder(&seed_games, &tmp.path().join("seed-state"));
+
+    let mut args = worker_args(tmp.path());
+    args.extend(["--peer".into(), addr.into()]);
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
+    let mut supervisor = Supervisor::start(config).unwrap();
+    expect_event(&mut supervisor, Duration::from_secs(15), "the seeder's game", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::NetworkGames(games)) if games.iter().any(|g| g.id == "wesnoth"))
+    })
+    .await;
+    supervisor.send(lanspread_proto::ipc::IpcCommand::DownloadGame { id: "wesnoth".into() });
+    expect_event(&mut supervisor, Duration::from_secs(10), "the operation", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::ActiveOperations(ops)) if ops.iter().any(|o| o.id == "wesnoth"))
+    })
+    .await;
+    let finished = expect_event(&mut supervisor, Duration::from_secs(60), "the end of the download", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::DownloadFinished { .. } | IpcEvent::DownloadFailed { .. }))
+    })
+    .await;
+    assert!(
+        matches!(finished, SupervisorEvent::Worker(IpcEvent::DownloadFinished { ref version, .. }) if version == "1.18.2"),
+        "{finished:?}"
+    );
+    expect_event(&mut supervisor, Duration::from_secs(10), "the library with the game", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Library(lib))
+            if lib.games.iter().any(|g| g.id == "wesnoth" && g.version.as_deref() == Some("1.18.2")))
+    })
+    .await;
+    assert_eq!(std::fs::read(tmp.path().join("games/wesnoth/data/core.pak")).unwrap(), data);
+    supervisor.shutdown().await;
+    let _ = seed.kill();
+    let _ = seed.wait();
+}

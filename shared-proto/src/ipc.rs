@@ -69,12 +69,38 @@ pub enum IpcCommand {
     GetPeerCount,
     /// Finish cleanly and exit.
     Shutdown,
+    /// Ask the peers with the newest version for the game's file list
+    /// (answered by [`IpcEvent::GameFiles`]).
+    GetGame {
+        id: GameId,
+    },
+    /// Download the newest version from every peer that has it, resuming
+    /// from what an earlier attempt left.
+    DownloadGame {
+        id: GameId,
+    },
+    /// Update: fetch the newest version even though a version is here.
+    FetchLatest {
+        id: GameId,
+    },
+    /// Stop a download; its journal stays, so a later download resumes.
+    CancelDownload {
+        id: GameId,
+    },
+    /// Stop a download but keep it in the active operations as paused.
+    PauseDownload {
+        id: GameId,
+    },
+    /// Continue a paused download.
+    ResumeDownload {
+        id: GameId,
+    },
 }
 
 impl Message for IpcCommand {
     const NAME: &'static str = "ipc command";
     const MAX_FRAME: usize = MAX_IPC_FRAME;
-    const VARIANTS: Option<u32> = Some(5);
+    const VARIANTS: Option<u32> = Some(11);
 }
 
 /// A game root found in the local game directory.
@@ -167,10 +193,60 @@ pub enum IpcEvent {
         context: String,
         message: String,
     },
+    /// The file list of a game, as the peers with its newest version have it.
+    GameFiles {
+        id: GameId,
+        version: String,
+        files: Vec<GameFile>,
+        peers: Vec<PeerId>,
+    },
+    /// Everything running now: the one source of truth for what is busy.
+    ActiveOperations(Vec<ActiveOperation>),
+    DownloadBegin {
+        id: GameId,
+        version: String,
+        bytes_total: u64,
+    },
+    Progress(Progress),
+    DownloadFinished {
+        id: GameId,
+        version: String,
+    },
+    /// The download stopped; `reason` is for a person to read.
+    DownloadFailed {
+        id: GameId,
+        reason: String,
+    },
+    DownloadCancelled {
+        id: GameId,
+        paused: bool,
+    },
 }
 
 impl Message for IpcEvent {
     const NAME: &'static str = "ipc event";
     const MAX_FRAME: usize = MAX_IPC_FRAME;
-    const VARIANTS: Option<u32> = Some(8);
+    const VARIANTS: Option<u32> = Some(15);
+}
+
+/// A file of a game, for the detail view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameFile {
+    pub path: String,
+    pub size: u64,
+}
+
+/// Kinds of long-running work. Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperationKind {
+    Download,
+    Update,
+}
+
+/// One running (or paused) operation on a game.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveOperation {
+    pub id: GameId,
+    pub kind: OperationKind,
+    pub paused: bool,
 }

@@ -2,7 +2,9 @@
 
 use lanspread_proto::frame::{self, FrameDecoder, FrameError, Message};
 use lanspread_proto::game::{CatalogEntry, PeerId};
-use lanspread_proto::ipc::{HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, WorkerHello};
+use lanspread_proto::ipc::{
+    HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, PeerSpeed, Phase, Progress, WorkerHello,
+};
 use lanspread_proto::peer::{
     ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PeerError, PeerRequest, PeerResponse,
 };
@@ -71,9 +73,8 @@ fn variant_counts_match_the_enums() {
     let chunk = PeerRequest::GetChunk { id: String::new(), version: String::new(), file: 0, chunk: 0 };
     assert_eq!(tag_of(&chunk), known::<PeerRequest>());
     assert_eq!(tag_of(&PeerResponse::Chunk { len: 0 }), known::<PeerResponse>());
-    assert_eq!(tag_of(&IpcCommand::Shutdown), known::<IpcCommand>());
-    let failure = IpcEvent::RuntimeFailure { context: String::new(), message: String::new() };
-    assert_eq!(tag_of(&failure), known::<IpcEvent>());
+    assert_eq!(tag_of(&IpcCommand::ResumeDownload { id: String::new() }), known::<IpcCommand>());
+    assert_eq!(tag_of(&IpcEvent::DownloadCancelled { id: String::new(), paused: false }), known::<IpcEvent>());
     assert_eq!(tag_of(&HelloReply::Refused { reason: String::new() }), known::<HelloReply>());
 }
 
@@ -97,8 +98,8 @@ fn huge_length_is_refused_before_reading_the_body() {
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
     assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 5, .. }), "{err}");
-    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 5]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 5, .. }), "{err}");
+    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 11]).unwrap_err();
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 11, .. }), "{err}");
 }
 
 #[test]
@@ -164,6 +165,7 @@ fn arb_response() -> impl Strategy<Value = PeerResponse> {
         )
         .prop_map(PeerResponse::Games),
         arb_manifest().prop_map(PeerResponse::Game),
+        any::<u32>().prop_map(|len| PeerResponse::Chunk { len }),
         ".{0,40}".prop_map(|message| PeerResponse::Error(PeerError { code: ErrorCode::NotFound, message })),
     ]
 }
@@ -189,6 +191,17 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
                     .collect(),
             })),
         (".{0,20}", ".{0,20}").prop_map(|(context, message)| IpcEvent::RuntimeFailure { context, message }),
+        ("[a-z]{1,8}", any::<u64>(), any::<u64>(), any::<u64>(), proptest::option::of(any::<u64>())).prop_map(
+            |(id, done, total, speed, eta)| IpcEvent::Progress(Progress {
+                id,
+                phase: Phase::Downloading,
+                bytes_done: done,
+                bytes_total: total,
+                bytes_per_sec: speed,
+                eta_secs: eta,
+                peers: vec![PeerSpeed { peer_id: PeerId([3; 32]), bytes_per_sec: speed }],
+            })
+        ),
     ]
 }
 

@@ -12,15 +12,14 @@ use lanspread_proto::peer::GameManifest;
 use tokio_util::sync::CancellationToken;
 
 use crate::download::{self, DownloadError, human, planner::short};
-use crate::net::client::PeerConnection;
-use crate::node::{GameSource, Node, NodeOptions};
+use crate::node::{Node, NodeOptions};
 
 /// Runs the command; returns the exit code.
 pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, json: bool) -> anyhow::Result<i32> {
     let node = Node::start(options).await?;
     node.discover(wait).await;
     let sources = node.open_game(id).await;
-    let Some((manifest, peers)) = choose_sources(sources) else {
+    let Some((manifest, peers)) = download::agree_on_manifest(sources) else {
         let found = node.peer_count();
         node.shutdown().await;
         anyhow::bail!("no peer offers {id} ({found} peers found within {:.0} s)", wait.as_secs_f64());
@@ -81,31 +80,6 @@ pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, j
             Err(e.into())
         }
     }
-}
-
-/// The manifest most peers agree on, and those peers' connections. Peers
-/// that failed or disagree are reported and left out.
-fn choose_sources(sources: Vec<GameSource>) -> Option<(GameManifest, Vec<PeerConnection>)> {
-    let mut groups: Vec<(GameManifest, Vec<PeerConnection>)> = Vec::new();
-    for (peer, result) in sources {
-        match result {
-            Err(e) => tracing::warn!("peer {}: {e}", short(&peer)),
-            Ok((conn, manifest)) => match groups.iter_mut().find(|(m, _)| *m == manifest) {
-                Some((_, conns)) => conns.push(conn),
-                None => groups.push((manifest, vec![conn])),
-            },
-        }
-    }
-    groups.sort_by_key(|(_, conns)| std::cmp::Reverse(conns.len()));
-    let mut groups = groups.into_iter();
-    let chosen = groups.next();
-    for (_, conns) in groups {
-        for conn in conns {
-            tracing::warn!("peer {}: its file list differs from the other peers'; not using it", short(&conn.peer_id));
-            conn.close();
-        }
-    }
-    chosen
 }
 
 /// Shows progress: a bar on a terminal, JSON lines with `--json`.

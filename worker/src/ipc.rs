@@ -10,11 +10,13 @@ use interprocess::local_socket::tokio::prelude::*;
 use lanspread_proto::exit;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::ipc::{
-    HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, WorkerHello,
+    HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, OperationKind,
+    WorkerHello,
 };
 use tokio::sync::{broadcast, mpsc};
 
 use crate::node::{Node, NodeOptions};
+use crate::operations::Operations;
 
 /// The UI must answer the hello within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,7 +85,12 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
     });
 
     let mut events = node.subscribe();
-    send_snapshots(&node, &out_tx);
+    let operations = node
+        .library
+        .clone()
+        .map(|library| Operations::new(node.event_sender(), node.access(), library))
+        .ok_or_else(|| anyhow::anyhow!("the worker needs a game directory"))?;
+    send_snapshots(&node, &operations, &out_tx);
     let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
     let mut last_heard = Instant::now();
     let timeout = Duration::from_millis(HEARTBEAT_TIMEOUT_MS);
@@ -96,13 +103,13 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
                     break exit::UI_GONE;
                 };
                 last_heard = Instant::now();
-                if let Some(code) = handle_command(command, &node, &out_tx) {
+                if let Some(code) = handle_command(command, &node, &operations, &out_tx) {
                     break code;
                 }
             }
             event = events.recv() => match event {
                 Ok(event) => { let _ = out_tx.send(event); }
-                Err(broadcast::error::RecvError::Lagged(_)) => send_snapshots(&node, &out_tx),
+                Err(broadcast::error::RecvError::Lagged(_)) => send_snapshots(&node, &operations, &out_tx),
                 Err(broadcast::error::RecvError::Closed) => break exit::FAILURE,
             },
             _ = heartbeat.tick() => {
@@ -124,10 +131,21 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
 }
 
 /// Carries out one command; `Some(code)` ends the worker.
-fn handle_command(command: IpcCommand, node: &Node, out: &mpsc::UnboundedSender<IpcEvent>) -> Option<i32> {
+fn handle_command(
+    command: IpcCommand,
+    node: &Node,
+    operations: &Operations,
+    out: &mpsc::UnboundedSender<IpcEvent>,
+) -> Option<i32> {
     match command {
         IpcCommand::Heartbeat => {}
-        IpcCommand::ListGames => send_snapshots(node, out),
+        IpcCommand::ListGames => send_snapshots(node, operations, out),
+        IpcCommand::GetGame { id } => operations.get_game(&id),
+        IpcCommand::DownloadGame { id } => operations.start_download(&id, OperationKind::Download),
+        IpcCommand::FetchLatest { id } => operations.start_download(&id, OperationKind::Update),
+        IpcCommand::CancelDownload { id } => operations.cancel(&id, false),
+        IpcCommand::PauseDownload { id } => operations.cancel(&id, true),
+        IpcCommand::ResumeDownload { id } => operations.resume(&id),
         IpcCommand::GetPeerCount => {
             let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
         }
@@ -151,7 +169,8 @@ fn handle_command(command: IpcCommand, node: &Node, out: &mpsc::UnboundedSender<
     None
 }
 
-fn send_snapshots(node: &Node, out: &mpsc::UnboundedSender<IpcEvent>) {
+fn send_snapshots(node: &Node, operations: &Operations, out: &mpsc::UnboundedSender<IpcEvent>) {
+    let _ = out.send(IpcEvent::ActiveOperations(operations.snapshot()));
     let _ = out.send(IpcEvent::Catalog(node.catalog.entries().cloned().collect()));
     if let Some(library) = &node.library {
         let _ = out.send(IpcEvent::Library(library.state().snapshot()));

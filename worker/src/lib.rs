@@ -11,6 +11,8 @@
 //! - [`download`]: verified multi-peer downloads that resume.
 //! - [`node`]: all of the above running together, with one shutdown.
 //! - [`fetch`]: the headless `fetch` command: discover, download, report.
+//! - [`operations`]: downloads started by the UI and the active-operations
+//!   snapshot.
 //! - [`ipc`]: the bridge to the desktop UI.
 //! - [`cli`]: the headless command line.
 //! - [`platform`]: paths, durable writes and signals per operating system.
@@ -45,4 +47,5 @@ pub mod ipc;
 pub mod library;
 pub mod net;
 pub mod node;
+pub mod operations;
 pub mod platform;

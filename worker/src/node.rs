@@ -147,6 +147,11 @@ impl Node {
         })
     }
 
+    /// A sender into the node's event stream, for operations.
+    pub fn event_sender(&self) -> broadcast::Sender<IpcEvent> {
+        self.events.clone()
+    }
+
     /// Events from now on (library, peers, network games, failures).
     pub fn subscribe(&self) -> broadcast::Receiver<IpcEvent> {
         self.events.subscribe()
@@ -177,39 +182,14 @@ impl Node {
     }
 
     /// Connects to every peer that has the newest version of `game` and
-    /// asks it for its file list, which the peer game DB remembers. Returns
-    /// each peer's connection and list, or why it failed.
+    /// asks it for its file list (see [`PeerAccess::open_game`]).
     pub async fn open_game(&self, game: &str) -> Vec<GameSource> {
-        let targets: Vec<(PeerId, SocketAddr)> = {
-            let db = self.peers.db.lock().unwrap_or_else(|p| p.into_inner());
-            let newest = db.network_games().into_iter().find(|g| g.id == game).map(|g| g.newest_version);
-            let Some(newest) = newest else {
-                return Vec::new();
-            };
-            db.peers_with(game, &newest).into_iter().filter_map(|id| db.get(id).map(|p| (id, p.addr))).collect()
-        };
-        let mut asks = tokio::task::JoinSet::new();
-        for (id, addr) in targets {
-            let (endpoint, game) = (self.endpoint.clone(), game.to_owned());
-            asks.spawn(async move {
-                let result = async {
-                    let conn = crate::net::client::connect(&endpoint, addr, Some(id)).await?;
-                    let manifest = conn.get_game(&game).await?;
-                    Ok((conn, manifest))
-                }
-                .await;
-                (id, result)
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(Ok((id, result))) = asks.join_next().await {
-            if let Ok((_, manifest)) = &result {
-                self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).set_manifest(id, manifest.clone());
-            }
-            results.push((id, result));
-        }
-        results.sort_by_key(|(id, _)| *id);
-        results
+        self.access().open_game(game).await
+    }
+
+    /// A handle for asking peers, usable from other tasks.
+    pub fn access(&self) -> PeerAccess {
+        PeerAccess { endpoint: self.endpoint.clone(), db: self.peers.db.clone() }
     }
 
     /// Stops every task, says goodbye over mDNS and closes the endpoint.
@@ -280,4 +260,56 @@ async fn resolve_static_peers(peers: &[String]) -> Vec<(String, Vec<SocketAddr>)
         out.push((peer.clone(), addrs));
     }
     out
+}
+
+/// Endpoint and peer game DB, cloned out of a [`Node`] for tasks that ask
+/// peers for games (downloads).
+#[derive(Debug, Clone)]
+pub struct PeerAccess {
+    endpoint: quinn::Endpoint,
+    db: Arc<std::sync::Mutex<discovery::PeerGameDb>>,
+}
+
+impl PeerAccess {
+    /// The newest version of `game` on the network, if any peer has it.
+    pub fn newest_version(&self, game: &str) -> Option<String> {
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.network_games().into_iter().find(|g| g.id == game).map(|g| g.newest_version)
+    }
+
+    /// Connects to every peer that has the newest version of `game` and
+    /// asks it for its file list, which the peer game DB remembers. Returns
+    /// each peer's connection and list, or why it failed.
+    pub async fn open_game(&self, game: &str) -> Vec<GameSource> {
+        let targets: Vec<(PeerId, SocketAddr)> = {
+            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+            let newest = db.network_games().into_iter().find(|g| g.id == game).map(|g| g.newest_version);
+            let Some(newest) = newest else {
+                return Vec::new();
+            };
+            db.peers_with(game, &newest).into_iter().filter_map(|id| db.get(id).map(|p| (id, p.addr))).collect()
+        };
+        let mut asks = tokio::task::JoinSet::new();
+        for (id, addr) in targets {
+            let (endpoint, game) = (self.endpoint.clone(), game.to_owned());
+            asks.spawn(async move {
+                let result = async {
+                    let conn = crate::net::client::connect(&endpoint, addr, Some(id)).await?;
+                    let manifest = conn.get_game(&game).await?;
+                    Ok((conn, manifest))
+                }
+                .await;
+                (id, result)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(Ok((id, result))) = asks.join_next().await {
+            if let Ok((_, manifest)) = &result {
+                self.db.lock().unwrap_or_else(|p| p.into_inner()).set_manifest(id, manifest.clone());
+            }
+            results.push((id, result));
+        }
+        results.sort_by_key(|(id, _)| *id);
+        results
+    }
 }

@@ -36,8 +36,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::library::scan::VERSION_FILE;
 use crate::net::client::PeerConnection;
+use crate::node::GameSource;
 use journal::Journal;
 use planner::Wanted;
+use planner::short;
 use storage::Storage;
 
 /// Where an old sentinel waits while its game is downloaded again.
@@ -194,4 +196,29 @@ pub fn human(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The manifest most peers agree on, and those peers' connections. Peers
+/// that failed or disagree are reported and left out.
+pub fn agree_on_manifest(sources: Vec<GameSource>) -> Option<(GameManifest, Vec<PeerConnection>)> {
+    let mut groups: Vec<(GameManifest, Vec<PeerConnection>)> = Vec::new();
+    for (peer, result) in sources {
+        match result {
+            Err(e) => tracing::warn!("peer {}: {e}", short(&peer)),
+            Ok((conn, manifest)) => match groups.iter_mut().find(|(m, _)| *m == manifest) {
+                Some((_, conns)) => conns.push(conn),
+                None => groups.push((manifest, vec![conn])),
+            },
+        }
+    }
+    groups.sort_by_key(|(_, conns)| std::cmp::Reverse(conns.len()));
+    let mut groups = groups.into_iter();
+    let chosen = groups.next();
+    for (_, conns) in groups {
+        for conn in conns {
+            tracing::warn!("peer {}: its file list differs from the other peers'; not using it", short(&conn.peer_id));
+            conn.close();
+        }
+    }
+    chosen
 }

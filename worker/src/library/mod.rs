@@ -35,8 +35,11 @@ pub struct LocalGameState {
     pub version: Option<String>,
     pub installed: bool,
     pub size: u64,
-    /// Present once every payload file is hashed.
+    /// Present once every payload file is hashed (and no operation runs).
     pub manifest: Option<Arc<GameManifest>>,
+    /// An operation (download, install, …) is changing this root: it is
+    /// neither rescanned nor listed nor served until the operation ends.
+    pub busy: bool,
 }
 
 /// The published state of the library.
@@ -53,6 +56,7 @@ impl LibraryState {
     pub fn summaries(&self) -> Vec<GameSummary> {
         self.games
             .values()
+            .filter(|g| !g.busy)
             .filter_map(|g| {
                 let version = g.version.clone()?;
                 Some(GameSummary { id: g.id.clone(), version, size: g.size, installed: g.installed })
@@ -89,7 +93,28 @@ enum ScanRequest {
 #[derive(Debug, Clone)]
 pub struct Library {
     state: state_watch::Receiver<Arc<LibraryState>>,
+    publisher: Arc<state_watch::Sender<Arc<LibraryState>>>,
+    busy: Arc<Mutex<BTreeSet<String>>>,
     requests: mpsc::UnboundedSender<ScanRequest>,
+}
+
+/// Marks a game busy while it lives; dropping it frees the game and rescans it.
+#[derive(Debug)]
+pub struct BusyGuard {
+    library: Library,
+    id: String,
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.library.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        self.library.publisher.send_modify(|state| {
+            if let Some(game) = Arc::make_mut(state).games.get_mut(&self.id) {
+                game.busy = false;
+            }
+        });
+        let _ = self.library.requests.send(ScanRequest::Game(self.id.clone()));
+    }
 }
 
 impl Library {
@@ -97,17 +122,43 @@ impl Library {
     pub fn start(game_dir: PathBuf, catalog: Arc<Catalog>, index_path: &Path, cancel: CancellationToken) -> Self {
         let initial = LibraryState { game_dir: game_dir.clone(), revision: 0, games: BTreeMap::new() };
         let (state_tx, state) = state_watch::channel(Arc::new(initial));
+        let publisher = Arc::new(state_tx);
+        let busy = Arc::new(Mutex::new(BTreeSet::new()));
         let (requests, rx) = mpsc::unbounded_channel();
         let service = Service {
             game_dir,
             catalog,
             index: Arc::new(Mutex::new(HashIndex::load(index_path))),
-            state: state_tx,
+            state: publisher.clone(),
+            busy: busy.clone(),
             requests: requests.clone(),
         };
         tokio::spawn(service.run(rx, cancel));
         let _ = requests.send(ScanRequest::All);
-        Library { state, requests }
+        Library { state, publisher, busy, requests }
+    }
+
+    /// Takes `id` out of scanning, listing and serving until the guard drops.
+    /// `None` if another operation already holds it.
+    pub fn begin_operation(&self, id: &str) -> Option<BusyGuard> {
+        if !self.busy.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
+            return None;
+        }
+        self.publisher.send_modify(|state| {
+            let state = Arc::make_mut(state);
+            let game = state.games.entry(id.to_owned()).or_insert_with(|| LocalGameState {
+                id: id.to_owned(),
+                version: None,
+                installed: false,
+                size: 0,
+                manifest: None,
+                busy: true,
+            });
+            game.busy = true;
+            game.manifest = None;
+            state.revision += 1;
+        });
+        Some(BusyGuard { library: self.clone(), id: id.to_owned() })
     }
 
     /// The last published state.
@@ -129,7 +180,8 @@ struct Service {
     game_dir: PathBuf,
     catalog: Arc<Catalog>,
     index: Arc<Mutex<HashIndex>>,
-    state: state_watch::Sender<Arc<LibraryState>>,
+    state: Arc<state_watch::Sender<Arc<LibraryState>>>,
+    busy: Arc<Mutex<BTreeSet<String>>>,
     requests: mpsc::UnboundedSender<ScanRequest>,
 }
 
@@ -192,6 +244,7 @@ impl Service {
                 catalog: self.catalog.clone(),
                 index: self.index.clone(),
                 state: self.state.clone(),
+                busy: self.busy.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             };
             let result = tokio::task::spawn_blocking(move || pass.run(pending)).await;
             match result {
@@ -216,12 +269,14 @@ struct Pass {
     game_dir: PathBuf,
     catalog: Arc<Catalog>,
     index: Arc<Mutex<HashIndex>>,
-    state: state_watch::Sender<Arc<LibraryState>>,
+    state: Arc<state_watch::Sender<Arc<LibraryState>>>,
+    /// Games an operation is changing: left alone by this pass.
+    busy: BTreeSet<String>,
 }
 
 impl Pass {
     fn run(self, pending: Pending) -> std::io::Result<HashStats> {
-        let scanned: Vec<(String, Option<ScannedGame>)> = if pending.all {
+        let mut scanned: Vec<(String, Option<ScannedGame>)> = if pending.all {
             let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
             let mut found: Vec<(String, Option<ScannedGame>)> =
                 games.into_iter().map(|g| (g.id.clone(), Some(g))).collect();
@@ -241,9 +296,13 @@ impl Pass {
             found
         };
 
+        scanned.retain(|(id, _)| !self.busy.contains(id));
         // Publish what was found at once; manifests follow as they are hashed.
         self.publish(|games| {
             for (id, game) in &scanned {
+                if games.get(id).is_some_and(|g| g.busy) {
+                    continue;
+                }
                 match game {
                     None => {
                         games.remove(id);
@@ -288,6 +347,7 @@ impl Pass {
             let manifest = Arc::new(GameManifest { id: id.clone(), version, chunk_size: CHUNK_SIZE, files });
             self.publish(|games| {
                 if let Some(entry) = games.get_mut(&id)
+                    && !entry.busy
                     && entry.version.as_ref() == Some(&manifest.version)
                 {
                     entry.manifest = Some(manifest.clone());
@@ -320,5 +380,6 @@ fn state_of(game: &ScannedGame, manifest: Option<Arc<GameManifest>>) -> LocalGam
         installed: game.installed,
         size: game.size(),
         manifest,
+        busy: false,
     }
 }

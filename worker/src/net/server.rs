@@ -58,6 +58,12 @@ impl ServerContext {
     /// Where the bytes of a chunk are, checked against our own manifest only.
     fn locate_chunk(&self, id: &str, version: &str, file: u32, chunk: u32) -> Reply {
         let state = self.library.state();
+        if state.games.get(id).is_some_and(|g| g.busy) {
+            return Reply::Frame(error(
+                ErrorCode::NotReady,
+                format!("{id} is being changed on this node; ask again later"),
+            ));
+        }
         let Some(manifest) = state.games.get(id).and_then(|g| g.manifest.clone()) else {
             return Reply::Frame(error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")));
         };
@@ -96,7 +102,7 @@ impl ServerContext {
             PeerRequest::ListGames => PeerResponse::Games(self.library.state().summaries()),
             PeerRequest::GetGame { id } => {
                 let state = self.library.state();
-                match state.games.get(&id).filter(|g| g.version.is_some()) {
+                match state.games.get(&id).filter(|g| g.version.is_some() && !g.busy) {
                     None => error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")),
                     Some(game) => match &game.manifest {
                         Some(manifest) => PeerResponse::Game(manifest.as_ref().clone()),
