@@ -202,8 +202,9 @@ impl Node {
             let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
         }
         self.endpoint.close(lanspread_proto::peer::close::SHUTDOWN.into(), b"shutting down");
-        // Long enough to send the close frames, short enough for a quick `list`.
-        let _ = tokio::time::timeout(Duration::from_millis(250), self.endpoint.wait_idle()).await;
+        // Close frames leave at once; this only covers a lost one on a busy
+        // link, and stays short so `list` and `fetch` end promptly.
+        let _ = tokio::time::timeout(Duration::from_millis(50), self.endpoint.wait_idle()).await;
     }
 }
 

@@ -6,9 +6,10 @@
 //!   finished request frees room for the next queued chunk, so a fast peer
 //!   comes back for more sooner and its share follows its speed.
 //! - **Window.** A peer's window is as many bytes as it delivers in
-//!   [`WINDOW_TIME`] (at least [`MIN_WINDOW_CHUNKS`] chunks, at most
-//!   [`MAX_IN_FLIGHT`] requests), so many small files are pipelined and a
-//!   slow peer does not hoard chunks.
+//!   [`WINDOW_TIME`] (always at least one request, [`MIN_WINDOW_CHUNKS`]
+//!   chunks while its speed is unknown, at most [`MAX_IN_FLIGHT`] requests),
+//!   so small files are pipelined and a slow peer does not hoard chunks that
+//!   a faster one would then have to fetch again at the end.
 //! - **Endgame.** When the queue is empty, an idle peer re-requests a chunk
 //!   another peer is still working on; the first verified copy wins.
 //! - **Faults.** A chunk that fails verification goes back to the queue, to
@@ -26,8 +27,8 @@ use lanspread_proto::PeerId;
 /// Requests a peer may have in flight at once.
 pub const MAX_IN_FLIGHT: usize = 32;
 /// A peer's window covers this much of its measured throughput.
-pub const WINDOW_TIME: Duration = Duration::from_millis(500);
-/// Every usable peer may have at least this many chunks' bytes in flight.
+pub const WINDOW_TIME: Duration = Duration::from_secs(1);
+/// Window of a peer whose speed is not measured yet, in chunks.
 pub const MIN_WINDOW_CHUNKS: u64 = 2;
 /// Verification failures after which a peer is dropped from the download.
 pub const MAX_BAD_CHUNKS: u32 = 3;
@@ -179,16 +180,19 @@ impl Planner {
 
     fn window_bytes(&self, peer: &PeerState) -> u64 {
         if peer.bad_chunks > 0 {
-            return 1;
+            return 0;
         }
-        let by_rate = (peer.rate * WINDOW_TIME.as_secs_f64()) as u64;
-        by_rate.max(MIN_WINDOW_CHUNKS * self.chunk_size)
+        if peer.rate == 0.0 {
+            return MIN_WINDOW_CHUNKS * self.chunk_size;
+        }
+        (peer.rate * WINDOW_TIME.as_secs_f64()) as u64
     }
 
-    fn has_room(&self, peer: &PeerState) -> bool {
+    /// Whether `peer` may take one more request of `len` bytes.
+    fn has_room(&self, peer: &PeerState, len: u64) -> bool {
         peer.usable()
             && peer.in_flight.len() < MAX_IN_FLIGHT
-            && (peer.in_flight.is_empty() || peer.in_flight_bytes < self.window_bytes(peer))
+            && (peer.in_flight.is_empty() || peer.in_flight_bytes + len <= self.window_bytes(peer))
     }
 
     /// The requests to send now.
@@ -203,14 +207,19 @@ impl Planner {
         loop {
             let mut progressed = false;
             for &peer in &order {
-                if !self.has_room(&self.peers[&peer]) {
+                if !self.peers[&peer].usable() {
                     continue;
                 }
-                if let Some(chunk) = self.next_for(peer) {
-                    self.assign(peer, chunk);
-                    actions.push(Action::Request { peer, chunk });
-                    progressed = true;
+                let Some((chunk, from_queue)) = self.next_for(peer) else { continue };
+                if !self.has_room(&self.peers[&peer], self.sizes[&chunk]) {
+                    if from_queue {
+                        self.queue.push_front(chunk);
+                    }
+                    continue;
                 }
+                self.assign(peer, chunk);
+                actions.push(Action::Request { peer, chunk });
+                progressed = true;
             }
             if !progressed {
                 break;
@@ -220,14 +229,15 @@ impl Planner {
         actions
     }
 
-    /// The next chunk for `peer`: from the queue, else (endgame) the chunk
-    /// in flight elsewhere for the longest, that it is not already fetching.
-    fn next_for(&mut self, peer: PeerId) -> Option<ChunkRef> {
+    /// The next chunk for `peer` and whether it came off the queue: from the
+    /// queue, else (endgame, only when `peer` is idle) a chunk another peer
+    /// is still fetching.
+    fn next_for(&mut self, peer: PeerId) -> Option<(ChunkRef, bool)> {
         let allowed = |avoid: &BTreeMap<ChunkRef, BTreeSet<PeerId>>, c: &ChunkRef| {
             !avoid.get(c).is_some_and(|s| s.contains(&peer))
         };
         if let Some(pos) = self.queue.iter().position(|c| allowed(&self.avoid, c)) {
-            return self.queue.remove(pos);
+            return self.queue.remove(pos).map(|c| (c, true));
         }
         if !self.peers[&peer].in_flight.is_empty() {
             return None;
@@ -235,7 +245,7 @@ impl Planner {
         self.owners
             .iter()
             .filter(|(c, owners)| !owners.contains(&peer) && owners.len() < 2 && allowed(&self.avoid, c))
-            .map(|(c, _)| *c)
+            .map(|(c, _)| (*c, false))
             .next()
     }
 

@@ -29,9 +29,29 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Per-stream flow-control window: a whole chunk (4 MiB) plus headroom, so
+/// one chunk never waits for window updates.
+const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
+/// Per-connection window: several chunks in flight; far above the
+/// bandwidth-delay product of a LAN (1 Gbit/s × 1 ms = 125 KB), so the
+/// window never limits, without letting one peer buffer without bound.
+const CONNECTION_WINDOW: u32 = 48 * 1024 * 1024;
+/// Largest UDP payload tried by MTU discovery (Ethernet 1500 minus IPv4 and
+/// UDP headers); measured here to be worth ~18% over the default.
+const MTU_UPPER_BOUND: u16 = 1472;
+
+/// LAN-tuned transport. GSO (segmentation offload) stays on, as quinn
+/// defaults: off, it costs 3.5× the time. The UDP send buffer is left
+/// alone: raised, it overfills a shaped link's queue and loses packets.
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut transport = quinn::TransportConfig::default();
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(MTU_UPPER_BOUND);
     transport
+        .stream_receive_window(STREAM_WINDOW.into())
+        .receive_window(CONNECTION_WINDOW.into())
+        .send_window(u64::from(CONNECTION_WINDOW))
+        .mtu_discovery_config(Some(mtu))
         .max_concurrent_bidi_streams(MAX_STREAMS_PER_PEER.into())
         .max_concurrent_uni_streams(0u8.into())
         .keep_alive_interval(Some(KEEP_ALIVE))

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Download benchmark: LanSpread's `fetch` against aria2c (multi-source HTTP
+# from nginx on the same sources), curl (one source) and iperf3 (the link
+# ceiling), on tbf-shaped links in a private network-namespace lab.
+#
+#   sudo scripts/bench.sh [--size MB] [--small N] [--write]
+#
+#   --size MB   game size (default 256; a few hundred MB is the reference)
+#   --small N   number of small files in it (default 300)
+#   --write     replace the results section of BENCHMARKS.md
+#
+# Scenarios: one source at 100 Mbit/s; two at 100 + 100; two at 100 + 20.
+# Prints Mbit/s and the ratio to the iperf3 ceiling for each tool, and the
+# fetching worker's CPU seconds per GB and peak RSS. Needs root (network
+# namespaces); installs nginx, aria2, iperf3, curl and GNU time if missing.
+# Traffic stays inside the lab: the switch namespace has no uplink.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MB=256 SMALL=300 WRITE=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size) SIZE_MB=$2; shift 2 ;;
+    --small) SMALL=$2; shift 2 ;;
+    --write) WRITE=1; shift ;;
+    *) sed -n '2,18p' "$0"; exit 2 ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || { echo "bench: needs root for network namespaces" >&2; exit 1; }
+
+need=()
+for p in nginx-light aria2 iperf3 curl time iproute2; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ] && ! command -v nginx >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+cargo build --release -q -p lanspread-worker
+WORKER=$PWD/target/release/lanspread-worker
+
+PFX="lsb$$"
+SUBNET=10.231.9
+WORK=$(mktemp -d /tmp/lanspread-bench.XXXXXX)
+chmod 755 "$WORK"
+
+ns() { echo "$PFX-$1"; }
+in_host() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
+
+cleanup() {
+  for h in h1 h2 h3 sw; do
+    for pid in $(ip netns pids "$(ns $h)" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del "$(ns $h)" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- the lab: h1 and h2 are sources, h3 fetches; one bridge, no uplink ---
+ip netns add "$(ns sw)"
+ip -n "$(ns sw)" link set lo up
+ip -n "$(ns sw)" link add br0 type bridge
+ip -n "$(ns sw)" link set br0 up
+for i in 1 2 3; do
+  ip netns add "$(ns h$i)"
+  ip -n "$(ns sw)" link add "port$i" type veth peer name eth0 netns "$(ns h$i)"
+  ip -n "$(ns sw)" link set "port$i" master br0 up
+  ip -n "$(ns h$i)" link set lo up
+  ip -n "$(ns h$i)" addr add "$SUBNET.$i/24" dev eth0
+  ip -n "$(ns h$i)" link set eth0 up
+done
+sleep 1
+
+# shape HOST RATE: tbf both ways on the host's link ("" clears).
+shape() {
+  local i=${1#h} rate=$2
+  in_host "$1" tc qdisc del dev eth0 root 2>/dev/null || true
+  ip netns exec "$(ns sw)" tc qdisc del dev "port$i" root 2>/dev/null || true
+  [ -z "$rate" ] && return
+  in_host "$1" tc qdisc add dev eth0 root tbf rate "$rate" burst 256kb latency 50ms
+  ip netns exec "$(ns sw)" tc qdisc add dev "port$i" root tbf rate "$rate" burst 256kb latency 50ms
+}
+
+# --- the game: large incompressible files and many small ones ---
+GAME=$WORK/src/openarena
+mkdir -p "$GAME/data"
+small_total=0
+for i in $(seq 1 "$SMALL"); do
+  d="$GAME/maps/set$((i % 8))"; mkdir -p "$d"
+  n=$(( (i * 7919) % 61440 + 1024 )); small_total=$((small_total + n))
+  head -c "$n" /dev/urandom > "$d/map$i.bsp"
+done
+big=$(( (SIZE_MB * 1024 * 1024 - small_total) / 4 ))
+for i in 1 2 3 4; do head -c "$big" /dev/urandom > "$GAME/data/pak$i.pk3"; done
+echo "0.8.10" > "$GAME/version.ini"
+chmod -R a+rX "$WORK/src"
+TOTAL=$(du -sb --apparent-size "$GAME" | cut -f1)
+(cd "$WORK/src" && find openarena -type f | sort) > "$WORK/files"
+echo "bench: game of $TOTAL bytes in $(wc -l < "$WORK/files") files"
+
+# --- servers on both sources ---
+for i in 1 2; do
+  in_host "h$i" "$WORKER" serve --games "$WORK/src" --listen "$SUBNET.$i:47474" --no-mdns \
+    --state "$WORK/state-h$i" --name "source$i" 2> "$WORK/serve-h$i.log" &
+  cat > "$WORK/nginx-h$i.conf" <<CONF
+user root;
+worker_processes 1;
+pid $WORK/nginx-h$i.pid;
+error_log $WORK/nginx-h$i.err;
+events { worker_connections 1024; }
+http {
+  access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  server { listen $SUBNET.$i:8080; root $WORK/src; }
+}
+CONF
+  in_host "h$i" nginx -c "$WORK/nginx-h$i.conf"
+  in_host "h$i" iperf3 -s -D -B "$SUBNET.$i" -p 5201
+done
+for i in 1 2; do
+  for _ in $(seq 100); do grep -q "library scan of" "$WORK/serve-h$i.log" && break; sleep 0.1; done
+done
+
+mbit() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b * 8 / s / 1e6 }'; }
+ratio() { awk -v a="$1" -v c="$2" 'BEGIN { printf "%.3f", a / c }'; }
+
+# ceiling SOURCES...: summed iperf3 TCP rate of the sources into h3, run together.
+ceiling() {
+  local pids=() i
+  for i in "$@"; do
+    in_host h3 iperf3 -c "$SUBNET.$i" -p 5201 -R -t 6 -O 1 -J > "$WORK/iperf-$i.json" & pids+=($!)
+  done
+  wait "${pids[@]}"
+  for i in "$@"; do
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"])' "$WORK/iperf-$i.json"
+  done | awk '{ s += $1 } END { printf "%.1f", s / 1e6 }'
+}
+
+lanspread() {
+  rm -rf "$WORK/out"; mkdir -p "$WORK/out"
+  local peers=() i
+  for i in "$@"; do peers+=(--peer "$SUBNET.$i:47474"); done
+  in_host h3 /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$WORKER" fetch openarena --games "$WORK/out" \
+    --no-mdns --state "$WORK/state-h3" --json "${peers[@]}" > "$WORK/fetch.json" 2> "$WORK/fetch.log"
+  diff -rq "$GAME" "$WORK/out/openarena" > /dev/null || { echo "bench: LanSpread's copy differs" >&2; exit 1; }
+  [ -z "${BENCH_KEEP:-}" ] || cp "$WORK/fetch.json" "$WORK/fetch.log" "$BENCH_KEEP/" 
+  read -r wall user sys rss < "$WORK/time"
+  echo "$wall $(awk -v u="$user" -v s="$sys" -v b="$TOTAL" 'BEGIN { printf "%.2f", (u + s) / (b / 1e9) }') $((rss / 1024))"
+}
+
+aria() {
+  rm -rf "$WORK/out-aria"; mkdir -p "$WORK/out-aria"
+  local n=0 f i uris
+  : > "$WORK/aria.list"
+  while read -r f; do
+    uris=()
+    for i in "$@"; do uris+=("http://$SUBNET.$i:8080/$f"); done
+    # Rotate the mirror order per file so every source gets first picks.
+    local k=$(( n % ${#uris[@]} )); n=$((n + 1))
+    printf '%s\t' "${uris[@]:k}" "${uris[@]:0:k}" | sed 's/\t$//' >> "$WORK/aria.list"
+    printf '\n  out=%s\n' "$f" >> "$WORK/aria.list"
+  done < "$WORK/files"
+  local start end
+  start=$(date +%s.%N)
+  in_host h3 aria2c --input-file="$WORK/aria.list" --dir="$WORK/out-aria" --max-concurrent-downloads=16 \
+    --split=4 --min-split-size=4M --max-connection-per-server=4 --file-allocation=none \
+    --console-log-level=error --summary-interval=0 --download-result=hide --quiet=true
+  end=$(date +%s.%N)
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
+}
+
+curl_one() {
+  rm -rf "$WORK/out-curl"; mkdir -p "$WORK/out-curl"
+  awk -v base="http://$SUBNET.1:8080/" -v out="$WORK/out-curl/" '{ printf "url = \"%s%s\"\noutput = \"%s%s\"\n", base, $0, out, $0 }' \
+    "$WORK/files" > "$WORK/curl.cfg"
+  local start end
+  start=$(date +%s.%N)
+  in_host h3 curl -s --create-dirs -K "$WORK/curl.cfg"
+  end=$(date +%s.%N)
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
+}
+
+RESULTS=$WORK/results.md
+{
+  echo "| scenario | ceiling Mbit/s | LanSpread Mbit/s (ratio) | aria2c Mbit/s (ratio) | curl, one source Mbit/s (ratio) | LanSpread CPU s/GB | LanSpread peak RSS MB |"
+  echo "|---|---|---|---|---|---|---|"
+} > "$RESULTS"
+
+scenario() {
+  local name=$1 r1=$2 r2=$3 sources=(1)
+  shape h1 "$r1"; shape h2 "$r2"; shape h3 ""
+  [ -n "$r2" ] && sources=(1 2)
+  local ceil ls_wall ls_cpu ls_rss aria_s curl_s
+  ceil=$(ceiling "${sources[@]}")
+  read -r ls_wall ls_cpu ls_rss < <(lanspread "${sources[@]}")
+  aria_s=$(aria "${sources[@]}")
+  curl_s=$(curl_one)
+  local ls_m aria_m curl_m
+  ls_m=$(mbit "$TOTAL" "$ls_wall"); aria_m=$(mbit "$TOTAL" "$aria_s"); curl_m=$(mbit "$TOTAL" "$curl_s")
+  printf '| %s | %s | %s (%s) | %s (%s) | %s (%s) | %s | %s |\n' "$name" "$ceil" \
+    "$ls_m" "$(ratio "$ls_m" "$ceil")" "$aria_m" "$(ratio "$aria_m" "$ceil")" "$curl_m" "$(ratio "$curl_m" "$ceil")" \
+    "$ls_cpu" "$ls_rss" | tee -a "$RESULTS"
+}
+
+echo "bench: running (each scenario moves the game three times)"
+[ -n "${BENCH_ONLY:-}" ] || scenario "1 source, 100 Mbit/s" 100mbit ""
+[ -n "${BENCH_ONLY:-}" ] || scenario "2 sources, 100 + 100 Mbit/s" 100mbit 100mbit
+scenario "2 sources, 100 + 20 Mbit/s" 100mbit 20mbit
+
+if [ "$WRITE" = 1 ]; then
+  {
+    sed '/^<!-- results -->$/q' BENCHMARKS.md
+    echo
+    echo "Run of $(date -u +%Y-%m-%d) on $(nproc) cores: \`sudo scripts/bench.sh --size $SIZE_MB --small $SMALL --write\`,"
+    echo "a game of $TOTAL bytes in $(wc -l < "$WORK/files") files; whole-command wall time, release build."
+    echo
+    cat "$RESULTS"
+  } > "$WORK/BENCHMARKS.md"
+  cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
+  echo "bench: BENCHMARKS.md updated"
+fi
