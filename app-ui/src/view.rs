@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use lanspread_proto::CatalogEntry;
 use lanspread_proto::game::compare_versions;
 use lanspread_proto::ipc::{ActiveOperation, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, Progress};
+pub use lanspread_proto::units::format_size;
 
 use crate::supervisor::{SupervisorEvent, WorkerState};
 
@@ -176,22 +177,6 @@ pub fn status_of(local: Option<&LocalGame>, network: Option<&NetworkGame>) -> Ga
     }
 }
 
-/// Bytes as a person reads them: `0 B`, `512 B`, `1.5 KB`, `3.2 GB` (SI units,
-/// like file managers and download speeds).
-pub fn format_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 999.95 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// The badge of a row: its status, or the download's percent and speed.
 pub fn badge(row: &GameRow) -> String {
     match (&row.progress, row.paused) {
@@ -259,13 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(format_size(0), "0 B");
-        assert_eq!(format_size(999), "999 B");
-        assert_eq!(format_size(1500), "1.5 KB");
-        assert_eq!(format_size(999_949), "999.9 KB");
-        assert_eq!(format_size(999_960), "1.0 MB");
-        assert_eq!(format_size(3_200_000_000), "3.2 GB");
+    fn percents() {
         assert_eq!(format_percent(0, 0), "0%");
         assert_eq!(format_percent(999, 1000), "99%");
         assert_eq!(format_percent(1000, 1000), "100%");

@@ -128,9 +128,19 @@ async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() 
         .unwrap();
     let mut link = tokio::time::timeout(Duration::from_secs(10), links.recv()).await.unwrap().unwrap();
     assert_eq!(Some(link.worker_pid), child.id());
-    let event =
-        tokio::time::timeout(Duration::from_secs(10), read_frame::<IpcEvent, _>(&mut link.reader)).await.unwrap();
-    assert!(matches!(event, Ok(Some(IpcEvent::Catalog(ref c))) if c.len() >= 15), "{event:?}");
+    // The worker opens with its snapshots, the catalog among them.
+    let catalog = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match read_frame::<IpcEvent, _>(&mut link.reader).await {
+                Ok(Some(IpcEvent::Catalog(catalog))) => break catalog,
+                Ok(Some(_)) => {}
+                other => panic!("the worker speaks the protocol: {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(catalog.len() >= 15);
 
     // Closing the socket (the UI is gone) ends the worker promptly.
     let closed = Instant::now();

@@ -22,6 +22,7 @@
 //! - [`peer`]: requests and responses between nodes.
 //! - [`ipc`]: commands, events and the handshake between UI and worker.
 //! - [`exit`]: process exit codes shared by the supervisor and the worker.
+//! - [`units`]: byte counts as people read them.
 //!
 //! # Example
 //! ```
@@ -40,6 +41,7 @@ pub mod game;
 pub mod io;
 pub mod ipc;
 pub mod peer;
+pub mod units;
 
 pub use frame::{FrameDecoder, FrameError, Message};
 pub use game::{CatalogEntry, GameId, PeerId};

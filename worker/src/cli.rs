@@ -242,19 +242,8 @@ fn print_games(games: &[NetworkGame], catalog: &Catalog, peers: usize, json: boo
             name_of(&game.id),
             game.newest_version,
             game.peers_with_newest,
-            human_size(game.size)
+            lanspread_proto::units::format_size(game.size)
         );
     }
     println!("{} games from {peers} peers", games.len());
-}
-
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

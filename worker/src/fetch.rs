@@ -11,8 +11,9 @@ use lanspread_proto::ipc::{Phase, Progress};
 use lanspread_proto::peer::GameManifest;
 use tokio_util::sync::CancellationToken;
 
-use crate::download::{self, DownloadError, human, planner::short};
+use crate::download::{self, DownloadError, planner::short};
 use crate::node::{Node, NodeOptions};
+use lanspread_proto::units::format_size as human;
 
 /// Runs the command; returns the exit code.
 pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, json: bool) -> anyhow::Result<i32> {

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{Phase, Progress};
 use lanspread_proto::peer::GameManifest;
+use lanspread_proto::units::format_size;
 use tokio_util::sync::CancellationToken;
 
 use crate::library::scan::VERSION_FILE;
@@ -52,7 +53,7 @@ pub const VERSION_TMP: &str = ".version.ini.tmp";
 pub enum DownloadError {
     #[error("the peers' file list is unusable: {0}")]
     BadManifest(String),
-    #[error("not enough free space in {path}: the download needs {} more, {} is free", human(*needed), human(*available))]
+    #[error("not enough free space in {path}: the download needs {} more, {} is free", format_size(*needed), format_size(*available))]
     NoSpace { path: String, needed: u64, available: u64 },
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -181,21 +182,6 @@ pub(crate) fn progress_of(
 
 fn annotate(path: &Path, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-}
-
-/// Bytes for messages: `1.5 GB`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 999.95 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// The manifest most peers agree on, and those peers' connections. Peers

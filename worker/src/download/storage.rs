@@ -151,6 +151,15 @@ impl Storage {
         good
     }
 
+    /// Flushes one finished file to disk ahead of the commit, so the commit
+    /// does not have to flush the whole game at once.
+    pub fn sync_file(&self, file: u32) -> io::Result<()> {
+        match self.files.get(file as usize) {
+            Some(Some(file)) => file.sync_data(),
+            _ => Ok(()),
+        }
+    }
+
     /// Syncs every file, then commits `version.ini` (temp file, fsync, rename).
     pub fn commit(&self) -> io::Result<()> {
         for file in self.files.iter().flatten() {

@@ -48,6 +48,11 @@ pub(super) async fn run(
 ) -> Result<(Vec<(PeerId, u64)>, Vec<(PeerId, String)>), DownloadError> {
     let manifest = Arc::new(manifest.clone());
     let conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
+    // Chunks still missing per file: a finished file is flushed to disk at once.
+    let mut missing = vec![0usize; manifest.files.len()];
+    for w in &wanted {
+        missing[w.chunk.file as usize] += 1;
+    }
     let mut planner = Planner::new(wanted, u64::from(manifest.chunk_size), conns.keys().copied());
     let mut tasks: JoinSet<Finished> = JoinSet::new();
     let mut meter = SpeedMeter::default();
@@ -76,6 +81,12 @@ pub(super) async fn run(
                             done_bytes += super::storage::chunk_len(&manifest, chunk);
                             if storage.on_disk(chunk) {
                                 journal.mark(chunk);
+                            }
+                            missing[chunk.file as usize] -= 1;
+                            if missing[chunk.file as usize] == 0 {
+                                let storage = storage.clone();
+                                // A failure here shows again in the commit's own sync.
+                                tokio::task::spawn_blocking(move || storage.sync_file(chunk.file));
                             }
                         }
                     }
