@@ -143,6 +143,10 @@ lanspread() {
   diff -rq "$GAME" "$WORK/out/openarena" > /dev/null || { echo "bench: LanSpread's copy differs" >&2; exit 1; }
   [ -z "${BENCH_KEEP:-}" ] || cp "$WORK/fetch.json" "$WORK/fetch.log" "$BENCH_KEEP/" 
   read -r wall user sys rss < "$WORK/time"
+  echo "bench: LanSpread transfer alone: $(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    v = json.loads(l)
+    if v["event"] == "finished": print("%.1f Mbit/s in %.2f s of %s s" % (v["bytes_total"] * 8 / v["seconds"] / 1e6, v["seconds"], sys.argv[2]))' "$WORK/fetch.json" "$wall")" >&2
   echo "$wall $(awk -v u="$user" -v s="$sys" -v b="$TOTAL" 'BEGIN { printf "%.2f", (u + s) / (b / 1e9) }') $((rss / 1024))"
 }
 
@@ -201,9 +205,11 @@ scenario() {
 }
 
 echo "bench: running (each scenario moves the game three times)"
-[ -n "${BENCH_ONLY:-}" ] || scenario "1 source, 100 Mbit/s" 100mbit ""
-[ -n "${BENCH_ONLY:-}" ] || scenario "2 sources, 100 + 100 Mbit/s" 100mbit 100mbit
-scenario "2 sources, 100 + 20 Mbit/s" 100mbit 20mbit
+# BENCH_ONLY="1 3" runs only those scenarios (for quick looks).
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+want 1 && scenario "1 source, 100 Mbit/s" 100mbit ""
+want 2 && scenario "2 sources, 100 + 100 Mbit/s" 100mbit 100mbit
+want 3 && scenario "2 sources, 100 + 20 Mbit/s" 100mbit 20mbit
 
 if [ "$WRITE" = 1 ]; then
   {
