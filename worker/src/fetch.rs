@@ -25,6 +25,19 @@ pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, j
         node.shutdown().await;
         anyhow::bail!("no peer offers {id} ({found} peers found within {:.0} s)", wait.as_secs_f64());
     };
+    let here = crate::library::scan::read_version(&games.join(id).join(crate::library::scan::VERSION_FILE));
+    if here.as_deref() == Some(manifest.version.as_str()) {
+        for conn in &peers {
+            conn.close();
+        }
+        node.shutdown().await;
+        if json {
+            println!("{}", serde_json::json!({"event": "up_to_date", "id": id, "version": manifest.version}));
+        } else {
+            println!("{id} {} is already here", manifest.version);
+        }
+        return Ok(exit::SUCCESS);
+    }
     tracing::info!("fetching {id} {} from {} peers", manifest.version, peers.len());
 
     let cancel = CancellationToken::new();

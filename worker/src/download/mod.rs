@@ -10,8 +10,9 @@
 //! 4. Keep a journal (`.lanspread-download`: the manifest and the verified
 //!    chunks, flushed every [`journal::FLUSH_INTERVAL`]). A rerun of the same
 //!    download re-checks the journaled chunks on disk and fetches the rest.
-//! 5. `version.ini` is held in memory and committed last (temp file, fsync,
-//!    rename), after every other file is synced.
+//! 5. Payload files the manifest does not name (left by an older version)
+//!    are removed; `version.ini`, held in memory, is committed last (temp
+//!    file, fsync, rename), after every other file is synced.
 //!
 //! # Layout
 //! - [`planner`]: who fetches which chunk (plain logic).
@@ -133,14 +134,16 @@ pub async fn download(
         Err(e) => {
             let _ = journal.flush();
             let _ = std::fs::remove_file(root.join(VERSION_TMP));
+            // The old sentinel is not restored: its files may be overwritten.
+            let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
             return Err(e);
         }
     };
 
     progress(progress_of(&manifest, Phase::Committing, total, total, None, Vec::new()));
     let commit = {
-        let storage = storage.clone();
-        tokio::task::spawn_blocking(move || storage.commit()).await.map_err(std::io::Error::other)?
+        let (storage, manifest) = (storage.clone(), manifest.clone());
+        tokio::task::spawn_blocking(move || storage.commit(&manifest)).await.map_err(std::io::Error::other)?
     };
     commit?;
     journal.remove();

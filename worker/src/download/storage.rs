@@ -160,11 +160,14 @@ impl Storage {
         }
     }
 
-    /// Syncs every file, then commits `version.ini` (temp file, fsync, rename).
-    pub fn commit(&self) -> io::Result<()> {
+    /// Syncs every file, removes payload files the manifest does not name
+    /// (an older version's), then commits `version.ini` (temp file, fsync,
+    /// rename).
+    pub fn commit(&self, manifest: &GameManifest) -> io::Result<()> {
         for file in self.files.iter().flatten() {
             file.sync_all()?;
         }
+        self.remove_stale_files(manifest)?;
         if self.version_file.is_some() {
             let bytes = self.version_bytes.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let tmp = self.root.join(VERSION_TMP);
@@ -177,6 +180,22 @@ impl Storage {
             if let Ok(dir) = File::open(&self.root) {
                 let _ = dir.sync_all();
             }
+        }
+        Ok(())
+    }
+}
+
+impl Storage {
+    /// Deletes payload files (as the library scan sees them: not `local/`,
+    /// not dot-files) that `manifest` does not list.
+    fn remove_stale_files(&self, manifest: &GameManifest) -> io::Result<()> {
+        let (Some(game_dir), Some(id)) = (self.root.parent(), self.root.file_name().and_then(|n| n.to_str())) else {
+            return Ok(());
+        };
+        let Some(found) = crate::library::scan::scan_game_root(game_dir, id)? else { return Ok(()) };
+        let wanted: BTreeSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        for file in found.files.iter().filter(|f| !wanted.contains(f.rel.as_str())) {
+            fs::remove_file(&file.abs).map_err(|e| annotate(&file.abs, e))?;
         }
         Ok(())
     }

@@ -108,6 +108,10 @@ fn two_seeders_one_fetcher_byte_identical() {
     assert!(
         json_lines(&fetch, "progress").iter().any(|p| p["eta_secs"].is_u64() && p["bytes_per_sec"].as_u64() > Some(0))
     );
+    // Fetching again finds the game already here and moves nothing.
+    let mut again = lab.fetch("again");
+    assert_eq!(again.wait_exit(Duration::from_secs(60)), Some(0), "{}", again.log());
+    assert_eq!(json_lines(&again, "up_to_date").len(), 1);
 }
 
 #[test]
@@ -206,4 +210,26 @@ fn not_enough_space_is_refused_before_anything_is_written() {
     assert!(stdout.contains("left=\n") || stdout.trim_end().ends_with("left="), "nothing written: {stdout}");
     let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{stderr}"));
     assert!(error.contains("not enough free space") && error.contains("needs 21.0 MB more"), "{error}");
+}
+
+#[test]
+fn an_update_replaces_the_old_version_entirely() {
+    let lab = Lab::new(6 * MIB, 20, &[&[], &[]]);
+    let old = crate::support::make_game(
+        &lab.out(),
+        GAME,
+        Some("0.8.8"),
+        &[("data/pack.bin", 1000), ("old/removed.pk3", 500)],
+    );
+    std::fs::create_dir_all(old.join("local")).unwrap();
+    std::fs::write(old.join("local/settings.cfg"), "kept").unwrap();
+    let mut fetch = lab.fetch("update");
+    assert_eq!(fetch.wait_exit(Duration::from_secs(120)), Some(0), "{}", fetch.log());
+    assert_eq!(std::fs::read_to_string(old.join("version.ini")).unwrap(), "0.8.10\n");
+    assert!(!old.join("old/removed.pk3").exists(), "a file of the old version is gone");
+    assert!(!old.join(".version.ini.discarded").exists());
+    assert_eq!(std::fs::read_to_string(old.join("local/settings.cfg")).unwrap(), "kept", "the install is not payload");
+    std::fs::remove_dir_all(old.join("local")).unwrap();
+    std::fs::remove_dir_all(old.join("old")).unwrap();
+    assert_same_tree(&lab.source(), &old);
 }
