@@ -34,6 +34,26 @@ fn worker_args(tmp: &std::path::Path) -> Vec<std::ffi::OsString> {
     args
 }
 
+/// `lanspread-worker ipc` for the socket `name`, presenting `token`.
+fn ipc_worker(name: &str, token: &str, tmp: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(worker_exe())
+        .args(["ipc", "--socket", name])
+        .args(worker_args(tmp))
+        .env(TOKEN_ENV, token)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// A listener serving in the background, and where its links arrive.
+fn listen() -> (String, String, mpsc::UnboundedReceiver<lanspread_app_ui::ipc::WorkerLink>) {
+    let listener = IpcListener::bind().unwrap();
+    let (name, token) = (listener.name().to_owned(), listener.token().to_owned());
+    let (links_tx, links) = mpsc::unbounded_channel();
+    tokio::spawn(listener.serve(links_tx));
+    (name, token, links)
+}
+
 async fn connect(name: &str) -> Stream {
     Stream::connect(name.to_ns_name::<GenericNamespaced>().unwrap()).await.unwrap()
 }
@@ -71,10 +91,7 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test]
 async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() {
-    let listener = IpcListener::bind().unwrap();
-    let (name, token) = (listener.name().to_owned(), listener.token().to_owned());
-    let (links_tx, mut links) = mpsc::unbounded_channel();
-    tokio::spawn(listener.serve(links_tx));
+    let (name, token, mut links) = listen();
 
     // A wrong token.
     let (mut r, mut w) = tokio::io::split(connect(&name).await);
@@ -119,13 +136,7 @@ async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() 
 
     // With the token, the real worker is accepted and speaks the protocol.
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(worker_exe())
-        .args(["ipc", "--socket", &name])
-        .args(worker_args(tmp.path()))
-        .env(TOKEN_ENV, &token)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = ipc_worker(&name, &token, tmp.path());
     let mut link = tokio::time::timeout(Duration::from_secs(10), links.recv()).await.unwrap().unwrap();
     assert_eq!(Some(link.worker_pid), child.id());
     // The worker opens with its snapshots, the catalog among them.
@@ -152,18 +163,9 @@ async fn clients_without_the_token_are_refused_and_the_listener_keeps_serving() 
 
 #[tokio::test]
 async fn a_worker_without_heartbeats_from_its_ui_leaves() {
-    let listener = IpcListener::bind().unwrap();
-    let (name, token) = (listener.name().to_owned(), listener.token().to_owned());
-    let (links_tx, mut links) = mpsc::unbounded_channel();
-    tokio::spawn(listener.serve(links_tx));
+    let (name, token, mut links) = listen();
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(worker_exe())
-        .args(["ipc", "--socket", &name])
-        .args(worker_args(tmp.path()))
-        .env(TOKEN_ENV, &token)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = ipc_worker(&name, &token, tmp.path());
     // Keep the socket open but never send a heartbeat.
     let _link = tokio::time::timeout(Duration::from_secs(10), links.recv()).await.unwrap().unwrap();
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("the worker exits").unwrap();

@@ -30,20 +30,6 @@ impl Worker {
         Worker { child, lines, out, name: name.to_owned() }
     }
 
-    /// Waits for a stdout line matching `pred`.
-    pub fn wait_for_out(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(line) = self.out.lock().unwrap().iter().find(|l| pred(l)) {
-                return line.clone();
-            }
-            if start.elapsed() > limit {
-                panic!("{}: no output for {what} within {limit:?}; log:\n{}", self.name, self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// Waits for the process to exit; returns its exit code.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();
@@ -71,13 +57,22 @@ impl Worker {
 impl Worker {
     /// Waits for a log line matching `pred`; panics with the log after `limit`.
     pub fn wait_for(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_in(&self.lines, limit, what, pred)
+    }
+
+    /// Waits for a stdout line matching `pred`.
+    pub fn wait_for_out(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_in(&self.out, limit, what, pred)
+    }
+
+    fn wait_in(&self, lines: &Mutex<Vec<String>>, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
-            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| pred(l)) {
+            if let Some(line) = lines.lock().unwrap().iter().find(|l| pred(l)) {
                 return line.clone();
             }
             if start.elapsed() > limit {
-                panic!("{}: no log line for {what} within {limit:?}; log:\n{}", self.name, self.log());
+                panic!("{}: nothing for {what} within {limit:?}; log:\n{}", self.name, self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
