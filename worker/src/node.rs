@@ -290,9 +290,18 @@ impl PeerAccess {
             };
             db.peers_with(game, &newest).into_iter().filter_map(|id| db.get(id).map(|p| (id, p.addr))).collect()
         };
+        // A fresh endpoint of our own: one connection per peer on it, so
+        // connection ids can be empty (see `transport::transfer_endpoint`).
+        let endpoint = match transport::transfer_endpoint() {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                tracing::warn!("no separate transfer socket ({e}); using the node's");
+                self.endpoint.clone()
+            }
+        };
         let mut asks = tokio::task::JoinSet::new();
         for (id, addr) in targets {
-            let (endpoint, game) = (self.endpoint.clone(), game.to_owned());
+            let (endpoint, game) = (endpoint.clone(), game.to_owned());
             asks.spawn(async move {
                 let result = async {
                     let conn = crate::net::client::connect(&endpoint, addr, Some(id)).await?;

@@ -59,6 +59,39 @@ fn transport() -> Arc<quinn::TransportConfig> {
     Arc::new(transport)
 }
 
+/// A client-only endpoint for one game's transfer, on its own UDP socket.
+///
+/// Its connection ids are empty, so every packet a peer sends it is 8 bytes
+/// shorter: about 0.6% more payload on a full link, which is most of what
+/// separates QUIC from TCP here. That is safe because this endpoint holds
+/// at most one connection per peer address, so the address alone tells its
+/// connections apart.
+pub fn transfer_endpoint() -> std::io::Result<quinn::Endpoint> {
+    let mut config = quinn::EndpointConfig::default();
+    config.cid_generator(|| Box::new(EmptyConnectionIds));
+    let socket = std::net::UdpSocket::bind(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))?;
+    let runtime = quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime"))?;
+    quinn::Endpoint::new(config, None, socket, runtime)
+}
+
+/// Zero-length connection ids.
+#[derive(Debug)]
+struct EmptyConnectionIds;
+
+impl quinn::ConnectionIdGenerator for EmptyConnectionIds {
+    fn generate_cid(&mut self) -> quinn::ConnectionId {
+        quinn::ConnectionId::new(&[])
+    }
+
+    fn cid_len(&self) -> usize {
+        0
+    }
+
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
+    }
+}
+
 /// The server side of a node.
 pub fn server_config(identity: &Identity) -> anyhow::Result<quinn::ServerConfig> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
