@@ -202,9 +202,10 @@ impl Node {
             let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
         }
         self.endpoint.close(lanspread_proto::peer::close::SHUTDOWN.into(), b"shutting down");
-        // Close frames leave at once; this only covers a lost one on a busy
-        // link, and stays short so `list` and `fetch` end promptly.
-        let _ = tokio::time::timeout(Duration::from_millis(50), self.endpoint.wait_idle()).await;
+        // Close frames leave at once; this gives the endpoint a moment to
+        // send them, no more, so `list` and `fetch` end promptly (a peer
+        // that misses one drops us at its idle timeout).
+        let _ = tokio::time::timeout(Duration::from_millis(10), self.endpoint.wait_idle()).await;
     }
 }
 
