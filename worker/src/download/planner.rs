@@ -27,7 +27,7 @@ use lanspread_proto::PeerId;
 /// Requests a peer may have in flight at once.
 pub const MAX_IN_FLIGHT: usize = 32;
 /// A peer's window covers this much of its measured throughput.
-pub const WINDOW_TIME: Duration = Duration::from_secs(1);
+pub const WINDOW_TIME: Duration = Duration::from_millis(500);
 /// Window of a peer whose speed is not measured yet, in chunks.
 pub const MIN_WINDOW_CHUNKS: u64 = 2;
 /// Verification failures after which a peer is dropped from the download.
