@@ -107,11 +107,6 @@ impl Supervisor {
         let _ = self.commands.send(Control::Retry);
     }
 
-    /// A sender usable from other threads (the UI thread).
-    pub fn handle(&self) -> SupervisorHandle {
-        SupervisorHandle { commands: self.commands.clone() }
-    }
-
     pub async fn next_event(&mut self) -> Option<SupervisorEvent> {
         self.events.recv().await
     }
@@ -120,22 +115,6 @@ impl Supervisor {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), self.task).await;
-    }
-}
-
-/// Cloneable command sender for the UI thread.
-#[derive(Debug, Clone)]
-pub struct SupervisorHandle {
-    commands: mpsc::UnboundedSender<Control>,
-}
-
-impl SupervisorHandle {
-    pub fn send(&self, command: IpcCommand) {
-        let _ = self.commands.send(Control::Command(command));
-    }
-
-    pub fn retry(&self) {
-        let _ = self.commands.send(Control::Retry);
     }
 }
 

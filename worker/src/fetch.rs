@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::download::{self, DownloadError, planner::short};
 use crate::node::{Node, NodeOptions};
-use lanspread_proto::units::format_size as human;
+use lanspread_proto::units::format_size;
 
 /// Runs the command; returns the exit code.
 pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, json: bool) -> anyhow::Result<i32> {
@@ -73,9 +73,9 @@ pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, j
                 let secs = report.elapsed.as_secs_f64().max(1e-3);
                 println!(
                     "fetched {id} {version}: {} in {secs:.1} s ({}/s), {} already here",
-                    human(report.bytes_total),
-                    human((report.bytes_fetched() as f64 / secs) as u64),
-                    human(report.bytes_reused)
+                    format_size(report.bytes_total),
+                    format_size((report.bytes_fetched() as f64 / secs) as u64),
+                    format_size(report.bytes_reused)
                 );
             }
             Ok(exit::SUCCESS)
@@ -129,7 +129,7 @@ impl Reporter {
             let eta = p.eta_secs.map_or_else(|| "--".to_owned(), |s| format!("{s} s"));
             bar.set_message(format!(
                 "{}/s, ETA {eta}, {} peers ({})",
-                human(p.bytes_per_sec),
+                format_size(p.bytes_per_sec),
                 p.peers.len(),
                 phase_name(p.phase)
             ));

@@ -9,7 +9,7 @@
 pub mod mdns;
 pub mod peer_db;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -114,7 +114,7 @@ pub fn spawn(
         events,
         candidates: HashMap::new(),
         conns: HashMap::new(),
-        pinging: HashMap::new(),
+        pinging: HashSet::new(),
         unresolved: unresolved_tx,
         tasks: JoinSet::new(),
         next_ping: now + PING_INTERVAL,
@@ -134,7 +134,7 @@ struct Manager {
     candidates: HashMap<String, CandidateState>,
     conns: HashMap<PeerId, PeerConnection>,
     /// Peers with a ping or re-list in flight, so they are not doubled.
-    pinging: HashMap<PeerId, ()>,
+    pinging: HashSet<PeerId>,
     unresolved: watch::Sender<usize>,
     tasks: JoinSet<Outcome>,
     next_ping: Instant,
@@ -218,7 +218,7 @@ impl Manager {
         if now >= self.next_ping {
             self.next_ping = now + PING_INTERVAL;
             for (id, conn) in &self.conns {
-                if self.pinging.insert(*id, ()).is_none() {
+                if self.pinging.insert(*id) {
                     let (conn, peer) = (conn.clone(), *id);
                     self.tasks.spawn(async move { Outcome::Pinged { peer, result: conn.ping().await } });
                 }
@@ -261,7 +261,7 @@ impl Manager {
                         if known.is_some_and(|r| r != revision)
                             && let Some(conn) = self.conns.get(&peer).cloned()
                         {
-                            self.pinging.insert(peer, ());
+                            self.pinging.insert(peer);
                             self.tasks.spawn(async move {
                                 Outcome::Listed { peer, revision, result: conn.list_games().await }
                             });

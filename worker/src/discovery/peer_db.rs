@@ -105,10 +105,6 @@ impl PeerGameDb {
         self.peers.is_empty()
     }
 
-    pub fn peers(&self) -> impl Iterator<Item = &PeerRecord> {
-        self.peers.values()
-    }
-
     /// Peers that have `game` at `version`.
     pub fn peers_with(&self, game: &str, version: &str) -> Vec<PeerId> {
         self.peers

@@ -49,9 +49,37 @@ impl ServerContext {
 
     /// The answer to one well-formed request from `remote`.
     pub fn answer(&self, request: PeerRequest, remote: SocketAddr) -> Reply {
-        match request {
-            PeerRequest::GetChunk { id, version, file, chunk } => self.locate_chunk(&id, &version, file, chunk),
-            other => Reply::Frame(self.answer_frame(other, remote)),
+        let response = match request {
+            PeerRequest::GetChunk { id, version, file, chunk } => return self.locate_chunk(&id, &version, file, chunk),
+            PeerRequest::Hello(theirs) => self.greet(&theirs, remote),
+            PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
+            PeerRequest::ListGames => PeerResponse::Games(self.library.state().summaries()),
+            PeerRequest::GetGame { id } => self.manifest_of(&id),
+        };
+        Reply::Frame(response)
+    }
+
+    /// Answers a hello; a serving node that says hello becomes a candidate peer.
+    fn greet(&self, theirs: &Hello, remote: SocketAddr) -> PeerResponse {
+        if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION {
+            return error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version));
+        }
+        if theirs.listen_port != 0 && theirs.peer_id != self.peer_id {
+            let addr = SocketAddr::new(remote.ip(), theirs.listen_port);
+            let key = format!("hello from {addr}");
+            let _ = self.candidates.send(Candidate::Found { key, addrs: vec![addr], expected: Some(theirs.peer_id) });
+        }
+        PeerResponse::Hello(self.hello())
+    }
+
+    fn manifest_of(&self, id: &str) -> PeerResponse {
+        let state = self.library.state();
+        match state.games.get(id).filter(|g| g.version.is_some() && !g.busy) {
+            None => error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")),
+            Some(game) => match &game.manifest {
+                Some(manifest) => PeerResponse::Game(manifest.as_ref().clone()),
+                None => error(ErrorCode::NotReady, format!("{id}: still hashing its files, ask again shortly")),
+            },
         }
     }
 
@@ -78,39 +106,6 @@ impl ServerContext {
         let len = (entry.size - offset).min(u64::from(manifest.chunk_size));
         let path = entry.path.split('/').fold(state.game_dir.join(id), |p, part| p.join(part));
         Reply::Chunk { path, offset, len: len as u32, index: (file, chunk) }
-    }
-
-    fn answer_frame(&self, request: PeerRequest, remote: SocketAddr) -> PeerResponse {
-        match request {
-            PeerRequest::GetChunk { .. } => unreachable!("chunks are answered by locate_chunk"),
-            PeerRequest::Hello(theirs) if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION => {
-                error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version))
-            }
-            PeerRequest::Hello(theirs) => {
-                if theirs.listen_port != 0 && theirs.peer_id != self.peer_id {
-                    let addr = SocketAddr::new(remote.ip(), theirs.listen_port);
-                    let candidate = Candidate::Found {
-                        key: format!("hello from {addr}"),
-                        addrs: vec![addr],
-                        expected: Some(theirs.peer_id),
-                    };
-                    let _ = self.candidates.send(candidate);
-                }
-                PeerResponse::Hello(self.hello())
-            }
-            PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
-            PeerRequest::ListGames => PeerResponse::Games(self.library.state().summaries()),
-            PeerRequest::GetGame { id } => {
-                let state = self.library.state();
-                match state.games.get(&id).filter(|g| g.version.is_some() && !g.busy) {
-                    None => error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")),
-                    Some(game) => match &game.manifest {
-                        Some(manifest) => PeerResponse::Game(manifest.as_ref().clone()),
-                        None => error(ErrorCode::NotReady, format!("{id}: still hashing its files, ask again shortly")),
-                    },
-                }
-            }
-        }
     }
 }
 
