@@ -15,6 +15,8 @@ packages=(
   libwayland-egl1 libegl1 libgl1
   # tests: network namespaces for the multicast (mDNS) lab
   iproute2 util-linux
+  # RAR game packs are unpacked by an external tool; bsdtar is the free one
+  libarchive-tools
 )
 missing=()
 for p in "${packages[@]}"; do

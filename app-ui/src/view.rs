@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use lanspread_proto::CatalogEntry;
 use lanspread_proto::game::compare_versions;
-use lanspread_proto::ipc::{ActiveOperation, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, Progress};
+use lanspread_proto::ipc::{
+    ActiveOperation, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, Progress,
+};
 pub use lanspread_proto::units::format_size;
 
 use crate::supervisor::{SupervisorEvent, WorkerState};
@@ -103,12 +105,17 @@ impl ViewState {
             IpcEvent::DownloadFailed { id, reason } => {
                 self.last_failure = Some(format!("Download of {} failed: {reason}", self.name_of(&id)));
             }
+            IpcEvent::OperationFailed { id, kind, reason } => {
+                self.last_failure = Some(format!("{} of {} failed: {reason}", kind_label(kind), self.name_of(&id)));
+            }
             // The detail view (not built yet) shows file lists; begin, finish and
             // cancel are reflected by the operations and library snapshots.
             IpcEvent::GameFiles { .. }
             | IpcEvent::DownloadBegin { .. }
             | IpcEvent::DownloadFinished { .. }
-            | IpcEvent::DownloadCancelled { .. } => {}
+            | IpcEvent::DownloadCancelled { .. }
+            | IpcEvent::OperationBegin { .. }
+            | IpcEvent::OperationFinished { .. } => {}
         }
     }
 
@@ -185,6 +192,17 @@ pub fn badge(row: &GameRow) -> String {
             format!("{} · {}/s", format_percent(p.bytes_done, p.bytes_total), format_size(p.bytes_per_sec))
         }
         (None, false) => row.status.label(row.peers),
+    }
+}
+
+/// An operation's name in a sentence ("Install of … failed").
+pub fn kind_label(kind: OperationKind) -> &'static str {
+    match kind {
+        OperationKind::Download => "Download",
+        OperationKind::Update => "Update",
+        OperationKind::Install => "Install",
+        OperationKind::Uninstall => "Uninstall",
+        OperationKind::Remove => "Removal",
     }
 }
 

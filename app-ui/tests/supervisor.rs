@@ -15,7 +15,9 @@ use lanspread_app_ui::ipc::IpcListener;
 use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig, SupervisorEvent, WorkerState};
 use lanspread_proto::exit;
 use lanspread_proto::io::{read_frame, write_frame};
-use lanspread_proto::ipc::{HelloReply, IPC_PROTOCOL_VERSION, IpcEvent, TOKEN_ENV, WorkerHello};
+use lanspread_proto::ipc::{
+    HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, OperationKind, TOKEN_ENV, WorkerHello,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -279,7 +281,7 @@ async fn the_ui_downloads_a_game_through_its_worker() {
         matches!(e, SupervisorEvent::Worker(IpcEvent::NetworkGames(games)) if games.iter().any(|g| g.id == "wesnoth"))
     })
     .await;
-    supervisor.send(lanspread_proto::ipc::IpcCommand::DownloadGame { id: "wesnoth".into() });
+    supervisor.send(IpcCommand::DownloadGame { id: "wesnoth".into() });
     expect_event(&mut supervisor, Duration::from_secs(10), "the operation", |e| {
         matches!(e, SupervisorEvent::Worker(IpcEvent::ActiveOperations(ops)) if ops.iter().any(|o| o.id == "wesnoth"))
     })
@@ -292,13 +294,55 @@ async fn the_ui_downloads_a_game_through_its_worker() {
         matches!(finished, SupervisorEvent::Worker(IpcEvent::DownloadFinished { ref version, .. }) if version == "1.18.2"),
         "{finished:?}"
     );
-    expect_event(&mut supervisor, Duration::from_secs(10), "the library with the game", |e| {
+    // The finished download installs by itself.
+    let installed = expect_event(&mut supervisor, Duration::from_secs(60), "the end of the install", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::OperationFinished { .. } | IpcEvent::OperationFailed { .. }))
+    })
+    .await;
+    assert!(
+        matches!(installed, SupervisorEvent::Worker(IpcEvent::OperationFinished { kind: OperationKind::Install, .. })),
+        "{installed:?}"
+    );
+    expect_event(&mut supervisor, Duration::from_secs(10), "the library with the game installed", |e| {
         matches!(e, SupervisorEvent::Worker(IpcEvent::Library(lib))
-            if lib.games.iter().any(|g| g.id == "wesnoth" && g.version.as_deref() == Some("1.18.2")))
+            if lib.games.iter().any(|g| g.id == "wesnoth" && g.version.as_deref() == Some("1.18.2") && g.installed))
     })
     .await;
     assert_eq!(std::fs::read(tmp.path().join("games/wesnoth/data/core.pak")).unwrap(), data);
+    assert_eq!(std::fs::read(tmp.path().join("games/wesnoth/local/data/core.pak")).unwrap(), data);
+
+    // Removal is refused while installed; uninstall, then remove.
+    supervisor.send(IpcCommand::RemoveDownloaded { id: "wesnoth".into() });
+    let refused = operation_end(&mut supervisor, OperationKind::Remove).await;
+    assert!(
+        matches!(&refused, IpcEvent::OperationFailed { reason, .. } if reason.contains("uninstall it first")),
+        "{refused:?}"
+    );
+    supervisor.send(IpcCommand::UninstallGame { id: "wesnoth".into() });
+    let uninstalled = operation_end(&mut supervisor, OperationKind::Uninstall).await;
+    assert!(matches!(uninstalled, IpcEvent::OperationFinished { .. }), "{uninstalled:?}");
+    assert!(!tmp.path().join("games/wesnoth/local").exists());
+    supervisor.send(IpcCommand::RemoveDownloaded { id: "wesnoth".into() });
+    let removed = operation_end(&mut supervisor, OperationKind::Remove).await;
+    assert!(matches!(removed, IpcEvent::OperationFinished { .. }), "{removed:?}");
+    assert!(!tmp.path().join("games/wesnoth").exists());
+    expect_event(&mut supervisor, Duration::from_secs(10), "the library without the game", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Library(lib)) if !lib.games.iter().any(|g| g.id == "wesnoth"))
+    })
+    .await;
     supervisor.shutdown().await;
     let _ = seed.kill();
     let _ = seed.wait();
+}
+
+/// The finished or failed event of the next `kind` operation.
+async fn operation_end(supervisor: &mut Supervisor, kind: OperationKind) -> IpcEvent {
+    let event = expect_event(supervisor, Duration::from_secs(30), "the end of the operation", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::OperationFinished { kind: k, .. } | IpcEvent::OperationFailed { kind: k, .. }) if *k == kind)
+    })
+    .await;
+    match event {
+        SupervisorEvent::Worker(event) => event,
+        other => panic!("{other:?}"),
+    }
 }

@@ -95,12 +95,28 @@ pub enum IpcCommand {
     ResumeDownload {
         id: GameId,
     },
+    /// Unpack a downloaded game into `local/` (an update when it is installed).
+    InstallGame {
+        id: GameId,
+    },
+    /// Remove `local/`, keeping the downloaded files.
+    UninstallGame {
+        id: GameId,
+    },
+    /// Delete the whole game root (only for a downloaded, not installed game).
+    RemoveDownloaded {
+        id: GameId,
+    },
+    /// Whether a finished download installs by itself (on by default).
+    SetAutoInstall {
+        enabled: bool,
+    },
 }
 
 impl Message for IpcCommand {
     const NAME: &'static str = "ipc command";
     const MAX_FRAME: usize = MAX_IPC_FRAME;
-    const VARIANTS: Option<u32> = Some(11);
+    const VARIANTS: Option<u32> = Some(15);
 }
 
 /// A game root found in the local game directory.
@@ -152,6 +168,8 @@ pub enum Phase {
     Downloading,
     /// Writing the last files and committing `version.ini`.
     Committing,
+    /// Unpacking into `local/`: bytes are unpacked bytes.
+    Installing,
 }
 
 /// One peer's share of a transfer.
@@ -221,12 +239,27 @@ pub enum IpcEvent {
         id: GameId,
         paused: bool,
     },
+    /// An install, uninstall or removal started.
+    OperationBegin {
+        id: GameId,
+        kind: OperationKind,
+    },
+    OperationFinished {
+        id: GameId,
+        kind: OperationKind,
+    },
+    /// `reason` is for a person to read; nothing was left half-done.
+    OperationFailed {
+        id: GameId,
+        kind: OperationKind,
+        reason: String,
+    },
 }
 
 impl Message for IpcEvent {
     const NAME: &'static str = "ipc event";
     const MAX_FRAME: usize = MAX_IPC_FRAME;
-    const VARIANTS: Option<u32> = Some(15);
+    const VARIANTS: Option<u32> = Some(18);
 }
 
 /// A file of a game, for the detail view.
@@ -241,6 +274,9 @@ pub struct GameFile {
 pub enum OperationKind {
     Download,
     Update,
+    Install,
+    Uninstall,
+    Remove,
 }
 
 /// One running (or paused) operation on a game.

@@ -3,7 +3,8 @@
 use lanspread_proto::frame::{self, FrameDecoder, FrameError, Message};
 use lanspread_proto::game::{CatalogEntry, PeerId};
 use lanspread_proto::ipc::{
-    HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, PeerSpeed, Phase, Progress, WorkerHello,
+    HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, PeerSpeed, Phase, Progress,
+    WorkerHello,
 };
 use lanspread_proto::peer::{
     ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PeerError, PeerRequest, PeerResponse,
@@ -73,8 +74,9 @@ fn variant_counts_match_the_enums() {
     let chunk = PeerRequest::GetChunk { id: String::new(), version: String::new(), file: 0, chunk: 0 };
     assert_eq!(tag_of(&chunk), known::<PeerRequest>());
     assert_eq!(tag_of(&PeerResponse::Chunk { len: 0 }), known::<PeerResponse>());
-    assert_eq!(tag_of(&IpcCommand::ResumeDownload { id: String::new() }), known::<IpcCommand>());
-    assert_eq!(tag_of(&IpcEvent::DownloadCancelled { id: String::new(), paused: false }), known::<IpcEvent>());
+    assert_eq!(tag_of(&IpcCommand::SetAutoInstall { enabled: true }), known::<IpcCommand>());
+    let failed = IpcEvent::OperationFailed { id: String::new(), kind: OperationKind::Remove, reason: String::new() };
+    assert_eq!(tag_of(&failed), known::<IpcEvent>());
     assert_eq!(tag_of(&HelloReply::Refused { reason: String::new() }), known::<HelloReply>());
 }
 
@@ -98,8 +100,8 @@ fn huge_length_is_refused_before_reading_the_body() {
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
     assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 5, .. }), "{err}");
-    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 11]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 11, .. }), "{err}");
+    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 15]).unwrap_err();
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 15, .. }), "{err}");
 }
 
 #[test]
@@ -202,6 +204,11 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
                 peers: vec![PeerSpeed { peer_id: PeerId([3; 32]), bytes_per_sec: speed }],
             })
         ),
+        ("[a-z]{1,8}", ".{0,30}").prop_map(|(id, reason)| IpcEvent::OperationFailed {
+            id,
+            kind: OperationKind::Install,
+            reason
+        }),
     ]
 }
 

@@ -61,8 +61,41 @@ pub enum Command {
         /// Progress and the result as JSON lines on stdout.
         #[arg(long)]
         json: bool,
+        /// Only download: leave the archives packed (no `local/`).
+        #[arg(long)]
+        no_install: bool,
         #[command(flatten)]
         net: NetArgs,
+    },
+    /// Unpack a downloaded game into `local/` (an update when installed).
+    ///
+    /// The old install keeps working until the new one is whole; Ctrl-C
+    /// cancels and keeps the previous state.
+    Install {
+        /// The catalog id of the game.
+        id: String,
+        #[command(flatten)]
+        local: LocalArgs,
+        /// Progress and the result as JSON lines on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove `local/`, keeping the downloaded files.
+    Uninstall {
+        id: String,
+        #[command(flatten)]
+        local: LocalArgs,
+    },
+    /// Delete a downloaded game's folder (it must not be installed).
+    Remove {
+        id: String,
+        #[command(flatten)]
+        local: LocalArgs,
+    },
+    /// Finish or undo operations a crash interrupted, in every game root.
+    Recover {
+        #[command(flatten)]
+        local: LocalArgs,
     },
     /// Run as the desktop UI's worker (started by the UI, not by hand).
     Ipc {
@@ -97,6 +130,21 @@ pub struct NetArgs {
     /// Name shown to other peers (default: the host name).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+}
+
+/// Options of the commands that only work on the local game directory.
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// The game directory.
+    #[arg(long, value_name = "DIR")]
+    pub games: PathBuf,
+    /// The node's state directory: `remove` drops the removed files from its
+    /// hash index there.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Extra catalog entries (JSON; see README).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
 }
 
 /// `HOST:PORT` with a numeric port; the host is resolved when the node starts.
@@ -142,14 +190,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             serve(net.options(Some(games), listen)?).await
         }
         Command::List { wait, json, net } => list(net.options(None, default_listen())?, wait_time(wait)?, json).await,
-        Command::Fetch { id, games, wait, json, net } => {
+        Command::Fetch { id, games, wait, json, no_install, net } => {
             let options = net.options(None, default_listen())?;
             if !options.catalog.contains(&id) {
                 anyhow::bail!("{id:?} is not in the catalog (see --catalog)");
             }
             std::fs::create_dir_all(&games).map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
-            crate::fetch::run(options, &id, &games, wait_time(wait)?, json).await
+            crate::fetch::run(options, &id, &games, wait_time(wait)?, json, !no_install).await
         }
+        Command::Install { id, local, json } => crate::manage::install(&id, &local, json).await,
+        Command::Uninstall { id, local } => crate::manage::uninstall(&id, &local),
+        Command::Remove { id, local } => crate::manage::remove(&id, &local),
+        Command::Recover { local } => crate::manage::recover(&local),
         Command::Ipc { socket, games, listen, net } => {
             let token = std::env::var(lanspread_proto::ipc::TOKEN_ENV).map_err(|_| {
                 anyhow::anyhow!(
@@ -171,7 +223,7 @@ fn wait_time(secs: f64) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn check_game_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn check_game_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     let meta = std::fs::metadata(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     if !meta.is_dir() {
         anyhow::bail!("{}: not a directory", dir.display());

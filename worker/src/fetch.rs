@@ -8,15 +8,25 @@ use std::time::Duration;
 
 use lanspread_proto::exit;
 use lanspread_proto::ipc::{Phase, Progress};
-use lanspread_proto::peer::GameManifest;
 use tokio_util::sync::CancellationToken;
 
 use crate::download::{self, DownloadError, planner::short};
+use crate::install::{self, InstallError};
+use crate::library::lock::RootLock;
 use crate::node::{Node, NodeOptions};
 use lanspread_proto::units::format_size;
 
 /// Runs the command; returns the exit code.
-pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, json: bool) -> anyhow::Result<i32> {
+pub async fn run(
+    options: NodeOptions,
+    id: &str,
+    games: &Path,
+    wait: Duration,
+    json: bool,
+    install: bool,
+) -> anyhow::Result<i32> {
+    let lock = RootLock::try_acquire(games, id)?
+        .ok_or_else(|| anyhow::anyhow!("{id} is busy: another LanSpread process is working on it"))?;
     let node = Node::start(options).await?;
     node.discover(wait).await;
     let sources = node.open_game(id).await;
@@ -25,7 +35,8 @@ pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, j
         node.shutdown().await;
         anyhow::bail!("no peer offers {id} ({found} peers found within {:.0} s)", wait.as_secs_f64());
     };
-    let here = crate::library::scan::read_version(&games.join(id).join(crate::library::scan::VERSION_FILE));
+    let root = games.join(id);
+    let here = crate::library::scan::read_version(&root.join(crate::library::scan::VERSION_FILE));
     if here.as_deref() == Some(manifest.version.as_str()) {
         for conn in &peers {
             conn.close();
@@ -35,6 +46,11 @@ pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, j
             println!("{}", serde_json::json!({"event": "up_to_date", "id": id, "version": manifest.version}));
         } else {
             println!("{id} {} is already here", manifest.version);
+        }
+        let installed =
+            std::fs::symlink_metadata(root.join(crate::library::scan::INSTALL_DIR)).is_ok_and(|m| m.is_dir());
+        if install && !installed {
+            return install_after(games, id, lock, json).await;
         }
         return Ok(exit::SUCCESS);
     }
@@ -46,7 +62,7 @@ pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, j
         crate::platform::signals::shutdown_requested().await;
         on_signal.cancel();
     });
-    let mut reporter = Reporter::new(json, &manifest);
+    let mut reporter = Reporter::new(json, format!("{id} {}", manifest.version), manifest.total_size());
     let version = manifest.version.clone();
     let result = download::download(games, manifest, peers, |p| reporter.progress(&p), cancel).await;
     reporter.finish();
@@ -55,30 +71,8 @@ pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, j
 
     match result {
         Ok(report) => {
-            let per_peer: BTreeMap<String, u64> = report.per_peer.iter().map(|(p, b)| (p.to_string(), *b)).collect();
-            let dropped: BTreeMap<String, &str> =
-                report.dropped.iter().map(|(p, why)| (p.to_string(), why.as_str())).collect();
-            for (peer, why) in &report.dropped {
-                tracing::warn!("peer {} was not used to the end: {why}", short(peer));
-            }
-            if json {
-                let line = serde_json::json!({
-                    "event": "finished", "id": id, "version": version,
-                    "bytes_total": report.bytes_total, "bytes_fetched": report.bytes_fetched(),
-                    "bytes_reused": report.bytes_reused, "seconds": report.elapsed.as_secs_f64(), "per_peer": per_peer,
-                    "dropped": dropped,
-                });
-                println!("{line}");
-            } else {
-                let secs = report.elapsed.as_secs_f64().max(1e-3);
-                println!(
-                    "fetched {id} {version}: {} in {secs:.1} s ({}/s), {} already here",
-                    format_size(report.bytes_total),
-                    format_size((report.bytes_fetched() as f64 / secs) as u64),
-                    format_size(report.bytes_reused)
-                );
-            }
-            Ok(exit::SUCCESS)
+            print_finished(id, &version, &report, json);
+            if install { install_after(games, id, lock, json).await } else { Ok(exit::SUCCESS) }
         }
         Err(DownloadError::Cancelled) => {
             if json {
@@ -96,27 +90,97 @@ pub async fn run(options: NodeOptions, id: &str, games: &Path, wait: Duration, j
     }
 }
 
+fn print_finished(id: &str, version: &str, report: &download::DownloadReport, json: bool) {
+    for (peer, why) in &report.dropped {
+        tracing::warn!("peer {} was not used to the end: {why}", short(peer));
+    }
+    if json {
+        let per_peer: BTreeMap<String, u64> = report.per_peer.iter().map(|(p, b)| (p.to_string(), *b)).collect();
+        let dropped: BTreeMap<String, &str> =
+            report.dropped.iter().map(|(p, why)| (p.to_string(), why.as_str())).collect();
+        let line = serde_json::json!({
+            "event": "finished", "id": id, "version": version,
+            "bytes_total": report.bytes_total, "bytes_fetched": report.bytes_fetched(),
+            "bytes_reused": report.bytes_reused, "seconds": report.elapsed.as_secs_f64(), "per_peer": per_peer,
+            "dropped": dropped,
+        });
+        println!("{line}");
+    } else {
+        let secs = report.elapsed.as_secs_f64().max(1e-3);
+        println!(
+            "fetched {id} {version}: {} in {secs:.1} s ({}/s), {} already here",
+            format_size(report.bytes_total),
+            format_size((report.bytes_fetched() as f64 / secs) as u64),
+            format_size(report.bytes_reused)
+        );
+    }
+}
+
+/// Installs the downloaded game with the lock the download held; Ctrl-C
+/// cancels it and keeps the previous state.
+pub(crate) async fn install_after(games: &Path, id: &str, lock: RootLock, json: bool) -> anyhow::Result<i32> {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        crate::platform::signals::shutdown_requested().await;
+        on_signal.cancel();
+    });
+    let (games, task_id, task_cancel) = (games.to_path_buf(), id.to_owned(), cancel.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let mut reporter = Reporter::new(json, format!("{task_id} install"), 0);
+        let result = install::install(&games, &task_id, &lock, &mut |p| reporter.progress(&p), &task_cancel);
+        reporter.finish();
+        result
+    })
+    .await?;
+    signals.abort();
+    match result {
+        Ok(report) => {
+            let what = if report.updated { "updated" } else { "installed" };
+            if json {
+                let line = serde_json::json!({
+                    "event": what, "id": id, "version": report.version, "bytes": report.bytes, "items": report.items,
+                });
+                println!("{line}");
+            } else {
+                println!("{what} {id} {}: {} in local/", report.version, format_size(report.bytes));
+            }
+            Ok(exit::SUCCESS)
+        }
+        Err(e) => {
+            if json {
+                println!("{}", serde_json::json!({"event": "install_failed", "id": id, "reason": e.to_string()}));
+            }
+            if matches!(e, InstallError::Cancelled) {
+                eprintln!("error: {e}");
+                return Ok(exit::INTERRUPTED);
+            }
+            Err(anyhow::anyhow!("cannot install {id}: {e}"))
+        }
+    }
+}
+
 /// Shows progress: a bar on a terminal, JSON lines with `--json`.
-struct Reporter {
+pub(crate) struct Reporter {
     json: bool,
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl Reporter {
-    fn new(json: bool, manifest: &GameManifest) -> Self {
+    pub(crate) fn new(json: bool, prefix: String, total: u64) -> Self {
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(manifest.total_size());
+            let bar = indicatif::ProgressBar::new(total);
             let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> ");
             bar.set_style(style);
-            bar.set_prefix(format!("{} {}", manifest.id, manifest.version));
+            bar.set_prefix(prefix);
             bar
         });
         Reporter { json, bar }
     }
 
-    fn progress(&mut self, p: &Progress) {
+    pub(crate) fn progress(&mut self, p: &Progress) {
         if self.json {
             let line = serde_json::json!({
                 "event": "progress", "id": p.id, "phase": phase_name(p.phase),
@@ -125,6 +189,7 @@ impl Reporter {
             });
             println!("{line}");
         } else if let Some(bar) = &self.bar {
+            bar.set_length(p.bytes_total);
             bar.set_position(p.bytes_done);
             let eta = p.eta_secs.map_or_else(|| "--".to_owned(), |s| format!("{s} s"));
             bar.set_message(format!(
@@ -136,7 +201,7 @@ impl Reporter {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish();
         }
@@ -148,5 +213,6 @@ fn phase_name(phase: Phase) -> &'static str {
         Phase::Checking => "checking",
         Phase::Downloading => "downloading",
         Phase::Committing => "committing",
+        Phase::Installing => "installing",
     }
 }

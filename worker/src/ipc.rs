@@ -88,7 +88,7 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
     let operations = node
         .library
         .clone()
-        .map(|library| Operations::new(node.event_sender(), node.access(), library))
+        .map(|library| Operations::new(node.event_sender(), node.access(), library, node.catalog.clone()))
         .ok_or_else(|| anyhow::anyhow!("the worker needs a game directory"))?;
     send_snapshots(&node, &operations, &out_tx);
     let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
@@ -146,6 +146,10 @@ fn handle_command(
         IpcCommand::CancelDownload { id } => operations.cancel(&id, false),
         IpcCommand::PauseDownload { id } => operations.cancel(&id, true),
         IpcCommand::ResumeDownload { id } => operations.resume(&id),
+        IpcCommand::InstallGame { id } => operations.start_local(&id, OperationKind::Install),
+        IpcCommand::UninstallGame { id } => operations.start_local(&id, OperationKind::Uninstall),
+        IpcCommand::RemoveDownloaded { id } => operations.start_local(&id, OperationKind::Remove),
+        IpcCommand::SetAutoInstall { enabled } => operations.set_auto_install(enabled),
         IpcCommand::GetPeerCount => {
             let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
         }

@@ -9,11 +9,14 @@
 //! - [`net`]: node identity, QUIC/TLS settings, the peer server and client.
 //! - [`discovery`]: mDNS, static peers, liveness and the peer game DB.
 //! - [`download`]: verified multi-peer downloads that resume.
+//! - [`install`]: unpacking into `local/`, updates, uninstall, removal and
+//!   crash recovery, each a transaction.
 //! - [`node`]: all of the above running together, with one shutdown.
 //! - [`fetch`]: the headless `fetch` command: discover, download, report.
 //! - [`operations`]: downloads started by the UI and the active-operations
 //!   snapshot.
 //! - [`ipc`]: the bridge to the desktop UI.
+//! - [`manage`]: the headless install, uninstall, remove and recover commands.
 //! - [`cli`]: the headless command line.
 //! - [`platform`]: paths, durable writes and signals per operating system.
 //!
@@ -43,8 +46,10 @@ pub mod cli;
 pub mod discovery;
 pub mod download;
 pub mod fetch;
+pub mod install;
 pub mod ipc;
 pub mod library;
+pub mod manage;
 pub mod net;
 pub mod node;
 pub mod operations;

@@ -21,7 +21,7 @@ use crate::net::server::{self, ServerContext};
 use crate::net::transport;
 
 /// Name of the hash index in the state directory.
-const HASH_INDEX_FILE: &str = "hash-index.bin";
+pub const HASH_INDEX_FILE: &str = "hash-index.bin";
 /// Events buffered per subscriber before it must catch up from snapshots.
 const EVENT_BUFFER: usize = 1024;
 

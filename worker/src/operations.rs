@@ -1,17 +1,22 @@
-//! Long-running work on games started by the UI (downloads and updates so
-//! far), and the active-operations snapshot: the one source of truth for
-//! what is running. Each operation's own task removes its entry (or marks it
-//! paused) when it ends, so the snapshot never claims work that stopped.
+//! Long-running work on games started by the UI: downloads and updates
+//! (which install by themselves unless that is turned off), installs,
+//! uninstalls and removals; and the active-operations snapshot, the one
+//! source of truth for what is running. Each operation's own task removes
+//! its entry (or marks it paused) when it ends, so the snapshot never claims
+//! work that stopped.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lanspread_proto::ipc::{ActiveOperation, GameFile, IpcEvent, OperationKind};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::Catalog;
 use crate::download::{self, DownloadError};
-use crate::library::Library;
+use crate::install::{self, InstallError};
+use crate::library::{BusyGuard, Library};
 use crate::node::PeerAccess;
 
 #[derive(Debug)]
@@ -30,11 +35,25 @@ pub struct Operations {
     events: broadcast::Sender<IpcEvent>,
     access: PeerAccess,
     library: Library,
+    catalog: Arc<Catalog>,
+    auto_install: Arc<AtomicBool>,
 }
 
 impl Operations {
-    pub fn new(events: broadcast::Sender<IpcEvent>, access: PeerAccess, library: Library) -> Self {
-        Operations { ops: Arc::default(), events, access, library }
+    pub fn new(
+        events: broadcast::Sender<IpcEvent>,
+        access: PeerAccess,
+        library: Library,
+        catalog: Arc<Catalog>,
+    ) -> Self {
+        Operations {
+            ops: Arc::default(),
+            events,
+            access,
+            library,
+            catalog,
+            auto_install: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     pub fn snapshot(&self) -> Vec<ActiveOperation> {
@@ -42,6 +61,11 @@ impl Operations {
         ops.iter()
             .map(|(id, op)| ActiveOperation { id: id.clone(), kind: op.kind, paused: op.cancel.is_none() })
             .collect()
+    }
+
+    /// Whether a finished download installs by itself.
+    pub fn set_auto_install(&self, enabled: bool) {
+        self.auto_install.store(enabled, Ordering::Relaxed);
     }
 
     fn emit(&self, event: IpcEvent) {
@@ -56,20 +80,25 @@ impl Operations {
         self.emit(IpcEvent::RuntimeFailure { context: context.to_owned(), message });
     }
 
-    /// Starts downloading (or updating) `id` from the peers.
-    pub fn start_download(&self, id: &str, kind: OperationKind) {
-        {
-            let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-            if ops.get(id).is_some_and(|op| op.cancel.is_some()) {
-                drop(ops);
-                return self.fail("download", format!("{id} is already being downloaded"));
+    /// Registers a new operation on `id`; `None` (with the reason sent) when
+    /// the game is busy.
+    fn begin(&self, id: &str, kind: OperationKind) -> Option<(BusyGuard, CancellationToken)> {
+        let refuse = |reason: String| match kind {
+            OperationKind::Download | OperationKind::Update => {
+                self.emit(IpcEvent::DownloadFailed { id: id.to_owned(), reason })
             }
+            kind => self.emit(IpcEvent::OperationFailed { id: id.to_owned(), kind, reason }),
+        };
+        if self.ops.lock().unwrap_or_else(|p| p.into_inner()).get(id).is_some_and(|op| op.cancel.is_some()) {
+            refuse(format!("{id} is busy with another operation"));
+            return None;
         }
-        if kind == OperationKind::Download && self.has_newest(id) {
-            return self.fail("download", format!("{id} is already here in its newest version"));
-        }
-        let Some(guard) = self.library.begin_operation(id) else {
-            return self.fail("download", format!("{id} is busy with another operation"));
+        let guard = match self.library.begin_operation(id) {
+            Ok(guard) => guard,
+            Err(reason) => {
+                refuse(reason);
+                return None;
+            }
         };
         let cancel = CancellationToken::new();
         self.ops
@@ -77,30 +106,67 @@ impl Operations {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_owned(), Operation { kind, cancel: Some(cancel.clone()), pausing: false });
         self.emit_snapshot();
+        Some((guard, cancel))
+    }
+
+    fn set_kind(&self, id: &str, kind: OperationKind) {
+        if let Some(op) = self.ops.lock().unwrap_or_else(|p| p.into_inner()).get_mut(id) {
+            op.kind = kind;
+        }
+        self.emit_snapshot();
+    }
+
+    fn end(&self, id: &str) {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.emit_snapshot();
+    }
+
+    /// Starts downloading (or updating) `id` from the peers.
+    pub fn start_download(&self, id: &str, kind: OperationKind) {
+        if kind == OperationKind::Download && self.has_newest(id) {
+            return self.fail("download", format!("{id} is already here in its newest version"));
+        }
+        let Some((guard, cancel)) = self.begin(id, kind) else { return };
         let this = self.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            let result = this.run_download(&id, cancel).await;
-            drop(guard);
-            let paused = {
+            let result = this.run_download(&id, cancel.clone()).await;
+            let paused = matches!(result, Err(DownloadError::Cancelled)) && {
                 let mut ops = this.ops.lock().unwrap_or_else(|p| p.into_inner());
-                let pausing = ops.get(&id).is_some_and(|op| op.pausing);
-                if pausing && matches!(result, Err(DownloadError::Cancelled)) {
-                    if let Some(op) = ops.get_mut(&id) {
+                match ops.get_mut(&id) {
+                    Some(op) if op.pausing => {
                         op.cancel = None;
                         op.pausing = false;
+                        true
                     }
-                } else {
-                    ops.remove(&id);
+                    _ => false,
                 }
-                pausing
             };
-            this.emit_snapshot();
-            this.emit(match result {
-                Ok(version) => IpcEvent::DownloadFinished { id, version },
-                Err(DownloadError::Cancelled) => IpcEvent::DownloadCancelled { id, paused },
-                Err(e) => IpcEvent::DownloadFailed { id, reason: e.to_string() },
-            });
+            match result {
+                Ok(version) => {
+                    this.emit(IpcEvent::DownloadFinished { id: id.clone(), version });
+                    if this.auto_install.load(Ordering::Relaxed) {
+                        this.set_kind(&id, OperationKind::Install);
+                        this.emit(IpcEvent::OperationBegin { id: id.clone(), kind: OperationKind::Install });
+                        this.run_local(&id, OperationKind::Install, guard, cancel).await;
+                    } else {
+                        drop(guard);
+                    }
+                    this.end(&id);
+                }
+                Err(e) => {
+                    drop(guard);
+                    if !paused {
+                        this.end(&id);
+                    } else {
+                        this.emit_snapshot();
+                    }
+                    this.emit(match e {
+                        DownloadError::Cancelled => IpcEvent::DownloadCancelled { id, paused },
+                        e => IpcEvent::DownloadFailed { id, reason: e.to_string() },
+                    });
+                }
+            }
         });
     }
 
@@ -128,14 +194,59 @@ impl Operations {
         Ok(version)
     }
 
-    /// Cancels (or pauses) a download; a paused one is dropped on cancel.
+    /// Starts an install (an update when installed), uninstall or removal.
+    pub fn start_local(&self, id: &str, kind: OperationKind) {
+        let Some((guard, cancel)) = self.begin(id, kind) else { return };
+        self.emit(IpcEvent::OperationBegin { id: id.to_owned(), kind });
+        let this = self.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            this.run_local(&id, kind, guard, cancel).await;
+            this.end(&id);
+        });
+    }
+
+    /// Runs an install-side operation on a blocking thread and reports how
+    /// it ended; the guard is released when it is done.
+    async fn run_local(&self, id: &str, kind: OperationKind, guard: BusyGuard, cancel: CancellationToken) {
+        let game_dir = self.library.state().game_dir.clone();
+        let catalog = self.catalog.clone();
+        let events = self.events.clone();
+        let task_id = id.to_owned();
+        let work = move || -> Result<(), InstallError> {
+            let lock = guard.lock();
+            match kind {
+                OperationKind::Uninstall => install::uninstall(&game_dir, &task_id, lock).map(drop),
+                OperationKind::Remove => install::remove_downloaded(&game_dir, &task_id, &catalog, lock),
+                _ => {
+                    let mut progress = |p| drop(events.send(IpcEvent::Progress(p)));
+                    install::install(&game_dir, &task_id, lock, &mut progress, &cancel).map(drop)
+                }
+            }
+        };
+        let result = tokio::task::spawn_blocking(work)
+            .await
+            .unwrap_or_else(|e| Err(InstallError::Io(std::io::Error::other(format!("the task failed: {e}")))));
+        self.emit(match result {
+            Ok(()) => IpcEvent::OperationFinished { id: id.to_owned(), kind },
+            Err(e) => IpcEvent::OperationFailed { id: id.to_owned(), kind, reason: e.to_string() },
+        });
+    }
+
+    /// Cancels (or pauses) a download or an install; a paused download is
+    /// dropped on cancel.
     pub fn cancel(&self, id: &str, pause: bool) {
         let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         let Some(op) = ops.get_mut(id) else {
             drop(ops);
-            return self.fail("cancel", format!("{id} is not being downloaded"));
+            return self.fail("cancel", format!("nothing is running on {id}"));
         };
+        let downloading = matches!(op.kind, OperationKind::Download | OperationKind::Update);
         match &op.cancel {
+            Some(_) if pause && !downloading => {
+                drop(ops);
+                self.fail("pause", format!("only downloads can be paused, and {id} is not downloading"));
+            }
             Some(token) => {
                 op.pausing = pause;
                 token.cancel();
@@ -153,8 +264,12 @@ impl Operations {
     /// Continues a paused download.
     pub fn resume(&self, id: &str) {
         let kind = {
-            let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-            ops.get(id).filter(|op| op.cancel.is_none()).map(|op| op.kind)
+            let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+            let kind = ops.get(id).filter(|op| op.cancel.is_none()).map(|op| op.kind);
+            if kind.is_some() {
+                ops.remove(id);
+            }
+            kind
         };
         match kind {
             Some(kind) => self.start_download(id, kind),

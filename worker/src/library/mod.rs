@@ -6,6 +6,7 @@
 //! [`LibraryState`], so answering peers never waits for hashing.
 
 pub mod hash_index;
+pub mod lock;
 pub mod scan;
 mod watch;
 
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use hash_index::{CHUNK_SIZE, HashIndex, HashStats};
+use lock::RootLock;
 use scan::ScannedGame;
 
 /// A full rescan runs this often to catch events the watcher missed.
@@ -98,11 +100,20 @@ pub struct Library {
     requests: mpsc::UnboundedSender<ScanRequest>,
 }
 
-/// Marks a game busy while it lives; dropping it frees the game and rescans it.
+/// Marks a game busy while it lives and holds its [`RootLock`]; dropping it
+/// frees the game and rescans it.
 #[derive(Debug)]
 pub struct BusyGuard {
     library: Library,
     id: String,
+    lock: RootLock,
+}
+
+impl BusyGuard {
+    /// The root's lock, which install operations ask for.
+    pub fn lock(&self) -> &RootLock {
+        &self.lock
+    }
 }
 
 impl Drop for BusyGuard {
@@ -139,11 +150,22 @@ impl Library {
     }
 
     /// Takes `id` out of scanning, listing and serving until the guard drops.
-    /// `None` if another operation already holds it.
-    pub fn begin_operation(&self, id: &str) -> Option<BusyGuard> {
+    /// Fails with a reason for a person when an operation here or in another
+    /// process already holds it.
+    pub fn begin_operation(&self, id: &str) -> Result<BusyGuard, String> {
         if !self.busy.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
-            return None;
+            return Err(format!("{id} is busy with another operation"));
         }
+        let lock = match RootLock::try_acquire(&self.state().game_dir, id) {
+            Ok(Some(lock)) => lock,
+            failed => {
+                self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+                return Err(match failed {
+                    Err(e) => format!("{id}: {e}"),
+                    _ => format!("{id} is busy: another LanSpread process is working on it"),
+                });
+            }
+        };
         self.publisher.send_modify(|state| {
             let state = Arc::make_mut(state);
             let game = state.games.entry(id.to_owned()).or_insert_with(|| LocalGameState {
@@ -158,7 +180,7 @@ impl Library {
             game.manifest = None;
             state.revision += 1;
         });
-        Some(BusyGuard { library: self.clone(), id: id.to_owned() })
+        Ok(BusyGuard { library: self.clone(), id: id.to_owned(), lock })
     }
 
     /// The last published state.
@@ -276,6 +298,10 @@ struct Pass {
 
 impl Pass {
     fn run(self, pending: Pending) -> std::io::Result<HashStats> {
+        if pending.all {
+            // Finish or undo what a crash interrupted before reading the roots.
+            crate::install::recover_game_dir(&self.game_dir, &self.catalog, &self.busy);
+        }
         let mut scanned: Vec<(String, Option<ScannedGame>)> = if pending.all {
             let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
             let mut found: Vec<(String, Option<ScannedGame>)> =

@@ -45,7 +45,7 @@ fn restrict(_options: &mut fs::OpenOptions, _private: bool) {}
 
 /// Makes a rename durable on filesystems that need the directory synced.
 #[cfg(unix)]
-fn sync_parent(path: &Path) {
+pub fn sync_parent(path: &Path) {
     if let Some(parent) = path.parent()
         && let Ok(dir) = fs::File::open(parent)
     {
@@ -55,7 +55,7 @@ fn sync_parent(path: &Path) {
 
 /// NTFS journals renames; directories cannot be opened for syncing.
 #[cfg(not(unix))]
-fn sync_parent(_path: &Path) {}
+pub fn sync_parent(_path: &Path) {}
 
 /// Reads exactly `buf.len()` bytes at `offset` without moving a shared cursor.
 #[cfg(unix)]

@@ -1,8 +1,10 @@
 //! Integration tests for the worker: real processes, real QUIC on loopback,
 //! real mDNS inside network namespaces the tests make themselves.
 
+mod archives;
 mod download;
 mod hostile;
+mod install;
 mod manifests;
 mod mdns_lab;
 mod rescan;

@@ -1,0 +1,202 @@
+//! Unpacking zip, 7z and tarballs natively, each entry through [`Staging`],
+//! and measuring how many bytes an archive unpacks to (for the free-space
+//! check and the progress total) before anything is written.
+
+use std::fs;
+use std::io::{self, Read};
+
+use sevenz_rust2::{ArchiveReader, Password};
+
+use super::InstallError;
+use super::payload::{Compression, Item, Kind, Volumes};
+use super::staging::{EntryPath, Staging};
+
+/// A link target longer than this is not a link.
+const MAX_LINK_TARGET: u64 = 4096;
+/// Unix file type bits, as stored in tar headers, zip and 7z attributes.
+const S_IFMT: u32 = 0o170_000;
+const S_IFLNK: u32 = 0o120_000;
+/// 7z's flag for "the high 16 attribute bits hold a Unix mode".
+const SEVENZ_UNIX_EXTENSION: u32 = 0x8000;
+
+/// Bytes `item` unpacks to. Tarballs are read once through (their headers
+/// are spread over the stream); RAR sets count their packed size, since the
+/// external unpacker is not asked to list sizes.
+pub fn unpacked_size(item: &Item) -> Result<u64, InstallError> {
+    match item.kind {
+        Kind::Copy | Kind::Rar => Ok(item.size),
+        Kind::Zip => {
+            let mut zip = open_zip(item)?;
+            let mut total = 0u64;
+            for i in 0..zip.len() {
+                let entry = zip.by_index_raw(i).map_err(|e| archive_error(item, e))?;
+                total = total.saturating_add(entry.size());
+            }
+            Ok(total)
+        }
+        Kind::SevenZip => {
+            let reader = open_7z(item)?;
+            Ok(reader.archive().files.iter().map(|f| f.size()).fold(0, u64::saturating_add))
+        }
+        Kind::Tar(compression) => {
+            let mut archive = tar::Archive::new(tar_stream(item, compression)?);
+            let mut total = 0u64;
+            for entry in archive.entries().map_err(|e| archive_error(item, e))? {
+                let entry = entry.map_err(|e| archive_error(item, e))?;
+                total = total.saturating_add(entry.size());
+            }
+            Ok(total)
+        }
+    }
+}
+
+/// Unpacks (or copies) `item` into the staging directory.
+pub fn unpack(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError> {
+    match item.kind {
+        Kind::Copy => {
+            let path = EntryPath::parse(&item.rel).map_err(|why| unsafe_entry(item, &item.rel, why))?;
+            let mut file = fs::File::open(&item.volumes[0]).map_err(|e| {
+                InstallError::Io(io::Error::new(e.kind(), format!("{}: {e}", item.volumes[0].display())))
+            })?;
+            let executable = is_executable_file(&file);
+            staging.write_file(&path, &mut file, executable)
+        }
+        Kind::Zip => unpack_zip(item, staging),
+        Kind::SevenZip => unpack_7z(item, staging),
+        Kind::Tar(compression) => unpack_tar(item, compression, staging),
+        Kind::Rar => super::external::unpack_rar(item, staging),
+    }
+}
+
+fn unpack_zip(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError> {
+    let mut zip = open_zip(item)?;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| archive_error(item, e))?;
+        let name = entry.name().map_err(|e| archive_error(item, e))?.into_owned();
+        let path = EntryPath::parse(&name).map_err(|why| unsafe_entry(item, &name, why))?;
+        let mode = entry.unix_mode().unwrap_or(0);
+        if entry.is_dir() {
+            staging.create_dir(&path)?;
+        } else if entry.is_symlink() {
+            let target = read_link_target(item, &name, &mut entry)?;
+            staging.symlink(&path, &target).map_err(|why| unsafe_entry(item, &name, why))?;
+        } else {
+            staging.write_file(&path, &mut entry, mode & 0o111 != 0)?;
+        }
+    }
+    Ok(())
+}
+
+fn unpack_7z(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError> {
+    let mut reader = open_7z(item)?;
+    let mut failure = None;
+    let result = reader.for_each_entries(|entry, data| match unpack_7z_entry(item, entry, data, staging) {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            failure = Some(e);
+            Ok(false)
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    result.map_err(|e| archive_error(item, e))
+}
+
+fn unpack_7z_entry(
+    item: &Item,
+    entry: &sevenz_rust2::ArchiveEntry,
+    data: &mut dyn Read,
+    staging: &mut Staging<'_>,
+) -> Result<(), InstallError> {
+    if entry.is_anti_item() {
+        return Ok(());
+    }
+    let path = EntryPath::parse(entry.name()).map_err(|why| unsafe_entry(item, entry.name(), why))?;
+    let attributes = entry.windows_attributes();
+    let mode = if attributes & SEVENZ_UNIX_EXTENSION != 0 { attributes >> 16 } else { 0 };
+    if entry.is_directory() {
+        staging.create_dir(&path)
+    } else if mode & S_IFMT == S_IFLNK {
+        let target = read_link_target(item, entry.name(), data)?;
+        staging.symlink(&path, &target).map_err(|why| unsafe_entry(item, entry.name(), why))
+    } else {
+        staging.write_file(&path, data, mode & 0o111 != 0)
+    }
+}
+
+fn unpack_tar(item: &Item, compression: Compression, staging: &mut Staging<'_>) -> Result<(), InstallError> {
+    let mut archive = tar::Archive::new(tar_stream(item, compression)?);
+    for entry in archive.entries().map_err(|e| archive_error(item, e))? {
+        let mut entry = entry.map_err(|e| archive_error(item, e))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() {
+            continue;
+        }
+        let path = EntryPath::parse(&name).map_err(|why| unsafe_entry(item, &name, why))?;
+        let mode = entry.header().mode().unwrap_or(0o644);
+        if kind.is_dir() {
+            staging.create_dir(&path)?;
+        } else if kind.is_symlink() {
+            let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+            staging.symlink(&path, &target).map_err(|why| unsafe_entry(item, &name, why))?;
+        } else if kind.is_hard_link() {
+            let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+            let source = EntryPath::parse(&target).map_err(|why| unsafe_entry(item, &name, why))?;
+            staging.copy_within(&source, &path)?;
+        } else if kind.is_file() || kind.is_contiguous() || kind.is_gnu_sparse() {
+            staging.write_file(&path, &mut entry, mode & 0o111 != 0)?;
+        } else {
+            tracing::warn!("{}: skipping {name}: devices and pipes are not unpacked", item.rel);
+        }
+    }
+    Ok(())
+}
+
+fn open_zip(item: &Item) -> Result<zip::ZipArchive<Volumes>, InstallError> {
+    zip::ZipArchive::new(Volumes::open(&item.volumes)?).map_err(|e| archive_error(item, e))
+}
+
+fn open_7z(item: &Item) -> Result<ArchiveReader<Volumes>, InstallError> {
+    ArchiveReader::new(Volumes::open(&item.volumes)?, Password::empty()).map_err(|e| archive_error(item, e))
+}
+
+fn tar_stream(item: &Item, compression: Compression) -> Result<Box<dyn Read>, InstallError> {
+    let file = io::BufReader::new(Volumes::open(&item.volumes)?);
+    Ok(match compression {
+        Compression::None => Box::new(file),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(|e| archive_error(item, e))?)
+        }
+    })
+}
+
+fn read_link_target(item: &Item, name: &str, data: &mut dyn Read) -> Result<String, InstallError> {
+    let mut target = String::new();
+    data.take(MAX_LINK_TARGET + 1).read_to_string(&mut target).map_err(|e| archive_error(item, e))?;
+    if target.len() as u64 > MAX_LINK_TARGET {
+        return Err(unsafe_entry(item, name, "the link target is too long"));
+    }
+    Ok(target)
+}
+
+fn archive_error(item: &Item, e: impl std::fmt::Display) -> InstallError {
+    InstallError::Archive { archive: item.rel.clone(), message: e.to_string() }
+}
+
+fn unsafe_entry(item: &Item, entry: &str, why: &str) -> InstallError {
+    InstallError::UnsafeEntry { archive: item.rel.clone(), entry: entry.to_owned(), why: why.to_owned() }
+}
+
+#[cfg(unix)]
+fn is_executable_file(file: &fs::File) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    file.metadata().is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable_file(_file: &fs::File) -> bool {
+    false
+}

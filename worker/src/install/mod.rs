@@ -1,0 +1,358 @@
+//! Install transactions: unpack a downloaded game into `local/`, update it,
+//! uninstall it, remove its downloaded files, and recover from a crash at
+//! any step of these.
+//!
+//! # Goals
+//! - A game is never left looking installed with a half-written `local/`:
+//!   unpacking goes to `.local.installing/`, which becomes `local/` by one
+//!   rename. An update keeps the old `local/` working (moved to
+//!   `.local.backup/` only for the swap) until the new one is whole.
+//! - Every step is named first in the intent log ([`intent`]), so recovery
+//!   after kill -9 or power loss knows whether to undo (an unfinished
+//!   unpack) or finish (a committed update's cleanup, an uninstall, a
+//!   removal).
+//! - Only what is provably ours is deleted: a reserved directory when the
+//!   intent log names it or its `.lanspread_owned` marker is inside.
+//! - Bad archives (`..`, absolute paths, drive prefixes, links out) are
+//!   refused with nothing written outside `.local.installing/`.
+//!
+//! # Non-goals
+//! - Resuming a half-done unpack: it is cheap to start again from the
+//!   archives, which stay untouched.
+//!
+//! Callers hold the root's [`RootLock`] for the whole operation; the
+//! functions take it as a parameter to make that visible.
+//!
+//! # Layout
+//! - [`intent`]: the atomic intent log.
+//! - [`crash`]: the test-only crash switch.
+//! - `payload`: which archives and files make up the install, in order.
+//! - `staging`: the checked writer every format unpacks through.
+//! - `formats`: zip, 7z and tarballs; `external`: RAR via an unpacker.
+
+pub mod crash;
+mod external;
+mod formats;
+pub mod intent;
+mod payload;
+mod recovery;
+mod staging;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use lanspread_proto::ipc::{Phase, Progress};
+use lanspread_proto::units::format_size;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::download::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
+use crate::library::lock::RootLock;
+use crate::library::scan::{self, INSTALL_DIR, VERSION_FILE};
+use crate::platform::fs::{available_space, sync_parent};
+use intent::{Intent, Operation, Step};
+pub use recovery::{recover_game_dir, recover_root};
+use staging::Staging;
+
+/// Where a new install is unpacked before it becomes `local/`.
+pub const STAGING_DIR: &str = ".local.installing";
+/// Where the old `local/` waits during an update's swap (and an uninstall).
+pub const BACKUP_DIR: &str = ".local.backup";
+/// Proves a reserved directory is LanSpread's, so recovery may delete it.
+pub const OWNED_MARKER: &str = ".lanspread_owned";
+
+/// Why an install, uninstall or removal did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{0} is not downloaded here (no version.ini at its root)")]
+    NotDownloaded(String),
+    #[error("{archive}: refused entry {entry:?}: {why}; nothing was installed")]
+    UnsafeEntry { archive: String, entry: String, why: String },
+    #[error("{archive}: {message}")]
+    Archive { archive: String, message: String },
+    #[error(
+        "{archive}: a RAR archive needs an unpacker on PATH; install one of unrar, 7-Zip (7z) or bsdtar (libarchive-tools)"
+    )]
+    NoUnpacker { archive: String },
+    #[error("not enough free space in {path}: the install needs {}, {} is free", format_size(*needed), format_size(*available))]
+    NoSpace { path: String, needed: u64, available: u64 },
+    /// A removal's guard said no; nothing was deleted.
+    #[error("{0}")]
+    Refused(String),
+    #[error("the install was cancelled; the previous state is kept")]
+    Cancelled,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// What an install did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallReport {
+    pub version: String,
+    /// An older `local/` was replaced.
+    pub updated: bool,
+    /// Bytes written to `local/`.
+    pub bytes: u64,
+    /// Archives unpacked and files copied.
+    pub items: usize,
+}
+
+/// Unpacks the downloaded game `id` into `local/`, replacing an existing
+/// install only once the new one is whole. Progress comes at most every
+/// [`PROGRESS_INTERVAL`]; `cancel` stops it and keeps the previous state.
+pub fn install(
+    game_dir: &Path,
+    id: &str,
+    _lock: &RootLock,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<InstallReport, InstallError> {
+    let root = game_dir.join(id);
+    recover_root(&root)?;
+    let game = scan::scan_game_root(game_dir, id)?.ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
+    let version = game.version.clone().ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
+    let items = payload::plan(&game)?;
+    let mut total = 0u64;
+    for item in &items {
+        total = total.saturating_add(formats::unpacked_size(item)?);
+    }
+    let available = available_space(&root)?;
+    if available < total {
+        return Err(InstallError::NoSpace { path: root.display().to_string(), needed: total, available });
+    }
+
+    let updated = game.installed;
+    let (operation, name) = if updated { (Operation::Update, "update") } else { (Operation::Install, "install") };
+    let record = |step| Intent { operation, step, version: Some(version.clone()) }.record(&root);
+    record(Step::Unpacking)?;
+    crash::point(&format!("{name}:unpacking"));
+    let staging_dir = root.join(STAGING_DIR);
+    create_owned_dir(&staging_dir)?;
+    let unpacked = unpack_all(id, &items, &staging_dir, total, progress, cancel);
+    let bytes = match unpacked {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // Undo now; if that fails too, the intent log lets recovery do it.
+            if discard(&staging_dir).is_ok() {
+                Intent::clear(&root)?;
+            }
+            return Err(e);
+        }
+    };
+    crash::point(&format!("{name}:unpacked"));
+
+    record(Step::Swapping)?;
+    let local = root.join(INSTALL_DIR);
+    let backup = root.join(BACKUP_DIR);
+    if updated {
+        rename(&local, &backup)?;
+        mark_owned(&backup)?;
+        crash::point("update:backed-up");
+    }
+    remove_marker(&staging_dir)?;
+    rename(&staging_dir, &local)?;
+    crash::point(&format!("{name}:swapped"));
+    record(Step::Committed)?;
+    crash::point(&format!("{name}:committed"));
+    if updated {
+        discard(&backup)?;
+    }
+    Intent::clear(&root)?;
+    Ok(InstallReport { version, updated, bytes, items: items.len() })
+}
+
+fn unpack_all(
+    id: &str,
+    items: &[payload::Item],
+    staging_dir: &Path,
+    total: u64,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<u64, InstallError> {
+    let started = Instant::now();
+    let mut meter = SpeedMeter::default();
+    let mut last_report: Option<Instant> = None;
+    let mut report = |done: u64, force: bool| {
+        let now = Instant::now();
+        if !force && last_report.is_some_and(|t| now.duration_since(t) < PROGRESS_INTERVAL) {
+            return;
+        }
+        last_report = Some(now);
+        meter.record(now, done);
+        let speed = meter.bytes_per_sec();
+        progress(Progress {
+            id: id.to_owned(),
+            phase: Phase::Installing,
+            bytes_done: done.min(total),
+            bytes_total: total,
+            bytes_per_sec: speed,
+            eta_secs: eta_secs(total.saturating_sub(done), speed),
+            peers: Vec::new(),
+        });
+    };
+    report(0, true);
+    let mut tick = |done: u64| {
+        report(done, false);
+        !cancel.is_cancelled()
+    };
+    let mut staging = Staging::new(staging_dir.to_path_buf(), &mut tick);
+    for item in items {
+        if cancel.is_cancelled() {
+            return Err(InstallError::Cancelled);
+        }
+        formats::unpack(item, &mut staging)?;
+    }
+    let bytes = staging.unpacked();
+    drop(staging);
+    report(bytes, true);
+    tracing::info!(
+        "{id}: unpacked {} items, {} in {:.1} s",
+        items.len(),
+        format_size(bytes),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(bytes)
+}
+
+/// Removes `local/` and keeps the downloaded files. `Ok(false)` when the
+/// game was not installed (nothing to do).
+pub fn uninstall(game_dir: &Path, id: &str, _lock: &RootLock) -> Result<bool, InstallError> {
+    let root = game_dir.join(id);
+    recover_root(&root)?;
+    let local = root.join(INSTALL_DIR);
+    if !is_real_dir(&local) {
+        return Ok(false);
+    }
+    Intent { operation: Operation::Uninstall, step: Step::Removing, version: None }.record(&root)?;
+    crash::point("uninstall:started");
+    let backup = root.join(BACKUP_DIR);
+    // One rename takes the game out of "installed"; the slow delete follows.
+    rename(&local, &backup)?;
+    mark_owned(&backup)?;
+    crash::point("uninstall:moved");
+    discard(&backup)?;
+    crash::point("uninstall:deleted");
+    Intent::clear(&root)?;
+    Ok(true)
+}
+
+/// Deletes the whole root of a downloaded, not installed game. Only a
+/// catalogued direct child of the game directory that is a real folder
+/// with a regular `version.ini` at its root qualifies; anything else is
+/// refused with nothing deleted.
+pub fn remove_downloaded(game_dir: &Path, id: &str, catalog: &Catalog, _lock: &RootLock) -> Result<(), InstallError> {
+    let root = checked_root(game_dir, id, catalog)?;
+    recover_root(&root)?;
+    if !root.exists() {
+        return Err(InstallError::Refused(format!("{id} is not in {}", game_dir.display())));
+    }
+    if fs::symlink_metadata(root.join(INSTALL_DIR)).is_ok() {
+        return Err(InstallError::Refused(format!("{id} is installed: uninstall it first; nothing was deleted")));
+    }
+    if !fs::symlink_metadata(root.join(VERSION_FILE)).is_ok_and(|m| m.is_file()) {
+        return Err(InstallError::Refused(format!(
+            "{}: no regular {VERSION_FILE} at its root, so it is not a finished download; nothing was deleted",
+            root.display()
+        )));
+    }
+    Intent {
+        operation: Operation::Remove,
+        step: Step::Removing,
+        version: scan::read_version(&root.join(VERSION_FILE)),
+    }
+    .record(&root)?;
+    crash::point("remove:started");
+    recovery::finish_removal(&root)
+}
+
+/// The root of `id` if it may be touched at all: a catalogued id naming a
+/// real folder directly inside the game directory.
+pub fn checked_root(game_dir: &Path, id: &str, catalog: &Catalog) -> Result<PathBuf, InstallError> {
+    let plain = !id.is_empty() && id != "." && id != ".." && !id.contains(['/', '\\', ':', '\0']);
+    if !plain {
+        return Err(InstallError::Refused(format!("{id:?} is not a direct child of the game directory")));
+    }
+    if !catalog.contains(id) {
+        return Err(InstallError::Refused(format!("{id:?} is not a catalogued game")));
+    }
+    let root = game_dir.join(id);
+    match fs::symlink_metadata(&root) {
+        Ok(meta) if meta.is_symlink() => {
+            return Err(InstallError::Refused(format!(
+                "{}: a symbolic link, not a game folder; nothing was deleted",
+                root.display()
+            )));
+        }
+        Ok(meta) if !meta.is_dir() => {
+            return Err(InstallError::Refused(format!("{}: not a folder; nothing was deleted", root.display())));
+        }
+        Ok(_) => {
+            let canonical_dir = fs::canonicalize(game_dir).map_err(|e| io_at(game_dir, e))?;
+            let canonical_root = fs::canonicalize(&root).map_err(|e| io_at(&root, e))?;
+            if canonical_root.parent() != Some(canonical_dir.as_path()) {
+                return Err(InstallError::Refused(format!(
+                    "{}: resolves outside the game directory; nothing was deleted",
+                    root.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_at(&root, e)),
+    }
+    Ok(root)
+}
+
+fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+fn create_owned_dir(dir: &Path) -> Result<(), InstallError> {
+    fs::create_dir(dir).map_err(|e| io_at(dir, e))?;
+    mark_owned(dir)
+}
+
+fn mark_owned(dir: &Path) -> Result<(), InstallError> {
+    let marker = dir.join(OWNED_MARKER);
+    fs::write(&marker, b"created by LanSpread; safe to delete with this folder\n").map_err(|e| io_at(&marker, e))?;
+    sync_parent(&marker);
+    Ok(())
+}
+
+fn is_owned(dir: &Path) -> bool {
+    fs::symlink_metadata(dir.join(OWNED_MARKER)).is_ok_and(|m| m.is_file())
+}
+
+fn remove_marker(dir: &Path) -> Result<(), InstallError> {
+    let marker = dir.join(OWNED_MARKER);
+    match fs::remove_file(&marker) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(&marker, e)),
+        _ => Ok(()),
+    }
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), InstallError> {
+    fs::rename(from, to).map_err(|e| {
+        InstallError::Io(io::Error::new(e.kind(), format!("{} -> {}: {e}", from.display(), to.display())))
+    })?;
+    sync_parent(to);
+    Ok(())
+}
+
+/// Deletes a reserved directory (or whatever is at its name) if present.
+fn discard(path: &Path) -> Result<(), InstallError> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    result.map_err(|e| io_at(path, e))?;
+    sync_parent(path);
+    Ok(())
+}
+
+fn io_at(path: &Path, e: io::Error) -> InstallError {
+    InstallError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}

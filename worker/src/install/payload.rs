@@ -1,0 +1,297 @@
+//! What an install unpacks: the archives at the game root, grouped into
+//! volume sets and put in order, and every other payload file, copied as it
+//! is.
+//!
+//! Volume sets: `x.7z.001`, `x.7z.002`, … and `x.zip.001`, … are byte-split
+//! archives read as one stream; `x.part1.rar`, `x.part2.rar`, … and
+//! `x.rar`, `x.r00`, `x.r01`, … are RAR volume sets the unpacker walks from
+//! the first volume. A set with a gap is refused before anything is written.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use lanspread_proto::game::compare_versions;
+
+use super::InstallError;
+use crate::library::scan::{PayloadFile, ScannedGame, VERSION_FILE};
+
+/// How a tarball is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// What to do with one payload item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Zip,
+    SevenZip,
+    Tar(Compression),
+    /// Through an external unpacker.
+    Rar,
+    /// Not an archive: copied to the same relative path under `local/`.
+    Copy,
+}
+
+/// One unit of an install: an archive (all its volumes) or a plain file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub kind: Kind,
+    /// Path relative to the game root (the first volume for a set).
+    pub rel: String,
+    /// Every volume, in order (one for a plain file or a single archive).
+    pub volumes: Vec<PathBuf>,
+    /// Bytes on disk, all volumes together.
+    pub size: u64,
+}
+
+/// The payload of `game` in install order: archives by name, then plain files.
+pub fn plan(game: &ScannedGame) -> Result<Vec<Item>, InstallError> {
+    let mut sets: BTreeMap<(String, u8), Vec<(u32, &PayloadFile)>> = BTreeMap::new();
+    let mut kinds: BTreeMap<(String, u8), Kind> = BTreeMap::new();
+    let mut copies = Vec::new();
+    for file in &game.files {
+        if file.rel == VERSION_FILE {
+            continue;
+        }
+        match (!file.rel.contains('/')).then(|| classify(&file.rel)).flatten() {
+            Some(volume) => {
+                let key = (volume.set, volume.kind_tag);
+                kinds.insert(key.clone(), volume.kind);
+                sets.entry(key).or_default().push((volume.index, file));
+            }
+            None => copies.push(Item {
+                kind: Kind::Copy,
+                rel: file.rel.clone(),
+                volumes: vec![file.abs.clone()],
+                size: file.size,
+            }),
+        }
+    }
+    let mut archives = Vec::new();
+    for (key, mut volumes) in sets {
+        volumes.sort_by_key(|(index, _)| *index);
+        let first = volumes[0].0;
+        let expected_first = if key.1 == RAR_OLD_STYLE { 0 } else { 1 };
+        for (offset, (index, _)) in volumes.iter().enumerate() {
+            let want = expected_first + offset as u32;
+            if *index != want || first != expected_first {
+                let missing = if first != expected_first { expected_first } else { want };
+                return Err(InstallError::Archive {
+                    archive: volumes[0].1.rel.clone(),
+                    message: format!("volume {} of this set is missing", missing + 1 - expected_first),
+                });
+            }
+        }
+        archives.push(Item {
+            kind: kinds[&key],
+            rel: volumes[0].1.rel.clone(),
+            volumes: volumes.iter().map(|(_, f)| f.abs.clone()).collect(),
+            size: volumes.iter().map(|(_, f)| f.size).sum(),
+        });
+    }
+    archives.sort_by(|a, b| compare_versions(&a.rel, &b.rel));
+    archives.extend(copies);
+    Ok(archives)
+}
+
+/// Old-style RAR sets (`x.rar`, `x.r00`, …) number from 0.
+const RAR_OLD_STYLE: u8 = 4;
+
+struct Volume {
+    /// Name shared by the set's volumes.
+    set: String,
+    kind: Kind,
+    /// Keeps different kinds of sets with one base name apart.
+    kind_tag: u8,
+    index: u32,
+}
+
+/// Which archive (and which volume of it) a root-level file name is.
+fn classify(name: &str) -> Option<Volume> {
+    let lower = name.to_ascii_lowercase();
+    let single = |kind, tag| Some(Volume { set: lower.clone(), kind, kind_tag: tag, index: 1 });
+    if let Some((base, number)) = lower.rsplit_once('.')
+        && number.len() == 3
+        && number.bytes().all(|b| b.is_ascii_digit())
+    {
+        let index = number.parse().ok()?;
+        if base.ends_with(".7z") {
+            return Some(Volume { set: base.to_owned(), kind: Kind::SevenZip, kind_tag: 1, index });
+        }
+        if base.ends_with(".zip") {
+            return Some(Volume { set: base.to_owned(), kind: Kind::Zip, kind_tag: 0, index });
+        }
+        return None;
+    }
+    if let Some(stem) = lower.strip_suffix(".rar") {
+        if let Some((base, part)) = stem.rsplit_once(".part")
+            && !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Some(Volume { set: base.to_owned(), kind: Kind::Rar, kind_tag: 3, index: part.parse().ok()? });
+        }
+        return Some(Volume { set: stem.to_owned(), kind: Kind::Rar, kind_tag: RAR_OLD_STYLE, index: 0 });
+    }
+    if let Some((stem, ext)) = lower.rsplit_once('.')
+        && ext.len() == 3
+        && ext.starts_with('r')
+        && ext[1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        let index = ext[1..].parse::<u32>().ok()? + 1;
+        return Some(Volume { set: stem.to_owned(), kind: Kind::Rar, kind_tag: RAR_OLD_STYLE, index });
+    }
+    if lower.ends_with(".zip") {
+        return single(Kind::Zip, 0);
+    }
+    if lower.ends_with(".7z") {
+        return single(Kind::SevenZip, 1);
+    }
+    let tar = [
+        (".tar", Compression::None),
+        (".tar.gz", Compression::Gzip),
+        (".tgz", Compression::Gzip),
+        (".tar.zst", Compression::Zstd),
+        (".tzst", Compression::Zstd),
+    ];
+    tar.iter().find(|(ext, _)| lower.ends_with(ext)).and_then(|(_, c)| single(Kind::Tar(*c), 2))
+}
+
+/// The volumes of a byte-split archive read as one file.
+#[derive(Debug)]
+pub struct Volumes {
+    files: Vec<(fs::File, u64)>,
+    total: u64,
+    pos: u64,
+}
+
+impl Volumes {
+    pub fn open(paths: &[PathBuf]) -> io::Result<Volumes> {
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let annotate = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+            let file = fs::File::open(path).map_err(annotate)?;
+            let len = file.metadata().map_err(annotate)?.len();
+            files.push((file, len));
+        }
+        let total = files.iter().map(|(_, len)| len).sum();
+        Ok(Volumes { files, total, pos: 0 })
+    }
+}
+
+impl Read for Volumes {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut start = 0;
+        for (file, len) in &mut self.files {
+            if self.pos < start + *len {
+                let offset = self.pos - start;
+                file.seek(SeekFrom::Start(offset))?;
+                let want = buf.len().min(usize::try_from(*len - offset).unwrap_or(usize::MAX));
+                let n = file.read(&mut buf[..want])?;
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            start += *len;
+        }
+        Ok(0)
+    }
+}
+
+impl Seek for Volumes {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.total.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn game(names: &[&str]) -> ScannedGame {
+        let files = names
+            .iter()
+            .map(|n| PayloadFile { rel: (*n).into(), abs: PathBuf::from(n), size: 10, mtime_ns: 0 })
+            .collect();
+        ScannedGame { id: "g".into(), version: Some("1".into()), installed: false, files }
+    }
+
+    fn order(names: &[&str]) -> Vec<(Kind, String, usize)> {
+        plan(&game(names)).unwrap().into_iter().map(|i| (i.kind, i.rel, i.volumes.len())).collect()
+    }
+
+    #[test]
+    fn archives_come_in_name_order_with_their_volumes() {
+        let items = order(&[
+            "version.ini",
+            "readme.txt",
+            "data.part10.rar",
+            "data.part2.rar",
+            "data.part1.rar",
+            "data.part3.rar",
+            "data.part4.rar",
+            "data.part5.rar",
+            "data.part6.rar",
+            "data.part7.rar",
+            "data.part8.rar",
+            "data.part9.rar",
+            "base.7z.002",
+            "base.7z.001",
+            "maps/extra.zip",
+            "old.r00",
+            "old.rar",
+            "patch2.tar.zst",
+            "patch10.tgz",
+        ]);
+        assert_eq!(
+            items,
+            [
+                (Kind::SevenZip, "base.7z.001".into(), 2),
+                (Kind::Rar, "data.part1.rar".into(), 10),
+                (Kind::Rar, "old.rar".into(), 2),
+                (Kind::Tar(Compression::Zstd), "patch2.tar.zst".into(), 1),
+                (Kind::Tar(Compression::Gzip), "patch10.tgz".into(), 1),
+                (Kind::Copy, "readme.txt".into(), 1),
+                (Kind::Copy, "maps/extra.zip".into(), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_set_with_a_gap_is_refused() {
+        let err = plan(&game(&["a.7z.001", "a.7z.003"])).unwrap_err().to_string();
+        assert!(err.contains("a.7z.001") && err.contains("volume 2"), "{err}");
+        let err = plan(&game(&["b.part2.rar"])).unwrap_err().to_string();
+        assert!(err.contains("volume 1"), "{err}");
+    }
+
+    #[test]
+    fn volumes_read_and_seek_as_one_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = ["a", "b", "c"].iter().map(|n| dir.path().join(n)).collect();
+        fs::write(&paths[0], b"hello ").unwrap();
+        fs::write(&paths[1], b"").unwrap();
+        fs::write(&paths[2], b"world").unwrap();
+        let mut v = Volumes::open(&paths).unwrap();
+        let mut all = String::new();
+        v.read_to_string(&mut all).unwrap();
+        assert_eq!(all, "hello world");
+        v.seek(SeekFrom::End(-5)).unwrap();
+        let mut tail = String::new();
+        v.read_to_string(&mut tail).unwrap();
+        assert_eq!(tail, "world");
+        v.seek(SeekFrom::Start(4)).unwrap();
+        let mut two = [0; 3];
+        v.read_exact(&mut two).unwrap();
+        assert_eq!(&two, b"o w");
+    }
+}

@@ -1,0 +1,303 @@
+//! Writing unpacked entries into `.local.installing/` and nowhere else.
+//!
+//! Every archive format feeds the same [`Staging`] writer, which checks each
+//! entry's path before touching the disk: no `..`, no absolute path, no drive
+//! prefix, no NUL; links must point inside the staging directory; and no
+//! entry is written through a link or a file that an earlier entry made.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::InstallError;
+
+/// Copy buffer; progress is reported once per buffer.
+const COPY_BUFFER: usize = 256 * 1024;
+/// Entry paths deeper than this are refused (no real game needs them).
+const MAX_ENTRY_DEPTH: usize = 64;
+
+/// An entry path checked to stay inside the staging directory: its
+/// components, none of them empty, `.` or `..`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPath(Vec<String>);
+
+impl EntryPath {
+    /// Checks an archive entry name. `/` and `\` both separate components
+    /// (archives made on Windows use `\`); a trailing separator is allowed.
+    pub fn parse(name: &str) -> Result<EntryPath, &'static str> {
+        if name.contains('\0') {
+            return Err("the name contains a NUL byte");
+        }
+        if name.starts_with('/') || name.starts_with('\\') {
+            return Err("it is an absolute path");
+        }
+        let bytes = name.as_bytes();
+        if bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic() {
+            return Err("it starts with a drive letter");
+        }
+        let mut parts = Vec::new();
+        for part in name.split(['/', '\\']) {
+            match part {
+                "" | "." => {}
+                ".." => return Err("it climbs out with `..`"),
+                part if part.contains(':') => return Err("a component contains `:` (a drive or stream name)"),
+                part => parts.push(part.to_owned()),
+            }
+        }
+        if parts.is_empty() {
+            return Err("the name is empty");
+        }
+        if parts.len() > MAX_ENTRY_DEPTH {
+            return Err("it is nested too deep");
+        }
+        Ok(EntryPath(parts))
+    }
+
+    fn under(&self, dir: &Path) -> PathBuf {
+        let mut path = dir.to_path_buf();
+        path.extend(&self.0);
+        path
+    }
+
+    /// Where a link at this path points, as components from the staging
+    /// root, if it stays inside.
+    fn resolve_link(&self, target: &str) -> Result<Vec<String>, &'static str> {
+        if target.is_empty() || target.contains('\0') {
+            return Err("the link target is empty or contains NUL");
+        }
+        let bytes = target.as_bytes();
+        if target.starts_with('/')
+            || target.starts_with('\\')
+            || (bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic())
+        {
+            return Err("the link points to an absolute path");
+        }
+        let mut resolved: Vec<String> = self.0[..self.0.len() - 1].to_vec();
+        for part in target.split(['/', '\\']) {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if resolved.pop().is_none() {
+                        return Err("the link points outside the game");
+                    }
+                }
+                part => resolved.push(part.to_owned()),
+            }
+        }
+        Ok(resolved)
+    }
+}
+
+impl std::fmt::Display for EntryPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("/"))
+    }
+}
+
+/// The staging directory being filled, with the unpacked byte count.
+pub struct Staging<'a> {
+    dir: PathBuf,
+    unpacked: u64,
+    /// Called with the running byte count; `false` cancels the install.
+    tick: &'a mut dyn FnMut(u64) -> bool,
+}
+
+impl std::fmt::Debug for Staging<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staging").field("dir", &self.dir).field("unpacked", &self.unpacked).finish()
+    }
+}
+
+impl<'a> Staging<'a> {
+    pub fn new(dir: PathBuf, tick: &'a mut dyn FnMut(u64) -> bool) -> Self {
+        Staging { dir, unpacked: 0, tick }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn unpacked(&self) -> u64 {
+        self.unpacked
+    }
+
+    /// Counts bytes unpacked by something else (an external unpacker).
+    pub fn advance(&mut self, bytes: u64) -> Result<(), InstallError> {
+        self.unpacked += bytes;
+        if (self.tick)(self.unpacked) { Ok(()) } else { Err(InstallError::Cancelled) }
+    }
+
+    pub fn create_dir(&mut self, path: &EntryPath) -> Result<(), InstallError> {
+        self.prepare_parents(path)?;
+        let abs = path.under(&self.dir);
+        match fs::symlink_metadata(&abs) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(InstallError::Io(io::Error::other(format!(
+                "{}: an earlier entry made this a file or link",
+                abs.display()
+            )))),
+            Err(_) => fs::create_dir(&abs).map_err(|e| io_at(&abs, e)),
+        }
+    }
+
+    /// Writes a file from `reader`; a later entry of the same name replaces it.
+    pub fn write_file(
+        &mut self,
+        path: &EntryPath,
+        reader: &mut dyn Read,
+        executable: bool,
+    ) -> Result<(), InstallError> {
+        self.prepare_parents(path)?;
+        let abs = path.under(&self.dir);
+        self.clear_leaf(&abs)?;
+        let mut file = fs::File::create(&abs).map_err(|e| io_at(&abs, e))?;
+        let mut buf = vec![0; COPY_BUFFER];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(InstallError::Io(io::Error::new(e.kind(), format!("entry {path}: {e}")))),
+            };
+            file.write_all(&buf[..n]).map_err(|e| io_at(&abs, e))?;
+            self.advance(n as u64)?;
+        }
+        file.sync_all().map_err(|e| io_at(&abs, e))?;
+        if executable {
+            make_executable(&abs)?;
+        }
+        Ok(())
+    }
+
+    /// Copies a file an earlier entry wrote (a tar hard link) to `path`.
+    pub fn copy_within(&mut self, source: &EntryPath, path: &EntryPath) -> Result<(), InstallError> {
+        let from = source.under(&self.dir);
+        let through_links = (1..source.0.len()).any(|n| {
+            let ancestor = EntryPath(source.0[..n].to_vec()).under(&self.dir);
+            !fs::symlink_metadata(ancestor).is_ok_and(|m| m.is_dir())
+        });
+        if through_links || !fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {
+            return Err(InstallError::Io(io::Error::other(format!(
+                "entry {path}: a hard link to {source}, which is not a file unpacked before it"
+            ))));
+        }
+        let mut file = fs::File::open(&from).map_err(|e| io_at(&from, e))?;
+        self.write_file(path, &mut file, false)
+    }
+
+    /// Makes a link at `path` to `target`, which must stay inside.
+    pub fn symlink(&mut self, path: &EntryPath, target: &str) -> Result<(), &'static str> {
+        path.resolve_link(target)?;
+        self.prepare_parents(path).map_err(|_| "its folder passes through a link or a file")?;
+        let abs = path.under(&self.dir);
+        self.clear_leaf(&abs).map_err(|_| "an earlier entry of that name cannot be replaced")?;
+        create_symlink(target, &abs)
+    }
+
+    /// Creates the entry's folders, refusing to pass through a link or file.
+    fn prepare_parents(&self, path: &EntryPath) -> Result<(), InstallError> {
+        let mut abs = self.dir.clone();
+        for part in &path.0[..path.0.len() - 1] {
+            abs.push(part);
+            match fs::symlink_metadata(&abs) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(InstallError::Io(io::Error::other(format!(
+                        "{}: entry {path} would be written through a link or a file",
+                        abs.display()
+                    ))));
+                }
+                Err(_) => fs::create_dir(&abs).map_err(|e| io_at(&abs, e))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a file or link an earlier entry left at `abs`.
+    fn clear_leaf(&self, abs: &Path) -> Result<(), InstallError> {
+        match fs::symlink_metadata(abs) {
+            Ok(meta) if meta.is_dir() => Err(InstallError::Io(io::Error::other(format!(
+                "{}: an earlier entry made this a folder",
+                abs.display()
+            )))),
+            Ok(_) => fs::remove_file(abs).map_err(|e| io_at(abs, e)),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Checks what an external unpacker left: every link must stay inside.
+pub fn check_links(dir: &Path) -> Result<(), String> {
+    fn walk(dir: &Path, rel: &mut Vec<String>) -> Result<(), String> {
+        let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            rel.push(name);
+            if meta.is_symlink() {
+                let target = fs::read_link(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                EntryPath(rel.clone())
+                    .resolve_link(&target.to_string_lossy())
+                    .map_err(|why| format!("{}: {why}", rel.join("/")))?;
+            } else if meta.is_dir() {
+                walk(&path, rel)?;
+            }
+            rel.pop();
+        }
+        Ok(())
+    }
+    walk(dir, &mut Vec::new())
+}
+
+fn io_at(path: &Path, e: io::Error) -> InstallError {
+    InstallError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<(), InstallError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(|e| io_at(path, e))
+}
+
+/// Windows has no executable bit.
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> Result<(), InstallError> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_symlink(target: &str, at: &Path) -> Result<(), &'static str> {
+    std::os::unix::fs::symlink(target, at).map_err(|_| "the link cannot be created")
+}
+
+/// Creating links on Windows needs a privilege most users lack, and game
+/// packs for Windows do not rely on them: the entry is skipped.
+#[cfg(not(unix))]
+fn create_symlink(target: &str, at: &Path) -> Result<(), &'static str> {
+    tracing::warn!("skipping link {} -> {target}: links are not unpacked on Windows", at.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths_that_leave_are_refused() {
+        for bad in ["../x", "a/../../x", "/etc/passwd", "\\windows\\x", "C:/x", "c:x", "a/b:c", "", "./", "a\0b"] {
+            assert!(EntryPath::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(EntryPath::parse("a\\b/./c/").unwrap().to_string(), "a/b/c");
+    }
+
+    #[test]
+    fn links_must_stay_inside() {
+        let at = EntryPath::parse("bin/tool").unwrap();
+        assert_eq!(at.resolve_link("../lib/x.so").unwrap(), ["lib", "x.so"]);
+        assert!(at.resolve_link("../../etc").is_err());
+        assert!(at.resolve_link("/etc/passwd").is_err());
+        assert!(EntryPath::parse("top").unwrap().resolve_link("..").is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! One operation per game root across processes.
+//!
+//! The UI's worker and a headless command may share a game directory, so the
+//! in-process busy set is not enough: every operation that changes a root
+//! (download, install, update, uninstall, remove, recovery) holds an OS file
+//! lock named after the game id. The OS drops the lock when the process dies,
+//! so a killed worker never leaves a root locked. The lock files live in a
+//! dot-directory of the game directory, outside the roots, so removing a root
+//! never has to delete a file that is held open.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// Holds the lock files; not a catalogued id, so never taken for a game.
+pub const LOCK_DIR: &str = ".lanspread-locks";
+
+/// An exclusive hold on one game root, released on drop.
+#[derive(Debug)]
+pub struct RootLock {
+    _file: fs::File,
+}
+
+impl RootLock {
+    /// Takes the lock on `game_dir/id`; `Ok(None)` when another process (or
+    /// another operation here) holds it.
+    pub fn try_acquire(game_dir: &Path, id: &str) -> io::Result<Option<RootLock>> {
+        let dir = game_dir.join(LOCK_DIR);
+        fs::create_dir_all(&dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        let path = dir.join(format!("{id}.lock"));
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RootLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_root_cannot_be_taken_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RootLock::try_acquire(dir.path(), "openarena").unwrap().expect("free");
+        assert!(RootLock::try_acquire(dir.path(), "openarena").unwrap().is_none());
+        assert!(RootLock::try_acquire(dir.path(), "xonotic").unwrap().is_some());
+        drop(first);
+        assert!(RootLock::try_acquire(dir.path(), "openarena").unwrap().is_some());
+    }
+}

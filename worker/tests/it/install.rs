@@ -1,0 +1,466 @@
+//! Issue "install transactions": the real `lanspread-worker` unpacking real
+//! archives, refusing hostile ones, aborting at every named step (the
+//! test-only crash switch) and recovering, and guarding removal.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use lanspread_worker::install::crash::{CRASH_ENV, CRASH_POINTS};
+use lanspread_worker::library::lock::RootLock;
+
+use crate::archives::{self, Entry, TarKind};
+use crate::support::{WORKER, assert_same_tree, noise, serve};
+
+const GAME: &str = "openarena";
+const RESERVED: [&str; 3] = [".local.installing", ".local.backup", ".lanspread.json"];
+
+/// What a game pack unpacks to: folders, an empty file, an executable.
+fn content(version: u8, big: usize) -> Vec<Entry> {
+    vec![
+        Entry::executable("bin/run.sh", format!("#!/bin/sh\necho version {version}\n")),
+        Entry::file("data/big.bin", noise(big, u64::from(version))),
+        Entry::file("data/empty.txt", ""),
+        Entry::file(&format!("maps/a/b/only-in-{version}.bsp"), noise(10_000, 100 + u64::from(version))),
+        Entry::file("readme.txt", format!("version {version}\n")),
+    ]
+}
+
+/// The tree `entries` describe, written plainly (the expected `local/`).
+fn expected_tree(dir: &Path, entries: &[Entry]) -> PathBuf {
+    for entry in entries {
+        if let Entry::File { name, data, .. } = entry {
+            let path = dir.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, data).unwrap();
+        }
+    }
+    dir.to_owned()
+}
+
+/// Runs a worker command against `games`, with extra environment.
+fn run(games: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let output = Command::new(WORKER)
+        .args(args)
+        .arg("--games")
+        .arg(games)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the worker runs");
+    eprintln!(
+        "$ lanspread-worker {} -> {:?}\n{}{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A downloaded (not installed) game whose payload `build` writes.
+fn downloaded(games: &Path, version: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    let root = games.join(GAME);
+    fs::create_dir_all(&root).unwrap();
+    build(&root);
+    fs::write(root.join("version.ini"), format!("{version}\n")).unwrap();
+    root
+}
+
+fn assert_no_reserved(root: &Path) {
+    for name in RESERVED {
+        assert!(fs::symlink_metadata(root.join(name)).is_err(), "{name} is left in {}", root.display());
+    }
+}
+
+#[cfg(unix)]
+fn assert_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).unwrap().permissions().mode();
+    assert!(mode & 0o111 != 0, "{} is not executable ({mode:o})", path.display());
+}
+
+#[cfg(not(unix))]
+fn assert_executable(_path: &Path) {}
+
+#[test]
+fn zip_7z_tar_gz_and_tar_zst_install_byte_identical() {
+    let entries = content(1, 1_500_000);
+    type Build = fn(&Path, &[Entry]);
+    let formats: [(&str, Build); 4] = [
+        ("pak.zip", archives::zip),
+        ("pak.7z", archives::sevenz),
+        ("pak.tar.gz", |p, e| archives::tar(p, e, TarKind::Gzip)),
+        ("pak.tar.zst", |p, e| archives::tar(p, e, TarKind::Zstd)),
+    ];
+    for (name, build) in formats {
+        let tmp = tempfile::tempdir().unwrap();
+        let games = tmp.path().join("games");
+        let root = downloaded(&games, "1.0", |root| build(&root.join(name), &entries));
+        let output = run(&games, &["install", GAME], &[]);
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("installed openarena 1.0"));
+        assert_same_tree(&root.join("local"), &expected_tree(&tmp.path().join("expected"), &entries));
+        assert_executable(&root.join("local/bin/run.sh"));
+        assert_no_reserved(&root);
+        assert!(root.join(name).is_file(), "{name}: the archive stays (it is the download)");
+    }
+}
+
+#[test]
+fn split_volumes_and_loose_files_install_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let first = content(1, 700_000);
+    let second = vec![Entry::file("readme.txt", "patched by the second archive\n")];
+    let root = downloaded(&games, "2.0", |root| {
+        let whole = tmp.path().join("whole.7z");
+        archives::sevenz(&whole, &first);
+        let bytes = fs::read(&whole).unwrap();
+        for (i, part) in bytes.chunks(bytes.len() / 3 + 1).enumerate() {
+            fs::write(root.join(format!("base.7z.{:03}", i + 1)), part).unwrap();
+        }
+        archives::zip(&root.join("patch.zip"), &second);
+        fs::create_dir_all(root.join("config")).unwrap();
+        fs::write(root.join("config/settings.cfg"), "fullscreen=1\n").unwrap();
+    });
+    let output = run(&games, &["install", GAME, "--json"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut expected: Vec<Entry> =
+        first.into_iter().filter(|e| !matches!(e, Entry::File { name, .. } if name == "readme.txt")).collect();
+    expected.extend(second);
+    expected.push(Entry::file("config/settings.cfg", "fullscreen=1\n"));
+    assert_same_tree(&root.join("local"), &expected_tree(&tmp.path().join("expected"), &expected));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.lines().any(|l| l.contains("\"phase\":\"installing\"")), "progress lines: {stdout}");
+    assert!(stdout.lines().any(|l| l.contains("\"event\":\"installed\"") && l.contains("\"items\":3")), "{stdout}");
+}
+
+fn rar_unpacker() -> Option<&'static str> {
+    let path = std::env::var_os("PATH")?;
+    ["unrar", "7z", "7zz", "bsdtar"]
+        .into_iter()
+        .find(|tool| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+#[test]
+fn rar_installs_through_an_unpacker_or_names_one_to_install() {
+    let files = vec![("data/big.bin", noise(300_000, 7)), ("readme.txt", b"rar\n".to_vec())];
+    let entries: Vec<Entry> = files.iter().map(|(n, d)| Entry::file(n, d.clone())).collect();
+
+    // Without any unpacker on PATH: a clear error naming what to install.
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let root = downloaded(&games, "1.0", |root| archives::rar_stored(&root.join("pak.rar"), &files));
+    let empty_path = tmp.path().join("no-tools");
+    fs::create_dir_all(&empty_path).unwrap();
+    let output = run(&games, &["install", GAME], &[("PATH", empty_path.to_str().unwrap())]);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("pak.rar") && err.contains("unrar") && err.contains("bsdtar"), "{err}");
+    assert!(!root.join("local").exists());
+    assert_no_reserved(&root);
+
+    let Some(tool) = rar_unpacker() else {
+        eprintln!("SKIPPED the RAR unpack: no unrar, 7z, 7zz or bsdtar on PATH (scripts/deps.sh installs bsdtar)");
+        return;
+    };
+    eprintln!("unpacking RAR with {tool}");
+    let output = run(&games, &["install", GAME], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_same_tree(&root.join("local"), &expected_tree(&tmp.path().join("expected"), &entries));
+    assert_no_reserved(&root);
+
+    // A RAR entry that climbs out is refused from the listing, before unpacking.
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let root = downloaded(&games, "1.0", |root| {
+        archives::rar_stored(&root.join("evil.rar"), &[("../evil.txt", b"x".to_vec())]);
+    });
+    let output = run(&games, &["install", GAME], &[]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("refused entry"), "{}", stderr(&output));
+    assert!(!games.join("evil.txt").exists() && !root.join("local").exists());
+    assert_no_reserved(&root);
+}
+
+#[test]
+fn hostile_archives_are_refused_with_nothing_written_outside() {
+    let good = Entry::file("good.txt", "fine\n");
+    let cases: Vec<(&str, Vec<Entry>)> = vec![
+        ("slip.zip", vec![good.clone(), Entry::file("../evil.txt", "x")]),
+        ("deep-slip.zip", vec![Entry::file("maps/../../../evil.txt", "x")]),
+        ("absolute.zip", vec![Entry::file("/tmp/lanspread-evil.txt", "x")]),
+        ("drive.zip", vec![Entry::file("C:/evil.txt", "x")]),
+        ("link-out.zip", vec![good.clone(), Entry::link("escape", "../../.."), Entry::file("escape/evil.txt", "x")]),
+        ("slip.tar.gz", vec![good.clone(), Entry::file("../evil.txt", "x")]),
+        ("absolute.tar.gz", vec![Entry::file("/tmp/lanspread-evil.txt", "x")]),
+        ("link-out.tar.zst", vec![Entry::link("escape", "/tmp"), Entry::file("escape/lanspread-evil.txt", "x")]),
+        ("slip.7z", vec![good.clone(), Entry::file("../evil.txt", "x")]),
+        ("link-out.7z", vec![Entry::link("escape", "../../outside")]),
+    ];
+    for (name, entries) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let games = tmp.path().join("games");
+        let root = downloaded(&games, "1.0", |root| {
+            let path = root.join(name);
+            if name.ends_with(".zip") {
+                archives::zip(&path, &entries);
+            } else if name.ends_with(".7z") {
+                archives::sevenz(&path, &entries);
+            } else if name.ends_with(".tar.gz") {
+                archives::tar(&path, &entries, TarKind::Gzip);
+            } else {
+                archives::tar(&path, &entries, TarKind::Zstd);
+            }
+        });
+        let before = listing(tmp.path());
+        let output = run(&games, &["install", GAME], &[]);
+        assert_eq!(output.status.code(), Some(1), "{name} must be refused");
+        let err = stderr(&output);
+        assert!(err.contains(name) && err.contains("refused"), "{name}: {err}");
+        assert!(!root.join("local").exists(), "{name}: nothing is installed");
+        assert_no_reserved(&root);
+        assert_eq!(listing(tmp.path()), before, "{name}: nothing changed outside");
+        assert!(!Path::new("/tmp/lanspread-evil.txt").exists());
+    }
+}
+
+/// Every path under `dir` except the lock directory.
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".lanspread-locks") {
+                continue;
+            }
+            if fs::symlink_metadata(&path).unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path.strip_prefix(dir).unwrap().to_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Which install a `local/` holds: `None` when absent; panics on a mix.
+fn installed_version(root: &Path, trees: &[(u8, &Path)]) -> Option<u8> {
+    let local = root.join("local");
+    if !local.exists() {
+        return None;
+    }
+    let same = |tree: &Path| {
+        listing(&local) == listing(tree) && std::panic::catch_unwind(|| assert_same_tree(&local, tree)).is_ok()
+    };
+    let found = trees.iter().find(|(_, tree)| same(tree)).map(|(v, _)| *v);
+    Some(found.unwrap_or_else(|| panic!("local/ is a mix of versions: {:?}", listing(&local))))
+}
+
+#[test]
+fn a_crash_at_every_step_recovers_to_the_old_or_the_new_state() {
+    for point in CRASH_POINTS {
+        eprintln!("=== crash at {point}");
+        let tmp = tempfile::tempdir().unwrap();
+        let games = tmp.path().join("games");
+        let (old, new) = (content(1, 200_000), content(2, 300_000));
+        let old_tree = expected_tree(&tmp.path().join("v1"), &old);
+        let new_tree = expected_tree(&tmp.path().join("v2"), &new);
+        let trees = [(1, old_tree.as_path()), (2, new_tree.as_path())];
+        let root = downloaded(&games, "1", |root| archives::zip(&root.join("pak.zip"), &old));
+        let op = point.split_once(':').unwrap().0;
+        if matches!(op, "update" | "uninstall") {
+            assert!(run(&games, &["install", GAME], &[]).status.success());
+        }
+        if op == "update" {
+            fs::remove_file(root.join("pak.zip")).unwrap();
+            archives::zip(&root.join("pak.zip"), &new);
+            fs::write(root.join("version.ini"), "2\n").unwrap();
+        }
+        let command = if op == "update" { "install" } else { op };
+
+        let crashed = run(&games, &[command, GAME], &[(CRASH_ENV, point)]);
+        assert!(!crashed.status.success(), "{point}: the switch must abort the process");
+        assert!(stderr(&crashed).contains(&format!("aborting at {point}")), "{point}: {}", stderr(&crashed));
+        // Even before recovery, local/ is one whole version (the swap is one rename).
+        if root.exists() {
+            installed_version(&root, &trees);
+        }
+
+        let recovered = run(&games, &["recover"], &[]);
+        assert!(recovered.status.success(), "{point}: {}", stderr(&recovered));
+        let state = root.exists().then(|| installed_version(&root, &trees));
+        if root.exists() {
+            assert_no_reserved(&root);
+        }
+        let allowed: &[Option<Option<u8>>] = match op {
+            "install" => &[Some(None), Some(Some(1))],
+            "update" => &[Some(Some(1)), Some(Some(2))],
+            "uninstall" => &[Some(Some(1)), Some(None)],
+            _ => &[Some(None), None],
+        };
+        assert!(allowed.contains(&state), "{point}: recovered to {state:?}, allowed {allowed:?}");
+        if op == "remove" && root.exists() {
+            assert!(root.join("version.ini").is_file() && root.join("pak.zip").is_file(), "{point}: intact");
+        }
+        if matches!(op, "uninstall") {
+            assert!(root.join("pak.zip").is_file(), "{point}: uninstall keeps the download");
+        }
+
+        // A retry completes the operation.
+        if root.exists() {
+            let retry = run(&games, &[command, GAME], &[]);
+            assert!(retry.status.success(), "{point}: retry: {}", stderr(&retry));
+        }
+        let end = root.exists().then(|| installed_version(&root, &trees));
+        let want = match op {
+            "install" => Some(Some(1)),
+            "update" => Some(Some(2)),
+            "uninstall" => Some(None),
+            _ => None,
+        };
+        assert_eq!(end, want, "{point}: after the retry");
+        if root.exists() {
+            assert_no_reserved(&root);
+        }
+    }
+}
+
+#[test]
+fn remove_refuses_what_it_must_not_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let root = downloaded(&games, "1.0", |root| archives::zip(&root.join("pak.zip"), &content(1, 1000)));
+    let refused = |args: &[&str], why: &str| {
+        let before = listing(tmp.path());
+        let output = run(&games, args, &[]);
+        assert_eq!(output.status.code(), Some(1), "{args:?} must be refused");
+        assert!(stderr(&output).contains(why), "{args:?}: want {why:?} in {}", stderr(&output));
+        assert_eq!(listing(tmp.path()), before, "{args:?}: nothing deleted");
+    };
+
+    assert!(run(&games, &["install", GAME], &[]).status.success());
+    refused(&["remove", GAME], "is installed: uninstall it first");
+    assert!(run(&games, &["uninstall", GAME], &[]).status.success());
+    assert!(root.join("pak.zip").is_file() && !root.join("local").exists());
+
+    let held = RootLock::try_acquire(&games, GAME).unwrap().expect("free");
+    refused(&["remove", GAME], "is busy");
+    drop(held);
+
+    fs::rename(root.join("version.ini"), root.join("version.bak")).unwrap();
+    refused(&["remove", GAME], "no regular version.ini");
+    fs::create_dir(root.join("version.ini")).unwrap();
+    refused(&["remove", GAME], "no regular version.ini");
+    fs::remove_dir(root.join("version.ini")).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("version.bak", root.join("version.ini")).unwrap();
+        refused(&["remove", GAME], "no regular version.ini");
+        fs::remove_file(root.join("version.ini")).unwrap();
+    }
+    fs::rename(root.join("version.bak"), root.join("version.ini")).unwrap();
+
+    refused(&["remove", "../games/openarena"], "not a direct child");
+    refused(&["remove", "maps/openarena"], "not a direct child");
+    fs::create_dir_all(games.join("notagame")).unwrap();
+    fs::write(games.join("notagame/version.ini"), "1\n").unwrap();
+    refused(&["remove", "notagame"], "not a catalogued game");
+
+    #[cfg(unix)]
+    {
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        fs::write(elsewhere.join("version.ini"), "1\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, games.join("xonotic")).unwrap();
+        refused(&["remove", "xonotic"], "symbolic link");
+        assert!(elsewhere.join("version.ini").is_file());
+    }
+
+    let output = run(&games, &["remove", GAME], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!root.exists(), "the root is gone");
+}
+
+#[test]
+fn the_worker_recovers_interrupted_roots_when_it_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let (old, new) = (content(1, 50_000), content(2, 60_000));
+    let root = downloaded(&games, "1", |root| archives::zip(&root.join("pak.zip"), &old));
+    assert!(run(&games, &["install", GAME], &[]).status.success());
+    archives::zip(&root.join("pak.zip"), &new);
+    fs::write(root.join("version.ini"), "2\n").unwrap();
+    let crashed = run(&games, &["install", GAME], &[(CRASH_ENV, "update:backed-up")]);
+    assert!(!crashed.status.success());
+    assert!(!root.join("local").exists() && root.join(".local.backup").is_dir(), "mid-swap on disk");
+
+    let node = serve("seed", &games, &tmp.path().join("state"), &[]);
+    node.wait_for(Duration::from_secs(30), "recovery", |l| l.contains("recovered openarena"));
+    node.wait_for(Duration::from_secs(30), "first scan", |l| l.contains("library scan of"));
+    let old_tree = expected_tree(&tmp.path().join("v1"), &old);
+    assert_eq!(installed_version(&root, &[(1, &old_tree)]), Some(1), "the old install is back");
+    assert_no_reserved(&root);
+}
+
+#[test]
+fn fetch_installs_unless_told_not_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entries = content(3, 400_000);
+    let seed_games = tmp.path().join("seed");
+    downloaded(&seed_games, "3.0", |root| archives::zip(&root.join("pak.zip"), &entries));
+    let seeder = serve("seed", &seed_games, &tmp.path().join("seed-state"), &[]);
+    seeder.wait_for(Duration::from_secs(30), "first scan", |l| l.contains("library scan of"));
+    let peer = seeder.listen_addr().to_string();
+    let games = tmp.path().join("games");
+    let state = tmp.path().join("state");
+    let fetch = |extra: &[&str]| {
+        let mut args = vec!["fetch", GAME, "--json", "--no-mdns", "--peer", &peer, "--state", state.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let output = run(&games, &args, &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let out = fetch(&["--no-install"]);
+    assert!(out.contains("\"event\":\"finished\"") && !out.contains("\"event\":\"installed\""), "{out}");
+    assert!(games.join(GAME).join("version.ini").is_file() && !games.join(GAME).join("local").exists());
+
+    let out = fetch(&[]);
+    assert!(out.contains("\"event\":\"up_to_date\"") && out.contains("\"event\":\"installed\""), "{out}");
+    assert_same_tree(&games.join(GAME).join("local"), &expected_tree(&tmp.path().join("expected"), &entries));
+}
+
+#[cfg(unix)]
+#[test]
+fn an_install_without_room_is_refused_before_unpacking() {
+    if !crate::support::is_root() {
+        eprintln!("SKIPPED an_install_without_room_is_refused_before_unpacking: needs root to mount a small tmpfs");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // 3 MB of noise in a zip: stored nearly as big, so the 5 MB disk holds the
+    // download but not the download plus its unpacked copy.
+    downloaded(&tmp.path().join("src"), "1.0", |root| {
+        archives::zip(&root.join("pak.zip"), &[Entry::file("data/big.bin", noise(3_000_000, 9))]);
+    });
+    let games = tmp.path().join("games");
+    fs::create_dir_all(&games).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=5m lanspread-test {games} && cp -r {src} {games}/ && {WORKER} install {GAME} --games {games}; \
+         echo \"exit=$?\"; echo \"left=$(ls -A {games}/{GAME} | tr '\\n' ' ')\"",
+        games = games.display(),
+        src = tmp.path().join("src").join(GAME).display(),
+    );
+    let output = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("left=pak.zip version.ini \n"), "nothing unpacked: {stdout}");
+    assert!(stderr.contains("not enough free space") && stderr.contains("the install needs 3.0 MB"), "{stderr}");
+}
