@@ -139,7 +139,7 @@ lanspread() {
   local peers=() i
   for i in "$@"; do peers+=(--peer "$SUBNET.$i:47474"); done
   in_host h3 /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$WORKER" fetch openarena --games "$WORK/out" \
-    --no-mdns --state "$WORK/state-h3" --json "${peers[@]}" > "$WORK/fetch.json" 2> "$WORK/fetch.log" ||
+    --no-mdns --no-install --state "$WORK/state-h3" --json "${peers[@]}" > "$WORK/fetch.json" 2> "$WORK/fetch.log" ||
     { echo "bench: LanSpread's fetch failed:" >&2; tail -5 "$WORK/fetch.log" >&2; exit 1; }
   diff -rq "$GAME" "$WORK/out/openarena" > /dev/null || { echo "bench: LanSpread's copy differs" >&2; exit 1; }
   [ -z "${BENCH_KEEP:-}" ] || cp "$WORK/fetch.json" "$WORK/fetch.log" "$BENCH_KEEP/" 
