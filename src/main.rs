@@ -7,12 +7,16 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use lanspread::MainWindow;
+use lanspread::adapters::{self, UiRequest};
+use lanspread_app_ui::disk;
+use lanspread_app_ui::settings::{self, Settings};
 use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig};
 use lanspread_app_ui::view::ViewState;
+use lanspread_proto::ipc::IpcCommand;
 use slint::ComponentHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Options passed through to the worker.
+/// Options passed through to the worker; each overrides the saved setting.
 #[derive(Debug, Parser)]
 #[command(name = "lanspread", version, about = "LanSpread: share game libraries across a LAN")]
 struct Args {
@@ -34,22 +38,23 @@ struct Args {
 }
 
 impl Args {
-    fn worker_args(&self) -> Vec<OsString> {
+    fn worker_args(&self, saved: &Settings) -> Vec<OsString> {
         let mut args = Vec::new();
         let mut push = |flag: &str, value: OsString| {
             args.push(flag.into());
             args.push(value);
         };
-        if let Some(games) = &self.games {
+        if let Some(games) = self.games.as_ref().or(saved.game_dir.as_ref()) {
             push("--games", games.clone().into());
         }
         if let Some(state) = &self.state {
             push("--state", state.clone().into());
         }
-        if let Some(catalog) = &self.catalog {
+        if let Some(catalog) = self.catalog.as_ref().or(saved.catalog.as_ref()) {
             push("--catalog", catalog.clone().into());
         }
-        for peer in &self.peers {
+        let peers = if self.peers.is_empty() { &saved.peers } else { &self.peers };
+        for peer in peers {
             push("--peer", peer.into());
         }
         if self.no_mdns {
@@ -76,16 +81,24 @@ fn init_logging(log_file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often the free space of the game directory's disk is measured.
+const FREE_SPACE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let log_file = lanspread_app_ui::platform::log_file();
     init_logging(&log_file)?;
+    let settings_file = settings::settings_file();
+    let saved = Settings::load(&settings_file).unwrap_or_else(|e| {
+        tracing::warn!("{e}; using the default settings");
+        Settings::default()
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let window = MainWindow::new().context("cannot open the window")?;
 
     let config = SupervisorConfig {
         worker_exe: lanspread_app_ui::platform::worker_exe(),
-        worker_args: args.worker_args(),
+        worker_args: args.worker_args(&saved),
         log_file: Some(log_file),
     };
     let closing = CancellationToken::new();
@@ -93,26 +106,60 @@ fn main() -> anyhow::Result<()> {
         let _guard = runtime.enter();
         Supervisor::start(config).context("cannot start the worker")?
     };
-    let weak = window.as_weak();
+    supervisor.send(IpcCommand::SetAutoInstall { enabled: saved.auto_install });
+    let (requests, mut request_rx) = tokio::sync::mpsc::unbounded_channel();
+    let ui = adapters::connect(&window, settings_file, move |request| {
+        let _ = requests.send(request);
+    });
+
     let stop = closing.clone();
     let events = runtime.spawn(async move {
         let mut view = ViewState::default();
+        let mut free_space = tokio::time::interval(FREE_SPACE_INTERVAL);
         loop {
-            let event = tokio::select! {
+            tokio::select! {
                 () = stop.cancelled() => break,
-                event = supervisor.next_event() => match event { Some(e) => e, None => break },
-            };
-            view.apply(event);
-            let snapshot = view.clone();
-            let _ = weak.upgrade_in_event_loop(move |window| lanspread::adapters::show(&window, &snapshot));
+                event = supervisor.next_event() => {
+                    let Some(event) = event else { break };
+                    view.apply(event);
+                    let snapshot = view.clone();
+                    let _ = slint::invoke_from_event_loop(move || with_ui(|ui| ui.update(snapshot)));
+                }
+                request = request_rx.recv() => match request {
+                    Some(UiRequest::Command(command)) => supervisor.send(command),
+                    Some(UiRequest::Retry) => supervisor.retry(),
+                    None => break,
+                },
+                _ = free_space.tick() => {
+                    let Some(dir) = view.game_dir().map(PathBuf::from) else { continue };
+                    let bytes = tokio::task::spawn_blocking(move || disk::free_space(&dir)).await.ok().flatten();
+                    let _ = slint::invoke_from_event_loop(move || with_ui(|ui| ui.set_free_space(bytes)));
+                }
+            }
         }
         supervisor.shutdown().await;
     });
 
+    UI.with(|slot| *slot.borrow_mut() = Some(ui));
     window.run()?;
+    tracing::info!("the window closed; stopping the worker");
     closing.cancel();
     runtime.block_on(async {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), events).await;
     });
     Ok(())
+}
+
+thread_local! {
+    /// The window's adapters, owned by the UI thread.
+    static UI: std::cell::RefCell<Option<std::rc::Rc<adapters::Ui>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with the window's adapters, on the UI thread.
+fn with_ui(f: impl FnOnce(&adapters::Ui)) {
+    UI.with(|slot| {
+        if let Some(ui) = slot.borrow().as_ref() {
+            f(ui);
+        }
+    });
 }

@@ -1,79 +1,282 @@
-//! The window without a display (Slint's testing backend): the library
-//! shows what the worker reported, with the right badges and status.
+//! The window without a display (Slint's testing backend): the library and
+//! the status bar show what the worker reported, and clicking the window's
+//! buttons sends the right commands.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use i_slint_backend_testing::ElementHandle;
-use lanspread::MainWindow;
-use lanspread::adapters;
+use lanspread::adapters::{self, UiRequest};
+use lanspread::{DetailAdapter, MainWindow, SearchAdapter, SettingsAdapter};
+use lanspread_app_ui::settings::Settings;
 use lanspread_app_ui::supervisor::{SupervisorEvent, WorkerState};
 use lanspread_app_ui::view::ViewState;
-use lanspread_proto::CatalogEntry;
-use lanspread_proto::ipc::{IpcEvent, LibrarySnapshot, LocalGame, NetworkGame};
+use lanspread_proto::ipc::{
+    ActiveOperation, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, PeerSpeed,
+    PeerSummary, Phase, Progress,
+};
+use lanspread_proto::{CatalogEntry, PeerId};
+use slint::ComponentHandle;
 
 fn entry(id: &str, name: &str) -> CatalogEntry {
     CatalogEntry {
         id: id.into(),
         name: name.into(),
-        description: String::new(),
+        description: format!("About {name}."),
         genre: "Shooter".into(),
         max_players: 8,
     }
 }
 
-fn labels(window: &MainWindow, text: &str) -> usize {
-    ElementHandle::find_by_accessible_label(window, text).count()
+fn net(id: &str, version: &str, peers: u32, size: u64) -> NetworkGame {
+    NetworkGame { id: id.into(), newest_version: version.into(), peers_with_newest: peers, peers_total: peers, size }
+}
+
+/// A library with one game in each state: installed, available, downloaded,
+/// update available, not on this PC.
+fn library_view() -> ViewState {
+    let mut view = ViewState::default();
+    let mut apply = |event| view.apply(SupervisorEvent::Worker(event));
+    apply(IpcEvent::Catalog(vec![
+        entry("openarena", "OpenArena"),
+        entry("xonotic", "Xonotic"),
+        entry("wesnoth", "Wesnoth"),
+        entry("0ad", "0 A.D."),
+        entry("teeworlds", "Teeworlds"),
+    ]));
+    let local = |id: &str, version: &str, installed| LocalGame {
+        id: id.into(),
+        version: Some(version.into()),
+        installed,
+        size: 412_000_000,
+    };
+    apply(IpcEvent::Library(LibrarySnapshot {
+        game_dir: "/games".into(),
+        revision: 3,
+        games: vec![local("openarena", "0.8.8", true), local("wesnoth", "1.16", false), local("0ad", "0.26", true)],
+    }));
+    apply(IpcEvent::NetworkGames(vec![
+        net("xonotic", "0.8.6", 2, 1_100_000_000),
+        net("0ad", "0.27", 1, 3_000_000_000),
+    ]));
+    apply(IpcEvent::PeerCount(2));
+    apply(IpcEvent::Traffic { download_bps: 11_800_000, upload_bps: 2_500_000 });
+    view.apply(SupervisorEvent::State(WorkerState::Running { pid: 42 }));
+    view
+}
+
+/// The window with its adapters; requests land in the returned list.
+fn window_with(view: ViewState) -> (MainWindow, Rc<adapters::Ui>, Rc<RefCell<Vec<UiRequest>>>, tempfile::TempDir) {
+    i_slint_backend_testing::init_no_event_loop();
+    let window = MainWindow::new().unwrap();
+    let sent = Rc::new(RefCell::new(Vec::new()));
+    let sink = sent.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let ui = adapters::connect(&window, dir.path().join("settings.json"), move |r| sink.borrow_mut().push(r));
+    ui.update(view);
+    (window, ui, sent, dir)
+}
+
+fn count(window: &MainWindow, label: &str) -> usize {
+    ElementHandle::find_by_accessible_label(window, label).count()
+}
+
+fn click(window: &MainWindow, label: &str) {
+    let elements: Vec<_> = ElementHandle::find_by_accessible_label(window, label).collect();
+    assert_eq!(elements.len(), 1, "one {label:?} to click");
+    elements[0].invoke_accessible_default_action();
+}
+
+fn command(id: &str, make: fn(String) -> IpcCommand) -> UiRequest {
+    UiRequest::Command(make(id.into()))
 }
 
 #[test]
-fn the_library_lists_the_games_the_worker_reports() {
-    i_slint_backend_testing::init_no_event_loop();
-    let window = MainWindow::new().unwrap();
-    let mut view = ViewState::default();
-    view.apply(SupervisorEvent::State(WorkerState::Running { pid: 42 }));
-    view.apply(SupervisorEvent::Worker(IpcEvent::Catalog(vec![
-        entry("openarena", "OpenArena"),
-        entry("xonotic", "Xonotic"),
-    ])));
-    view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
-        game_dir: "/games".into(),
-        revision: 3,
-        games: vec![LocalGame {
-            id: "openarena".into(),
-            version: Some("0.8.8".into()),
-            installed: true,
-            size: 412_000_000,
-        }],
-    })));
-    view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![NetworkGame {
-        id: "xonotic".into(),
-        newest_version: "0.8.6".into(),
-        peers_with_newest: 2,
-        peers_total: 2,
-        size: 1_100_000_000,
-    }])));
-    view.apply(SupervisorEvent::Worker(IpcEvent::PeerCount(2)));
-    adapters::show(&window, &view);
-
+fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
+    let (window, ui, _sent, _dir) = window_with(library_view());
     for text in [
         "OpenArena",
-        "Xonotic",
         "Installed",
+        "Xonotic",
         "Available from 2 peers",
+        "Wesnoth",
+        "Downloaded",
+        "0 A.D.",
+        "Update available",
+        "Teeworlds",
+        "Not on this PC",
         "v0.8.8",
-        "412.0 MB",
         "1.1 GB",
         "2 peers",
+        "↓ 11.8 MB/s",
+        "↑ 2.5 MB/s",
         "Worker: Running",
     ] {
-        assert_eq!(labels(&window, text), 1, "{text:?} is shown once");
+        assert_eq!(count(&window, text), 1, "{text:?} is shown once");
     }
-    // The preview data is gone.
-    assert_eq!(labels(&window, "Teeworlds"), 0);
+    for button in ["View Files OpenArena", "Download Xonotic", "Install Wesnoth", "Update 0 A.D."] {
+        assert_eq!(count(&window, button), 1, "{button:?}");
+    }
+    assert_eq!(count(&window, "Download Teeworlds"), 0, "nothing to do for a game no one has");
 
+    ui.set_free_space(Some(212_400_000_000));
+    assert_eq!(count(&window, "212.4 GB free"), 1);
+
+    let mut view = library_view();
     view.apply(SupervisorEvent::State(WorkerState::Restarting {
         reason: "was killed".into(),
         retry_in: std::time::Duration::from_millis(500),
     }));
-    adapters::show(&window, &view);
-    assert_eq!(labels(&window, "Reconnecting to the worker…"), 1);
-    assert_eq!(labels(&window, "OpenArena"), 1, "the last state stays while the worker restarts");
+    ui.update(view.clone());
+    assert_eq!(count(&window, "Reconnecting to the worker…"), 1);
+    assert_eq!(count(&window, "OpenArena"), 1, "the last state stays while the worker restarts");
+    view.apply(SupervisorEvent::State(WorkerState::CrashLoop { reason: "crashed".into(), log_file: None }));
+    ui.update(view);
+    assert_eq!(count(&window, "Retry"), 1, "Retry after repeated crashes");
+}
+
+#[test]
+fn card_buttons_send_their_commands() {
+    let (window, _ui, sent, _dir) = window_with(library_view());
+    click(&window, "Download Xonotic");
+    click(&window, "Install Wesnoth");
+    click(&window, "Update 0 A.D.");
+    assert_eq!(
+        *sent.borrow(),
+        [
+            command("xonotic", |id| IpcCommand::DownloadGame { id }),
+            command("wesnoth", |id| IpcCommand::InstallGame { id }),
+            command("0ad", |id| IpcCommand::FetchLatest { id }),
+        ]
+    );
+}
+
+#[test]
+fn search_and_filter_narrow_the_cards() {
+    let (window, ui, _sent, _dir) = window_with(library_view());
+    let search = window.global::<SearchAdapter<'_>>();
+    search.set_query("wes".into());
+    search.invoke_changed();
+    assert_eq!((count(&window, "Wesnoth"), count(&window, "Xonotic")), (1, 0));
+    search.set_query("".into());
+    search.set_filter(1);
+    search.invoke_changed();
+    assert_eq!((count(&window, "OpenArena"), count(&window, "Xonotic"), count(&window, "Teeworlds")), (1, 0, 0));
+    search.set_filter(2);
+    ui.update(library_view());
+    assert_eq!((count(&window, "Xonotic"), count(&window, "0 A.D."), count(&window, "Wesnoth")), (1, 1, 0));
+}
+
+fn downloading(view: &mut ViewState) {
+    let peer = PeerId([7; 32]);
+    view.apply(SupervisorEvent::Worker(IpcEvent::PeerJoined(PeerSummary {
+        peer_id: peer,
+        display_name: "lan-box".into(),
+        address: "10.0.0.2:47474".into(),
+    })));
+    view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![ActiveOperation {
+        id: "xonotic".into(),
+        kind: OperationKind::Download,
+        paused: false,
+    }])));
+    view.apply(SupervisorEvent::Worker(IpcEvent::Progress(Progress {
+        id: "xonotic".into(),
+        phase: Phase::Downloading,
+        bytes_done: 462_000_000,
+        bytes_total: 1_100_000_000,
+        bytes_per_sec: 11_800_000,
+        eta_secs: Some(65),
+        peers: vec![PeerSpeed { peer_id: peer, bytes_per_sec: 11_800_000 }],
+    })));
+}
+
+#[test]
+fn a_download_shows_progress_on_its_card_and_cancel_in_its_detail_view() {
+    let mut view = library_view();
+    downloading(&mut view);
+    let (window, ui, sent, _dir) = window_with(view.clone());
+    assert_eq!(count(&window, "Download Xonotic"), 0, "the progress replaces the button");
+    assert_eq!(count(&window, "42%"), 1);
+    assert_eq!(count(&window, "11.8 MB/s"), 1);
+
+    click(&window, "Details of Xonotic");
+    assert!(window.global::<DetailAdapter<'_>>().get_open());
+    assert_eq!(*sent.borrow(), [command("xonotic", |id| IpcCommand::GetGame { id })]);
+    view.apply(SupervisorEvent::Worker(IpcEvent::GameFiles {
+        id: "xonotic".into(),
+        version: "0.8.6".into(),
+        files: Vec::new(),
+        peers: vec![PeerId([7; 32])],
+    }));
+    ui.update(view);
+    for text in ["About Xonotic.", "462.0 MB of 1.1 GB", "ETA 1 min 05 s", "Speed 11.8 MB/s"] {
+        assert_eq!(count(&window, text), 1, "{text:?} in the detail view");
+    }
+    assert_eq!(count(&window, "lan-box"), 2, "the peer with the game, and its speed line");
+    click(&window, "Cancel");
+    assert_eq!(sent.borrow().last(), Some(&command("xonotic", |id| IpcCommand::CancelDownload { id })));
+    click(&window, "Close");
+    assert!(!window.global::<DetailAdapter<'_>>().get_open());
+}
+
+#[test]
+fn the_detail_view_installs_uninstalls_and_removes_after_a_confirmation() {
+    let (window, _ui, sent, _dir) = window_with(library_view());
+    click(&window, "Details of Wesnoth");
+    click(&window, "Install");
+    click(&window, "Remove downloaded files");
+    assert_eq!(sent.borrow().len(), 1, "removal waits for the confirmation");
+    click(&window, "Delete files");
+    click(&window, "Close");
+    click(&window, "Details of OpenArena");
+    click(&window, "Uninstall");
+    assert_eq!(count(&window, "Remove downloaded files"), 0, "an installed game is uninstalled first");
+    assert_eq!(
+        *sent.borrow(),
+        [
+            command("wesnoth", |id| IpcCommand::InstallGame { id }),
+            command("wesnoth", |id| IpcCommand::RemoveDownloaded { id }),
+            command("openarena", |id| IpcCommand::UninstallGame { id }),
+        ]
+    );
+}
+
+#[test]
+fn settings_are_checked_and_saved() {
+    let (window, _ui, sent, dir) = window_with(library_view());
+    let settings = window.global::<SettingsAdapter<'_>>();
+    click(&window, "Settings");
+    assert!(settings.get_open());
+    assert_eq!(settings.get_game_dir(), "/games", "the worker's directory until one is saved");
+
+    settings.set_game_dir("relative/games".into());
+    click(&window, "Save");
+    assert!(settings.get_error().contains("full path"), "{}", settings.get_error());
+
+    settings.set_new_peer("no-port".into());
+    click(&window, "Add peer");
+    assert!(settings.get_error().contains("HOST:PORT"));
+    settings.set_new_peer("10.0.0.9:47474".into());
+    click(&window, "Add peer");
+    let games = dir.path().join("my games");
+    settings.set_game_dir(games.display().to_string().into());
+    settings.set_auto_install(false);
+    click(&window, "Save");
+    assert_eq!(settings.get_error(), "");
+    assert!(settings.get_note().contains("next start"), "{}", settings.get_note());
+    let saved = Settings::load(&dir.path().join("settings.json")).unwrap();
+    assert_eq!(saved.game_dir.as_deref(), Some(games.as_path()));
+    assert_eq!(saved.peers, ["10.0.0.9:47474"]);
+    assert!(!saved.auto_install);
+    assert!(games.is_dir());
+    assert_eq!(sent.borrow().last(), Some(&UiRequest::Command(IpcCommand::SetAutoInstall { enabled: false })));
+
+    // The folder browser picks a folder.
+    std::fs::create_dir_all(dir.path().join("picked/inner")).unwrap();
+    settings.set_game_dir(dir.path().join("picked").display().to_string().into());
+    click(&window, "Browse…");
+    assert!(settings.get_browsing());
+    settings.invoke_browse_into("inner".into());
+    click(&window, "Use this folder");
+    assert_eq!(settings.get_game_dir(), dir.path().join("picked/inner").display().to_string());
 }

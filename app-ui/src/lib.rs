@@ -9,10 +9,16 @@
 //! - [`supervisor`]: spawning the worker, restarting it, heartbeats.
 //! - [`view`]: the games, peers and worker state as the window shows them,
 //!   and their formatting.
+//! - [`settings`]: the user's settings, their file and their checks.
+//! - [`files`]: "View Files", resolving a game's folder safely.
+//! - [`disk`]: free space for the status bar.
 //! - [`platform`]: where the worker binary and the log file are.
 
+pub mod disk;
+pub mod files;
 pub mod ipc;
 pub mod platform;
 pub mod restart;
+pub mod settings;
 pub mod supervisor;
 pub mod view;

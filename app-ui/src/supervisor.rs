@@ -2,8 +2,10 @@
 //!
 //! The worker is restarted when it exits, crashes, closes the socket or
 //! misses heartbeats for [`HEARTBEAT_TIMEOUT_MS`], following the
-//! [`RestartPolicy`]. After every (re)start the UI's commands resume and a
-//! fresh snapshot is requested, so the view catches up by itself.
+//! [`RestartPolicy`]. After every (re)start the UI's settings are sent
+//! again, the downloads and installs the lost worker was running start
+//! again (a download continues from its journal), queued commands follow,
+//! and a fresh snapshot is requested, so the view catches up by itself.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -11,7 +13,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use lanspread_proto::exit;
-use lanspread_proto::ipc::{HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, IpcCommand, IpcEvent, TOKEN_ENV};
+use std::collections::BTreeMap;
+
+use lanspread_proto::ipc::{
+    ActiveOperation, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, IpcCommand, IpcEvent, OperationKind, TOKEN_ENV,
+};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -89,6 +95,8 @@ impl Supervisor {
             events: events_tx,
             control: control_rx,
             pending: Vec::new(),
+            settings: BTreeMap::new(),
+            running: Vec::new(),
             policy: RestartPolicy::default(),
         };
         let (links_tx, links) = mpsc::unbounded_channel();
@@ -126,7 +134,34 @@ struct Run {
     control: mpsc::UnboundedReceiver<Control>,
     /// Commands that arrived while no worker was connected.
     pending: Vec<IpcCommand>,
+    /// The last setting of each kind, sent to every new worker.
+    settings: BTreeMap<&'static str, IpcCommand>,
+    /// What the connected worker last said it runs.
+    running: Vec<ActiveOperation>,
     policy: RestartPolicy,
+}
+
+/// Commands that configure the worker rather than ask it for something once.
+fn setting_key(command: &IpcCommand) -> Option<&'static str> {
+    match command {
+        IpcCommand::SetAutoInstall { .. } => Some("auto-install"),
+        IpcCommand::SetGameDir { .. } => Some("game-dir"),
+        _ => None,
+    }
+}
+
+/// The command that starts `op` again on a new worker; `None` for paused
+/// downloads (they wait for the user) and for uninstalls and removals
+/// (the new worker's recovery finishes those by itself).
+fn restart_command(op: &ActiveOperation) -> Option<IpcCommand> {
+    let id = op.id.clone();
+    match op.kind {
+        _ if op.paused => None,
+        OperationKind::Download => Some(IpcCommand::DownloadGame { id }),
+        OperationKind::Update => Some(IpcCommand::FetchLatest { id }),
+        OperationKind::Install => Some(IpcCommand::InstallGame { id }),
+        OperationKind::Uninstall | OperationKind::Remove => None,
+    }
 }
 
 /// How one worker's life ended.
@@ -182,7 +217,9 @@ impl Run {
     }
 
     fn queue(&mut self, command: IpcCommand) {
-        if !matches!(command, IpcCommand::Heartbeat) {
+        if let Some(key) = setting_key(&command) {
+            self.settings.insert(key, command);
+        } else if !matches!(command, IpcCommand::Heartbeat) {
             self.pending.push(command);
         }
     }
@@ -244,7 +281,9 @@ impl Run {
         let WorkerLink { reader, mut writer, .. } = link;
         let (frames_tx, mut frames) = mpsc::unbounded_channel();
         let reader_task = tokio::spawn(read_events(reader, frames_tx));
-        let mut outgoing: Vec<IpcCommand> = std::mem::take(&mut self.pending);
+        let mut outgoing: Vec<IpcCommand> = self.settings.values().cloned().collect();
+        outgoing.extend(std::mem::take(&mut self.running).iter().filter_map(restart_command));
+        outgoing.append(&mut self.pending);
         outgoing.push(IpcCommand::ListGames);
         let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
         let timeout = Duration::from_millis(HEARTBEAT_TIMEOUT_MS);
@@ -267,6 +306,9 @@ impl Run {
                 frame = frames.recv() => match frame {
                     Some(Ok(event)) => {
                         last_heard = Instant::now();
+                        if let IpcEvent::ActiveOperations(ops) = &event {
+                            self.running.clone_from(ops);
+                        }
                         if event != IpcEvent::Heartbeat {
                             self.emit(SupervisorEvent::Worker(event));
                         }
@@ -286,7 +328,12 @@ impl Run {
                     }
                 },
                 control = self.control.recv() => match control {
-                    Some(Control::Command(command)) => outgoing.push(command),
+                    Some(Control::Command(command)) => {
+                        if let Some(key) = setting_key(&command) {
+                            self.settings.insert(key, command.clone());
+                        }
+                        outgoing.push(command);
+                    }
                     Some(Control::Retry) | None => {}
                 },
                 _ = heartbeat.tick() => {

@@ -5,12 +5,12 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use lanspread_proto::CatalogEntry;
 use lanspread_proto::game::compare_versions;
 use lanspread_proto::ipc::{
-    ActiveOperation, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, Progress,
+    ActiveOperation, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, Progress,
 };
 pub use lanspread_proto::units::format_size;
+use lanspread_proto::{CatalogEntry, PeerId};
 
 use crate::supervisor::{SupervisorEvent, WorkerState};
 
@@ -27,6 +27,9 @@ pub enum GameStatus {
     UpdateAvailable,
     /// A download or update is running (or paused).
     Downloading,
+    Installing,
+    Uninstalling,
+    Removing,
 }
 
 impl GameStatus {
@@ -38,8 +41,88 @@ impl GameStatus {
             GameStatus::Installed => "Installed".into(),
             GameStatus::UpdateAvailable => "Update available".into(),
             GameStatus::Downloading => "Downloading".into(),
+            GameStatus::Installing => "Installing".into(),
+            GameStatus::Uninstalling => "Uninstalling".into(),
+            GameStatus::Removing => "Removing".into(),
         }
     }
+
+    /// Whether an operation runs on the game (its card shows progress).
+    pub fn is_busy(self) -> bool {
+        matches!(
+            self,
+            GameStatus::Downloading | GameStatus::Installing | GameStatus::Uninstalling | GameStatus::Removing
+        )
+    }
+
+    fn of_operation(kind: OperationKind) -> GameStatus {
+        match kind {
+            OperationKind::Download | OperationKind::Update => GameStatus::Downloading,
+            OperationKind::Install => GameStatus::Installing,
+            OperationKind::Uninstall => GameStatus::Uninstalling,
+            OperationKind::Remove => GameStatus::Removing,
+        }
+    }
+}
+
+/// The one action a card offers for its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardAction {
+    Download,
+    Install,
+    Update,
+    /// Installed and current: open its folder.
+    ViewFiles,
+}
+
+impl CardAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            CardAction::Download => "Download",
+            CardAction::Install => "Install",
+            CardAction::Update => "Update",
+            CardAction::ViewFiles => "View Files",
+        }
+    }
+
+    /// The command this action sends; `None` for View Files (the UI opens
+    /// the folder itself).
+    pub fn command(self, id: &str) -> Option<IpcCommand> {
+        let id = id.to_owned();
+        match self {
+            CardAction::Download => Some(IpcCommand::DownloadGame { id }),
+            CardAction::Install => Some(IpcCommand::InstallGame { id }),
+            CardAction::Update => Some(IpcCommand::FetchLatest { id }),
+            CardAction::ViewFiles => None,
+        }
+    }
+}
+
+/// The card's button for a state; `None` when there is nothing to do (no
+/// peer has it) or an operation runs (the progress shows instead).
+pub fn action_for(status: GameStatus) -> Option<CardAction> {
+    match status {
+        GameStatus::Available => Some(CardAction::Download),
+        GameStatus::Downloaded => Some(CardAction::Install),
+        GameStatus::UpdateAvailable => Some(CardAction::Update),
+        GameStatus::Installed => Some(CardAction::ViewFiles),
+        GameStatus::Unavailable
+        | GameStatus::Downloading
+        | GameStatus::Installing
+        | GameStatus::Uninstalling
+        | GameStatus::Removing => None,
+    }
+}
+
+/// Which games the library shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filter {
+    #[default]
+    All,
+    /// Downloaded or installed here (or being downloaded).
+    OnThisPc,
+    /// Some peer has it.
+    OnNetwork,
 }
 
 /// One game card.
@@ -56,9 +139,39 @@ pub struct GameRow {
     pub peers: u32,
     pub size: u64,
     pub status: GameStatus,
+    pub installed: bool,
     /// The running operation's progress, if one runs (`paused` if paused).
     pub progress: Option<Progress>,
     pub paused: bool,
+}
+
+impl GameRow {
+    pub fn action(&self) -> Option<CardAction> {
+        action_for(self.status)
+    }
+
+    fn matches(&self, filter: Filter, query: &str) -> bool {
+        let shown = match filter {
+            Filter::All => true,
+            Filter::OnThisPc => self.local_version.is_some() || self.installed || self.status.is_busy(),
+            Filter::OnNetwork => self.network_version.is_some(),
+        };
+        let query = query.trim().to_lowercase();
+        shown
+            && (query.is_empty()
+                || self.name.to_lowercase().contains(&query)
+                || self.genre.to_lowercase().contains(&query)
+                || self.id.contains(&query))
+    }
+}
+
+/// The file list and sources of a game, as the peers reported them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameSources {
+    pub version: String,
+    pub files: usize,
+    /// Display names of the peers with that version.
+    pub peers: Vec<String>,
 }
 
 /// Everything the window shows.
@@ -69,10 +182,16 @@ pub struct ViewState {
     network: BTreeMap<String, NetworkGame>,
     operations: BTreeMap<String, ActiveOperation>,
     progress: BTreeMap<String, Progress>,
+    sources: BTreeMap<String, GameSources>,
+    /// Display names of the peers seen, by peer id.
+    peer_names: BTreeMap<PeerId, String>,
     pub peer_count: u32,
     pub worker: Option<WorkerState>,
     /// The last failure the worker reported, for a message line.
     pub last_failure: Option<String>,
+    /// Chunk bytes per second from and to peers.
+    pub download_bps: u64,
+    pub upload_bps: u64,
 }
 
 impl ViewState {
@@ -86,7 +205,21 @@ impl ViewState {
 
     fn apply_worker(&mut self, event: IpcEvent) {
         match event {
-            IpcEvent::Heartbeat | IpcEvent::PeerJoined(_) | IpcEvent::PeerLeft { .. } => {}
+            IpcEvent::Heartbeat => {}
+            IpcEvent::PeerJoined(peer) => {
+                self.peer_names.insert(peer.peer_id, peer.display_name);
+            }
+            IpcEvent::PeerLeft { peer_id } => {
+                self.peer_names.remove(&peer_id);
+            }
+            IpcEvent::Traffic { download_bps, upload_bps } => {
+                self.download_bps = download_bps;
+                self.upload_bps = upload_bps;
+            }
+            IpcEvent::GameFiles { id, version, files, peers } => {
+                let peers = peers.iter().map(|p| self.peer_name(p)).collect();
+                self.sources.insert(id, GameSources { version, files: files.len(), peers });
+            }
             IpcEvent::Catalog(entries) => self.catalog = entries.into_iter().map(|e| (e.id.clone(), e)).collect(),
             IpcEvent::Library(snapshot) => self.library = Some(snapshot),
             IpcEvent::NetworkGames(games) => self.network = games.into_iter().map(|g| (g.id.clone(), g)).collect(),
@@ -108,15 +241,39 @@ impl ViewState {
             IpcEvent::OperationFailed { id, kind, reason } => {
                 self.last_failure = Some(format!("{} of {} failed: {reason}", kind_label(kind), self.name_of(&id)));
             }
-            // The detail view (not built yet) shows file lists; begin, finish and
-            // cancel are reflected by the operations and library snapshots.
-            IpcEvent::GameFiles { .. }
-            | IpcEvent::DownloadBegin { .. }
+            // Begin, finish and cancel show in the operations and library snapshots.
+            IpcEvent::DownloadBegin { .. }
             | IpcEvent::DownloadFinished { .. }
             | IpcEvent::DownloadCancelled { .. }
             | IpcEvent::OperationBegin { .. }
             | IpcEvent::OperationFinished { .. } => {}
         }
+    }
+
+    /// A peer's display name, or the start of its id when it has not
+    /// introduced itself.
+    pub fn peer_name(&self, peer: &PeerId) -> String {
+        self.peer_names.get(peer).cloned().unwrap_or_else(|| peer.to_string().chars().take(8).collect())
+    }
+
+    /// The game directory the worker uses, once it said.
+    pub fn game_dir(&self) -> Option<&str> {
+        self.library.as_ref().map(|l| l.game_dir.as_str())
+    }
+
+    /// What the peers said about a game's newest version (after `GetGame`).
+    pub fn sources(&self, id: &str) -> Option<&GameSources> {
+        self.sources.get(id)
+    }
+
+    /// The rows `filter` and the search `query` let through.
+    pub fn visible_rows(&self, filter: Filter, query: &str) -> Vec<GameRow> {
+        self.rows().into_iter().filter(|row| row.matches(filter, query)).collect()
+    }
+
+    /// One game's row, for the detail view.
+    pub fn row_of(&self, id: &str) -> Option<GameRow> {
+        self.rows().into_iter().find(|row| row.id == id)
     }
 
     /// True while the shown data may be out of date (the worker is not running).
@@ -147,7 +304,7 @@ impl ViewState {
         let network = self.network.get(id);
         let local_version = local.and_then(|g| g.version.clone());
         let operation = self.operations.get(id);
-        let status = if operation.is_some() { GameStatus::Downloading } else { status_of(local, network) };
+        let status = operation.map_or_else(|| status_of(local, network), |op| GameStatus::of_operation(op.kind));
         let size = match (local, network) {
             (Some(l), _) if l.version.is_some() => l.size,
             (_, Some(n)) => n.size,
@@ -165,6 +322,7 @@ impl ViewState {
             peers: network.map_or(0, |n| n.peers_with_newest),
             size,
             status,
+            installed: local.is_some_and(|l| l.installed),
             progress: self.progress.get(id).cloned(),
             paused: operation.is_some_and(|op| op.paused),
         }
@@ -184,15 +342,29 @@ pub fn status_of(local: Option<&LocalGame>, network: Option<&NetworkGame>) -> Ga
     }
 }
 
-/// The badge of a row: its status, or the download's percent and speed.
+/// The badge of a row: its status (an operation's progress shows beside it).
 pub fn badge(row: &GameRow) -> String {
-    match (&row.progress, row.paused) {
-        (_, true) => "Paused".into(),
-        (Some(p), false) => {
-            format!("{} · {}/s", format_percent(p.bytes_done, p.bytes_total), format_size(p.bytes_per_sec))
-        }
-        (None, false) => row.status.label(row.peers),
+    if row.paused { "Paused".into() } else { row.status.label(row.peers) }
+}
+
+/// `12.3 MB/s`.
+pub fn format_speed(bytes_per_sec: u64) -> String {
+    format!("{}/s", format_size(bytes_per_sec))
+}
+
+/// Time left: `45 s`, `3 min 05 s`, `2 h 07 min`; `--` while unknown.
+pub fn format_eta(secs: Option<u64>) -> String {
+    match secs {
+        None => "--".into(),
+        Some(s) if s < 60 => format!("{s} s"),
+        Some(s) if s < 3600 => format!("{} min {:02} s", s / 60, s % 60),
+        Some(s) => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
     }
+}
+
+/// `1.2 GB of 4.0 GB`.
+pub fn format_bytes_of(done: u64, total: u64) -> String {
+    format!("{} of {}", format_size(done), format_size(total))
 }
 
 /// An operation's name in a sentence ("Install of … failed").
@@ -262,10 +434,43 @@ mod tests {
     }
 
     #[test]
-    fn percents() {
+    fn percents_speeds_etas_and_sizes() {
         assert_eq!(format_percent(0, 0), "0%");
         assert_eq!(format_percent(999, 1000), "99%");
         assert_eq!(format_percent(1000, 1000), "100%");
+        assert_eq!(format_speed(0), "0 B/s");
+        assert_eq!(format_speed(12_345_678), "12.3 MB/s");
+        assert_eq!(format_speed(1_500), "1.5 KB/s");
+        assert_eq!(format_eta(None), "--");
+        assert_eq!(format_eta(Some(45)), "45 s");
+        assert_eq!(format_eta(Some(185)), "3 min 05 s");
+        assert_eq!(format_eta(Some(7_620)), "2 h 07 min");
+        assert_eq!(format_bytes_of(1_200_000_000, 4_000_000_000), "1.2 GB of 4.0 GB");
+        assert_eq!(format_size(999), "999 B");
+    }
+
+    #[test]
+    fn each_state_has_the_button_that_fits() {
+        use GameStatus::*;
+        let table = [
+            (Unavailable, None),
+            (Available, Some(CardAction::Download)),
+            (Downloaded, Some(CardAction::Install)),
+            (Installed, Some(CardAction::ViewFiles)),
+            (UpdateAvailable, Some(CardAction::Update)),
+            (Downloading, None),
+            (Installing, None),
+            (Uninstalling, None),
+            (Removing, None),
+        ];
+        for (status, action) in table {
+            assert_eq!(action_for(status), action, "{status:?}");
+            assert_eq!(status.is_busy(), matches!(status, Downloading | Installing | Uninstalling | Removing));
+        }
+        assert_eq!(CardAction::Download.command("x"), Some(IpcCommand::DownloadGame { id: "x".into() }));
+        assert_eq!(CardAction::Update.command("x"), Some(IpcCommand::FetchLatest { id: "x".into() }));
+        assert_eq!(CardAction::Install.command("x"), Some(IpcCommand::InstallGame { id: "x".into() }));
+        assert_eq!(CardAction::ViewFiles.command("x"), None);
     }
 
     #[test]
@@ -310,6 +515,16 @@ mod tests {
         assert_eq!((rows[1].name.as_str(), rows[1].status), ("mystery", GameStatus::Available));
         let xon = &rows[2];
         assert_eq!((xon.status, xon.peers, xon.size), (GameStatus::UpdateAvailable, 2, 100));
+        let ids = |rows: Vec<GameRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(view.visible_rows(Filter::OnThisPc, "")), ["xonotic"]);
+        assert_eq!(ids(view.visible_rows(Filter::OnNetwork, "")), ["mystery", "xonotic"]);
+        assert_eq!(ids(view.visible_rows(Filter::All, "  XON ")), ["xonotic"]);
+        view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![ActiveOperation {
+            id: "xonotic".into(),
+            kind: OperationKind::Install,
+            paused: false,
+        }])));
+        assert_eq!(view.row_of("xonotic").unwrap().status, GameStatus::Installing);
         assert!(view.is_stale());
         view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
         assert!(!view.is_stale());

@@ -254,12 +254,17 @@ pub enum IpcEvent {
         kind: OperationKind,
         reason: String,
     },
+    /// Chunk bytes per second from and to peers, over the last second.
+    Traffic {
+        download_bps: u64,
+        upload_bps: u64,
+    },
 }
 
 impl Message for IpcEvent {
     const NAME: &'static str = "ipc event";
     const MAX_FRAME: usize = MAX_IPC_FRAME;
-    const VARIANTS: Option<u32> = Some(18);
+    const VARIANTS: Option<u32> = Some(19);
 }
 
 /// A file of a game, for the detail view.

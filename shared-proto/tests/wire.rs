@@ -75,8 +75,7 @@ fn variant_counts_match_the_enums() {
     assert_eq!(tag_of(&chunk), known::<PeerRequest>());
     assert_eq!(tag_of(&PeerResponse::Chunk { len: 0 }), known::<PeerResponse>());
     assert_eq!(tag_of(&IpcCommand::SetAutoInstall { enabled: true }), known::<IpcCommand>());
-    let failed = IpcEvent::OperationFailed { id: String::new(), kind: OperationKind::Remove, reason: String::new() };
-    assert_eq!(tag_of(&failed), known::<IpcEvent>());
+    assert_eq!(tag_of(&IpcEvent::Traffic { download_bps: 0, upload_bps: 0 }), known::<IpcEvent>());
     assert_eq!(tag_of(&HelloReply::Refused { reason: String::new() }), known::<HelloReply>());
 }
 
@@ -204,6 +203,8 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
                 peers: vec![PeerSpeed { peer_id: PeerId([3; 32]), bytes_per_sec: speed }],
             })
         ),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(download_bps, upload_bps)| IpcEvent::Traffic { download_bps, upload_bps }),
         ("[a-z]{1,8}", ".{0,30}").prop_map(|(id, reason)| IpcEvent::OperationFailed {
             id,
             kind: OperationKind::Install,

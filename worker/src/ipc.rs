@@ -94,6 +94,7 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
     let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
     let mut last_heard = Instant::now();
     let timeout = Duration::from_millis(HEARTBEAT_TIMEOUT_MS);
+    let mut traffic = TrafficMeter::default();
     let code = loop {
         tokio::select! {
             () = crate::platform::signals::shutdown_requested() => break exit::INTERRUPTED,
@@ -119,6 +120,9 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
                 }
                 if out_tx.send(IpcEvent::Heartbeat).is_err() {
                     break exit::UI_GONE;
+                }
+                if let Some(event) = traffic.tick(Instant::now()) {
+                    let _ = out_tx.send(event);
                 }
             }
         }
@@ -181,4 +185,27 @@ fn send_snapshots(node: &Node, operations: &Operations, out: &mpsc::UnboundedSen
     }
     let _ = out.send(IpcEvent::NetworkGames(node.network_games()));
     let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
+}
+
+/// Turns the process's traffic counters into per-second speeds, sent when
+/// they change (so an idle worker sends nothing).
+#[derive(Debug, Default)]
+struct TrafficMeter {
+    last: Option<(Instant, u64, u64)>,
+    last_sent: (u64, u64),
+}
+
+impl TrafficMeter {
+    fn tick(&mut self, now: Instant) -> Option<IpcEvent> {
+        let (received, sent) = crate::net::traffic::totals();
+        let previous = self.last.replace((now, received, sent));
+        let (then, received_before, sent_before) = previous?;
+        let secs = now.duration_since(then).as_secs_f64().max(1e-3);
+        let rates = (((received - received_before) as f64 / secs) as u64, ((sent - sent_before) as f64 / secs) as u64);
+        if rates == self.last_sent {
+            return None;
+        }
+        self.last_sent = rates;
+        Some(IpcEvent::Traffic { download_bps: rates.0, upload_bps: rates.1 })
+    }
 }

@@ -166,6 +166,7 @@ impl PeerConnection {
             }
             let mut bytes = vec![0u8; expected_len as usize];
             recv.read_exact(&mut bytes).await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
+            super::traffic::add_received(bytes.len() as u64);
             Ok(bytes)
         };
         match tokio::time::timeout(CHUNK_TIMEOUT, exchange).await {

@@ -4,4 +4,5 @@
 pub mod client;
 pub mod identity;
 pub mod server;
+pub mod traffic;
 pub mod transport;

@@ -224,11 +224,12 @@ async fn handle_stream(
         tracing::debug!("peer {remote}: cannot answer: {e}");
         return;
     }
-    if let Some(bytes) = body
-        && let Err(e) = send.write_all(&bytes).await
-    {
-        tracing::debug!("peer {remote}: chunk not sent: {e}");
-        return;
+    if let Some(bytes) = body {
+        if let Err(e) = send.write_all(&bytes).await {
+            tracing::debug!("peer {remote}: chunk not sent: {e}");
+            return;
+        }
+        super::traffic::add_sent(bytes.len() as u64);
     }
     let _ = send.finish();
     // Let the answer drain before the stream is dropped.

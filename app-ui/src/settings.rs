@@ -1,0 +1,155 @@
+//! The user's settings: game directory, extra peers, an extra catalog file
+//! and whether downloads install by themselves. Kept as JSON in the platform
+//! config directory and applied when the app starts.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A settings file larger than this is not ours.
+const MAX_SETTINGS_FILE: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `None`: the worker's default ("LanSpread Games" in the home folder).
+    pub game_dir: Option<PathBuf>,
+    /// `HOST:PORT` peers contacted directly, for networks without multicast.
+    pub peers: Vec<String>,
+    pub catalog: Option<PathBuf>,
+    pub auto_install: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { game_dir: None, peers: Vec::new(), catalog: None, auto_install: true }
+    }
+}
+
+impl Settings {
+    /// Reads `path`; a missing file gives the defaults, a broken one an
+    /// error naming it.
+    pub fn load(path: &Path) -> Result<Settings, String> {
+        match fs::metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Ok(meta) if meta.len() > MAX_SETTINGS_FILE => {
+                return Err(format!("{}: too large to be a settings file", path.display()));
+            }
+            Ok(_) => {}
+        }
+        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes `path` atomically (temp file, then rename).
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let dir = path.parent().ok_or_else(|| format!("{}: not a file path", path.display()))?;
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("json.tmp");
+        fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Where the settings live.
+pub fn settings_file() -> PathBuf {
+    directories::ProjectDirs::from("", "", "LanSpread")
+        .map_or_else(|| PathBuf::from("lanspread-settings.json"), |d| d.config_dir().join("settings.json"))
+}
+
+/// Checks a game directory typed or picked by the user: an absolute path
+/// that exists (or can be created) and can be written to.
+pub fn validate_game_dir(text: &str) -> Result<PathBuf, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("Choose a folder for the games.".into());
+    }
+    let path = PathBuf::from(text);
+    if !path.is_absolute() {
+        return Err(format!("{text}: give the full path (it must start at the top of a drive)."));
+    }
+    if path.exists() && !path.is_dir() {
+        return Err(format!("{text}: this is a file, not a folder."));
+    }
+    fs::create_dir_all(&path).map_err(|e| format!("{text}: cannot create the folder: {e}"))?;
+    let probe = path.join(".lanspread-write-test");
+    fs::write(&probe, b"").map_err(|e| format!("{text}: cannot write here: {e}"))?;
+    let _ = fs::remove_file(&probe);
+    Ok(path)
+}
+
+/// Checks a peer address: `HOST:PORT` with a port from 1 to 65535.
+pub fn validate_peer(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let valid = text.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.contains(' ') && port.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?}: write a peer as HOST:PORT, e.g. 192.168.1.20:47474"))
+    }
+}
+
+/// Checks an extra catalog file: empty for none, else an existing file.
+pub fn validate_catalog(text: &str) -> Result<Option<PathBuf>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let path = PathBuf::from(text);
+    if !path.is_file() {
+        return Err(format!("{text}: no such file"));
+    }
+    Ok(Some(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conf/settings.json");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        let settings = Settings {
+            game_dir: Some(dir.path().join("games")),
+            peers: vec!["10.0.0.2:47474".into()],
+            catalog: None,
+            auto_install: false,
+        };
+        settings.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), settings);
+        fs::write(&path, "{ nope").unwrap();
+        assert!(Settings::load(&path).unwrap_err().contains("settings.json"));
+    }
+
+    #[test]
+    fn game_dirs_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new/games");
+        assert_eq!(validate_game_dir(new.to_str().unwrap()).unwrap(), new);
+        assert!(new.is_dir(), "created");
+        assert!(validate_game_dir("").is_err());
+        assert!(validate_game_dir("relative/games").unwrap_err().contains("full path"));
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        assert!(validate_game_dir(file.to_str().unwrap()).unwrap_err().contains("a file"));
+    }
+
+    #[test]
+    fn peers_and_catalogs_are_checked() {
+        assert_eq!(validate_peer(" 10.0.0.2:47474 ").unwrap(), "10.0.0.2:47474");
+        assert_eq!(validate_peer("[::1]:47474").unwrap(), "[::1]:47474");
+        for bad in ["10.0.0.2", ":47474", "host:0", "host:99999", "a b:1"] {
+            assert!(validate_peer(bad).is_err(), "{bad}");
+        }
+        assert_eq!(validate_catalog(" ").unwrap(), None);
+        assert!(validate_catalog("/nonexistent/catalog.json").unwrap_err().contains("no such file"));
+    }
+}

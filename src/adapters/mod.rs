@@ -1,0 +1,153 @@
+//! The window's adapters: fill the `.slint` globals from the view state and
+//! serve their callbacks. The UI thread only copies state into properties
+//! and hands requests to the sink; anything slow runs elsewhere.
+
+mod detail;
+mod library;
+mod settings;
+mod status;
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use lanspread_app_ui::view::{CardAction, Filter, ViewState};
+use lanspread_proto::ipc::IpcCommand;
+use slint::ComponentHandle;
+
+use crate::{DetailAdapter, LibraryAdapter, MainWindow, SearchAdapter, StatusAdapter};
+pub use library::card;
+
+/// What the window asks of the rest of the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiRequest {
+    /// Send this to the worker.
+    Command(IpcCommand),
+    /// Start the worker again after the crash loop.
+    Retry,
+}
+
+/// The window's state on the UI thread.
+pub struct Ui {
+    window: slint::Weak<MainWindow>,
+    view: RefCell<ViewState>,
+    /// The game whose detail view is open.
+    detail: RefCell<Option<String>>,
+    detail_message: RefCell<String>,
+    free_space: Cell<Option<u64>>,
+    sink: Box<dyn Fn(UiRequest)>,
+    settings: settings::SettingsPanel,
+}
+
+impl std::fmt::Debug for Ui {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ui").field("detail", &self.detail).finish_non_exhaustive()
+    }
+}
+
+/// Binds the window's callbacks; requests go to `sink`. `settings_file` is
+/// where the Settings panel saves.
+pub fn connect(window: &MainWindow, settings_file: PathBuf, sink: impl Fn(UiRequest) + 'static) -> Rc<Ui> {
+    let ui = Rc::new(Ui {
+        window: window.as_weak(),
+        view: RefCell::new(ViewState::default()),
+        detail: RefCell::new(None),
+        detail_message: RefCell::new(String::new()),
+        free_space: Cell::new(None),
+        sink: Box::new(sink),
+        settings: settings::SettingsPanel::new(settings_file),
+    });
+    library::connect(window, &ui);
+    detail::connect(window, &ui);
+    settings::connect(window, &ui);
+    let weak = Rc::downgrade(&ui);
+    window.global::<SearchAdapter<'_>>().on_changed(move || {
+        if let Some(ui) = weak.upgrade() {
+            ui.render();
+        }
+    });
+    let weak = Rc::downgrade(&ui);
+    window.global::<StatusAdapter<'_>>().on_retry(move || {
+        if let Some(ui) = weak.upgrade() {
+            (ui.sink)(UiRequest::Retry);
+        }
+    });
+    ui.render();
+    ui
+}
+
+impl Ui {
+    /// Shows a new view state.
+    pub fn update(&self, view: ViewState) {
+        *self.view.borrow_mut() = view;
+        self.render();
+    }
+
+    /// Free space on the game directory's disk, measured off the UI thread.
+    pub fn set_free_space(&self, bytes: Option<u64>) {
+        self.free_space.set(bytes);
+        self.render();
+    }
+
+    fn send(&self, command: IpcCommand) {
+        (self.sink)(UiRequest::Command(command));
+    }
+
+    fn filter(window: &MainWindow) -> Filter {
+        match window.global::<SearchAdapter<'_>>().get_filter() {
+            1 => Filter::OnThisPc,
+            2 => Filter::OnNetwork,
+            _ => Filter::All,
+        }
+    }
+
+    fn render(&self) {
+        let Some(window) = self.window.upgrade() else { return };
+        let view = self.view.borrow();
+        let query = window.global::<SearchAdapter<'_>>().get_query();
+        library::show(&window, &view, Self::filter(&window), &query);
+        status::show(&window, &view, self.free_space.get());
+        detail::show(&window, &view, self.detail.borrow().as_deref(), &self.detail_message.borrow());
+    }
+
+    /// Carries out a card's (or the detail view's) main action.
+    fn act(self: &Rc<Self>, id: &str, action: CardAction) {
+        match action.command(id) {
+            Some(command) => self.send(command),
+            None => self.view_files(id),
+        }
+    }
+
+    /// Opens the game's folder from a helper thread; a refusal shows in the
+    /// detail view (or the status line).
+    fn view_files(self: &Rc<Self>, id: &str) {
+        let Some(game_dir) = self.view.borrow().game_dir().map(PathBuf::from) else {
+            self.show_message("The worker has not reported its game directory yet.".into());
+            return;
+        };
+        let weak = self.window.clone();
+        let id = id.to_owned();
+        std::thread::spawn(move || {
+            if let Err(message) = lanspread_app_ui::files::view_files(&game_dir, &id) {
+                let _ = weak.upgrade_in_event_loop(move |window| {
+                    window.global::<DetailAdapter<'_>>().set_message(message.clone().into());
+                    window.global::<StatusAdapter<'_>>().set_message(message.into());
+                });
+            }
+        });
+    }
+
+    fn show_message(&self, message: String) {
+        *self.detail_message.borrow_mut() = message;
+        self.render();
+    }
+}
+
+/// How much of an operation is done, 0 to 1, for the progress bars.
+fn fraction(done: u64, total: u64) -> f32 {
+    if total == 0 { 0.0 } else { (done as f64 / total as f64).clamp(0.0, 1.0) as f32 }
+}
+
+fn library_adapter(window: &MainWindow) -> LibraryAdapter<'_> {
+    window.global::<LibraryAdapter<'_>>()
+}
