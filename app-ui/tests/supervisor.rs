@@ -16,7 +16,7 @@ use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig, SupervisorEvent
 use lanspread_proto::exit;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::ipc::{
-    HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, OperationKind, TOKEN_ENV, WorkerHello,
+    HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, OperationKind, Phase, TOKEN_ENV, WorkerHello,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -236,10 +236,31 @@ async fn repeated_crashes_stop_in_the_crash_loop_state_until_retry() {
     supervisor.shutdown().await;
 }
 
+/// A seeder process, killed when dropped (also when a test fails).
+struct Seeder(std::process::Child);
+
+impl Drop for Seeder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A seeder process serving `games` on loopback; returns it and its address.
-fn seeder(games: &std::path::Path, state: &std::path::Path) -> (std::process::Child, String) {
+fn seeder(games: &std::path::Path, state: &std::path::Path) -> (Seeder, String) {
+    seeder_with(games, state, &[])
+}
+
+/// [`seeder`] with extra environment (the worker's test-only switches).
+fn seeder_with(
+    games: &std::path::Path,
+    state: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Seeder, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(worker_exe())
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
         .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--name", "seeder"])
         .arg("--games")
         .arg(games)
@@ -260,7 +281,7 @@ fn seeder(games: &std::path::Path, state: &std::path::Path) -> (std::process::Ch
         }
     }
     std::thread::spawn(move || lines.for_each(drop));
-    (child, addr.expect("the seeder logs its address"))
+    (Seeder(child), addr.expect("the seeder logs its address"))
 }
 
 #[tokio::test]
@@ -271,7 +292,7 @@ async fn the_ui_downloads_a_game_through_its_worker() {
     let data: Vec<u8> = (0..9_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     std::fs::write(seed_games.join("wesnoth/data/core.pak"), &data).unwrap();
     std::fs::write(seed_games.join("wesnoth/version.ini"), "1.18.2\n").unwrap();
-    let (mut seed, addr) = seeder(&seed_games, &tmp.path().join("seed-state"));
+    let (_seed, addr) = seeder(&seed_games, &tmp.path().join("seed-state"));
 
     let mut args = worker_args(tmp.path());
     args.extend(["--peer".into(), addr.into()]);
@@ -331,8 +352,6 @@ async fn the_ui_downloads_a_game_through_its_worker() {
     })
     .await;
     supervisor.shutdown().await;
-    let _ = seed.kill();
-    let _ = seed.wait();
 }
 
 /// The finished or failed event of the next `kind` operation.
@@ -345,4 +364,69 @@ async fn operation_end(supervisor: &mut Supervisor, kind: OperationKind) -> IpcE
         SupervisorEvent::Worker(event) => event,
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_download_is_replaced_and_the_download_continues_from_its_journal() {
+    use lanspread_app_ui::view::ViewState;
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_games = tmp.path().join("seed");
+    std::fs::create_dir_all(seed_games.join("wesnoth/data")).unwrap();
+    let data: Vec<u8> = (0..48_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    std::fs::write(seed_games.join("wesnoth/data/core.pak"), &data).unwrap();
+    std::fs::write(seed_games.join("wesnoth/version.ini"), "1.18.2\n").unwrap();
+    let slow = [("LANSPREAD_TEST_CHUNK_DELAY_MS", "600")];
+    let (_seed, addr) = seeder_with(&seed_games, &tmp.path().join("seed-state"), &slow);
+
+    let mut args = worker_args(tmp.path());
+    args.extend(["--peer".into(), addr.into()]);
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
+    let mut supervisor = Supervisor::start(config).unwrap();
+    let mut view = ViewState::default();
+    let mut pid = None;
+    expect_event(&mut supervisor, Duration::from_secs(15), "the seeder's game", |e| {
+        pid = running_pid(e).or(pid);
+        view.apply(e.clone());
+        matches!(e, SupervisorEvent::Worker(IpcEvent::NetworkGames(games)) if games.iter().any(|g| g.id == "wesnoth"))
+    })
+    .await;
+    supervisor.send(IpcCommand::DownloadGame { id: "wesnoth".into() });
+    expect_event(&mut supervisor, Duration::from_secs(60), "a third of the download", |e| {
+        view.apply(e.clone());
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Progress(p)) if p.bytes_done * 3 >= p.bytes_total && p.bytes_total > 0)
+    })
+    .await;
+    assert!(view.row_of("wesnoth").unwrap().progress.is_some(), "the card shows progress");
+
+    let first = pid.expect("a running worker");
+    let killed = Instant::now();
+    std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+    let running = expect_event(&mut supervisor, Duration::from_secs(10), "a new worker", |e| {
+        view.apply(e.clone());
+        running_pid(e).is_some()
+    })
+    .await;
+    let replaced_after = killed.elapsed();
+    assert_ne!(running_pid(&running), Some(first));
+    assert!(replaced_after < Duration::from_secs(2), "a new worker within 2 s, took {replaced_after:?}");
+
+    // The new worker is told to download again, and starts from the journal.
+    let resumed = expect_event(&mut supervisor, Duration::from_secs(30), "progress from the new worker", |e| {
+        view.apply(e.clone());
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Progress(p)) if p.phase == Phase::Downloading)
+    })
+    .await;
+    let SupervisorEvent::Worker(IpcEvent::Progress(resumed)) = resumed else { unreachable!() };
+    eprintln!(
+        "new worker after {replaced_after:?}; resumed at {} of {} bytes",
+        resumed.bytes_done, resumed.bytes_total
+    );
+    assert!(resumed.bytes_done > 0, "verified chunks from the journal count as done");
+    assert!(view.row_of("wesnoth").unwrap().progress.is_some(), "the card shows progress again");
+    expect_event(&mut supervisor, Duration::from_secs(120), "the end of the download", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::DownloadFinished { .. }))
+    })
+    .await;
+    assert_eq!(std::fs::read(tmp.path().join("games/wesnoth/data/core.pak")).unwrap(), data);
+    supervisor.shutdown().await;
 }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use lanspread_proto::ipc::{ActiveOperation, GameFile, IpcEvent, OperationKind};
 use tokio::sync::broadcast;
@@ -17,7 +18,14 @@ use crate::catalog::Catalog;
 use crate::download::{self, DownloadError};
 use crate::install::{self, InstallError};
 use crate::library::{BusyGuard, Library};
+use crate::net::client::PeerConnection;
 use crate::node::PeerAccess;
+use lanspread_proto::peer::GameManifest;
+
+/// How long a download looks for peers offering the game before failing.
+const PEER_WAIT: Duration = Duration::from_secs(10);
+/// How often it looks again meanwhile.
+const PEER_RETRY: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 struct Operation {
@@ -178,10 +186,7 @@ impl Operations {
     }
 
     async fn run_download(&self, id: &str, cancel: CancellationToken) -> Result<String, DownloadError> {
-        let sources = self.access.open_game(id).await;
-        let Some((manifest, peers)) = download::agree_on_manifest(sources) else {
-            return Err(DownloadError::NoPeers(format!("no peer offers {id} right now")));
-        };
+        let (manifest, peers) = self.find_sources(id, &cancel).await?;
         let version = manifest.version.clone();
         self.emit(IpcEvent::DownloadBegin {
             id: id.to_owned(),
@@ -192,6 +197,32 @@ impl Operations {
         let events = self.events.clone();
         download::download(&game_dir, manifest, peers, |p| drop(events.send(IpcEvent::Progress(p))), cancel).await?;
         Ok(version)
+    }
+
+    /// The agreed manifest and the peers offering it. A worker that just
+    /// started (after a restart, say) may not have met its peers yet, so
+    /// this keeps looking for [`PEER_WAIT`] before giving up.
+    async fn find_sources(
+        &self,
+        id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(GameManifest, Vec<PeerConnection>), DownloadError> {
+        let deadline = tokio::time::Instant::now() + PEER_WAIT;
+        loop {
+            if let Some(found) = download::agree_on_manifest(self.access.open_game(id).await) {
+                return Ok(found);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DownloadError::NoPeers(format!(
+                    "no peer offered {id} within {} s",
+                    PEER_WAIT.as_secs()
+                )));
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return Err(DownloadError::Cancelled),
+                () = tokio::time::sleep(PEER_RETRY) => {}
+            }
+        }
     }
 
     /// Starts an install (an update when installed), uninstall or removal.
