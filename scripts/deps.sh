@@ -17,6 +17,8 @@ packages=(
   iproute2 util-linux
   # RAR game packs are unpacked by an external tool; bsdtar is the free one
   libarchive-tools
+  # tests: the real window under a virtual display
+  xvfb
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -252,11 +252,7 @@ fn seeder(games: &std::path::Path, state: &std::path::Path) -> (Seeder, String) 
 }
 
 /// [`seeder`] with extra environment (the worker's test-only switches).
-fn seeder_with(
-    games: &std::path::Path,
-    state: &std::path::Path,
-    env: &[(&str, &str)],
-) -> (Seeder, String) {
+fn seeder_with(games: &std::path::Path, state: &std::path::Path, env: &[(&str, &str)]) -> (Seeder, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(worker_exe())
         .envs(env.iter().copied())

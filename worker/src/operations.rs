@@ -213,10 +213,7 @@ impl Operations {
                 return Ok(found);
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(DownloadError::NoPeers(format!(
-                    "no peer offered {id} within {} s",
-                    PEER_WAIT.as_secs()
-                )));
+                return Err(DownloadError::NoPeers(format!("no peer offered {id} within {} s", PEER_WAIT.as_secs())));
             }
             tokio::select! {
                 () = cancel.cancelled() => return Err(DownloadError::Cancelled),
