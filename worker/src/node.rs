@@ -177,8 +177,7 @@ impl Node {
 
     /// Waits until every static peer answered, or `limit` passes.
     pub async fn wait_for_static_peers(&self, limit: Duration) {
-        let mut unresolved = self.peers.unresolved_static.clone();
-        let _ = tokio::time::timeout(limit, unresolved.wait_for(|n| *n == 0)).await;
+        self.access().wait_for_static_peers(limit).await;
     }
 
     /// Connects to every peer that has the newest version of `game` and
@@ -189,7 +188,11 @@ impl Node {
 
     /// A handle for asking peers, usable from other tasks.
     pub fn access(&self) -> PeerAccess {
-        PeerAccess { endpoint: self.endpoint.clone(), db: self.peers.db.clone() }
+        PeerAccess {
+            endpoint: self.endpoint.clone(),
+            db: self.peers.db.clone(),
+            unresolved_static: self.peers.unresolved_static.clone(),
+        }
     }
 
     /// Stops every task, says goodbye over mDNS and closes the endpoint.
@@ -270,9 +273,17 @@ async fn resolve_static_peers(peers: &[String]) -> Vec<(String, Vec<SocketAddr>)
 pub struct PeerAccess {
     endpoint: quinn::Endpoint,
     db: Arc<std::sync::Mutex<discovery::PeerGameDb>>,
+    unresolved_static: tokio::sync::watch::Receiver<usize>,
 }
 
 impl PeerAccess {
+    /// Waits (at most `limit`) until every `--peer` answered or failed, so
+    /// a worker that just started uses all of them, not the first to answer.
+    pub async fn wait_for_static_peers(&self, limit: Duration) {
+        let mut unresolved = self.unresolved_static.clone();
+        let _ = tokio::time::timeout(limit, unresolved.wait_for(|n| *n == 0)).await;
+    }
+
     /// The newest version of `game` on the network, if any peer has it.
     pub fn newest_version(&self, game: &str) -> Option<String> {
         let db = self.db.lock().unwrap_or_else(|p| p.into_inner());

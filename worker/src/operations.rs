@@ -208,6 +208,7 @@ impl Operations {
         cancel: &CancellationToken,
     ) -> Result<(GameManifest, Vec<PeerConnection>), DownloadError> {
         let deadline = tokio::time::Instant::now() + PEER_WAIT;
+        self.access.wait_for_static_peers(PEER_WAIT).await;
         loop {
             if let Some(found) = download::agree_on_manifest(self.access.open_game(id).await) {
                 return Ok(found);

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Screenshots of the real LanSpread window, driven like a user would:
+# Xvfb, two seeders and the app against a sample library, all inside a
+# private network namespace (nothing leaves this machine). Saves PNGs of
+#   1-library-downloading.png  cards in several states, one downloading
+#   2-detail-downloading.png   the detail view mid-download with Cancel
+#   3-worker-restarting.png    the status bar right after kill -9 of the worker
+#   4-library-resumed.png      the download going on with the new worker
+#   5-settings.png             the settings panel
+# then closes the window and checks that the worker ended with it.
+#
+#   sudo scripts/screenshots.sh [OUT_DIR]     (default target/screenshots)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=$(realpath -m "${1:-target/screenshots}")
+
+if [ -z "${LANSPREAD_SHOTS_INSIDE:-}" ]; then
+  [ "$(id -u)" = 0 ] || { echo "screenshots: needs root for a private network namespace (sudo)" >&2; exit 2; }
+  scripts/deps.sh
+  need=()
+  for tool in Xvfb:xvfb import:imagemagick xdotool:xdotool python3:python3; do
+    command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+  done
+  if [ "${#need[@]}" -gt 0 ]; then
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  cargo build -q -p lanspread-worker -p lanspread
+  mkdir -p "$OUT"
+  exec unshare -n env LANSPREAD_SHOTS_INSIDE=1 "$0" "$OUT"
+fi
+
+ip link set lo up
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- a sample library: a seeder with several games, a second with fewer ---
+game() { # DIR ID VERSION MB [installed]
+  mkdir -p "$1/$2/data"
+  head -c "$(($4 * 1000 * 1000))" /dev/urandom > "$1/$2/data/pack.bin"
+  echo "$3" > "$1/$2/version.ini"
+  if [ "${5:-}" = installed ]; then mkdir -p "$1/$2/local" && echo "$3" > "$1/$2/local/README"; fi
+}
+game "$WORK/seed-a" armagetronad 0.2.9 320
+game "$WORK/seed-a" 0ad 0.27 8
+game "$WORK/seed-a" hedgewars 1.0.2 6
+mkdir -p "$WORK/seed-b" # the same games byte for byte, so both peers serve them
+cp -r "$WORK/seed-a/armagetronad" "$WORK/seed-a/0ad" "$WORK/seed-b/"
+game "$WORK/games" 0ad 0.26 5 installed
+game "$WORK/games" assaultcube 1.3 4
+game "$WORK/games" bzflag 2.4.26 3 installed
+WORKER=target/debug/lanspread-worker
+for seed in a:47475:lan-box b:47476:attic-pc; do
+  IFS=: read -r name port label <<< "$seed"
+  LANSPREAD_TEST_CHUNK_DELAY_MS=400 "$WORKER" serve --games "$WORK/seed-$name" --state "$WORK/state-$name" \
+    --listen "127.0.0.1:$port" --no-mdns --name "$label" 2> "$WORK/seed-$name.log" &
+  PIDS+=($!)
+done
+
+# --- the display and the app ---
+export DISPLAY=:71 XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
+Xvfb "$DISPLAY" -screen 0 1100x720x24 -nolisten tcp 2> /dev/null &
+PIDS+=($!)
+for _ in $(seq 50); do [ -e /tmp/.X11-unix/X71 ] && break; sleep 0.1; done
+target/debug/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns \
+  --peer 127.0.0.1:47475 --peer 127.0.0.1:47476 &
+APP=$!
+PIDS+=($APP)
+WID=""
+for _ in $(seq 100); do WID=$(xdotool search --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
+[ -n "$WID" ] || { echo "screenshots: the window did not appear" >&2; exit 1; }
+sleep 5 # the worker scans, meets both seeders and lists their games
+
+shot() { import -window root "$OUT/$1"; echo "screenshots: $OUT/$1"; }
+click() { xdotool mousemove "$1" "$2" click 1; sleep "${3:-0.5}"; }
+
+# Three columns of cards about 314x138 at x = 12 + 326 * column and
+# y = 56 + 12 + 150 * row, sorted by name: 0 A.D., Armagetron Advanced,
+# AssaultCube, BZFlag, Freeciv, Hedgewars, ...
+click 600 180 5          # "Download" on Armagetron Advanced (row 0, column 1)
+shot 1-library-downloading.png
+click 420 100 2          # the card itself: its detail view
+shot 2-detail-downloading.png
+click 761 105 1          # the detail view's Close
+worker=$(pgrep -f "lanspread-worker ipc .*--games $WORK/games" | head -1)
+kill -9 "$worker"
+sleep 0.25
+shot 3-worker-restarting.png
+sleep 6
+shot 4-library-resumed.png
+click 947 28 1           # Settings
+shot 5-settings.png
+
+# Close the window as a window manager would; the worker must end with it.
+python3 - "$WID" <<'PY'
+import ctypes, sys
+x = ctypes.cdll.LoadLibrary("libX11.so.6")
+x.XOpenDisplay.restype = ctypes.c_void_p
+x.XInternAtom.restype = ctypes.c_ulong
+x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+class ClientMessage(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+class Event(ctypes.Union):
+    _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+d = x.XOpenDisplay(None)
+e = Event()
+e.xclient.type = 33  # ClientMessage
+e.xclient.window = int(sys.argv[1])
+e.xclient.message_type = x.XInternAtom(d, b"WM_PROTOCOLS", 0)
+e.xclient.format = 32
+e.xclient.data[0] = x.XInternAtom(d, b"WM_DELETE_WINDOW", 0)
+x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(Event)]
+x.XSendEvent(d, int(sys.argv[1]), 0, 0, ctypes.byref(e))
+x.XFlush.argtypes = [ctypes.c_void_p]
+x.XFlush(d)
+PY
+for _ in $(seq 100); do kill -0 "$APP" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$APP" 2>/dev/null; then echo "screenshots: the app did not exit when its window closed" >&2; exit 1; fi
+sleep 1
+if pgrep -f "lanspread-worker ipc .*--games $WORK/games" >/dev/null; then
+  echo "screenshots: the worker outlived the window" >&2; exit 1
+fi
+echo "screenshots: closing the window ended the app and its worker"
