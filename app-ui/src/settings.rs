@@ -62,7 +62,9 @@ pub fn settings_file() -> PathBuf {
 }
 
 /// Checks a game directory typed or picked by the user: an absolute path
-/// that exists (or can be created) and can be written to.
+/// that is a writable folder, or that can be created under a writable one.
+/// Nothing is written: the UI leaves the game directory to the worker,
+/// which creates it at its next start.
 pub fn validate_game_dir(text: &str) -> Result<PathBuf, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -72,13 +74,17 @@ pub fn validate_game_dir(text: &str) -> Result<PathBuf, String> {
     if !path.is_absolute() {
         return Err(format!("{text}: give the full path (it must start at the top of a drive)."));
     }
-    if path.exists() && !path.is_dir() {
-        return Err(format!("{text}: this is a file, not a folder."));
+    let existing = path
+        .ancestors()
+        .find(|p| fs::symlink_metadata(p).is_ok())
+        .ok_or_else(|| format!("{text}: no part of this path exists"))?;
+    let meta = fs::metadata(existing).map_err(|e| format!("{}: {e}", existing.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{}: this is a file, not a folder.", existing.display()));
     }
-    fs::create_dir_all(&path).map_err(|e| format!("{text}: cannot create the folder: {e}"))?;
-    let probe = path.join(".lanspread-write-test");
-    fs::write(&probe, b"").map_err(|e| format!("{text}: cannot write here: {e}"))?;
-    let _ = fs::remove_file(&probe);
+    if meta.permissions().readonly() {
+        return Err(format!("{}: this folder is read-only.", existing.display()));
+    }
     Ok(path)
 }
 
@@ -134,12 +140,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let new = dir.path().join("new/games");
         assert_eq!(validate_game_dir(new.to_str().unwrap()).unwrap(), new);
-        assert!(new.is_dir(), "created");
+        assert!(!new.exists(), "the worker creates it, not the UI");
+        assert_eq!(validate_game_dir(dir.path().to_str().unwrap()).unwrap(), dir.path());
         assert!(validate_game_dir("").is_err());
         assert!(validate_game_dir("relative/games").unwrap_err().contains("full path"));
         let file = dir.path().join("file");
         fs::write(&file, "x").unwrap();
         assert!(validate_game_dir(file.to_str().unwrap()).unwrap_err().contains("a file"));
+        assert!(validate_game_dir(file.join("games").to_str().unwrap()).unwrap_err().contains("a file"));
     }
 
     #[test]
