@@ -270,7 +270,9 @@ impl Service {
             };
             let result = tokio::task::spawn_blocking(move || pass.run(pending)).await;
             match result {
-                Ok(Ok(stats)) => tracing::info!(
+                // Only busy games were asked for (an operation writing in its root).
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(stats))) => tracing::info!(
                     "library scan of {}: hashed {} files ({} bytes), reused {} hashes",
                     self.game_dir.display(),
                     stats.files_hashed,
@@ -297,7 +299,9 @@ struct Pass {
 }
 
 impl Pass {
-    fn run(self, pending: Pending) -> std::io::Result<HashStats> {
+    /// Scans what `pending` names; `None` when that is nothing (only busy or
+    /// uncatalogued games were asked for).
+    fn run(self, pending: Pending) -> std::io::Result<Option<HashStats>> {
         if pending.all {
             // Finish or undo what a crash interrupted before reading the roots.
             crate::install::recover_game_dir(&self.game_dir, &self.catalog, &self.busy);
@@ -323,6 +327,9 @@ impl Pass {
         };
 
         scanned.retain(|(id, _)| !self.busy.contains(id));
+        if !pending.all && scanned.is_empty() {
+            return Ok(None);
+        }
         // Publish what was found at once; manifests follow as they are hashed.
         self.publish(|games| {
             for (id, game) in &scanned {
@@ -380,7 +387,7 @@ impl Pass {
                 }
             });
         }
-        Ok(stats)
+        Ok(Some(stats))
     }
 
     /// Applies `change` and bumps the revision if the games changed.

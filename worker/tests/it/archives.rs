@@ -65,6 +65,7 @@ pub fn sevenz(path: &Path, entries: &[Entry]) {
 
 #[derive(Debug, Clone, Copy)]
 pub enum TarKind {
+    Plain,
     Gzip,
     Zstd,
 }
@@ -95,6 +96,7 @@ pub fn tar(path: &Path, entries: &[Entry], kind: TarKind) {
     }
     let raw = builder.into_inner().unwrap();
     let packed = match kind {
+        TarKind::Plain => raw,
         TarKind::Gzip => {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             gz.write_all(&raw).unwrap();

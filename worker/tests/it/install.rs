@@ -88,12 +88,13 @@ fn assert_executable(path: &Path) {
 fn assert_executable(_path: &Path) {}
 
 #[test]
-fn zip_7z_tar_gz_and_tar_zst_install_byte_identical() {
+fn zip_7z_tar_tar_gz_and_tar_zst_install_byte_identical() {
     let entries = content(1, 1_500_000);
     type Build = fn(&Path, &[Entry]);
-    let formats: [(&str, Build); 4] = [
+    let formats: [(&str, Build); 5] = [
         ("pak.zip", archives::zip),
         ("pak.7z", archives::sevenz),
+        ("pak.tar", |p, e| archives::tar(p, e, TarKind::Plain)),
         ("pak.tar.gz", |p, e| archives::tar(p, e, TarKind::Gzip)),
         ("pak.tar.zst", |p, e| archives::tar(p, e, TarKind::Zstd)),
     ];
