@@ -142,8 +142,26 @@ pub fn install(
         }
     };
     crash::point(&format!("{name}:unpacked"));
+    if let Err(e) = swap_in(&root, updated, name, &record) {
+        // Put the previous install back now rather than at the next start.
+        if let Err(undo) = recover_root(&root) {
+            tracing::warn!("{}: {undo}; the next start recovers it", root.display());
+        }
+        return Err(e);
+    }
+    Ok(InstallReport { version, updated, bytes, items: items.len() })
+}
 
+/// Moves the unpacked staging directory in as `local/` (the old one aside
+/// first during an update), then cleans up. Every step is logged first.
+fn swap_in(
+    root: &Path,
+    updated: bool,
+    name: &str,
+    record: &dyn Fn(Step) -> io::Result<()>,
+) -> Result<(), InstallError> {
     record(Step::Swapping)?;
+    let staging_dir = root.join(STAGING_DIR);
     let local = root.join(INSTALL_DIR);
     let backup = root.join(BACKUP_DIR);
     if updated {
@@ -159,8 +177,8 @@ pub fn install(
     if updated {
         discard(&backup)?;
     }
-    Intent::clear(&root)?;
-    Ok(InstallReport { version, updated, bytes, items: items.len() })
+    Intent::clear(root)?;
+    Ok(())
 }
 
 fn unpack_all(
