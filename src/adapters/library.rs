@@ -24,7 +24,7 @@ fn state_code(status: GameStatus) -> i32 {
 }
 
 /// The card of one row.
-pub fn card(row: &GameRow) -> GameCard {
+fn card(row: &GameRow) -> GameCard {
     let version = row.local_version.clone().or_else(|| row.network_version.clone()).unwrap_or_default();
     let (done, total, speed) =
         row.progress.as_ref().map_or((0, 0, 0), |p| (p.bytes_done, p.bytes_total, p.bytes_per_sec));

@@ -16,7 +16,6 @@ use lanspread_proto::ipc::IpcCommand;
 use slint::ComponentHandle;
 
 use crate::{DetailAdapter, LibraryAdapter, MainWindow, SearchAdapter, StatusAdapter};
-pub use library::card;
 
 /// What the window asks of the rest of the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
