@@ -94,6 +94,7 @@ fn wait_for_fraction(worker: &Worker, fraction: f64) {
     });
 }
 
+#[cfg(unix)]
 fn assert_not_downloaded(root: &Path) {
     assert!(!root.join("version.ini").exists(), "version.ini must not exist before the commit");
     assert!(root.join(".lanspread-download").exists(), "the journal is kept for a resume");

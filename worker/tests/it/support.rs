@@ -234,6 +234,7 @@ pub fn game<'a>(games: &'a [serde_json::Value], id: &str) -> Option<&'a serde_js
 }
 
 /// Whether the tests run as root (namespaces, mounts).
+#[cfg(unix)]
 pub fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
