@@ -229,6 +229,7 @@ fn the_detail_view_installs_uninstalls_and_removes_after_a_confirmation() {
     click(&window, "Delete files");
     click(&window, "Close");
     click(&window, "Details of OpenArena");
+    click(&window, "Reinstall");
     click(&window, "Uninstall");
     assert_eq!(count(&window, "Remove downloaded files"), 0, "an installed game is uninstalled first");
     assert_eq!(
@@ -236,6 +237,7 @@ fn the_detail_view_installs_uninstalls_and_removes_after_a_confirmation() {
         [
             command("wesnoth", |id| IpcCommand::InstallGame { id }),
             command("wesnoth", |id| IpcCommand::RemoveDownloaded { id }),
+            command("openarena", |id| IpcCommand::InstallGame { id }),
             command("openarena", |id| IpcCommand::UninstallGame { id }),
         ]
     );
