@@ -217,6 +217,11 @@ fn a_download_shows_progress_on_its_card_and_cancel_in_its_detail_view() {
     assert_eq!(sent.borrow().last(), Some(&command("xonotic", |id| IpcCommand::CancelDownload { id })));
     click(&window, "Close");
     assert!(!window.global::<DetailAdapter<'_>>().get_open());
+    click(&window, "Details of Xonotic");
+    let escape: slint::SharedString = slint::platform::Key::Escape.into();
+    window.window().dispatch_event(slint::platform::WindowEvent::KeyPressed { text: escape.clone() });
+    window.window().dispatch_event(slint::platform::WindowEvent::KeyReleased { text: escape });
+    assert!(!window.global::<DetailAdapter<'_>>().get_open(), "Escape closes the detail view");
 }
 
 #[test]
