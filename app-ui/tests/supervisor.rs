@@ -426,3 +426,73 @@ async fn a_worker_killed_mid_download_is_replaced_and_the_download_continues_fro
     assert_eq!(std::fs::read(tmp.path().join("games/wesnoth/data/core.pak")).unwrap(), data);
     supervisor.shutdown().await;
 }
+
+#[tokio::test]
+async fn downloads_pause_resume_and_cancel_through_the_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_games = tmp.path().join("seed");
+    std::fs::create_dir_all(seed_games.join("wesnoth/data")).unwrap();
+    let data: Vec<u8> = (0..40_000_000u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 9) as u8).collect();
+    std::fs::write(seed_games.join("wesnoth/data/core.pak"), &data).unwrap();
+    std::fs::write(seed_games.join("wesnoth/version.ini"), "1.18.2\n").unwrap();
+    let slow = [("LANSPREAD_TEST_CHUNK_DELAY_MS", "500")];
+    let (_seed, addr) = seeder_with(&seed_games, &tmp.path().join("seed-state"), &slow);
+    let mut args = worker_args(tmp.path());
+    args.extend(["--peer".into(), addr.into()]);
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
+    let mut supervisor = Supervisor::start(config).unwrap();
+    expect_event(&mut supervisor, Duration::from_secs(15), "the seeder's game", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::NetworkGames(games)) if games.iter().any(|g| g.id == "wesnoth"))
+    })
+    .await;
+    let id = || "wesnoth".to_owned();
+    let progress =
+        |e: &SupervisorEvent| matches!(e, SupervisorEvent::Worker(IpcEvent::Progress(p)) if p.bytes_done > 0);
+    let snapshot = |paused: Option<bool>| {
+        move |e: &SupervisorEvent| match e {
+            SupervisorEvent::Worker(IpcEvent::ActiveOperations(ops)) => match paused {
+                Some(paused) => ops.iter().any(|op| op.id == "wesnoth" && op.paused == paused),
+                None => ops.is_empty(),
+            },
+            _ => false,
+        }
+    };
+
+    supervisor.send(IpcCommand::DownloadGame { id: id() });
+    expect_event(&mut supervisor, Duration::from_secs(30), "progress", progress).await;
+    supervisor.send(IpcCommand::PauseDownload { id: id() });
+    let paused = expect_event(&mut supervisor, Duration::from_secs(10), "the pause", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::DownloadCancelled { .. }))
+    })
+    .await;
+    assert!(matches!(paused, SupervisorEvent::Worker(IpcEvent::DownloadCancelled { paused: true, .. })), "{paused:?}");
+    supervisor.send(IpcCommand::ListGames);
+    expect_event(&mut supervisor, Duration::from_secs(10), "a paused operation", snapshot(Some(true))).await;
+
+    supervisor.send(IpcCommand::ResumeDownload { id: id() });
+    expect_event(&mut supervisor, Duration::from_secs(10), "a running operation", snapshot(Some(false))).await;
+    expect_event(&mut supervisor, Duration::from_secs(30), "progress again", progress).await;
+    supervisor.send(IpcCommand::CancelDownload { id: id() });
+    let cancelled = expect_event(&mut supervisor, Duration::from_secs(10), "the cancel", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::DownloadCancelled { .. }))
+    })
+    .await;
+    assert!(matches!(cancelled, SupervisorEvent::Worker(IpcEvent::DownloadCancelled { paused: false, .. })));
+    supervisor.send(IpcCommand::ListGames);
+    expect_event(&mut supervisor, Duration::from_secs(10), "no operation left", snapshot(None)).await;
+    let root = tmp.path().join("games/wesnoth");
+    assert!(!root.join("version.ini").exists(), "a cancelled download does not look downloaded");
+    assert!(root.join(".lanspread-download").exists(), "its journal stays for a resume");
+
+    supervisor.send(IpcCommand::SetAutoInstall { enabled: false });
+    supervisor.send(IpcCommand::DownloadGame { id: id() });
+    expect_event(&mut supervisor, Duration::from_secs(120), "the end of the download", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::DownloadFinished { .. }))
+    })
+    .await;
+    supervisor.send(IpcCommand::ListGames);
+    expect_event(&mut supervisor, Duration::from_secs(10), "no operation left", snapshot(None)).await;
+    assert_eq!(std::fs::read(root.join("data/core.pak")).unwrap(), data);
+    assert!(!root.join("local").exists(), "auto-install was turned off");
+    supervisor.shutdown().await;
+}
