@@ -43,17 +43,24 @@ fn library_view() -> ViewState {
         entry("wesnoth", "Wesnoth"),
         entry("0ad", "0 A.D."),
         entry("teeworlds", "Teeworlds"),
+        entry("hedgewars", "Hedgewars"),
     ]));
-    let local = |id: &str, version: &str, installed| LocalGame {
+    let local = |id: &str, version: &str, installed: bool| LocalGame {
         id: id.into(),
         version: Some(version.into()),
         installed,
         size: 412_000_000,
+        installed_version: installed.then(|| version.into()),
     };
     apply(IpcEvent::Library(LibrarySnapshot {
         game_dir: "/games".into(),
         revision: 3,
-        games: vec![local("openarena", "0.8.8", true), local("wesnoth", "1.16", false), local("0ad", "0.26", true)],
+        games: vec![
+            local("openarena", "0.8.8", true),
+            local("wesnoth", "1.16", false),
+            local("0ad", "0.26", true),
+            LocalGame { installed_version: Some("1.0.1".into()), ..local("hedgewars", "1.0.2", true) },
+        ],
     }));
     apply(IpcEvent::NetworkGames(vec![
         net("xonotic", "0.8.6", 2, 1_100_000_000),
@@ -105,6 +112,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
         "Update available",
         "Teeworlds",
         "Not on this PC",
+        "Update downloaded",
         "v0.8.8",
         "1.1 GB",
         "2 peers",
@@ -114,7 +122,8 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
     ] {
         assert_eq!(count(&window, text), 1, "{text:?} is shown once");
     }
-    for button in ["View Files OpenArena", "Download Xonotic", "Install Wesnoth", "Update 0 A.D."] {
+    for button in ["View Files OpenArena", "Download Xonotic", "Install Wesnoth", "Update 0 A.D.", "Install Hedgewars"]
+    {
         assert_eq!(count(&window, button), 1, "{button:?}");
     }
     assert_eq!(count(&window, "Download Teeworlds"), 0, "nothing to do for a game no one has");
@@ -236,6 +245,9 @@ fn the_detail_view_installs_uninstalls_and_removes_after_a_confirmation() {
     click(&window, "Details of OpenArena");
     click(&window, "Reinstall");
     click(&window, "Uninstall");
+    click(&window, "Close");
+    click(&window, "Details of Hedgewars");
+    click(&window, "Install update");
     assert_eq!(count(&window, "Remove downloaded files"), 0, "an installed game is uninstalled first");
     assert_eq!(
         *sent.borrow(),
@@ -244,6 +256,7 @@ fn the_detail_view_installs_uninstalls_and_removes_after_a_confirmation() {
             command("wesnoth", |id| IpcCommand::RemoveDownloaded { id }),
             command("openarena", |id| IpcCommand::InstallGame { id }),
             command("openarena", |id| IpcCommand::UninstallGame { id }),
+            command("hedgewars", |id| IpcCommand::InstallGame { id }),
         ]
     );
 }

@@ -25,6 +25,8 @@ pub enum GameStatus {
     Installed,
     /// Here, but a peer has a newer version.
     UpdateAvailable,
+    /// A newer version is downloaded; `local/` still holds the older one.
+    UpdateDownloaded,
     /// A download or update is running (or paused).
     Downloading,
     Installing,
@@ -40,6 +42,7 @@ impl GameStatus {
             GameStatus::Downloaded => "Downloaded".into(),
             GameStatus::Installed => "Installed".into(),
             GameStatus::UpdateAvailable => "Update available".into(),
+            GameStatus::UpdateDownloaded => "Update downloaded".into(),
             GameStatus::Downloading => "Downloading".into(),
             GameStatus::Installing => "Installing".into(),
             GameStatus::Uninstalling => "Uninstalling".into(),
@@ -103,7 +106,7 @@ impl CardAction {
 pub fn action_for(status: GameStatus) -> Option<CardAction> {
     match status {
         GameStatus::Available => Some(CardAction::Download),
-        GameStatus::Downloaded => Some(CardAction::Install),
+        GameStatus::Downloaded | GameStatus::UpdateDownloaded => Some(CardAction::Install),
         GameStatus::UpdateAvailable => Some(CardAction::Update),
         GameStatus::Installed => Some(CardAction::ViewFiles),
         GameStatus::Unavailable
@@ -335,7 +338,10 @@ pub fn status_of(local: Option<&LocalGame>, network: Option<&NetworkGame>) -> Ga
         (Some(here), Some(net)) if compare_versions(&net.newest_version, here) == Ordering::Greater => {
             GameStatus::UpdateAvailable
         }
-        (Some(_), _) if local.is_some_and(|l| l.installed) => GameStatus::Installed,
+        (Some(here), _) if local.is_some_and(|l| l.installed) => {
+            let older = local.and_then(|l| l.installed_version.as_deref()).is_some_and(|v| v != here);
+            if older { GameStatus::UpdateDownloaded } else { GameStatus::Installed }
+        }
         (Some(_), _) => GameStatus::Downloaded,
         (None, Some(_)) => GameStatus::Available,
         (None, None) => GameStatus::Unavailable,
@@ -407,7 +413,13 @@ mod tests {
     use super::*;
 
     fn local(version: Option<&str>, installed: bool) -> LocalGame {
-        LocalGame { id: "g".into(), version: version.map(Into::into), installed, size: 10 }
+        LocalGame {
+            id: "g".into(),
+            version: version.map(Into::into),
+            installed,
+            size: 10,
+            installed_version: installed.then(|| version.map(Into::into)).flatten(),
+        }
     }
 
     fn net(version: &str, peers: u32) -> NetworkGame {
@@ -429,6 +441,11 @@ mod tests {
         assert_eq!(status_of(Some(&local(Some("1.9"), true)), Some(&net("1.9", 1))), GameStatus::Installed);
         assert_eq!(status_of(Some(&local(Some("1.9"), true)), Some(&net("1.10", 1))), GameStatus::UpdateAvailable);
         assert_eq!(status_of(Some(&local(Some("1.10"), true)), Some(&net("1.9", 1))), GameStatus::Installed);
+        let mut updated = local(Some("1.10"), true);
+        updated.installed_version = Some("1.9".into());
+        assert_eq!(status_of(Some(&updated), Some(&net("1.10", 1))), GameStatus::UpdateDownloaded);
+        updated.installed_version = None;
+        assert_eq!(status_of(Some(&updated), None), GameStatus::Installed, "installed by hand: taken as current");
         assert_eq!(GameStatus::Available.label(1), "Available from 1 peer");
         assert_eq!(GameStatus::Available.label(3), "Available from 3 peers");
     }
@@ -456,6 +473,7 @@ mod tests {
             (Unavailable, None),
             (Available, Some(CardAction::Download)),
             (Downloaded, Some(CardAction::Install)),
+            (UpdateDownloaded, Some(CardAction::Install)),
             (Installed, Some(CardAction::ViewFiles)),
             (UpdateAvailable, Some(CardAction::Update)),
             (Downloading, None),
@@ -490,7 +508,13 @@ mod tests {
         view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
             game_dir: "/g".into(),
             revision: 1,
-            games: vec![LocalGame { id: "xonotic".into(), version: Some("0.8.5".into()), installed: true, size: 100 }],
+            games: vec![LocalGame {
+                id: "xonotic".into(),
+                version: Some("0.8.5".into()),
+                installed: true,
+                size: 100,
+                installed_version: Some("0.8.5".into()),
+            }],
         })));
         view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![
             NetworkGame {

@@ -322,7 +322,8 @@ async fn the_ui_downloads_a_game_through_its_worker() {
     );
     expect_event(&mut supervisor, Duration::from_secs(10), "the library with the game installed", |e| {
         matches!(e, SupervisorEvent::Worker(IpcEvent::Library(lib))
-            if lib.games.iter().any(|g| g.id == "wesnoth" && g.version.as_deref() == Some("1.18.2") && g.installed))
+            if lib.games.iter().any(|g| g.id == "wesnoth" && g.version.as_deref() == Some("1.18.2") && g.installed
+                && g.installed_version.as_deref() == Some("1.18.2")))
     })
     .await;
     assert_eq!(std::fs::read(tmp.path().join("games/wesnoth/data/core.pak")).unwrap(), data);

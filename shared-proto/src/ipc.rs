@@ -19,7 +19,7 @@ use crate::frame::Message;
 use crate::game::{CatalogEntry, GameId, PeerId};
 
 /// Version exchanged in [`WorkerHello`]; a mismatch is refused.
-pub const IPC_PROTOCOL_VERSION: u32 = 1;
+pub const IPC_PROTOCOL_VERSION: u32 = 2;
 /// Largest IPC frame body (a library snapshot of thousands of games fits).
 pub const MAX_IPC_FRAME: usize = 16 * 1024 * 1024;
 /// Environment variable carrying the launch token to the worker.
@@ -128,6 +128,9 @@ pub struct LocalGame {
     pub installed: bool,
     /// Payload bytes at the root.
     pub size: u64,
+    /// The version `local/` was installed from, when LanSpread installed it.
+    /// Differs from `version` when an update was downloaded but not installed.
+    pub installed_version: Option<String>,
 }
 
 /// The local library.

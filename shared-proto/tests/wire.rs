@@ -188,7 +188,13 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
                 revision,
                 games: games
                     .into_iter()
-                    .map(|(id, version, installed, size)| LocalGame { id, version, installed, size })
+                    .map(|(id, version, installed, size)| LocalGame {
+                        installed_version: version.clone(),
+                        id,
+                        version,
+                        installed,
+                        size,
+                    })
                     .collect(),
             })),
         (".{0,20}", ".{0,20}").prop_map(|(context, message)| IpcEvent::RuntimeFailure { context, message }),

@@ -44,7 +44,12 @@ pub(super) fn show(window: &MainWindow, view: &ViewState, id: Option<&str>, mess
         badge: badge(&row).into(),
         primary: primary.into(),
         can_install: downloaded,
-        install_label: if row.installed { "Reinstall" } else { "Install" }.into(),
+        install_label: match row.status {
+            GameStatus::UpdateDownloaded => "Install update",
+            _ if row.installed => "Reinstall",
+            _ => "Install",
+        }
+        .into(),
         can_uninstall: row.installed,
         can_remove: downloaded && !row.installed,
         can_view_files: downloaded || row.installed,

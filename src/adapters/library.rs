@@ -16,7 +16,7 @@ fn state_code(status: GameStatus) -> i32 {
     match status {
         GameStatus::Unavailable => 0,
         GameStatus::Available => 1,
-        GameStatus::Downloaded => 2,
+        GameStatus::Downloaded | GameStatus::UpdateDownloaded => 2,
         GameStatus::Installed => 3,
         GameStatus::UpdateAvailable => 4,
         GameStatus::Downloading | GameStatus::Installing | GameStatus::Uninstalling | GameStatus::Removing => 5,

@@ -50,8 +50,8 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::Catalog;
 use crate::download::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use crate::library::lock::RootLock;
-use crate::library::scan::{self, INSTALL_DIR, VERSION_FILE};
-use crate::platform::fs::{available_space, sync_parent};
+use crate::library::scan::{self, INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
+use crate::platform::fs::{available_space, sync_parent, write_atomic};
 use intent::{Intent, Operation, Step};
 pub use recovery::{recover_game_dir, recover_root};
 use staging::Staging;
@@ -142,7 +142,7 @@ pub fn install(
         }
     };
     crash::point(&format!("{name}:unpacked"));
-    if let Err(e) = swap_in(&root, updated, name, &record) {
+    if let Err(e) = swap_in(&root, &version, updated, name, &record) {
         // Put the previous install back now rather than at the next start.
         if let Err(undo) = recover_root(&root) {
             tracing::warn!("{}: {undo}; the next start recovers it", root.display());
@@ -156,6 +156,7 @@ pub fn install(
 /// first during an update), then cleans up. Every step is logged first.
 fn swap_in(
     root: &Path,
+    version: &str,
     updated: bool,
     name: &str,
     record: &dyn Fn(Step) -> io::Result<()>,
@@ -172,6 +173,7 @@ fn swap_in(
     remove_marker(&staging_dir)?;
     rename(&staging_dir, &local)?;
     crash::point(&format!("{name}:swapped"));
+    record_installed(root, version)?;
     record(Step::Committed)?;
     crash::point(&format!("{name}:committed"));
     if updated {
@@ -249,6 +251,7 @@ pub fn uninstall(game_dir: &Path, id: &str, _lock: &RootLock) -> Result<bool, In
     // One rename takes the game out of "installed"; the slow delete follows.
     rename(&local, &backup)?;
     mark_owned(&backup)?;
+    forget_installed(&root)?;
     crash::point("uninstall:moved");
     discard(&backup)?;
     crash::point("uninstall:deleted");
@@ -320,6 +323,20 @@ pub fn checked_root(game_dir: &Path, id: &str, catalog: &Catalog) -> Result<Path
         Err(e) => return Err(io_at(&root, e)),
     }
     Ok(root)
+}
+
+/// Notes which version `local/` now holds.
+fn record_installed(root: &Path, version: &str) -> Result<(), InstallError> {
+    write_atomic(&root.join(INSTALLED_VERSION_FILE), format!("{version}\n").as_bytes())?;
+    Ok(())
+}
+
+fn forget_installed(root: &Path) -> Result<(), InstallError> {
+    let path = root.join(INSTALLED_VERSION_FILE);
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(&path, e)),
+        _ => Ok(()),
+    }
 }
 
 fn is_real_dir(path: &Path) -> bool {

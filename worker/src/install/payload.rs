@@ -222,7 +222,7 @@ mod tests {
             .iter()
             .map(|n| PayloadFile { rel: (*n).into(), abs: PathBuf::from(n), size: 10, mtime_ns: 0 })
             .collect();
-        ScannedGame { id: "g".into(), version: Some("1".into()), installed: false, files }
+        ScannedGame { id: "g".into(), version: Some("1".into()), installed: false, installed_version: None, files }
     }
 
     fn order(names: &[&str]) -> Vec<(Kind, String, usize)> {

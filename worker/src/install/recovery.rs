@@ -10,7 +10,8 @@ use std::path::Path;
 
 use super::intent::{INTENT_FILE, Intent, Operation, Step};
 use super::{
-    BACKUP_DIR, InstallError, STAGING_DIR, crash, discard, io_at, is_owned, is_real_dir, remove_marker, rename,
+    BACKUP_DIR, InstallError, STAGING_DIR, crash, discard, forget_installed, io_at, is_owned, is_real_dir,
+    record_installed, remove_marker, rename,
 };
 use crate::catalog::Catalog;
 use crate::library::lock::RootLock;
@@ -42,18 +43,25 @@ pub fn recover_root(root: &Path) -> Result<Option<String>, InstallError> {
             if is_real_dir(&local) {
                 rename(&local, &backup)?;
             }
+            forget_installed(root)?;
             discard(&backup)?;
             "finished uninstalling".to_owned()
         }
         (Operation::Install | Operation::Update, Step::Committed) => {
             discard(&staging)?;
             discard(&backup)?;
+            if let Some(version) = &intent.version {
+                record_installed(root, version)?;
+            }
             format!("finished installing {}", intent.version.unwrap_or_default())
         }
         (Operation::Install | Operation::Update, step) => {
             let swapped = step != Step::Unpacking && !staging.exists() && is_real_dir(&local);
             if swapped {
                 discard(&backup)?;
+                if let Some(version) = &intent.version {
+                    record_installed(root, version)?;
+                }
                 format!("kept the new install of {}", intent.version.unwrap_or_default())
             } else {
                 discard(&staging)?;

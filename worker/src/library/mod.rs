@@ -36,6 +36,7 @@ pub struct LocalGameState {
     pub id: String,
     pub version: Option<String>,
     pub installed: bool,
+    pub installed_version: Option<String>,
     pub size: u64,
     /// Present once every payload file is hashed (and no operation runs).
     pub manifest: Option<Arc<GameManifest>>,
@@ -78,6 +79,7 @@ impl LibraryState {
                     version: g.version.clone(),
                     installed: g.installed,
                     size: g.size,
+                    installed_version: g.installed_version.clone(),
                 })
                 .collect(),
         }
@@ -172,6 +174,7 @@ impl Library {
                 id: id.to_owned(),
                 version: None,
                 installed: false,
+                installed_version: None,
                 size: 0,
                 manifest: None,
                 busy: true,
@@ -411,6 +414,7 @@ fn state_of(game: &ScannedGame, manifest: Option<Arc<GameManifest>>) -> LocalGam
         id: game.id.clone(),
         version: game.version.clone(),
         installed: game.installed,
+        installed_version: game.installed_version.clone(),
         size: game.size(),
         manifest,
         busy: false,

@@ -18,6 +18,8 @@ use crate::catalog::Catalog;
 pub const VERSION_FILE: &str = "version.ini";
 /// The install directory at a game root.
 pub const INSTALL_DIR: &str = "local";
+/// Records which version `local/` was installed from (written by installs).
+pub const INSTALLED_VERSION_FILE: &str = ".lanspread-installed";
 /// Payload folders nested deeper than this are not followed.
 const MAX_PAYLOAD_DEPTH: usize = 32;
 /// `version.ini` larger than this is not a version file.
@@ -41,6 +43,8 @@ pub struct ScannedGame {
     /// `Some` when `version.ini` is there (the game is downloaded).
     pub version: Option<String>,
     pub installed: bool,
+    /// From [`INSTALLED_VERSION_FILE`], when installed by LanSpread.
+    pub installed_version: Option<String>,
     /// Sorted by `rel`.
     pub files: Vec<PayloadFile>,
 }
@@ -84,7 +88,8 @@ pub fn scan_game_root(game_dir: &Path, id: &str) -> io::Result<Option<ScannedGam
     let mut files = Vec::new();
     collect_payload(&root, "", 0, &mut files)?;
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(Some(ScannedGame { id: id.to_owned(), version, installed, files }))
+    let installed_version = installed.then(|| read_version(&root.join(INSTALLED_VERSION_FILE))).flatten();
+    Ok(Some(ScannedGame { id: id.to_owned(), version, installed, installed_version, files }))
 }
 
 fn collect_payload(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<PayloadFile>) -> io::Result<()> {

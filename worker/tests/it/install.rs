@@ -264,6 +264,13 @@ fn installed_version(root: &Path, trees: &[(u8, &Path)]) -> Option<u8> {
     Some(found.unwrap_or_else(|| panic!("local/ is a mix of versions: {:?}", listing(&local))))
 }
 
+/// The installed-version record matches what `local/` holds.
+fn assert_record(root: &Path, state: Option<Option<u8>>) {
+    let record = fs::read_to_string(root.join(".lanspread-installed")).ok();
+    let want = state.flatten().map(|v| format!("{v}\n"));
+    assert_eq!(record, want, "the installed-version record of {}", root.display());
+}
+
 #[test]
 fn a_crash_at_every_step_recovers_to_the_old_or_the_new_state() {
     for point in CRASH_POINTS {
@@ -300,6 +307,7 @@ fn a_crash_at_every_step_recovers_to_the_old_or_the_new_state() {
         if root.exists() {
             assert_no_reserved(&root);
         }
+        assert_record(&root, state);
         let allowed: &[Option<Option<u8>>] = match op {
             "install" => &[Some(None), Some(Some(1))],
             "update" => &[Some(Some(1)), Some(Some(2))],
@@ -327,6 +335,7 @@ fn a_crash_at_every_step_recovers_to_the_old_or_the_new_state() {
             _ => None,
         };
         assert_eq!(end, want, "{point}: after the retry");
+        assert_record(&root, end);
         if root.exists() {
             assert_no_reserved(&root);
         }
