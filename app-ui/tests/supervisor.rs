@@ -363,22 +363,28 @@ async fn operation_end(supervisor: &mut Supervisor, kind: OperationKind) -> IpcE
     }
 }
 
+/// A seeder of `size` bytes of wesnoth answering each chunk after `delay_ms`,
+/// and a supervised worker that knows it; returns the seeder, the game's
+/// bytes and the supervisor.
+fn slow_seeder_and_ui(tmp: &std::path::Path, size: u32, delay_ms: &str) -> (Seeder, Vec<u8>, Supervisor) {
+    let seed_games = tmp.join("seed");
+    std::fs::create_dir_all(seed_games.join("wesnoth/data")).unwrap();
+    let data: Vec<u8> = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    std::fs::write(seed_games.join("wesnoth/data/core.pak"), &data).unwrap();
+    std::fs::write(seed_games.join("wesnoth/version.ini"), "1.18.2\n").unwrap();
+    let slow = [("LANSPREAD_TEST_CHUNK_DELAY_MS", delay_ms)];
+    let (seed, addr) = seeder_with(&seed_games, &tmp.join("seed-state"), &slow);
+    let mut args = worker_args(tmp);
+    args.extend(["--peer".into(), addr.into()]);
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
+    (seed, data, Supervisor::start(config).unwrap())
+}
+
 #[tokio::test]
 async fn a_worker_killed_mid_download_is_replaced_and_the_download_continues_from_its_journal() {
     use lanspread_app_ui::view::ViewState;
     let tmp = tempfile::tempdir().unwrap();
-    let seed_games = tmp.path().join("seed");
-    std::fs::create_dir_all(seed_games.join("wesnoth/data")).unwrap();
-    let data: Vec<u8> = (0..48_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
-    std::fs::write(seed_games.join("wesnoth/data/core.pak"), &data).unwrap();
-    std::fs::write(seed_games.join("wesnoth/version.ini"), "1.18.2\n").unwrap();
-    let slow = [("LANSPREAD_TEST_CHUNK_DELAY_MS", "600")];
-    let (_seed, addr) = seeder_with(&seed_games, &tmp.path().join("seed-state"), &slow);
-
-    let mut args = worker_args(tmp.path());
-    args.extend(["--peer".into(), addr.into()]);
-    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
-    let mut supervisor = Supervisor::start(config).unwrap();
+    let (_seed, data, mut supervisor) = slow_seeder_and_ui(tmp.path(), 48_000_000, "600");
     let mut view = ViewState::default();
     let mut pid = None;
     expect_event(&mut supervisor, Duration::from_secs(15), "the seeder's game", |e| {
@@ -431,17 +437,7 @@ async fn a_worker_killed_mid_download_is_replaced_and_the_download_continues_fro
 #[tokio::test]
 async fn downloads_pause_resume_and_cancel_through_the_worker() {
     let tmp = tempfile::tempdir().unwrap();
-    let seed_games = tmp.path().join("seed");
-    std::fs::create_dir_all(seed_games.join("wesnoth/data")).unwrap();
-    let data: Vec<u8> = (0..40_000_000u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 9) as u8).collect();
-    std::fs::write(seed_games.join("wesnoth/data/core.pak"), &data).unwrap();
-    std::fs::write(seed_games.join("wesnoth/version.ini"), "1.18.2\n").unwrap();
-    let slow = [("LANSPREAD_TEST_CHUNK_DELAY_MS", "500")];
-    let (_seed, addr) = seeder_with(&seed_games, &tmp.path().join("seed-state"), &slow);
-    let mut args = worker_args(tmp.path());
-    args.extend(["--peer".into(), addr.into()]);
-    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
-    let mut supervisor = Supervisor::start(config).unwrap();
+    let (_seed, data, mut supervisor) = slow_seeder_and_ui(tmp.path(), 40_000_000, "500");
     expect_event(&mut supervisor, Duration::from_secs(15), "the seeder's game", |e| {
         matches!(e, SupervisorEvent::Worker(IpcEvent::NetworkGames(games)) if games.iter().any(|g| g.id == "wesnoth"))
     })
