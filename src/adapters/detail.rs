@@ -90,10 +90,8 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     });
     let weak = Rc::downgrade(ui);
     adapter.on_primary(move |id| {
-        let Some(ui) = weak.upgrade() else { return };
-        let action = ui.view.borrow().row_of(&id).and_then(|row| row.action());
-        if let Some(action) = action {
-            ui.act(&id, action);
+        if let Some(ui) = weak.upgrade() {
+            ui.act(&id);
         }
     });
     let weak = Rc::downgrade(ui);

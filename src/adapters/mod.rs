@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use lanspread_app_ui::view::{CardAction, Filter, ViewState};
+use lanspread_app_ui::view::{Filter, ViewState};
 use lanspread_proto::ipc::IpcCommand;
 use slint::ComponentHandle;
 
@@ -109,11 +109,14 @@ impl Ui {
         detail::show(&window, &view, self.detail.borrow().as_deref(), &self.detail_message.borrow());
     }
 
-    /// Carries out a card's (or the detail view's) main action.
-    fn act(self: &Rc<Self>, id: &str, action: CardAction) {
-        match action.command(id) {
-            Some(command) => self.send(command),
-            None => self.view_files(id),
+    /// Carries out the main action of `id`'s card (and detail view) for the
+    /// state it is in now.
+    fn act(self: &Rc<Self>, id: &str) {
+        let action = self.view.borrow().row_of(id).and_then(|row| row.action());
+        match action.map(|action| action.command(id)) {
+            Some(Some(command)) => self.send(command),
+            Some(None) => self.view_files(id),
+            None => {}
         }
     }
 
