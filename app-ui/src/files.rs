@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The canonical root of `id` inside `game_dir`, or why it cannot be opened.
 pub fn resolve_game_root(game_dir: &Path, id: &str) -> Result<PathBuf, String> {
-    if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\\', ':', '\0']) {
+    if !lanspread_proto::game::is_valid_game_id(id) {
         return Err(format!("{id:?} is not a game folder name"));
     }
     let dir = fs::canonicalize(game_dir).map_err(|e| format!("{}: {e}", game_dir.display()))?;

@@ -73,7 +73,7 @@ impl Catalog {
         let raw: Vec<RawEntry> =
             serde_json::from_str(text).map_err(|source| CatalogError::Parse { path: origin.to_owned(), source })?;
         for entry in raw {
-            if !is_valid_id(&entry.id) {
+            if !lanspread_proto::game::is_valid_game_id(&entry.id) {
                 return Err(CatalogError::BadId { path: origin.to_owned(), id: entry.id });
             }
             let entry = CatalogEntry {
@@ -107,14 +107,6 @@ impl Catalog {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-}
-
-/// An id names a directory, so it must be one safe path component.
-fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
 #[cfg(test)]

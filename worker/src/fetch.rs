@@ -56,12 +56,7 @@ pub async fn run(
     }
     tracing::info!("fetching {id} {} from {} peers", manifest.version, peers.len());
 
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        crate::platform::signals::shutdown_requested().await;
-        on_signal.cancel();
-    });
+    let (cancel, signals) = cancel_on_signal();
     let mut reporter = Reporter::new(json, format!("{id} {}", manifest.version), manifest.total_size());
     let version = manifest.version.clone();
     let result = download::download(games, manifest, peers, |p| reporter.progress(&p), cancel).await;
@@ -119,12 +114,7 @@ fn print_finished(id: &str, version: &str, report: &download::DownloadReport, js
 /// Installs the downloaded game with the lock the download held; Ctrl-C
 /// cancels it and keeps the previous state.
 pub(crate) async fn install_after(games: &Path, id: &str, lock: RootLock, json: bool) -> anyhow::Result<i32> {
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        crate::platform::signals::shutdown_requested().await;
-        on_signal.cancel();
-    });
+    let (cancel, signals) = cancel_on_signal();
     let (games, task_id, task_cancel) = (games.to_path_buf(), id.to_owned(), cancel.clone());
     let result = tokio::task::spawn_blocking(move || {
         let mut reporter = Reporter::new(json, format!("{task_id} install"), 0);
@@ -158,6 +148,18 @@ pub(crate) async fn install_after(games: &Path, id: &str, lock: RootLock, json: 
             Err(anyhow::anyhow!("cannot install {id}: {e}"))
         }
     }
+}
+
+/// A token Ctrl-C (or SIGTERM) cancels, and the task watching for it
+/// (abort it when the work is done).
+fn cancel_on_signal() -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    let task = tokio::spawn(async move {
+        crate::platform::signals::shutdown_requested().await;
+        on_signal.cancel();
+    });
+    (cancel, task)
 }
 
 /// Shows progress: a bar on a terminal, JSON lines with `--json`.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::fs::write_atomic;
+use crate::platform::fs::{remove_file_if_present, write_atomic};
 
 /// The intent log at a game root.
 pub const INTENT_FILE: &str = ".lanspread.json";
@@ -80,11 +80,7 @@ impl Intent {
 
     /// Ends the operation: no log means nothing to recover.
     pub fn clear(root: &Path) -> io::Result<()> {
-        let path = root.join(INTENT_FILE);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(annotate(&path, e)),
-            _ => Ok(()),
-        }
+        remove_file_if_present(&root.join(INTENT_FILE))
     }
 }
 

@@ -51,7 +51,7 @@ use crate::catalog::Catalog;
 use crate::download::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use crate::library::lock::RootLock;
 use crate::library::scan::{self, INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
-use crate::platform::fs::{available_space, sync_parent, write_atomic};
+use crate::platform::fs::{available_space, remove_file_if_present, sync_parent, write_atomic};
 use intent::{Intent, Operation, Step};
 pub use recovery::{recover_game_dir, recover_root};
 use staging::Staging;
@@ -291,8 +291,7 @@ pub fn remove_downloaded(game_dir: &Path, id: &str, catalog: &Catalog, _lock: &R
 /// The root of `id` if it may be touched at all: a catalogued id naming a
 /// real folder directly inside the game directory.
 pub fn checked_root(game_dir: &Path, id: &str, catalog: &Catalog) -> Result<PathBuf, InstallError> {
-    let plain = !id.is_empty() && id != "." && id != ".." && !id.contains(['/', '\\', ':', '\0']);
-    if !plain {
+    if !lanspread_proto::game::is_valid_game_id(id) {
         return Err(InstallError::Refused(format!("{id:?} is not a direct child of the game directory")));
     }
     if !catalog.contains(id) {
@@ -332,11 +331,7 @@ fn record_installed(root: &Path, version: &str) -> Result<(), InstallError> {
 }
 
 fn forget_installed(root: &Path) -> Result<(), InstallError> {
-    let path = root.join(INSTALLED_VERSION_FILE);
-    match fs::remove_file(&path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(&path, e)),
-        _ => Ok(()),
-    }
+    Ok(remove_file_if_present(&root.join(INSTALLED_VERSION_FILE))?)
 }
 
 fn is_real_dir(path: &Path) -> bool {
@@ -360,11 +355,7 @@ fn is_owned(dir: &Path) -> bool {
 }
 
 fn remove_marker(dir: &Path) -> Result<(), InstallError> {
-    let marker = dir.join(OWNED_MARKER);
-    match fs::remove_file(&marker) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_at(&marker, e)),
-        _ => Ok(()),
-    }
+    Ok(remove_file_if_present(&dir.join(OWNED_MARKER))?)
 }
 
 fn rename(from: &Path, to: &Path) -> Result<(), InstallError> {

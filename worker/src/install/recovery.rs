@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io;
 use std::path::Path;
 
 use super::intent::{INTENT_FILE, Intent, Operation, Step};
@@ -16,7 +15,7 @@ use super::{
 use crate::catalog::Catalog;
 use crate::library::lock::RootLock;
 use crate::library::scan::{INSTALL_DIR, VERSION_FILE};
-use crate::platform::fs::sync_parent;
+use crate::platform::fs::{remove_file_if_present, sync_parent};
 
 /// Recovers one root (the caller holds its lock). Returns what was done,
 /// `None` when the root was already consistent.
@@ -117,10 +116,8 @@ fn restore(backup: &Path, local: &Path) -> Result<(), InstallError> {
 /// then the log and the folder.
 pub(super) fn finish_removal(root: &Path) -> Result<(), InstallError> {
     let sentinel = root.join(VERSION_FILE);
-    match fs::remove_file(&sentinel) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_at(&sentinel, e)),
-        _ => sync_parent(&sentinel),
-    }
+    remove_file_if_present(&sentinel)?;
+    sync_parent(&sentinel);
     crash::point("remove:sentinel-deleted");
     for entry in fs::read_dir(root).map_err(|e| io_at(root, e))? {
         let entry = entry.map_err(|e| io_at(root, e))?;

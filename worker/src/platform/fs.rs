@@ -57,6 +57,16 @@ pub fn sync_parent(path: &Path) {
 #[cfg(not(unix))]
 pub fn sync_parent(_path: &Path) {}
 
+/// Removes the file at `path`; a missing file is fine. Errors name the path.
+pub fn remove_file_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads exactly `buf.len()` bytes at `offset` without moving a shared cursor.
 #[cfg(unix)]
 pub fn read_exact_at(file: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
