@@ -384,7 +384,7 @@ fn slow_seeder_and_ui(tmp: &std::path::Path, size: u32, delay_ms: &str) -> (Seed
 async fn a_worker_killed_mid_download_is_replaced_and_the_download_continues_from_its_journal() {
     use lanspread_app_ui::view::ViewState;
     let tmp = tempfile::tempdir().unwrap();
-    let (_seed, data, mut supervisor) = slow_seeder_and_ui(tmp.path(), 48_000_000, "600");
+    let (_seed, data, mut supervisor) = slow_seeder_and_ui(tmp.path(), 48_000_000, "1000");
     let mut view = ViewState::default();
     let mut pid = None;
     expect_event(&mut supervisor, Duration::from_secs(15), "the seeder's game", |e| {
@@ -394,9 +394,17 @@ async fn a_worker_killed_mid_download_is_replaced_and_the_download_continues_fro
     })
     .await;
     supervisor.send(IpcCommand::DownloadGame { id: "wesnoth".into() });
-    expect_event(&mut supervisor, Duration::from_secs(60), "a third of the download", |e| {
+    // The worker journals verified chunks every 2 s: kill it only once a
+    // flush must have happened since the first chunk was verified.
+    let mut first_verified: Option<Instant> = None;
+    expect_event(&mut supervisor, Duration::from_secs(60), "verified chunks in the journal", |e| {
         view.apply(e.clone());
-        matches!(e, SupervisorEvent::Worker(IpcEvent::Progress(p)) if p.bytes_done * 3 >= p.bytes_total && p.bytes_total > 0)
+        let SupervisorEvent::Worker(IpcEvent::Progress(p)) = e else { return false };
+        if p.phase != Phase::Downloading || p.bytes_done == 0 {
+            return false;
+        }
+        assert!(p.bytes_done < p.bytes_total, "the download ended before the worker could be killed");
+        first_verified.get_or_insert_with(Instant::now).elapsed() > Duration::from_millis(2500)
     })
     .await;
     assert!(view.row_of("wesnoth").unwrap().progress.is_some(), "the card shows progress");
