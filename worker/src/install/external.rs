@@ -31,11 +31,35 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(&file)).find(|candidate| candidate.is_file())
 }
 
-pub fn unpack_rar(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError> {
-    let (program, tool) = UNPACKERS
+/// The first unpacker found on PATH.
+fn unpacker(item: &Item) -> Result<(PathBuf, Tool), InstallError> {
+    UNPACKERS
         .iter()
         .find_map(|(name, tool)| find_on_path(name).map(|path| (path, *tool)))
-        .ok_or_else(|| InstallError::NoUnpacker { archive: item.rel.clone() })?;
+        .ok_or_else(|| InstallError::NoUnpacker { archive: item.rel.clone() })
+}
+
+/// Bytes the RAR set unpacks to, from the unpacker's listing; its packed
+/// size, with a warning, when the listing is in a form this does not read.
+pub fn rar_unpacked_size(item: &Item) -> Result<u64, InstallError> {
+    let (program, tool) = unpacker(item)?;
+    let listing = run(item, &program, &size_list_args(tool, item.volumes[0].as_os_str()))?;
+    match unpacked_bytes(tool, &String::from_utf8_lossy(&listing.stdout)) {
+        Some(bytes) => Ok(bytes),
+        None => {
+            tracing::warn!(
+                "{}: could not read unpacked sizes from {}; counting the packed size",
+                item.rel,
+                program.display()
+            );
+            Ok(item.size)
+        }
+    }
+}
+
+/// Unpacks the RAR set `item`, which unpacks to `unpacked` bytes.
+pub fn unpack_rar(item: &Item, unpacked: u64, staging: &mut Staging<'_>) -> Result<(), InstallError> {
+    let (program, tool) = unpacker(item)?;
     let archive = item.volumes[0].as_os_str();
     let listing = run(item, &program, &list_args(tool, archive))?;
     let listing = String::from_utf8_lossy(&listing.stdout);
@@ -51,7 +75,7 @@ pub fn unpack_rar(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallE
         archive: item.rel.clone(),
         message: format!("refused a link: {why}; nothing was installed"),
     })?;
-    staging.advance(item.size)
+    staging.advance(unpacked)
 }
 
 fn list_args(tool: Tool, archive: &std::ffi::OsStr) -> Vec<OsString> {
@@ -59,6 +83,16 @@ fn list_args(tool: Tool, archive: &std::ffi::OsStr) -> Vec<OsString> {
         Tool::Unrar => &["lb", "-p-"],
         Tool::SevenZip => &["l", "-ba", "-slt", "-p-"],
         Tool::Bsdtar => &["-tf"],
+    };
+    fixed.iter().map(OsString::from).chain([archive.to_owned()]).collect()
+}
+
+/// A listing with each entry's unpacked size.
+fn size_list_args(tool: Tool, archive: &std::ffi::OsStr) -> Vec<OsString> {
+    let fixed: &[&str] = match tool {
+        Tool::Unrar => &["lt", "-p-"],
+        Tool::SevenZip => &["l", "-ba", "-slt", "-p-"],
+        Tool::Bsdtar => &["-tvf"],
     };
     fixed.iter().map(OsString::from).chain([archive.to_owned()]).collect()
 }
@@ -90,6 +124,32 @@ fn entry_names(tool: Tool, listing: &str) -> Vec<&str> {
     }
 }
 
+/// The sum of the entries' unpacked sizes in a size listing; `None` when
+/// the listing does not read as expected.
+fn unpacked_bytes(tool: Tool, listing: &str) -> Option<u64> {
+    let sizes: Option<Vec<u64>> = match tool {
+        // `Size = N` per entry (empty for some folders); `Packed Size = ` differs.
+        Tool::SevenZip => listing
+            .lines()
+            .filter_map(|l| l.strip_prefix("Size = "))
+            .map(|v| if v.trim().is_empty() { Some(0) } else { v.trim().parse().ok() })
+            .collect(),
+        // Technical listing: `        Size: N` per entry, beside ` Packed size: `.
+        Tool::Unrar => listing
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("Size: "))
+            .map(|v| v.trim().parse().ok())
+            .collect(),
+        // `ls -l` style: mode, links, owner, group, size, date…, name.
+        Tool::Bsdtar => listing
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.split_whitespace().nth(4)?.parse().ok())
+            .collect(),
+    };
+    sizes.filter(|s| !s.is_empty()).map(|s| s.into_iter().fold(0, u64::saturating_add))
+}
+
 fn run(item: &Item, program: &Path, args: &[OsString]) -> Result<Output, InstallError> {
     let output = Command::new(program).args(args).stdin(Stdio::null()).output().map_err(|e| InstallError::Archive {
         archive: item.rel.clone(),
@@ -119,5 +179,18 @@ mod tests {
         let sevenzip = "Path = a/b.txt\nSize = 3\n\nPath = ../evil\nSize = 1\n";
         assert_eq!(entry_names(Tool::SevenZip, sevenzip), ["a/b.txt", "../evil"]);
         assert_eq!(entry_names(Tool::Bsdtar, "a\nb/c\n\n"), ["a", "b/c"]);
+    }
+
+    #[test]
+    fn size_listings_give_the_unpacked_total() {
+        let sevenzip = "Path = d\nSize = \nPacked Size = \n\nPath = d/a\nSize = 300000\nPacked Size = 9000\n";
+        assert_eq!(unpacked_bytes(Tool::SevenZip, sevenzip), Some(300_000));
+        let unrar = "Archive: x.rar\nDetails: RAR 5\n\n        Name: a b\n        Type: File\n        Size: 300000\n Packed size: 9000\n\n        Name: c\n        Size: 4\n";
+        assert_eq!(unpacked_bytes(Tool::Unrar, unrar), Some(300_004));
+        let bsdtar = "-rw-r--r--  0 0      0      300000 Jan  1  2024 data/big file.bin\n\
+                      -rw-r--r--  0 0      0           4 Jan  1  2024 readme.txt\n";
+        assert_eq!(unpacked_bytes(Tool::Bsdtar, bsdtar), Some(300_004));
+        assert_eq!(unpacked_bytes(Tool::Bsdtar, "garbled\n"), None);
+        assert_eq!(unpacked_bytes(Tool::Unrar, "no sizes here\n"), None);
     }
 }

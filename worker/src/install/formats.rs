@@ -20,11 +20,11 @@ const S_IFLNK: u32 = 0o120_000;
 const SEVENZ_UNIX_EXTENSION: u32 = 0x8000;
 
 /// Bytes `item` unpacks to. Tarballs are read once through (their headers
-/// are spread over the stream); RAR sets count their packed size, since the
-/// external unpacker is not asked to list sizes.
+/// are spread over the stream); RAR sets are listed by their unpacker.
 pub fn unpacked_size(item: &Item) -> Result<u64, InstallError> {
     match item.kind {
-        Kind::Copy | Kind::Rar => Ok(item.size),
+        Kind::Copy => Ok(item.size),
+        Kind::Rar => super::external::rar_unpacked_size(item),
         Kind::Zip => {
             let mut zip = open_zip(item)?;
             let mut total = 0u64;
@@ -50,8 +50,9 @@ pub fn unpacked_size(item: &Item) -> Result<u64, InstallError> {
     }
 }
 
-/// Unpacks (or copies) `item` into the staging directory.
-pub fn unpack(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError> {
+/// Unpacks (or copies) `item`, which unpacks to `unpacked` bytes, into the
+/// staging directory.
+pub fn unpack(item: &Item, unpacked: u64, staging: &mut Staging<'_>) -> Result<(), InstallError> {
     match item.kind {
         Kind::Copy => {
             let path = EntryPath::parse(&item.rel).map_err(|why| unsafe_entry(item, &item.rel, why))?;
@@ -64,7 +65,7 @@ pub fn unpack(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError
         Kind::Zip => unpack_zip(item, staging),
         Kind::SevenZip => unpack_7z(item, staging),
         Kind::Tar(compression) => unpack_tar(item, compression, staging),
-        Kind::Rar => super::external::unpack_rar(item, staging),
+        Kind::Rar => super::external::unpack_rar(item, unpacked, staging),
     }
 }
 

@@ -114,10 +114,8 @@ pub fn install(
     let game = scan::scan_game_root(game_dir, id)?.ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
     let version = game.version.clone().ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
     let items = payload::plan(&game)?;
-    let mut total = 0u64;
-    for item in &items {
-        total = total.saturating_add(formats::unpacked_size(item)?);
-    }
+    let sizes = items.iter().map(formats::unpacked_size).collect::<Result<Vec<u64>, _>>()?;
+    let total = sizes.iter().fold(0u64, |sum, size| sum.saturating_add(*size));
     let available = available_space(&root)?;
     if available < total {
         return Err(InstallError::NoSpace { path: root.display().to_string(), needed: total, available });
@@ -130,7 +128,7 @@ pub fn install(
     crash::point(&format!("{name}:unpacking"));
     let staging_dir = root.join(STAGING_DIR);
     create_owned_dir(&staging_dir)?;
-    let unpacked = unpack_all(id, &items, &staging_dir, total, progress, cancel);
+    let unpacked = unpack_all(id, &items, &sizes, &staging_dir, total, progress, cancel);
     let bytes = match unpacked {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -186,6 +184,7 @@ fn swap_in(
 fn unpack_all(
     id: &str,
     items: &[payload::Item],
+    sizes: &[u64],
     staging_dir: &Path,
     total: u64,
     progress: &mut dyn FnMut(Progress),
@@ -218,11 +217,11 @@ fn unpack_all(
         !cancel.is_cancelled()
     };
     let mut staging = Staging::new(staging_dir.to_path_buf(), &mut tick);
-    for item in items {
+    for (item, size) in items.iter().zip(sizes) {
         if cancel.is_cancelled() {
             return Err(InstallError::Cancelled);
         }
-        formats::unpack(item, &mut staging)?;
+        formats::unpack(item, *size, &mut staging)?;
     }
     let bytes = staging.unpacked();
     drop(staging);

@@ -171,8 +171,14 @@ fn rar_installs_through_an_unpacker_or_names_one_to_install() {
         return;
     };
     eprintln!("unpacking RAR with {tool}");
-    let output = run(&games, &["install", GAME], &[]);
+    let output = run(&games, &["install", GAME, "--json"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
+    // Progress and the free-space check count the unpacked bytes, not the archive's.
+    let unpacked: usize = files.iter().map(|(_, d)| d.len()).sum();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(fs::metadata(root.join("pak.rar")).unwrap().len() > unpacked as u64);
+    assert!(stdout.contains(&format!("\"bytes\":{unpacked},")), "{stdout}");
+    assert!(stdout.contains(&format!("\"bytes_total\":{unpacked},")), "{stdout}");
     assert_same_tree(&root.join("local"), &expected_tree(&tmp.path().join("expected"), &entries));
     assert_no_reserved(&root);
 
