@@ -165,8 +165,19 @@ impl PeerConnection {
                 _ => return Err(ClientError::Unexpected { addr, request: "get chunk" }),
             }
             let mut bytes = vec![0u8; expected_len as usize];
-            recv.read_exact(&mut bytes).await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
-            super::traffic::add_received(bytes.len() as u64);
+            let mut filled = 0;
+            while filled < bytes.len() {
+                let read = recv.read(&mut bytes[filled..]).await;
+                let n = read.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?.ok_or_else(|| {
+                    ClientError::Connect {
+                        addr,
+                        reason: format!("the chunk ended after {filled} of {expected_len} bytes"),
+                    }
+                })?;
+                filled += n;
+                // Counted as it arrives, so the total speed does not step per chunk.
+                super::traffic::add_received(n as u64);
+            }
             Ok(bytes)
         };
         match tokio::time::timeout(CHUNK_TIMEOUT, exchange).await {

@@ -24,6 +24,8 @@ use crate::library::Library;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stream reset code after a bad request.
 const STOP_BAD_REQUEST: u32 = 1;
+/// A chunk is handed to QUIC in pieces of this size, each counted as sent.
+const SEND_PIECE: usize = 256 * 1024;
 
 /// What the server needs to answer.
 #[derive(Debug)]
@@ -225,11 +227,14 @@ async fn handle_stream(
         return;
     }
     if let Some(bytes) = body {
-        if let Err(e) = send.write_all(&bytes).await {
-            tracing::debug!("peer {remote}: chunk not sent: {e}");
-            return;
+        // Counted piece by piece, so the total speed does not step per chunk.
+        for piece in bytes.chunks(SEND_PIECE) {
+            if let Err(e) = send.write_all(piece).await {
+                tracing::debug!("peer {remote}: chunk not sent: {e}");
+                return;
+            }
+            super::traffic::add_sent(piece.len() as u64);
         }
-        super::traffic::add_sent(bytes.len() as u64);
     }
     let _ = send.finish();
     // Let the answer drain before the stream is dropped.
