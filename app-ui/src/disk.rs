@@ -7,7 +7,7 @@ use sysinfo::Disks;
 /// Bytes free for `path`'s filesystem: the mounted disk with the longest
 /// mount point that contains the path. `None` when no disk matches.
 pub fn free_space(path: &Path) -> Option<u64> {
-    let path = std::fs::canonicalize(path).ok()?;
+    let path = crate::platform::plain_path(std::fs::canonicalize(path).ok()?);
     let disks = Disks::new_with_refreshed_list();
     disks
         .list()

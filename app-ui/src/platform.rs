@@ -24,3 +24,43 @@ pub fn log_file() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), |d| d.data_dir().to_owned());
     dir.join("lanspread.log")
 }
+
+/// `path` in the form disk mount points are listed in. Windows'
+/// `canonicalize` gives verbatim paths (`\\?\C:\games`) while mount points
+/// are plain (`C:\`), and the two never match as prefixes.
+#[cfg(windows)]
+pub fn plain_path(path: PathBuf) -> PathBuf {
+    use std::path::{Component, Prefix};
+    let mut components = path.components();
+    let plain_prefix = match components.next() {
+        Some(Component::Prefix(prefix)) => match prefix.kind() {
+            Prefix::VerbatimDisk(disk) => format!("{}:", char::from(disk)),
+            Prefix::VerbatimUNC(server, share) => {
+                format!(r"\\{}\{}", server.to_string_lossy(), share.to_string_lossy())
+            }
+            _ => return path,
+        },
+        _ => return path,
+    };
+    let mut plain = PathBuf::from(plain_prefix);
+    plain.extend(components);
+    plain
+}
+
+/// `path` in the form disk mount points are listed in (already so here).
+#[cfg(not(windows))]
+pub fn plain_path(path: PathBuf) -> PathBuf {
+    path
+}
+
+#[cfg(all(test, windows))]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn verbatim_paths_become_plain() {
+        assert_eq!(super::plain_path(PathBuf::from(r"\\?\C:\games\x")), Path::new(r"C:\games\x"));
+        assert_eq!(super::plain_path(PathBuf::from(r"\\?\UNC\srv\share\g")), Path::new(r"\\srv\share\g"));
+        assert_eq!(super::plain_path(PathBuf::from(r"D:\games")), Path::new(r"D:\games"));
+    }
+}
