@@ -6,7 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The canonical root of `id` inside `game_dir`, or why it cannot be opened.
+/// The canonical root of `id` inside `game_dir` (in the plain form a file
+/// viewer takes), or why it cannot be opened.
 pub fn resolve_game_root(game_dir: &Path, id: &str) -> Result<PathBuf, String> {
     if !lanspread_proto::game::is_valid_game_id(id) {
         return Err(format!("{id:?} is not a game folder name"));
@@ -24,7 +25,7 @@ pub fn resolve_game_root(game_dir: &Path, id: &str) -> Result<PathBuf, String> {
     if canonical.parent() != Some(dir.as_path()) {
         return Err(format!("{}: not inside the game directory; not opened", root.display()));
     }
-    Ok(canonical)
+    Ok(crate::platform::plain_path(canonical))
 }
 
 /// Opens `id`'s folder with the platform file viewer, without waiting for it.
@@ -45,7 +46,7 @@ mod tests {
         fs::create_dir_all(games.join("openarena")).unwrap();
         fs::write(games.join("notes.txt"), "x").unwrap();
         let root = resolve_game_root(&games, "openarena").unwrap();
-        assert_eq!(root, fs::canonicalize(games.join("openarena")).unwrap());
+        assert_eq!(root, crate::platform::plain_path(fs::canonicalize(games.join("openarena")).unwrap()));
         for bad in ["", "..", "../games", "a/b", "C:x"] {
             assert!(resolve_game_root(&games, bad).is_err(), "{bad:?}");
         }

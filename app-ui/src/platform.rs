@@ -25,9 +25,10 @@ pub fn log_file() -> PathBuf {
     dir.join("lanspread.log")
 }
 
-/// `path` in the form disk mount points are listed in. Windows'
-/// `canonicalize` gives verbatim paths (`\\?\C:\games`) while mount points
-/// are plain (`C:\`), and the two never match as prefixes.
+/// `path` in the plain form that mount point lists and file viewers use.
+/// Windows' `canonicalize` gives verbatim paths (`\\?\C:\games`), which
+/// never match a mount point (`C:\`) as a prefix and which Explorer does not
+/// open.
 #[cfg(windows)]
 pub fn plain_path(path: PathBuf) -> PathBuf {
     use std::path::{Component, Prefix};
@@ -47,7 +48,8 @@ pub fn plain_path(path: PathBuf) -> PathBuf {
     plain
 }
 
-/// `path` in the form disk mount points are listed in (already so here).
+/// `path` in the plain form that mount point lists and file viewers use
+/// (already so here).
 #[cfg(not(windows))]
 pub fn plain_path(path: PathBuf) -> PathBuf {
     path
