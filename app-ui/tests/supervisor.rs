@@ -236,6 +236,26 @@ async fn repeated_crashes_stop_in_the_crash_loop_state_until_retry() {
     supervisor.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_worker_that_cannot_start_tells_the_ui_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut args: Vec<std::ffi::OsString> = ["--no-mdns", "--listen", &addr].iter().map(Into::into).collect();
+    args.extend(["--games".into(), tmp.path().join("games").into_os_string()]);
+    args.extend(["--state".into(), tmp.path().join("state").into_os_string()]);
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
+    let mut supervisor = Supervisor::start(config).unwrap();
+    let event = expect_event(&mut supervisor, Duration::from_secs(15), "why the worker stopped", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::RuntimeFailure { .. }))
+    })
+    .await;
+    let SupervisorEvent::Worker(IpcEvent::RuntimeFailure { context, message }) = event else { unreachable!() };
+    assert_eq!(context, "the worker could not start");
+    assert!(message.contains(&format!("cannot listen on {addr}")), "{message}");
+    supervisor.shutdown().await;
+}
+
 /// A seeder process, killed when dropped (also when a test fails).
 struct Seeder(std::process::Child);
 

@@ -105,8 +105,10 @@ pub enum Command {
         /// The game directory (default: "LanSpread Games" in the home directory).
         #[arg(long, value_name = "DIR")]
         games: Option<PathBuf>,
-        #[arg(long, value_name = "ADDR", default_value_t = default_listen())]
-        listen: SocketAddr,
+        /// UDP address to listen on (default: port 47474, or any free port
+        /// when that one is taken).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
         #[command(flatten)]
         net: NetArgs,
     },
@@ -170,6 +172,7 @@ impl NetArgs {
             state_dir: self.state.clone().unwrap_or_else(platform::paths::default_state_dir),
             games_dir,
             listen,
+            any_port_if_taken: false,
             static_peers: self.peers.clone(),
             mdns: !self.no_mdns,
             catalog: Arc::new(catalog),
@@ -211,7 +214,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             })?;
             let games = games.unwrap_or_else(platform::paths::default_games_dir);
             std::fs::create_dir_all(&games).map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
-            Ok(crate::ipc::run(&socket, token, net.options(Some(games), listen)?).await)
+            let mut options = net.options(Some(games), listen.unwrap_or_else(default_listen))?;
+            options.any_port_if_taken = listen.is_none();
+            Ok(crate::ipc::run(&socket, token, options).await)
         }
     }
 }

@@ -56,7 +56,16 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
         }
     }
 
-    let node = Node::start(options).await?;
+    let node = match Node::start(options).await {
+        Ok(node) => node,
+        Err(e) => {
+            // The UI shows why before it restarts this worker.
+            let failure =
+                IpcEvent::RuntimeFailure { context: "the worker could not start".into(), message: format!("{e:#}") };
+            let _ = write_frame(&mut writer, &failure).await;
+            return Err(e);
+        }
+    };
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<IpcEvent>();
     let writer_task = tokio::spawn(async move {
         while let Some(event) = out_rx.recv().await {

@@ -29,6 +29,7 @@
 //!     state_dir: "state".into(),
 //!     games_dir: None,
 //!     listen: "0.0.0.0:0".parse()?,
+//!     any_port_if_taken: false,
 //!     static_peers: vec!["127.0.0.1:47474".into()],
 //!     mdns: false,
 //!     catalog: Arc::new(Catalog::bundled()),

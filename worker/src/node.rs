@@ -36,6 +36,9 @@ pub struct NodeOptions {
     pub games_dir: Option<PathBuf>,
     /// Address to listen on when serving (port 0 picks one).
     pub listen: SocketAddr,
+    /// When `listen`'s port is taken, listen on any free port instead (the
+    /// desktop app's worker: mDNS announces whatever port it got).
+    pub any_port_if_taken: bool,
     /// `HOST:PORT` of peers to contact without mDNS.
     pub static_peers: Vec<String>,
     pub mdns: bool,
@@ -67,7 +70,14 @@ impl Node {
         let serving = options.games_dir.is_some();
         let bind = if serving { options.listen } else { SocketAddr::from(([0, 0, 0, 0], 0)) };
         let endpoint = if serving {
-            quinn::Endpoint::server(transport::server_config(&identity)?, bind)
+            let config = transport::server_config(&identity)?;
+            match quinn::Endpoint::server(config.clone(), bind) {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && options.any_port_if_taken => {
+                    tracing::warn!("port {} is taken (another LanSpread?); listening on a free port", bind.port());
+                    quinn::Endpoint::server(config, SocketAddr::new(bind.ip(), 0))
+                }
+                other => other,
+            }
         } else {
             quinn::Endpoint::client(bind)
         }

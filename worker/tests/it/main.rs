@@ -5,6 +5,7 @@ mod archives;
 mod download;
 mod hostile;
 mod install;
+mod listen;
 mod manifests;
 mod mdns_lab;
 mod rescan;

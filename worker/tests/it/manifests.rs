@@ -31,6 +31,7 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
         state_dir: tmp.path().join("client"),
         games_dir: None,
         listen: "0.0.0.0:0".parse().unwrap(),
+        any_port_if_taken: false,
         static_peers: nodes.iter().map(|n| n.listen_addr().to_string()).collect(),
         mdns: false,
         catalog: Arc::new(Catalog::bundled()),
