@@ -32,30 +32,14 @@ pub async fn run(socket: &str, token: String, options: NodeOptions) -> i32 {
     }
 }
 
-async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow::Result<i32> {
-    let name = socket.to_ns_name::<GenericNamespaced>().map_err(|e| anyhow::anyhow!("socket name {socket:?}: {e}"))?;
-    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, Stream::connect(name))
-        .await
-        .map_err(|_| anyhow::anyhow!("socket {socket}: the UI did not accept within {HANDSHAKE_TIMEOUT:?}"))?
-        .map_err(|e| anyhow::anyhow!("socket {socket}: {e}"))?;
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let hello = WorkerHello { protocol_version: IPC_PROTOCOL_VERSION, token, worker_pid: std::process::id() };
-    write_frame(&mut writer, &hello).await?;
-    let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<HelloReply, _>(&mut reader))
-        .await
-        .map_err(|_| anyhow::anyhow!("socket {socket}: no answer to the hello within {HANDSHAKE_TIMEOUT:?}"))??;
-    match reply {
-        Some(HelloReply::Accepted) => {}
-        Some(HelloReply::Refused { reason }) => {
-            eprintln!("error: the UI refused this worker: {reason}");
-            return Ok(exit::IPC_REFUSED);
-        }
-        None => {
-            eprintln!("error: the UI closed the socket during the handshake");
-            return Ok(exit::IPC_REFUSED);
-        }
-    }
+type Reader = tokio::io::ReadHalf<Stream>;
+type Writer = tokio::io::WriteHalf<Stream>;
 
+async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow::Result<i32> {
+    let (reader, mut writer) = match handshake(socket, token).await? {
+        Ok(halves) => halves,
+        Err(code) => return Ok(code),
+    };
     let node = match Node::start(options).await {
         Ok(node) => node,
         Err(e) => {
@@ -66,32 +50,7 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
             return Err(e);
         }
     };
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<IpcEvent>();
-    let writer_task = tokio::spawn(async move {
-        while let Some(event) = out_rx.recv().await {
-            if let Err(e) = write_frame(&mut writer, &event).await {
-                tracing::debug!("ipc: cannot write: {e}");
-                break;
-            }
-        }
-    });
-    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<IpcCommand>();
-    let reader_task = tokio::spawn(async move {
-        loop {
-            match read_frame::<IpcCommand, _>(&mut reader).await {
-                Ok(Some(command)) => {
-                    if cmd_tx.send(command).is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("ipc: {e}");
-                    break;
-                }
-            }
-        }
-    });
+    let Bridge { out: out_tx, commands: mut cmd_rx, writer_task, reader_task } = bridge(reader, writer);
 
     let mut events = node.subscribe();
     let operations = node
@@ -141,6 +100,71 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(1), writer_task).await;
     Ok(code)
+}
+
+/// Connects to the UI's socket and presents the token: the socket's halves,
+/// or the exit code when the UI did not accept this worker.
+async fn handshake(socket: &str, token: String) -> anyhow::Result<Result<(Reader, Writer), i32>> {
+    let name = socket.to_ns_name::<GenericNamespaced>().map_err(|e| anyhow::anyhow!("socket name {socket:?}: {e}"))?;
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, Stream::connect(name))
+        .await
+        .map_err(|_| anyhow::anyhow!("socket {socket}: the UI did not accept within {HANDSHAKE_TIMEOUT:?}"))?
+        .map_err(|e| anyhow::anyhow!("socket {socket}: {e}"))?;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let hello = WorkerHello { protocol_version: IPC_PROTOCOL_VERSION, token, worker_pid: std::process::id() };
+    write_frame(&mut writer, &hello).await?;
+    let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame::<HelloReply, _>(&mut reader))
+        .await
+        .map_err(|_| anyhow::anyhow!("socket {socket}: no answer to the hello within {HANDSHAKE_TIMEOUT:?}"))??;
+    match reply {
+        Some(HelloReply::Accepted) => Ok(Ok((reader, writer))),
+        Some(HelloReply::Refused { reason }) => {
+            eprintln!("error: the UI refused this worker: {reason}");
+            Ok(Err(exit::IPC_REFUSED))
+        }
+        None => {
+            eprintln!("error: the UI closed the socket during the handshake");
+            Ok(Err(exit::IPC_REFUSED))
+        }
+    }
+}
+
+/// The tasks that carry events to the UI and commands from it.
+struct Bridge {
+    out: mpsc::UnboundedSender<IpcEvent>,
+    commands: mpsc::UnboundedReceiver<IpcCommand>,
+    writer_task: tokio::task::JoinHandle<()>,
+    reader_task: tokio::task::JoinHandle<()>,
+}
+
+fn bridge(mut reader: Reader, mut writer: Writer) -> Bridge {
+    let (out, mut out_rx) = mpsc::unbounded_channel::<IpcEvent>();
+    let writer_task = tokio::spawn(async move {
+        while let Some(event) = out_rx.recv().await {
+            if let Err(e) = write_frame(&mut writer, &event).await {
+                tracing::debug!("ipc: cannot write: {e}");
+                break;
+            }
+        }
+    });
+    let (cmd_tx, commands) = mpsc::unbounded_channel::<IpcCommand>();
+    let reader_task = tokio::spawn(async move {
+        loop {
+            match read_frame::<IpcCommand, _>(&mut reader).await {
+                Ok(Some(command)) => {
+                    if cmd_tx.send(command).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("ipc: {e}");
+                    break;
+                }
+            }
+        }
+    });
+    Bridge { out, commands, writer_task, reader_task }
 }
 
 /// Carries out one command; `Some(code)` ends the worker.

@@ -62,26 +62,34 @@ pub struct Node {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// The node's QUIC endpoint: a server on `options.listen` when serving
+/// (on any free port when that one is taken and the options allow it), else
+/// a client on any port.
+fn bind_endpoint(options: &NodeOptions, identity: &Identity) -> anyhow::Result<quinn::Endpoint> {
+    let serving = options.games_dir.is_some();
+    let bind = if serving { options.listen } else { SocketAddr::from(([0, 0, 0, 0], 0)) };
+    let endpoint = if serving {
+        let config = transport::server_config(identity)?;
+        match quinn::Endpoint::server(config.clone(), bind) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && options.any_port_if_taken => {
+                tracing::warn!("port {} is taken (another LanSpread?); listening on a free port", bind.port());
+                quinn::Endpoint::server(config, SocketAddr::new(bind.ip(), 0))
+            }
+            other => other,
+        }
+    } else {
+        quinn::Endpoint::client(bind)
+    };
+    endpoint.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))
+}
+
 impl Node {
     pub async fn start(options: NodeOptions) -> anyhow::Result<Node> {
         let identity = Identity::load_or_create(&options.state_dir)?;
         let cancel = CancellationToken::new();
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let serving = options.games_dir.is_some();
-        let bind = if serving { options.listen } else { SocketAddr::from(([0, 0, 0, 0], 0)) };
-        let endpoint = if serving {
-            let config = transport::server_config(&identity)?;
-            match quinn::Endpoint::server(config.clone(), bind) {
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && options.any_port_if_taken => {
-                    tracing::warn!("port {} is taken (another LanSpread?); listening on a free port", bind.port());
-                    quinn::Endpoint::server(config, SocketAddr::new(bind.ip(), 0))
-                }
-                other => other,
-            }
-        } else {
-            quinn::Endpoint::client(bind)
-        }
-        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+        let endpoint = bind_endpoint(&options, &identity)?;
         let local_addr = endpoint.local_addr()?;
         let mut tasks = Vec::new();
 
