@@ -201,7 +201,12 @@ impl ViewState {
     /// Applies one event.
     pub fn apply(&mut self, event: SupervisorEvent) {
         match event {
-            SupervisorEvent::State(state) => self.worker = Some(state),
+            SupervisorEvent::State(state) => {
+                if !matches!(state, WorkerState::Running { .. }) {
+                    self.stop_speeds();
+                }
+                self.worker = Some(state);
+            }
             SupervisorEvent::Worker(event) => self.apply_worker(event),
         }
     }
@@ -277,6 +282,18 @@ impl ViewState {
     /// One game's row, for the detail view.
     pub fn row_of(&self, id: &str) -> Option<GameRow> {
         self.rows().into_iter().find(|row| row.id == id)
+    }
+
+    /// Nothing moves while no worker runs: its speeds and ETAs go, the
+    /// bytes done stay (a new worker sends its own, and only when they change).
+    fn stop_speeds(&mut self) {
+        self.download_bps = 0;
+        self.upload_bps = 0;
+        for progress in self.progress.values_mut() {
+            progress.bytes_per_sec = 0;
+            progress.eta_secs = None;
+            progress.peers.clear();
+        }
     }
 
     /// True while the shown data may be out of date (the worker is not running).
@@ -411,6 +428,7 @@ pub fn worker_label(state: Option<&WorkerState>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lanspread_proto::ipc::{PeerSpeed, Phase};
 
     fn local(version: Option<&str>, installed: bool) -> LocalGame {
         LocalGame {
@@ -552,5 +570,34 @@ mod tests {
         assert!(view.is_stale());
         view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
         assert!(!view.is_stale());
+    }
+
+    #[test]
+    fn speeds_stop_when_the_worker_is_gone() {
+        let mut view = ViewState::default();
+        view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
+        view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![ActiveOperation {
+            id: "xonotic".into(),
+            kind: OperationKind::Download,
+            paused: false,
+        }])));
+        view.apply(SupervisorEvent::Worker(IpcEvent::Progress(Progress {
+            id: "xonotic".into(),
+            phase: Phase::Downloading,
+            bytes_done: 40,
+            bytes_total: 100,
+            bytes_per_sec: 10,
+            eta_secs: Some(6),
+            peers: vec![PeerSpeed { peer_id: PeerId([1; 32]), bytes_per_sec: 10 }],
+        })));
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 10, upload_bps: 3 }));
+        view.apply(SupervisorEvent::State(WorkerState::Restarting {
+            reason: "killed".into(),
+            retry_in: std::time::Duration::from_millis(500),
+        }));
+        assert_eq!((view.download_bps, view.upload_bps), (0, 0));
+        let progress = &view.progress["xonotic"];
+        assert_eq!((progress.bytes_done, progress.bytes_per_sec, progress.eta_secs), (40, 0, None));
+        assert!(progress.peers.is_empty());
     }
 }
