@@ -463,6 +463,53 @@ async fn a_worker_killed_mid_download_is_replaced_and_the_download_continues_fro
 }
 
 #[tokio::test]
+async fn a_worker_killed_mid_install_is_replaced_and_the_install_is_redone_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("games/wesnoth");
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    // Enough plain payload files that the install is still copying when killed.
+    let files: Vec<(String, Vec<u8>)> = (0..12u32)
+        .map(|n| {
+            let data = (0..4_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> (n % 7 + 8)) as u8).collect();
+            (format!("data/part{n:02}.pak"), data)
+        })
+        .collect();
+    for (path, data) in &files {
+        std::fs::write(root.join(path), data).unwrap();
+    }
+    std::fs::write(root.join("version.ini"), "1.18.2\n").unwrap();
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: worker_args(tmp.path()), log_file: None };
+    let mut supervisor = Supervisor::start(config).unwrap();
+    let mut pid = None;
+    expect_event(&mut supervisor, Duration::from_secs(15), "the downloaded game", |e| {
+        pid = running_pid(e).or(pid);
+        matches!(e, SupervisorEvent::Worker(IpcEvent::Library(lib)) if lib.games.iter().any(|g| g.id == "wesnoth" && g.version.is_some()))
+    })
+    .await;
+    supervisor.send(IpcCommand::InstallGame { id: "wesnoth".into() });
+    expect_event(&mut supervisor, Duration::from_secs(15), "the install running", |e| {
+        matches!(e, SupervisorEvent::Worker(IpcEvent::ActiveOperations(ops)) if ops.iter().any(|op| op.kind == OperationKind::Install))
+    })
+    .await;
+    let first = pid.expect("a running worker");
+    std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+
+    // The new worker recovers the root and the supervisor starts the install again.
+    let finished = operation_end(&mut supervisor, OperationKind::Install).await;
+    assert!(matches!(finished, IpcEvent::OperationFinished { .. }), "{finished:?}");
+    for (path, data) in &files {
+        assert_eq!(&std::fs::read(root.join("local").join(path)).unwrap(), data, "{path}");
+    }
+    let left: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".local.") || name.contains(".lanspread.json"))
+        .collect();
+    assert!(left.is_empty(), "reserved directories or an intent log left: {left:?}");
+    supervisor.shutdown().await;
+}
+
+#[tokio::test]
 async fn downloads_pause_resume_and_cancel_through_the_worker() {
     let tmp = tempfile::tempdir().unwrap();
     let (_seed, data, mut supervisor) = slow_seeder_and_ui(tmp.path(), 40_000_000, "500");

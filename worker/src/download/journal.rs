@@ -100,6 +100,6 @@ impl Journal {
 
     /// Deletes the journal after a committed download.
     pub fn remove(&self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = crate::platform::fs::remove_atomic(&self.path);
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::fs::{remove_file_if_present, write_atomic};
+use crate::platform::fs::{remove_atomic, write_atomic};
 
 /// The intent log at a game root.
 pub const INTENT_FILE: &str = ".lanspread.json";
@@ -78,9 +78,10 @@ impl Intent {
         serde_json::from_slice(&bytes).map(Some).map_err(|e| annotate(&path, io::Error::other(e)))
     }
 
-    /// Ends the operation: no log means nothing to recover.
+    /// Ends the operation: no log means nothing to recover. A log whose
+    /// write a crash cut short goes too (it never named a step).
     pub fn clear(root: &Path) -> io::Result<()> {
-        remove_file_if_present(&root.join(INTENT_FILE))
+        remove_atomic(&root.join(INTENT_FILE))
     }
 }
 

@@ -51,7 +51,7 @@ use crate::catalog::Catalog;
 use crate::download::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use crate::library::lock::RootLock;
 use crate::library::scan::{self, INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
-use crate::platform::fs::{available_space, remove_file_if_present, sync_parent, write_atomic};
+use crate::platform::fs::{available_space, remove_atomic, remove_file_if_present, sync_parent, write_atomic};
 use intent::{Intent, Operation, Step};
 pub use recovery::{recover_game_dir, recover_root};
 use staging::Staging;
@@ -330,7 +330,7 @@ fn record_installed(root: &Path, version: &str) -> Result<(), InstallError> {
 }
 
 fn forget_installed(root: &Path) -> Result<(), InstallError> {
-    Ok(remove_file_if_present(&root.join(INSTALLED_VERSION_FILE))?)
+    Ok(remove_atomic(&root.join(INSTALLED_VERSION_FILE))?)
 }
 
 fn is_real_dir(path: &Path) -> bool {

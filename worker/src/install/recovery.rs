@@ -15,7 +15,7 @@ use super::{
 use crate::catalog::Catalog;
 use crate::library::lock::RootLock;
 use crate::library::scan::{INSTALL_DIR, VERSION_FILE};
-use crate::platform::fs::{remove_file_if_present, sync_parent};
+use crate::platform::fs::{atomic_write_interrupted, remove_file_if_present, sync_parent};
 
 /// Recovers one root (the caller holds its lock). Returns what was done,
 /// `None` when the root was already consistent.
@@ -28,6 +28,7 @@ pub fn recover_root(root: &Path) -> Result<Option<String>, InstallError> {
         None
     });
     let Some(intent) = intent else {
+        Intent::clear(root)?;
         return recover_from_markers(root);
     };
     let staging = root.join(STAGING_DIR);
@@ -151,7 +152,8 @@ pub fn recover_game_dir(
             continue;
         }
         let pending =
-            [INTENT_FILE, STAGING_DIR, BACKUP_DIR].iter().any(|name| fs::symlink_metadata(root.join(name)).is_ok());
+            [INTENT_FILE, STAGING_DIR, BACKUP_DIR].iter().any(|name| fs::symlink_metadata(root.join(name)).is_ok())
+                || atomic_write_interrupted(&root.join(INTENT_FILE));
         if !pending {
             continue;
         }
@@ -179,4 +181,22 @@ pub fn recover_game_dir(
     }
     outcomes.sort_by(|a, b| a.0.cmp(&b.0));
     outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_short_intent_write_is_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("openarena");
+        fs::create_dir_all(&root).unwrap();
+        let temp = root.join(format!(".{INTENT_FILE}.tmp"));
+        fs::write(&temp, "{\"operation\":").unwrap();
+        assert!(atomic_write_interrupted(&root.join(INTENT_FILE)));
+        assert_eq!(recover_root(&root).unwrap(), None);
+        assert!(!temp.exists());
+        assert!(!atomic_write_interrupted(&root.join(INTENT_FILE)));
+    }
 }

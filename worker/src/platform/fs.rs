@@ -18,7 +18,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 fn write_atomic_with(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
     let annotate = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let name = path.file_name().ok_or_else(|| annotate(io::Error::other("not a file path")))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    let tmp = path.with_file_name(temp_name(name));
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     restrict(&mut options, private);
@@ -56,6 +56,24 @@ pub fn sync_parent(path: &Path) {
 /// NTFS journals renames; directories cannot be opened for syncing.
 #[cfg(not(unix))]
 pub fn sync_parent(_path: &Path) {}
+
+fn temp_name(name: &std::ffi::OsStr) -> String {
+    format!(".{}.tmp", name.to_string_lossy())
+}
+
+/// Removes `path` and the temporary file an interrupted [`write_atomic`] of
+/// it may have left; missing files are fine.
+pub fn remove_atomic(path: &Path) -> io::Result<()> {
+    if let Some(name) = path.file_name() {
+        remove_file_if_present(&path.with_file_name(temp_name(name)))?;
+    }
+    remove_file_if_present(path)
+}
+
+/// True when an interrupted [`write_atomic`] of `path` left its temporary file.
+pub fn atomic_write_interrupted(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| fs::symlink_metadata(path.with_file_name(temp_name(name))).is_ok())
+}
 
 /// Removes the file at `path`; a missing file is fine. Errors name the path.
 pub fn remove_file_if_present(path: &Path) -> io::Result<()> {
