@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically: a sibling temp file, fsync, rename.
 /// Errors name the path.
@@ -17,8 +17,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 fn write_atomic_with(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
     let annotate = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let name = path.file_name().ok_or_else(|| annotate(io::Error::other("not a file path")))?;
-    let tmp = path.with_file_name(temp_name(name));
+    let tmp = temp_path(path).ok_or_else(|| annotate(io::Error::other("not a file path")))?;
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     restrict(&mut options, private);
@@ -57,22 +56,23 @@ pub fn sync_parent(path: &Path) {
 #[cfg(not(unix))]
 pub fn sync_parent(_path: &Path) {}
 
-fn temp_name(name: &std::ffi::OsStr) -> String {
-    format!(".{}.tmp", name.to_string_lossy())
+/// Where [`write_atomic`] puts `path`'s bytes before the rename.
+fn temp_path(path: &Path) -> Option<PathBuf> {
+    path.file_name().map(|name| path.with_file_name(format!(".{}.tmp", name.to_string_lossy())))
 }
 
 /// Removes `path` and the temporary file an interrupted [`write_atomic`] of
 /// it may have left; missing files are fine.
 pub fn remove_atomic(path: &Path) -> io::Result<()> {
-    if let Some(name) = path.file_name() {
-        remove_file_if_present(&path.with_file_name(temp_name(name)))?;
+    if let Some(tmp) = temp_path(path) {
+        remove_file_if_present(&tmp)?;
     }
     remove_file_if_present(path)
 }
 
 /// True when an interrupted [`write_atomic`] of `path` left its temporary file.
 pub fn atomic_write_interrupted(path: &Path) -> bool {
-    path.file_name().is_some_and(|name| fs::symlink_metadata(path.with_file_name(temp_name(name))).is_ok())
+    temp_path(path).is_some_and(|tmp| fs::symlink_metadata(tmp).is_ok())
 }
 
 /// Removes the file at `path`; a missing file is fine. Errors name the path.
