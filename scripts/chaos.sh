@@ -66,7 +66,7 @@ for n in 1 2; do
     grep -q "library scan of" "$WORK/seeder-$n.log" && break
     sleep 0.1
   done
-  addr=$(grep -o "listening on [0-9.:]*" "$WORK/seeder-$n.log" | head -1 | cut -d' ' -f3)
+  addr=$(grep -o "listening on [0-9.:]*" "$WORK/seeder-$n.log" | head -1 | cut -d' ' -f3 || true)
   [ -n "$addr" ] || { echo "chaos: seeder $n did not start" >&2; cat "$WORK/seeder-$n.log" >&2; exit 1; }
   PEERS+=(--peer "$addr")
 done
@@ -95,7 +95,7 @@ for run in $(seq "$RUNS"); do
   sleep "$(printf '0.%03d' $((RANDOM % 400 + 5)))"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  phase=$(grep -o '"phase":"[a-z]*"' "$WORK/fetch.log" | tail -1 | cut -d'"' -f4)
+  phase=$(grep -o '"phase":"[a-z]*"' "$WORK/fetch.log" | tail -1 | cut -d'"' -f4 || true)
   grep -q '"event":"installed"' "$WORK/fetch.log" && phase=finished
   landed[${phase:-starting}]=$(( ${landed[${phase:-starting}]:-0} + 1 ))
   check "$run"

@@ -27,6 +27,10 @@ pub async fn run(
 ) -> anyhow::Result<i32> {
     let lock = RootLock::try_acquire(games, id)?
         .ok_or_else(|| anyhow::anyhow!("{id} is busy: another LanSpread process is working on it"))?;
+    // An install a crash cut short is finished or undone before this one looks at the root.
+    if let Some(done) = install::recover_root(&games.join(id))? {
+        tracing::info!("recovered {id}: {done}");
+    }
     let node = Node::start(options).await?;
     node.discover(wait).await;
     let sources = node.open_game(id).await;

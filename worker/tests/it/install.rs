@@ -413,7 +413,7 @@ fn the_worker_recovers_interrupted_roots_when_it_starts() {
     assert!(run(&games, &["install", GAME], &[]).status.success());
     archives::zip(&root.join("pak.zip"), &new);
     fs::write(root.join("version.ini"), "2\n").unwrap();
-    let crashed = run(&games, &["install", GAME], &[(CRASH_ENV, "update:backed-up")]);
+    let crashed = run(&games, &["install", GAME], &[(CRASH_ENV, "update:swapped")]);
     assert!(!crashed.status.success());
     assert!(!root.join("local").exists() && root.join(".local.backup").is_dir(), "mid-swap on disk");
 
@@ -450,6 +450,15 @@ fn fetch_installs_unless_told_not_to() {
     let out = fetch(&[]);
     assert!(out.contains("\"event\":\"up_to_date\"") && out.contains("\"event\":\"installed\""), "{out}");
     assert_same_tree(&games.join(GAME).join("local"), &expected_tree(&tmp.path().join("expected"), &entries));
+
+    // A reinstall killed mid-swap: the next fetch recovers the root before it looks at it.
+    let crashed = run(&games, &["install", GAME], &[(CRASH_ENV, "update:swapped")]);
+    assert!(!crashed.status.success());
+    assert!(games.join(GAME).join(".lanspread.json").exists());
+    let out = fetch(&[]);
+    assert!(out.contains("\"event\":\"up_to_date\""), "{out}");
+    assert_no_reserved(&games.join(GAME));
+    assert_same_tree(&games.join(GAME).join("local"), &expected_tree(&tmp.path().join("expected2"), &entries));
 }
 
 #[cfg(unix)]
