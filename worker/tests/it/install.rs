@@ -413,7 +413,7 @@ fn the_worker_recovers_interrupted_roots_when_it_starts() {
     assert!(run(&games, &["install", GAME], &[]).status.success());
     archives::zip(&root.join("pak.zip"), &new);
     fs::write(root.join("version.ini"), "2\n").unwrap();
-    let crashed = run(&games, &["install", GAME], &[(CRASH_ENV, "update:swapped")]);
+    let crashed = run(&games, &["install", GAME], &[(CRASH_ENV, "update:backed-up")]);
     assert!(!crashed.status.success());
     assert!(!root.join("local").exists() && root.join(".local.backup").is_dir(), "mid-swap on disk");
 
