@@ -152,15 +152,19 @@ impl Operations {
             };
             match result {
                 Ok(version) => {
-                    this.emit(IpcEvent::DownloadFinished { id: id.clone(), version });
+                    let finished = IpcEvent::DownloadFinished { id: id.clone(), version };
                     if this.auto_install.load(Ordering::Relaxed) {
+                        this.emit(finished);
                         this.set_kind(&id, OperationKind::Install);
                         this.emit(IpcEvent::OperationBegin { id: id.clone(), kind: OperationKind::Install });
-                        this.run_local(&id, OperationKind::Install, guard, cancel).await;
+                        let outcome = this.run_local(&id, OperationKind::Install, guard, cancel).await;
+                        this.end(&id);
+                        this.emit(outcome);
                     } else {
                         drop(guard);
+                        this.end(&id);
+                        this.emit(finished);
                     }
-                    this.end(&id);
                 }
                 Err(e) => {
                     drop(guard);
@@ -230,14 +234,17 @@ impl Operations {
         let this = self.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            this.run_local(&id, kind, guard, cancel).await;
+            let outcome = this.run_local(&id, kind, guard, cancel).await;
             this.end(&id);
+            this.emit(outcome);
         });
     }
 
-    /// Runs an install-side operation on a blocking thread and reports how
-    /// it ended; the guard is released when it is done.
-    async fn run_local(&self, id: &str, kind: OperationKind, guard: BusyGuard, cancel: CancellationToken) {
+    /// Runs an install-side operation on a blocking thread, releasing the
+    /// guard when it is done, and returns the event that tells how it ended.
+    /// The caller sends it once the operation is off the books, so a UI that
+    /// acts on it at once finds the game free.
+    async fn run_local(&self, id: &str, kind: OperationKind, guard: BusyGuard, cancel: CancellationToken) -> IpcEvent {
         let game_dir = self.library.state().game_dir.clone();
         let catalog = self.catalog.clone();
         let events = self.events.clone();
@@ -256,10 +263,10 @@ impl Operations {
         let result = tokio::task::spawn_blocking(work)
             .await
             .unwrap_or_else(|e| Err(InstallError::Io(std::io::Error::other(format!("the task failed: {e}")))));
-        self.emit(match result {
+        match result {
             Ok(()) => IpcEvent::OperationFinished { id: id.to_owned(), kind },
             Err(e) => IpcEvent::OperationFailed { id: id.to_owned(), kind, reason: e.to_string() },
-        });
+        }
     }
 
     /// Cancels (or pauses) a download or an install; a paused download is
