@@ -8,7 +8,7 @@ use lanspread_app_ui::view::{
 use lanspread_proto::ipc::IpcCommand;
 use slint::{ComponentHandle, ModelRc, VecModel};
 
-use super::Ui;
+use super::{Ui, with_game, with_ui};
 use crate::{DetailAdapter, GameDetail, MainWindow, PeerSpeedLine};
 
 pub(super) fn show(window: &MainWindow, view: &ViewState, id: Option<&str>, message: &str) {
@@ -81,25 +81,12 @@ pub(super) fn show(window: &MainWindow, view: &ViewState, id: Option<&str>, mess
 
 pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     let adapter = window.global::<DetailAdapter<'_>>();
-    let weak = Rc::downgrade(ui);
-    adapter.on_close(move || {
-        if let Some(ui) = weak.upgrade() {
-            *ui.detail.borrow_mut() = None;
-            ui.render();
-        }
-    });
-    let weak = Rc::downgrade(ui);
-    adapter.on_primary(move |id| {
-        if let Some(ui) = weak.upgrade() {
-            ui.act(&id);
-        }
-    });
-    let weak = Rc::downgrade(ui);
-    adapter.on_view_files(move |id| {
-        if let Some(ui) = weak.upgrade() {
-            ui.view_files(&id);
-        }
-    });
+    adapter.on_close(with_ui(ui, |ui| {
+        *ui.detail.borrow_mut() = None;
+        ui.render();
+    }));
+    adapter.on_primary(with_game(ui, |ui, id| ui.act(id)));
+    adapter.on_view_files(with_game(ui, |ui, id| ui.view_files(id)));
     adapter.on_install(command_handler(ui, |id| IpcCommand::InstallGame { id }));
     adapter.on_uninstall(command_handler(ui, |id| IpcCommand::UninstallGame { id }));
     adapter.on_remove(command_handler(ui, |id| IpcCommand::RemoveDownloaded { id }));
@@ -108,10 +95,5 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
 
 /// A callback that sends the command `make` builds for the game id.
 fn command_handler(ui: &Rc<Ui>, make: fn(String) -> IpcCommand) -> impl Fn(slint::SharedString) + 'static {
-    let weak = Rc::downgrade(ui);
-    move |id| {
-        if let Some(ui) = weak.upgrade() {
-            ui.send(make(id.to_string()));
-        }
-    }
+    with_game(ui, move |ui, id| ui.send(make(id.to_owned())))
 }

@@ -8,7 +8,7 @@ use lanspread_app_ui::view::{
 use lanspread_proto::ipc::IpcCommand;
 use slint::{ModelRc, VecModel};
 
-use super::{Ui, fraction, library_adapter};
+use super::{Ui, fraction, library_adapter, with_game};
 use crate::{GameCard, MainWindow};
 
 /// The badge kind the `.slint` side colours by.
@@ -51,22 +51,15 @@ pub(super) fn show(window: &MainWindow, view: &ViewState, filter: Filter, query:
 
 pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     let adapter = library_adapter(window);
-    let weak = Rc::downgrade(ui);
-    adapter.on_action(move |id| {
-        if let Some(ui) = weak.upgrade() {
-            ui.act(&id);
-        }
-    });
-    let weak = Rc::downgrade(ui);
-    adapter.on_open(move |id| {
-        let Some(ui) = weak.upgrade() else { return };
-        *ui.detail.borrow_mut() = Some(id.to_string());
+    adapter.on_action(with_game(ui, |ui, id| ui.act(id)));
+    adapter.on_open(with_game(ui, |ui, id| {
+        *ui.detail.borrow_mut() = Some(id.to_owned());
         ui.detail_message.borrow_mut().clear();
         // Ask the peers who has it, for the detail view's peer list.
-        let on_network = ui.view.borrow().row_of(&id).is_some_and(|row| row.network_version.is_some());
+        let on_network = ui.view.borrow().row_of(id).is_some_and(|row| row.network_version.is_some());
         if on_network {
-            ui.send(IpcCommand::GetGame { id: id.to_string() });
+            ui.send(IpcCommand::GetGame { id: id.to_owned() });
         }
         ui.render();
-    });
+    }));
 }

@@ -59,18 +59,8 @@ pub fn connect(window: &MainWindow, settings_file: PathBuf, sink: impl Fn(UiRequ
     library::connect(window, &ui);
     detail::connect(window, &ui);
     settings::connect(window, &ui);
-    let weak = Rc::downgrade(&ui);
-    window.global::<SearchAdapter<'_>>().on_changed(move || {
-        if let Some(ui) = weak.upgrade() {
-            ui.render();
-        }
-    });
-    let weak = Rc::downgrade(&ui);
-    window.global::<StatusAdapter<'_>>().on_retry(move || {
-        if let Some(ui) = weak.upgrade() {
-            (ui.sink)(UiRequest::Retry);
-        }
-    });
+    window.global::<SearchAdapter<'_>>().on_changed(with_ui(&ui, |ui| ui.render()));
+    window.global::<StatusAdapter<'_>>().on_retry(with_ui(&ui, |ui| (ui.sink)(UiRequest::Retry)));
     ui.render();
     ui
 }
@@ -142,6 +132,27 @@ impl Ui {
     fn show_message(&self, message: String) {
         *self.detail_message.borrow_mut() = message;
         self.render();
+    }
+}
+
+/// A callback that runs `action` with the UI while it lives. Callbacks hold
+/// the UI weakly: the window owns them and the UI owns the window.
+fn with_ui(ui: &Rc<Ui>, action: impl Fn(&Rc<Ui>) + 'static) -> impl Fn() + 'static {
+    let weak = Rc::downgrade(ui);
+    move || {
+        if let Some(ui) = weak.upgrade() {
+            action(&ui);
+        }
+    }
+}
+
+/// Like [`with_ui`], for callbacks that name a game.
+fn with_game(ui: &Rc<Ui>, action: impl Fn(&Rc<Ui>, &str) + 'static) -> impl Fn(slint::SharedString) + 'static {
+    let weak = Rc::downgrade(ui);
+    move |id| {
+        if let Some(ui) = weak.upgrade() {
+            action(&ui, &id);
+        }
     }
 }
 
