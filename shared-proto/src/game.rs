@@ -19,15 +19,7 @@ pub struct CatalogEntry {
     pub max_players: u16,
 }
 
-/// Whether `id` can be a catalog id: it names a directory, so it must be
-/// one safe path component (lowercase letters, digits, `-`, `_`, `.`; not
-/// starting with `.`; at most 64 bytes). Anything else is never a game root.
-pub fn is_valid_game_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
-}
+pub use crate::names::is_valid_game_id;
 
 /// Compares two version strings in natural order: runs of digits compare as
 /// numbers (`0.8.10` > `0.8.9`), everything else byte-wise.

@@ -8,6 +8,9 @@ fn io_error<M: Message>(source: std::io::Error) -> FrameError {
     FrameError::Io { message: M::NAME, source }
 }
 
+/// Bytes reserved for a frame body before any of it has arrived.
+const FIRST_READ: usize = 64 * 1024;
+
 /// Reads one frame. `Ok(None)` means the stream ended cleanly between frames.
 ///
 /// At most `M::MAX_FRAME` bytes are buffered; a longer prefix is refused
@@ -31,14 +34,12 @@ where
         got += n;
     }
     let len = frame::body_len::<M>(prefix)?;
-    let mut body = vec![0u8; len];
-    let mut got = 0;
-    while got < len {
-        let n = reader.read(&mut body[got..]).await.map_err(io_error::<M>)?;
-        if n == 0 {
-            return Err(FrameError::Truncated { message: M::NAME, expected: LEN_PREFIX + len, got: LEN_PREFIX + got });
-        }
-        got += n;
+    // The buffer grows with the bytes that really arrive, so a length
+    // prefix alone reserves nothing.
+    let mut body = Vec::with_capacity(len.min(FIRST_READ));
+    let got = (&mut *reader).take(len as u64).read_to_end(&mut body).await.map_err(io_error::<M>)?;
+    if got < len {
+        return Err(FrameError::Truncated { message: M::NAME, expected: LEN_PREFIX + len, got: LEN_PREFIX + got });
     }
     frame::decode_body(&body).map(Some)
 }

@@ -113,6 +113,29 @@ pub enum IpcCommand {
     },
 }
 
+impl IpcCommand {
+    /// The game a command is about, if it names one.
+    pub fn game_id(&self) -> Option<&str> {
+        match self {
+            IpcCommand::GetGame { id }
+            | IpcCommand::DownloadGame { id }
+            | IpcCommand::FetchLatest { id }
+            | IpcCommand::CancelDownload { id }
+            | IpcCommand::PauseDownload { id }
+            | IpcCommand::ResumeDownload { id }
+            | IpcCommand::InstallGame { id }
+            | IpcCommand::UninstallGame { id }
+            | IpcCommand::RemoveDownloaded { id } => Some(id),
+            IpcCommand::Heartbeat
+            | IpcCommand::ListGames
+            | IpcCommand::SetGameDir { .. }
+            | IpcCommand::GetPeerCount
+            | IpcCommand::Shutdown
+            | IpcCommand::SetAutoInstall { .. } => None,
+        }
+    }
+}
+
 impl Message for IpcCommand {
     const NAME: &'static str = "ipc command";
     const MAX_FRAME: usize = MAX_IPC_FRAME;

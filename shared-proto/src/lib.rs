@@ -19,6 +19,8 @@
 //!   and [`FrameError`].
 //! - [`io`] (feature `tokio`): reading and writing frames on tokio streams.
 //! - [`game`]: game ids, catalog entries, natural version order, peer ids.
+//! - [`names`]: the one rule per kind of name from outside (game ids,
+//!   versions, display names, relative paths), Windows rules included.
 //! - [`peer`]: requests and responses between nodes.
 //! - [`ipc`]: commands, events and the handshake between UI and worker.
 //! - [`exit`]: process exit codes shared by the supervisor and the worker.
@@ -40,6 +42,7 @@ pub mod game;
 #[cfg(feature = "tokio")]
 pub mod io;
 pub mod ipc;
+pub mod names;
 pub mod peer;
 pub mod units;
 

@@ -27,8 +27,17 @@ use crate::game::{GameId, PeerId};
 pub const ALPN: &[u8] = b"lanspread/1";
 /// Version exchanged in [`Hello`]; a mismatch is refused with a readable error.
 pub const PEER_PROTOCOL_VERSION: u32 = 1;
-/// Largest peer frame body (a manifest of a very large game fits).
+/// Largest peer response body (a manifest of a very large game fits).
 pub const MAX_PEER_FRAME: usize = 8 * 1024 * 1024;
+/// Largest peer request body: requests carry an id, a version, a display
+/// name and a few numbers, so a few KB is plenty.
+pub const MAX_PEER_REQUEST: usize = 4 * 1024;
+/// Most games one peer may list; the rest of a longer list is dropped.
+pub const MAX_GAMES_PER_PEER: usize = 10_000;
+/// Most files a manifest may name.
+pub const MAX_MANIFEST_FILES: usize = 200_000;
+/// Largest `version.ini` a manifest may declare (it is held in memory).
+pub const MAX_VERSION_FILE_SIZE: u64 = 64 * 1024;
 /// Default UDP port a node listens on, fixed so installers can open it.
 pub const DEFAULT_PEER_PORT: u16 = 47474;
 /// mDNS service type every node announces and browses.
@@ -88,7 +97,7 @@ pub enum PeerRequest {
 
 impl Message for PeerRequest {
     const NAME: &'static str = "peer request";
-    const MAX_FRAME: usize = MAX_PEER_FRAME;
+    const MAX_FRAME: usize = MAX_PEER_REQUEST;
     const VARIANTS: Option<u32> = Some(5);
 }
 

@@ -25,10 +25,10 @@ pub async fn run(
     json: bool,
     install: bool,
 ) -> anyhow::Result<i32> {
-    let lock = RootLock::try_acquire(games, id)?
+    let lock = RootLock::try_acquire(games, id, &options.catalog)?
         .ok_or_else(|| anyhow::anyhow!("{id} is busy: another LanSpread process is working on it"))?;
     // An install a crash cut short is finished or undone before this one looks at the root.
-    if let Some(done) = install::recover_root(&games.join(id))? {
+    if let Some(done) = install::recover_root(lock.root())? {
         tracing::info!("recovered {id}: {done}");
     }
     let node = Node::start(options).await?;
@@ -39,7 +39,7 @@ pub async fn run(
         node.shutdown().await;
         anyhow::bail!("no peer offers {id} ({found} peers found within {:.0} s)", wait.as_secs_f64());
     };
-    let root = games.join(id);
+    let root = lock.root().to_owned();
     let here = crate::library::scan::read_version(&root.join(crate::library::scan::VERSION_FILE));
     if here.as_deref() == Some(manifest.version.as_str()) {
         for conn in &peers {
@@ -54,7 +54,7 @@ pub async fn run(
         let installed =
             std::fs::symlink_metadata(root.join(crate::library::scan::INSTALL_DIR)).is_ok_and(|m| m.is_dir());
         if install && !installed {
-            return install_after(games, id, lock, json).await;
+            return install_after(lock, json).await;
         }
         return Ok(exit::SUCCESS);
     }
@@ -63,7 +63,7 @@ pub async fn run(
     let (cancel, signals) = cancel_on_signal();
     let mut reporter = Reporter::new(json, format!("{id} {}", manifest.version), manifest.total_size());
     let version = manifest.version.clone();
-    let result = download::download(games, manifest, peers, |p| reporter.progress(&p), cancel).await;
+    let result = download::download(&root, manifest, peers, |p| reporter.progress(&p), cancel).await;
     reporter.finish();
     signals.abort();
     node.shutdown().await;
@@ -71,7 +71,7 @@ pub async fn run(
     match result {
         Ok(report) => {
             print_finished(id, &version, &report, json);
-            if install { install_after(games, id, lock, json).await } else { Ok(exit::SUCCESS) }
+            if install { install_after(lock, json).await } else { Ok(exit::SUCCESS) }
         }
         Err(DownloadError::Cancelled) => {
             if json {
@@ -117,12 +117,13 @@ fn print_finished(id: &str, version: &str, report: &download::DownloadReport, js
 
 /// Installs the downloaded game with the lock the download held; Ctrl-C
 /// cancels it and keeps the previous state.
-pub(crate) async fn install_after(games: &Path, id: &str, lock: RootLock, json: bool) -> anyhow::Result<i32> {
+pub(crate) async fn install_after(lock: RootLock, json: bool) -> anyhow::Result<i32> {
     let (cancel, signals) = cancel_on_signal();
-    let (games, task_id, task_cancel) = (games.to_path_buf(), id.to_owned(), cancel.clone());
+    let id = lock.id().to_owned();
+    let task_cancel = cancel.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let mut reporter = Reporter::new(json, format!("{task_id} install"), 0);
-        let result = install::install(&games, &task_id, &lock, &mut |p| reporter.progress(&p), &task_cancel);
+        let mut reporter = Reporter::new(json, format!("{} install", lock.id()), 0);
+        let result = install::install(&lock, &mut |p| reporter.progress(&p), &task_cancel);
         reporter.finish();
         result
     })

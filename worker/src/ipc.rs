@@ -7,14 +7,17 @@ use std::time::{Duration, Instant};
 use interprocess::local_socket::GenericNamespaced;
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
-use lanspread_proto::exit;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::ipc::{
     HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, OperationKind,
     WorkerHello,
 };
+use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
+use lanspread_proto::{FrameError, exit, frame};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::library::root::check_game_id;
 use crate::node::{Node, NodeOptions};
 use crate::operations::Operations;
 
@@ -56,7 +59,7 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
     let operations = node
         .library
         .clone()
-        .map(|library| Operations::new(node.event_sender(), node.access(), library, node.catalog.clone()))
+        .map(|library| Operations::new(node.event_sender(), node.access(), library))
         .ok_or_else(|| anyhow::anyhow!("the worker needs a game directory"))?;
     send_snapshots(&node, &operations, &out_tx);
     let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
@@ -141,7 +144,12 @@ fn bridge(mut reader: Reader, mut writer: Writer) -> Bridge {
     let (out, mut out_rx) = mpsc::unbounded_channel::<IpcEvent>();
     let writer_task = tokio::spawn(async move {
         while let Some(event) = out_rx.recv().await {
-            if let Err(e) = write_frame(&mut writer, &event).await {
+            let Some(bytes) = encode_to_fit(event) else { continue };
+            let written = async {
+                writer.write_all(&bytes).await?;
+                writer.flush().await
+            };
+            if let Err(e) = written.await {
                 tracing::debug!("ipc: cannot write: {e}");
                 break;
             }
@@ -167,6 +175,47 @@ fn bridge(mut reader: Reader, mut writer: Writer) -> Bridge {
     Bridge { out, commands, writer_task, reader_task }
 }
 
+/// The frame of `event`. An event too large for one frame never ends the
+/// bridge: a list is cut (by halves) until it fits, with a warning; any
+/// other event that cannot be encoded is dropped with a warning.
+fn encode_to_fit(mut event: IpcEvent) -> Option<Vec<u8>> {
+    loop {
+        match frame::encode(&event) {
+            Ok(bytes) => return Some(bytes),
+            Err(e @ FrameError::TooLarge { .. }) => {
+                let cut = match &mut event {
+                    IpcEvent::NetworkGames(list) => halve(list),
+                    IpcEvent::Catalog(list) => halve(list),
+                    IpcEvent::Library(snapshot) => halve(&mut snapshot.games),
+                    IpcEvent::GameFiles { files, .. } => halve(files),
+                    IpcEvent::ActiveOperations(list) => halve(list),
+                    _ => None,
+                };
+                match cut {
+                    Some(kept) => tracing::warn!("ipc: {e}; sending only the first {kept} entries"),
+                    None => {
+                        tracing::warn!("ipc: {e}; dropped");
+                        return None;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!("ipc: {e}; dropped");
+                return None;
+            }
+        }
+    }
+}
+
+/// Drops the second half of `list`; how many are left, `None` if it was empty.
+fn halve<T>(list: &mut Vec<T>) -> Option<usize> {
+    if list.is_empty() {
+        return None;
+    }
+    list.truncate(list.len() / 2);
+    Some(list.len())
+}
+
 /// Carries out one command; `Some(code)` ends the worker.
 fn handle_command(
     command: IpcCommand,
@@ -174,6 +223,13 @@ fn handle_command(
     operations: &Operations,
     out: &mpsc::UnboundedSender<IpcEvent>,
 ) -> Option<i32> {
+    if let Some(id) = command.game_id()
+        && let Err(e) = check_game_id(id, &node.catalog)
+    {
+        tracing::warn!("ipc: refused a command: {e}");
+        let _ = out.send(refusal(&command, e.to_string()));
+        return None;
+    }
     match command {
         IpcCommand::Heartbeat => {}
         IpcCommand::ListGames => send_snapshots(node, operations, out),
@@ -210,6 +266,24 @@ fn handle_command(
     None
 }
 
+/// How a command naming an unusable game is answered: as the failure of
+/// the operation it asked for, under the id as it can be shown.
+fn refusal(command: &IpcCommand, reason: String) -> IpcEvent {
+    let id = printable(command.game_id().unwrap_or_default(), MAX_GAME_ID_LEN);
+    let kind = match command {
+        IpcCommand::DownloadGame { .. } => OperationKind::Download,
+        IpcCommand::FetchLatest { .. } => OperationKind::Update,
+        IpcCommand::InstallGame { .. } => OperationKind::Install,
+        IpcCommand::UninstallGame { .. } => OperationKind::Uninstall,
+        IpcCommand::RemoveDownloaded { .. } => OperationKind::Remove,
+        _ => return IpcEvent::RuntimeFailure { context: format!("game {id}"), message: reason },
+    };
+    match kind {
+        OperationKind::Download | OperationKind::Update => IpcEvent::DownloadFailed { id, reason },
+        kind => IpcEvent::OperationFailed { id, kind, reason },
+    }
+}
+
 fn send_snapshots(node: &Node, operations: &Operations, out: &mpsc::UnboundedSender<IpcEvent>) {
     let _ = out.send(IpcEvent::ActiveOperations(operations.snapshot()));
     let _ = out.send(IpcEvent::Catalog(node.catalog.entries().cloned().collect()));
@@ -240,5 +314,33 @@ impl TrafficMeter {
         }
         self.last_sent = rates;
         Some(IpcEvent::Traffic { download_bps: rates.0, upload_bps: rates.1 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lanspread_proto::ipc::{MAX_IPC_FRAME, NetworkGame};
+
+    #[test]
+    fn an_event_too_large_for_a_frame_is_cut_not_fatal() {
+        let game = |i: usize| NetworkGame {
+            id: format!("{i}{}", "x".repeat(1 << 20)),
+            newest_version: "1".into(),
+            peers_with_newest: 1,
+            peers_total: 1,
+            size: 1,
+        };
+        let bytes = encode_to_fit(IpcEvent::NetworkGames((0..40).map(game).collect())).expect("cut to fit");
+        assert!(bytes.len() <= MAX_IPC_FRAME + 4);
+        let mut decoder = lanspread_proto::FrameDecoder::<IpcEvent>::new();
+        decoder.push(&bytes);
+        match decoder.next_frame().unwrap() {
+            Some(IpcEvent::NetworkGames(games)) => assert!(!games.is_empty() && games.len() < 16, "{}", games.len()),
+            other => panic!("{other:?}"),
+        }
+        let failure = IpcEvent::RuntimeFailure { context: "x".into(), message: "y".repeat(MAX_IPC_FRAME) };
+        assert!(encode_to_fit(failure).is_none());
+        assert!(encode_to_fit(IpcEvent::Heartbeat).is_some());
     }
 }

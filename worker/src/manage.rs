@@ -24,19 +24,18 @@ fn catalog(local: &LocalArgs) -> anyhow::Result<Catalog> {
 
 /// Checks the id and takes its root's lock.
 fn lock_root(local: &LocalArgs, id: &str) -> anyhow::Result<RootLock> {
-    install::checked_root(&local.games, id, &catalog(local)?)?;
-    RootLock::try_acquire(&local.games, id)?
+    RootLock::try_acquire(&local.games, id, &catalog(local)?)?
         .ok_or_else(|| anyhow::anyhow!("{id} is busy: another LanSpread process is working on it; nothing was changed"))
 }
 
 pub async fn install(id: &str, local: &LocalArgs, json: bool) -> anyhow::Result<i32> {
     let lock = lock_root(local, id)?;
-    crate::fetch::install_after(&local.games, id, lock, json).await
+    crate::fetch::install_after(lock, json).await
 }
 
 pub fn uninstall(id: &str, local: &LocalArgs) -> anyhow::Result<i32> {
     let lock = lock_root(local, id)?;
-    if install::uninstall(&local.games, id, &lock).map_err(|e| anyhow::anyhow!("cannot uninstall {id}: {e}"))? {
+    if install::uninstall(&lock).map_err(|e| anyhow::anyhow!("cannot uninstall {id}: {e}"))? {
         println!("uninstalled {id}; its downloaded files are kept");
     } else {
         println!("{id} is not installed; nothing to do");
@@ -45,11 +44,9 @@ pub fn uninstall(id: &str, local: &LocalArgs) -> anyhow::Result<i32> {
 }
 
 pub fn remove(id: &str, local: &LocalArgs) -> anyhow::Result<i32> {
-    let catalog = catalog(local)?;
     let lock = lock_root(local, id)?;
-    let root = local.games.join(id);
-    install::remove_downloaded(&local.games, id, &catalog, &lock)
-        .map_err(|e| anyhow::anyhow!("cannot remove {id}: {e}"))?;
+    let root = lock.root().to_owned();
+    install::remove_downloaded(&lock).map_err(|e| anyhow::anyhow!("cannot remove {id}: {e}"))?;
     forget_hashes(local, &root);
     println!("removed {}", root.display());
     Ok(exit::SUCCESS)

@@ -104,6 +104,7 @@ impl Node {
                 listen_port: local_addr.port(),
                 library: library.clone(),
                 candidates: candidate_tx.clone(),
+                log_limit: Default::default(),
             });
             tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
             tasks.push(tokio::spawn(forward_library(library.clone(), events.clone(), cancel.clone())));
@@ -138,6 +139,7 @@ impl Node {
             library: library.clone(),
             listen_port: if serving { local_addr.port() } else { 0 },
             ignore_self: serving,
+            catalog: options.catalog.clone(),
         };
         let (peers, manager) =
             discovery::spawn(endpoint.clone(), own, static_peers, candidate_rx, events.clone(), cancel.clone());

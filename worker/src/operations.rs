@@ -6,6 +6,7 @@
 //! work that stopped.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +15,6 @@ use lanspread_proto::ipc::{ActiveOperation, GameFile, IpcEvent, OperationKind};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
 use crate::download::{self, DownloadError};
 use crate::install::{self, InstallError};
 use crate::library::{BusyGuard, Library};
@@ -43,25 +43,12 @@ pub struct Operations {
     events: broadcast::Sender<IpcEvent>,
     access: PeerAccess,
     library: Library,
-    catalog: Arc<Catalog>,
     auto_install: Arc<AtomicBool>,
 }
 
 impl Operations {
-    pub fn new(
-        events: broadcast::Sender<IpcEvent>,
-        access: PeerAccess,
-        library: Library,
-        catalog: Arc<Catalog>,
-    ) -> Self {
-        Operations {
-            ops: Arc::default(),
-            events,
-            access,
-            library,
-            catalog,
-            auto_install: Arc::new(AtomicBool::new(true)),
-        }
+    pub fn new(events: broadcast::Sender<IpcEvent>, access: PeerAccess, library: Library) -> Self {
+        Operations { ops: Arc::default(), events, access, library, auto_install: Arc::new(AtomicBool::new(true)) }
     }
 
     pub fn snapshot(&self) -> Vec<ActiveOperation> {
@@ -137,8 +124,9 @@ impl Operations {
         let Some((guard, cancel)) = self.begin(id, kind) else { return };
         let this = self.clone();
         let id = id.to_owned();
+        let root = guard.lock().root().to_owned();
         tokio::spawn(async move {
-            let result = this.run_download(&id, cancel.clone()).await;
+            let result = this.run_download(&id, &root, cancel.clone()).await;
             let paused = matches!(result, Err(DownloadError::Cancelled)) && {
                 let mut ops = this.ops.lock().unwrap_or_else(|p| p.into_inner());
                 match ops.get_mut(&id) {
@@ -189,7 +177,7 @@ impl Operations {
         matches!((here, newest), (Some(here), Some(newest)) if here == newest)
     }
 
-    async fn run_download(&self, id: &str, cancel: CancellationToken) -> Result<String, DownloadError> {
+    async fn run_download(&self, id: &str, root: &Path, cancel: CancellationToken) -> Result<String, DownloadError> {
         let (manifest, peers) = self.find_sources(id, &cancel).await?;
         let version = manifest.version.clone();
         self.emit(IpcEvent::DownloadBegin {
@@ -197,9 +185,8 @@ impl Operations {
             version: version.clone(),
             bytes_total: manifest.total_size(),
         });
-        let game_dir = self.library.state().game_dir.clone();
         let events = self.events.clone();
-        download::download(&game_dir, manifest, peers, |p| drop(events.send(IpcEvent::Progress(p))), cancel).await?;
+        download::download(root, manifest, peers, |p| drop(events.send(IpcEvent::Progress(p))), cancel).await?;
         Ok(version)
     }
 
@@ -245,18 +232,15 @@ impl Operations {
     /// The caller sends it once the operation is off the books, so a UI that
     /// acts on it at once finds the game free.
     async fn run_local(&self, id: &str, kind: OperationKind, guard: BusyGuard, cancel: CancellationToken) -> IpcEvent {
-        let game_dir = self.library.state().game_dir.clone();
-        let catalog = self.catalog.clone();
         let events = self.events.clone();
-        let task_id = id.to_owned();
         let work = move || -> Result<(), InstallError> {
             let lock = guard.lock();
             match kind {
-                OperationKind::Uninstall => install::uninstall(&game_dir, &task_id, lock).map(drop),
-                OperationKind::Remove => install::remove_downloaded(&game_dir, &task_id, &catalog, lock),
+                OperationKind::Uninstall => install::uninstall(lock).map(drop),
+                OperationKind::Remove => install::remove_downloaded(lock),
                 _ => {
                     let mut progress = |p| drop(events.send(IpcEvent::Progress(p)));
-                    install::install(&game_dir, &task_id, lock, &mut progress, &cancel).map(drop)
+                    install::install(lock, &mut progress, &cancel).map(drop)
                 }
             }
         };

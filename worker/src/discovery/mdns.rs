@@ -12,7 +12,7 @@ use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Candidate;
+use super::{Candidate, Origin};
 
 /// What this node announces.
 #[derive(Debug, Clone)]
@@ -126,7 +126,12 @@ fn candidate_of(event: ServiceEvent, own: Option<&str>) -> Option<Candidate> {
             // IPv4 first: our sockets are IPv4, and link-local IPv6 needs a scope.
             addrs.sort_by_key(|a| (a.is_ipv6(), *a));
             let addrs = addrs.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
-            Some(Candidate::Found { key: info.get_fullname().to_owned(), addrs, expected: Some(peer_id) })
+            Some(Candidate::Found {
+                key: info.get_fullname().to_owned(),
+                addrs,
+                expected: Some(peer_id),
+                origin: Origin::Mdns,
+            })
         }
         ServiceEvent::ServiceRemoved(_, fullname) => Some(Candidate::Gone { key: fullname }),
         _ => None,

@@ -1,11 +1,19 @@
 //! Finding peers and keeping track of them.
 //!
-//! Candidates come from mDNS ([`mdns`]) and from static `--peer` addresses.
-//! The peer manager connects to each candidate, checks its identity, fetches
-//! its game list into the [`PeerGameDb`], pings live peers every
-//! [`PING_INTERVAL`] (re-listing when their library revision moves) and
-//! drops a peer that has not answered for [`PEER_TIMEOUT`], with its games.
+//! Candidates come from mDNS ([`mdns`]), from static `--peer` addresses and
+//! from serving nodes that say hello to our server. The peer manager
+//! connects to each candidate, checks its identity, fetches its game list
+//! into the [`PeerGameDb`], pings live peers every [`PING_INTERVAL`]
+//! (re-listing when their library revision moves) and drops a peer that has
+//! not answered for [`PEER_TIMEOUT`], with its games.
+//!
+//! Everything a peer says is checked here, where it enters: its game list
+//! keeps only catalogued games with valid ids and versions ([`listing`]),
+//! its display name is made printable, and candidates are bounded: one per
+//! hello address, [`MAX_CANDIDATES`] in all, and a candidate learnt from a
+//! hello is forgotten after [`MAX_HELLO_FAILURES`] failed attempts.
 
+pub mod listing;
 pub mod mdns;
 pub mod peer_db;
 
@@ -21,8 +29,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::Catalog;
 use crate::library::Library;
 use crate::net::client::{self, ClientError, PeerConnection};
+use crate::net::log_limit::{LogLimiter, held_back};
+use lanspread_proto::names::display_name;
 pub use peer_db::PeerGameDb;
 
 /// How often live peers are pinged.
@@ -34,14 +45,30 @@ pub const PEER_TIMEOUT: Duration = Duration::from_secs(6);
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// The manager's clock tick.
 const TICK: Duration = Duration::from_millis(250);
+/// Candidates known at once; mDNS and hello candidates beyond this are
+/// dropped until some go away.
+pub const MAX_CANDIDATES: usize = 512;
+/// A candidate learnt from a hello is forgotten after this many failed
+/// attempts in a row (its next hello brings it back).
+pub const MAX_HELLO_FAILURES: u32 = 3;
 
 /// A possible peer.
 #[derive(Debug, Clone)]
 pub enum Candidate {
     /// Reachable at `addrs` (tried in order); must prove `expected` if known.
-    Found { key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId> },
+    Found { key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId>, origin: Origin },
     /// An mDNS announcement went away.
     Gone { key: String },
+}
+
+/// Where a candidate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `--peer` or the settings: tried for as long as the node runs.
+    Static,
+    Mdns,
+    /// A serving node that said hello to our server.
+    Hello,
 }
 
 /// Who we are when we say hello.
@@ -54,6 +81,8 @@ pub struct OwnIdentity {
     pub listen_port: u16,
     /// Whether a candidate that turns out to be this node is ignored.
     pub ignore_self: bool,
+    /// Games outside it are dropped from peers' lists.
+    pub catalog: Arc<Catalog>,
 }
 
 impl OwnIdentity {
@@ -81,7 +110,9 @@ struct CandidateState {
     addrs: Vec<SocketAddr>,
     expected: Option<PeerId>,
     peer: Option<PeerId>,
-    is_static: bool,
+    origin: Origin,
+    /// Failed attempts in a row.
+    failures: u32,
     resolved: bool,
     in_flight: bool,
     next_attempt: Instant,
@@ -118,9 +149,10 @@ pub fn spawn(
         unresolved: unresolved_tx,
         tasks: JoinSet::new(),
         next_ping: now + PING_INTERVAL,
+        log_limit: LogLimiter::default(),
     };
     for (key, addrs) in static_peers {
-        manager.add_candidate(key, addrs, None, true);
+        manager.add_candidate(key, addrs, None, Origin::Static);
     }
     let handle = tokio::spawn(manager.run(candidates, cancel));
     (Peers { db, unresolved_static }, handle)
@@ -138,6 +170,7 @@ struct Manager {
     unresolved: watch::Sender<usize>,
     tasks: JoinSet<Outcome>,
     next_ping: Instant,
+    log_limit: LogLimiter,
 }
 
 impl Manager {
@@ -147,7 +180,7 @@ impl Manager {
             tokio::select! {
                 () = cancel.cancelled() => break,
                 candidate = candidates.recv() => match candidate {
-                    Some(Candidate::Found { key, addrs, expected }) => self.add_candidate(key, addrs, expected, false),
+                    Some(Candidate::Found { key, addrs, expected, origin }) => self.add_candidate(key, addrs, expected, origin),
                     Some(Candidate::Gone { key }) => { self.candidates.remove(&key); }
                     None => {}
                 },
@@ -161,8 +194,9 @@ impl Manager {
         }
     }
 
-    fn add_candidate(&mut self, key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId>, is_static: bool) {
+    fn add_candidate(&mut self, key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId>, origin: Origin) {
         let now = Instant::now();
+        let full = self.candidates.len() >= MAX_CANDIDATES;
         match self.candidates.get_mut(&key) {
             Some(c) => {
                 // mDNS sends updates as addresses arrive; take them.
@@ -172,12 +206,17 @@ impl Manager {
                     c.next_attempt = now;
                 }
             }
+            None if origin != Origin::Static && full => {
+                tracing::debug!("candidate {key} dropped: {MAX_CANDIDATES} candidates are known already");
+                return;
+            }
             None => {
                 let state = CandidateState {
                     addrs,
                     expected,
                     peer: None,
-                    is_static,
+                    origin,
+                    failures: 0,
                     resolved: false,
                     in_flight: false,
                     next_attempt: now,
@@ -239,6 +278,12 @@ impl Manager {
                 };
                 c.in_flight = false;
                 c.next_attempt = Instant::now() + RETRY_INTERVAL;
+                c.failures = c.failures.saturating_add(1);
+                if c.origin == Origin::Hello && c.failures >= MAX_HELLO_FAILURES {
+                    tracing::debug!("candidate {key} forgotten after {} failed attempts: {error}", c.failures);
+                    self.candidates.remove(&key);
+                    return;
+                }
                 let message = error.to_string();
                 if c.last_error.as_deref() != Some(message.as_str()) {
                     if message.starts_with(key.as_str()) {
@@ -279,6 +324,8 @@ impl Manager {
                 self.pinging.remove(&peer);
                 match result {
                     Ok(games) => {
+                        let Some(addr) = self.conns.get(&peer).map(|c| c.addr) else { return };
+                        let games = self.accept_listing(peer, addr, games);
                         self.db().set_games(peer, revision, games);
                         self.emit_network();
                     }
@@ -293,6 +340,7 @@ impl Manager {
         let peer = hello.peer_id;
         if let Some(c) = self.candidates.get_mut(&key) {
             c.in_flight = false;
+            c.failures = 0;
             c.last_error = None;
             if peer == self.own.peer_id && self.own.ignore_self {
                 tracing::debug!("peer {key} is this node; ignoring it");
@@ -308,14 +356,16 @@ impl Manager {
             self.resolve(&key);
             return;
         }
+        let name = display_name(&hello.display_name);
+        let games = self.accept_listing(peer, conn.addr, games);
         let count = games.len();
         let summary = {
             let mut db = self.db();
-            db.upsert(peer, &hello.display_name, conn.addr, now);
+            db.upsert(peer, &name, conn.addr, now);
             db.set_games(peer, hello.library_revision, games);
             db.get(peer).map(|p| p.summary())
         };
-        tracing::info!("peer joined: {} ({peer}) at {} with {count} games", hello.display_name, conn.addr);
+        tracing::info!("peer joined: {name} ({peer}) at {} with {count} games", conn.addr);
         self.conns.insert(peer, conn);
         if let Some(summary) = summary {
             let _ = self.events.send(IpcEvent::PeerJoined(summary));
@@ -341,10 +391,27 @@ impl Manager {
         }
     }
 
+    /// The games of a peer's list this node accepts; what was dropped is
+    /// logged in one line (at most one per peer address per interval).
+    fn accept_listing(&self, peer: PeerId, addr: SocketAddr, games: Vec<GameSummary>) -> Vec<GameSummary> {
+        let listed = games.len();
+        let (kept, dropped) = listing::accept_listing(games, &self.own.catalog);
+        if let Some(why) = dropped.first_reason
+            && let Some(n) = self.log_limit.allow(addr.ip(), Instant::now())
+        {
+            tracing::warn!(
+                "peer {peer} at {addr}: dropped {} of {listed} listed games (first: {why}){}",
+                dropped.count,
+                held_back(n)
+            );
+        }
+        kept
+    }
+
     /// Marks a static candidate as answered, once.
     fn resolve(&mut self, key: &str) {
         if let Some(c) = self.candidates.get_mut(key)
-            && c.is_static
+            && c.origin == Origin::Static
             && !c.resolved
         {
             c.resolved = true;

@@ -83,9 +83,12 @@ impl DownloadReport {
     }
 }
 
-/// Downloads `manifest` into `<game_dir>/<id>/` from `peers`.
+/// Downloads `manifest` into `root` (from [`checked_root`], under its
+/// lock) from `peers`. A manifest of another game than the root's is refused.
+///
+/// [`checked_root`]: crate::library::root::checked_root
 pub async fn download(
-    game_dir: &Path,
+    root: &Path,
     manifest: GameManifest,
     peers: Vec<PeerConnection>,
     mut progress: impl FnMut(Progress) + Send,
@@ -93,10 +96,15 @@ pub async fn download(
 ) -> Result<DownloadReport, DownloadError> {
     let started = Instant::now();
     storage::check_manifest(&manifest).map_err(DownloadError::BadManifest)?;
-    let root = game_dir.join(&manifest.id);
+    let (Some(game_dir), Some(id)) = (root.parent(), root.file_name()) else {
+        return Err(DownloadError::BadManifest(format!("{}: not a game root", root.display())));
+    };
+    if id != manifest.id.as_str() {
+        return Err(DownloadError::BadManifest(format!("it is the file list of another game, not {}", id.display())));
+    }
     let total = manifest.total_size();
 
-    let candidates = match Journal::load(&root) {
+    let candidates = match Journal::load(root) {
         Some(journal) if journal.manifest == manifest => journal.verified,
         _ => Vec::new(),
     };
@@ -107,9 +115,9 @@ pub async fn download(
         return Err(DownloadError::NoSpace { path: game_dir.display().to_string(), needed, available });
     }
 
-    std::fs::create_dir_all(&root).map_err(|e| annotate(&root, e))?;
-    park_old_version(&root)?;
-    let storage = std::sync::Arc::new(Storage::open(&root, &manifest)?);
+    std::fs::create_dir_all(root).map_err(|e| annotate(root, e))?;
+    park_old_version(root)?;
+    let storage = std::sync::Arc::new(Storage::open(root, &manifest)?);
     progress(progress_of(&manifest, Phase::Checking, 0, 0, None, Vec::new()));
     let verified = {
         let storage = storage.clone();
@@ -119,7 +127,7 @@ pub async fn download(
             .map_err(std::io::Error::other)?
     };
     let bytes_reused: u64 = verified.iter().map(|c| storage::chunk_len(&manifest, *c)).sum();
-    let mut journal = Journal::new(&root, manifest.clone(), verified.iter().copied());
+    let mut journal = Journal::new(root, manifest.clone(), verified.iter().copied());
     journal.flush()?;
     let wanted: Vec<Wanted> = storage::all_chunks(&manifest)
         .filter(|c| !verified.contains(c))

@@ -1,5 +1,11 @@
 //! The files of a game root during a download: checked paths, pre-sized
 //! files, positioned chunk writes, and `version.ini` held back until commit.
+//!
+//! No file stays open between writes: a game of tens of thousands of files
+//! must download under the usual limit of 1,024 open files (or less), and
+//! opening a file per 4 MiB chunk costs nothing next to writing it. Nothing
+//! is ever written through a symbolic link: a link anywhere on a file's way
+//! down from the root stops the download.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -7,47 +13,75 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use lanspread_proto::peer::{GameManifest, MAX_CHUNK_SIZE};
+use lanspread_proto::game::is_valid_game_id;
+use lanspread_proto::names::{check_relative_path, is_valid_version};
+use lanspread_proto::peer::{GameManifest, MAX_CHUNK_SIZE, MAX_MANIFEST_FILES, MAX_VERSION_FILE_SIZE};
 
 use super::planner::ChunkRef;
 use super::{VERSION_TMP, annotate};
 use crate::library::scan::{INSTALL_DIR, VERSION_FILE};
 use crate::platform::fs::{read_exact_at, write_all_at};
 
-/// Longest relative path accepted from a peer.
-const MAX_PATH_LEN: usize = 4096;
-
-/// Checks a manifest from a peer before any of it touches the disk.
+/// Checks a manifest from a peer before any of it touches the disk or
+/// sizes an allocation.
 pub fn check_manifest(manifest: &GameManifest) -> Result<(), String> {
+    if !is_valid_game_id(&manifest.id) {
+        return Err("its game id is not a valid id".into());
+    }
+    if !is_valid_version(&manifest.version) {
+        return Err("its version is empty, too long or not printable".into());
+    }
     if manifest.chunk_size == 0 || manifest.chunk_size > MAX_CHUNK_SIZE {
         return Err(format!("chunk size {} is outside 1..={MAX_CHUNK_SIZE}", manifest.chunk_size));
     }
+    if manifest.files.len() > MAX_MANIFEST_FILES {
+        return Err(format!("it names {} files, more than the {MAX_MANIFEST_FILES} allowed", manifest.files.len()));
+    }
     let mut seen = BTreeSet::new();
+    let mut total = 0u64;
     for file in &manifest.files {
-        if !is_safe_relative_path(&file.path) {
-            return Err(format!("unsafe file path {:?}", file.path));
-        }
+        check_download_path(&file.path).map_err(|why| format!("unsafe file path {:?}: {why}", file.path))?;
         if !seen.insert(file.path.to_lowercase()) {
             return Err(format!("file {:?} is listed twice", file.path));
+        }
+        if file.path == VERSION_FILE && file.size > MAX_VERSION_FILE_SIZE {
+            return Err(format!("{VERSION_FILE} of {} bytes (at most {MAX_VERSION_FILE_SIZE})", file.size));
         }
         let expected = file.size.div_ceil(u64::from(manifest.chunk_size));
         if file.chunks.len() as u64 != expected {
             return Err(format!("{}: {} chunk hashes for {} bytes", file.path, file.chunks.len(), file.size));
         }
+        total = total.checked_add(file.size).ok_or("its sizes add up to more than 16 EiB")?;
+    }
+    // A path that is a file and also the folder of another file (`a` and
+    // `a/b`, `version.ini` and `version.ini/x`) cannot be laid out.
+    for path in &seen {
+        let mut prefix = String::new();
+        for part in path.split('/').collect::<Vec<_>>().split_last().map_or(&[][..], |(_, dirs)| dirs) {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            if seen.contains(&prefix) {
+                return Err(format!("{prefix:?} is listed as a file and as the folder of {path:?}"));
+            }
+        }
     }
     Ok(())
 }
 
-/// A path a peer may make us write: relative, `/`-separated, no `.` or `..`,
-/// no drive or backslash, not in `local/` and not one of our dot-files.
-pub fn is_safe_relative_path(path: &str) -> bool {
-    let parts: Vec<&str> = path.split('/').collect();
-    !path.is_empty()
-        && path.len() <= MAX_PATH_LEN
-        && !path.contains(['\\', ':', '\0'])
-        && parts.iter().all(|p| !p.is_empty() && *p != "." && *p != "..")
-        && !parts[0].starts_with('.')
-        && parts[0] != INSTALL_DIR
+/// A path a peer may make us write: portable under every platform's rules
+/// (see [`lanspread_proto::names`]), and not in `local/` or one of our
+/// dot-files at the root, whatever its case.
+pub fn check_download_path(path: &str) -> Result<(), &'static str> {
+    let parts = check_relative_path(path)?;
+    if parts[0].starts_with('.') {
+        return Err("it names one of LanSpread's own dot-files");
+    }
+    if parts[0].eq_ignore_ascii_case(INSTALL_DIR) {
+        return Err("it is inside the install folder `local/`");
+    }
+    Ok(())
 }
 
 /// Every chunk of the manifest, in order.
@@ -66,20 +100,22 @@ pub fn chunk_len(manifest: &GameManifest, chunk: ChunkRef) -> u64 {
     file.size.saturating_sub(offset).min(u64::from(manifest.chunk_size))
 }
 
-/// Open files of one download.
+/// The files of one download, by index in the manifest.
 #[derive(Debug)]
 pub struct Storage {
     root: PathBuf,
     chunk_size: u64,
-    /// `None` for `version.ini`, which is held in memory.
-    files: Vec<Option<File>>,
+    /// Where each file lives; `None` for `version.ini`, held in memory.
+    files: Vec<Option<PathBuf>>,
     version_file: Option<usize>,
     version_bytes: Mutex<Vec<u8>>,
 }
 
 impl Storage {
-    /// Creates the directories and pre-sizes every file (keeping what is there).
+    /// Creates the folders and pre-sizes every file (keeping what is there).
+    /// The manifest must have passed [`check_manifest`].
     pub fn open(root: &Path, manifest: &GameManifest) -> io::Result<Self> {
+        refuse_link(root)?;
         let mut files = Vec::with_capacity(manifest.files.len());
         let mut version_file = None;
         for (i, entry) in manifest.files.iter().enumerate() {
@@ -88,12 +124,8 @@ impl Storage {
                 files.push(None);
                 continue;
             }
-            let path = entry.path.split('/').fold(root.to_owned(), |p, part| p.join(part));
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(|e| annotate(parent, e))?;
-            }
+            let path = prepare_path(root, &entry.path)?;
             let file = OpenOptions::new()
-                .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
@@ -102,7 +134,7 @@ impl Storage {
             if file.metadata().map_err(|e| annotate(&path, e))?.len() != entry.size {
                 file.set_len(entry.size).map_err(|e| annotate(&path, e))?;
             }
-            files.push(Some(file));
+            files.push(Some(path));
         }
         let size = version_file.map_or(0, |i| manifest.files[i].size as usize);
         Ok(Storage {
@@ -123,11 +155,16 @@ impl Storage {
     pub fn write(&self, chunk: ChunkRef, bytes: &[u8]) -> io::Result<()> {
         let offset = u64::from(chunk.chunk) * self.chunk_size;
         match self.files.get(chunk.file as usize) {
-            Some(Some(file)) => write_all_at(file, bytes, offset),
+            Some(Some(path)) => {
+                let file = open_existing(path, true)?;
+                write_all_at(&file, bytes, offset).map_err(|e| annotate(path, e))
+            }
             Some(None) => {
                 let mut held = self.version_bytes.lock().unwrap_or_else(|p| p.into_inner());
                 let start = offset as usize;
-                held[start..start + bytes.len()].copy_from_slice(bytes);
+                held.get_mut(start..start + bytes.len())
+                    .ok_or_else(|| io::Error::other(format!("chunk {} lies outside {VERSION_FILE}", chunk.chunk)))?
+                    .copy_from_slice(bytes);
                 Ok(())
             }
             None => Err(io::Error::other(format!("no file {} in this download", chunk.file))),
@@ -139,9 +176,14 @@ impl Storage {
     pub fn verify_existing(&self, manifest: &GameManifest, candidates: &[ChunkRef]) -> BTreeSet<ChunkRef> {
         let mut good = BTreeSet::new();
         let mut buf = Vec::new();
+        let mut open: Option<(u32, File)> = None;
         for &chunk in candidates {
-            let Some(Some(file)) = self.files.get(chunk.file as usize) else { continue };
+            let Some(Some(path)) = self.files.get(chunk.file as usize) else { continue };
             let Some(expected) = manifest.files[chunk.file as usize].chunks.get(chunk.chunk as usize) else { continue };
+            if open.as_ref().is_none_or(|(index, _)| *index != chunk.file) {
+                open = open_existing(path, false).ok().map(|file| (chunk.file, file));
+            }
+            let Some((_, file)) = &open else { continue };
             buf.resize(chunk_len(manifest, chunk) as usize, 0);
             let offset = u64::from(chunk.chunk) * self.chunk_size;
             if read_exact_at(file, &mut buf, offset).is_ok() && blake3::hash(&buf).as_bytes() == expected {
@@ -155,7 +197,7 @@ impl Storage {
     /// does not have to flush the whole game at once.
     pub fn sync_file(&self, file: u32) -> io::Result<()> {
         match self.files.get(file as usize) {
-            Some(Some(file)) => file.sync_data(),
+            Some(Some(path)) => open_existing(path, true)?.sync_data().map_err(|e| annotate(path, e)),
             _ => Ok(()),
         }
     }
@@ -164,8 +206,8 @@ impl Storage {
     /// (an older version's), then commits `version.ini` (temp file, fsync,
     /// rename).
     pub fn commit(&self, manifest: &GameManifest) -> io::Result<()> {
-        for file in self.files.iter().flatten() {
-            file.sync_all()?;
+        for path in self.files.iter().flatten() {
+            open_existing(path, true)?.sync_all().map_err(|e| annotate(path, e))?;
         }
         self.remove_stale_files(manifest)?;
         if self.version_file.is_some() {
@@ -183,9 +225,7 @@ impl Storage {
         }
         Ok(())
     }
-}
 
-impl Storage {
     /// Deletes payload files (as the library scan sees them: not `local/`,
     /// not dot-files) that `manifest` does not list.
     fn remove_stale_files(&self, manifest: &GameManifest) -> io::Result<()> {
@@ -201,6 +241,48 @@ impl Storage {
     }
 }
 
+/// Opens a file this download created, refusing one that became a link.
+fn open_existing(path: &Path, write: bool) -> io::Result<File> {
+    refuse_link(path)?;
+    OpenOptions::new().read(true).write(write).open(path).map_err(|e| annotate(path, e))
+}
+
+/// The absolute path of `rel` under `root`, its folders created, with no
+/// link and no file on the way where a folder should be.
+fn prepare_path(root: &Path, rel: &str) -> io::Result<PathBuf> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let mut path = root.to_owned();
+    for part in &parts[..parts.len() - 1] {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(annotate(
+                    &path,
+                    io::Error::other(
+                        "a link or a file is where the download needs a folder; nothing is written through it",
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&path).map_err(|e| annotate(&path, e))?,
+            Err(e) => return Err(annotate(&path, e)),
+        }
+    }
+    path.push(parts[parts.len() - 1]);
+    refuse_link(&path)?;
+    Ok(path)
+}
+
+/// Fails when `path` is a symbolic link (a missing path is fine).
+fn refuse_link(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            Err(annotate(path, io::Error::other("a symbolic link, which a download never writes through")))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,8 +290,8 @@ mod tests {
 
     #[test]
     fn only_safe_paths_pass() {
-        for good in ["a.zip", "data/maps/dm1.bsp", "version.ini", "x..y"] {
-            assert!(is_safe_relative_path(good), "{good}");
+        for good in ["a.zip", "data/maps/dm1.bsp", "version.ini", "x..y", "data/local/x"] {
+            assert!(check_download_path(good).is_ok(), "{good}");
         }
         for bad in [
             "",
@@ -223,9 +305,14 @@ mod tests {
             "a\\b",
             ".lanspread.json",
             "local/bin",
+            "LOCAL/x",
+            "local./x",
+            "Local /x",
+            "nul",
+            "data/con.txt",
             "a/",
         ] {
-            assert!(!is_safe_relative_path(bad), "{bad}");
+            assert!(check_download_path(bad).is_err(), "{bad}");
         }
     }
 
@@ -240,5 +327,32 @@ mod tests {
         assert!(check_manifest(&manifest(MAX_CHUNK_SIZE + 1, vec![])).is_err());
         assert!(check_manifest(&manifest(4, vec![file("a", 1, 1), file("A", 1, 1)])).unwrap_err().contains("twice"));
         assert!(check_manifest(&manifest(4, vec![file("../a", 1, 1)])).unwrap_err().contains("unsafe"));
+    }
+
+    #[test]
+    fn manifests_that_would_abort_or_wedge_the_fetcher_are_refused() {
+        let file = |path: &str, size: u64, chunk_size: u64| FileEntry {
+            path: path.into(),
+            size,
+            chunks: vec![[0; 32]; size.div_ceil(chunk_size) as usize],
+        };
+        let chunk = u64::from(MAX_CHUNK_SIZE);
+        let manifest = |files| GameManifest { id: "x".into(), version: "1".into(), chunk_size: MAX_CHUNK_SIZE, files };
+        // A 60 GiB version.ini would be allocated whole.
+        let err = check_manifest(&manifest(vec![file(VERSION_FILE, 60 << 30, chunk)])).unwrap_err();
+        assert!(err.contains("version.ini of 64424509440 bytes"), "{err}");
+        // version.ini as a folder, and any file that is also a folder.
+        for pair in [["version.ini", "version.ini/x"], ["data", "Data/x.pak"], ["a/b", "a/b/c/d"]] {
+            let err = check_manifest(&manifest(vec![file(pair[0], 1, chunk), file(pair[1], 1, chunk)])).unwrap_err();
+            assert!(err.contains("as a file and as the folder"), "{err}");
+        }
+        let mut bad_id = manifest(vec![]);
+        bad_id.id = "../outside".into();
+        assert!(check_manifest(&bad_id).unwrap_err().contains("id"));
+        let mut bad_version = manifest(vec![]);
+        bad_version.version = "1\u{1b}[2J".into();
+        assert!(check_manifest(&bad_version).unwrap_err().contains("version"));
+        let many = (0..=MAX_MANIFEST_FILES).map(|i| file(&format!("f{i}"), 0, chunk)).collect();
+        assert!(check_manifest(&manifest(many)).unwrap_err().contains("files"));
     }
 }

@@ -2,6 +2,7 @@
 //! and measuring how many bytes an archive unpacks to (for the free-space
 //! check and the progress total) before anything is written.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 
@@ -11,6 +12,8 @@ use super::InstallError;
 use super::payload::{Compression, Item, Kind, Volumes};
 use super::staging::{EntryPath, Staging};
 
+/// Entries one tarball may have (the size pass remembers each one's size).
+const MAX_ARCHIVE_ENTRIES: usize = 2_000_000;
 /// A link target longer than this is not a link.
 const MAX_LINK_TARGET: u64 = 4096;
 /// Unix file type bits, as stored in tar headers, zip and 7z attributes.
@@ -39,11 +42,25 @@ pub fn unpacked_size(item: &Item) -> Result<u64, InstallError> {
             Ok(reader.archive().files.iter().map(|f| f.size()).fold(0, u64::saturating_add))
         }
         Kind::Tar(compression) => {
+            // A hard link unpacks to a full copy of its target (see
+            // `Staging::copy_within`), so it counts as the target's size.
             let mut archive = tar::Archive::new(tar_stream(item, compression)?);
+            let mut sizes: HashMap<String, u64> = HashMap::new();
             let mut total = 0u64;
-            for entry in archive.entries().map_err(|e| archive_error(item, e))? {
+            for (n, entry) in archive.entries().map_err(|e| archive_error(item, e))?.enumerate() {
+                if n >= MAX_ARCHIVE_ENTRIES {
+                    return Err(archive_error(item, format!("more than {MAX_ARCHIVE_ENTRIES} entries")));
+                }
                 let entry = entry.map_err(|e| archive_error(item, e))?;
-                total = total.saturating_add(entry.size());
+                let name = normalized(&entry.path_bytes());
+                let size = if entry.header().entry_type().is_hard_link() {
+                    let target = entry.link_name_bytes().map(|t| normalized(&t)).unwrap_or_default();
+                    sizes.get(&target).copied().unwrap_or(0)
+                } else {
+                    entry.size()
+                };
+                sizes.insert(name, size);
+                total = total.saturating_add(size);
             }
             Ok(total)
         }
@@ -153,6 +170,12 @@ fn unpack_tar(item: &Item, compression: Compression, staging: &mut Staging<'_>) 
         }
     }
     Ok(())
+}
+
+/// An entry name as the staging writer will see it, for matching links.
+fn normalized(name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    EntryPath::parse(&name).map_or_else(|_| name.into_owned(), |p| p.to_string())
 }
 
 fn open_zip(item: &Item) -> Result<zip::ZipArchive<Volumes>, InstallError> {

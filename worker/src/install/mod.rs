@@ -40,16 +40,16 @@ mod staging;
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use lanspread_proto::ipc::{Phase, Progress};
 use lanspread_proto::units::format_size;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
 use crate::download::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use crate::library::lock::RootLock;
+use crate::library::root::RootError;
 use crate::library::scan::{self, INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
 use crate::platform::fs::{available_space, remove_atomic, remove_file_if_present, sync_parent, write_atomic};
 use intent::{Intent, Operation, Step};
@@ -81,8 +81,14 @@ pub enum InstallError {
     /// A removal's guard said no; nothing was deleted.
     #[error("{0}")]
     Refused(String),
+    #[error("{0}; nothing was changed")]
+    Root(#[from] RootError),
     #[error("the install was cancelled; the previous state is kept")]
     Cancelled,
+    #[error("the archives unpack to more than the {} they declare; nothing was installed", format_size(*declared))]
+    OverBudget { declared: u64 },
+    #[error("refused a link: {0}; nothing was installed")]
+    UnsafeLink(String),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -103,14 +109,12 @@ pub struct InstallReport {
 /// install only once the new one is whole. Progress comes at most every
 /// [`PROGRESS_INTERVAL`]; `cancel` stops it and keeps the previous state.
 pub fn install(
-    game_dir: &Path,
-    id: &str,
-    _lock: &RootLock,
+    lock: &RootLock,
     progress: &mut dyn FnMut(Progress),
     cancel: &CancellationToken,
 ) -> Result<InstallReport, InstallError> {
-    let root = game_dir.join(id);
-    recover_root(&root)?;
+    let (game_dir, id, root) = (lock.game_dir(), lock.id(), lock.root());
+    recover_root(root)?;
     let game = scan::scan_game_root(game_dir, id)?.ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
     let version = game.version.clone().ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
     let items = payload::plan(&game)?;
@@ -216,7 +220,7 @@ fn unpack_all(
         report(done, false);
         !cancel.is_cancelled()
     };
-    let mut staging = Staging::new(staging_dir.to_path_buf(), &mut tick);
+    let mut staging = Staging::new(staging_dir.to_path_buf(), total, &mut tick);
     for (item, size) in items.iter().zip(sizes) {
         if cancel.is_cancelled() {
             return Err(InstallError::Cancelled);
@@ -225,6 +229,7 @@ fn unpack_all(
     }
     let bytes = staging.unpacked();
     drop(staging);
+    staging::check_links(staging_dir).map_err(InstallError::UnsafeLink)?;
     report(bytes, true);
     tracing::info!(
         "{id}: unpacked {} items, {} in {:.1} s",
@@ -237,24 +242,24 @@ fn unpack_all(
 
 /// Removes `local/` and keeps the downloaded files. `Ok(false)` when the
 /// game was not installed (nothing to do).
-pub fn uninstall(game_dir: &Path, id: &str, _lock: &RootLock) -> Result<bool, InstallError> {
-    let root = game_dir.join(id);
-    recover_root(&root)?;
+pub fn uninstall(lock: &RootLock) -> Result<bool, InstallError> {
+    let root = lock.root();
+    recover_root(root)?;
     let local = root.join(INSTALL_DIR);
     if !is_real_dir(&local) {
         return Ok(false);
     }
-    Intent { operation: Operation::Uninstall, step: Step::Removing, version: None }.record(&root)?;
+    Intent { operation: Operation::Uninstall, step: Step::Removing, version: None }.record(root)?;
     crash::point("uninstall:started");
     let backup = root.join(BACKUP_DIR);
     // One rename takes the game out of "installed"; the slow delete follows.
     rename(&local, &backup)?;
     mark_owned(&backup)?;
-    forget_installed(&root)?;
+    forget_installed(root)?;
     crash::point("uninstall:moved");
     discard(&backup)?;
     crash::point("uninstall:deleted");
-    Intent::clear(&root)?;
+    Intent::clear(root)?;
     Ok(true)
 }
 
@@ -262,11 +267,16 @@ pub fn uninstall(game_dir: &Path, id: &str, _lock: &RootLock) -> Result<bool, In
 /// catalogued direct child of the game directory that is a real folder
 /// with a regular `version.ini` at its root qualifies; anything else is
 /// refused with nothing deleted.
-pub fn remove_downloaded(game_dir: &Path, id: &str, catalog: &Catalog, _lock: &RootLock) -> Result<(), InstallError> {
-    let root = checked_root(game_dir, id, catalog)?;
-    recover_root(&root)?;
+pub fn remove_downloaded(lock: &RootLock) -> Result<(), InstallError> {
+    let (root, id) = (lock.root(), lock.id());
+    recover_root(root)?;
     if !root.exists() {
-        return Err(InstallError::Refused(format!("{id} is not in {}", game_dir.display())));
+        return Err(InstallError::Refused(format!("{id} is not in {}", lock.game_dir().display())));
+    }
+    // Checked when the lock was taken; a root that became a link since is
+    // still never followed.
+    if !is_real_dir(root) {
+        return Err(RootError::Link(root.display().to_string()).into());
     }
     if fs::symlink_metadata(root.join(INSTALL_DIR)).is_ok() {
         return Err(InstallError::Refused(format!("{id} is installed: uninstall it first; nothing was deleted")));
@@ -282,45 +292,9 @@ pub fn remove_downloaded(game_dir: &Path, id: &str, catalog: &Catalog, _lock: &R
         step: Step::Removing,
         version: scan::read_version(&root.join(VERSION_FILE)),
     }
-    .record(&root)?;
+    .record(root)?;
     crash::point("remove:started");
-    recovery::finish_removal(&root)
-}
-
-/// The root of `id` if it may be touched at all: a catalogued id naming a
-/// real folder directly inside the game directory.
-pub fn checked_root(game_dir: &Path, id: &str, catalog: &Catalog) -> Result<PathBuf, InstallError> {
-    if !lanspread_proto::game::is_valid_game_id(id) {
-        return Err(InstallError::Refused(format!("{id:?} is not a direct child of the game directory")));
-    }
-    if !catalog.contains(id) {
-        return Err(InstallError::Refused(format!("{id:?} is not a catalogued game")));
-    }
-    let root = game_dir.join(id);
-    match fs::symlink_metadata(&root) {
-        Ok(meta) if meta.is_symlink() => {
-            return Err(InstallError::Refused(format!(
-                "{}: a symbolic link, not a game folder; nothing was deleted",
-                root.display()
-            )));
-        }
-        Ok(meta) if !meta.is_dir() => {
-            return Err(InstallError::Refused(format!("{}: not a folder; nothing was deleted", root.display())));
-        }
-        Ok(_) => {
-            let canonical_dir = fs::canonicalize(game_dir).map_err(|e| io_at(game_dir, e))?;
-            let canonical_root = fs::canonicalize(&root).map_err(|e| io_at(&root, e))?;
-            if canonical_root.parent() != Some(canonical_dir.as_path()) {
-                return Err(InstallError::Refused(format!(
-                    "{}: resolves outside the game directory; nothing was deleted",
-                    root.display()
-                )));
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_at(&root, e)),
-    }
-    Ok(root)
+    recovery::finish_removal(root)
 }
 
 /// Notes which version `local/` now holds.

@@ -157,7 +157,7 @@ pub fn recover_game_dir(
         if !pending {
             continue;
         }
-        let lock = match RootLock::try_acquire(game_dir, &id) {
+        let lock = match RootLock::try_acquire(game_dir, &id, catalog) {
             Ok(Some(lock)) => lock,
             Ok(None) => continue,
             Err(e) => {

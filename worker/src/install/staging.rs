@@ -4,6 +4,11 @@
 //! entry's path before touching the disk: no `..`, no absolute path, no drive
 //! prefix, no NUL; links must point inside the staging directory; and no
 //! entry is written through a link or a file that an earlier entry made.
+//! The writer also keeps a byte budget, the total the archives declared
+//! (and the free-space check allowed): an archive that unpacks to more is
+//! stopped as soon as it passes it. Once everything is unpacked,
+//! [`check_links`] follows every link as the filesystem would, through the
+//! links already there, and refuses the install if one leads outside.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -98,19 +103,26 @@ impl std::fmt::Display for EntryPath {
 pub struct Staging<'a> {
     dir: PathBuf,
     unpacked: u64,
+    /// What the archives declared they unpack to; more is refused.
+    budget: u64,
     /// Called with the running byte count; `false` cancels the install.
     tick: &'a mut dyn FnMut(u64) -> bool,
 }
 
 impl std::fmt::Debug for Staging<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Staging").field("dir", &self.dir).field("unpacked", &self.unpacked).finish()
+        f.debug_struct("Staging")
+            .field("dir", &self.dir)
+            .field("unpacked", &self.unpacked)
+            .field("budget", &self.budget)
+            .finish()
     }
 }
 
 impl<'a> Staging<'a> {
-    pub fn new(dir: PathBuf, tick: &'a mut dyn FnMut(u64) -> bool) -> Self {
-        Staging { dir, unpacked: 0, tick }
+    /// A writer into `dir` that refuses to write more than `budget` bytes.
+    pub fn new(dir: PathBuf, budget: u64, tick: &'a mut dyn FnMut(u64) -> bool) -> Self {
+        Staging { dir, unpacked: 0, budget, tick }
     }
 
     pub fn dir(&self) -> &Path {
@@ -121,9 +133,13 @@ impl<'a> Staging<'a> {
         self.unpacked
     }
 
-    /// Counts bytes unpacked by something else (an external unpacker).
+    /// Counts bytes unpacked (by this writer or an external unpacker),
+    /// refusing any past the budget.
     pub fn advance(&mut self, bytes: u64) -> Result<(), InstallError> {
-        self.unpacked += bytes;
+        self.unpacked = self.unpacked.saturating_add(bytes);
+        if self.unpacked > self.budget {
+            return Err(InstallError::OverBudget { declared: self.budget });
+        }
         if (self.tick)(self.unpacked) { Ok(()) } else { Err(InstallError::Cancelled) }
     }
 
@@ -159,8 +175,8 @@ impl<'a> Staging<'a> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(InstallError::Io(io::Error::new(e.kind(), format!("entry {path}: {e}")))),
             };
-            file.write_all(&buf[..n]).map_err(|e| io_at(&abs, e))?;
             self.advance(n as u64)?;
+            file.write_all(&buf[..n]).map_err(|e| io_at(&abs, e))?;
         }
         file.sync_all().map_err(|e| io_at(&abs, e))?;
         if executable {
@@ -226,9 +242,14 @@ impl<'a> Staging<'a> {
     }
 }
 
-/// Checks what an external unpacker left: every link must stay inside.
+/// Checks every link under `dir` the way the filesystem will follow it:
+/// the target is walked from the link's folder, and a step through a link
+/// already there (`d/l -> ..`, then `z -> d/l/..`) or above `dir` is
+/// refused, whichever order the links were made in. Runs on what the
+/// archives (native or an external unpacker) left, before it becomes
+/// `local/`.
 pub fn check_links(dir: &Path) -> Result<(), String> {
-    fn walk(dir: &Path, rel: &mut Vec<String>) -> Result<(), String> {
+    fn walk(root: &Path, dir: &Path, rel: &mut Vec<String>) -> Result<(), String> {
         let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for entry in entries {
             let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -238,17 +259,52 @@ pub fn check_links(dir: &Path) -> Result<(), String> {
             rel.push(name);
             if meta.is_symlink() {
                 let target = fs::read_link(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                EntryPath(rel.clone())
-                    .resolve_link(&target.to_string_lossy())
-                    .map_err(|why| format!("{}: {why}", rel.join("/")))?;
+                follow_link(root, rel, &target.to_string_lossy()).map_err(|why| format!("{}: {why}", rel.join("/")))?;
             } else if meta.is_dir() {
-                walk(&path, rel)?;
+                walk(root, &path, rel)?;
             }
             rel.pop();
         }
         Ok(())
     }
-    walk(dir, &mut Vec::new())
+    walk(dir, dir, &mut Vec::new())
+}
+
+/// Walks `target` from the folder of the link at `link` (components under
+/// `root`), refusing to leave `root` or to pass through another link.
+fn follow_link(root: &Path, link: &[String], target: &str) -> Result<(), &'static str> {
+    let at = EntryPath(link.to_vec());
+    at.resolve_link(target)?;
+    let mut walked: Vec<&str> = link[..link.len() - 1].iter().map(String::as_str).collect();
+    let parts: Vec<&str> = target.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
+    for (i, part) in parts.iter().enumerate() {
+        if *part == ".." {
+            walked.pop().ok_or("the link points outside the game")?;
+            continue;
+        }
+        walked.push(part);
+        let last = i + 1 == parts.len();
+        if !last
+            && fs::symlink_metadata(EntryPath(walked.iter().map(|s| (*s).to_owned()).collect()).under(root))
+                .is_ok_and(|m| m.is_symlink())
+        {
+            return Err("the link passes through another link");
+        }
+    }
+    Ok(())
+}
+
+/// Bytes of the regular files under `dir` (what an external unpacker wrote).
+pub fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&entry.path()),
+            Ok(t) if t.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .fold(0, u64::saturating_add)
 }
 
 fn io_at(path: &Path, e: io::Error) -> InstallError {

@@ -10,21 +10,29 @@
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use super::root::{RootError, checked_root};
+use crate::catalog::Catalog;
 
 /// Holds the lock files; not a catalogued id, so never taken for a game.
 pub const LOCK_DIR: &str = ".lanspread-locks";
 
-/// An exclusive hold on one game root, released on drop.
+/// An exclusive hold on one game root, released on drop. It is also the
+/// proof that the root passed [`checked_root`]: operations take the root's
+/// path from it.
 #[derive(Debug)]
 pub struct RootLock {
+    root: PathBuf,
+    id: String,
     _file: fs::File,
 }
 
 impl RootLock {
-    /// Takes the lock on `game_dir/id`; `Ok(None)` when another process (or
-    /// another operation here) holds it.
-    pub fn try_acquire(game_dir: &Path, id: &str) -> io::Result<Option<RootLock>> {
+    /// Checks `id` (see [`checked_root`]) and takes the lock on its root;
+    /// `Ok(None)` when another process (or another operation here) holds it.
+    pub fn try_acquire(game_dir: &Path, id: &str, catalog: &Catalog) -> Result<Option<RootLock>, RootError> {
+        let root = checked_root(game_dir, id, catalog)?;
         let dir = game_dir.join(LOCK_DIR);
         fs::create_dir_all(&dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
         let path = dir.join(format!("{id}.lock"));
@@ -35,10 +43,25 @@ impl RootLock {
             .open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(RootLock { _file: file })),
+            Ok(()) => Ok(Some(RootLock { root, id: id.to_owned(), _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+            Err(fs::TryLockError::Error(e)) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())).into()),
         }
+    }
+
+    /// The checked root this lock holds.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The game id of the root.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The game directory the root is in.
+    pub fn game_dir(&self) -> &Path {
+        self.root.parent().unwrap_or(&self.root)
     }
 }
 
@@ -49,10 +72,14 @@ mod tests {
     #[test]
     fn a_held_root_cannot_be_taken_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let first = RootLock::try_acquire(dir.path(), "openarena").unwrap().expect("free");
-        assert!(RootLock::try_acquire(dir.path(), "openarena").unwrap().is_none());
-        assert!(RootLock::try_acquire(dir.path(), "xonotic").unwrap().is_some());
+        let catalog = Catalog::bundled();
+        let first = RootLock::try_acquire(dir.path(), "openarena", &catalog).unwrap().expect("free");
+        assert_eq!(first.root(), dir.path().join("openarena"));
+        assert!(RootLock::try_acquire(dir.path(), "openarena", &catalog).unwrap().is_none());
+        assert!(RootLock::try_acquire(dir.path(), "xonotic", &catalog).unwrap().is_some());
         drop(first);
-        assert!(RootLock::try_acquire(dir.path(), "openarena").unwrap().is_some());
+        assert!(RootLock::try_acquire(dir.path(), "openarena", &catalog).unwrap().is_some());
+        assert!(RootLock::try_acquire(dir.path(), "../outside", &catalog).is_err());
+        assert!(!dir.path().join(LOCK_DIR).join("../outside.lock").exists());
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod hash_index;
 pub mod lock;
+pub mod root;
 pub mod scan;
 mod watch;
 
@@ -100,6 +101,7 @@ pub struct Library {
     publisher: Arc<state_watch::Sender<Arc<LibraryState>>>,
     busy: Arc<Mutex<BTreeSet<String>>>,
     requests: mpsc::UnboundedSender<ScanRequest>,
+    catalog: Arc<Catalog>,
 }
 
 /// Marks a game busy while it lives and holds its [`RootLock`]; dropping it
@@ -140,7 +142,7 @@ impl Library {
         let (requests, rx) = mpsc::unbounded_channel();
         let service = Service {
             game_dir,
-            catalog,
+            catalog: catalog.clone(),
             index: Arc::new(Mutex::new(HashIndex::load(index_path))),
             state: publisher.clone(),
             busy: busy.clone(),
@@ -148,17 +150,19 @@ impl Library {
         };
         tokio::spawn(service.run(rx, cancel));
         let _ = requests.send(ScanRequest::All);
-        Library { state, publisher, busy, requests }
+        Library { state, publisher, busy, requests, catalog }
     }
 
     /// Takes `id` out of scanning, listing and serving until the guard drops.
     /// Fails with a reason for a person when an operation here or in another
     /// process already holds it.
     pub fn begin_operation(&self, id: &str) -> Result<BusyGuard, String> {
+        let game_dir = self.state().game_dir.clone();
+        root::checked_root(&game_dir, id, &self.catalog).map_err(|e| format!("{e}; nothing was changed"))?;
         if !self.busy.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
             return Err(format!("{id} is busy with another operation"));
         }
-        let lock = match RootLock::try_acquire(&self.state().game_dir, id) {
+        let lock = match RootLock::try_acquire(&game_dir, id, &self.catalog) {
             Ok(Some(lock)) => lock,
             failed => {
                 self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(id);

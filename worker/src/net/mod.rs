@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod identity;
+pub mod log_limit;
 pub mod server;
 pub mod traffic;
 pub mod transport;

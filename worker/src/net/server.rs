@@ -2,30 +2,58 @@
 //!
 //! Each request arrives on its own bidirectional stream and is read under a
 //! size limit and a deadline. A bad frame is answered with an error the
-//! client can show, logged with the peer's address, and ends only that
-//! stream: the connection and every other peer keep being served.
+//! client can show, logged with the peer's address (one line per address
+//! per [`LOG_INTERVAL`]), and ends only that stream: the connection and
+//! every other peer keep being served.
+//!
+//! What one peer can make the server hold is bounded: at most
+//! [`MAX_CONNECTIONS_PER_ADDRESS`] connections from one address and
+//! [`MAX_CONNECTIONS`] in all, [`transport::MAX_STREAMS_PER_PEER`] requests
+//! per connection, and chunks are read from disk a [`SEND_PIECE`] at a time
+//! under two budgets ([`PIECES_PER_CONNECTION`] per connection,
+//! [`SERVE_MEMORY`] in all), each piece handed to a peer that reads it
+//! within [`WRITE_TIMEOUT`] or the stream is reset.
+//!
+//! [`LOG_INTERVAL`]: super::log_limit::LOG_INTERVAL
+//! [`transport::MAX_STREAMS_PER_PEER`]: super::transport::MAX_STREAMS_PER_PEER
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::peer::{self, ErrorCode, Hello, PeerError, PeerRequest, PeerResponse};
 use lanspread_proto::{FrameError, PeerId};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::discovery::Candidate;
+use super::log_limit::{LogLimiter, held_back};
+use crate::discovery::{Candidate, Origin};
 use crate::library::Library;
 
 /// A request must arrive whole within this time.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A piece of a chunk the peer does not take within this time ends its stream.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once, all peers together.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once from one IP address (a PC keeps two: one for
+/// discovery, one per download; several processes may share an address).
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+/// A chunk is read from disk and handed to QUIC in pieces of this size,
+/// each counted as sent.
+pub const SEND_PIECE: usize = 256 * 1024;
+/// Pieces one connection may hold in memory at once.
+pub const PIECES_PER_CONNECTION: usize = 8;
+/// Chunk bytes the server holds in memory at once, all connections together.
+pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
 /// Stream reset code after a bad request.
 const STOP_BAD_REQUEST: u32 = 1;
-/// A chunk is handed to QUIC in pieces of this size, each counted as sent.
-const SEND_PIECE: usize = 256 * 1024;
+/// Stream reset code when a chunk cannot be sent whole.
+const RESET_CHUNK_FAILED: u32 = 2;
 
 /// What the server needs to answer.
 #[derive(Debug)]
@@ -36,6 +64,8 @@ pub struct ServerContext {
     pub library: Library,
     /// Serving nodes that say hello become peer candidates.
     pub candidates: mpsc::UnboundedSender<Candidate>,
+    /// Warnings about one source are rate-limited.
+    pub log_limit: LogLimiter,
 }
 
 impl ServerContext {
@@ -67,9 +97,15 @@ impl ServerContext {
             return error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version));
         }
         if theirs.listen_port != 0 && theirs.peer_id != self.peer_id {
+            // One candidate per address: a flood of hellos claiming many
+            // ports only moves that one candidate's port.
             let addr = SocketAddr::new(remote.ip(), theirs.listen_port);
-            let key = format!("hello from {addr}");
-            let _ = self.candidates.send(Candidate::Found { key, addrs: vec![addr], expected: Some(theirs.peer_id) });
+            let _ = self.candidates.send(Candidate::Found {
+                key: format!("hello from {}", remote.ip()),
+                addrs: vec![addr],
+                expected: Some(theirs.peer_id),
+                origin: Origin::Hello,
+            });
         }
         PeerResponse::Hello(self.hello())
     }
@@ -143,23 +179,96 @@ fn code_for(err: &FrameError) -> ErrorCode {
     }
 }
 
+/// What every connection shares: the memory budget and who is connected.
+#[derive(Debug)]
+struct Limits {
+    memory: Arc<Semaphore>,
+    connections: Mutex<Connections>,
+}
+
+#[derive(Debug, Default)]
+struct Connections {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+/// A connection's place in [`Limits::connections`], given back on drop.
+struct Admitted {
+    limits: Arc<Limits>,
+    ip: IpAddr,
+}
+
+impl Limits {
+    fn new() -> Self {
+        Limits {
+            memory: Arc::new(Semaphore::new(SERVE_MEMORY / SEND_PIECE)),
+            connections: Mutex::new(Connections::default()),
+        }
+    }
+
+    /// Counts a new connection from `ip`, or says why it is refused.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, &'static str> {
+        let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if connections.total >= MAX_CONNECTIONS {
+            return Err("too many connections in all");
+        }
+        let from_ip = connections.per_address.entry(ip).or_default();
+        if *from_ip >= MAX_CONNECTIONS_PER_ADDRESS {
+            return Err("too many connections from this address");
+        }
+        *from_ip += 1;
+        connections.total += 1;
+        Ok(Admitted { limits: self.clone(), ip })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut connections = self.limits.connections.lock().unwrap_or_else(|p| p.into_inner());
+        connections.total -= 1;
+        if let Some(n) = connections.per_address.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                connections.per_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Accepts connections until `cancel` fires.
 pub async fn serve(endpoint: quinn::Endpoint, ctx: Arc<ServerContext>, cancel: CancellationToken) {
     let tracker = TaskTracker::new();
+    let limits = Arc::new(Limits::new());
     loop {
         let incoming = tokio::select! {
             () = cancel.cancelled() => break,
             incoming = endpoint.accept() => incoming,
         };
         let Some(incoming) = incoming else { break };
-        tracker.spawn(handle_connection(incoming, ctx.clone(), cancel.clone()));
+        let remote = incoming.remote_address();
+        match limits.admit(remote.ip()) {
+            Ok(admitted) => {
+                tracker.spawn(handle_connection(incoming, admitted, ctx.clone(), cancel.clone()));
+            }
+            Err(why) => {
+                if let Some(n) = ctx.log_limit.allow(remote.ip(), Instant::now()) {
+                    tracing::warn!("peer {remote}: connection refused: {why}{}", held_back(n));
+                }
+                incoming.refuse();
+            }
+        }
     }
     endpoint.close(peer::close::SHUTDOWN.into(), b"shutting down");
     tracker.close();
     tracker.wait().await;
 }
 
-async fn handle_connection(incoming: quinn::Incoming, ctx: Arc<ServerContext>, cancel: CancellationToken) {
+async fn handle_connection(
+    incoming: quinn::Incoming,
+    admitted: Admitted,
+    ctx: Arc<ServerContext>,
+    cancel: CancellationToken,
+) {
     let remote = incoming.remote_address();
     let conn = match incoming.await {
         Ok(conn) => conn,
@@ -168,6 +277,8 @@ async fn handle_connection(incoming: quinn::Incoming, ctx: Arc<ServerContext>, c
             return;
         }
     };
+    let budget =
+        Budget { connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)), all: admitted.limits.memory.clone() };
     let streams = TaskTracker::new();
     loop {
         let stream = tokio::select! {
@@ -176,7 +287,7 @@ async fn handle_connection(incoming: quinn::Incoming, ctx: Arc<ServerContext>, c
         };
         match stream {
             Ok((send, recv)) => {
-                streams.spawn(handle_stream(send, recv, ctx.clone(), remote));
+                streams.spawn(handle_stream(send, recv, ctx.clone(), budget.clone(), remote));
             }
             Err(e) => {
                 tracing::debug!("peer {remote}: connection ended: {e}");
@@ -186,38 +297,49 @@ async fn handle_connection(incoming: quinn::Incoming, ctx: Arc<ServerContext>, c
     }
     streams.close();
     streams.wait().await;
+    drop(admitted);
+}
+
+/// The memory a connection's chunk pieces may take: a piece needs a permit
+/// of its connection's and one of the server's.
+#[derive(Debug, Clone)]
+struct Budget {
+    connection: Arc<Semaphore>,
+    all: Arc<Semaphore>,
 }
 
 async fn handle_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     ctx: Arc<ServerContext>,
+    budget: Budget,
     remote: SocketAddr,
 ) {
+    let warn = |what: String| {
+        if let Some(n) = ctx.log_limit.allow(remote.ip(), Instant::now()) {
+            tracing::warn!("peer {remote}: {what}{}", held_back(n));
+        }
+    };
     let reply = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<PeerRequest, _>(&mut recv)).await {
         Ok(Ok(Some(request))) => ctx.answer(request, remote),
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
-            tracing::warn!("peer {remote}: bad request: {e}");
+            warn(format!("bad request: {e}"));
             let _ = recv.stop(STOP_BAD_REQUEST.into());
             Reply::Frame(error(code_for(&e), format!("bad request: {e}")))
         }
         Err(_) => {
-            tracing::warn!("peer {remote}: no whole request within {REQUEST_TIMEOUT:?}");
+            warn(format!("no whole request within {REQUEST_TIMEOUT:?}"));
             let _ = recv.stop(STOP_BAD_REQUEST.into());
             Reply::Frame(error(ErrorCode::BadFrame, format!("no whole request within {REQUEST_TIMEOUT:?}")))
         }
     };
-    let (response, body) = match reply {
+    let (response, chunk) = match reply {
         Reply::Frame(response) => (response, None),
-        Reply::Chunk { path, offset, len, index } => match read_chunk(path.clone(), offset, len).await {
-            Ok(mut bytes) => {
-                fault::delay_if_asked().await;
-                fault::corrupt_if_asked(index, &mut bytes);
-                (PeerResponse::Chunk { len }, Some(bytes))
-            }
+        Reply::Chunk { path, offset, len, index } => match open_chunk(path.clone(), offset, len).await {
+            Ok(file) => (PeerResponse::Chunk { len }, Some((file, offset, len, index))),
             Err(e) => {
-                tracing::warn!("peer {remote}: cannot read {}: {e}", path.display());
+                warn(format!("cannot read {}: {e}", path.display()));
                 (error(ErrorCode::Internal, format!("cannot read the chunk: {e}")), None)
             }
         },
@@ -226,30 +348,73 @@ async fn handle_stream(
         tracing::debug!("peer {remote}: cannot answer: {e}");
         return;
     }
-    if let Some(bytes) = body {
-        // Counted piece by piece, so the total speed does not step per chunk.
-        for piece in bytes.chunks(SEND_PIECE) {
-            if let Err(e) = send.write_all(piece).await {
-                tracing::debug!("peer {remote}: chunk not sent: {e}");
-                return;
-            }
-            super::traffic::add_sent(piece.len() as u64);
-        }
+    if let Some((file, offset, len, index)) = chunk
+        && let Err(e) = send_chunk(&mut send, file, offset, len, index, &budget).await
+    {
+        tracing::debug!("peer {remote}: chunk not sent: {e}");
+        let _ = send.reset(RESET_CHUNK_FAILED.into());
+        return;
     }
     let _ = send.finish();
     // Let the answer drain before the stream is dropped.
-    let _ = send.stopped().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, send.stopped()).await;
 }
 
-async fn read_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Vec<u8>> {
+/// Opens the file of a chunk and checks that the chunk lies inside it, so
+/// the header promises only bytes that are there.
+async fn open_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Arc<std::fs::File>> {
     tokio::task::spawn_blocking(move || {
         let file = std::fs::File::open(&path)?;
-        let mut bytes = vec![0u8; len as usize];
-        crate::platform::fs::read_exact_at(&file, &mut bytes, offset)?;
-        Ok(bytes)
+        if file.metadata()?.len() < offset + u64::from(len) {
+            return Err(std::io::Error::other("the file is shorter than its manifest says"));
+        }
+        Ok(Arc::new(file))
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+/// Sends `len` bytes of `file` from `offset`, one [`SEND_PIECE`] at a time,
+/// each read only once the budget has room for it.
+async fn send_chunk(
+    send: &mut quinn::SendStream,
+    file: Arc<std::fs::File>,
+    offset: u64,
+    len: u32,
+    index: (u32, u32),
+    budget: &Budget,
+) -> Result<(), String> {
+    let mut sent = 0usize;
+    while sent < len as usize {
+        let piece_len = SEND_PIECE.min(len as usize - sent);
+        let permits = async { (budget.connection.acquire().await, budget.all.acquire().await) };
+        let (Ok(_connection), Ok(_all)) = tokio::time::timeout(WRITE_TIMEOUT, permits)
+            .await
+            .map_err(|_| format!("no memory to send within {WRITE_TIMEOUT:?}"))?
+        else {
+            return Err("the server is shutting down".into());
+        };
+        let file = file.clone();
+        let at = offset + sent as u64;
+        let mut piece = tokio::task::spawn_blocking(move || {
+            let mut piece = vec![0u8; piece_len];
+            crate::platform::fs::read_exact_at(&file, &mut piece, at).map(|()| piece)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot read the chunk: {e}"))?;
+        if sent == 0 {
+            fault::delay_if_asked().await;
+            fault::corrupt_if_asked(index, &mut piece);
+        }
+        tokio::time::timeout(WRITE_TIMEOUT, send.write_all(&piece))
+            .await
+            .map_err(|_| format!("the peer took nothing for {WRITE_TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())?;
+        super::traffic::add_sent(piece_len as u64);
+        sent += piece_len;
+    }
+    Ok(())
 }
 
 /// Test-only switches that make this server send wrong bytes or send them
