@@ -53,6 +53,10 @@ pub fn check_manifest(manifest: &GameManifest) -> Result<(), String> {
         }
         total = total.checked_add(file.size).ok_or("its sizes add up to more than 16 EiB")?;
     }
+    // Without its sentinel a finished download would never look downloaded.
+    if !manifest.files.iter().any(|f| f.path == VERSION_FILE) {
+        return Err(format!("it has no {VERSION_FILE}"));
+    }
     // A path that is a file and also the folder of another file (`a` and
     // `a/b`, `version.ini` and `version.ini/x`) cannot be laid out.
     for path in &seen {
@@ -320,9 +324,15 @@ mod tests {
     fn manifests_with_bad_sizes_or_duplicates_are_refused() {
         let file =
             |path: &str, size: u64, chunks: usize| FileEntry { path: path.into(), size, chunks: vec![[0; 32]; chunks] };
-        let manifest = |chunk_size, files| GameManifest { id: "x".into(), version: "1".into(), chunk_size, files };
+        let manifest = |chunk_size, mut files: Vec<FileEntry>| {
+            files.push(file(VERSION_FILE, 2, 1));
+            GameManifest { id: "x".into(), version: "1".into(), chunk_size, files }
+        };
         assert!(check_manifest(&manifest(4, vec![file("a", 9, 3), file("b", 0, 0)])).is_ok());
         assert!(check_manifest(&manifest(4, vec![file("a", 9, 2)])).unwrap_err().contains("chunk hashes"));
+        let mut sentinel_missing = manifest(4, vec![]);
+        sentinel_missing.files.clear();
+        assert_eq!(check_manifest(&sentinel_missing).unwrap_err(), "it has no version.ini");
         assert!(check_manifest(&manifest(0, vec![])).is_err());
         assert!(check_manifest(&manifest(MAX_CHUNK_SIZE + 1, vec![])).is_err());
         assert!(check_manifest(&manifest(4, vec![file("a", 1, 1), file("A", 1, 1)])).unwrap_err().contains("twice"));
@@ -337,12 +347,17 @@ mod tests {
             chunks: vec![[0; 32]; size.div_ceil(chunk_size) as usize],
         };
         let chunk = u64::from(MAX_CHUNK_SIZE);
-        let manifest = |files| GameManifest { id: "x".into(), version: "1".into(), chunk_size: MAX_CHUNK_SIZE, files };
+        let manifest = |mut files: Vec<FileEntry>| {
+            if !files.iter().any(|f| f.path == VERSION_FILE) {
+                files.push(file(VERSION_FILE, 2, chunk));
+            }
+            GameManifest { id: "x".into(), version: "1".into(), chunk_size: MAX_CHUNK_SIZE, files }
+        };
         // A 60 GiB version.ini would be allocated whole.
         let err = check_manifest(&manifest(vec![file(VERSION_FILE, 60 << 30, chunk)])).unwrap_err();
         assert!(err.contains("version.ini of 64424509440 bytes"), "{err}");
         // version.ini as a folder, and any file that is also a folder.
-        for pair in [["version.ini", "version.ini/x"], ["data", "Data/x.pak"], ["a/b", "a/b/c/d"]] {
+        for pair in [["version.ini", "version.ini/x"], ["version.ini", "VERSION.INI/x"], ["data", "Data/x.pak"], ["a/b", "a/b/c/d"]] {
             let err = check_manifest(&manifest(vec![file(pair[0], 1, chunk), file(pair[1], 1, chunk)])).unwrap_err();
             assert!(err.contains("as a file and as the folder"), "{err}");
         }
@@ -352,7 +367,7 @@ mod tests {
         let mut bad_version = manifest(vec![]);
         bad_version.version = "1\u{1b}[2J".into();
         assert!(check_manifest(&bad_version).unwrap_err().contains("version"));
-        let many = (0..=MAX_MANIFEST_FILES).map(|i| file(&format!("f{i}"), 0, chunk)).collect();
+        let many = (0..MAX_MANIFEST_FILES).map(|i| file(&format!("f{i}"), 0, chunk)).collect();
         assert!(check_manifest(&manifest(many)).unwrap_err().contains("files"));
     }
 }

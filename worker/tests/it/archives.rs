@@ -11,6 +11,8 @@ use std::path::Path;
 pub enum Entry {
     File { name: String, data: Vec<u8>, executable: bool },
     Link { name: String, target: String },
+    /// A tar hard link to an earlier entry (tarballs only).
+    HardLink { name: String, target: String },
 }
 
 impl Entry {
@@ -24,6 +26,10 @@ impl Entry {
 
     pub fn link(name: &str, target: &str) -> Entry {
         Entry::Link { name: name.into(), target: target.into() }
+    }
+
+    pub fn hard_link(name: &str, target: &str) -> Entry {
+        Entry::HardLink { name: name.into(), target: target.into() }
     }
 }
 
@@ -43,6 +49,7 @@ pub fn zip(path: &Path, entries: &[Entry]) {
             Entry::Link { name, target } => {
                 zip.add_symlink(name.as_str(), target.as_str(), zip::write::SimpleFileOptions::default()).unwrap();
             }
+            Entry::HardLink { .. } => panic!("zip has no hard links"),
         }
     }
     zip.finish().unwrap();
@@ -54,6 +61,7 @@ pub fn sevenz(path: &Path, entries: &[Entry]) {
         let (name, data, unix_mode) = match entry {
             Entry::File { name, data, executable } => (name, data.clone(), 0o100_000 | mode(*executable)),
             Entry::Link { name, target } => (name, target.clone().into_bytes(), 0o120_777),
+            Entry::HardLink { .. } => panic!("7z has no hard links"),
         };
         let mut item = sevenz_rust2::ArchiveEntry::new_file(name);
         item.has_windows_attributes = true;
@@ -80,8 +88,9 @@ pub fn tar(path: &Path, entries: &[Entry], kind: TarKind) {
                 header.set_mode(mode(*executable));
                 (name, data.clone())
             }
-            Entry::Link { name, target } => {
-                header.set_entry_type(tar::EntryType::Symlink);
+            Entry::Link { name, target } | Entry::HardLink { name, target } => {
+                let hard = matches!(entry, Entry::HardLink { .. });
+                header.set_entry_type(if hard { tar::EntryType::Link } else { tar::EntryType::Symlink });
                 header.set_mode(0o777);
                 // Raw bytes: the builder's checked setters refuse hostile targets.
                 header.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());

@@ -366,7 +366,7 @@ fn remove_refuses_what_it_must_not_delete() {
     assert!(run(&games, &["uninstall", GAME], &[]).status.success());
     assert!(root.join("pak.zip").is_file() && !root.join("local").exists());
 
-    let held = RootLock::try_acquire(&games, GAME).unwrap().expect("free");
+    let held = RootLock::try_acquire(&games, GAME, &lanspread_worker::catalog::Catalog::bundled()).unwrap().expect("free");
     refused(&["remove", GAME], "is busy");
     drop(held);
 
@@ -488,4 +488,91 @@ fn an_install_without_room_is_refused_before_unpacking() {
     assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
     assert!(stdout.contains("left=pak.zip version.ini \n"), "nothing unpacked: {stdout}");
     assert!(stderr.contains("not enough free space") && stderr.contains("the install needs 3.0 MB"), "{stderr}");
+}
+
+#[test]
+fn link_chains_that_lead_outside_are_refused_whichever_order_they_come_in() {
+    // Each link alone stays inside (`d/l1` is the top of the install, `z`
+    // is `d`), but followed on disk `z` goes through `d/l1` to the game
+    // root.
+    let inner = Entry::file("d/keep.txt", "x");
+    let cases: Vec<(&str, Vec<Entry>)> = vec![
+        ("chain.tar", vec![inner.clone(), Entry::link("d/l1", ".."), Entry::link("z", "d/l1/..")]),
+        ("chain-reversed.tar", vec![inner.clone(), Entry::link("z", "d/l1/.."), Entry::link("d/l1", "..")]),
+        ("chain.zip", vec![inner.clone(), Entry::link("d/l1", ".."), Entry::link("z", "d/l1/..")]),
+        ("chain.7z", vec![inner, Entry::link("z", "d/l1/.."), Entry::link("d/l1", "..")]),
+    ];
+    for (name, entries) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let games = tmp.path().join("games");
+        let root = downloaded(&games, "1.0", |root| {
+            let path = root.join(name);
+            if name.ends_with(".zip") {
+                archives::zip(&path, &entries);
+            } else if name.ends_with(".7z") {
+                archives::sevenz(&path, &entries);
+            } else {
+                archives::tar(&path, &entries, TarKind::Plain);
+            }
+        });
+        let before = listing(tmp.path());
+        let output = run(&games, &["install", GAME], &[]);
+        assert_eq!(output.status.code(), Some(1), "{name} must be refused");
+        let err = stderr(&output);
+        assert!(err.contains("refused a link") && err.contains("passes through another link"), "{name}: {err}");
+        assert!(!root.join("local").exists(), "{name}: nothing is installed");
+        assert_no_reserved(&root);
+        assert_eq!(listing(tmp.path()), before, "{name}: nothing changed");
+    }
+}
+
+#[test]
+fn hard_links_count_as_the_copies_they_unpack_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let data = noise(100_000, 4);
+    let mut entries = vec![Entry::file("data/a.bin", data.clone())];
+    entries.extend((0..20).map(|i| Entry::hard_link(&format!("data/copy{i}.bin"), "data/a.bin")));
+    let root = downloaded(&games, "1.0", |root| archives::tar(&root.join("pak.tar"), &entries, TarKind::Plain));
+    let output = run(&games, &["install", GAME, "--json"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let installed: serde_json::Value =
+        stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).find(|v: &serde_json::Value| v["event"] == "installed").unwrap();
+    assert_eq!(installed["bytes"], 21 * 100_000, "{stdout}");
+    let totals: Vec<u64> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["bytes_total"].as_u64())
+        .collect();
+    assert!(totals.iter().any(|&t| t == 21 * 100_000), "progress counts the copies: {totals:?}");
+    assert_eq!(fs::read(root.join("local/data/copy19.bin")).unwrap(), data);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking() {
+    if !crate::support::is_root() {
+        eprintln!("SKIPPED a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking: needs root for a tmpfs");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // 1 MB of noise and 200 hard links to it: a 1 MB tar that unpacks to 201 MB.
+    let mut entries = vec![Entry::file("data/a.bin", noise(1_000_000, 5))];
+    entries.extend((0..200).map(|i| Entry::hard_link(&format!("data/copy{i}.bin"), "data/a.bin")));
+    downloaded(&tmp.path().join("src"), "1.0", |root| archives::tar(&root.join("pak.tar"), &entries, TarKind::Plain));
+    let games = tmp.path().join("games");
+    fs::create_dir_all(&games).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=16m lanspread-test {games} && cp -r {src} {games}/ && {WORKER} install {GAME} --games {games}; \
+         echo \"exit=$?\"; echo \"left=$(ls -A {games}/{GAME} | tr '\\n' ' ')\"",
+        games = games.display(),
+        src = tmp.path().join("src").join(GAME).display(),
+    );
+    let output = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("left=pak.tar version.ini \n"), "nothing unpacked: {stdout}");
+    assert!(stderr.contains("not enough free space") && stderr.contains("the install needs 201.0 MB"), "{stderr}");
 }

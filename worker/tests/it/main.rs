@@ -4,7 +4,10 @@
 mod archives;
 mod download;
 mod hostile;
+mod hostile_peer;
 mod install;
+mod liars;
+mod limits;
 mod listen;
 mod manifests;
 mod mdns_lab;

@@ -1,0 +1,195 @@
+//! The hostile side of the hostile-input tests: a peer that lies (a real
+//! QUIC server with its own identity, answering from a script), a client
+//! that floods, and a stand-in for the desktop UI on the IPC socket that
+//! records everything the worker tells it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::{GenericNamespaced, ListenerOptions};
+use lanspread_proto::io::{read_frame, write_frame};
+use lanspread_proto::ipc::{HelloReply, IpcCommand, IpcEvent, TOKEN_ENV, WorkerHello};
+use lanspread_proto::peer::{
+    ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PEER_PROTOCOL_VERSION, PeerError, PeerRequest,
+    PeerResponse,
+};
+use lanspread_worker::net::identity::Identity;
+use lanspread_worker::net::transport;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::support::WORKER;
+
+/// What a lying peer answers.
+#[derive(Debug, Default)]
+pub struct Script {
+    /// Its answer to "list games".
+    pub games: Vec<GameSummary>,
+    /// Its answer to "get game", by id; any other id gets a one-file manifest.
+    pub manifests: HashMap<String, GameManifest>,
+}
+
+/// A running lying peer.
+pub struct LyingPeer {
+    pub addr: SocketAddr,
+    endpoint: quinn::Endpoint,
+}
+
+impl Drop for LyingPeer {
+    fn drop(&mut self) {
+        self.endpoint.close(0u32.into(), b"done");
+    }
+}
+
+/// A manifest of one 10-byte file for `id`.
+pub fn small_manifest(id: &str, version: &str) -> GameManifest {
+    let data = [7u8; 10];
+    GameManifest {
+        id: id.to_owned(),
+        version: version.to_owned(),
+        chunk_size: 4 * 1024 * 1024,
+        files: vec![FileEntry { path: "payload.bin".into(), size: 10, chunks: vec![*blake3::hash(&data).as_bytes()] }],
+    }
+}
+
+/// Starts a lying peer on loopback with its identity kept in `state`.
+pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
+    let identity = Identity::load_or_create(state).unwrap();
+    let config = transport::server_config(&identity).unwrap();
+    let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let (script, peer_id, accept) = (Arc::new(script), identity.peer_id, endpoint.clone());
+    tokio::spawn(async move {
+        while let Some(incoming) = accept.accept().await {
+            let script = script.clone();
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                    let script = script.clone();
+                    tokio::spawn(async move {
+                        let Ok(Some(request)) = read_frame::<PeerRequest, _>(&mut recv).await else { return };
+                        let response = match request {
+                            PeerRequest::Hello(_) => PeerResponse::Hello(Hello {
+                                protocol_version: PEER_PROTOCOL_VERSION,
+                                peer_id,
+                                display_name: "liar\u{1b}[2J\u{1b}]0;pwned\u{7}".into(),
+                                library_revision: 1,
+                                listen_port: 0,
+                            }),
+                            PeerRequest::Ping => PeerResponse::Pong { library_revision: 1 },
+                            PeerRequest::ListGames => PeerResponse::Games(script.games.clone()),
+                            PeerRequest::GetGame { id } => PeerResponse::Game(
+                                script.manifests.get(&id).cloned().unwrap_or_else(|| small_manifest(&id, "1")),
+                            ),
+                            PeerRequest::GetChunk { .. } => PeerResponse::Error(PeerError {
+                                code: ErrorCode::NotFound,
+                                message: "no chunks from a liar".into(),
+                            }),
+                        };
+                        let _ = write_frame(&mut send, &response).await;
+                        let _ = send.finish();
+                        let _ = send.stopped().await;
+                    });
+                }
+            });
+        }
+    });
+    LyingPeer { addr, endpoint }
+}
+
+/// A stand-in for the desktop UI: it accepts one `lanspread-worker ipc`,
+/// answers its hello, sends heartbeats and commands, and keeps every event.
+pub struct FakeUi {
+    pub events: Arc<Mutex<Vec<IpcEvent>>>,
+    /// The worker's log (stderr), line by line.
+    pub log: Arc<Mutex<Vec<String>>>,
+    commands: mpsc::UnboundedSender<IpcCommand>,
+    pub worker: tokio::process::Child,
+}
+
+impl FakeUi {
+    /// Starts a worker on `games` that knows `peers`, under this fake UI.
+    pub async fn start(tmp: &Path, games: &Path, peers: &[SocketAddr]) -> FakeUi {
+        let name = format!("lanspread-test-{}-{}.sock", std::process::id(), rand_suffix());
+        let listener = ListenerOptions::new()
+            .name(name.clone().to_ns_name::<GenericNamespaced>().unwrap())
+            .create_tokio()
+            .unwrap();
+        let token = "test-token";
+        let mut command = tokio::process::Command::new(WORKER);
+        command.args(["ipc", "--socket", &name, "--no-mdns", "--listen", "127.0.0.1:0"]);
+        command.arg("--games").arg(games).arg("--state").arg(tmp.join("ui-state"));
+        for peer in peers {
+            command.arg("--peer").arg(peer.to_string());
+        }
+        command.env(TOKEN_ENV, token).env("RUST_LOG", "info").kill_on_drop(true);
+        command.stderr(std::process::Stdio::piped());
+        let mut worker = command.spawn().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(worker.stderr.take().unwrap()).lines();
+        let lines_sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[ui worker] {}", line.escape_debug());
+                lines_sink.lock().unwrap().push(line);
+            }
+        });
+        let stream = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await.unwrap().unwrap();
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let hello = read_frame::<WorkerHello, _>(&mut reader).await.unwrap().unwrap();
+        assert_eq!(hello.token, token);
+        write_frame(&mut writer, &HelloReply::Accepted).await.unwrap();
+
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(event)) = read_frame::<IpcEvent, _>(&mut reader).await {
+                sink.lock().unwrap().push(event);
+            }
+        });
+        let (commands, mut to_send) = mpsc::unbounded_channel::<IpcCommand>();
+        tokio::spawn(async move {
+            let mut heartbeat = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                let command = tokio::select! {
+                    command = to_send.recv() => match command { Some(c) => c, None => return },
+                    _ = heartbeat.tick() => IpcCommand::Heartbeat,
+                };
+                if write_frame(&mut writer, &command).await.is_err() {
+                    return;
+                }
+            }
+        });
+        FakeUi { events, log, commands, worker }
+    }
+
+    pub fn send(&self, command: IpcCommand) {
+        self.commands.send(command).unwrap();
+    }
+
+    /// Waits for an event matching `pred` (seen since the start); panics
+    /// after `limit`.
+    pub async fn wait_for(&self, limit: Duration, what: &str, pred: impl Fn(&IpcEvent) -> bool) -> IpcEvent {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(event) = self.events.lock().unwrap().iter().find(|e| pred(e)) {
+                return event.clone();
+            }
+            assert!(Instant::now() < deadline, "no {what} within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the worker process still runs.
+    pub fn worker_alive(&mut self) -> bool {
+        self.worker.try_wait().unwrap().is_none()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+}
