@@ -9,6 +9,7 @@ use clap::Parser;
 use lanspread::MainWindow;
 use lanspread::adapters::{self, UiRequest};
 use lanspread_app_ui::disk;
+use lanspread_app_ui::log::LogSink;
 use lanspread_app_ui::settings::{self, Settings};
 use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig};
 use lanspread_app_ui::view::ViewState;
@@ -64,21 +65,16 @@ impl Args {
     }
 }
 
-fn init_logging(log_file: &std::path::Path) -> anyhow::Result<()> {
-    if let Some(dir) = log_file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_file)
-        .with_context(|| log_file.display().to_string())?;
+/// Logs to the rotating log file the worker's lines go to as well.
+fn init_logging(log_file: &std::path::Path) -> anyhow::Result<LogSink> {
+    let sink = LogSink::open(log_file).with_context(|| log_file.display().to_string())?;
+    let writer = sink.clone();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(move || writer.clone())
         .init();
-    Ok(())
+    Ok(sink)
 }
 
 /// How often the free space of the game directory's disk is measured.
@@ -87,7 +83,7 @@ const FREE_SPACE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let log_file = lanspread_app_ui::platform::log_file();
-    init_logging(&log_file)?;
+    let log = init_logging(&log_file)?;
     let settings_file = settings::settings_file();
     let saved = Settings::load(&settings_file).unwrap_or_else(|e| {
         tracing::warn!("{e}; using the default settings");
@@ -99,7 +95,7 @@ fn main() -> anyhow::Result<()> {
     let config = SupervisorConfig {
         worker_exe: lanspread_app_ui::platform::worker_exe(),
         worker_args: args.worker_args(&saved),
-        log_file: Some(log_file),
+        log: Some(log),
     };
     let closing = CancellationToken::new();
     let mut supervisor = {

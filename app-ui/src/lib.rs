@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`ipc`]: the per-launch local socket, the token handshake and the
 //!   framed link to a worker.
+//! - [`log`]: the log file the UI and its worker share, rotated by size.
 //! - [`restart`]: the restart policy (backoff, crash loop), plain logic.
 //! - [`supervisor`]: spawning the worker, restarting it, heartbeats.
 //! - [`view`]: the games, peers and worker state as the window shows them,
@@ -17,6 +18,7 @@
 pub mod disk;
 pub mod files;
 pub mod ipc;
+pub mod log;
 pub mod platform;
 pub mod restart;
 pub mod settings;

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ipc::{IpcListener, WorkerLink};
+use crate::log::LogSink;
 use crate::restart::{RestartDecision, RestartPolicy};
 
 /// A started worker must connect within this time.
@@ -37,7 +38,7 @@ pub struct SupervisorConfig {
     /// Arguments after `ipc --socket NAME` (game directory, peers, …).
     pub worker_args: Vec<OsString>,
     /// Where the worker's stderr goes; inherited when `None`.
-    pub log_file: Option<PathBuf>,
+    pub log: Option<LogSink>,
 }
 
 /// The worker as the status bar shows it.
@@ -191,7 +192,7 @@ impl Run {
                     }
                 }
                 RestartDecision::CrashLoop => {
-                    let log_file = self.config.log_file.clone();
+                    let log_file = self.config.log.as_ref().map(|log| log.path().to_owned());
                     self.emit(SupervisorEvent::State(WorkerState::CrashLoop { reason, log_file }));
                     if !self.wait_for_retry(&shutdown).await {
                         break;
@@ -232,19 +233,13 @@ impl Run {
         let mut command = Command::new(&self.config.worker_exe);
         command.arg("ipc").arg("--socket").arg(&self.socket).args(&self.config.worker_args);
         command.env(TOKEN_ENV, &self.token).stdin(Stdio::null()).stdout(Stdio::null()).kill_on_drop(true);
-        match &self.config.log_file {
-            Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let log = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-                command.stderr(log);
-            }
-            None => {
-                command.stderr(Stdio::inherit());
-            }
+        command.stderr(if self.config.log.is_some() { Stdio::piped() } else { Stdio::inherit() });
+        let mut child = command.spawn()?;
+        if let (Some(log), Some(stderr)) = (&self.config.log, child.stderr.take()) {
+            let log = log.clone();
+            tokio::spawn(async move { log.copy_lines(tokio::io::BufReader::new(stderr)).await });
         }
-        command.spawn()
+        Ok(child)
     }
 
     async fn run_worker(

@@ -178,7 +178,7 @@ async fn a_worker_without_heartbeats_from_its_ui_leaves() {
 #[tokio::test]
 async fn a_killed_worker_is_restarted_and_shutdown_ends_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: worker_args(tmp.path()), log_file: None };
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: worker_args(tmp.path()), log: None };
     let mut supervisor = Supervisor::start(config).unwrap();
     let first =
         expect_event(&mut supervisor, Duration::from_secs(15), "a running worker", |e| running_pid(e).is_some()).await;
@@ -216,7 +216,8 @@ async fn repeated_crashes_stop_in_the_crash_loop_state_until_retry() {
     let mut args = worker_args(tmp.path());
     args.push("--no-such-flag".into());
     let log_file = tmp.path().join("lanspread.log");
-    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: Some(log_file.clone()) };
+    let log = lanspread_app_ui::log::LogSink::open(&log_file).unwrap();
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log: Some(log) };
     let mut supervisor = Supervisor::start(config).unwrap();
     let event = expect_event(&mut supervisor, Duration::from_secs(30), "the crash loop", |e| {
         matches!(e, SupervisorEvent::State(WorkerState::CrashLoop { .. }))
@@ -244,7 +245,7 @@ async fn a_worker_that_cannot_start_tells_the_ui_why() {
     let mut args: Vec<std::ffi::OsString> = ["--no-mdns", "--listen", &addr].iter().map(Into::into).collect();
     args.extend(["--games".into(), tmp.path().join("games").into_os_string()]);
     args.extend(["--state".into(), tmp.path().join("state").into_os_string()]);
-    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log: None };
     let mut supervisor = Supervisor::start(config).unwrap();
     let event = expect_event(&mut supervisor, Duration::from_secs(15), "why the worker stopped", |e| {
         matches!(e, SupervisorEvent::Worker(IpcEvent::RuntimeFailure { .. }))
@@ -312,7 +313,7 @@ async fn the_ui_downloads_a_game_through_its_worker() {
 
     let mut args = worker_args(tmp.path());
     args.extend(["--peer".into(), addr.into()]);
-    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log: None };
     let mut supervisor = Supervisor::start(config).unwrap();
     expect_event(&mut supervisor, Duration::from_secs(15), "the seeder's game", |e| {
         matches!(e, SupervisorEvent::Worker(IpcEvent::NetworkGames(games)) if games.iter().any(|g| g.id == "wesnoth"))
@@ -396,7 +397,7 @@ fn slow_seeder_and_ui(tmp: &std::path::Path, size: u32, delay_ms: &str) -> (Seed
     let (seed, addr) = seeder_with(&seed_games, &tmp.join("seed-state"), &slow);
     let mut args = worker_args(tmp);
     args.extend(["--peer".into(), addr.into()]);
-    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log_file: None };
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: args, log: None };
     (seed, data, Supervisor::start(config).unwrap())
 }
 
@@ -478,7 +479,7 @@ async fn a_worker_killed_mid_install_is_replaced_and_the_install_is_redone_whole
         std::fs::write(root.join(path), data).unwrap();
     }
     std::fs::write(root.join("version.ini"), "1.18.2\n").unwrap();
-    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: worker_args(tmp.path()), log_file: None };
+    let config = SupervisorConfig { worker_exe: worker_exe(), worker_args: worker_args(tmp.path()), log: None };
     let mut supervisor = Supervisor::start(config).unwrap();
     let mut pid = None;
     expect_event(&mut supervisor, Duration::from_secs(15), "the downloaded game", |e| {

@@ -357,7 +357,12 @@ mod tests {
         let err = check_manifest(&manifest(vec![file(VERSION_FILE, 60 << 30, chunk)])).unwrap_err();
         assert!(err.contains("version.ini of 64424509440 bytes"), "{err}");
         // version.ini as a folder, and any file that is also a folder.
-        for pair in [["version.ini", "version.ini/x"], ["version.ini", "VERSION.INI/x"], ["data", "Data/x.pak"], ["a/b", "a/b/c/d"]] {
+        for pair in [
+            ["version.ini", "version.ini/x"],
+            ["version.ini", "VERSION.INI/x"],
+            ["data", "Data/x.pak"],
+            ["a/b", "a/b/c/d"],
+        ] {
             let err = check_manifest(&manifest(vec![file(pair[0], 1, chunk), file(pair[1], 1, chunk)])).unwrap_err();
             assert!(err.contains("as a file and as the folder"), "{err}");
         }

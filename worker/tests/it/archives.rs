@@ -9,10 +9,20 @@ use std::path::Path;
 /// One archive entry.
 #[derive(Debug, Clone)]
 pub enum Entry {
-    File { name: String, data: Vec<u8>, executable: bool },
-    Link { name: String, target: String },
+    File {
+        name: String,
+        data: Vec<u8>,
+        executable: bool,
+    },
+    Link {
+        name: String,
+        target: String,
+    },
     /// A tar hard link to an earlier entry (tarballs only).
-    HardLink { name: String, target: String },
+    HardLink {
+        name: String,
+        target: String,
+    },
 }
 
 impl Entry {

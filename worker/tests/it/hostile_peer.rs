@@ -61,9 +61,11 @@ async fn ids_that_name_paths_never_reach_the_ui_and_are_refused() {
     let mut ui = FakeUi::start(tmp.path(), &games, &addrs).await;
 
     // The honest-looking game arrives from all three: the listings were read.
-    ui.wait_for(Duration::from_secs(20), "openarena from 3 peers", |e| {
-        matches!(e, IpcEvent::NetworkGames(g) if g.iter().any(|g| g.id == "openarena" && g.peers_total == 3))
-    })
+    ui.wait_for(
+        Duration::from_secs(20),
+        "openarena from 3 peers",
+        |e| matches!(e, IpcEvent::NetworkGames(g) if g.iter().any(|g| g.id == "openarena" && g.peers_total == 3)),
+    )
     .await;
     for event in ui.events.lock().unwrap().iter() {
         if let IpcEvent::NetworkGames(listed) = event {
@@ -91,9 +93,11 @@ async fn ids_that_name_paths_never_reach_the_ui_and_are_refused() {
     for id in &hostile_ids {
         let want = shown(id);
         let failed = ui
-            .wait_for(Duration::from_secs(10), "the refused download", |e| {
-                matches!(e, IpcEvent::DownloadFailed { id, .. } if *id == want)
-            })
+            .wait_for(
+                Duration::from_secs(10),
+                "the refused download",
+                |e| matches!(e, IpcEvent::DownloadFailed { id, .. } if *id == want),
+            )
             .await;
         let IpcEvent::DownloadFailed { reason, .. } = failed else { unreachable!() };
         assert!(
@@ -101,9 +105,11 @@ async fn ids_that_name_paths_never_reach_the_ui_and_are_refused() {
             "{id:.20}: {reason}"
         );
         assert!(reason.len() < 400, "the reason stays readable");
-        ui.wait_for(Duration::from_secs(10), "the refused removal", |e| {
-            matches!(e, IpcEvent::OperationFailed { id, kind: OperationKind::Remove, .. } if *id == want)
-        })
+        ui.wait_for(
+            Duration::from_secs(10),
+            "the refused removal",
+            |e| matches!(e, IpcEvent::OperationFailed { id, kind: OperationKind::Remove, .. } if *id == want),
+        )
         .await;
     }
     // Nothing runs and nothing was written: the game directory holds at most
@@ -194,27 +200,33 @@ async fn file_lists_that_would_abort_or_wedge_a_fetcher_are_refused_and_the_work
     // repeated download fails the same way rather than crash-looping.
     make_game(&games, "supertuxkart", Some("1.4"), &[("stk.zip", 5000)]);
     let ui = FakeUi::start(tmp.path(), &games, &[liar.addr]).await;
-    ui.wait_for(Duration::from_secs(20), "the liar's games", |e| {
-        matches!(e, IpcEvent::NetworkGames(g) if g.len() == 3)
-    })
+    ui.wait_for(
+        Duration::from_secs(20),
+        "the liar's games",
+        |e| matches!(e, IpcEvent::NetworkGames(g) if g.len() == 3),
+    )
     .await;
     for round in 0..2 {
         for id in ["openarena", "xonotic"] {
             ui.events.lock().unwrap().clear();
             ui.send(IpcCommand::DownloadGame { id: id.into() });
             let failed = ui
-                .wait_for(Duration::from_secs(20), "the failed download", |e| {
-                    matches!(e, IpcEvent::DownloadFailed { id: failed, .. } if failed == id)
-                })
+                .wait_for(
+                    Duration::from_secs(20),
+                    "the failed download",
+                    |e| matches!(e, IpcEvent::DownloadFailed { id: failed, .. } if failed == id),
+                )
                 .await;
             let IpcEvent::DownloadFailed { reason, .. } = failed else { unreachable!() };
             assert!(reason.contains("file list is unusable"), "round {round}, {id}: {reason}");
         }
     }
     ui.send(IpcCommand::ListGames);
-    ui.wait_for(Duration::from_secs(10), "the library after the failures", |e| {
-        matches!(e, IpcEvent::Library(lib) if lib.games.iter().any(|g| g.id == "supertuxkart"))
-    })
+    ui.wait_for(
+        Duration::from_secs(10),
+        "the library after the failures",
+        |e| matches!(e, IpcEvent::Library(lib) if lib.games.iter().any(|g| g.id == "supertuxkart")),
+    )
     .await;
     let mut ui = ui;
     assert!(ui.worker_alive());

@@ -366,7 +366,8 @@ fn remove_refuses_what_it_must_not_delete() {
     assert!(run(&games, &["uninstall", GAME], &[]).status.success());
     assert!(root.join("pak.zip").is_file() && !root.join("local").exists());
 
-    let held = RootLock::try_acquire(&games, GAME, &lanspread_worker::catalog::Catalog::bundled()).unwrap().expect("free");
+    let held =
+        RootLock::try_acquire(&games, GAME, &lanspread_worker::catalog::Catalog::bundled()).unwrap().expect("free");
     refused(&["remove", GAME], "is busy");
     drop(held);
 
@@ -537,8 +538,11 @@ fn hard_links_count_as_the_copies_they_unpack_to() {
     let output = run(&games, &["install", GAME, "--json"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let installed: serde_json::Value =
-        stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).find(|v: &serde_json::Value| v["event"] == "installed").unwrap();
+    let installed: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["event"] == "installed")
+        .unwrap();
     assert_eq!(installed["bytes"], 21 * 100_000, "{stdout}");
     let totals: Vec<u64> = stdout
         .lines()
@@ -553,7 +557,9 @@ fn hard_links_count_as_the_copies_they_unpack_to() {
 #[test]
 fn a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking() {
     if !crate::support::is_root() {
-        eprintln!("SKIPPED a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking: needs root for a tmpfs");
+        eprintln!(
+            "SKIPPED a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking: needs root for a tmpfs"
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -14,8 +14,7 @@ use interprocess::local_socket::{GenericNamespaced, ListenerOptions};
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::ipc::{HelloReply, IpcCommand, IpcEvent, TOKEN_ENV, WorkerHello};
 use lanspread_proto::peer::{
-    ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PEER_PROTOCOL_VERSION, PeerError, PeerRequest,
-    PeerResponse,
+    ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PEER_PROTOCOL_VERSION, PeerError, PeerRequest, PeerResponse,
 };
 use lanspread_worker::net::identity::Identity;
 use lanspread_worker::net::transport;

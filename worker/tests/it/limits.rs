@@ -85,12 +85,8 @@ async fn unread_chunk_requests_cannot_grow_a_seeder_and_honest_fetchers_still_fi
         let conn = endpoint.connect_with(config, addr, "lanspread").unwrap().await.unwrap();
         for i in 0..REQUESTS {
             let (mut send, recv) = conn.open_bi().await.unwrap();
-            let request = PeerRequest::GetChunk {
-                id: "openarena".into(),
-                version: manifest.version.clone(),
-                file,
-                chunk: i % 4,
-            };
+            let request =
+                PeerRequest::GetChunk { id: "openarena".into(), version: manifest.version.clone(), file, chunk: i % 4 };
             write_frame(&mut send, &request).await.unwrap();
             send.finish().unwrap();
             unread.push((send, recv));
