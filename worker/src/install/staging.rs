@@ -14,6 +14,8 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use lanspread_proto::names::check_component;
+
 use super::InstallError;
 
 /// Copy buffer; progress is reported once per buffer.
@@ -46,7 +48,12 @@ impl EntryPath {
                 "" | "." => {}
                 ".." => return Err("it climbs out with `..`"),
                 part if part.contains(':') => return Err("a component contains `:` (a drive or stream name)"),
-                part => parts.push(part.to_owned()),
+                // Windows rules on every platform: a pack unpacks the same
+                // everywhere, and never onto a device such as `nul`.
+                part => {
+                    check_component(part)?;
+                    parts.push(part.to_owned());
+                }
             }
         }
         if parts.is_empty() {
@@ -342,7 +349,23 @@ mod tests {
 
     #[test]
     fn entry_paths_that_leave_are_refused() {
-        for bad in ["../x", "a/../../x", "/etc/passwd", "\\windows\\x", "C:/x", "c:x", "a/b:c", "", "./", "a\0b"] {
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "\\windows\\x",
+            "C:/x",
+            "c:x",
+            "a/b:c",
+            "",
+            "./",
+            "a\0b",
+            "bin/NUL",
+            "data/com1.dat",
+            "maps./x",
+            "x /y",
+            "a|b",
+        ] {
             assert!(EntryPath::parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(EntryPath::parse("a\\b/./c/").unwrap().to_string(), "a/b/c");

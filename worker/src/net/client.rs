@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lanspread_proto::io::{read_frame, write_frame};
+use lanspread_proto::names::printable;
 use lanspread_proto::peer::{self, GameManifest, GameSummary, Hello, PeerError, PeerRequest, PeerResponse};
 use lanspread_proto::{FrameError, PeerId};
 
@@ -42,6 +43,15 @@ pub enum ClientError {
     IdentityMismatch { addr: SocketAddr, claimed: PeerId, actual: PeerId },
     #[error("{addr}: {message}")]
     Version { addr: SocketAddr, message: String },
+}
+
+/// Longest message from a peer that is kept (and shown, and logged).
+const MAX_PEER_MESSAGE_CHARS: usize = 300;
+
+/// A peer's error answer, its message made printable and short.
+fn refused(addr: SocketAddr, mut error: PeerError) -> ClientError {
+    error.message = printable(&error.message, MAX_PEER_MESSAGE_CHARS);
+    ClientError::Refused { addr, error }
 }
 
 /// One open connection to a peer, identified by its certificate.
@@ -93,7 +103,7 @@ impl PeerConnection {
         };
         match tokio::time::timeout(RESPONSE_TIMEOUT, exchange).await {
             Err(_) => Err(ClientError::Timeout { addr, timeout: RESPONSE_TIMEOUT }),
-            Ok(Ok(PeerResponse::Error(error))) => Err(ClientError::Refused { addr, error }),
+            Ok(Ok(PeerResponse::Error(error))) => Err(refused(addr, error)),
             Ok(result) => result,
         }
     }
@@ -161,7 +171,7 @@ impl PeerConnection {
                 PeerResponse::Chunk { .. } => {
                     return Err(ClientError::Unexpected { addr, request: "get chunk (wrong length)" });
                 }
-                PeerResponse::Error(error) => return Err(ClientError::Refused { addr, error }),
+                PeerResponse::Error(error) => return Err(refused(addr, error)),
                 _ => return Err(ClientError::Unexpected { addr, request: "get chunk" }),
             }
             let mut bytes = vec![0u8; expected_len as usize];

@@ -384,8 +384,8 @@ fn remove_refuses_what_it_must_not_delete() {
     }
     fs::rename(root.join("version.bak"), root.join("version.ini")).unwrap();
 
-    refused(&["remove", "../games/openarena"], "not a direct child");
-    refused(&["remove", "maps/openarena"], "not a direct child");
+    refused(&["remove", "../games/openarena"], "not a valid game id");
+    refused(&["remove", "maps/openarena"], "not a valid game id");
     fs::create_dir_all(games.join("notagame")).unwrap();
     fs::write(games.join("notagame/version.ini"), "1\n").unwrap();
     refused(&["remove", "notagame"], "not a catalogued game");
