@@ -41,7 +41,12 @@ impl Settings {
             Ok(_) => {}
         }
         let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        Settings::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Reads the text of a settings file.
+    pub fn parse(text: &str) -> Result<Settings, serde_json::Error> {
+        serde_json::from_str(text)
     }
 
     /// Writes `path` atomically (temp file, then rename).

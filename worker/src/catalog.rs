@@ -64,8 +64,14 @@ impl Catalog {
         }
         let text =
             std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: shown.clone(), source })?;
+        Self::with_user_json(&shown, &text)
+    }
+
+    /// The bundled catalog plus the entries of a user file's text;
+    /// `origin` names the file in errors.
+    pub fn with_user_json(origin: &str, text: &str) -> Result<Self, CatalogError> {
         let mut catalog = Self::bundled();
-        catalog.merge_json(&shown, &text)?;
+        catalog.merge_json(origin, text)?;
         Ok(catalog)
     }
 

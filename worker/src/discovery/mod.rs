@@ -10,7 +10,8 @@
 //! Everything a peer says is checked here, where it enters: its game list
 //! keeps only catalogued games with valid ids and versions ([`listing`]),
 //! its display name is made printable, and candidates are bounded: one per
-//! hello address, [`MAX_CANDIDATES`] in all, and a candidate learnt from a
+//! identity and at most [`MAX_HELLO_CANDIDATES_PER_ADDRESS`] per address
+//! from hellos, [`MAX_CANDIDATES`] in all, and a candidate learnt from a
 //! hello is forgotten after [`MAX_HELLO_FAILURES`] failed attempts.
 
 pub mod listing;
@@ -51,6 +52,9 @@ pub const MAX_CANDIDATES: usize = 512;
 /// A candidate learnt from a hello is forgotten after this many failed
 /// attempts in a row (its next hello brings it back).
 pub const MAX_HELLO_FAILURES: u32 = 3;
+/// Hello candidates (one per identity) kept per IP address: a few nodes may
+/// share a PC, a flood of made-up identities may not take more.
+pub const MAX_HELLO_CANDIDATES_PER_ADDRESS: usize = 8;
 
 /// A possible peer.
 #[derive(Debug, Clone)]
@@ -196,7 +200,8 @@ impl Manager {
 
     fn add_candidate(&mut self, key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId>, origin: Origin) {
         let now = Instant::now();
-        let full = self.candidates.len() >= MAX_CANDIDATES;
+        let full = self.candidates.len() >= MAX_CANDIDATES
+            || (origin == Origin::Hello && self.hello_candidates_from(&addrs) >= MAX_HELLO_CANDIDATES_PER_ADDRESS);
         match self.candidates.get_mut(&key) {
             Some(c) => {
                 // mDNS sends updates as addresses arrive; take them.
@@ -207,7 +212,7 @@ impl Manager {
                 }
             }
             None if origin != Origin::Static && full => {
-                tracing::debug!("candidate {key} dropped: {MAX_CANDIDATES} candidates are known already");
+                tracing::debug!("candidate {key} dropped: too many candidates (from its address, or in all)");
                 return;
             }
             None => {
@@ -226,6 +231,12 @@ impl Manager {
             }
         }
         self.start_due_attempts(now);
+    }
+
+    /// How many hello candidates share the IP address of `addrs`.
+    fn hello_candidates_from(&self, addrs: &[SocketAddr]) -> usize {
+        let Some(ip) = addrs.first().map(SocketAddr::ip) else { return 0 };
+        self.candidates.values().filter(|c| c.origin == Origin::Hello && c.addrs.iter().any(|a| a.ip() == ip)).count()
     }
 
     fn start_due_attempts(&mut self, now: Instant) {

@@ -47,9 +47,16 @@ impl Journal {
             return None;
         }
         let bytes = std::fs::read(&path).ok()?;
-        let file: JournalFile = postcard::from_bytes(&bytes).ok().filter(|f: &JournalFile| f.format == FORMAT)?;
-        let verified: Vec<ChunkRef> = file.verified.into_iter().map(|(file, chunk)| ChunkRef { file, chunk }).collect();
-        Some(Journal::with(path, file.manifest, verified))
+        let (manifest, verified) = Journal::parse(&bytes)?;
+        Some(Journal::with(path, manifest, verified))
+    }
+
+    /// Reads the bytes of a journal: its manifest and the chunks it says
+    /// are verified (each is checked against the disk before it counts).
+    pub fn parse(bytes: &[u8]) -> Option<(GameManifest, Vec<ChunkRef>)> {
+        let file: JournalFile = postcard::from_bytes(bytes).ok().filter(|f: &JournalFile| f.format == FORMAT)?;
+        let verified = file.verified.into_iter().map(|(file, chunk)| ChunkRef { file, chunk }).collect();
+        Some((file.manifest, verified))
     }
 
     /// A new journal for `manifest` that starts with `verified`.

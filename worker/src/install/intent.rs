@@ -75,7 +75,12 @@ impl Intent {
             return Err(annotate(&path, io::Error::other("not an intent log LanSpread wrote")));
         }
         let bytes = fs::read(&path).map_err(|e| annotate(&path, e))?;
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| annotate(&path, io::Error::other(e)))
+        Intent::parse(&bytes).map(Some).map_err(|e| annotate(&path, io::Error::other(e)))
+    }
+
+    /// Reads the bytes of an intent log.
+    pub fn parse(bytes: &[u8]) -> Result<Intent, serde_json::Error> {
+        serde_json::from_slice(bytes)
     }
 
     /// Ends the operation: no log means nothing to recover. A log whose

@@ -97,11 +97,12 @@ impl ServerContext {
             return error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version));
         }
         if theirs.listen_port != 0 && theirs.peer_id != self.peer_id {
-            // One candidate per address: a flood of hellos claiming many
-            // ports only moves that one candidate's port.
+            // One candidate per address and identity: hellos claiming many
+            // ports only move that candidate's port (and the peer manager
+            // takes few identities per address).
             let addr = SocketAddr::new(remote.ip(), theirs.listen_port);
             let _ = self.candidates.send(Candidate::Found {
-                key: format!("hello from {}", remote.ip()),
+                key: format!("hello from {} as {}", remote.ip(), theirs.peer_id),
                 addrs: vec![addr],
                 expected: Some(theirs.peer_id),
                 origin: Origin::Hello,
