@@ -9,7 +9,8 @@
 //!   [`WINDOW_TIME`] (always at least one request, [`MIN_WINDOW_CHUNKS`]
 //!   chunks while its speed is unknown, at most [`MAX_IN_FLIGHT`] requests),
 //!   so small files are pipelined and a slow peer does not hoard chunks that
-//!   a faster one would then have to fetch again at the end.
+//!   a faster one would then have to fetch again at the end. All windows
+//!   together hold at most [`MAX_IN_FLIGHT_BYTES`].
 //! - **Endgame.** When the queue is empty, an idle peer re-requests a chunk
 //!   another peer is still working on; the first verified copy wins.
 //! - **Faults.** A chunk that fails verification goes back to the queue, to
@@ -26,6 +27,11 @@ use lanspread_proto::PeerId;
 
 /// Requests a peer may have in flight at once.
 pub const MAX_IN_FLIGHT: usize = 32;
+/// Chunk bytes in flight at once, all peers together: what a download may
+/// hold in memory for chunks on their way, whatever the chunk size a file
+/// list names or the number of peers (far above a LAN's bandwidth-delay
+/// product, so it never slows an honest download).
+pub const MAX_IN_FLIGHT_BYTES: u64 = 96 * 1024 * 1024;
 /// A peer's window covers this much of its measured throughput.
 pub const WINDOW_TIME: Duration = Duration::from_millis(500);
 /// Window of a peer whose speed is not measured yet, in chunks.
@@ -190,9 +196,11 @@ impl Planner {
 
     /// Whether `peer` may take one more request of `len` bytes.
     fn has_room(&self, peer: &PeerState, len: u64) -> bool {
+        let all: u64 = self.peers.values().map(|p| p.in_flight_bytes).sum();
         peer.usable()
             && peer.in_flight.len() < MAX_IN_FLIGHT
             && (peer.in_flight.is_empty() || peer.in_flight_bytes + len <= self.window_bytes(peer))
+            && (all == 0 || all + len <= MAX_IN_FLIGHT_BYTES)
     }
 
     /// The requests to send now.

@@ -204,3 +204,20 @@ fn network_errors_requeue_and_repeated_errors_drop_the_peer() {
     let again = planner.poll();
     assert!(a_chunks.iter().all(|c| again.iter().any(|Action::Request { chunk, .. }| chunk == c)), "requeued");
 }
+
+#[test]
+fn chunks_in_flight_stay_within_the_memory_limit_whatever_their_size() {
+    // A file list with the largest chunks allowed, and many peers offering it.
+    let big = u64::from(lanspread_proto::peer::MAX_CHUNK_SIZE);
+    let wanted: Vec<Wanted> = (0..200).map(|i| Wanted { chunk: ChunkRef { file: 0, chunk: i }, len: big }).collect();
+    let peers: Vec<PeerId> = (1..=8).map(peer).collect();
+    let mut planner = Planner::new(wanted, big, peers.iter().copied());
+    let in_flight = |actions: &[Action]| actions.len() as u64 * big;
+    let first = planner.poll();
+    assert!(!first.is_empty());
+    assert!(in_flight(&first) <= MAX_IN_FLIGHT_BYTES, "{} bytes requested at once", in_flight(&first));
+    // A finished chunk frees room for exactly one more.
+    let Action::Request { peer: p, chunk } = first[0];
+    assert!(planner.chunk_verified(p, chunk, Duration::from_millis(1)));
+    assert_eq!(planner.poll().len(), 1);
+}
