@@ -72,8 +72,10 @@ impl EntryPath {
     }
 
     /// Where a link at this path points, as components from the staging
-    /// root, if it stays inside.
-    fn resolve_link(&self, target: &str) -> Result<Vec<String>, &'static str> {
+    /// root, if it stays inside. With `on_disk` (the staging root), the walk
+    /// also refuses to pass through a link already there, since the
+    /// filesystem would follow that link rather than the text.
+    fn resolve_link(&self, target: &str, on_disk: Option<&Path>) -> Result<Vec<String>, &'static str> {
         if target.is_empty() || target.contains('\0') {
             return Err("the link target is empty or contains NUL");
         }
@@ -85,15 +87,19 @@ impl EntryPath {
             return Err("the link points to an absolute path");
         }
         let mut resolved: Vec<String> = self.0[..self.0.len() - 1].to_vec();
-        for part in target.split(['/', '\\']) {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    if resolved.pop().is_none() {
-                        return Err("the link points outside the game");
-                    }
-                }
-                part => resolved.push(part.to_owned()),
+        let parts: Vec<&str> = target.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
+        for (i, part) in parts.iter().enumerate() {
+            if *part == ".." {
+                resolved.pop().ok_or("the link points outside the game")?;
+                continue;
+            }
+            resolved.push((*part).to_owned());
+            let through = i + 1 < parts.len();
+            if let Some(root) = on_disk
+                && through
+                && fs::symlink_metadata(EntryPath(resolved.clone()).under(root)).is_ok_and(|m| m.is_symlink())
+            {
+                return Err("the link passes through another link");
             }
         }
         Ok(resolved)
@@ -210,7 +216,7 @@ impl<'a> Staging<'a> {
 
     /// Makes a link at `path` to `target`, which must stay inside.
     pub fn symlink(&mut self, path: &EntryPath, target: &str) -> Result<(), &'static str> {
-        path.resolve_link(target)?;
+        path.resolve_link(target, Some(&self.dir))?;
         self.prepare_parents(path).map_err(|_| "its folder passes through a link or a file")?;
         let abs = path.under(&self.dir);
         self.clear_leaf(&abs).map_err(|_| "an earlier entry of that name cannot be replaced")?;
@@ -266,7 +272,9 @@ pub fn check_links(dir: &Path) -> Result<(), String> {
             rel.push(name);
             if meta.is_symlink() {
                 let target = fs::read_link(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                follow_link(root, rel, &target.to_string_lossy()).map_err(|why| format!("{}: {why}", rel.join("/")))?;
+                EntryPath(rel.clone())
+                    .resolve_link(&target.to_string_lossy(), Some(root))
+                    .map_err(|why| format!("{}: {why}", rel.join("/")))?;
             } else if meta.is_dir() {
                 walk(root, &path, rel)?;
             }
@@ -275,30 +283,6 @@ pub fn check_links(dir: &Path) -> Result<(), String> {
         Ok(())
     }
     walk(dir, dir, &mut Vec::new())
-}
-
-/// Walks `target` from the folder of the link at `link` (components under
-/// `root`), refusing to leave `root` or to pass through another link.
-fn follow_link(root: &Path, link: &[String], target: &str) -> Result<(), &'static str> {
-    let at = EntryPath(link.to_vec());
-    at.resolve_link(target)?;
-    let mut walked: Vec<&str> = link[..link.len() - 1].iter().map(String::as_str).collect();
-    let parts: Vec<&str> = target.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
-    for (i, part) in parts.iter().enumerate() {
-        if *part == ".." {
-            walked.pop().ok_or("the link points outside the game")?;
-            continue;
-        }
-        walked.push(part);
-        let last = i + 1 == parts.len();
-        if !last
-            && fs::symlink_metadata(EntryPath(walked.iter().map(|s| (*s).to_owned()).collect()).under(root))
-                .is_ok_and(|m| m.is_symlink())
-        {
-            return Err("the link passes through another link");
-        }
-    }
-    Ok(())
 }
 
 /// Bytes of the regular files under `dir` (what an external unpacker wrote).
@@ -372,11 +356,23 @@ mod tests {
     }
 
     #[test]
+    fn an_archive_that_unpacks_to_more_than_it_declared_is_stopped_at_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tick = |_| true;
+        let mut staging = Staging::new(dir.path().to_owned(), 10, &mut tick);
+        let path = EntryPath::parse("a.bin").unwrap();
+        staging.write_file(&path, &mut &[1u8; 10][..], false).unwrap();
+        let err = staging.write_file(&EntryPath::parse("b.bin").unwrap(), &mut &[1u8; 5][..], false).unwrap_err();
+        assert!(matches!(err, InstallError::OverBudget { declared: 10 }), "{err}");
+        assert_eq!(fs::metadata(dir.path().join("b.bin")).unwrap().len(), 0, "nothing past the budget is written");
+    }
+
+    #[test]
     fn links_must_stay_inside() {
         let at = EntryPath::parse("bin/tool").unwrap();
-        assert_eq!(at.resolve_link("../lib/x.so").unwrap(), ["lib", "x.so"]);
-        assert!(at.resolve_link("../../etc").is_err());
-        assert!(at.resolve_link("/etc/passwd").is_err());
-        assert!(EntryPath::parse("top").unwrap().resolve_link("..").is_err());
+        assert_eq!(at.resolve_link("../lib/x.so", None).unwrap(), ["lib", "x.so"]);
+        assert!(at.resolve_link("../../etc", None).is_err());
+        assert!(at.resolve_link("/etc/passwd", None).is_err());
+        assert!(EntryPath::parse("top").unwrap().resolve_link("..", None).is_err());
     }
 }

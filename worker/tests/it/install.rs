@@ -520,7 +520,7 @@ fn link_chains_that_lead_outside_are_refused_whichever_order_they_come_in() {
         let output = run(&games, &["install", GAME], &[]);
         assert_eq!(output.status.code(), Some(1), "{name} must be refused");
         let err = stderr(&output);
-        assert!(err.contains("refused a link") && err.contains("passes through another link"), "{name}: {err}");
+        assert!(err.contains("refused") && err.contains("passes through another link"), "{name}: {err}");
         assert!(!root.join("local").exists(), "{name}: nothing is installed");
         assert_no_reserved(&root);
         assert_eq!(listing(tmp.path()), before, "{name}: nothing changed");
