@@ -22,6 +22,8 @@ use crate::game::{CatalogEntry, GameId, PeerId};
 pub const IPC_PROTOCOL_VERSION: u32 = 2;
 /// Largest IPC frame body (a library snapshot of thousands of games fits).
 pub const MAX_IPC_FRAME: usize = 16 * 1024 * 1024;
+/// Largest command body: commands carry an id or a path, nothing more.
+pub const MAX_IPC_COMMAND: usize = 64 * 1024;
 /// Environment variable carrying the launch token to the worker.
 pub const TOKEN_ENV: &str = "LANSPREAD_IPC_TOKEN";
 /// How often each side sends a heartbeat.
@@ -138,7 +140,7 @@ impl IpcCommand {
 
 impl Message for IpcCommand {
     const NAME: &'static str = "ipc command";
-    const MAX_FRAME: usize = MAX_IPC_FRAME;
+    const MAX_FRAME: usize = MAX_IPC_COMMAND;
     const VARIANTS: Option<u32> = Some(15);
 }
 
