@@ -14,7 +14,7 @@ use lanspread_proto::ipc::{
 };
 use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
 use lanspread_proto::{FrameError, exit, frame};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::library::root::check_game_id;
@@ -156,20 +156,41 @@ fn bridge(mut reader: Reader, mut writer: Writer) -> Bridge {
         }
     });
     let (cmd_tx, commands) = mpsc::unbounded_channel::<IpcCommand>();
+    let failures = out.clone();
     let reader_task = tokio::spawn(async move {
         loop {
-            match read_frame::<IpcCommand, _>(&mut reader).await {
+            let error = match read_frame::<IpcCommand, _>(&mut reader).await {
                 Ok(Some(command)) => {
                     if cmd_tx.send(command).is_err() {
                         break;
                     }
+                    continue;
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("ipc: {e}");
-                    break;
+                Err(e) => e,
+            };
+            // A whole frame that is too large or does not decode leaves the
+            // stream in step: it is refused and the next one is read. Only a
+            // stream that broke off mid-frame ends the link.
+            let in_step = match &error {
+                FrameError::TooLarge { len, .. } => {
+                    let mut body = (&mut reader).take(*len);
+                    tokio::io::copy(&mut body, &mut tokio::io::sink()).await.is_ok_and(|n| n == *len)
                 }
+                FrameError::Malformed { .. } | FrameError::UnknownVariant { .. } | FrameError::TrailingBytes { .. } => {
+                    true
+                }
+                _ => false,
+            };
+            tracing::warn!("ipc: {error}");
+            if !in_step {
+                break;
             }
+            let refused = IpcEvent::RuntimeFailure {
+                context: "a command from the UI".into(),
+                message: format!("{error}; ignored"),
+            };
+            let _ = failures.send(refused);
         }
     });
     Bridge { out, commands, writer_task, reader_task }

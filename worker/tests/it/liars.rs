@@ -18,7 +18,7 @@ use lanspread_proto::peer::{
 };
 use lanspread_worker::net::identity::Identity;
 use lanspread_worker::net::transport;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::support::WORKER;
@@ -106,7 +106,7 @@ pub struct FakeUi {
     pub events: Arc<Mutex<Vec<IpcEvent>>>,
     /// The worker's log (stderr), line by line.
     pub log: Arc<Mutex<Vec<String>>>,
-    commands: mpsc::UnboundedSender<IpcCommand>,
+    frames: mpsc::UnboundedSender<Vec<u8>>,
     pub worker: tokio::process::Child,
 }
 
@@ -150,24 +150,31 @@ impl FakeUi {
                 sink.lock().unwrap().push(event);
             }
         });
-        let (commands, mut to_send) = mpsc::unbounded_channel::<IpcCommand>();
+        let (frames, mut to_send) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(async move {
             let mut heartbeat = tokio::time::interval(Duration::from_millis(500));
             loop {
-                let command = tokio::select! {
-                    command = to_send.recv() => match command { Some(c) => c, None => return },
-                    _ = heartbeat.tick() => IpcCommand::Heartbeat,
+                let frame = tokio::select! {
+                    frame = to_send.recv() => match frame { Some(f) => f, None => return },
+                    _ = heartbeat.tick() => raw_frame(&IpcCommand::Heartbeat),
                 };
-                if write_frame(&mut writer, &command).await.is_err() {
+                if writer.write_all(&frame).await.is_err() {
                     return;
                 }
             }
         });
-        FakeUi { events, log, commands, worker }
+        FakeUi { events, log, frames, worker }
     }
 
+    /// Sends a command as a frame, whatever its size (a real UI's encoder
+    /// would refuse one over the limit; a hostile one need not).
     pub fn send(&self, command: IpcCommand) {
-        self.commands.send(command).unwrap();
+        self.send_raw(raw_frame(&command));
+    }
+
+    /// Sends bytes as they are.
+    pub fn send_raw(&self, bytes: Vec<u8>) {
+        self.frames.send(bytes).unwrap();
     }
 
     /// Waits for an event matching `pred` (seen since the start); panics
@@ -187,6 +194,14 @@ impl FakeUi {
     pub fn worker_alive(&mut self) -> bool {
         self.worker.try_wait().unwrap().is_none()
     }
+}
+
+/// A length prefix and the postcard body, with no limit checked.
+fn raw_frame(command: &IpcCommand) -> Vec<u8> {
+    let body = postcard::to_stdvec(command).unwrap();
+    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+    frame.extend(body);
+    frame
 }
 
 fn rand_suffix() -> u64 {
