@@ -120,14 +120,14 @@ pub fn install(
     let items = payload::plan(&game)?;
     let sizes = items.iter().map(formats::unpacked_size).collect::<Result<Vec<u64>, _>>()?;
     let total = sizes.iter().fold(0u64, |sum, size| sum.saturating_add(*size));
-    let available = available_space(&root)?;
+    let available = available_space(root)?;
     if available < total {
         return Err(InstallError::NoSpace { path: root.display().to_string(), needed: total, available });
     }
 
     let updated = game.installed;
     let (operation, name) = if updated { (Operation::Update, "update") } else { (Operation::Install, "install") };
-    let record = |step| Intent { operation, step, version: Some(version.clone()) }.record(&root);
+    let record = |step| Intent { operation, step, version: Some(version.clone()) }.record(root);
     record(Step::Unpacking)?;
     crash::point(&format!("{name}:unpacking"));
     let staging_dir = root.join(STAGING_DIR);
@@ -138,15 +138,15 @@ pub fn install(
         Err(e) => {
             // Undo now; if that fails too, the intent log lets recovery do it.
             if discard(&staging_dir).is_ok() {
-                Intent::clear(&root)?;
+                Intent::clear(root)?;
             }
             return Err(e);
         }
     };
     crash::point(&format!("{name}:unpacked"));
-    if let Err(e) = swap_in(&root, &version, updated, name, &record) {
+    if let Err(e) = swap_in(root, &version, updated, name, &record) {
         // Put the previous install back now rather than at the next start.
-        if let Err(undo) = recover_root(&root) {
+        if let Err(undo) = recover_root(root) {
             tracing::warn!("{}: {undo}; the next start recovers it", root.display());
         }
         return Err(e);
