@@ -475,17 +475,7 @@ fn an_install_without_room_is_refused_before_unpacking() {
     downloaded(&tmp.path().join("src"), "1.0", |root| {
         archives::zip(&root.join("pak.zip"), &[Entry::file("data/big.bin", noise(3_000_000, 9))]);
     });
-    let games = tmp.path().join("games");
-    fs::create_dir_all(&games).unwrap();
-    let script = format!(
-        "mount -t tmpfs -o size=5m lanspread-test {games} && cp -r {src} {games}/ && {WORKER} install {GAME} --games {games}; \
-         echo \"exit=$?\"; echo \"left=$(ls -A {games}/{GAME} | tr '\\n' ' ')\"",
-        games = games.display(),
-        src = tmp.path().join("src").join(GAME).display(),
-    );
-    let output = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = install_on_small_disk(tmp.path(), "5m");
     assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
     assert!(stdout.contains("left=pak.zip version.ini \n"), "nothing unpacked: {stdout}");
     assert!(stderr.contains("not enough free space") && stderr.contains("the install needs 3.0 MB"), "{stderr}");
@@ -569,18 +559,25 @@ fn a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking() {
     let mut entries = vec![Entry::file("data/a.bin", noise(1_000_000, 5))];
     entries.extend((0..200).map(|i| Entry::hard_link(&format!("data/copy{i}.bin"), "data/a.bin")));
     downloaded(&tmp.path().join("src"), "1.0", |root| archives::tar(&root.join("pak.tar"), &entries, TarKind::Plain));
-    let games = tmp.path().join("games");
-    fs::create_dir_all(&games).unwrap();
-    let script = format!(
-        "mount -t tmpfs -o size=16m lanspread-test {games} && cp -r {src} {games}/ && {WORKER} install {GAME} --games {games}; \
-         echo \"exit=$?\"; echo \"left=$(ls -A {games}/{GAME} | tr '\\n' ' ')\"",
-        games = games.display(),
-        src = tmp.path().join("src").join(GAME).display(),
-    );
-    let output = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = install_on_small_disk(tmp.path(), "16m");
     assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
     assert!(stdout.contains("left=pak.tar version.ini \n"), "nothing unpacked: {stdout}");
     assert!(stderr.contains("not enough free space") && stderr.contains("the install needs 201.0 MB"), "{stderr}");
+}
+
+/// Installs the downloaded game under `tmp/src` on a tmpfs of `size` (a
+/// private mount namespace, so it exists only for this command); returns
+/// stdout, with the exit code and what was left in the root, and stderr.
+#[cfg(unix)]
+fn install_on_small_disk(tmp: &Path, size: &str) -> (String, String) {
+    let games = tmp.join("games");
+    fs::create_dir_all(&games).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size={size} lanspread-test {games} && cp -r {src} {games}/ && {WORKER} install {GAME} --games {games}; \
+         echo \"exit=$?\"; echo \"left=$(ls -A {games}/{GAME} | tr '\\n' ' ')\"",
+        games = games.display(),
+        src = tmp.join("src").join(GAME).display(),
+    );
+    let output = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
