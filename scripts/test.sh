@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds the worker binary the
 # UI-side tests spawn (cargo test does not build other packages' binaries),
-# then runs every test of the workspace. Extra arguments go to `cargo test`.
+# then runs every test of the workspace (extra arguments go to `cargo test`)
+# and, as root, builds the Linux packages and checks them by installing them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 cargo build -p lanspread-worker
 cargo test --workspace "$@"
+# The Linux packages, built from debug binaries (quicker) and installed,
+# run and removed as a user would (installer/README.md).
+if [ "$(id -u)" = 0 ]; then
+  PROFILE=dev scripts/package.sh linux
+  installer/linux/check-packages.sh
+else
+  echo "SKIPPED the package checks: installing a .deb needs root"
+fi
