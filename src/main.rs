@@ -1,6 +1,10 @@
 //! `lanspread`: the desktop app. Starts and supervises `lanspread-worker`,
 //! and shows the LAN's games.
 
+// A GUI program on Windows: release builds open no console window (debug
+// builds keep one for their log output).
+#![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 

@@ -25,6 +25,19 @@ pub fn log_file() -> PathBuf {
     dir.join("lanspread.log")
 }
 
+/// Starts the worker without a console window of its own: the app is a GUI
+/// program, and a console flashing up beside it would be noise.
+#[cfg(windows)]
+pub fn hide_console(command: &mut tokio::process::Command) {
+    /// `CREATE_NO_WINDOW` from the Windows process creation flags.
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    command.creation_flags(CREATE_NO_WINDOW);
+}
+
+/// Programs started from a terminal share it; there is no console to hide.
+#[cfg(not(windows))]
+pub fn hide_console(_command: &mut tokio::process::Command) {}
+
 /// `path` in the plain form that mount point lists and file viewers use.
 /// Windows' `canonicalize` gives verbatim paths (`\\?\C:\games`), which
 /// never match a mount point (`C:\`) as a prefix and which Explorer does not

@@ -233,6 +233,7 @@ impl Run {
         let mut command = Command::new(&self.config.worker_exe);
         command.arg("ipc").arg("--socket").arg(&self.socket).args(&self.config.worker_args);
         command.env(TOKEN_ENV, &self.token).stdin(Stdio::null()).stdout(Stdio::null()).kill_on_drop(true);
+        crate::platform::hide_console(&mut command);
         command.stderr(if self.config.log.is_some() { Stdio::piped() } else { Stdio::inherit() });
         let mut child = command.spawn()?;
         if let (Some(log), Some(stderr)) = (&self.config.log, child.stderr.take()) {
