@@ -6,7 +6,8 @@
 #
 # A silent install (/S) into Program Files; the files, the Start menu
 # shortcut and the uninstall key (with its display version and quiet
-# uninstall string) are there; the installed `lanspread-worker.exe
+# uninstall string) are there; installing again leaves one entry and one
+# shortcut; the installed `lanspread-worker.exe
 # --version` prints the workspace version; an install / uninstall / remove
 # round trip on a small zip game works from the installed location; a silent
 # uninstall leaves nothing in Program Files, the registry or the Start menu.
@@ -29,7 +30,7 @@ shortcut="$WINEPREFIX/drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs/
 key='HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\LanSpread'
 
 "$wine" "$setup" /S
-"$wine" wineserver -w 2>/dev/null || /usr/lib/wine/wineserver -w
+/usr/lib/wine/wineserver -w
 for f in lanspread.exe lanspread-worker.exe uninstall.exe LICENSE.txt; do
   [ -f "$program_files/$f" ] || fail "no $f in Program Files"
 done
@@ -39,6 +40,16 @@ done
 "$wine" reg query "$key" /v QuietUninstallString 2>/dev/null | grep -q 'uninstall.exe" /S' \
   || fail "no QuietUninstallString"
 ok "silent install: files, shortcut and uninstall key are there"
+
+# Installing again (an upgrade in place) adds nothing beside the first.
+"$wine" "$setup" /S
+/usr/lib/wine/wineserver -w
+entries=$("$wine" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' 2>/dev/null \
+  | tr -d '\r' | grep -ci 'lanspread' || true)
+[ "$entries" = 1 ] || fail "$entries Apps & features entries after installing twice"
+[ "$(ls "$WINEPREFIX/drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs" | grep -c '^LanSpread')" = 1 ] \
+  || fail "more than one Start menu shortcut after installing twice"
+ok "installing over the installed version leaves one entry and one shortcut"
 
 worker="C:\\Program Files\\LanSpread\\lanspread-worker.exe"
 got=$("$wine" "$worker" --version 2>/dev/null | tr -d '\r')
