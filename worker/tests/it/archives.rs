@@ -81,6 +81,24 @@ pub fn sevenz(path: &Path, entries: &[Entry]) {
     out.finish().unwrap();
 }
 
+/// Writes the archive its name says: `.zip`, `.7z`, `.tar`, `.tar.gz` or `.tar.zst`.
+pub fn by_name(path: &Path, entries: &[Entry]) {
+    let name = path.file_name().unwrap().to_string_lossy();
+    if name.ends_with(".zip") {
+        zip(path, entries);
+    } else if name.ends_with(".7z") {
+        sevenz(path, entries);
+    } else if name.ends_with(".tar.gz") {
+        tar(path, entries, TarKind::Gzip);
+    } else if name.ends_with(".tar.zst") {
+        tar(path, entries, TarKind::Zstd);
+    } else if name.ends_with(".tar") {
+        tar(path, entries, TarKind::Plain);
+    } else {
+        panic!("{name}: not an archive name");
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum TarKind {
     Plain,

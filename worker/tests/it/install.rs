@@ -213,18 +213,7 @@ fn hostile_archives_are_refused_with_nothing_written_outside() {
     for (name, entries) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let games = tmp.path().join("games");
-        let root = downloaded(&games, "1.0", |root| {
-            let path = root.join(name);
-            if name.ends_with(".zip") {
-                archives::zip(&path, &entries);
-            } else if name.ends_with(".7z") {
-                archives::sevenz(&path, &entries);
-            } else if name.ends_with(".tar.gz") {
-                archives::tar(&path, &entries, TarKind::Gzip);
-            } else {
-                archives::tar(&path, &entries, TarKind::Zstd);
-            }
-        });
+        let root = downloaded(&games, "1.0", |root| archives::by_name(&root.join(name), &entries));
         let before = listing(tmp.path());
         let output = run(&games, &["install", GAME], &[]);
         assert_eq!(output.status.code(), Some(1), "{name} must be refused");
@@ -498,16 +487,7 @@ fn link_chains_that_lead_outside_are_refused_whichever_order_they_come_in() {
     for (name, entries) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let games = tmp.path().join("games");
-        let root = downloaded(&games, "1.0", |root| {
-            let path = root.join(name);
-            if name.ends_with(".zip") {
-                archives::zip(&path, &entries);
-            } else if name.ends_with(".7z") {
-                archives::sevenz(&path, &entries);
-            } else {
-                archives::tar(&path, &entries, TarKind::Plain);
-            }
-        });
+        let root = downloaded(&games, "1.0", |root| archives::by_name(&root.join(name), &entries));
         let before = listing(tmp.path());
         let output = run(&games, &["install", GAME], &[]);
         assert_eq!(output.status.code(), Some(1), "{name} must be refused");
