@@ -3,7 +3,7 @@
 # way a user meets them, on this machine, as root:
 #
 # 1. the .deb installs with dpkg -i (apt-get -f install for its depends),
-#    lintian finds no error in it, `lanspread-worker --version` prints the
+#    lintian finds no error in it, its metainfo and menu entry validate, `lanspread-worker --version` prints the
 #    workspace version, the seeder unit passes systemd-analyze verify, the
 #    installed `lanspread` opens a window under Xvfb (a screenshot of more
 #    than 50 colours) and starts the installed worker, and dpkg --purge
@@ -28,7 +28,7 @@ for f in "$deb" "$rpm" "$tarball"; do
 done
 
 need=()
-for p in lintian rpm systemd xvfb xauth imagemagick xdotool; do
+for p in lintian rpm systemd xvfb xauth imagemagick xdotool appstream desktop-file-utils; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -54,6 +54,10 @@ if grep -q '^E: ' "$work/lintian.txt"; then
   fail "lintian reports errors"
 fi
 ok "lintian: no errors ($(grep -c '^W: ' "$work/lintian.txt" || true) warnings)"
+appstreamcli validate --no-net installer/linux/io.github.lanspread.LanSpread.metainfo.xml >/dev/null \
+  || fail "appstreamcli validate"
+desktop-file-validate installer/linux/lanspread.desktop || fail "desktop-file-validate"
+ok "the metainfo and the menu entry validate"
 
 dpkg -i "$deb" >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -f -y -qq >/dev/null
 dpkg-query -W -f='${Status}' lanspread | grep -q "install ok installed" || fail "the .deb did not install"
