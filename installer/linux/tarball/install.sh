@@ -27,6 +27,5 @@ done
 # on every desktop session's PATH.
 desktop="$prefix/share/applications/lanspread.desktop"
 sed "s|^Exec=lanspread$|Exec=$prefix/bin/lanspread|" "$desktop" >"$desktop.new" && mv "$desktop.new" "$desktop"
-command -v update-desktop-database >/dev/null && update-desktop-database -q "$prefix/share/applications" 2>/dev/null || true
 echo "$list" >>"$list"
 echo "LanSpread installed in $prefix (run: $prefix/bin/lanspread; remove: $here/uninstall.sh)"
