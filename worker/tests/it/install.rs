@@ -211,19 +211,26 @@ fn hostile_archives_are_refused_with_nothing_written_outside() {
         ("link-out.7z", vec![Entry::link("escape", "../../outside")]),
     ];
     for (name, entries) in cases {
-        let tmp = tempfile::tempdir().unwrap();
-        let games = tmp.path().join("games");
-        let root = downloaded(&games, "1.0", |root| archives::by_name(&root.join(name), &entries));
-        let before = listing(tmp.path());
-        let output = run(&games, &["install", GAME], &[]);
-        assert_eq!(output.status.code(), Some(1), "{name} must be refused");
-        let err = stderr(&output);
+        let err = refused_install(name, &entries);
         assert!(err.contains(name) && err.contains("refused"), "{name}: {err}");
-        assert!(!root.join("local").exists(), "{name}: nothing is installed");
-        assert_no_reserved(&root);
-        assert_eq!(listing(tmp.path()), before, "{name}: nothing changed outside");
         assert!(!Path::new("/tmp/lanspread-evil.txt").exists());
     }
+}
+
+/// Installs a game whose payload is the archive `name` of `entries`, which
+/// must be refused with nothing installed and nothing changed anywhere in
+/// its temporary directory; returns the error output.
+fn refused_install(name: &str, entries: &[Entry]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let root = downloaded(&games, "1.0", |root| archives::by_name(&root.join(name), entries));
+    let before = listing(tmp.path());
+    let output = run(&games, &["install", GAME], &[]);
+    assert_eq!(output.status.code(), Some(1), "{name} must be refused");
+    assert!(!root.join("local").exists(), "{name}: nothing is installed");
+    assert_no_reserved(&root);
+    assert_eq!(listing(tmp.path()), before, "{name}: nothing changed");
+    stderr(&output)
 }
 
 /// Every path under `dir` except the lock directory.
@@ -485,17 +492,8 @@ fn link_chains_that_lead_outside_are_refused_whichever_order_they_come_in() {
         ("chain.7z", vec![inner, Entry::link("z", "d/l1/.."), Entry::link("d/l1", "..")]),
     ];
     for (name, entries) in cases {
-        let tmp = tempfile::tempdir().unwrap();
-        let games = tmp.path().join("games");
-        let root = downloaded(&games, "1.0", |root| archives::by_name(&root.join(name), &entries));
-        let before = listing(tmp.path());
-        let output = run(&games, &["install", GAME], &[]);
-        assert_eq!(output.status.code(), Some(1), "{name} must be refused");
-        let err = stderr(&output);
+        let err = refused_install(name, &entries);
         assert!(err.contains("refused") && err.contains("passes through another link"), "{name}: {err}");
-        assert!(!root.join("local").exists(), "{name}: nothing is installed");
-        assert_no_reserved(&root);
-        assert_eq!(listing(tmp.path()), before, "{name}: nothing changed");
     }
 }
 
