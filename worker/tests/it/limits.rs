@@ -16,7 +16,6 @@ use lanspread_worker::net::{client, transport};
 use crate::support::{WORKER, Worker, assert_same_tree, make_random_game, serve};
 
 /// A field of `/proc/PID/status` in kB (`VmRSS`, `VmHWM`).
-#[cfg(target_os = "linux")]
 fn status_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
@@ -24,7 +23,6 @@ fn status_kb(pid: u32, field: &str) -> u64 {
 }
 
 /// CPU time of a process in clock ticks (user + system).
-#[cfg(target_os = "linux")]
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after_name = &stat[stat.rfind(')').unwrap() + 2..];
@@ -50,7 +48,6 @@ fn fetch(name: &str, game: &str, games: &Path, state: &Path, peers: &[SocketAddr
     Worker::spawn(name, command)
 }
 
-#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_chunk_requests_cannot_grow_a_seeder_and_honest_fetchers_still_finish() {
     const CONNECTIONS: usize = 8;
@@ -108,7 +105,6 @@ async fn unread_chunk_requests_cannot_grow_a_seeder_and_honest_fetchers_still_fi
     drop((unread, connections));
 }
 
-#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_hellos_leaves_the_seeder_serving_and_idle_again() {
     let tmp = tempfile::tempdir().unwrap();
@@ -168,7 +164,6 @@ async fn a_flood_of_hellos_leaves_the_seeder_serving_and_idle_again() {
     assert!(lines < 100, "{lines} log lines after 3,000 hellos:\n{}", seeder.log());
 }
 
-#[cfg(unix)]
 #[test]
 fn a_game_of_thousands_of_files_downloads_under_a_low_open_file_limit() {
     const FILES: usize = 5000;

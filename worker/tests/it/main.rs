@@ -7,6 +7,8 @@ mod hostile;
 mod hostile_peer;
 mod install;
 mod liars;
+// Reads /proc and sets limits with the shell's ulimit: Linux only.
+#[cfg(target_os = "linux")]
 mod limits;
 mod listen;
 mod manifests;
