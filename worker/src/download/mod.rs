@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::library::scan::VERSION_FILE;
 use crate::net::client::PeerConnection;
 use crate::node::GameSource;
+use crate::platform::fs::annotate;
 use journal::Journal;
 use planner::Wanted;
 use planner::short;
@@ -189,10 +190,6 @@ pub(crate) fn progress_of(
         eta_secs,
         peers,
     }
-}
-
-fn annotate(path: &Path, e: std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 /// The manifest most peers agree on, and those peers' connections. Peers

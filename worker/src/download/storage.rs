@@ -17,10 +17,10 @@ use lanspread_proto::game::is_valid_game_id;
 use lanspread_proto::names::{check_relative_path, is_valid_version};
 use lanspread_proto::peer::{GameManifest, MAX_CHUNK_SIZE, MAX_MANIFEST_FILES, MAX_VERSION_FILE_SIZE};
 
+use super::VERSION_TMP;
 use super::planner::ChunkRef;
-use super::{VERSION_TMP, annotate};
 use crate::library::scan::{INSTALL_DIR, VERSION_FILE};
-use crate::platform::fs::{read_exact_at, write_all_at};
+use crate::platform::fs::{annotate, read_exact_at, write_all_at};
 
 /// Checks a manifest from a peer before any of it touches the disk or
 /// sizes an allocation.

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::platform::fs::annotate;
 use crate::platform::fs::{remove_atomic, write_atomic};
 
 /// The intent log at a game root.
@@ -88,10 +89,6 @@ impl Intent {
     pub fn clear(root: &Path) -> io::Result<()> {
         remove_atomic(&root.join(INTENT_FILE))
     }
-}
-
-fn annotate(path: &Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -353,5 +353,5 @@ fn discard(path: &Path) -> Result<(), InstallError> {
 }
 
 fn io_at(path: &Path, e: io::Error) -> InstallError {
-    InstallError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    InstallError::Io(crate::platform::fs::annotate(path, e))
 }

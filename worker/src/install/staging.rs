@@ -299,7 +299,7 @@ pub fn bytes_under(dir: &Path) -> u64 {
 }
 
 fn io_at(path: &Path, e: io::Error) -> InstallError {
-    InstallError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    InstallError::Io(crate::platform::fs::annotate(path, e))
 }
 
 #[cfg(unix)]

@@ -11,6 +11,7 @@ use lanspread_proto::game::is_valid_game_id;
 use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
 
 use crate::catalog::Catalog;
+use crate::platform::fs::annotate;
 
 /// Why an id has no root that may be touched.
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +66,6 @@ pub fn check_game_id(id: &str, catalog: &Catalog) -> Result<(), RootError> {
         return Err(RootError::Uncatalogued(id.to_owned()));
     }
     Ok(())
-}
-
-fn annotate(path: &Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::catalog::Catalog;
+use crate::platform::fs::annotate;
 
 /// The downloaded sentinel at a game root.
 pub const VERSION_FILE: &str = "version.ini";
@@ -136,10 +137,6 @@ pub fn read_version(path: &Path) -> Option<String> {
     let version =
         keyed.or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('[')).map(str::to_owned));
     Some(version.unwrap_or_default())
-}
-
-fn annotate(path: &Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

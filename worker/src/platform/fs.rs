@@ -4,6 +4,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// `e` with `path` in front of its message: errors say what failed where.
+pub fn annotate(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 /// Writes `bytes` to `path` atomically: a sibling temp file, fsync, rename.
 /// Errors name the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -16,7 +21,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 fn write_atomic_with(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
-    let annotate = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let annotate = |e: io::Error| annotate(path, e);
     let tmp = temp_path(path).ok_or_else(|| annotate(io::Error::other("not a file path")))?;
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -78,9 +83,7 @@ pub fn atomic_write_interrupted(path: &Path) -> bool {
 /// Removes the file at `path`; a missing file is fine. Errors name the path.
 pub fn remove_file_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(annotate(path, e)),
         _ => Ok(()),
     }
 }
@@ -132,5 +135,5 @@ pub fn write_all_at(file: &fs::File, mut buf: &[u8], mut offset: u64) -> io::Res
 
 /// Bytes available to this user on the filesystem holding `path`.
 pub fn available_space(path: &Path) -> io::Result<u64> {
-    fs4::available_space(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    fs4::available_space(path).map_err(|e| annotate(path, e))
 }
