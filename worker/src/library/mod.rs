@@ -157,17 +157,16 @@ impl Library {
     /// Fails with a reason for a person when an operation here or in another
     /// process already holds it.
     pub fn begin_operation(&self, id: &str) -> Result<BusyGuard, String> {
-        let game_dir = self.state().game_dir.clone();
-        root::checked_root(&game_dir, id, &self.catalog).map_err(|e| format!("{e}; nothing was changed"))?;
         if !self.busy.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
             return Err(format!("{id} is busy with another operation"));
         }
-        let lock = match RootLock::try_acquire(&game_dir, id, &self.catalog) {
+        // The lock checks the id and its root (see `root::checked_root`).
+        let lock = match RootLock::try_acquire(&self.state().game_dir, id, &self.catalog) {
             Ok(Some(lock)) => lock,
             failed => {
                 self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
                 return Err(match failed {
-                    Err(e) => format!("{id}: {e}"),
+                    Err(e) => format!("{e}; nothing was changed"),
                     _ => format!("{id} is busy: another LanSpread process is working on it"),
                 });
             }
