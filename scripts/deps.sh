@@ -17,6 +17,8 @@ packages=(
   iproute2 util-linux
   # RAR game packs are unpacked by an external tool; bsdtar is the free one
   libarchive-tools
+  # tests: game packs made with the tools people use (tar, Info-ZIP, 7-Zip)
+  tar zip p7zip-full xz-utils bzip2 lz4 zstd
   # tests: the real window under a virtual display
   xvfb
 )

@@ -14,6 +14,12 @@ use super::staging::{EntryPath, Staging};
 
 /// Entries one tarball may have (the size pass remembers each one's size).
 const MAX_ARCHIVE_ENTRIES: usize = 2_000_000;
+/// Memory an xz decoder may take (its dictionary); `xz -9` needs 65 MiB,
+/// so only a hostile header asks for more.
+const MAX_XZ_DECODER_KIB: u32 = 512 * 1024;
+/// Bytes read past a tarball's end marker, so the compressed stream's own
+/// checksum (gzip, xz, zstd, lz4) is checked before anything is written.
+const MAX_TARBALL_TRAILER: u64 = 1024 * 1024;
 /// A link target longer than this is not a link.
 const MAX_LINK_TARGET: u64 = 4096;
 /// Unix file type bits, as stored in tar headers, zip and 7z attributes.
@@ -28,11 +34,16 @@ pub fn unpacked_size(item: &Item) -> Result<u64, InstallError> {
     match item.kind {
         Kind::Copy => Ok(item.size),
         Kind::Rar => super::external::rar_unpacked_size(item),
+        Kind::UnsupportedTarball => Err(unsupported_tarball(item)),
         Kind::Zip => {
             let mut zip = open_zip(item)?;
             let mut total = 0u64;
             for i in 0..zip.len() {
                 let entry = zip.by_index_raw(i).map_err(|e| archive_error(item, e))?;
+                if let Some(why) = undecodable_zip_entry(entry.compression(), entry.encrypted()) {
+                    let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+                    return Err(archive_error(item, format!("entry {name:?} {why}")));
+                }
                 total = total.saturating_add(entry.size());
             }
             Ok(total)
@@ -47,11 +58,11 @@ pub fn unpacked_size(item: &Item) -> Result<u64, InstallError> {
             let mut archive = tar::Archive::new(tar_stream(item, compression)?);
             let mut sizes: HashMap<String, u64> = HashMap::new();
             let mut total = 0u64;
-            for (n, entry) in archive.entries().map_err(|e| archive_error(item, e))?.enumerate() {
+            for (n, entry) in archive.entries().map_err(|e| stream_error(item, &e))?.enumerate() {
                 if n >= MAX_ARCHIVE_ENTRIES {
                     return Err(archive_error(item, format!("more than {MAX_ARCHIVE_ENTRIES} entries")));
                 }
-                let entry = entry.map_err(|e| archive_error(item, e))?;
+                let entry = entry.map_err(|e| stream_error(item, &e))?;
                 let name = normalized(&entry.path_bytes());
                 let size = if entry.header().entry_type().is_hard_link() {
                     let target = entry.link_name_bytes().map(|t| normalized(&t)).unwrap_or_default();
@@ -62,9 +73,52 @@ pub fn unpacked_size(item: &Item) -> Result<u64, InstallError> {
                 sizes.insert(name, size);
                 total = total.saturating_add(size);
             }
+            drain_trailer(item, archive.into_inner())?;
             Ok(total)
         }
     }
+}
+
+fn unsupported_tarball(item: &Item) -> InstallError {
+    InstallError::Archive {
+        archive: item.rel.clone(),
+        message: "this tarball's compression is not one LanSpread unpacks; repack it as .tar.xz, .tar.zst, \
+                  .tar.gz, .tar.bz2, .tar.lz4, .zip or .7z"
+            .into(),
+    }
+}
+
+/// Why a zip entry compressed with `method` cannot be unpacked, if it
+/// cannot: checked for every entry before anything is written.
+#[allow(deprecated)] // `Unsupported` is the only way to learn an unknown method's number.
+fn undecodable_zip_entry(method: zip::CompressionMethod, encrypted: bool) -> Option<String> {
+    use zip::CompressionMethod as M;
+    if encrypted {
+        return Some("is encrypted (a game pack must not need a password)".into());
+    }
+    match method {
+        M::Stored
+        | M::Deflated
+        | M::Deflate64
+        | M::Bzip2
+        | M::Lzma
+        | M::Xz
+        | M::Zstd
+        | M::Ppmd
+        | M::Shrink
+        | M::Reduce(_)
+        | M::Implode => None,
+        M::Unsupported(99) => Some("is AES-encrypted (a game pack must not need a password)".into()),
+        M::Unsupported(n) => Some(format!("is compressed with method {n}, which LanSpread does not decode")),
+        other => Some(format!("is compressed with {other}, which LanSpread does not decode")),
+    }
+}
+
+/// Reads what follows a tarball's end marker (padding, then the
+/// compressor's checksum) so a corrupt or cut stream fails here.
+fn drain_trailer(item: &Item, stream: impl Read) -> Result<(), InstallError> {
+    io::copy(&mut stream.take(MAX_TARBALL_TRAILER), &mut io::sink()).map_err(|e| stream_error(item, &e))?;
+    Ok(())
 }
 
 /// Unpacks (or copies) `item`, which unpacks to `unpacked` bytes, into the
@@ -83,6 +137,7 @@ pub fn unpack(item: &Item, unpacked: u64, staging: &mut Staging<'_>) -> Result<(
         Kind::SevenZip => unpack_7z(item, staging),
         Kind::Tar(compression) => unpack_tar(item, compression, staging),
         Kind::Rar => super::external::unpack_rar(item, unpacked, staging),
+        Kind::UnsupportedTarball => Err(unsupported_tarball(item)),
     }
 }
 
@@ -91,6 +146,9 @@ fn unpack_zip(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| archive_error(item, e))?;
         let name = entry.name().map_err(|e| archive_error(item, e))?.into_owned();
+        if entry.is_dir() && EntryPath::is_root(&name) {
+            continue;
+        }
         let path = EntryPath::parse(&name).map_err(|why| unsafe_entry(item, &name, why))?;
         let mode = entry.unix_mode().unwrap_or(0);
         if entry.is_dir() {
@@ -127,7 +185,7 @@ fn unpack_7z_entry(
     data: &mut dyn Read,
     staging: &mut Staging<'_>,
 ) -> Result<(), InstallError> {
-    if entry.is_anti_item() {
+    if entry.is_anti_item() || (entry.is_directory() && EntryPath::is_root(entry.name())) {
         return Ok(());
     }
     let path = EntryPath::parse(entry.name()).map_err(|why| unsafe_entry(item, entry.name(), why))?;
@@ -145,11 +203,15 @@ fn unpack_7z_entry(
 
 fn unpack_tar(item: &Item, compression: Compression, staging: &mut Staging<'_>) -> Result<(), InstallError> {
     let mut archive = tar::Archive::new(tar_stream(item, compression)?);
-    for entry in archive.entries().map_err(|e| archive_error(item, e))? {
-        let mut entry = entry.map_err(|e| archive_error(item, e))?;
+    for entry in archive.entries().map_err(|e| stream_error(item, &e))? {
+        let mut entry = entry.map_err(|e| stream_error(item, &e))?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() {
+            continue;
+        }
+        // `tar czf pack.tgz .` names the archive's root `./`.
+        if kind.is_dir() && EntryPath::is_root(&name) {
             continue;
         }
         let path = EntryPath::parse(&name).map_err(|why| unsafe_entry(item, &name, why))?;
@@ -194,6 +256,9 @@ fn tar_stream(item: &Item, compression: Compression) -> Result<Box<dyn Read>, In
         Compression::Zstd => {
             Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(|e| archive_error(item, e))?)
         }
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(file, true, MAX_XZ_DECODER_KIB)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(file)),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(file)),
     })
 }
 
@@ -206,8 +271,21 @@ fn read_link_target(item: &Item, name: &str, data: &mut dyn Read) -> Result<Stri
     Ok(target)
 }
 
+/// A tarball's stream could not be read: says whether it is cut short or
+/// corrupt, in words, beside the decoder's own.
+fn stream_error(item: &Item, e: &io::Error) -> InstallError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => archive_error(item, format!("the file ends too soon; is it cut short? ({e})")),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::Other => {
+            archive_error(item, format!("the data is corrupt ({e})"))
+        }
+        _ => archive_error(item, e),
+    }
+}
+
+/// The archive could not be read: says which format it was read as.
 fn archive_error(item: &Item, e: impl std::fmt::Display) -> InstallError {
-    InstallError::Archive { archive: item.rel.clone(), message: e.to_string() }
+    InstallError::Archive { archive: item.rel.clone(), message: format!("cannot unpack this {}: {e}", item.kind) }
 }
 
 fn unsafe_entry(item: &Item, entry: &str, why: &str) -> InstallError {

@@ -23,7 +23,25 @@ pub enum Compression {
     None,
     Gzip,
     Zstd,
+    Xz,
+    Bzip2,
+    Lz4,
 }
+
+/// Tarball names, lower case, and how each is compressed.
+const TARBALL_SUFFIXES: &[(&str, Compression)] = &[
+    (".tar", Compression::None),
+    (".tar.gz", Compression::Gzip),
+    (".tgz", Compression::Gzip),
+    (".tar.zst", Compression::Zstd),
+    (".tzst", Compression::Zstd),
+    (".tar.xz", Compression::Xz),
+    (".txz", Compression::Xz),
+    (".tar.bz2", Compression::Bzip2),
+    (".tbz2", Compression::Bzip2),
+    (".tbz", Compression::Bzip2),
+    (".tar.lz4", Compression::Lz4),
+];
 
 /// What to do with one payload item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +51,30 @@ pub enum Kind {
     Tar(Compression),
     /// Through an external unpacker.
     Rar,
+    /// Named like a tarball (`x.tar.lzma`) but compressed in a way this
+    /// does not read: refused, never copied as if it were game data.
+    UnsupportedTarball,
     /// Not an archive: copied to the same relative path under `local/`.
     Copy,
+}
+
+impl std::fmt::Display for Kind {
+    /// What the user would call the format, for messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Zip => "zip archive",
+            Kind::SevenZip => "7z archive",
+            Kind::Tar(Compression::None) => "tarball",
+            Kind::Tar(Compression::Gzip) => "gzip-compressed tarball",
+            Kind::Tar(Compression::Zstd) => "zstd-compressed tarball",
+            Kind::Tar(Compression::Xz) => "xz-compressed tarball",
+            Kind::Tar(Compression::Bzip2) => "bzip2-compressed tarball",
+            Kind::Tar(Compression::Lz4) => "lz4-compressed tarball",
+            Kind::Rar => "RAR archive",
+            Kind::UnsupportedTarball => "tarball compressed in an unsupported way",
+            Kind::Copy => "file",
+        })
+    }
 }
 
 /// One unit of an install: an archive (all its volumes) or a plain file.
@@ -151,14 +191,17 @@ fn classify(name: &str) -> Option<Volume> {
     if lower.ends_with(".7z") {
         return single(Kind::SevenZip, 1);
     }
-    let tar = [
-        (".tar", Compression::None),
-        (".tar.gz", Compression::Gzip),
-        (".tgz", Compression::Gzip),
-        (".tar.zst", Compression::Zstd),
-        (".tzst", Compression::Zstd),
-    ];
-    tar.iter().find(|(ext, _)| lower.ends_with(ext)).and_then(|(_, c)| single(Kind::Tar(*c), 2))
+    if let Some((_, compression)) = TARBALL_SUFFIXES.iter().find(|(suffix, _)| lower.ends_with(suffix)) {
+        return single(Kind::Tar(*compression), 2);
+    }
+    // `x.tar.lzma`, `x.tar.Z`, …: a tarball by name, in a compression not read here.
+    if let Some((stem, ext)) = lower.rsplit_once('.')
+        && stem.ends_with(".tar")
+        && !ext.is_empty()
+    {
+        return single(Kind::UnsupportedTarball, 2);
+    }
+    None
 }
 
 /// The volumes of a byte-split archive read as one file.
@@ -264,6 +307,51 @@ mod tests {
                 (Kind::Copy, "maps/extra.zip".into(), 1),
             ]
         );
+    }
+
+    #[test]
+    fn archives_are_known_by_name_whatever_the_case() {
+        let kinds: Vec<(String, Kind)> = plan(&game(&[
+            "a.TAR.XZ",
+            "b.txz",
+            "c.tar.bz2",
+            "d.TBZ2",
+            "e.tbz",
+            "f.tar.lz4",
+            "g.Tar.Gz",
+            "h.TGZ",
+            "i.tar.zst",
+            "j.ZIP",
+            "k.7Z",
+            "l.tar",
+            "m.tar.lzma",
+            "n.pk3",
+            "o.xz",
+        ]))
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.rel, i.kind))
+        .collect();
+        let tar = |c| Kind::Tar(c);
+        let expected = [
+            ("a.TAR.XZ", tar(Compression::Xz)),
+            ("b.txz", tar(Compression::Xz)),
+            ("c.tar.bz2", tar(Compression::Bzip2)),
+            ("d.TBZ2", tar(Compression::Bzip2)),
+            ("e.tbz", tar(Compression::Bzip2)),
+            ("f.tar.lz4", tar(Compression::Lz4)),
+            ("g.Tar.Gz", tar(Compression::Gzip)),
+            ("h.TGZ", tar(Compression::Gzip)),
+            ("i.tar.zst", tar(Compression::Zstd)),
+            ("j.ZIP", Kind::Zip),
+            ("k.7Z", Kind::SevenZip),
+            ("l.tar", tar(Compression::None)),
+            ("m.tar.lzma", Kind::UnsupportedTarball),
+            // Game data that happens to be a zip, and a lone compressed file, are copied.
+            ("n.pk3", Kind::Copy),
+            ("o.xz", Kind::Copy),
+        ];
+        assert_eq!(kinds, expected.map(|(n, k)| (n.to_owned(), k)));
     }
 
     #[test]

@@ -65,6 +65,15 @@ impl EntryPath {
         Ok(EntryPath(parts))
     }
 
+    /// Whether an entry name means the archive's root itself (`./`, as
+    /// `tar czf pack.tgz .` writes it): only a folder may be named so, and
+    /// it unpacks to the staging directory that already exists.
+    pub fn is_root(name: &str) -> bool {
+        !name.is_empty()
+            && !name.starts_with(['/', '\\'])
+            && name.split(['/', '\\']).all(|part| matches!(part, "" | "."))
+    }
+
     fn under(&self, dir: &Path) -> PathBuf {
         let mut path = dir.to_path_buf();
         path.extend(&self.0);
@@ -353,6 +362,16 @@ mod tests {
             assert!(EntryPath::parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(EntryPath::parse("a\\b/./c/").unwrap().to_string(), "a/b/c");
+    }
+
+    #[test]
+    fn only_dot_names_are_the_archive_root() {
+        for root in ["./", ".", ".//", "./.", ".\\"] {
+            assert!(EntryPath::is_root(root), "{root:?}");
+        }
+        for not_root in ["", "/", "/.", "\\", "./a", "..", "../", ".a"] {
+            assert!(!EntryPath::is_root(not_root), "{not_root:?}");
+        }
     }
 
     #[test]

@@ -81,19 +81,24 @@ pub fn sevenz(path: &Path, entries: &[Entry]) {
     out.finish().unwrap();
 }
 
-/// Writes the archive its name says: `.zip`, `.7z`, `.tar`, `.tar.gz` or `.tar.zst`.
+/// Writes the archive its name says: `.zip`, `.7z`, or a tarball
+/// (`.tar`, `.tar.gz`, `.tar.zst`, `.tar.xz`, `.tar.bz2`, `.tar.lz4`).
 pub fn by_name(path: &Path, entries: &[Entry]) {
     let name = path.file_name().unwrap().to_string_lossy();
+    let tarballs = [
+        (".tar", TarKind::Plain),
+        (".tar.gz", TarKind::Gzip),
+        (".tar.zst", TarKind::Zstd),
+        (".tar.xz", TarKind::Xz),
+        (".tar.bz2", TarKind::Bzip2),
+        (".tar.lz4", TarKind::Lz4),
+    ];
     if name.ends_with(".zip") {
         zip(path, entries);
     } else if name.ends_with(".7z") {
         sevenz(path, entries);
-    } else if name.ends_with(".tar.gz") {
-        tar(path, entries, TarKind::Gzip);
-    } else if name.ends_with(".tar.zst") {
-        tar(path, entries, TarKind::Zstd);
-    } else if name.ends_with(".tar") {
-        tar(path, entries, TarKind::Plain);
+    } else if let Some((_, kind)) = tarballs.iter().find(|(suffix, _)| name.ends_with(suffix)) {
+        tar(path, entries, *kind);
     } else {
         panic!("{name}: not an archive name");
     }
@@ -104,6 +109,9 @@ pub enum TarKind {
     Plain,
     Gzip,
     Zstd,
+    Xz,
+    Bzip2,
+    Lz4,
 }
 
 pub fn tar(path: &Path, entries: &[Entry], kind: TarKind) {
@@ -140,6 +148,22 @@ pub fn tar(path: &Path, entries: &[Entry], kind: TarKind) {
             gz.finish().unwrap()
         }
         TarKind::Zstd => zstd::encode_all(raw.as_slice(), 3).unwrap(),
+        TarKind::Xz => {
+            let options = lzma_rust2::XzOptions::with_preset(1);
+            let mut xz = lzma_rust2::XzWriter::new(Vec::new(), options).unwrap();
+            xz.write_all(&raw).unwrap();
+            xz.finish().unwrap()
+        }
+        TarKind::Bzip2 => {
+            let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            bz.write_all(&raw).unwrap();
+            bz.finish().unwrap()
+        }
+        TarKind::Lz4 => {
+            let mut lz4 = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            lz4.write_all(&raw).unwrap();
+            lz4.finish().unwrap()
+        }
     };
     fs::write(path, packed).unwrap();
 }

@@ -13,7 +13,7 @@ use lanspread_worker::library::lock::RootLock;
 use crate::archives::{self, Entry, TarKind};
 use crate::support::{WORKER, assert_same_tree, noise, serve};
 
-const GAME: &str = "openarena";
+pub(crate) const GAME: &str = "openarena";
 const RESERVED: [&str; 3] = [".local.installing", ".local.backup", ".lanspread.json"];
 
 /// What a game pack unpacks to: folders, an empty file, an executable.
@@ -40,7 +40,7 @@ fn expected_tree(dir: &Path, entries: &[Entry]) -> PathBuf {
 }
 
 /// Runs a worker command against `games`, with extra environment.
-fn run(games: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn run(games: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let output = Command::new(WORKER)
         .args(args)
         .arg("--games")
@@ -58,12 +58,12 @@ fn run(games: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     output
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A downloaded (not installed) game whose payload `build` writes.
-fn downloaded(games: &Path, version: &str, build: impl FnOnce(&Path)) -> PathBuf {
+pub(crate) fn downloaded(games: &Path, version: &str, build: impl FnOnce(&Path)) -> PathBuf {
     let root = games.join(GAME);
     fs::create_dir_all(&root).unwrap();
     build(&root);
@@ -71,37 +71,31 @@ fn downloaded(games: &Path, version: &str, build: impl FnOnce(&Path)) -> PathBuf
     root
 }
 
-fn assert_no_reserved(root: &Path) {
+pub(crate) fn assert_no_reserved(root: &Path) {
     for name in RESERVED {
         assert!(fs::symlink_metadata(root.join(name)).is_err(), "{name} is left in {}", root.display());
     }
 }
 
 #[cfg(unix)]
-fn assert_executable(path: &Path) {
+pub(crate) fn assert_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(path).unwrap().permissions().mode();
     assert!(mode & 0o111 != 0, "{} is not executable ({mode:o})", path.display());
 }
 
 #[cfg(not(unix))]
-fn assert_executable(_path: &Path) {}
+pub(crate) fn assert_executable(_path: &Path) {}
 
 #[test]
-fn zip_7z_tar_tar_gz_and_tar_zst_install_byte_identical() {
+fn every_native_format_installs_byte_identical() {
     let entries = content(1, 1_500_000);
-    type Build = fn(&Path, &[Entry]);
-    let formats: [(&str, Build); 5] = [
-        ("pak.zip", archives::zip),
-        ("pak.7z", archives::sevenz),
-        ("pak.tar", |p, e| archives::tar(p, e, TarKind::Plain)),
-        ("pak.tar.gz", |p, e| archives::tar(p, e, TarKind::Gzip)),
-        ("pak.tar.zst", |p, e| archives::tar(p, e, TarKind::Zstd)),
-    ];
-    for (name, build) in formats {
+    let formats =
+        ["pak.zip", "pak.7z", "pak.tar", "pak.tar.gz", "pak.tar.zst", "pak.tar.xz", "pak.tar.bz2", "pak.tar.lz4"];
+    for name in formats {
         let tmp = tempfile::tempdir().unwrap();
         let games = tmp.path().join("games");
-        let root = downloaded(&games, "1.0", |root| build(&root.join(name), &entries));
+        let root = downloaded(&games, "1.0", |root| archives::by_name(&root.join(name), &entries));
         let output = run(&games, &["install", GAME], &[]);
         assert!(output.status.success(), "{name}: {}", stderr(&output));
         assert!(String::from_utf8_lossy(&output.stdout).contains("installed openarena 1.0"));
@@ -209,6 +203,12 @@ fn hostile_archives_are_refused_with_nothing_written_outside() {
         ("link-out.tar.zst", vec![Entry::link("escape", "/tmp"), Entry::file("escape/lanspread-evil.txt", "x")]),
         ("slip.7z", vec![good.clone(), Entry::file("../evil.txt", "x")]),
         ("link-out.7z", vec![Entry::link("escape", "../../outside")]),
+        ("slip.tar.xz", vec![good.clone(), Entry::file("../evil.txt", "x")]),
+        ("absolute.tar.bz2", vec![Entry::file("/tmp/lanspread-evil.txt", "x")]),
+        ("link-out.tar.lz4", vec![Entry::link("escape", "/tmp"), Entry::file("escape/lanspread-evil.txt", "x")]),
+        // `./` is the archive's root only as a folder; as a link it is refused.
+        ("dot-link.tar", vec![good.clone(), Entry::link(".", "/tmp")]),
+        ("dot-slash-file.tar.gz", vec![Entry::file("./", "x")]),
     ];
     for (name, entries) in cases {
         let err = refused_install(name, &entries);
@@ -547,7 +547,7 @@ fn a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking() {
 /// private mount namespace, so it exists only for this command); returns
 /// stdout, with the exit code and what was left in the root, and stderr.
 #[cfg(unix)]
-fn install_on_small_disk(tmp: &Path, size: &str) -> (String, String) {
+pub(crate) fn install_on_small_disk(tmp: &Path, size: &str) -> (String, String) {
     let games = tmp.join("games");
     fs::create_dir_all(&games).unwrap();
     let script = format!(

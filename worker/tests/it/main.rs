@@ -13,6 +13,9 @@ mod limits;
 mod listen;
 mod manifests;
 mod mdns_lab;
+// Packs made with the Unix tools people use (tar, zip, 7z).
+#[cfg(unix)]
+mod packs;
 mod rescan;
 mod static_peers;
 mod support;
