@@ -29,7 +29,14 @@ fn entry(id: &str, name: &str) -> CatalogEntry {
 }
 
 fn net(id: &str, version: &str, peers: u32, size: u64) -> NetworkGame {
-    NetworkGame { id: id.into(), newest_version: version.into(), peers_with_newest: peers, peers_total: peers, size }
+    NetworkGame {
+        id: id.into(),
+        newest_version: version.into(),
+        peers_with_newest: peers,
+        peers_total: peers,
+        size,
+        ..NetworkGame::default()
+    }
 }
 
 /// A library with one game in each state: installed, available, downloaded,

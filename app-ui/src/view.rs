@@ -447,6 +447,7 @@ mod tests {
             peers_with_newest: peers,
             peers_total: peers,
             size: 20,
+            ..NetworkGame::default()
         }
     }
 
@@ -541,6 +542,7 @@ mod tests {
                 peers_with_newest: 2,
                 peers_total: 3,
                 size: 120,
+                ..NetworkGame::default()
             },
             NetworkGame {
                 id: "mystery".into(),
@@ -548,6 +550,7 @@ mod tests {
                 peers_with_newest: 1,
                 peers_total: 1,
                 size: 5,
+                ..NetworkGame::default()
             },
         ])));
         let rows = view.rows();

@@ -11,6 +11,9 @@ pub const USAGE: i32 = 2;
 pub const UI_GONE: i32 = 3;
 /// The UI refused the worker's handshake (wrong token or protocol version).
 pub const IPC_REFUSED: i32 = 4;
+/// `fetch` downloaded the game but did not install it: no trusted peer
+/// vouches for its file list and another version or list is on offer.
+pub const NOT_INSTALLED: i32 = 5;
 /// Interrupted by Ctrl-C or SIGTERM before the work finished.
 pub const INTERRUPTED: i32 = 130;
 
@@ -22,6 +25,7 @@ pub fn describe(code: i32) -> &'static str {
         USAGE => "was started with bad arguments",
         UI_GONE => "lost its UI",
         IPC_REFUSED => "was refused by the UI",
+        NOT_INSTALLED => "downloaded without installing",
         INTERRUPTED => "was interrupted",
         _ => "crashed",
     }

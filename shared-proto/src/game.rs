@@ -87,6 +87,18 @@ impl fmt::Display for PeerId {
     }
 }
 
+impl PeerId {
+    /// Characters of [`PeerId::short`].
+    pub const SHORT_LEN: usize = 10;
+
+    /// The first [`Self::SHORT_LEN`] characters, for logs and lists people
+    /// read (50 bits: enough to tell a LAN's peers apart, not to trust by;
+    /// trusting takes the whole id).
+    pub fn short(&self) -> String {
+        self.to_string()[..Self::SHORT_LEN].to_owned()
+    }
+}
+
 impl fmt::Debug for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PeerId({self})")

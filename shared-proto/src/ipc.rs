@@ -19,7 +19,7 @@ use crate::frame::Message;
 use crate::game::{CatalogEntry, GameId, PeerId};
 
 /// Version exchanged in [`WorkerHello`]; a mismatch is refused.
-pub const IPC_PROTOCOL_VERSION: u32 = 2;
+pub const IPC_PROTOCOL_VERSION: u32 = 3;
 /// Largest IPC frame body (a library snapshot of thousands of games fits).
 pub const MAX_IPC_FRAME: usize = 16 * 1024 * 1024;
 /// Largest command body: commands carry an id or a path, nothing more.
@@ -113,7 +113,19 @@ pub enum IpcCommand {
     SetAutoInstall {
         enabled: bool,
     },
+    /// The party key (`None`: no key), the trusted peers (at most
+    /// [`MAX_TRUSTED_PEERS`]) and whether a download no trusted peer
+    /// vouches for installs by itself when another version competes.
+    /// Applied at once, without a restart.
+    SetTrust {
+        party_key: Option<String>,
+        trusted: Vec<PeerId>,
+        auto_install_untrusted: bool,
+    },
 }
+
+/// Most peers a [`IpcCommand::SetTrust`] may name.
+pub const MAX_TRUSTED_PEERS: usize = 256;
 
 impl IpcCommand {
     /// The game a command is about, if it names one.
@@ -133,7 +145,8 @@ impl IpcCommand {
             | IpcCommand::SetGameDir { .. }
             | IpcCommand::GetPeerCount
             | IpcCommand::Shutdown
-            | IpcCommand::SetAutoInstall { .. } => None,
+            | IpcCommand::SetAutoInstall { .. }
+            | IpcCommand::SetTrust { .. } => None,
         }
     }
 }
@@ -141,7 +154,7 @@ impl IpcCommand {
 impl Message for IpcCommand {
     const NAME: &'static str = "ipc command";
     const MAX_FRAME: usize = MAX_IPC_COMMAND;
-    const VARIANTS: Option<u32> = Some(15);
+    const VARIANTS: Option<u32> = Some(16);
 }
 
 /// A game root found in the local game directory.
@@ -167,17 +180,37 @@ pub struct LibrarySnapshot {
 }
 
 /// A game as offered by the network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkGame {
     pub id: GameId,
-    /// Newest version any peer has.
+    /// The version a download fetches: the newest any peer has or, where a
+    /// trusted peer has the game, the newest a trusted peer has.
     pub newest_version: String,
-    /// Peers that have the newest version.
+    /// Peers that have that version.
     pub peers_with_newest: u32,
     /// Peers that have any version.
     pub peers_total: u32,
-    /// Size of the newest version.
+    /// Size of that version.
     pub size: u64,
+    /// A trusted peer vouches for the version (only trusted file lists count).
+    pub trusted: bool,
+    /// The peers whose file list counts: the trusted ones with the version,
+    /// or every peer with it when no trusted peer has the game.
+    pub supplied_by: Vec<PeerId>,
+    /// Other versions on offer (at most [`MAX_OTHER_VERSIONS`], newest
+    /// first) and who offers them: older copies, or versions from peers that
+    /// are not trusted where a trusted one has the game.
+    pub other_versions: Vec<OtherVersion>,
+}
+
+/// Other versions of a game listed in a [`NetworkGame`], at most.
+pub const MAX_OTHER_VERSIONS: usize = 4;
+
+/// A version of a game that a download would not fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherVersion {
+    pub version: String,
+    pub peers: Vec<PeerId>,
 }
 
 /// A peer as the worker knows it.

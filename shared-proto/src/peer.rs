@@ -11,8 +11,17 @@
 //! the BLAKE3 hash of every chunk ([`PeerRequest::GetGame`]), and the chunks
 //! themselves ([`PeerRequest::GetChunk`]).
 //!
-//! **Non-goals.** Authentication of users, NAT traversal, anything outside a
-//! LAN. Nodes trust each other's data only as far as the hashes go.
+//! **Party key.** With an optional shared key set, a node answers nothing
+//! but [`PeerRequest::Hello`]'s refusal and [`PeerRequest::Prove`] until the
+//! connection has proven the key: each side sends a keyed hash of keying
+//! material exported from this connection's TLS session
+//! ([`PARTY_EXPORTER_LABEL`]), so the proof is worthless on any other
+//! connection and the key itself never travels. Which peers' file lists
+//! count (trusted seeders) is decided by each node and is not on the wire.
+//!
+//! **Non-goals.** Accounts and user authentication, NAT traversal, anything
+//! outside a LAN. Without trusted seeders, nodes trust each other's data
+//! only as far as the hashes go.
 //!
 //! The server answers only for catalogued, fully downloaded games and never
 //! builds a path from request data. The identity of the server is its
@@ -25,8 +34,18 @@ use crate::game::{GameId, PeerId};
 
 /// QUIC application protocol name.
 pub const ALPN: &[u8] = b"lanspread/1";
-/// Version exchanged in [`Hello`]; a mismatch is refused with a readable error.
-pub const PEER_PROTOCOL_VERSION: u32 = 1;
+/// Version exchanged in [`Hello`]; a mismatch is refused with a readable
+/// error. 2: the party key ([`PeerRequest::Prove`]).
+pub const PEER_PROTOCOL_VERSION: u32 = 2;
+/// TLS exporter label of the party-key proof (RFC 8446 §7.5).
+pub const PARTY_EXPORTER_LABEL: &[u8] = b"EXPORTER-lanspread-party-key";
+/// What the connecting side's proof hashes beside the exported secret; the
+/// answering side's hashes [`PARTY_SERVER_ROLE`], so a proof sent back is
+/// not a proof.
+pub const PARTY_CLIENT_ROLE: &[u8] = b"client";
+pub const PARTY_SERVER_ROLE: &[u8] = b"server";
+/// Longest party key, in bytes.
+pub const MAX_PARTY_KEY_LEN: usize = 256;
 /// Largest peer response body (a manifest of a very large game fits).
 pub const MAX_PEER_FRAME: usize = 8 * 1024 * 1024;
 /// Largest peer request body: requests carry an id, a version, a display
@@ -60,7 +79,14 @@ pub mod txt {
     pub const PORT: &str = "port";
     pub const NAME: &str = "name";
     pub const REVISION: &str = "rev";
+    /// Present (`1`) when the node needs a party key; never the key.
+    pub const PARTY: &str = "party";
 }
+
+/// A keyed hash of the connection's exported keying material: proves the
+/// party key on this connection only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyProof(pub [u8; 32]);
 
 /// A node introducing itself (sent by the client, answered by the server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,12 +119,15 @@ pub enum PeerRequest {
         file: u32,
         chunk: u32,
     },
+    /// The connecting side's proof of the party key, sent first on a
+    /// connection; answered by [`PeerResponse::Proven`] with the server's.
+    Prove(PartyProof),
 }
 
 impl Message for PeerRequest {
     const NAME: &'static str = "peer request";
     const MAX_FRAME: usize = MAX_PEER_REQUEST;
-    const VARIANTS: Option<u32> = Some(5);
+    const VARIANTS: Option<u32> = Some(6);
 }
 
 /// Largest chunk size a node accepts in a manifest (bounds chunk reads).
@@ -157,6 +186,12 @@ pub enum ErrorCode {
     Busy,
     /// Something failed on the server side.
     Internal,
+    /// This node has a party key and the connection has not proven it.
+    PartyKeyRequired,
+    /// The connection's proof does not match this node's party key.
+    WrongPartyKey,
+    /// A proof was sent to a node that has no party key.
+    NoPartyKey,
 }
 
 /// An error answer with a message a person can read.
@@ -180,10 +215,12 @@ pub enum PeerResponse {
     Chunk {
         len: u32,
     },
+    /// The server's proof of the party key, after a valid client proof.
+    Proven(PartyProof),
 }
 
 impl Message for PeerResponse {
     const NAME: &'static str = "peer response";
     const MAX_FRAME: usize = MAX_PEER_FRAME;
-    const VARIANTS: Option<u32> = Some(6);
+    const VARIANTS: Option<u32> = Some(7);
 }

@@ -7,7 +7,7 @@ use lanspread_proto::ipc::{
     WorkerHello,
 };
 use lanspread_proto::peer::{
-    ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PeerError, PeerRequest, PeerResponse,
+    ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PartyProof, PeerError, PeerRequest, PeerResponse,
 };
 use proptest::prelude::*;
 
@@ -42,6 +42,18 @@ fn golden_peer_requests() {
     expected.extend([7; 32]);
     expected.extend([3, b'l', b'a', b'n', 0xac, 0x02, 0xf2, 0xf2, 0x02]);
     assert_eq!(frame::encode(&hello).unwrap(), expected);
+    // A protocol-1 node's hello still decodes, so it can be refused in words.
+    assert_eq!(decode_one::<PeerRequest>(&expected).unwrap(), Some(hello));
+
+    // Appended in protocol 2: the party-key proofs, variant 5 and 6.
+    let mut prove = vec![33, 0, 0, 0, 5];
+    prove.extend([9; 32]);
+    assert_eq!(frame::encode(&PeerRequest::Prove(PartyProof([9; 32]))).unwrap(), prove);
+    let mut proven = vec![33, 0, 0, 0, 6];
+    proven.extend([8; 32]);
+    assert_eq!(frame::encode(&PeerResponse::Proven(PartyProof([8; 32]))).unwrap(), proven);
+    let refusal = PeerResponse::Error(PeerError { code: ErrorCode::PartyKeyRequired, message: String::new() });
+    assert_eq!(frame::encode(&refusal).unwrap(), [3, 0, 0, 0, 4, 7, 0]);
 }
 
 #[test]
@@ -71,10 +83,10 @@ fn variant_counts_match_the_enums() {
     fn known<M: Message>() -> u8 {
         M::VARIANTS.unwrap() as u8 - 1
     }
-    let chunk = PeerRequest::GetChunk { id: String::new(), version: String::new(), file: 0, chunk: 0 };
-    assert_eq!(tag_of(&chunk), known::<PeerRequest>());
-    assert_eq!(tag_of(&PeerResponse::Chunk { len: 0 }), known::<PeerResponse>());
-    assert_eq!(tag_of(&IpcCommand::SetAutoInstall { enabled: true }), known::<IpcCommand>());
+    assert_eq!(tag_of(&PeerRequest::Prove(PartyProof([0; 32]))), known::<PeerRequest>());
+    assert_eq!(tag_of(&PeerResponse::Proven(PartyProof([0; 32]))), known::<PeerResponse>());
+    let trust = IpcCommand::SetTrust { party_key: None, trusted: Vec::new(), auto_install_untrusted: false };
+    assert_eq!(tag_of(&trust), known::<IpcCommand>());
     assert_eq!(tag_of(&IpcEvent::Traffic { download_bps: 0, upload_bps: 0 }), known::<IpcEvent>());
     assert_eq!(tag_of(&HelloReply::Refused { reason: String::new() }), known::<HelloReply>());
 }
@@ -98,9 +110,9 @@ fn huge_length_is_refused_before_reading_the_body() {
 #[test]
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 5, .. }), "{err}");
-    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 15]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 15, .. }), "{err}");
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 6, .. }), "{err}");
+    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 16]).unwrap_err();
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 16, .. }), "{err}");
 }
 
 #[test]
@@ -168,6 +180,7 @@ fn arb_response() -> impl Strategy<Value = PeerResponse> {
         arb_manifest().prop_map(PeerResponse::Game),
         any::<u32>().prop_map(|len| PeerResponse::Chunk { len }),
         ".{0,40}".prop_map(|message| PeerResponse::Error(PeerError { code: ErrorCode::NotFound, message })),
+        any::<[u8; 32]>().prop_map(|proof| PeerResponse::Proven(PartyProof(proof))),
     ]
 }
 

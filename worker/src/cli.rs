@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use lanspread_proto::exit;
-use lanspread_proto::ipc::{IpcEvent, NetworkGame};
+use lanspread_proto::ipc::{IpcEvent, NetworkGame, PeerSummary};
 use lanspread_proto::peer::DEFAULT_PEER_PORT;
 
 use crate::catalog::Catalog;
+use crate::net::party::PartyKey;
 use crate::node::{Node, NodeOptions};
 use crate::platform;
+use crate::trust::{MAX_TRUSTED_PEERS, TrustSettings};
 
 #[derive(Debug, Parser)]
 #[command(name = "lanspread-worker", version, about = "LanSpread worker: serve and find games on the LAN")]
@@ -132,6 +134,21 @@ pub struct NetArgs {
     /// Name shown to other peers (default: the host name).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Only peers with this party key are answered or asked (it is never
+    /// sent; see README). Prefer --party-key-file in scripts and services.
+    #[arg(long, value_name = "KEY", conflicts_with = "party_key_file")]
+    pub party_key: Option<String>,
+    /// Read the party key from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub party_key_file: Option<PathBuf>,
+    /// Trust this peer (repeatable): where a trusted peer has a game, only
+    /// trusted peers' versions and file lists count for it.
+    #[arg(long = "trust", value_name = "PEERID")]
+    pub trusted: Vec<lanspread_proto::PeerId>,
+    /// Install downloads whose file list no trusted peer vouches for even
+    /// when peers offer another version or list.
+    #[arg(long)]
+    pub install_untrusted: bool,
 }
 
 /// Options of the commands that only work on the local game directory.
@@ -177,6 +194,25 @@ impl NetArgs {
             mdns: !self.no_mdns,
             catalog: Arc::new(catalog),
             display_name: self.name.clone().unwrap_or_else(host_name),
+            trust: self.trust()?,
+        })
+    }
+}
+
+impl NetArgs {
+    fn trust(&self) -> anyhow::Result<TrustSettings> {
+        let party_key = match (&self.party_key, &self.party_key_file) {
+            (Some(text), _) => Some(PartyKey::new(text).map_err(|e| anyhow::anyhow!("--party-key: {e}"))?),
+            (None, Some(path)) => Some(PartyKey::read_file(path)?),
+            (None, None) => None,
+        };
+        if self.trusted.len() > MAX_TRUSTED_PEERS {
+            anyhow::bail!("--trust: at most {MAX_TRUSTED_PEERS} peers");
+        }
+        Ok(TrustSettings {
+            party_key,
+            trusted: self.trusted.iter().copied().collect(),
+            auto_install_untrusted: self.install_untrusted,
         })
     }
 }
@@ -265,42 +301,98 @@ async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Resul
     let node = Node::start(options).await?;
     node.discover(wait).await;
     let games = node.network_games();
-    let peers = node.peer_count();
+    let offers: Vec<Vec<(PeerSummary, String)>> = games.iter().map(|g| node.offers(&g.id)).collect();
+    let (peers, unjoined, trust) = (node.peer_count(), node.unjoined_peers(), node.trust());
     node.shutdown().await;
-    print_games(&games, &catalog, peers, json);
+    for (_, why) in &unjoined {
+        tracing::warn!("not joined: {why}");
+    }
+    print_games(&games, &offers, &catalog, &trust, json);
+    if !json && games.is_empty() {
+        println!("no games found ({peers} peers answered{})", unjoined_note(&unjoined));
+    } else if !json {
+        println!("{} games from {peers} peers", games.len());
+    }
     Ok(exit::SUCCESS)
 }
 
-fn print_games(games: &[NetworkGame], catalog: &Catalog, peers: usize, json: bool) {
+/// Most unjoined peers named in a message.
+const MAX_UNJOINED_NAMED: usize = 5;
+
+/// "; not joined: why, …" for a message about what was found, or nothing.
+pub(crate) fn unjoined_note(unjoined: &[(String, String)]) -> String {
+    if unjoined.is_empty() {
+        return String::new();
+    }
+    let named: Vec<&str> = unjoined.iter().take(MAX_UNJOINED_NAMED).map(|(_, why)| why.as_str()).collect();
+    let more = unjoined.len().saturating_sub(MAX_UNJOINED_NAMED);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    format!("; not joined: {}{more}", named.join("; "))
+}
+
+fn print_games(
+    games: &[NetworkGame],
+    offers: &[Vec<(PeerSummary, String)>],
+    catalog: &Catalog,
+    trust: &TrustSettings,
+    json: bool,
+) {
     let name_of = |id: &str| catalog.get(id).map_or_else(|| id.to_owned(), |e| e.name.clone());
     if json {
-        for game in games {
+        for (game, offers) in games.iter().zip(offers) {
+            let peers: Vec<serde_json::Value> = offers
+                .iter()
+                .map(|(peer, version)| {
+                    serde_json::json!({
+                        "id": peer.peer_id.to_string(), "short": peer.peer_id.short(), "name": peer.display_name,
+                        "address": peer.address, "version": version, "trusted": trust.is_trusted(&peer.peer_id),
+                        "supplies": game.supplied_by.contains(&peer.peer_id),
+                    })
+                })
+                .collect();
             let line = serde_json::json!({
                 "id": game.id,
                 "name": name_of(&game.id),
                 "version": game.newest_version,
-                "peers": game.peers_with_newest,
+                "sources": game.peers_with_newest,
                 "peers_total": game.peers_total,
                 "size": game.size,
+                "trusted": game.trusted,
+                "other_versions": game.other_versions.iter().map(|o| &o.version).collect::<Vec<_>>(),
+                "peers": peers,
             });
             println!("{line}");
         }
         return;
     }
     if games.is_empty() {
-        println!("no games found ({peers} peers answered)");
         return;
     }
-    println!("{:<16} {:<28} {:<12} {:>5} {:>10}", "ID", "NAME", "VERSION", "PEERS", "SIZE");
-    for game in games {
+    println!("{:<16} {:<28} {:<12} {:>5} {:>10}  FILE LIST FROM", "ID", "NAME", "VERSION", "PEERS", "SIZE");
+    for (game, offers) in games.iter().zip(offers) {
+        let suppliers: Vec<String> = offers
+            .iter()
+            .filter(|(peer, _)| game.supplied_by.contains(&peer.peer_id))
+            .map(|(peer, _)| format!("{} ({})", peer.display_name, peer.peer_id.short()))
+            .collect();
+        let whose = if game.trusted { "trusted: " } else { "" };
         println!(
-            "{:<16} {:<28} {:<12} {:>5} {:>10}",
+            "{:<16} {:<28} {:<12} {:>5} {:>10}  {whose}{}",
             game.id,
             name_of(&game.id),
             game.newest_version,
             game.peers_with_newest,
-            lanspread_proto::units::format_size(game.size)
+            lanspread_proto::units::format_size(game.size),
+            suppliers.join(", ")
         );
+        for other in &game.other_versions {
+            let by: Vec<String> = offers
+                .iter()
+                .filter(|(peer, _)| other.peers.contains(&peer.peer_id))
+                .map(|(peer, _)| format!("{} ({})", peer.display_name, peer.peer_id.short()))
+                .collect();
+            let note = if game.trusted { ", not trusted: not fetched" } else { "" };
+            println!("{:<16} also {} from {}{note}", "", other.version, by.join(", "));
+        }
     }
-    println!("{} games from {peers} peers", games.len());
 }

@@ -10,10 +10,12 @@ use lanspread_proto::exit;
 use lanspread_proto::ipc::{Phase, Progress};
 use tokio_util::sync::CancellationToken;
 
-use crate::download::{self, DownloadError, planner::short};
+use crate::download::{self, DownloadError};
 use crate::install::{self, InstallError};
 use crate::library::lock::RootLock;
+use crate::net::client::PeerConnection;
 use crate::node::{Node, NodeOptions};
+use crate::trust::Agreement;
 use lanspread_proto::units::format_size;
 
 /// Runs the command; returns the exit code.
@@ -33,12 +35,26 @@ pub async fn run(
     }
     let node = Node::start(options).await?;
     node.discover(wait).await;
-    let sources = node.open_game(id).await;
-    let Some((manifest, peers)) = download::agree_on_manifest(sources) else {
-        let found = node.peer_count();
-        node.shutdown().await;
-        anyhow::bail!("no peer offers {id} ({found} peers found within {:.0} s)", wait.as_secs_f64());
+    let agreement = match node.open_game(id).await.map(download::agree_on_manifest) {
+        Some(Ok(agreement)) => agreement,
+        Some(Err(why)) => {
+            node.shutdown().await;
+            anyhow::bail!("cannot fetch {id}: {why}");
+        }
+        None => {
+            let found = node.peer_count();
+            let unjoined = node.unjoined_peers();
+            node.shutdown().await;
+            anyhow::bail!(
+                "no peer offers {id} ({found} peers found within {:.0} s){}",
+                wait.as_secs_f64(),
+                crate::cli::unjoined_note(&unjoined)
+            );
+        }
     };
+    let may_install = agreement.may_auto_install(&node.trust());
+    report_supplier(id, &agreement, json);
+    let (manifest, peers) = (agreement.manifest, agreement.sources);
     let root = lock.root().to_owned();
     let here = crate::library::scan::read_version(&root.join(crate::library::scan::VERSION_FILE));
     if here.as_deref() == Some(manifest.version.as_str()) {
@@ -54,7 +70,7 @@ pub async fn run(
         let installed =
             std::fs::symlink_metadata(root.join(crate::library::scan::INSTALL_DIR)).is_ok_and(|m| m.is_dir());
         if install && !installed {
-            return install_after(lock, json).await;
+            return install_unless_held(lock, json, may_install, id).await;
         }
         return Ok(exit::SUCCESS);
     }
@@ -71,7 +87,7 @@ pub async fn run(
     match result {
         Ok(report) => {
             print_finished(id, &version, &report, json);
-            if install { install_after(lock, json).await } else { Ok(exit::SUCCESS) }
+            if install { install_unless_held(lock, json, may_install, id).await } else { Ok(exit::SUCCESS) }
         }
         Err(DownloadError::Cancelled) => {
             if json {
@@ -89,9 +105,40 @@ pub async fn run(
     }
 }
 
+/// Says whose file list is fetched, when it is not the only one on offer.
+fn report_supplier(id: &str, agreement: &Agreement<PeerConnection>, json: bool) {
+    let supplied_by: Vec<String> = agreement.supplied_by.iter().map(ToString::to_string).collect();
+    if json {
+        let line = serde_json::json!({
+            "event": "file_list", "id": id, "version": agreement.manifest.version,
+            "trusted": agreement.trusted, "competing": agreement.competing, "supplied_by": supplied_by,
+        });
+        println!("{line}");
+    } else if agreement.trusted || agreement.competing {
+        let whose = if agreement.trusted { "trusted" } else { "untrusted" };
+        let peers: Vec<String> = agreement.supplied_by.iter().map(lanspread_proto::PeerId::short).collect();
+        tracing::info!("{id} {}: file list from {whose} peers {}", agreement.manifest.version, peers.join(", "));
+    }
+}
+
+/// Installs after a download unless the file list is one to hold back: no
+/// trusted peer vouches for it and another version or list competes.
+async fn install_unless_held(lock: RootLock, json: bool, may_install: bool, id: &str) -> anyhow::Result<i32> {
+    if may_install {
+        return install_after(lock, json).await;
+    }
+    let reason = "no trusted peer vouches for its file list and peers offer another version or list; \
+                  run `lanspread-worker install` if you trust it";
+    if json {
+        println!("{}", serde_json::json!({"event": "not_installed", "id": id, "reason": reason}));
+    }
+    eprintln!("{id} was downloaded but not installed: {reason}");
+    Ok(exit::NOT_INSTALLED)
+}
+
 fn print_finished(id: &str, version: &str, report: &download::DownloadReport, json: bool) {
     for (peer, why) in &report.dropped {
-        tracing::warn!("peer {} was not used to the end: {why}", short(peer));
+        tracing::warn!("peer {} was not used to the end: {why}", peer.short());
     }
     if json {
         let per_peer: BTreeMap<String, u64> = report.per_peer.iter().map(|(p, b)| (p.to_string(), *b)).collect();

@@ -13,13 +13,15 @@ use lanspread_proto::ipc::{
     WorkerHello,
 };
 use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
-use lanspread_proto::{FrameError, exit, frame};
+use lanspread_proto::{FrameError, PeerId, exit, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::library::root::check_game_id;
+use crate::net::party::PartyKey;
 use crate::node::{Node, NodeOptions};
 use crate::operations::Operations;
+use crate::trust::{MAX_TRUSTED_PEERS, TrustSettings};
 
 /// The UI must answer the hello within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -282,9 +284,32 @@ fn handle_command(
                 (Ok(()), None) => {}
             }
         }
+        IpcCommand::SetTrust { party_key, trusted, auto_install_untrusted } => {
+            match trust_settings(party_key.as_deref(), &trusted, auto_install_untrusted) {
+                Ok(settings) => node.set_trust(settings),
+                Err(message) => {
+                    tracing::warn!("ipc: refused trust settings: {message}");
+                    let _ = out.send(IpcEvent::RuntimeFailure { context: "trust settings".into(), message });
+                }
+            }
+        }
         IpcCommand::Shutdown => return Some(exit::SUCCESS),
     }
     None
+}
+
+/// Trust settings as the UI sent them, checked: a valid key (or none) and
+/// at most [`MAX_TRUSTED_PEERS`] peers.
+fn trust_settings(
+    party_key: Option<&str>,
+    trusted: &[PeerId],
+    auto_install_untrusted: bool,
+) -> Result<TrustSettings, String> {
+    if trusted.len() > MAX_TRUSTED_PEERS {
+        return Err(format!("{} trusted peers: at most {MAX_TRUSTED_PEERS}", trusted.len()));
+    }
+    let party_key = party_key.map(PartyKey::new).transpose().map_err(|e| e.to_string())?;
+    Ok(TrustSettings { party_key, trusted: trusted.iter().copied().collect(), auto_install_untrusted })
 }
 
 /// How a command naming an unusable game is answered: as the failure of
@@ -344,6 +369,16 @@ mod tests {
     use lanspread_proto::ipc::{MAX_IPC_FRAME, NetworkGame};
 
     #[test]
+    fn trust_settings_from_the_ui_are_checked() {
+        let ok = trust_settings(Some("party words"), &[PeerId([1; 32])], true).unwrap();
+        assert!(ok.party_key.is_some() && ok.is_trusted(&PeerId([1; 32])) && ok.auto_install_untrusted);
+        assert_eq!(trust_settings(None, &[], false).unwrap(), TrustSettings::default());
+        assert!(trust_settings(Some(" "), &[], false).unwrap_err().contains("empty"));
+        let many: Vec<PeerId> = (0..=MAX_TRUSTED_PEERS).map(|i| PeerId([(i % 256) as u8; 32])).collect();
+        assert!(trust_settings(None, &many, false).unwrap_err().contains("at most"));
+    }
+
+    #[test]
     fn an_event_too_large_for_a_frame_is_cut_not_fatal() {
         let game = |i: usize| NetworkGame {
             id: format!("{i}{}", "x".repeat(1 << 20)),
@@ -351,6 +386,7 @@ mod tests {
             peers_with_newest: 1,
             peers_total: 1,
             size: 1,
+            ..NetworkGame::default()
         };
         let bytes = encode_to_fit(IpcEvent::NetworkGames((0..40).map(game).collect())).expect("cut to fit");
         assert!(bytes.len() <= MAX_IPC_FRAME + 4);

@@ -55,3 +55,4 @@ pub mod net;
 pub mod node;
 pub mod operations;
 pub mod platform;
+pub mod trust;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lanspread_proto::PeerId;
-use lanspread_proto::ipc::{IpcEvent, NetworkGame};
+use lanspread_proto::ipc::{IpcEvent, NetworkGame, PeerSummary};
 use lanspread_proto::peer::GameManifest;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
@@ -19,6 +19,7 @@ use crate::net::client::{ClientError, PeerConnection};
 use crate::net::identity::Identity;
 use crate::net::server::{self, ServerContext};
 use crate::net::transport;
+use crate::trust::{Choice, TrustSettings};
 
 /// Name of the hash index in the state directory.
 pub const HASH_INDEX_FILE: &str = "hash-index.bin";
@@ -27,6 +28,16 @@ const EVENT_BUFFER: usize = 1024;
 
 /// One peer's answer when asked for a game: its connection and file list.
 pub type GameSource = (PeerId, Result<(PeerConnection, GameManifest), ClientError>);
+
+/// What the network offers of one game: the version to fetch and whose
+/// file list counts ([`Choice`]), and the answers of the peers asked.
+#[derive(Debug)]
+pub struct GameSources {
+    pub choice: Choice,
+    pub answers: Vec<GameSource>,
+    /// The trust settings the choice was made with.
+    pub trust: TrustSettings,
+}
 
 /// How to run a node.
 #[derive(Debug, Clone)]
@@ -44,6 +55,8 @@ pub struct NodeOptions {
     pub mdns: bool,
     pub catalog: Arc<Catalog>,
     pub display_name: String,
+    /// The party key and trusted peers at start ([`Node::set_trust`] changes them).
+    pub trust: TrustSettings,
 }
 
 /// A running node.
@@ -56,6 +69,7 @@ pub struct Node {
     pub catalog: Arc<Catalog>,
     peers: Peers,
     events: broadcast::Sender<IpcEvent>,
+    trust: watch::Sender<TrustSettings>,
     endpoint: quinn::Endpoint,
     mdns: Option<mdns::Mdns>,
     cancel: CancellationToken,
@@ -87,6 +101,7 @@ impl Node {
     pub async fn start(options: NodeOptions) -> anyhow::Result<Node> {
         let identity = Identity::load_or_create(&options.state_dir)?;
         let cancel = CancellationToken::new();
+        let (trust, _) = watch::channel(options.trust.clone());
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let serving = options.games_dir.is_some();
         let endpoint = bind_endpoint(&options, &identity)?;
@@ -105,6 +120,7 @@ impl Node {
                 library: library.clone(),
                 candidates: candidate_tx.clone(),
                 log_limit: Default::default(),
+                trust: trust.subscribe(),
             });
             tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
             tasks.push(tokio::spawn(forward_library(library.clone(), events.clone(), cancel.clone())));
@@ -141,8 +157,15 @@ impl Node {
             ignore_self: serving,
             catalog: options.catalog.clone(),
         };
-        let (peers, manager) =
-            discovery::spawn(endpoint.clone(), own, static_peers, candidate_rx, events.clone(), cancel.clone());
+        let (peers, manager) = discovery::spawn(
+            endpoint.clone(),
+            own,
+            static_peers,
+            candidate_rx,
+            events.clone(),
+            trust.subscribe(),
+            cancel.clone(),
+        );
         tasks.push(manager);
         // Keep the sender alive for the node's lifetime even without mDNS.
         tasks.push(tokio::spawn({
@@ -160,11 +183,29 @@ impl Node {
             catalog: options.catalog,
             peers,
             events,
+            trust,
             endpoint,
             mdns,
             cancel,
             tasks,
         })
+    }
+
+    /// Changes the party key and trusted peers while the node runs: the
+    /// server checks the new key on its next request, discovery joins its
+    /// peers again when the key changed, and the network's games are
+    /// chosen anew.
+    pub fn set_trust(&self, settings: TrustSettings) {
+        self.trust.send_if_modified(|current| {
+            let changed = *current != settings;
+            *current = settings;
+            changed
+        });
+    }
+
+    /// The trust settings of the moment.
+    pub fn trust(&self) -> TrustSettings {
+        self.trust.borrow().clone()
     }
 
     /// A sender into the node's event stream, for operations.
@@ -178,11 +219,23 @@ impl Node {
     }
 
     pub fn network_games(&self) -> Vec<NetworkGame> {
-        self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).network_games()
+        self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).network_games(&self.trust.borrow().trusted)
     }
 
     pub fn peer_count(&self) -> usize {
         self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// The peers listing `game`, each with the version it has.
+    pub fn offers(&self, game: &str) -> Vec<(PeerSummary, String)> {
+        let db = self.peers.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.offers(game).into_iter().filter_map(|o| Some((db.get(o.peer)?.summary(), o.version))).collect()
+    }
+
+    /// Candidates that could not be joined (by address or name), with why.
+    pub fn unjoined_peers(&self) -> Vec<(String, String)> {
+        let unjoined = self.peers.unjoined.lock().unwrap_or_else(|p| p.into_inner());
+        unjoined.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Gives discovery `limit` to find peers: with mDNS the whole time;
@@ -200,9 +253,9 @@ impl Node {
         self.access().wait_for_static_peers(limit).await;
     }
 
-    /// Connects to every peer that has the newest version of `game` and
+    /// Connects to every peer that has the version of `game` to fetch and
     /// asks it for its file list (see [`PeerAccess::open_game`]).
-    pub async fn open_game(&self, game: &str) -> Vec<GameSource> {
+    pub async fn open_game(&self, game: &str) -> Option<GameSources> {
         self.access().open_game(game).await
     }
 
@@ -212,6 +265,7 @@ impl Node {
             endpoint: self.endpoint.clone(),
             db: self.peers.db.clone(),
             unresolved_static: self.peers.unresolved_static.clone(),
+            trust: self.trust.subscribe(),
         }
     }
 
@@ -293,7 +347,8 @@ async fn resolve_static_peers(peers: &[String]) -> Vec<(String, Vec<SocketAddr>)
 pub struct PeerAccess {
     endpoint: quinn::Endpoint,
     db: Arc<std::sync::Mutex<discovery::PeerGameDb>>,
-    unresolved_static: tokio::sync::watch::Receiver<usize>,
+    unresolved_static: watch::Receiver<usize>,
+    trust: watch::Receiver<TrustSettings>,
 }
 
 impl PeerAccess {
@@ -304,23 +359,24 @@ impl PeerAccess {
         let _ = tokio::time::timeout(limit, unresolved.wait_for(|n| *n == 0)).await;
     }
 
-    /// The newest version of `game` on the network, if any peer has it.
+    /// The version of `game` a download would fetch, if any peer has it.
     pub fn newest_version(&self, game: &str) -> Option<String> {
-        let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        db.network_games().into_iter().find(|g| g.id == game).map(|g| g.newest_version)
+        let trusted = self.trust.borrow().trusted.clone();
+        self.db.lock().unwrap_or_else(|p| p.into_inner()).choice(game, &trusted).map(|c| c.version)
     }
 
-    /// Connects to every peer that has the newest version of `game` and
+    /// Connects to every peer that has the version of `game` to fetch and
     /// asks it for its file list, which the peer game DB remembers. Returns
-    /// each peer's connection and list, or why it failed.
-    pub async fn open_game(&self, game: &str) -> Vec<GameSource> {
-        let targets: Vec<(PeerId, SocketAddr)> = {
+    /// each peer's connection and list, or why it failed; `None` when no
+    /// peer has the game.
+    pub async fn open_game(&self, game: &str) -> Option<GameSources> {
+        let trust = self.trust.borrow().clone();
+        let (choice, targets) = {
             let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-            let newest = db.network_games().into_iter().find(|g| g.id == game).map(|g| g.newest_version);
-            let Some(newest) = newest else {
-                return Vec::new();
-            };
-            db.peers_with(game, &newest).into_iter().filter_map(|id| db.get(id).map(|p| (id, p.addr))).collect()
+            let choice = db.choice(game, &trust.trusted)?;
+            let targets: Vec<(PeerId, SocketAddr)> =
+                choice.sources.iter().filter_map(|id| db.get(*id).map(|p| (*id, p.addr))).collect();
+            (choice, targets)
         };
         // A fresh endpoint of our own: one connection per peer on it, so
         // connection ids can be empty (see `transport::transfer_endpoint`).
@@ -333,10 +389,10 @@ impl PeerAccess {
         };
         let mut asks = tokio::task::JoinSet::new();
         for (id, addr) in targets {
-            let (endpoint, game) = (endpoint.clone(), game.to_owned());
+            let (endpoint, game, party_key) = (endpoint.clone(), game.to_owned(), trust.party_key.clone());
             asks.spawn(async move {
                 let result = async {
-                    let conn = crate::net::client::connect(&endpoint, addr, Some(id)).await?;
+                    let conn = crate::net::client::connect(&endpoint, addr, Some(id), party_key.as_ref()).await?;
                     let manifest = conn.get_game(&game).await?;
                     Ok((conn, manifest))
                 }
@@ -352,6 +408,6 @@ impl PeerAccess {
             results.push((id, result));
         }
         results.sort_by_key(|(id, _)| *id);
-        results
+        Some(GameSources { choice, answers: results, trust })
     }
 }

@@ -20,7 +20,7 @@ use crate::install::{self, InstallError};
 use crate::library::{BusyGuard, Library};
 use crate::net::client::PeerConnection;
 use crate::node::PeerAccess;
-use lanspread_proto::peer::GameManifest;
+use crate::trust::{Agreement, TrustSettings};
 
 /// How long a download looks for peers offering the game before failing.
 const PEER_WAIT: Duration = Duration::from_secs(10);
@@ -139,9 +139,20 @@ impl Operations {
                 }
             };
             match result {
-                Ok(version) => {
+                Ok((version, may_install)) => {
+                    let auto_install = this.auto_install.load(Ordering::Relaxed);
+                    if auto_install && !may_install {
+                        this.fail(
+                            "install",
+                            format!(
+                                "{id} {version} was downloaded but not installed: no trusted peer vouches for its \
+                                 file list and peers offer another version or list; install it from its page if \
+                                 you trust it"
+                            ),
+                        );
+                    }
                     let finished = IpcEvent::DownloadFinished { id: id.clone(), version };
-                    if this.auto_install.load(Ordering::Relaxed) {
+                    if auto_install && may_install {
                         this.emit(finished);
                         this.set_kind(&id, OperationKind::Install);
                         this.emit(IpcEvent::OperationBegin { id: id.clone(), kind: OperationKind::Install });
@@ -177,8 +188,17 @@ impl Operations {
         matches!((here, newest), (Some(here), Some(newest)) if here == newest)
     }
 
-    async fn run_download(&self, id: &str, root: &Path, cancel: CancellationToken) -> Result<String, DownloadError> {
-        let (manifest, peers) = self.find_sources(id, &cancel).await?;
+    /// Downloads `id`; returns the version and whether it may install by
+    /// itself (see [`Agreement::may_auto_install`]).
+    async fn run_download(
+        &self,
+        id: &str,
+        root: &Path,
+        cancel: CancellationToken,
+    ) -> Result<(String, bool), DownloadError> {
+        let (agreement, trust) = self.find_sources(id, &cancel).await?;
+        let may_install = agreement.may_auto_install(&trust);
+        let (manifest, peers) = (agreement.manifest, agreement.sources);
         let version = manifest.version.clone();
         self.emit(IpcEvent::DownloadBegin {
             id: id.to_owned(),
@@ -187,7 +207,7 @@ impl Operations {
         });
         let events = self.events.clone();
         download::download(root, manifest, peers, |p| drop(events.send(IpcEvent::Progress(p))), cancel).await?;
-        Ok(version)
+        Ok((version, may_install))
     }
 
     /// The agreed manifest and the peers offering it. A worker that just
@@ -197,15 +217,20 @@ impl Operations {
         &self,
         id: &str,
         cancel: &CancellationToken,
-    ) -> Result<(GameManifest, Vec<PeerConnection>), DownloadError> {
+    ) -> Result<(Agreement<PeerConnection>, TrustSettings), DownloadError> {
         let deadline = tokio::time::Instant::now() + PEER_WAIT;
         self.access.wait_for_static_peers(PEER_WAIT).await;
         loop {
-            if let Some(found) = download::agree_on_manifest(self.access.open_game(id).await) {
-                return Ok(found);
+            let mut why = format!("no peer offered {id} within {} s", PEER_WAIT.as_secs());
+            if let Some(sources) = self.access.open_game(id).await {
+                let trust = sources.trust.clone();
+                match download::agree_on_manifest(sources) {
+                    Ok(agreement) => return Ok((agreement, trust)),
+                    Err(e) => why = format!("cannot download {id}: {e}"),
+                }
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(DownloadError::NoPeers(format!("no peer offered {id} within {} s", PEER_WAIT.as_secs())));
+                return Err(DownloadError::NoPeers(why));
             }
             tokio::select! {
                 () = cancel.cancelled() => return Err(DownloadError::Cancelled),
@@ -302,17 +327,18 @@ impl Operations {
         let this = self.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            let sources = this.access.open_game(&id).await;
-            match download::agree_on_manifest(sources) {
-                Some((manifest, conns)) => {
-                    let peers = conns.iter().map(|c| c.peer_id).collect();
-                    for conn in conns {
+            match this.access.open_game(&id).await.map(download::agree_on_manifest) {
+                Some(Ok(agreement)) => {
+                    let peers = agreement.sources.iter().map(|c| c.peer_id).collect();
+                    for conn in agreement.sources {
                         conn.close();
                     }
+                    let manifest = agreement.manifest;
                     let files =
                         manifest.files.iter().map(|f| GameFile { path: f.path.clone(), size: f.size }).collect();
                     this.emit(IpcEvent::GameFiles { id, version: manifest.version, files, peers });
                 }
+                Some(Err(why)) => this.fail("get game", format!("{id}: {why}")),
                 None => this.fail("get game", format!("no peer offers {id} right now")),
             }
         });

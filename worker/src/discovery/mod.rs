@@ -18,7 +18,7 @@ pub mod listing;
 pub mod mdns;
 pub mod peer_db;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,6 +34,8 @@ use crate::catalog::Catalog;
 use crate::library::Library;
 use crate::net::client::{self, ClientError, PeerConnection};
 use crate::net::log_limit::{LogLimiter, held_back};
+use crate::net::party::PartyKey;
+use crate::trust::TrustSettings;
 use lanspread_proto::names::display_name;
 pub use peer_db::PeerGameDb;
 
@@ -107,6 +109,9 @@ pub struct Peers {
     pub db: Arc<Mutex<PeerGameDb>>,
     /// Static candidates that have not answered yet.
     pub unresolved_static: watch::Receiver<usize>,
+    /// Candidates that could not be joined, with why (the last attempt's
+    /// error), by candidate key.
+    pub unjoined: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 #[derive(Debug)]
@@ -137,9 +142,11 @@ pub fn spawn(
     static_peers: Vec<(String, Vec<SocketAddr>)>,
     candidates: mpsc::UnboundedReceiver<Candidate>,
     events: broadcast::Sender<IpcEvent>,
+    trust: watch::Receiver<TrustSettings>,
     cancel: CancellationToken,
 ) -> (Peers, tokio::task::JoinHandle<()>) {
     let db = Arc::new(Mutex::new(PeerGameDb::default()));
+    let unjoined = Arc::new(Mutex::new(BTreeMap::new()));
     let (unresolved_tx, unresolved_static) = watch::channel(static_peers.len());
     let now = Instant::now();
     let mut manager = Manager {
@@ -154,12 +161,15 @@ pub fn spawn(
         tasks: JoinSet::new(),
         next_ping: now + PING_INTERVAL,
         log_limit: LogLimiter::default(),
+        party_key: trust.borrow().party_key.clone(),
+        trust: trust.clone(),
+        unjoined: unjoined.clone(),
     };
     for (key, addrs) in static_peers {
         manager.add_candidate(key, addrs, None, Origin::Static);
     }
     let handle = tokio::spawn(manager.run(candidates, cancel));
-    (Peers { db, unresolved_static }, handle)
+    (Peers { db, unresolved_static, unjoined }, handle)
 }
 
 struct Manager {
@@ -175,6 +185,10 @@ struct Manager {
     tasks: JoinSet<Outcome>,
     next_ping: Instant,
     log_limit: LogLimiter,
+    trust: watch::Receiver<TrustSettings>,
+    /// The party key peers were joined with.
+    party_key: Option<PartyKey>,
+    unjoined: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Manager {
@@ -185,17 +199,41 @@ impl Manager {
                 () = cancel.cancelled() => break,
                 candidate = candidates.recv() => match candidate {
                     Some(Candidate::Found { key, addrs, expected, origin }) => self.add_candidate(key, addrs, expected, origin),
-                    Some(Candidate::Gone { key }) => { self.candidates.remove(&key); }
+                    Some(Candidate::Gone { key }) => self.forget(&key),
                     None => {}
                 },
                 Some(Ok(outcome)) = self.tasks.join_next() => self.on_outcome(outcome),
                 _ = tick.tick() => self.on_tick(Instant::now()),
+                Ok(()) = self.trust.changed() => self.on_trust_changed(),
             }
         }
         self.tasks.abort_all();
         for conn in self.conns.values() {
             conn.close();
         }
+    }
+
+    /// A new party key means every peer must be joined again (peers with
+    /// the old key, or none, are no longer ours; others may now be); new
+    /// trusted peers only change which versions count.
+    fn on_trust_changed(&mut self) {
+        let key = self.trust.borrow_and_update().party_key.clone();
+        if key != self.party_key {
+            self.party_key = key;
+            let peers: Vec<PeerId> = self.conns.keys().copied().collect();
+            for peer in peers {
+                self.drop_peer(peer, "was joined with another party key");
+            }
+            // Attempts in flight carry the old key: their outcome is dropped.
+            self.tasks.abort_all();
+            self.pinging.clear();
+            let now = Instant::now();
+            for c in self.candidates.values_mut() {
+                (c.in_flight, c.peer, c.failures, c.next_attempt, c.last_error) = (false, None, 0, now, None);
+            }
+            self.start_due_attempts(now);
+        }
+        self.emit_network();
     }
 
     fn add_candidate(&mut self, key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId>, origin: Origin) {
@@ -254,8 +292,9 @@ impl Manager {
             c.in_flight = true;
             let (endpoint, addrs, expected, hello, key) =
                 (self.endpoint.clone(), c.addrs.clone(), c.expected, self.own.hello(), key.clone());
+            let party_key = self.party_key.clone();
             self.tasks.spawn(async move {
-                match join(&endpoint, &addrs, expected, hello).await {
+                match join(&endpoint, &addrs, expected, hello, party_key.as_ref()).await {
                     Ok((conn, hello, games)) => Outcome::Joined { key, conn, hello, games },
                     Err(error) => Outcome::Failed { key, error },
                 }
@@ -292,10 +331,13 @@ impl Manager {
                 c.failures = c.failures.saturating_add(1);
                 if c.origin == Origin::Hello && c.failures >= MAX_HELLO_FAILURES {
                     tracing::debug!("candidate {key} forgotten after {} failed attempts: {error}", c.failures);
-                    self.candidates.remove(&key);
+                    self.forget(&key);
                     return;
                 }
                 let message = error.to_string();
+                self.unjoined.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), message.clone());
+                // A static peer that answered "no" has answered: nobody waits for it.
+                let answered = error.is_answer();
                 if c.last_error.as_deref() != Some(message.as_str()) {
                     if message.starts_with(key.as_str()) {
                         tracing::warn!("peer {message}");
@@ -303,6 +345,9 @@ impl Manager {
                         tracing::warn!("peer {key}: {message}");
                     }
                     c.last_error = Some(message);
+                }
+                if answered {
+                    self.resolve(&key);
                 }
             }
             Outcome::Pinged { peer, result } => {
@@ -348,6 +393,7 @@ impl Manager {
 
     fn on_joined(&mut self, key: String, conn: PeerConnection, hello: Hello, games: Vec<GameSummary>) {
         let now = Instant::now();
+        self.unjoined.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         let peer = hello.peer_id;
         if let Some(c) = self.candidates.get_mut(&key) {
             c.in_flight = false;
@@ -430,10 +476,16 @@ impl Manager {
         }
     }
 
+    fn forget(&mut self, key: &str) {
+        self.candidates.remove(key);
+        self.unjoined.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
     fn emit_network(&self) {
+        let trusted = self.trust.borrow().trusted.clone();
         let (games, count) = {
             let db = self.db();
-            (db.network_games(), db.len())
+            (db.network_games(&trusted), db.len())
         };
         let _ = self.events.send(IpcEvent::NetworkGames(games));
         let _ = self.events.send(IpcEvent::PeerCount(u32::try_from(count).unwrap_or(u32::MAX)));
@@ -450,10 +502,11 @@ async fn join(
     addrs: &[SocketAddr],
     expected: Option<PeerId>,
     hello: Hello,
+    party_key: Option<&PartyKey>,
 ) -> Result<(PeerConnection, Hello, Vec<GameSummary>), ClientError> {
     let mut last = None;
     for &addr in addrs {
-        match client::connect(endpoint, addr, expected).await {
+        match client::connect(endpoint, addr, expected, party_key).await {
             Ok(conn) => {
                 let result = async {
                     let theirs = conn.hello(hello.clone()).await?;

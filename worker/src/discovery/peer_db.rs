@@ -1,15 +1,16 @@
 //! What the network offers: per peer, its games and the manifests we asked
 //! for; per game, who has it and the newest version. Plain data, no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
-use lanspread_proto::game::compare_versions;
-use lanspread_proto::ipc::{NetworkGame, PeerSummary};
+use lanspread_proto::ipc::{MAX_OTHER_VERSIONS, NetworkGame, OtherVersion, PeerSummary};
 use lanspread_proto::peer::{GameManifest, GameSummary};
+
+use crate::trust::{self, Choice, Offer};
 
 /// One peer as last seen.
 #[derive(Debug, Clone)]
@@ -105,38 +106,51 @@ impl PeerGameDb {
         self.peers.is_empty()
     }
 
-    /// Peers that have `game` at `version`.
-    pub fn peers_with(&self, game: &str, version: &str) -> Vec<PeerId> {
+    /// Every peer's listing of `game`.
+    pub fn offers(&self, game: &str) -> Vec<Offer> {
         self.peers
             .values()
-            .filter(|p| p.games.iter().any(|g| g.id == game && g.version == version))
-            .map(|p| p.id)
+            .flat_map(|p| {
+                p.games.iter().filter(|g| g.id == game).map(|g| Offer {
+                    peer: p.id,
+                    ip: p.addr.ip(),
+                    version: g.version.clone(),
+                    size: g.size,
+                })
+            })
             .collect()
     }
 
-    /// Every game some peer has, with the newest version and who has it.
-    pub fn network_games(&self) -> Vec<NetworkGame> {
-        let mut games: BTreeMap<&str, NetworkGame> = BTreeMap::new();
-        for game in self.peers.values().flat_map(|p| &p.games) {
-            let entry = games.entry(&game.id).or_insert_with(|| NetworkGame {
-                id: game.id.clone(),
-                newest_version: game.version.clone(),
-                peers_with_newest: 0,
-                peers_total: 0,
-                size: game.size,
-            });
-            entry.peers_total += 1;
-            match compare_versions(&game.version, &entry.newest_version) {
-                std::cmp::Ordering::Greater => {
-                    entry.newest_version = game.version.clone();
-                    entry.peers_with_newest = 1;
-                    entry.size = game.size;
-                }
-                std::cmp::Ordering::Equal => entry.peers_with_newest += 1,
-                std::cmp::Ordering::Less => {}
-            }
-        }
-        games.into_values().collect()
+    /// Which version of `game` to fetch and whose file list counts, with
+    /// the peers `trusted` (see [`trust::choose`]).
+    pub fn choice(&self, game: &str, trusted: &BTreeSet<PeerId>) -> Option<Choice> {
+        trust::choose(&self.offers(game), trusted)
+    }
+
+    /// Every game some peer has, with the version to fetch and who has it.
+    pub fn network_games(&self, trusted: &BTreeSet<PeerId>) -> Vec<NetworkGame> {
+        let ids: BTreeSet<&str> = self.peers.values().flat_map(|p| p.games.iter().map(|g| g.id.as_str())).collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                let offers = self.offers(id);
+                let choice = trust::choose(&offers, trusted)?;
+                Some(NetworkGame {
+                    id: id.to_owned(),
+                    newest_version: choice.version,
+                    peers_with_newest: u32::try_from(choice.sources.len()).unwrap_or(u32::MAX),
+                    peers_total: u32::try_from(offers.len()).unwrap_or(u32::MAX),
+                    size: choice.size,
+                    trusted: choice.trusted,
+                    supplied_by: choice.authorities,
+                    other_versions: choice
+                        .others
+                        .into_iter()
+                        .take(MAX_OTHER_VERSIONS)
+                        .map(|(version, peers)| OtherVersion { version, peers })
+                        .collect(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -164,7 +178,7 @@ mod tests {
         db.set_games(a, 1, vec![game("openarena", "0.8.9", 10), game("xonotic", "0.8.5", 5)]);
         db.set_games(b, 1, vec![game("openarena", "0.8.10", 20)]);
         db.set_games(c, 1, vec![game("openarena", "0.8.10", 20)]);
-        let games = db.network_games();
+        let games = db.network_games(&BTreeSet::new());
         assert_eq!(games.len(), 2);
         assert_eq!(
             games[0],
@@ -173,11 +187,18 @@ mod tests {
                 newest_version: "0.8.10".into(),
                 peers_with_newest: 2,
                 peers_total: 3,
-                size: 20
+                size: 20,
+                trusted: false,
+                supplied_by: vec![b, c],
+                other_versions: vec![OtherVersion { version: "0.8.9".into(), peers: vec![a] }],
             }
         );
         assert_eq!(games[1].peers_with_newest, 1);
-        assert_eq!(db.peers_with("openarena", "0.8.10"), [b, c]);
+        // Trusting the peer with the older version makes it the one to fetch.
+        let games = db.network_games(&[a].into_iter().collect());
+        assert_eq!((games[0].newest_version.as_str(), games[0].trusted), ("0.8.9", true));
+        assert_eq!(games[0].supplied_by, [a]);
+        assert_eq!(games[0].other_versions, [OtherVersion { version: "0.8.10".into(), peers: vec![b, c] }]);
         assert_eq!(db.get(a).unwrap().addr, addr(9));
     }
 
@@ -193,7 +214,7 @@ mod tests {
         db.saw(a, later);
         assert_eq!(db.stale(later, Duration::from_secs(6)), [b]);
         db.remove(b);
-        assert!(db.network_games().is_empty());
+        assert!(db.network_games(&BTreeSet::new()).is_empty());
         assert_eq!(db.len(), 1);
     }
 

@@ -38,11 +38,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::library::scan::VERSION_FILE;
 use crate::net::client::PeerConnection;
-use crate::node::GameSource;
+use crate::node::GameSources;
 use crate::platform::fs::annotate;
+use crate::trust::{self, Agreement};
 use journal::Journal;
 use planner::Wanted;
-use planner::short;
 use storage::Storage;
 
 /// Where an old sentinel waits while its game is downloaded again.
@@ -192,27 +192,31 @@ pub(crate) fn progress_of(
     }
 }
 
-/// The manifest most peers agree on, and those peers' connections. Peers
-/// that failed or disagree are reported and left out.
-pub fn agree_on_manifest(sources: Vec<GameSource>) -> Option<(GameManifest, Vec<PeerConnection>)> {
-    let mut groups: Vec<(GameManifest, Vec<PeerConnection>)> = Vec::new();
-    for (peer, result) in sources {
+/// The file list that counts for a game (see [`trust::agree`]) and the
+/// connections of the peers that have it. Peers that failed or disagree
+/// are reported and closed; `Err` says why no list counts.
+pub fn agree_on_manifest(sources: GameSources) -> Result<Agreement<PeerConnection>, String> {
+    let mut answers = Vec::new();
+    for (peer, result) in sources.answers {
         match result {
-            Err(e) => tracing::warn!("peer {}: {e}", short(&peer)),
-            Ok((conn, manifest)) => match groups.iter_mut().find(|(m, _)| *m == manifest) {
-                Some((_, conns)) => conns.push(conn),
-                None => groups.push((manifest, vec![conn])),
-            },
+            Err(e) => tracing::warn!("peer {}: {e}", peer.short()),
+            Ok((conn, manifest)) => answers.push(trust::Answer { peer, ip: conn.addr.ip(), conn, manifest }),
         }
     }
-    groups.sort_by_key(|(_, conns)| std::cmp::Reverse(conns.len()));
-    let mut groups = groups.into_iter();
-    let chosen = groups.next();
-    for (_, conns) in groups {
-        for conn in conns {
-            tracing::warn!("peer {}: its file list differs from the other peers'; not using it", short(&conn.peer_id));
-            conn.close();
+    match trust::agree(&sources.choice, answers) {
+        Ok(mut agreement) => {
+            for (peer, conn) in std::mem::take(&mut agreement.rejected) {
+                let whose = if agreement.trusted { "the trusted peers'" } else { "the other peers'" };
+                tracing::warn!("peer {}: its file list differs from {whose}; not using it", peer.short());
+                conn.close();
+            }
+            Ok(agreement)
+        }
+        Err((why, conns)) => {
+            for conn in conns {
+                conn.close();
+            }
+            Err(why)
         }
     }
-    chosen
 }

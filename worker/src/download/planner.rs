@@ -381,7 +381,7 @@ impl Planner {
         }
         if !self.peers.values().any(PeerState::usable) {
             let reasons: Vec<String> =
-                self.dropped().into_iter().map(|(id, why)| format!("{} {why}", short(&id))).collect();
+                self.dropped().into_iter().map(|(id, why)| format!("{} {why}", id.short())).collect();
             self.failure = Some(if reasons.is_empty() {
                 "no peer has this game".to_owned()
             } else {
@@ -392,9 +392,5 @@ impl Planner {
 }
 
 /// The first characters of a peer id, for messages.
-pub fn short(id: &PeerId) -> String {
-    id.to_string()[..10].to_owned()
-}
-
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::journal::Journal;
-use super::planner::{Action, ChunkRef, Planner, Wanted, short};
+use super::planner::{Action, ChunkRef, Planner, Wanted};
 use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use super::storage::Storage;
 use super::{DownloadError, progress_of};
@@ -91,13 +91,13 @@ pub(super) async fn run(
                         }
                     }
                     Outcome::Corrupt => {
-                        tracing::warn!("{}: chunk {} of {} from peer {} failed verification", manifest.id, chunk.chunk, manifest.files[chunk.file as usize].path, short(&peer));
+                        tracing::warn!("{}: chunk {} of {} from peer {} failed verification", manifest.id, chunk.chunk, manifest.files[chunk.file as usize].path, peer.short());
                         planner.chunk_corrupt(peer, chunk);
                     }
                     Outcome::Failed { error, connection_lost } => {
-                        tracing::debug!("{}: chunk request to {} failed: {error}", manifest.id, short(&peer));
+                        tracing::debug!("{}: chunk request to {} failed: {error}", manifest.id, peer.short());
                         if connection_lost {
-                            tracing::warn!("{}: lost peer {}: {error}", manifest.id, short(&peer));
+                            tracing::warn!("{}: lost peer {}: {error}", manifest.id, peer.short());
                             planner.peer_lost(peer);
                         } else {
                             planner.chunk_failed(peer, chunk, &error);

@@ -1,15 +1,20 @@
-//! Asking other nodes: connect with the expected identity, then one request
-//! per stream, each under a deadline.
+//! Asking other nodes: connect with the expected identity (and prove the
+//! party key, when there is one), then one request per stream, each under a
+//! deadline.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::names::printable;
-use lanspread_proto::peer::{self, GameManifest, GameSummary, Hello, PeerError, PeerRequest, PeerResponse};
+use lanspread_proto::peer::{
+    self, ErrorCode, GameManifest, GameSummary, Hello, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PeerError, PeerRequest,
+    PeerResponse,
+};
 use lanspread_proto::{FrameError, PeerId};
 
 use super::identity::{SERVER_NAME, peer_id_of};
+use super::party::{PartyKey, SessionSecret};
 use super::transport;
 
 /// A handshake must finish within this time (a LAN answers in milliseconds).
@@ -43,6 +48,22 @@ pub enum ClientError {
     IdentityMismatch { addr: SocketAddr, claimed: PeerId, actual: PeerId },
     #[error("{addr}: {message}")]
     Version { addr: SocketAddr, message: String },
+    #[error("{addr}: not in this party: {reason}")]
+    NotInParty { addr: SocketAddr, reason: &'static str },
+}
+
+impl ClientError {
+    /// Whether the peer answered (and said no), rather than not being there.
+    pub fn is_answer(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Refused { .. }
+                | ClientError::Unexpected { .. }
+                | ClientError::IdentityMismatch { .. }
+                | ClientError::Version { .. }
+                | ClientError::NotInParty { .. }
+        )
+    }
 }
 
 /// Longest message from a peer that is kept (and shown, and logged).
@@ -63,11 +84,14 @@ pub struct PeerConnection {
     pub addr: SocketAddr,
 }
 
-/// Connects to `addr`, accepting only `expected` when it is known.
+/// Connects to `addr`, accepting only `expected` when it is known; with a
+/// `party_key`, the peer must prove it holds the same key (and learns that
+/// we do) before the connection is returned.
 pub async fn connect(
     endpoint: &quinn::Endpoint,
     addr: SocketAddr,
     expected: Option<PeerId>,
+    party_key: Option<&PartyKey>,
 ) -> Result<PeerConnection, ClientError> {
     let fail = |reason: String| ClientError::Connect { addr, reason };
     let config = transport::client_config(expected).map_err(|e| fail(e.to_string()))?;
@@ -84,7 +108,14 @@ pub async fn connect(
         .and_then(|any| any.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
         .and_then(|certs| certs.first().and_then(|c| peer_id_of(c)))
         .ok_or_else(|| fail("the peer presented no usable certificate".into()))?;
-    Ok(PeerConnection { conn, peer_id, addr })
+    let connection = PeerConnection { conn, peer_id, addr };
+    if let Some(key) = party_key
+        && let Err(e) = connection.prove(key).await
+    {
+        connection.close();
+        return Err(e);
+    }
+    Ok(connection)
 }
 
 impl PeerConnection {
@@ -105,6 +136,30 @@ impl PeerConnection {
             Err(_) => Err(ClientError::Timeout { addr, timeout: RESPONSE_TIMEOUT }),
             Ok(Ok(PeerResponse::Error(error))) => Err(refused(addr, error)),
             Ok(result) => result,
+        }
+    }
+
+    /// Proves the party key on this connection and checks the peer's proof.
+    async fn prove(&self, key: &PartyKey) -> Result<(), ClientError> {
+        let addr = self.addr;
+        let session = SessionSecret::of(&self.conn)
+            .ok_or_else(|| ClientError::Connect { addr, reason: "the session cannot prove a party key".into() })?;
+        let not_in_party = |reason| ClientError::NotInParty { addr, reason };
+        match self.request(&PeerRequest::Prove(key.proof(&session, PARTY_CLIENT_ROLE))).await {
+            Ok(PeerResponse::Proven(theirs)) if key.verifies(&session, PARTY_SERVER_ROLE, &theirs) => Ok(()),
+            Ok(PeerResponse::Proven(_)) => Err(not_in_party("its proof is not of our party key")),
+            Ok(_) => Err(ClientError::Unexpected { addr, request: "prove" }),
+            Err(ClientError::Refused { error, .. }) => Err(match error.code {
+                ErrorCode::NoPartyKey => not_in_party("it has no party key"),
+                ErrorCode::WrongPartyKey => not_in_party("it has another party key"),
+                ErrorCode::UnknownRequest | ErrorCode::BadFrame => ClientError::Version {
+                    addr,
+                    message: "it runs an older LanSpread without party keys; install the same version on both PCs"
+                        .into(),
+                },
+                _ => refused(addr, error),
+            }),
+            Err(e) => Err(e),
         }
     }
 

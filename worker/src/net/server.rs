@@ -14,6 +14,11 @@
 //! [`SERVE_MEMORY`] in all), each piece handed to a peer that reads it
 //! within [`WRITE_TIMEOUT`] or the stream is reset.
 //!
+//! With a party key set, a connection gets nothing but refusals until it
+//! has proven the key ([`super::party`]); the check is made for every
+//! request against the key of the moment, so a key changed while the node
+//! runs applies to open connections too.
+//!
 //! [`LOG_INTERVAL`]: super::log_limit::LOG_INTERVAL
 //! [`transport::MAX_STREAMS_PER_PEER`]: super::transport::MAX_STREAMS_PER_PEER
 
@@ -24,15 +29,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lanspread_proto::io::{read_frame, write_frame};
-use lanspread_proto::peer::{self, ErrorCode, Hello, PeerError, PeerRequest, PeerResponse};
+use lanspread_proto::peer::{
+    self, ErrorCode, Hello, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PartyProof, PeerError, PeerRequest, PeerResponse,
+};
 use lanspread_proto::{FrameError, PeerId};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::log_limit::{LogLimiter, held_back};
+use super::party::{PartyKey, SessionSecret};
 use crate::discovery::{Candidate, Origin};
 use crate::library::Library;
+use crate::trust::TrustSettings;
 
 /// A request must arrive whole within this time.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,6 +75,34 @@ pub struct ServerContext {
     pub candidates: mpsc::UnboundedSender<Candidate>,
     /// Warnings about one source are rate-limited.
     pub log_limit: LogLimiter,
+    /// The party key of the moment.
+    pub trust: watch::Receiver<TrustSettings>,
+}
+
+/// What the server knows of one connection: its TLS session's exported
+/// secret and whether (and with which key) the party key was proven on it.
+#[derive(Debug, Default)]
+pub struct Session {
+    secret: Option<SessionSecret>,
+    proof: Mutex<ProofState>,
+}
+
+#[derive(Debug, Default)]
+enum ProofState {
+    #[default]
+    None,
+    Proven(PartyKey),
+    Wrong,
+}
+
+impl Session {
+    pub fn new(secret: Option<SessionSecret>) -> Session {
+        Session { secret, proof: Mutex::new(ProofState::None) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ProofState> {
+        self.proof.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl ServerContext {
@@ -79,16 +116,55 @@ impl ServerContext {
         }
     }
 
-    /// The answer to one well-formed request from `remote`.
-    pub fn answer(&self, request: PeerRequest, remote: SocketAddr) -> Reply {
+    /// The answer to one well-formed request from `remote` on the
+    /// connection `session`.
+    pub fn answer(&self, request: PeerRequest, remote: SocketAddr, session: &Session) -> Reply {
+        let party_key = self.trust.borrow().party_key.clone();
+        // A proof, and an old node's hello (refused in words), pass the gate.
+        let gated = match &request {
+            PeerRequest::Prove(_) => false,
+            PeerRequest::Hello(theirs) => theirs.protocol_version == peer::PEER_PROTOCOL_VERSION,
+            _ => true,
+        };
+        if gated && let Some(refusal) = party_refusal(party_key.as_ref(), session) {
+            return Reply::Frame(refusal);
+        }
         let response = match request {
             PeerRequest::GetChunk { id, version, file, chunk } => return self.locate_chunk(&id, &version, file, chunk),
             PeerRequest::Hello(theirs) => self.greet(&theirs, remote),
             PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
             PeerRequest::ListGames => PeerResponse::Games(self.library.state().summaries()),
             PeerRequest::GetGame { id } => self.manifest_of(&id),
+            PeerRequest::Prove(proof) => self.check_proof(party_key, &proof, session, remote),
         };
         Reply::Frame(response)
+    }
+
+    /// Checks a client's proof of the party key; a valid one is answered
+    /// with ours, so the client knows we hold the key too.
+    fn check_proof(
+        &self,
+        key: Option<PartyKey>,
+        proof: &PartyProof,
+        session: &Session,
+        remote: SocketAddr,
+    ) -> PeerResponse {
+        let Some(key) = key else {
+            return error(ErrorCode::NoPartyKey, "this node has no party key: it is not in a party with one".into());
+        };
+        let Some(secret) = &session.secret else {
+            return error(ErrorCode::Internal, "this connection cannot prove a party key".into());
+        };
+        if key.verifies(secret, PARTY_CLIENT_ROLE, proof) {
+            *session.state() = ProofState::Proven(key.clone());
+            PeerResponse::Proven(key.proof(secret, PARTY_SERVER_ROLE))
+        } else {
+            *session.state() = ProofState::Wrong;
+            if let Some(n) = self.log_limit.allow(remote.ip(), Instant::now()) {
+                tracing::warn!("peer {remote}: refused: it has another party key{}", held_back(n));
+            }
+            error(ErrorCode::WrongPartyKey, WRONG_PARTY_KEY.into())
+        }
     }
 
     /// Answers a hello; a serving node that says hello becomes a candidate peer.
@@ -160,6 +236,21 @@ pub enum Reply {
         index: (u32, u32),
     },
 }
+
+/// The refusal for a connection that has not proven `key`, if there is a key.
+fn party_refusal(key: Option<&PartyKey>, session: &Session) -> Option<PeerResponse> {
+    let key = key?;
+    match &*session.state() {
+        ProofState::Proven(proven) if proven == key => None,
+        ProofState::Wrong => Some(error(ErrorCode::WrongPartyKey, WRONG_PARTY_KEY.into())),
+        _ => Some(error(ErrorCode::PartyKeyRequired, PARTY_KEY_REQUIRED.into())),
+    }
+}
+
+/// Why a connection that has not proven the party key gets nothing.
+const PARTY_KEY_REQUIRED: &str =
+    "this node is in a party with a key: set the same party key (settings, or --party-key) to see its games";
+const WRONG_PARTY_KEY: &str = "the party key differs from this node's";
 
 /// The message for a hello with another protocol version.
 pub fn version_mismatch(theirs: u32) -> String {
@@ -280,6 +371,7 @@ async fn handle_connection(
     };
     let budget =
         Budget { connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)), all: admitted.limits.memory.clone() };
+    let session = Arc::new(Session::new(SessionSecret::of(&conn)));
     let streams = TaskTracker::new();
     loop {
         let stream = tokio::select! {
@@ -288,7 +380,7 @@ async fn handle_connection(
         };
         match stream {
             Ok((send, recv)) => {
-                streams.spawn(handle_stream(send, recv, ctx.clone(), budget.clone(), remote));
+                streams.spawn(handle_stream(send, recv, ctx.clone(), budget.clone(), session.clone(), remote));
             }
             Err(e) => {
                 tracing::debug!("peer {remote}: connection ended: {e}");
@@ -314,6 +406,7 @@ async fn handle_stream(
     mut recv: quinn::RecvStream,
     ctx: Arc<ServerContext>,
     budget: Budget,
+    session: Arc<Session>,
     remote: SocketAddr,
 ) {
     let warn = |what: String| {
@@ -322,7 +415,7 @@ async fn handle_stream(
         }
     };
     let reply = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<PeerRequest, _>(&mut recv)).await {
-        Ok(Ok(Some(request))) => ctx.answer(request, remote),
+        Ok(Ok(Some(request))) => ctx.answer(request, remote, &session),
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
             warn(format!("bad request: {e}"));

@@ -200,7 +200,7 @@ async fn file_lists_that_would_abort_or_wedge_a_fetcher_are_refused_and_the_work
             "xonotic",
             "the peers' file list is unusable: \"version.ini\" is listed as a file and as the folder of \"version.ini/x\"",
         ),
-        ("wesnoth", "no peer offers wesnoth"),
+        ("wesnoth", "cannot fetch wesnoth: no peer that has it sent its file list"),
     ] {
         let (code, stderr) = fetch(&games, &state, liar.addr, id);
         assert_eq!(code, Some(1), "{id}: {stderr}");

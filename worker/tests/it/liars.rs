@@ -88,6 +88,10 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
                                 code: ErrorCode::NotFound,
                                 message: "no chunks from a liar".into(),
                             }),
+                            PeerRequest::Prove(_) => PeerResponse::Error(PeerError {
+                                code: ErrorCode::NoPartyKey,
+                                message: "a liar in no party".into(),
+                            }),
                         };
                         let _ = write_frame(&mut send, &response).await;
                         let _ = send.finish();

@@ -17,6 +17,7 @@ fn options(tmp: &std::path::Path, listen: std::net::SocketAddr, any_port_if_take
         mdns: false,
         catalog: Arc::new(Catalog::bundled()),
         display_name: "listener".into(),
+        trust: Default::default(),
     }
 }
 

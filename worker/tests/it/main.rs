@@ -19,3 +19,4 @@ mod packs;
 mod rescan;
 mod static_peers;
 mod support;
+mod trust;

@@ -36,13 +36,16 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
         mdns: false,
         catalog: Arc::new(Catalog::bundled()),
         display_name: "client".into(),
+        trust: Default::default(),
     })
     .await
     .unwrap();
     node.wait_for_static_peers(Duration::from_secs(10)).await;
     assert_eq!(node.peer_count(), 3);
 
-    let results = node.open_game("openarena").await;
+    let sources = node.open_game("openarena").await.expect("peers have it");
+    assert_eq!(sources.choice.version, "0.8.10");
+    let results = sources.answers;
     assert_eq!(results.len(), 2, "only the two peers with 0.8.10 are asked");
     let data = std::fs::read(ga.join("openarena/pak0.pk3")).unwrap();
     let expected: Vec<[u8; 32]> = data.chunks(CHUNK_SIZE as usize).map(|c| *blake3::hash(c).as_bytes()).collect();
@@ -59,6 +62,6 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
         manifests.push(manifest);
     }
     assert_eq!(manifests[0], manifests[1]);
-    assert!(node.open_game("wesnoth").await.is_empty(), "nobody has it");
+    assert!(node.open_game("wesnoth").await.is_none(), "nobody has it");
     node.shutdown().await;
 }

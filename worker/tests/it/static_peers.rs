@@ -43,16 +43,16 @@ fn three_nodes_list_newest_versions_and_survive_a_dead_node() {
     assert_eq!(ids, ["openarena", "wesnoth", "xonotic"], "{games:?}");
     let oa = game(&games, "openarena").unwrap();
     assert_eq!(
-        (oa["version"].as_str(), oa["peers"].as_u64(), oa["size"].as_u64()),
+        (oa["version"].as_str(), oa["sources"].as_u64(), oa["size"].as_u64()),
         (Some("0.8.10"), Some(2), Some(4007))
     );
     assert_eq!(oa["name"], "OpenArena");
     assert_eq!(oa["peers_total"], 3);
     let xon = game(&games, "xonotic").unwrap();
-    assert_eq!((xon["version"].as_str(), xon["peers"].as_u64()), (Some("0.8.6"), Some(1)));
+    assert_eq!((xon["version"].as_str(), xon["sources"].as_u64()), (Some("0.8.6"), Some(1)));
     let wes = game(&games, "wesnoth").unwrap();
     assert_eq!(
-        (wes["version"].as_str(), wes["peers"].as_u64(), wes["size"].as_u64()),
+        (wes["version"].as_str(), wes["sources"].as_u64(), wes["size"].as_u64()),
         (Some("1.18.2"), Some(1), Some(5007))
     );
 
@@ -63,7 +63,7 @@ fn three_nodes_list_newest_versions_and_survive_a_dead_node() {
     assert!(took < Duration::from_secs(6), "list hung for {took:?} on a dead node");
     assert!(game(&games, "wesnoth").is_none(), "{games:?}");
     let oa = game(&games, "openarena").unwrap();
-    assert_eq!((oa["version"].as_str(), oa["peers"].as_u64()), (Some("0.8.10"), Some(1)));
+    assert_eq!((oa["version"].as_str(), oa["sources"].as_u64()), (Some("0.8.10"), Some(1)));
     assert_eq!(game(&games, "xonotic").unwrap()["version"], "0.8.6");
 
     // The surviving nodes drop the dead one (and its games) by themselves.
