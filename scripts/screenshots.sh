@@ -7,6 +7,10 @@
 #   3-worker-restarting.png    the status bar right after kill -9 of the worker
 #   4-library-resumed.png      the download going on with the new worker
 #   5-settings.png             the settings panel
+#   6-peers.png                the peer list (from the status bar), ids and Trust
+#   7-peers-trusted.png        the same after Trust on one of them
+#   8-detail-trusted.png       a game offered in two versions, its file list
+#                              from the peer just trusted
 # then closes the window and checks that the worker ended with it.
 #
 #   sudo scripts/screenshots.sh [OUT_DIR]     (default target/screenshots)
@@ -51,6 +55,7 @@ game "$WORK/seed-a" 0ad 0.27 8
 game "$WORK/seed-a" hedgewars 1.0.2 6
 mkdir -p "$WORK/seed-b" # the same games byte for byte, so both peers serve them
 cp -r "$WORK/seed-a/armagetronad" "$WORK/seed-a/0ad" "$WORK/seed-b/"
+game "$WORK/seed-b" hedgewars 1.0.3 6 # a newer version from the other peer
 game "$WORK/games" 0ad 0.26 5 installed
 game "$WORK/games" assaultcube 1.3 4
 game "$WORK/games" bzflag 2.4.26 3 installed
@@ -86,15 +91,24 @@ click 600 180 5          # "Download" on Armagetron Advanced (row 0, column 1)
 shot 1-library-downloading.png
 click 420 100 2          # the card itself: its detail view
 shot 2-detail-downloading.png
-click 761 105 1          # the detail view's Close
+click 791 65 1           # the detail view's Close
 worker=$(pgrep -f "lanspread-worker ipc .*--games $WORK/games" | head -1)
 kill -9 "$worker"
 sleep 0.25
 shot 3-worker-restarting.png
 sleep 6
 shot 4-library-resumed.png
-click 947 28 1           # Settings
+click 947 28 2           # Settings
 shot 5-settings.png
+xdotool key Escape; sleep 0.5
+click 35 662 1           # "2 peers" in the status bar
+shot 6-peers.png
+click 812 279 1          # Trust on lan-box (peers in name order: attic-pc, lan-box)
+shot 7-peers-trusted.png
+click 811 165 1          # the peer list's Close
+click 760 250 2          # Hedgewars (row 1, column 2): its detail view
+shot 8-detail-trusted.png
+xdotool key Escape; sleep 0.5
 
 # Close the window as a window manager would; the worker must end with it.
 python3 - "$WID" <<'PY'

@@ -107,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         Supervisor::start(config).context("cannot start the worker")?
     };
     supervisor.send(IpcCommand::SetAutoInstall { enabled: saved.auto_install });
+    supervisor.send(saved.trust_command());
     let (requests, mut request_rx) = tokio::sync::mpsc::unbounded_channel();
     let ui = adapters::connect(&window, settings_file, move |request| {
         let _ = requests.send(request);

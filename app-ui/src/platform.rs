@@ -25,6 +25,25 @@ pub fn log_file() -> PathBuf {
     dir.join("lanspread.log")
 }
 
+/// Writes a file only its owner may read (the settings may hold the party
+/// key). Windows: files in the user's profile are private to the user
+/// already, so a plain write does.
+#[cfg(unix)]
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // An older file keeps its mode through `open`; tighten it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
+}
+
+/// Writes a file only its owner may read (see the Unix version).
+#[cfg(not(unix))]
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
 /// Starts the worker without a console window of its own: the app is a GUI
 /// program, and a console flashing up beside it would be noise.
 #[cfg(windows)]

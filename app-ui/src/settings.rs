@@ -1,11 +1,17 @@
-//! The user's settings: game directory, extra peers, an extra catalog file
-//! and whether downloads install by themselves. Kept as JSON in the platform
-//! config directory and applied when the app starts.
+//! The user's settings: game directory, extra peers, an extra catalog file,
+//! whether downloads install by themselves, and trust (the party key, the
+//! trusted peers, whether untrusted downloads install by themselves). Kept
+//! as JSON in the platform config directory (readable by its owner only, as
+//! it may hold the party key); trust applies at once, the rest when the app
+//! starts.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use lanspread_proto::PeerId;
+use lanspread_proto::ipc::{IpcCommand, MAX_TRUSTED_PEERS};
+use lanspread_proto::peer::MAX_PARTY_KEY_LEN;
 use serde::{Deserialize, Serialize};
 
 /// A settings file larger than this is not ours.
@@ -20,11 +26,26 @@ pub struct Settings {
     pub peers: Vec<String>,
     pub catalog: Option<PathBuf>,
     pub auto_install: bool,
+    /// Only PCs with the same key see and serve each other.
+    pub party_key: Option<String>,
+    /// Peer ids (52 characters) whose versions and file lists win.
+    pub trusted: Vec<String>,
+    /// Install downloads no trusted peer vouches for even when another
+    /// version competes.
+    pub auto_install_untrusted: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { game_dir: None, peers: Vec::new(), catalog: None, auto_install: true }
+        Settings {
+            game_dir: None,
+            peers: Vec::new(),
+            catalog: None,
+            auto_install: true,
+            party_key: None,
+            trusted: Vec::new(),
+            auto_install_untrusted: false,
+        }
     }
 }
 
@@ -49,15 +70,52 @@ impl Settings {
         serde_json::from_str(text)
     }
 
-    /// Writes `path` atomically (temp file, then rename).
+    /// Writes `path` atomically (temp file, then rename), readable by its
+    /// owner only.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let dir = path.parent().ok_or_else(|| format!("{}: not a file path", path.display()))?;
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
         let tmp = path.with_extension("json.tmp");
-        fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        crate::platform::write_private(&tmp, text.as_bytes()).map_err(|e| format!("{}: {e}", tmp.display()))?;
         fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
     }
+
+    /// The trusted peers that are valid ids (a hand-edited file may hold others).
+    pub fn trusted_ids(&self) -> Vec<PeerId> {
+        self.trusted.iter().filter_map(|t| t.parse().ok()).take(MAX_TRUSTED_PEERS).collect()
+    }
+
+    /// The command that gives the worker these trust settings.
+    pub fn trust_command(&self) -> IpcCommand {
+        IpcCommand::SetTrust {
+            party_key: self.party_key.clone().filter(|k| !k.trim().is_empty()),
+            trusted: self.trusted_ids(),
+            auto_install_untrusted: self.auto_install_untrusted,
+        }
+    }
+}
+
+/// Checks a party key typed by the user: empty for none, else printable
+/// text of at most [`MAX_PARTY_KEY_LEN`] bytes.
+pub fn validate_party_key(text: &str) -> Result<Option<String>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() > MAX_PARTY_KEY_LEN {
+        return Err(format!("The party key is longer than {MAX_PARTY_KEY_LEN} characters."));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("The party key contains control characters.".into());
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// Checks a peer id pasted by the user.
+pub fn validate_peer_id(text: &str) -> Result<PeerId, String> {
+    let text = text.trim();
+    text.parse().map_err(|_| format!("{text:?} is not a peer id: copy the whole id (52 letters and digits)."))
 }
 
 /// Where the settings live.
@@ -133,8 +191,24 @@ mod tests {
             peers: vec!["10.0.0.2:47474".into()],
             catalog: None,
             auto_install: false,
+            party_key: Some("our party".into()),
+            trusted: vec![PeerId([3; 32]).to_string(), "not an id".into()],
+            auto_install_untrusted: true,
         };
         settings.save(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o077, 0, "only its owner reads it");
+        }
+        assert_eq!(
+            settings.trust_command(),
+            IpcCommand::SetTrust {
+                party_key: Some("our party".into()),
+                trusted: vec![PeerId([3; 32])],
+                auto_install_untrusted: true
+            }
+        );
         assert_eq!(Settings::load(&path).unwrap(), settings);
         fs::write(&path, "{ nope").unwrap();
         assert!(Settings::load(&path).unwrap_err().contains("settings.json"));
@@ -163,6 +237,12 @@ mod tests {
             assert!(validate_peer(bad).is_err(), "{bad}");
         }
         assert_eq!(validate_catalog(" ").unwrap(), None);
+        assert_eq!(validate_party_key("  ").unwrap(), None);
+        assert_eq!(validate_party_key(" our words ").unwrap().as_deref(), Some("our words"));
+        assert!(validate_party_key("a\u{1b}b").is_err());
+        let id = PeerId([5; 32]);
+        assert_eq!(validate_peer_id(&format!(" {id} ")).unwrap(), id);
+        assert!(validate_peer_id("abc").unwrap_err().contains("not a peer id"));
         assert!(validate_catalog("/nonexistent/catalog.json").unwrap_err().contains("no such file"));
     }
 }

@@ -146,6 +146,7 @@ struct Run {
 fn setting_key(command: &IpcCommand) -> Option<&'static str> {
     match command {
         IpcCommand::SetAutoInstall { .. } => Some("auto-install"),
+        IpcCommand::SetTrust { .. } => Some("trust"),
         IpcCommand::SetGameDir { .. } => Some("game-dir"),
         _ => None,
     }

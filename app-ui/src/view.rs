@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use lanspread_proto::game::compare_versions;
 use lanspread_proto::ipc::{
-    ActiveOperation, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, Progress,
+    ActiveOperation, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, PeerSummary,
+    Progress,
 };
 pub use lanspread_proto::units::format_size;
 use lanspread_proto::{CatalogEntry, PeerId};
@@ -186,8 +187,8 @@ pub struct ViewState {
     operations: BTreeMap<String, ActiveOperation>,
     progress: BTreeMap<String, Progress>,
     sources: BTreeMap<String, GameSources>,
-    /// Display names of the peers seen, by peer id.
-    peer_names: BTreeMap<PeerId, String>,
+    /// The peers joined, by peer id.
+    peers: BTreeMap<PeerId, PeerSummary>,
     pub peer_count: u32,
     pub worker: Option<WorkerState>,
     /// The last failure the worker reported, for a message line.
@@ -215,10 +216,10 @@ impl ViewState {
         match event {
             IpcEvent::Heartbeat => {}
             IpcEvent::PeerJoined(peer) => {
-                self.peer_names.insert(peer.peer_id, peer.display_name);
+                self.peers.insert(peer.peer_id, peer);
             }
             IpcEvent::PeerLeft { peer_id } => {
-                self.peer_names.remove(&peer_id);
+                self.peers.remove(&peer_id);
             }
             IpcEvent::Traffic { download_bps, upload_bps } => {
                 self.download_bps = download_bps;
@@ -261,7 +262,17 @@ impl ViewState {
     /// A peer's display name, or the start of its id when it has not
     /// introduced itself.
     pub fn peer_name(&self, peer: &PeerId) -> String {
-        self.peer_names.get(peer).cloned().unwrap_or_else(|| peer.to_string().chars().take(8).collect())
+        self.peers.get(peer).map_or_else(|| peer.short(), |p| p.display_name.clone())
+    }
+
+    /// The peers joined, in id order.
+    pub fn peers(&self) -> impl Iterator<Item = &PeerSummary> {
+        self.peers.values()
+    }
+
+    /// What the network offers of one game.
+    pub fn network_game(&self, id: &str) -> Option<&NetworkGame> {
+        self.network.get(id)
     }
 
     /// The game directory the worker uses, once it said.

@@ -1,17 +1,53 @@
 //! The detail view of one game, with its actions and full progress.
 
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use lanspread_app_ui::view::{
     CardAction, GameStatus, ViewState, badge, format_bytes_of, format_eta, format_percent, format_size, format_speed,
 };
+use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
 use slint::{ComponentHandle, ModelRc, VecModel};
 
 use super::{Ui, with_game, with_ui};
-use crate::{DetailAdapter, GameDetail, MainWindow, PeerSpeedLine};
+use crate::{DetailAdapter, GameDetail, MainWindow, PeerLine, PeerSpeedLine};
 
-pub(super) fn show(window: &MainWindow, view: &ViewState, id: Option<&str>, message: &str) {
+/// Peer lines shown in the detail view, at most (the status bar lists all).
+const MAX_PEER_LINES: usize = 4;
+
+/// Who supplies the file list a download takes, who offers what else, and
+/// a line per peer with Trust.
+fn offers(view: &ViewState, trusted: &BTreeSet<PeerId>, id: &str) -> (String, String, Vec<PeerLine>) {
+    let Some(game) = view.network_game(id) else { return (String::new(), String::new(), Vec::new()) };
+    let names = |peers: &[PeerId]| peers.iter().map(|p| view.peer_name(p)).collect::<Vec<_>>().join(", ");
+    let supplied = match (game.trusted, game.supplied_by.len()) {
+        (true, _) => format!("{} (trusted)", names(&game.supplied_by)),
+        (false, 1) => format!("{} (not trusted)", names(&game.supplied_by)),
+        (false, _) => format!("{} (not trusted; the list most PCs agree on)", names(&game.supplied_by)),
+    };
+    let others = game
+        .other_versions
+        .iter()
+        .map(|other| {
+            let why = if game.trusted { " (not trusted: not fetched)" } else { "" };
+            format!("{} from {}{why}", other.version, names(&other.peers))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut lines: Vec<PeerLine> = game
+        .supplied_by
+        .iter()
+        .map(|p| super::peers::line(view, trusted, p, format!("{}, its file list", game.newest_version)))
+        .collect();
+    for other in &game.other_versions {
+        lines.extend(other.peers.iter().map(|p| super::peers::line(view, trusted, p, other.version.clone())));
+    }
+    lines.truncate(MAX_PEER_LINES);
+    (supplied, others, lines)
+}
+
+pub(super) fn show(window: &MainWindow, view: &ViewState, trusted: &BTreeSet<PeerId>, id: Option<&str>, message: &str) {
     let adapter = window.global::<DetailAdapter<'_>>();
     let Some(row) = id.and_then(|id| view.row_of(id)) else {
         adapter.set_open(false);
@@ -31,6 +67,7 @@ pub(super) fn show(window: &MainWindow, view: &ViewState, id: Option<&str>, mess
         _ => "",
     };
     let phase = if row.paused { "Paused".to_owned() } else { row.status.label(row.peers) };
+    let (supplied, others, peer_lines) = offers(view, trusted, &row.id);
     let detail = GameDetail {
         id: row.id.clone().into(),
         name: row.name.clone().into(),
@@ -41,6 +78,8 @@ pub(super) fn show(window: &MainWindow, view: &ViewState, id: Option<&str>, mess
         version_network: row.network_version.clone().unwrap_or_default().into(),
         size: if row.size == 0 { String::new() } else { format_size(row.size) }.into(),
         peers: peers.into(),
+        supplied: supplied.into(),
+        others: others.into(),
         badge: badge(&row).into(),
         primary: primary.into(),
         can_install: downloaded,
@@ -74,6 +113,7 @@ pub(super) fn show(window: &MainWindow, view: &ViewState, id: Option<&str>, mess
         })
         .unwrap_or_default();
     adapter.set_game(detail);
+    adapter.set_peers(ModelRc::from(Rc::new(VecModel::from(peer_lines))));
     adapter.set_peer_speeds(ModelRc::from(Rc::new(VecModel::from(lines))));
     adapter.set_message(message.into());
     adapter.set_open(true);

@@ -4,14 +4,18 @@
 
 mod detail;
 mod library;
+mod peers;
 mod settings;
 mod status;
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use lanspread_app_ui::settings::Settings;
 use lanspread_app_ui::view::{Filter, ViewState};
+use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
 use slint::ComponentHandle;
 
@@ -36,6 +40,8 @@ pub struct Ui {
     free_space: Cell<Option<u64>>,
     sink: Box<dyn Fn(UiRequest)>,
     settings: settings::SettingsPanel,
+    /// The peers trusted in the settings, for the Trust buttons.
+    trusted: RefCell<BTreeSet<PeerId>>,
 }
 
 impl std::fmt::Debug for Ui {
@@ -53,11 +59,13 @@ pub fn connect(window: &MainWindow, settings_file: PathBuf, sink: impl Fn(UiRequ
         detail: RefCell::new(None),
         detail_message: RefCell::new(String::new()),
         free_space: Cell::new(None),
+        trusted: RefCell::new(Settings::load(&settings_file).unwrap_or_default().trusted_ids().into_iter().collect()),
         sink: Box::new(sink),
         settings: settings::SettingsPanel::new(settings_file),
     });
     library::connect(window, &ui);
     detail::connect(window, &ui);
+    peers::connect(window, &ui);
     settings::connect(window, &ui);
     window.global::<SearchAdapter<'_>>().on_changed(with_ui(&ui, |ui| ui.render()));
     window.global::<StatusAdapter<'_>>().on_retry(with_ui(&ui, |ui| (ui.sink)(UiRequest::Retry)));
@@ -75,6 +83,12 @@ impl Ui {
     /// Free space on the game directory's disk, measured off the UI thread.
     pub fn set_free_space(&self, bytes: Option<u64>) {
         self.free_space.set(bytes);
+        self.render();
+    }
+
+    /// The trusted peers changed (in the settings, or with a Trust button).
+    fn set_trusted(&self, trusted: BTreeSet<PeerId>) {
+        *self.trusted.borrow_mut() = trusted;
         self.render();
     }
 
@@ -96,7 +110,9 @@ impl Ui {
         let query = window.global::<SearchAdapter<'_>>().get_query();
         library::show(&window, &view, Self::filter(&window), &query);
         status::show(&window, &view, self.free_space.get());
-        detail::show(&window, &view, self.detail.borrow().as_deref(), &self.detail_message.borrow());
+        let trusted = self.trusted.borrow();
+        peers::show(&window, &view, &trusted);
+        detail::show(&window, &view, &trusted, self.detail.borrow().as_deref(), &self.detail_message.borrow());
     }
 
     /// Carries out the main action of `id`'s card (and detail view) for the

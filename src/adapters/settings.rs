@@ -5,24 +5,33 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use lanspread_app_ui::settings::{Settings, validate_catalog, validate_game_dir, validate_peer};
+use lanspread_app_ui::settings::{
+    Settings, validate_catalog, validate_game_dir, validate_party_key, validate_peer, validate_peer_id,
+};
+use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
 use super::Ui;
-use crate::{MainWindow, SearchAdapter, SettingsAdapter};
+use crate::{MainWindow, SearchAdapter, SettingsAdapter, TrustedLine};
 
 /// The panel's state beyond what the `.slint` properties hold.
 #[derive(Debug)]
 pub(super) struct SettingsPanel {
     file: PathBuf,
     peers: RefCell<Vec<String>>,
+    /// The trusted peers being edited.
+    trusted: RefCell<Vec<PeerId>>,
     browse_path: RefCell<PathBuf>,
 }
 
 impl SettingsPanel {
     pub(super) fn new(file: PathBuf) -> Self {
-        SettingsPanel { file, peers: RefCell::default(), browse_path: RefCell::default() }
+        SettingsPanel { file, peers: RefCell::default(), trusted: RefCell::default(), browse_path: RefCell::default() }
+    }
+
+    pub(super) fn file(&self) -> &Path {
+        &self.file
     }
 }
 
@@ -35,8 +44,22 @@ fn set_peers(window: &MainWindow, peers: &[String]) {
     adapter(window).set_peers(ModelRc::from(Rc::new(VecModel::from(model))));
 }
 
+fn set_trusted(window: &MainWindow, ui: &Ui, trusted: &[PeerId]) {
+    let view = ui.view.borrow();
+    let online = |peer: &PeerId| view.peers().any(|p| p.peer_id == *peer);
+    let lines: Vec<TrustedLine> = trusted
+        .iter()
+        .map(|peer| TrustedLine {
+            short: peer.short().into(),
+            name: if online(peer) { view.peer_name(peer) } else { "offline".into() }.into(),
+        })
+        .collect();
+    adapter(window).set_trusted(ModelRc::from(Rc::new(VecModel::from(lines))));
+}
+
 /// Fills the panel from the settings file and shows it.
-fn open(window: &MainWindow, panel: &SettingsPanel, game_dir_now: Option<&str>) {
+fn open(window: &MainWindow, ui: &Ui, game_dir_now: Option<&str>) {
+    let panel = &ui.settings;
     let settings = adapter(window);
     let (loaded, error) = match Settings::load(&panel.file) {
         Ok(loaded) => (loaded, String::new()),
@@ -48,6 +71,13 @@ fn open(window: &MainWindow, panel: &SettingsPanel, game_dir_now: Option<&str>) 
     settings.set_auto_install(loaded.auto_install);
     settings.set_new_peer("".into());
     set_peers(window, &loaded.peers);
+    settings.set_party_key(loaded.party_key.clone().unwrap_or_default().into());
+    settings.set_show_party_key(false);
+    settings.set_new_trusted("".into());
+    settings.set_auto_install_untrusted(loaded.auto_install_untrusted);
+    let trusted = loaded.trusted_ids();
+    set_trusted(window, ui, &trusted);
+    *panel.trusted.borrow_mut() = trusted;
     *panel.peers.borrow_mut() = loaded.peers;
     settings.set_error(error.into());
     settings.set_note("".into());
@@ -55,14 +85,15 @@ fn open(window: &MainWindow, panel: &SettingsPanel, game_dir_now: Option<&str>) 
     settings.set_open(true);
 }
 
-/// Checks every field and writes the file; the worker gets the auto-install
-/// setting now, the rest applies at the next start.
+/// Checks every field and writes the file; the worker gets auto-install
+/// and trust now, the rest applies at the next start.
 fn save(window: &MainWindow, ui: &Ui) {
     let settings = adapter(window);
     settings.set_note("".into());
-    let checked = validate_game_dir(&settings.get_game_dir())
-        .and_then(|game_dir| Ok((game_dir, validate_catalog(&settings.get_catalog())?)));
-    let (game_dir, catalog) = match checked {
+    let checked = validate_game_dir(&settings.get_game_dir()).and_then(|game_dir| {
+        Ok((game_dir, validate_catalog(&settings.get_catalog())?, validate_party_key(&settings.get_party_key())?))
+    });
+    let (game_dir, catalog, party_key) = match checked {
         Ok(fields) => fields,
         Err(e) => return settings.set_error(e.into()),
     };
@@ -71,20 +102,41 @@ fn save(window: &MainWindow, ui: &Ui) {
         peers: ui.settings.peers.borrow().clone(),
         catalog,
         auto_install: settings.get_auto_install(),
+        party_key,
+        trusted: ui.settings.trusted.borrow().iter().map(ToString::to_string).collect(),
+        auto_install_untrusted: settings.get_auto_install_untrusted(),
     };
     match new.save(&ui.settings.file) {
         Ok(()) => {
             ui.send(IpcCommand::SetAutoInstall { enabled: new.auto_install });
+            ui.send(new.trust_command());
+            ui.set_trusted(new.trusted_ids().into_iter().collect());
             settings.set_error("".into());
             settings.set_note(
                 format!(
-                    "Saved to {}. The game directory, peers and catalog apply at the next start.",
+                    "Saved to {}. Trust applies now; the game directory, peers and catalog at the next start.",
                     ui.settings.file.display()
                 )
                 .into(),
             );
         }
         Err(e) => settings.set_error(format!("Cannot save: {e}").into()),
+    }
+}
+
+fn add_trusted(window: &MainWindow, ui: &Ui) {
+    let settings = adapter(window);
+    match validate_peer_id(&settings.get_new_trusted()) {
+        Ok(peer) => {
+            let mut trusted = ui.settings.trusted.borrow_mut();
+            if !trusted.contains(&peer) {
+                trusted.push(peer);
+            }
+            set_trusted(window, ui, &trusted);
+            settings.set_new_trusted("".into());
+            settings.set_error("".into());
+        }
+        Err(e) => settings.set_error(e.into()),
     }
 }
 
@@ -148,8 +200,10 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
         }
     };
     window.global::<SearchAdapter<'_>>().on_open_settings(handler(|window, ui| {
-        open(window, &ui.settings, ui.view.borrow().game_dir());
+        let game_dir = ui.view.borrow().game_dir().map(str::to_owned);
+        open(window, ui, game_dir.as_deref());
     }));
+    settings.on_add_trusted(handler(add_trusted));
     settings.on_close(handler(|window, _| adapter(window).set_open(false)));
     settings.on_save(handler(save));
     settings.on_add_peer(handler(|window, ui| add_peer(window, &ui.settings)));
@@ -174,6 +228,20 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
         {
             let dir = ui.settings.browse_path.borrow().join(name.as_str());
             browse_to(&window, &ui.settings, dir);
+        }
+    });
+    let weak = Rc::downgrade(ui);
+    settings.on_remove_trusted(move |index| {
+        if let Some(ui) = weak.upgrade()
+            && let Some(window) = ui.window.upgrade()
+        {
+            let mut trusted = ui.settings.trusted.borrow_mut();
+            if let Ok(index) = usize::try_from(index)
+                && index < trusted.len()
+            {
+                trusted.remove(index);
+            }
+            set_trusted(&window, &ui, &trusted);
         }
     });
     let weak = Rc::downgrade(ui);

@@ -133,6 +133,7 @@ impl Node {
                 port: local_addr.port(),
                 display_name: options.display_name.clone(),
                 revision: l.state().revision,
+                party: options.trust.party_key.is_some(),
             });
             let mdns = mdns::Mdns::start(announcement.as_ref(), candidate_tx.clone(), cancel.clone())?;
             if let (Some(library), Some(announcement)) = (&library, announcement) {

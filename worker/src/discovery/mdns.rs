@@ -21,6 +21,8 @@ pub struct Announcement {
     pub port: u16,
     pub display_name: String,
     pub revision: u64,
+    /// The node has a party key (a hint for the curious; never the key).
+    pub party: bool,
 }
 
 /// A running mDNS responder and browser (clones share one daemon).
@@ -78,13 +80,16 @@ impl Mdns {
         let port = a.port.to_string();
         let proto = PEER_PROTOCOL_VERSION.to_string();
         let revision = a.revision.to_string();
-        let properties = [
+        let mut properties = vec![
             (txt::PROTOCOL, proto.as_str()),
             (txt::PEER_ID, instance.as_str()),
             (txt::PORT, port.as_str()),
             (txt::NAME, a.display_name.as_str()),
             (txt::REVISION, revision.as_str()),
         ];
+        if a.party {
+            properties.push((txt::PARTY, "1"));
+        }
         let host = format!("{instance}.local.");
         let info = ServiceInfo::new(MDNS_SERVICE_TYPE, &instance, &host, "", a.port, &properties[..])
             .map_err(|e| anyhow::anyhow!("bad mDNS announcement: {e}"))?

@@ -194,6 +194,33 @@ async fn chunk_requests_without_the_key_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_speaking_the_old_protocol_is_refused_in_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (party, _) = seeder(tmp.path(), "party", "1.0", 0, &["--party-key", KEY]);
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let old = client::connect(&endpoint, party.listen_addr(), None, None).await.unwrap();
+    let hello = lanspread_proto::peer::Hello {
+        protocol_version: 1,
+        peer_id: lanspread_proto::PeerId([1; 32]),
+        display_name: "old".into(),
+        library_revision: 0,
+        listen_port: 0,
+    };
+    match old.request(&PeerRequest::Hello(hello)).await {
+        Err(ClientError::Refused { error, .. }) => {
+            assert_eq!(error.code, ErrorCode::VersionMismatch);
+            assert!(
+                error.message.contains("protocol 1") && error.message.contains("same LanSpread version"),
+                "{}",
+                error.message
+            );
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    drop(party);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_and_the_party_key_apply_over_the_ipc_without_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let (party, _) = seeder(tmp.path(), "party", "1.0", 0, &["--party-key", KEY]);
