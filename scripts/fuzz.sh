@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes everything LanSpread reads from a peer, the IPC socket or the disk
 # (fuzz/fuzz_targets: peer and IPC frames, manifests, the download journal,
-# the intent log, the catalog and settings files, names and paths) with
+# the intent log, the catalog and settings files, names and paths, game
+# packs in every archive format, installed for real) with
 # cargo fuzz (libFuzzer), one target after the other, and prints how many
 # inputs each ran.
 #

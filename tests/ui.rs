@@ -122,7 +122,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
         "Update downloaded",
         "v0.8.8",
         "1.1 GB",
-        "2 peers",
+        "2 peers ▾",
         "↓ 11.8 MB/s",
         "↑ 2.5 MB/s",
         "Worker: Running",
@@ -288,6 +288,14 @@ fn settings_are_checked_and_saved() {
     let games = dir.path().join("my games");
     settings.set_game_dir(games.display().to_string().into());
     settings.set_auto_install(false);
+    // Trust: a party key and a pasted peer id, sent to the worker at once.
+    settings.set_party_key(" our party words ".into());
+    let peer = lanspread_proto::PeerId([4; 32]);
+    settings.set_new_trusted("not an id".into());
+    click(&window, "Trust");
+    assert!(settings.get_error().contains("not a peer id"), "{}", settings.get_error());
+    settings.set_new_trusted(peer.to_string().into());
+    click(&window, "Trust");
     click(&window, "Save");
     assert_eq!(settings.get_error(), "");
     assert!(settings.get_note().contains("next start"), "{}", settings.get_note());
@@ -296,7 +304,14 @@ fn settings_are_checked_and_saved() {
     assert_eq!(saved.peers, ["10.0.0.9:47474"]);
     assert!(!saved.auto_install);
     assert!(!games.exists(), "the UI writes nothing there; the worker creates it");
-    assert_eq!(sent.borrow().last(), Some(&UiRequest::Command(IpcCommand::SetAutoInstall { enabled: false })));
+    assert!(sent.borrow().contains(&UiRequest::Command(IpcCommand::SetAutoInstall { enabled: false })));
+    let trust = IpcCommand::SetTrust {
+        party_key: Some("our party words".into()),
+        trusted: vec![peer],
+        auto_install_untrusted: false,
+    };
+    assert_eq!(sent.borrow().last(), Some(&UiRequest::Command(trust)));
+    assert_eq!((saved.party_key.as_deref(), saved.trusted.clone()), (Some("our party words"), vec![peer.to_string()]));
 
     // The folder browser picks a folder.
     std::fs::create_dir_all(dir.path().join("picked/inner")).unwrap();

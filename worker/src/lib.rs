@@ -8,6 +8,8 @@
 //!   the watcher that keeps them current.
 //! - [`net`]: node identity, QUIC/TLS settings, the peer server and client.
 //! - [`discovery`]: mDNS, static peers, liveness and the peer game DB.
+//! - [`trust`]: the party key and trusted peers, and which version and file
+//!   list of a game count (plain logic).
 //! - [`download`]: verified multi-peer downloads that resume.
 //! - [`install`]: unpacking into `local/`, updates, uninstall, removal and
 //!   crash recovery, each a transaction.
@@ -34,6 +36,7 @@
 //!     mdns: false,
 //!     catalog: Arc::new(Catalog::bundled()),
 //!     display_name: "lister".into(),
+//!     trust: Default::default(),
 //! })
 //! .await?;
 //! node.wait_for_static_peers(std::time::Duration::from_secs(3)).await;
