@@ -290,7 +290,7 @@ fn settings_are_checked_and_saved() {
     settings.set_auto_install(false);
     // Trust: a party key and a pasted peer id, sent to the worker at once.
     settings.set_party_key(" our party words ".into());
-    let peer = lanspread_proto::PeerId([4; 32]);
+    let peer = PeerId([4; 32]);
     settings.set_new_trusted("not an id".into());
     click(&window, "Trust");
     assert!(settings.get_error().contains("not a peer id"), "{}", settings.get_error());

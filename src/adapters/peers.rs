@@ -25,7 +25,7 @@ pub(super) fn line(view: &ViewState, trusted: &BTreeSet<PeerId>, peer: &PeerId, 
 
 pub(super) fn show(window: &MainWindow, view: &ViewState, trusted: &BTreeSet<PeerId>) {
     let mut lines: Vec<PeerLine> = view.peers().map(|p| line(view, trusted, &p.peer_id, p.address.clone())).collect();
-    lines.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    lines.sort_by_key(|a| a.name.to_lowercase());
     window.global::<PeersAdapter<'_>>().set_peers(ModelRc::from(Rc::new(VecModel::from(lines))));
 }
 
