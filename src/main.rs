@@ -109,7 +109,8 @@ fn main() -> anyhow::Result<()> {
     supervisor.send(IpcCommand::SetAutoInstall { enabled: saved.auto_install });
     supervisor.send(saved.trust_command());
     let (requests, mut request_rx) = tokio::sync::mpsc::unbounded_channel();
-    let ui = adapters::connect(&window, settings_file, move |request| {
+    let trusted = saved.trusted_ids().into_iter().collect();
+    let ui = adapters::connect(&window, settings_file, trusted, move |request| {
         let _ = requests.send(request);
     });
 

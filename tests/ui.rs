@@ -86,7 +86,9 @@ fn window_with(view: ViewState) -> (MainWindow, Rc<adapters::Ui>, Rc<RefCell<Vec
     let sent = Rc::new(RefCell::new(Vec::new()));
     let sink = sent.clone();
     let dir = tempfile::tempdir().unwrap();
-    let ui = adapters::connect(&window, dir.path().join("settings.json"), move |r| sink.borrow_mut().push(r));
+    let ui = adapters::connect(&window, dir.path().join("settings.json"), Default::default(), move |r| {
+        sink.borrow_mut().push(r)
+    });
     ui.update(view);
     (window, ui, sent, dir)
 }

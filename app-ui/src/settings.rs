@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{IpcCommand, MAX_TRUSTED_PEERS};
-use lanspread_proto::peer::MAX_PARTY_KEY_LEN;
+use lanspread_proto::peer::{PartyKeyError, party_key_text};
 use serde::{Deserialize, Serialize};
 
 /// A settings file larger than this is not ours.
@@ -96,20 +96,14 @@ impl Settings {
     }
 }
 
-/// Checks a party key typed by the user: empty for none, else printable
-/// text of at most [`MAX_PARTY_KEY_LEN`] bytes.
+/// Checks a party key typed by the user: empty for none, else the rule of
+/// [`party_key_text`].
 pub fn validate_party_key(text: &str) -> Result<Option<String>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
+    match party_key_text(text) {
+        Ok(key) => Ok(Some(key.to_owned())),
+        Err(PartyKeyError::Empty) => Ok(None),
+        Err(e) => Err(format!("Not saved: {e}.")),
     }
-    if text.len() > MAX_PARTY_KEY_LEN {
-        return Err(format!("The party key is longer than {MAX_PARTY_KEY_LEN} characters."));
-    }
-    if text.chars().any(char::is_control) {
-        return Err("The party key contains control characters.".into());
-    }
-    Ok(Some(text.to_owned()))
 }
 
 /// Checks a peer id pasted by the user.

@@ -46,6 +46,34 @@ pub const PARTY_CLIENT_ROLE: &[u8] = b"client";
 pub const PARTY_SERVER_ROLE: &[u8] = b"server";
 /// Longest party key, in bytes.
 pub const MAX_PARTY_KEY_LEN: usize = 256;
+
+/// Why a text is not a party key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PartyKeyError {
+    #[error("the party key is empty")]
+    Empty,
+    #[error("the party key is longer than {MAX_PARTY_KEY_LEN} bytes")]
+    TooLong,
+    #[error("the party key contains control characters")]
+    ControlCharacters,
+}
+
+/// The party key in a text a person typed: surrounding whitespace does not
+/// count (it is easy to copy by accident), anything else does. The one rule
+/// for the settings panel and the worker.
+pub fn party_key_text(text: &str) -> Result<&str, PartyKeyError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(PartyKeyError::Empty);
+    }
+    if text.len() > MAX_PARTY_KEY_LEN {
+        return Err(PartyKeyError::TooLong);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(PartyKeyError::ControlCharacters);
+    }
+    Ok(text)
+}
 /// Largest peer response body (a manifest of a very large game fits).
 pub const MAX_PEER_FRAME: usize = 8 * 1024 * 1024;
 /// Largest peer request body: requests carry an id, a version, a display

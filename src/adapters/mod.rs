@@ -13,7 +13,6 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use lanspread_app_ui::settings::Settings;
 use lanspread_app_ui::view::{Filter, ViewState};
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
@@ -51,15 +50,20 @@ impl std::fmt::Debug for Ui {
 }
 
 /// Binds the window's callbacks; requests go to `sink`. `settings_file` is
-/// where the Settings panel saves.
-pub fn connect(window: &MainWindow, settings_file: PathBuf, sink: impl Fn(UiRequest) + 'static) -> Rc<Ui> {
+/// where the Settings panel saves; `trusted` the peers trusted in it.
+pub fn connect(
+    window: &MainWindow,
+    settings_file: PathBuf,
+    trusted: BTreeSet<PeerId>,
+    sink: impl Fn(UiRequest) + 'static,
+) -> Rc<Ui> {
     let ui = Rc::new(Ui {
         window: window.as_weak(),
         view: RefCell::new(ViewState::default()),
         detail: RefCell::new(None),
         detail_message: RefCell::new(String::new()),
         free_space: Cell::new(None),
-        trusted: RefCell::new(Settings::load(&settings_file).unwrap_or_default().trusted_ids().into_iter().collect()),
+        trusted: RefCell::new(trusted),
         sink: Box::new(sink),
         settings: settings::SettingsPanel::new(settings_file),
     });

@@ -124,6 +124,15 @@ fn save(window: &MainWindow, ui: &Ui) {
     }
 }
 
+/// Removes the row a list's Remove button names, if it is there.
+fn remove_at<T>(list: &mut Vec<T>, index: i32) {
+    if let Ok(index) = usize::try_from(index)
+        && index < list.len()
+    {
+        list.remove(index);
+    }
+}
+
 fn add_trusted(window: &MainWindow, ui: &Ui) {
     let settings = adapter(window);
     match validate_peer_id(&settings.get_new_trusted()) {
@@ -236,11 +245,7 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
             && let Some(window) = ui.window.upgrade()
         {
             let mut trusted = ui.settings.trusted.borrow_mut();
-            if let Ok(index) = usize::try_from(index)
-                && index < trusted.len()
-            {
-                trusted.remove(index);
-            }
+            remove_at(&mut trusted, index);
             set_trusted(&window, &ui, &trusted);
         }
     });
@@ -250,11 +255,7 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
             && let Some(window) = ui.window.upgrade()
         {
             let mut peers = ui.settings.peers.borrow_mut();
-            if let Ok(index) = usize::try_from(index)
-                && index < peers.len()
-            {
-                peers.remove(index);
-            }
+            remove_at(&mut peers, index);
             set_peers(&window, &peers);
         }
     });

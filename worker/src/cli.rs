@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use lanspread_proto::exit;
 use lanspread_proto::ipc::{IpcEvent, NetworkGame, PeerSummary};
 use lanspread_proto::peer::DEFAULT_PEER_PORT;
+use lanspread_proto::{PeerId, exit};
 
 use crate::catalog::Catalog;
 use crate::net::party::PartyKey;
@@ -144,7 +144,7 @@ pub struct NetArgs {
     /// Trust this peer (repeatable): where a trusted peer has a game, only
     /// trusted peers' versions and file lists count for it.
     #[arg(long = "trust", value_name = "PEERID")]
-    pub trusted: Vec<lanspread_proto::PeerId>,
+    pub trusted: Vec<PeerId>,
     /// Install downloads whose file list no trusted peer vouches for even
     /// when peers offer another version or list.
     #[arg(long)]
@@ -301,7 +301,9 @@ async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Resul
     let node = Node::start(options).await?;
     node.discover(wait).await;
     let games = node.network_games();
-    let offers: Vec<Vec<(PeerSummary, String)>> = games.iter().map(|g| node.offers(&g.id)).collect();
+    let mut offers = node.offers_by_game();
+    let offers: Vec<Vec<(PeerSummary, String)>> =
+        games.iter().map(|g| offers.remove(&g.id).unwrap_or_default()).collect();
     let (peers, unjoined, trust) = (node.peer_count(), node.unjoined_peers(), node.trust());
     node.shutdown().await;
     for (_, why) in &unjoined {
@@ -369,12 +371,16 @@ fn print_games(
         return;
     }
     println!("{:<16} {:<28} {:<12} {:>5} {:>10}  FILE LIST FROM", "ID", "NAME", "VERSION", "PEERS", "SIZE");
-    for (game, offers) in games.iter().zip(offers) {
-        let suppliers: Vec<String> = offers
+    // "name (short id)" of the peers among `offers` that are in `wanted`.
+    let named = |offers: &[(PeerSummary, String)], wanted: &[PeerId]| {
+        let named: Vec<String> = offers
             .iter()
-            .filter(|(peer, _)| game.supplied_by.contains(&peer.peer_id))
+            .filter(|(peer, _)| wanted.contains(&peer.peer_id))
             .map(|(peer, _)| format!("{} ({})", peer.display_name, peer.peer_id.short()))
             .collect();
+        named.join(", ")
+    };
+    for (game, offers) in games.iter().zip(offers) {
         let whose = if game.trusted { "trusted: " } else { "" };
         println!(
             "{:<16} {:<28} {:<12} {:>5} {:>10}  {whose}{}",
@@ -383,16 +389,11 @@ fn print_games(
             game.newest_version,
             game.peers_with_newest,
             lanspread_proto::units::format_size(game.size),
-            suppliers.join(", ")
+            named(offers, &game.supplied_by)
         );
         for other in &game.other_versions {
-            let by: Vec<String> = offers
-                .iter()
-                .filter(|(peer, _)| other.peers.contains(&peer.peer_id))
-                .map(|(peer, _)| format!("{} ({})", peer.display_name, peer.peer_id.short()))
-                .collect();
             let note = if game.trusted { ", not trusted: not fetched" } else { "" };
-            println!("{:<16} also {} from {}{note}", "", other.version, by.join(", "));
+            println!("{:<16} also {} from {}{note}", "", other.version, named(offers, &other.peers));
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::install::{self, InstallError};
 use crate::library::lock::RootLock;
 use crate::net::client::PeerConnection;
 use crate::node::{Node, NodeOptions};
-use crate::trust::Agreement;
+use crate::trust::{Agreement, NOT_INSTALLED_BY_ITSELF};
 use lanspread_proto::units::format_size;
 
 /// Runs the command; returns the exit code.
@@ -127,8 +127,7 @@ async fn install_unless_held(lock: RootLock, json: bool, may_install: bool, id: 
     if may_install {
         return install_after(lock, json).await;
     }
-    let reason = "no trusted peer vouches for its file list and peers offer another version or list; \
-                  run `lanspread-worker install` if you trust it";
+    let reason = format!("{NOT_INSTALLED_BY_ITSELF}; run `lanspread-worker install` if you trust it");
     if json {
         println!("{}", serde_json::json!({"event": "not_installed", "id": id, "reason": reason}));
     }

@@ -1,6 +1,7 @@
 //! A running LanSpread node: library, QUIC server, discovery and peers,
 //! wired together, with one cancellation token for a clean shutdown.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -227,10 +228,16 @@ impl Node {
         self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// The peers listing `game`, each with the version it has.
-    pub fn offers(&self, game: &str) -> Vec<(PeerSummary, String)> {
+    /// For every game, the peers listing it, each with the version it has.
+    pub fn offers_by_game(&self) -> BTreeMap<String, Vec<(PeerSummary, String)>> {
         let db = self.peers.db.lock().unwrap_or_else(|p| p.into_inner());
-        db.offers(game).into_iter().filter_map(|o| Some((db.get(o.peer)?.summary(), o.version))).collect()
+        db.offers_by_game()
+            .into_iter()
+            .map(|(id, offers)| {
+                let peers = offers.into_iter().filter_map(|o| Some((db.get(o.peer)?.summary(), o.version))).collect();
+                (id.to_owned(), peers)
+            })
+            .collect()
     }
 
     /// Candidates that could not be joined (by address or name), with why.

@@ -20,7 +20,7 @@ use crate::install::{self, InstallError};
 use crate::library::{BusyGuard, Library};
 use crate::net::client::PeerConnection;
 use crate::node::PeerAccess;
-use crate::trust::{Agreement, TrustSettings};
+use crate::trust::{Agreement, NOT_INSTALLED_BY_ITSELF, TrustSettings};
 
 /// How long a download looks for peers offering the game before failing.
 const PEER_WAIT: Duration = Duration::from_secs(10);
@@ -145,9 +145,8 @@ impl Operations {
                         this.fail(
                             "install",
                             format!(
-                                "{id} {version} was downloaded but not installed: no trusted peer vouches for its \
-                                 file list and peers offer another version or list; install it from its page if \
-                                 you trust it"
+                                "{id} {version} was downloaded but not installed: {NOT_INSTALLED_BY_ITSELF}; \
+                                 install it from its page if you trust it"
                             ),
                         );
                     }

@@ -119,6 +119,10 @@ pub struct Agreement<C> {
     pub rejected: Vec<(PeerId, C)>,
 }
 
+/// Why a download was not installed by itself (see [`Agreement::may_auto_install`]).
+pub const NOT_INSTALLED_BY_ITSELF: &str =
+    "no trusted peer vouches for its file list and peers offer another version or list";
+
 impl<C> Agreement<C> {
     /// Whether a download of this list may install by itself.
     pub fn may_auto_install(&self, settings: &TrustSettings) -> bool {

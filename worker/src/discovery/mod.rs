@@ -231,6 +231,7 @@ impl Manager {
             for c in self.candidates.values_mut() {
                 (c.in_flight, c.peer, c.failures, c.next_attempt, c.last_error) = (false, None, 0, now, None);
             }
+            self.publish_unjoined();
             self.start_due_attempts(now);
         }
         self.emit_network();
@@ -335,9 +336,6 @@ impl Manager {
                     return;
                 }
                 let message = error.to_string();
-                self.unjoined.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), message.clone());
-                // A static peer that answered "no" has answered: nobody waits for it.
-                let answered = error.is_answer();
                 if c.last_error.as_deref() != Some(message.as_str()) {
                     if message.starts_with(key.as_str()) {
                         tracing::warn!("peer {message}");
@@ -346,7 +344,10 @@ impl Manager {
                     }
                     c.last_error = Some(message);
                 }
-                if answered {
+                // Before a waiter is released, so it reads why.
+                self.publish_unjoined();
+                // A static peer that answered "no" has answered: nobody waits for it.
+                if error.is_answer() {
                     self.resolve(&key);
                 }
             }
@@ -393,12 +394,14 @@ impl Manager {
 
     fn on_joined(&mut self, key: String, conn: PeerConnection, hello: Hello, games: Vec<GameSummary>) {
         let now = Instant::now();
-        self.unjoined.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         let peer = hello.peer_id;
+        if let Some(c) = self.candidates.get_mut(&key) {
+            c.last_error = None;
+        }
+        self.publish_unjoined();
         if let Some(c) = self.candidates.get_mut(&key) {
             c.in_flight = false;
             c.failures = 0;
-            c.last_error = None;
             if peer == self.own.peer_id && self.own.ignore_self {
                 tracing::debug!("peer {key} is this node; ignoring it");
                 c.next_attempt = now + Duration::from_secs(3600);
@@ -478,7 +481,18 @@ impl Manager {
 
     fn forget(&mut self, key: &str) {
         self.candidates.remove(key);
-        self.unjoined.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.publish_unjoined();
+    }
+
+    /// Shares which candidates are not joined, and why (their last error).
+    fn publish_unjoined(&self) {
+        let unjoined = self
+            .candidates
+            .iter()
+            .filter(|(_, c)| c.peer.is_none())
+            .filter_map(|(key, c)| Some((key.clone(), c.last_error.clone()?)))
+            .collect();
+        *self.unjoined.lock().unwrap_or_else(|p| p.into_inner()) = unjoined;
     }
 
     fn emit_network(&self) {

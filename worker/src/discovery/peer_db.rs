@@ -108,17 +108,23 @@ impl PeerGameDb {
 
     /// Every peer's listing of `game`.
     pub fn offers(&self, game: &str) -> Vec<Offer> {
-        self.peers
-            .values()
-            .flat_map(|p| {
-                p.games.iter().filter(|g| g.id == game).map(|g| Offer {
-                    peer: p.id,
-                    ip: p.addr.ip(),
-                    version: g.version.clone(),
-                    size: g.size,
-                })
-            })
-            .collect()
+        self.offers_where(|id| id == game).into_values().next().unwrap_or_default()
+    }
+
+    /// Every peer's listing of every game, by game, in one pass.
+    pub fn offers_by_game(&self) -> BTreeMap<&str, Vec<Offer>> {
+        self.offers_where(|_| true)
+    }
+
+    fn offers_where(&self, wanted: impl Fn(&str) -> bool) -> BTreeMap<&str, Vec<Offer>> {
+        let mut offers: BTreeMap<&str, Vec<Offer>> = BTreeMap::new();
+        for peer in self.peers.values() {
+            for game in peer.games.iter().filter(|g| wanted(&g.id)) {
+                let offer = Offer { peer: peer.id, ip: peer.addr.ip(), version: game.version.clone(), size: game.size };
+                offers.entry(game.id.as_str()).or_default().push(offer);
+            }
+        }
+        offers
     }
 
     /// Which version of `game` to fetch and whose file list counts, with
@@ -129,10 +135,9 @@ impl PeerGameDb {
 
     /// Every game some peer has, with the version to fetch and who has it.
     pub fn network_games(&self, trusted: &BTreeSet<PeerId>) -> Vec<NetworkGame> {
-        let ids: BTreeSet<&str> = self.peers.values().flat_map(|p| p.games.iter().map(|g| g.id.as_str())).collect();
-        ids.into_iter()
-            .filter_map(|id| {
-                let offers = self.offers(id);
+        self.offers_by_game()
+            .into_iter()
+            .filter_map(|(id, offers)| {
                 let choice = trust::choose(&offers, trusted)?;
                 Some(NetworkGame {
                     id: id.to_owned(),

@@ -19,7 +19,8 @@
 use std::fmt;
 use std::path::Path;
 
-use lanspread_proto::peer::{MAX_PARTY_KEY_LEN, PARTY_EXPORTER_LABEL, PartyProof};
+pub use lanspread_proto::peer::PartyKeyError;
+use lanspread_proto::peer::{MAX_PARTY_KEY_LEN, PARTY_EXPORTER_LABEL, PartyProof, party_key_text};
 
 /// Domain separation of the key derivation.
 const KEY_CONTEXT: &str = "lanspread 2026-11 party key";
@@ -36,32 +37,10 @@ impl fmt::Debug for PartyKey {
     }
 }
 
-/// Why a text is not a party key.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PartyKeyError {
-    #[error("the party key is empty")]
-    Empty,
-    #[error("the party key is longer than {MAX_PARTY_KEY_LEN} bytes")]
-    TooLong,
-    #[error("the party key contains control characters")]
-    ControlCharacters,
-}
-
 impl PartyKey {
-    /// The key a person typed: surrounding whitespace does not count (it
-    /// is easy to copy by accident), anything else does.
+    /// The key a person typed (see [`party_key_text`]).
     pub fn new(text: &str) -> Result<PartyKey, PartyKeyError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(PartyKeyError::Empty);
-        }
-        if text.len() > MAX_PARTY_KEY_LEN {
-            return Err(PartyKeyError::TooLong);
-        }
-        if text.chars().any(char::is_control) {
-            return Err(PartyKeyError::ControlCharacters);
-        }
-        Ok(PartyKey { secret: blake3::derive_key(KEY_CONTEXT, text.as_bytes()) })
+        Ok(PartyKey { secret: blake3::derive_key(KEY_CONTEXT, party_key_text(text)?.as_bytes()) })
     }
 
     /// The key in the first line of `path` (for services and scripts, so
@@ -117,7 +96,8 @@ impl SessionSecret {
     }
 
     /// A fixed secret, for tests of the proof logic.
-    pub fn from_bytes(bytes: [u8; 32]) -> SessionSecret {
+    #[cfg(test)]
+    fn from_bytes(bytes: [u8; 32]) -> SessionSecret {
         SessionSecret(bytes)
     }
 }

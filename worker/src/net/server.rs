@@ -81,15 +81,14 @@ pub struct ServerContext {
 
 /// What the server knows of one connection: its TLS session's exported
 /// secret and whether (and with which key) the party key was proven on it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Session {
     secret: Option<SessionSecret>,
     proof: Mutex<ProofState>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 enum ProofState {
-    #[default]
     None,
     Proven(PartyKey),
     Wrong,

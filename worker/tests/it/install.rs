@@ -11,7 +11,7 @@ use lanspread_worker::install::crash::{CRASH_ENV, CRASH_POINTS};
 use lanspread_worker::library::lock::RootLock;
 
 use crate::archives::{self, Entry, TarKind};
-use crate::support::{WORKER, assert_same_tree, noise, serve};
+use crate::support::{WORKER, assert_same_tree, json_lines, noise, run_logged, serve, stderr};
 
 pub(crate) const GAME: &str = "openarena";
 const RESERVED: [&str; 3] = [".local.installing", ".local.backup", ".lanspread.json"];
@@ -41,25 +41,9 @@ fn expected_tree(dir: &Path, entries: &[Entry]) -> PathBuf {
 
 /// Runs a worker command against `games`, with extra environment.
 pub(crate) fn run(games: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let output = Command::new(WORKER)
-        .args(args)
-        .arg("--games")
-        .arg(games)
-        .envs(env.iter().copied())
-        .output()
-        .expect("the worker runs");
-    eprintln!(
-        "$ lanspread-worker {} -> {:?}\n{}{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-pub(crate) fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let mut command = Command::new(WORKER);
+    command.args(args).arg("--games").arg(games).envs(env.iter().copied());
+    run_logged(command)
 }
 
 /// A downloaded (not installed) game whose payload `build` writes.
@@ -215,6 +199,29 @@ fn hostile_archives_are_refused_with_nothing_written_outside() {
         assert!(err.contains(name) && err.contains("refused"), "{name}: {err}");
         assert!(!Path::new("/tmp/lanspread-evil.txt").exists());
     }
+}
+
+#[test]
+fn an_xz_pack_that_asks_for_gigabytes_of_memory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let xz = tmp.path().join("pak.tar.xz");
+    archives::tar(&xz, &[Entry::file("readme.txt", "x")], TarKind::Xz);
+    // The first block's LZMA2 filter (id 0x21, one property byte) gets the
+    // largest dictionary there is, 4 GiB, and its header a matching CRC32.
+    let mut bytes = fs::read(&xz).unwrap();
+    let header = 12..12 + (usize::from(bytes[12]) + 1) * 4;
+    let at = bytes[header.clone()].windows(2).position(|w| w == [0x21, 0x01]).expect("an LZMA2 filter") + 12;
+    bytes[at + 2] = 40;
+    let crc = crc32fast::hash(&bytes[header.start..header.end - 4]);
+    bytes[header.end - 4..header.end].copy_from_slice(&crc.to_le_bytes());
+    let games = tmp.path().join("games");
+    let root = downloaded(&games, "1.0", |root| fs::write(root.join("pak.tar.xz"), &bytes).unwrap());
+    let output = run(&games, &["install", GAME], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("pak.tar.xz") && err.contains("xz-compressed tarball") && err.contains("memory"), "{err}");
+    assert!(!root.join("local").exists());
+    assert_no_reserved(&root);
 }
 
 /// Installs a game whose payload is the archive `name` of `entries`, which
@@ -471,10 +478,7 @@ fn an_install_without_room_is_refused_before_unpacking() {
     downloaded(&tmp.path().join("src"), "1.0", |root| {
         archives::zip(&root.join("pak.zip"), &[Entry::file("data/big.bin", noise(3_000_000, 9))]);
     });
-    let (stdout, stderr) = install_on_small_disk(tmp.path(), "5m");
-    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
-    assert!(stdout.contains("left=pak.zip version.ini \n"), "nothing unpacked: {stdout}");
-    assert!(stderr.contains("not enough free space") && stderr.contains("the install needs 3.0 MB"), "{stderr}");
+    refused_for_lack_of_room(tmp.path(), "5m", "pak.zip", "the install needs 3.0 MB");
 }
 
 /// Unix only: Windows installs skip links (making them needs a privilege).
@@ -507,18 +511,10 @@ fn hard_links_count_as_the_copies_they_unpack_to() {
     let root = downloaded(&games, "1.0", |root| archives::tar(&root.join("pak.tar"), &entries, TarKind::Plain));
     let output = run(&games, &["install", GAME, "--json"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let installed: serde_json::Value = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|v: &serde_json::Value| v["event"] == "installed")
-        .unwrap();
-    assert_eq!(installed["bytes"], 21 * 100_000, "{stdout}");
-    let totals: Vec<u64> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["bytes_total"].as_u64())
-        .collect();
+    let events = json_lines(&output);
+    let installed = events.iter().find(|v| v["event"] == "installed").unwrap();
+    assert_eq!(installed["bytes"], 21 * 100_000, "{events:?}");
+    let totals: Vec<u64> = events.iter().filter_map(|v| v["bytes_total"].as_u64()).collect();
     assert!(totals.contains(&(21 * 100_000)), "progress counts the copies: {totals:?}");
     assert_eq!(fs::read(root.join("local/data/copy19.bin")).unwrap(), data);
 }
@@ -537,17 +533,25 @@ fn a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking() {
     let mut entries = vec![Entry::file("data/a.bin", noise(1_000_000, 5))];
     entries.extend((0..200).map(|i| Entry::hard_link(&format!("data/copy{i}.bin"), "data/a.bin")));
     downloaded(&tmp.path().join("src"), "1.0", |root| archives::tar(&root.join("pak.tar"), &entries, TarKind::Plain));
-    let (stdout, stderr) = install_on_small_disk(tmp.path(), "16m");
-    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
-    assert!(stdout.contains("left=pak.tar version.ini \n"), "nothing unpacked: {stdout}");
-    assert!(stderr.contains("not enough free space") && stderr.contains("the install needs 201.0 MB"), "{stderr}");
+    refused_for_lack_of_room(tmp.path(), "16m", "pak.tar", "the install needs 201.0 MB");
+}
+
+/// Installs the downloaded game under `tmp/src`, whose payload is `pack`,
+/// on a tmpfs of `size` and asserts it is refused for lack of room with
+/// `needed` in the message, before anything was unpacked.
+#[cfg(unix)]
+pub(crate) fn refused_for_lack_of_room(tmp: &Path, size: &str, pack: &str, needed: &str) {
+    let (stdout, stderr) = install_on_small_disk(tmp, size);
+    assert!(stdout.contains("exit=1"), "{pack}: {stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("left={pack} version.ini \n")), "{pack}: nothing unpacked: {stdout}");
+    assert!(stderr.contains("not enough free space") && stderr.contains(needed), "{pack}: {stderr}");
 }
 
 /// Installs the downloaded game under `tmp/src` on a tmpfs of `size` (a
 /// private mount namespace, so it exists only for this command); returns
 /// stdout, with the exit code and what was left in the root, and stderr.
 #[cfg(unix)]
-pub(crate) fn install_on_small_disk(tmp: &Path, size: &str) -> (String, String) {
+fn install_on_small_disk(tmp: &Path, size: &str) -> (String, String) {
     let games = tmp.join("games");
     fs::create_dir_all(&games).unwrap();
     let script = format!(

@@ -10,8 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::install::{GAME, assert_executable, assert_no_reserved, downloaded, install_on_small_disk, run, stderr};
-use crate::support::assert_same_tree;
+use crate::install::{GAME, assert_executable, assert_no_reserved, downloaded, refused_for_lack_of_room, run};
+use crate::support::{assert_same_tree, json_lines, stderr};
 
 /// The folder a pack is made from, named as a release would be.
 const TOP_FOLDER: &str = "game-1.0";
@@ -154,11 +154,6 @@ fn report(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// The worker's JSON events.
-fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
 /// A downloaded game whose payload is the pack `pack`, copied in.
 fn downloaded_with(games: &Path, pack: &Path) -> PathBuf {
     downloaded(games, "1.0", |root| {
@@ -187,7 +182,7 @@ fn packs_made_by_tar_zip_and_7z_install_byte_identical() {
         assert!(root.join(pack.file).is_file(), "{}: the pack stays (it is the download)", pack.label());
 
         // Progress and the report count the unpacked bytes, not the pack's.
-        let events = events(&output.stdout);
+        let events = json_lines(&output);
         let done = events.iter().find(|e| e["event"] == "installed").expect("an installed event");
         assert_eq!(done["bytes"], bytes, "{}", pack.label());
         assert!(events.iter().any(|e| e["bytes_total"] == bytes), "{}: progress counts {bytes} bytes", pack.label());
@@ -269,10 +264,7 @@ fn every_format_is_refused_before_unpacking_when_its_unpacked_size_does_not_fit(
         let made = pack.make(&tree, &tmp.path().join(format!("packs/{i}")));
         let case = tmp.path().join(format!("case/{i}"));
         downloaded_with(&case.join("src"), &made);
-        let (stdout, stderr) = install_on_small_disk(&case, "4m");
-        assert!(stdout.contains("exit=1"), "{}: {stdout}\n{stderr}", pack.label());
-        assert!(stdout.contains(&format!("left={} version.ini \n", pack.file)), "{}: {stdout}", pack.label());
-        assert!(stderr.contains("not enough free space") && stderr.contains(&needed), "{}: {stderr}", pack.label());
+        refused_for_lack_of_room(&case, "4m", pack.file, &needed);
         report(&format!("refused for lack of room before unpacking: {}", pack.label()));
     }
 }

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -243,6 +243,31 @@ pub fn make_game(games: &Path, id: &str, version: Option<&str>, files: &[(&str, 
 /// The entry for `id` in a `list --json` result.
 pub fn game<'a>(games: &'a [serde_json::Value], id: &str) -> Option<&'a serde_json::Value> {
     games.iter().find(|g| g["id"] == id)
+}
+
+/// Runs a worker command to its end, echoing it and its output to the
+/// test's log.
+pub fn run_logged(mut command: Command) -> Output {
+    let args: Vec<String> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let output = command.output().expect("the worker runs");
+    eprintln!(
+        "$ lanspread-worker {} -> {:?}\n{}{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A command's error output as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The JSON objects a `--json` command printed, one per line.
+pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// Whether the tests run as root (namespaces, mounts).

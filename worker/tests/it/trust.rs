@@ -17,7 +17,7 @@ use lanspread_worker::net::client::{self, ClientError};
 use lanspread_worker::net::party::PartyKey;
 
 use crate::liars::FakeUi;
-use crate::support::{WORKER, Worker, assert_same_tree, make_game, serve_with_args};
+use crate::support::{WORKER, Worker, assert_same_tree, json_lines, make_game, run_logged, serve_with_args, stderr};
 
 const GAME: &str = "xonotic";
 const KEY: &str = "tangerine-otter-47-lanparty";
@@ -38,23 +38,7 @@ fn worker(cmd: &str, tmp: &Path, state: &str, peers: &[SocketAddr], args: &[&str
     for peer in peers {
         command.arg("--peer").arg(peer.to_string());
     }
-    let output = command.output().expect("the worker runs");
-    eprintln!(
-        "$ lanspread-worker {cmd} {} -> {:?}\n{}{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn json_lines(output: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    run_logged(command)
 }
 
 #[test]
@@ -269,7 +253,7 @@ async fn trust_and_the_party_key_apply_over_the_ipc_without_a_restart() {
 /// test games are not archives) without `version.ini`.
 fn expected_local(root: &Path) -> PathBuf {
     let dir = root.parent().unwrap().parent().unwrap().join("expected-local");
-    for (name, _) in [("data/xonotic.pk3", ()), ("readme.txt", ())] {
+    for name in ["data/xonotic.pk3", "readme.txt"] {
         let to = dir.join(name);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(root.join(name), to).unwrap();
