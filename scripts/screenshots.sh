@@ -79,6 +79,8 @@ PIDS+=($APP)
 WID=""
 for _ in $(seq 100); do WID=$(xdotool search --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
 [ -n "$WID" ] || { echo "screenshots: the window did not appear" >&2; exit 1; }
+# No window manager gives the window the keyboard; Escape must reach it.
+xdotool windowfocus --sync "$WID"
 sleep 5 # the worker scans, meets both seeders and lists their games
 
 shot() { import -window root "$OUT/$1"; echo "screenshots: $OUT/$1"; }
@@ -105,7 +107,7 @@ click 35 662 1           # "2 peers" in the status bar
 shot 6-peers.png
 click 812 279 1          # Trust on lan-box (peers in name order: attic-pc, lan-box)
 shot 7-peers-trusted.png
-click 811 165 1          # the peer list's Close
+xdotool key Escape; sleep 0.5 # closes the peer list, though its Trust button has the focus
 click 760 250 2          # Hedgewars (row 1, column 2): its detail view
 shot 8-detail-trusted.png
 xdotool key Escape; sleep 0.5

@@ -324,3 +324,32 @@ fn settings_are_checked_and_saved() {
     click(&window, "Use this folder");
     assert_eq!(settings.get_game_dir(), dir.path().join("picked/inner").display().to_string());
 }
+
+/// Presses and releases the left button over the middle of `element`.
+fn press_on(window: &MainWindow, element: &ElementHandle) {
+    let (at, size) = (element.absolute_position(), element.size());
+    let position = slint::LogicalPosition::new(at.x + size.width / 2.0, at.y + size.height / 2.0);
+    let button = slint::platform::PointerEventButton::Left;
+    window.window().dispatch_event(slint::platform::WindowEvent::PointerPressed { position, button });
+    window.window().dispatch_event(slint::platform::WindowEvent::PointerReleased { position, button });
+}
+
+fn press_escape(window: &MainWindow) {
+    let escape: slint::SharedString = slint::platform::Key::Escape.into();
+    window.window().dispatch_event(slint::platform::WindowEvent::KeyPressed { text: escape.clone() });
+    window.window().dispatch_event(slint::platform::WindowEvent::KeyReleased { text: escape });
+}
+
+#[test]
+fn escape_closes_a_panel_whichever_of_its_fields_has_the_focus() {
+    let (window, _ui, _sent, _dir) = window_with(library_view());
+    window.window().set_size(slint::LogicalSize::new(1000.0, 680.0));
+    let settings = window.global::<SettingsAdapter<'_>>();
+    click(&window, "Settings");
+    let fields: Vec<_> = ElementHandle::find_by_element_type_name(&window, "LineEdit").collect();
+    // The search box, then the panel's game directory field.
+    let game_dir = fields.iter().find(|f| f.accessible_value().is_some_and(|v| v == "/games")).expect("the field");
+    press_on(&window, game_dir);
+    press_escape(&window);
+    assert!(!settings.get_open(), "Escape with the game directory field focused closes Settings");
+}
