@@ -6,7 +6,7 @@ use lanspread_worker::download::storage::check_manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some((manifest, _verified)) = Journal::parse(data) {
-        let _ = check_manifest(&manifest);
+    if let Some(resume) = Journal::parse(data) {
+        let _ = check_manifest(&resume.manifest);
     }
 });

@@ -35,8 +35,9 @@ use crate::game::{GameId, PeerId};
 /// QUIC application protocol name.
 pub const ALPN: &[u8] = b"lanspread/1";
 /// Version exchanged in [`Hello`]; a mismatch is refused with a readable
-/// error. 2: the party key ([`PeerRequest::Prove`]).
-pub const PEER_PROTOCOL_VERSION: u32 = 2;
+/// error. 2: the party key ([`PeerRequest::Prove`]); 3: game lists say
+/// whether the library is still being scanned ([`PeerResponse::GameList`]).
+pub const PEER_PROTOCOL_VERSION: u32 = 3;
 /// TLS exporter label of the party-key proof (RFC 8446 §7.5).
 pub const PARTY_EXPORTER_LABEL: &[u8] = b"EXPORTER-lanspread-party-key";
 /// What the connecting side's proof hashes beside the exported secret; the
@@ -162,7 +163,7 @@ impl Message for PeerRequest {
 pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
 
 /// A game as listed by a peer: listed means downloaded (its `version.ini` is
-/// committed).
+/// committed) and its file list ready to be asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameSummary {
     pub id: GameId,
@@ -245,10 +246,23 @@ pub enum PeerResponse {
     },
     /// The server's proof of the party key, after a valid client proof.
     Proven(PartyProof),
+    /// The answer to [`PeerRequest::ListGames`] since protocol 3.
+    GameList(GameList),
+}
+
+/// A node's games, and whether more may come soon: a node that has just
+/// started lists each game as soon as its file list is ready and says it is
+/// still scanning until its library is read, so askers wait for it instead of
+/// taking an empty list for an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameList {
+    pub games: Vec<GameSummary>,
+    /// The library is being scanned or hashed: ask again shortly.
+    pub scanning: bool,
 }
 
 impl Message for PeerResponse {
     const NAME: &'static str = "peer response";
     const MAX_FRAME: usize = MAX_PEER_FRAME;
-    const VARIANTS: Option<u32> = Some(7);
+    const VARIANTS: Option<u32> = Some(8);
 }

@@ -7,7 +7,7 @@ use lanspread_proto::ipc::{
     WorkerHello,
 };
 use lanspread_proto::peer::{
-    ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PartyProof, PeerError, PeerRequest, PeerResponse,
+    ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Hello, PartyProof, PeerError, PeerRequest, PeerResponse,
 };
 use proptest::prelude::*;
 
@@ -68,6 +68,8 @@ fn golden_peer_responses_and_ipc() {
         frame::encode(&games).unwrap(),
         [18, 0, 0, 0, 2, 1, 7, b'w', b'e', b's', b'n', b'o', b't', b'h', 4, b'1', b'.', b'1', b'8', 0xe8, 0x07, 1]
     );
+    let list = PeerResponse::GameList(GameList { games: Vec::new(), scanning: true });
+    assert_eq!(frame::encode(&list).unwrap(), [3, 0, 0, 0, 7, 0, 1]);
     assert_eq!(frame::encode(&IpcCommand::Shutdown).unwrap(), [1, 0, 0, 0, 4]);
     assert_eq!(frame::encode(&IpcEvent::PeerCount(3)).unwrap(), [2, 0, 0, 0, 6, 3]);
     assert_eq!(frame::encode(&HelloReply::Accepted).unwrap(), [1, 0, 0, 0, 0]);
@@ -84,7 +86,8 @@ fn variant_counts_match_the_enums() {
         M::VARIANTS.unwrap() as u8 - 1
     }
     assert_eq!(tag_of(&PeerRequest::Prove(PartyProof([0; 32]))), known::<PeerRequest>());
-    assert_eq!(tag_of(&PeerResponse::Proven(PartyProof([0; 32]))), known::<PeerResponse>());
+    let list = PeerResponse::GameList(GameList { games: Vec::new(), scanning: false });
+    assert_eq!(tag_of(&list), known::<PeerResponse>());
     let trust = IpcCommand::SetTrust { party_key: None, trusted: Vec::new(), auto_install_untrusted: false };
     assert_eq!(tag_of(&trust), known::<IpcCommand>());
     assert_eq!(tag_of(&IpcEvent::Traffic { download_bps: 0, upload_bps: 0 }), known::<IpcEvent>());
@@ -181,6 +184,15 @@ fn arb_response() -> impl Strategy<Value = PeerResponse> {
         any::<u32>().prop_map(|len| PeerResponse::Chunk { len }),
         ".{0,40}".prop_map(|message| PeerResponse::Error(PeerError { code: ErrorCode::NotFound, message })),
         any::<[u8; 32]>().prop_map(|proof| PeerResponse::Proven(PartyProof(proof))),
+        (
+            prop::collection::vec(
+                ("[a-z]{1,12}", ".{0,8}", any::<u64>(), any::<bool>())
+                    .prop_map(|(id, version, size, installed)| GameSummary { id, version, size, installed }),
+                0..5
+            ),
+            any::<bool>()
+        )
+            .prop_map(|(games, scanning)| PeerResponse::GameList(GameList { games, scanning })),
     ]
 }
 

@@ -299,21 +299,26 @@ async fn serve(options: NodeOptions) -> anyhow::Result<i32> {
 async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Result<i32> {
     let catalog = options.catalog.clone();
     let node = Node::start(options).await?;
-    node.discover(wait).await;
+    node.discover(wait, None).await;
     let games = node.network_games();
     let mut offers = node.offers_by_game();
     let offers: Vec<Vec<(PeerSummary, String)>> =
         games.iter().map(|g| offers.remove(&g.id).unwrap_or_default()).collect();
-    let (peers, unjoined, trust) = (node.peer_count(), node.unjoined_peers(), node.trust());
+    let (peers, unjoined, trust, scanning) =
+        (node.peer_count(), node.unjoined_peers(), node.trust(), node.scanning_peers());
     node.shutdown().await;
     for (_, why) in &unjoined {
         tracing::warn!("not joined: {why}");
     }
     print_games(&games, &offers, &catalog, &trust, json);
+    let scanning = match scanning {
+        0 => String::new(),
+        n => format!("; {n} still scanning their library, so more may come: list again shortly"),
+    };
     if !json && games.is_empty() {
-        println!("no games found ({peers} peers answered{})", unjoined_note(&unjoined));
+        println!("no games found ({peers} peers answered{}{scanning})", unjoined_note(&unjoined));
     } else if !json {
-        println!("{} games from {peers} peers", games.len());
+        println!("{} games from {peers} peers{scanning}", games.len());
     }
     Ok(exit::SUCCESS)
 }

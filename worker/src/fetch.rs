@@ -34,7 +34,7 @@ pub async fn run(
         tracing::info!("recovered {id}: {done}");
     }
     let node = Node::start(options).await?;
-    node.discover(wait).await;
+    node.discover(wait, Some(id)).await;
     let agreement = match node.open_game(id).await.map(download::agree_on_manifest) {
         Some(Ok(agreement)) => agreement,
         Some(Err(why)) => {

@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use crate::discovery::{self, OwnIdentity, Peers, mdns};
+use crate::discovery::{self, OwnIdentity, Peers, Settling, mdns};
 use crate::library::Library;
 use crate::net::client::{ClientError, PeerConnection};
 use crate::net::identity::Identity;
@@ -26,6 +26,10 @@ use crate::trust::{Choice, TrustSettings};
 pub const HASH_INDEX_FILE: &str = "hash-index.bin";
 /// Events buffered per subscriber before it must catch up from snapshots.
 const EVENT_BUFFER: usize = 1024;
+/// When a wait for peers is over, answers already under way (a connection,
+/// a hello, a game list) get this much longer: on a LAN they take
+/// milliseconds, and cutting them off returns an empty answer by chance.
+pub const JOIN_GRACE: Duration = Duration::from_secs(2);
 
 /// One peer's answer when asked for a game: its connection and file list.
 pub type GameSource = (PeerId, Result<(PeerConnection, GameManifest), ClientError>);
@@ -246,14 +250,15 @@ impl Node {
         unjoined.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
-    /// Gives discovery `limit` to find peers: with mDNS the whole time;
-    /// with static peers only, until every one of them answered.
-    pub async fn discover(&self, limit: Duration) {
-        if self.mdns.is_some() {
-            tokio::time::sleep(limit).await;
-        } else {
-            self.wait_for_static_peers(limit).await;
-        }
+    /// Gives discovery `limit` to find peers (see [`PeerAccess::discover`]);
+    /// with `game`, finding a peer that offers it is enough.
+    pub async fn discover(&self, limit: Duration, game: Option<&str>) {
+        self.access().discover(limit, game, self.mdns.is_some()).await;
+    }
+
+    /// Peers whose last list said they are still scanning their library.
+    pub fn scanning_peers(&self) -> usize {
+        self.peers.settling.borrow().scanning_peers
     }
 
     /// Waits until every static peer answered, or `limit` passes.
@@ -272,7 +277,7 @@ impl Node {
         PeerAccess {
             endpoint: self.endpoint.clone(),
             db: self.peers.db.clone(),
-            unresolved_static: self.peers.unresolved_static.clone(),
+            settling: self.peers.settling.clone(),
             trust: self.trust.subscribe(),
         }
     }
@@ -355,7 +360,7 @@ async fn resolve_static_peers(peers: &[String]) -> Vec<(String, Vec<SocketAddr>)
 pub struct PeerAccess {
     endpoint: quinn::Endpoint,
     db: Arc<std::sync::Mutex<discovery::PeerGameDb>>,
-    unresolved_static: watch::Receiver<usize>,
+    settling: watch::Receiver<Settling>,
     trust: watch::Receiver<TrustSettings>,
 }
 
@@ -363,8 +368,32 @@ impl PeerAccess {
     /// Waits (at most `limit`) until every `--peer` answered or failed, so
     /// a worker that just started uses all of them, not the first to answer.
     pub async fn wait_for_static_peers(&self, limit: Duration) {
-        let mut unresolved = self.unresolved_static.clone();
-        let _ = tokio::time::timeout(limit, unresolved.wait_for(|n| *n == 0)).await;
+        self.settle(limit, |s| s.unanswered_static == 0).await;
+    }
+
+    /// Gives discovery `limit` to find peers and hear their answers. With
+    /// mDNS, peers may announce themselves at any moment, so the whole
+    /// `limit`; with static peers only, until every one answered and none
+    /// is still scanning its library (with `game`: or some peer offers it).
+    /// Answers under way when the time is up get [`JOIN_GRACE`] more.
+    pub async fn discover(&self, limit: Duration, game: Option<&str>, mdns: bool) {
+        if mdns {
+            tokio::time::sleep(limit).await;
+        } else {
+            let offered = || game.is_some_and(|g| self.newest_version(g).is_some());
+            self.settle(limit, |s| {
+                s.unanswered_static == 0 && s.joins_under_way == 0 && (s.scanning_peers == 0 || offered())
+            })
+            .await;
+        }
+        self.settle(JOIN_GRACE, |s| s.joins_under_way == 0).await;
+    }
+
+    /// Waits until `settled` holds for what discovery has under way, or
+    /// `limit` passes.
+    async fn settle(&self, limit: Duration, settled: impl Fn(&Settling) -> bool) {
+        let mut settling = self.settling.clone();
+        let _ = tokio::time::timeout(limit, settling.wait_for(|s| settled(s))).await;
     }
 
     /// The version of `game` a download would fetch, if any peer has it.

@@ -4,11 +4,11 @@
 //! display name and library revision. Resolved services become connection
 //! candidates that must present the announced peer id.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{SocketAddr, SocketAddrV6};
 
 use lanspread_proto::PeerId;
 use lanspread_proto::peer::{MDNS_SERVICE_TYPE, PEER_PROTOCOL_VERSION, txt};
-use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use mdns_sd::{ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -114,6 +114,15 @@ impl std::fmt::Debug for Mdns {
     }
 }
 
+/// Where to reach an announced address: an IPv6 address carries the scope
+/// (interface) it was heard on, without which a link-local one is unusable.
+fn socket_addr(ip: &ScopedIp, port: u16) -> SocketAddr {
+    match ip {
+        ScopedIp::V6(v6) => SocketAddr::V6(SocketAddrV6::new(*v6.addr(), port, 0, v6.scope_id().index)),
+        other => SocketAddr::new(other.to_ip_addr(), port),
+    }
+}
+
 fn candidate_of(event: ServiceEvent, own: Option<&str>) -> Option<Candidate> {
     match event {
         ServiceEvent::ServiceResolved(info) => {
@@ -127,10 +136,9 @@ fn candidate_of(event: ServiceEvent, own: Option<&str>) -> Option<Candidate> {
             }
             let peer_id: PeerId = info.get_property_val_str(txt::PEER_ID)?.parse().ok()?;
             let port = info.get_port();
-            let mut addrs: Vec<IpAddr> = info.addresses.iter().map(|a| a.to_ip_addr()).collect();
-            // IPv4 first: our sockets are IPv4, and link-local IPv6 needs a scope.
+            let mut addrs: Vec<SocketAddr> = info.addresses.iter().map(|a| socket_addr(a, port)).collect();
+            // IPv4 first: our sockets are IPv4 unless `--listen` says otherwise.
             addrs.sort_by_key(|a| (a.is_ipv6(), *a));
-            let addrs = addrs.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
             Some(Candidate::Found {
                 key: info.get_fullname().to_owned(),
                 addrs,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcEvent;
-use lanspread_proto::peer::{GameSummary, Hello, PEER_PROTOCOL_VERSION};
+use lanspread_proto::peer::{GameList, GameSummary, Hello, PEER_PROTOCOL_VERSION};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -103,12 +103,25 @@ impl OwnIdentity {
     }
 }
 
+/// What discovery still has under way: someone who wants the network's
+/// answer (`list`, `fetch`) waits on this instead of a fixed time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settling {
+    /// Static candidates that have not answered yet.
+    pub unanswered_static: usize,
+    /// Candidates being connected to, greeted or listed right now.
+    pub joins_under_way: usize,
+    /// Joined peers whose library is still being scanned.
+    pub scanning_peers: usize,
+    /// Bumped whenever the network's games change.
+    pub network_changes: u64,
+}
+
 /// Shared view of the peers, for the rest of the node.
 #[derive(Debug, Clone)]
 pub struct Peers {
     pub db: Arc<Mutex<PeerGameDb>>,
-    /// Static candidates that have not answered yet.
-    pub unresolved_static: watch::Receiver<usize>,
+    pub settling: watch::Receiver<Settling>,
     /// Candidates that could not be joined, with why (the last attempt's
     /// error), by candidate key.
     pub unjoined: Arc<Mutex<BTreeMap<String, String>>>,
@@ -124,15 +137,18 @@ struct CandidateState {
     failures: u32,
     resolved: bool,
     in_flight: bool,
+    /// New addresses arrived while an attempt was in flight: a failure is
+    /// retried at once with them.
+    addrs_changed: bool,
     next_attempt: Instant,
     last_error: Option<String>,
 }
 
 enum Outcome {
-    Joined { key: String, conn: PeerConnection, hello: Hello, games: Vec<GameSummary> },
+    Joined { key: String, conn: PeerConnection, hello: Hello, list: GameList },
     Failed { key: String, error: ClientError },
     Pinged { peer: PeerId, result: Result<u64, ClientError> },
-    Listed { peer: PeerId, revision: u64, result: Result<Vec<GameSummary>, ClientError> },
+    Listed { peer: PeerId, revision: u64, result: Result<GameList, ClientError> },
 }
 
 /// Starts the peer manager. `static_peers` are candidates known up front.
@@ -147,7 +163,8 @@ pub fn spawn(
 ) -> (Peers, tokio::task::JoinHandle<()>) {
     let db = Arc::new(Mutex::new(PeerGameDb::default()));
     let unjoined = Arc::new(Mutex::new(BTreeMap::new()));
-    let (unresolved_tx, unresolved_static) = watch::channel(static_peers.len());
+    let (settling_tx, settling) =
+        watch::channel(Settling { unanswered_static: static_peers.len(), ..Settling::default() });
     let now = Instant::now();
     let mut manager = Manager {
         endpoint,
@@ -157,7 +174,8 @@ pub fn spawn(
         candidates: HashMap::new(),
         conns: HashMap::new(),
         pinging: HashSet::new(),
-        unresolved: unresolved_tx,
+        settling: settling_tx,
+        network_changes: 0,
         tasks: JoinSet::new(),
         next_ping: now + PING_INTERVAL,
         log_limit: LogLimiter::default(),
@@ -169,7 +187,7 @@ pub fn spawn(
         manager.add_candidate(key, addrs, None, Origin::Static);
     }
     let handle = tokio::spawn(manager.run(candidates, cancel));
-    (Peers { db, unresolved_static, unjoined }, handle)
+    (Peers { db, settling, unjoined }, handle)
 }
 
 struct Manager {
@@ -181,7 +199,8 @@ struct Manager {
     conns: HashMap<PeerId, PeerConnection>,
     /// Peers with a ping or re-list in flight, so they are not doubled.
     pinging: HashSet<PeerId>,
-    unresolved: watch::Sender<usize>,
+    settling: watch::Sender<Settling>,
+    network_changes: u64,
     tasks: JoinSet<Outcome>,
     next_ping: Instant,
     log_limit: LogLimiter,
@@ -206,6 +225,7 @@ impl Manager {
                 _ = tick.tick() => self.on_tick(Instant::now()),
                 Ok(()) = self.trust.changed() => self.on_trust_changed(),
             }
+            self.publish_settling();
         }
         self.tasks.abort_all();
         for conn in self.conns.values() {
@@ -244,6 +264,7 @@ impl Manager {
         match self.candidates.get_mut(&key) {
             Some(c) => {
                 // mDNS sends updates as addresses arrive; take them.
+                c.addrs_changed |= c.in_flight && c.addrs != addrs;
                 c.addrs = addrs;
                 c.expected = expected.or(c.expected);
                 if c.peer.is_none() {
@@ -263,6 +284,7 @@ impl Manager {
                     failures: 0,
                     resolved: false,
                     in_flight: false,
+                    addrs_changed: false,
                     next_attempt: now,
                     last_error: None,
                 };
@@ -291,12 +313,13 @@ impl Manager {
                 continue;
             }
             c.in_flight = true;
+            c.addrs_changed = false;
             let (endpoint, addrs, expected, hello, key) =
                 (self.endpoint.clone(), c.addrs.clone(), c.expected, self.own.hello(), key.clone());
             let party_key = self.party_key.clone();
             self.tasks.spawn(async move {
                 match join(&endpoint, &addrs, expected, hello, party_key.as_ref()).await {
-                    Ok((conn, hello, games)) => Outcome::Joined { key, conn, hello, games },
+                    Ok((conn, hello, list)) => Outcome::Joined { key, conn, hello, list },
                     Err(error) => Outcome::Failed { key, error },
                 }
             });
@@ -305,13 +328,21 @@ impl Manager {
 
     fn on_tick(&mut self, now: Instant) {
         self.start_due_attempts(now);
-        if now >= self.next_ping {
+        let all = now >= self.next_ping;
+        if all {
             self.next_ping = now + PING_INTERVAL;
-            for (id, conn) in &self.conns {
-                if self.pinging.insert(*id) {
-                    let (conn, peer) = (conn.clone(), *id);
-                    self.tasks.spawn(async move { Outcome::Pinged { peer, result: conn.ping().await } });
-                }
+        }
+        // A peer still scanning its library is asked every tick, so its
+        // games are seen as soon as it lists them.
+        let due: Vec<PeerId> = {
+            let db = self.db();
+            self.conns.keys().copied().filter(|id| all || db.get(*id).is_some_and(|p| p.scanning)).collect()
+        };
+        for peer in due {
+            if let Some(conn) = self.conns.get(&peer).cloned()
+                && self.pinging.insert(peer)
+            {
+                self.tasks.spawn(async move { Outcome::Pinged { peer, result: conn.ping().await } });
             }
         }
         let stale = self.db().stale(now, PEER_TIMEOUT);
@@ -322,13 +353,13 @@ impl Manager {
 
     fn on_outcome(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Joined { key, conn, hello, games } => self.on_joined(key, conn, hello, games),
+            Outcome::Joined { key, conn, hello, list } => self.on_joined(key, conn, hello, list),
             Outcome::Failed { key, error } => {
                 let Some(c) = self.candidates.get_mut(&key) else {
                     return;
                 };
                 c.in_flight = false;
-                c.next_attempt = Instant::now() + RETRY_INTERVAL;
+                c.next_attempt = if c.addrs_changed { Instant::now() } else { Instant::now() + RETRY_INTERVAL };
                 c.failures = c.failures.saturating_add(1);
                 if c.origin == Origin::Hello && c.failures >= MAX_HELLO_FAILURES {
                     tracing::debug!("candidate {key} forgotten after {} failed attempts: {error}", c.failures);
@@ -380,10 +411,10 @@ impl Manager {
             Outcome::Listed { peer, revision, result } => {
                 self.pinging.remove(&peer);
                 match result {
-                    Ok(games) => {
+                    Ok(list) => {
                         let Some(addr) = self.conns.get(&peer).map(|c| c.addr) else { return };
-                        let games = self.accept_listing(peer, addr, games);
-                        self.db().set_games(peer, revision, games);
+                        let games = self.accept_listing(peer, addr, list.games);
+                        self.db().set_list(peer, revision, GameList { games, scanning: list.scanning });
                         self.emit_network();
                     }
                     Err(e) => tracing::debug!("re-listing games failed: {e}"),
@@ -392,7 +423,7 @@ impl Manager {
         }
     }
 
-    fn on_joined(&mut self, key: String, conn: PeerConnection, hello: Hello, games: Vec<GameSummary>) {
+    fn on_joined(&mut self, key: String, conn: PeerConnection, hello: Hello, list: GameList) {
         let now = Instant::now();
         let peer = hello.peer_id;
         if let Some(c) = self.candidates.get_mut(&key) {
@@ -417,15 +448,16 @@ impl Manager {
             return;
         }
         let name = display_name(&hello.display_name);
-        let games = self.accept_listing(peer, conn.addr, games);
+        let games = self.accept_listing(peer, conn.addr, list.games);
         let count = games.len();
         let summary = {
             let mut db = self.db();
             db.upsert(peer, &name, conn.addr, now);
-            db.set_games(peer, hello.library_revision, games);
+            db.set_list(peer, hello.library_revision, GameList { games, scanning: list.scanning });
             db.get(peer).map(|p| p.summary())
         };
-        tracing::info!("peer joined: {name} ({peer}) at {} with {count} games", conn.addr);
+        let scanning = if list.scanning { " (still scanning its library)" } else { "" };
+        tracing::info!("peer joined: {name} ({peer}) at {} with {count} games{scanning}", conn.addr);
         self.conns.insert(peer, conn);
         if let Some(summary) = summary {
             let _ = self.events.send(IpcEvent::PeerJoined(summary));
@@ -468,15 +500,23 @@ impl Manager {
         kept
     }
 
-    /// Marks a static candidate as answered, once.
+    /// Marks a candidate as answered (which static ones are waited for).
     fn resolve(&mut self, key: &str) {
-        if let Some(c) = self.candidates.get_mut(key)
-            && c.origin == Origin::Static
-            && !c.resolved
-        {
+        if let Some(c) = self.candidates.get_mut(key) {
             c.resolved = true;
-            self.unresolved.send_modify(|n| *n = n.saturating_sub(1));
         }
+        self.publish_settling();
+    }
+
+    /// Shares what is still under way, for those who wait on it.
+    fn publish_settling(&self) {
+        let settling = Settling {
+            unanswered_static: self.candidates.values().filter(|c| c.origin == Origin::Static && !c.resolved).count(),
+            joins_under_way: self.candidates.values().filter(|c| c.in_flight).count(),
+            scanning_peers: self.db().scanning(),
+            network_changes: self.network_changes,
+        };
+        self.settling.send_if_modified(|current| std::mem::replace(current, settling) != settling);
     }
 
     fn forget(&mut self, key: &str) {
@@ -495,7 +535,8 @@ impl Manager {
         *self.unjoined.lock().unwrap_or_else(|p| p.into_inner()) = unjoined;
     }
 
-    fn emit_network(&self) {
+    fn emit_network(&mut self) {
+        self.network_changes += 1;
         let trusted = self.trust.borrow().trusted.clone();
         let (games, count) = {
             let db = self.db();
@@ -511,25 +552,28 @@ impl Manager {
 }
 
 /// Connects to the first address that answers, says hello, lists games.
+/// Addresses the endpoint's socket cannot reach (IPv6 from an IPv4 socket)
+/// are passed over.
 async fn join(
     endpoint: &quinn::Endpoint,
     addrs: &[SocketAddr],
     expected: Option<PeerId>,
     hello: Hello,
     party_key: Option<&PartyKey>,
-) -> Result<(PeerConnection, Hello, Vec<GameSummary>), ClientError> {
+) -> Result<(PeerConnection, Hello, GameList), ClientError> {
+    let ipv4_only = endpoint.local_addr().is_ok_and(|a| a.is_ipv4());
     let mut last = None;
-    for &addr in addrs {
+    for &addr in addrs.iter().filter(|a| a.is_ipv4() || !ipv4_only) {
         match client::connect(endpoint, addr, expected, party_key).await {
             Ok(conn) => {
                 let result = async {
                     let theirs = conn.hello(hello.clone()).await?;
-                    let games = conn.list_games().await?;
-                    Ok((theirs, games))
+                    let list = conn.list_games().await?;
+                    Ok((theirs, list))
                 }
                 .await;
                 return match result {
-                    Ok((theirs, games)) => Ok((conn, theirs, games)),
+                    Ok((theirs, list)) => Ok((conn, theirs, list)),
                     Err(e) => {
                         conn.close();
                         Err(e)
@@ -539,5 +583,8 @@ async fn join(
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or(ClientError::Connect { addr: SocketAddr::from(([0, 0, 0, 0], 0)), reason: "no address".into() }))
+    Err(last.unwrap_or(ClientError::Connect {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        reason: "no address this node can reach yet".into(),
+    }))
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{MAX_OTHER_VERSIONS, NetworkGame, OtherVersion, PeerSummary};
-use lanspread_proto::peer::{GameManifest, GameSummary};
+use lanspread_proto::peer::{GameList, GameManifest, GameSummary};
 
 use crate::trust::{self, Choice, Offer};
 
@@ -23,6 +23,8 @@ pub struct PeerRecord {
     /// File lists we fetched from this peer, by game id.
     pub manifests: BTreeMap<String, Arc<GameManifest>>,
     pub last_seen: Instant,
+    /// Its last list said its library is still being scanned.
+    pub scanning: bool,
 }
 
 impl PeerRecord {
@@ -56,6 +58,7 @@ impl PeerGameDb {
                     games: Vec::new(),
                     manifests: BTreeMap::new(),
                     last_seen: now,
+                    scanning: false,
                 };
                 self.peers.insert(id, record);
                 true
@@ -70,6 +73,19 @@ impl PeerGameDb {
             peer.revision = revision;
             peer.games = games;
         }
+    }
+
+    /// Takes a peer's whole answer to a game list request.
+    pub fn set_list(&mut self, id: PeerId, revision: u64, list: GameList) {
+        self.set_games(id, revision, list.games);
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.scanning = list.scanning;
+        }
+    }
+
+    /// Peers whose last list said they are still scanning.
+    pub fn scanning(&self) -> usize {
+        self.peers.values().filter(|p| p.scanning).count()
     }
 
     /// Remembers the file list a peer sent for one of its games.

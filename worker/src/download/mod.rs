@@ -7,10 +7,13 @@
 //!    game does not look downloaded.
 //! 3. Pre-size every file; chunks are written at their offsets, so peers fill
 //!    different regions of one file without touching the others.
-//! 4. Keep a journal (`.lanspread-download`: the manifest and the verified
-//!    chunks, flushed every [`journal::FLUSH_INTERVAL`]). A rerun of the same
-//!    download re-checks the journaled chunks on disk and fetches the rest.
-//! 5. Payload files the manifest does not name (left by an older version)
+//! 4. Keep what is here: a rerun of the same download re-checks the chunks
+//!    its journal names; otherwise every chunk the files here already hold
+//!    (an older version's, see [`reuse`]) is kept in place or copied.
+//! 5. Keep a journal (`.lanspread-download`: the manifest, then a record per
+//!    chunk as it is written and verified, synced every
+//!    [`journal::SYNC_INTERVAL`]) and fetch the rest.
+//! 6. Payload files the manifest does not name (left by an older version)
 //!    are removed; `version.ini`, held in memory, is committed last (temp
 //!    file, fsync, rename), after every other file is synced.
 //!
@@ -18,15 +21,18 @@
 //! - [`planner`]: who fetches which chunk (plain logic).
 //! - [`storage`]: the files of the root, positioned writes, manifest checks.
 //! - [`journal`]: the resume journal.
+//! - [`reuse`]: chunks an update finds in the files already here.
 //! - [`transfer`]: the loop that runs the planner over QUIC connections.
 //! - [`progress`]: speed and ETA.
 
 pub mod journal;
 pub mod planner;
 pub mod progress;
+pub mod reuse;
 pub mod storage;
 pub mod transfer;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -42,7 +48,8 @@ use crate::node::GameSources;
 use crate::platform::fs::annotate;
 use crate::trust::{self, Agreement};
 use journal::Journal;
-use planner::Wanted;
+use planner::{ChunkRef, Wanted};
+use reuse::ReusePlan;
 use storage::Storage;
 
 /// Where an old sentinel waits while its game is downloaded again.
@@ -69,7 +76,8 @@ pub enum DownloadError {
 #[derive(Debug, Clone)]
 pub struct DownloadReport {
     pub bytes_total: u64,
-    /// Bytes found verified on disk from an earlier attempt.
+    /// Bytes found verified on disk: from an earlier attempt, or chunks of
+    /// the version that was here (kept in place or copied).
     pub bytes_reused: u64,
     /// Bytes fetched from each peer.
     pub per_peer: Vec<(PeerId, u64)>,
@@ -105,12 +113,28 @@ pub async fn download(
     }
     let total = manifest.total_size();
 
-    let candidates = match Journal::load(root) {
-        Some(journal) if journal.manifest == manifest => journal.verified,
-        _ => Vec::new(),
+    // A rerun of this download re-checks what its journal names; an update
+    // (or a first download into a root with files) looks for its chunks in
+    // the files that are here.
+    let (candidates, reuse) = match Journal::load(root) {
+        Some(resume) if resume.manifest == manifest => (resume.candidates, ReusePlan::default()),
+        _ => {
+            progress(progress_of(&manifest, Phase::Checking, 0, 0, None, Vec::new()));
+            let (game_dir, manifest, cancel) = (game_dir.to_owned(), manifest.clone(), cancel.clone());
+            let plan = tokio::task::spawn_blocking(move || reuse::plan(&game_dir, &manifest, &cancel))
+                .await
+                .map_err(std::io::Error::other)??;
+            (BTreeSet::new(), plan)
+        }
     };
-    let candidate_bytes: u64 = candidates.iter().map(|c| storage::chunk_len(&manifest, *c)).sum();
-    let needed = total.saturating_sub(candidate_bytes);
+    if cancel.is_cancelled() {
+        return Err(DownloadError::Cancelled);
+    }
+    let bytes_of = |chunks: &mut dyn Iterator<Item = &ChunkRef>| -> u64 {
+        chunks.map(|c| storage::chunk_len(&manifest, *c)).sum()
+    };
+    let here = bytes_of(&mut candidates.iter()) + bytes_of(&mut reuse.in_place.iter());
+    let needed = total.saturating_sub(here);
     let available = crate::platform::fs::available_space(game_dir)?;
     if available < needed {
         return Err(DownloadError::NoSpace { path: game_dir.display().to_string(), needed, available });
@@ -119,29 +143,37 @@ pub async fn download(
     std::fs::create_dir_all(root).map_err(|e| annotate(root, e))?;
     park_old_version(root)?;
     let storage = std::sync::Arc::new(Storage::open(root, &manifest)?);
-    progress(progress_of(&manifest, Phase::Checking, 0, 0, None, Vec::new()));
-    let verified = {
-        let storage = storage.clone();
-        let manifest = manifest.clone();
+    let mut verified = {
+        let (storage, manifest) = (storage.clone(), manifest.clone());
+        let candidates: Vec<ChunkRef> = candidates.into_iter().collect();
         tokio::task::spawn_blocking(move || storage.verify_existing(&manifest, &candidates))
             .await
             .map_err(std::io::Error::other)?
     };
-    let bytes_reused: u64 = verified.iter().map(|c| storage::chunk_len(&manifest, *c)).sum();
-    let mut journal = Journal::new(root, manifest.clone(), verified.iter().copied());
-    journal.flush()?;
+    verified.extend(reuse.in_place);
+    let journal = std::sync::Arc::new(Journal::create(root, &manifest, verified.iter().copied())?);
+    if !reuse.copies.is_empty() {
+        let (storage, manifest, journal, cancel) = (storage.clone(), manifest.clone(), journal.clone(), cancel.clone());
+        let copied = tokio::task::spawn_blocking(move || {
+            reuse::copy(&manifest, &storage, &reuse.copies, &cancel, |chunk| journal.verified(chunk))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        verified.extend(copied);
+    }
+    let bytes_reused = bytes_of(&mut verified.iter());
+    progress(progress_of(&manifest, Phase::Checking, bytes_reused, 0, None, Vec::new()));
     let wanted: Vec<Wanted> = storage::all_chunks(&manifest)
         .filter(|c| !verified.contains(c))
         .map(|chunk| Wanted { chunk, len: storage::chunk_len(&manifest, chunk) })
         .collect();
 
     let outcome =
-        transfer::run(&manifest, storage.clone(), peers, wanted, bytes_reused, &mut journal, &mut progress, &cancel)
-            .await;
+        transfer::run(&manifest, storage.clone(), peers, wanted, bytes_reused, &journal, &mut progress, &cancel).await;
     let (per_peer, dropped) = match outcome {
         Ok(result) => result,
         Err(e) => {
-            let _ = journal.flush();
+            let _ = journal.sync();
             let _ = std::fs::remove_file(root.join(VERSION_TMP));
             // The old sentinel is not restored: its files may be overwritten.
             let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));

@@ -1,5 +1,6 @@
 //! Runs the [`Planner`] over real connections: each request fetches one
-//! chunk, checks its BLAKE3 hash, writes it at its offset and reports back.
+//! chunk, checks its BLAKE3 hash, writes it at its offset (journaled before
+//! and after) and reports back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ pub(super) async fn run(
     peers: Vec<PeerConnection>,
     wanted: Vec<Wanted>,
     bytes_reused: u64,
-    journal: &mut Journal,
+    journal: &Arc<Journal>,
     progress: &mut (impl FnMut(Progress) + Send),
     cancel: &CancellationToken,
 ) -> Result<(Vec<(PeerId, u64)>, Vec<(PeerId, String)>), DownloadError> {
@@ -62,7 +63,7 @@ pub(super) async fn run(
     let result = loop {
         for Action::Request { peer, chunk } in planner.poll() {
             if let Some(conn) = conns.get(&peer) {
-                tasks.spawn(fetch(conn.clone(), manifest.clone(), storage.clone(), chunk));
+                tasks.spawn(fetch(conn.clone(), manifest.clone(), storage.clone(), journal.clone(), chunk));
             }
         }
         if planner.is_done() {
@@ -79,9 +80,6 @@ pub(super) async fn run(
                     Outcome::Verified => {
                         if planner.chunk_verified(peer, chunk, elapsed) {
                             done_bytes += super::storage::chunk_len(&manifest, chunk);
-                            if storage.on_disk(chunk) {
-                                journal.mark(chunk);
-                            }
                             missing[chunk.file as usize] -= 1;
                             if missing[chunk.file as usize] == 0 {
                                 let storage = storage.clone();
@@ -109,7 +107,7 @@ pub(super) async fn run(
             _ = tick.tick() => {}
         }
         let now = Instant::now();
-        if let Err(e) = journal.flush_if_due(now) {
+        if let Err(e) = journal.sync_if_due(now) {
             break Err(DownloadError::Io(e));
         }
         if now.duration_since(last_progress) >= PROGRESS_INTERVAL {
@@ -119,7 +117,7 @@ pub(super) async fn run(
         }
     };
     tasks.abort_all();
-    journal.flush()?;
+    journal.sync()?;
     result?;
     let dropped = planner.dropped().into_iter().map(|(peer, why)| (peer, why.to_string())).collect();
     Ok((planner.delivered().into_iter().collect(), dropped))
@@ -133,7 +131,13 @@ fn report(manifest: &GameManifest, planner: &Planner, meter: &SpeedMeter, done: 
     progress_of(manifest, Phase::Downloading, done, speed, eta_secs(remaining, speed), peers)
 }
 
-async fn fetch(conn: PeerConnection, manifest: Arc<GameManifest>, storage: Arc<Storage>, chunk: ChunkRef) -> Finished {
+async fn fetch(
+    conn: PeerConnection,
+    manifest: Arc<GameManifest>,
+    storage: Arc<Storage>,
+    journal: Arc<Journal>,
+    chunk: ChunkRef,
+) -> Finished {
     let started = Instant::now();
     let len = super::storage::chunk_len(&manifest, chunk) as u32;
     let result = conn.get_chunk(&manifest.id, &manifest.version, chunk.file, chunk.chunk, len).await;
@@ -145,7 +149,19 @@ async fn fetch(conn: PeerConnection, manifest: Arc<GameManifest>, storage: Arc<S
                 if blake3::hash(&bytes).as_bytes() != &expected {
                     return Outcome::Corrupt;
                 }
-                match storage.write(chunk, &bytes) {
+                // `version.ini` is held in memory until the commit: nothing to journal.
+                let on_disk = storage.on_disk(chunk);
+                let written = (|| {
+                    if on_disk {
+                        journal.writing(chunk)?;
+                    }
+                    storage.write(chunk, &bytes)?;
+                    if on_disk {
+                        journal.verified(chunk)?;
+                    }
+                    Ok(())
+                })();
+                match written {
                     Ok(()) => Outcome::Verified,
                     Err(e) => Outcome::WriteFailed(e),
                 }

@@ -71,17 +71,25 @@ impl HashIndex {
         HashIndex { path: path.to_owned(), entries, dirty: false }
     }
 
+    /// The indexed hashes of `file`, if it has not changed since.
+    fn current(&self, file: &PayloadFile) -> Option<&IndexedFile> {
+        self.entries.get(file.abs.to_string_lossy().as_ref()).filter(|known| {
+            known.size == file.size && known.mtime_ns == file.mtime_ns && known.chunk_size == CHUNK_SIZE
+        })
+    }
+
+    /// Whether [`HashIndex::chunks_for`] would answer `file` without reading it.
+    pub fn is_current(&self, file: &PayloadFile) -> bool {
+        self.current(file).is_some()
+    }
+
     /// The chunk hashes of `file`, from the index when it is unchanged.
     pub fn chunks_for(&mut self, file: &PayloadFile, stats: &mut HashStats) -> io::Result<Vec<[u8; 32]>> {
-        let key = file.abs.to_string_lossy().into_owned();
-        if let Some(known) = self.entries.get(&key)
-            && known.size == file.size
-            && known.mtime_ns == file.mtime_ns
-            && known.chunk_size == CHUNK_SIZE
-        {
+        if let Some(known) = self.current(file) {
             stats.files_reused += 1;
             return Ok(known.chunks.clone());
         }
+        let key = file.abs.to_string_lossy().into_owned();
         let chunks = hash_chunks(&file.abs, CHUNK_SIZE)?;
         stats.files_hashed += 1;
         stats.bytes_hashed += file.size;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lanspread_proto::ipc::{LibrarySnapshot, LocalGame};
-use lanspread_proto::peer::{FileEntry, GameManifest, GameSummary};
+use lanspread_proto::peer::{FileEntry, GameList, GameManifest, GameSummary};
 use tokio::sync::{mpsc, watch as state_watch};
 use tokio_util::sync::CancellationToken;
 
@@ -50,22 +50,31 @@ pub struct LocalGameState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibraryState {
     pub game_dir: PathBuf,
-    /// Bumped whenever `games` changes.
+    /// Bumped whenever `games` or `scanning` changes.
     pub revision: u64,
     pub games: BTreeMap<String, LocalGameState>,
+    /// A pass is reading or hashing the library (true from the start until
+    /// the first pass ends): games may still appear.
+    pub scanning: bool,
 }
 
 impl LibraryState {
-    /// The games this node lists to peers: downloaded ones only.
+    /// The games this node lists to peers: downloaded ones whose file list
+    /// is ready, so a peer that sees a game can fetch it at once.
     pub fn summaries(&self) -> Vec<GameSummary> {
         self.games
             .values()
-            .filter(|g| !g.busy)
+            .filter(|g| !g.busy && g.manifest.is_some())
             .filter_map(|g| {
                 let version = g.version.clone()?;
                 Some(GameSummary { id: g.id.clone(), version, size: g.size, installed: g.installed })
             })
             .collect()
+    }
+
+    /// What this node answers a peer that asks for its games.
+    pub fn game_list(&self) -> GameList {
+        GameList { games: self.summaries(), scanning: self.scanning }
     }
 
     pub fn snapshot(&self) -> LibrarySnapshot {
@@ -135,7 +144,7 @@ impl Drop for BusyGuard {
 impl Library {
     /// Starts scanning `game_dir` and watching it until `cancel` fires.
     pub fn start(game_dir: PathBuf, catalog: Arc<Catalog>, index_path: &Path, cancel: CancellationToken) -> Self {
-        let initial = LibraryState { game_dir: game_dir.clone(), revision: 0, games: BTreeMap::new() };
+        let initial = LibraryState { game_dir: game_dir.clone(), revision: 0, games: BTreeMap::new(), scanning: true };
         let (state_tx, state) = state_watch::channel(Arc::new(initial));
         let publisher = Arc::new(state_tx);
         let busy = Arc::new(Mutex::new(BTreeSet::new()));
@@ -263,6 +272,7 @@ impl Service {
                         game_dir: self.game_dir.clone(),
                         revision: s.revision + 1,
                         games: BTreeMap::new(),
+                        scanning: true,
                     };
                     std::mem::swap(Arc::make_mut(s), &mut next);
                 });
@@ -274,7 +284,9 @@ impl Service {
                 state: self.state.clone(),
                 busy: self.busy.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             };
+            self.set_scanning(true);
             let result = tokio::task::spawn_blocking(move || pass.run(pending)).await;
+            self.set_scanning(false);
             match result {
                 // Only busy games were asked for (an operation writing in its root).
                 Ok(Ok(None)) => {}
@@ -291,6 +303,21 @@ impl Service {
             let roots: Vec<PathBuf> = self.state.borrow().games.keys().map(|id| self.game_dir.join(id)).collect();
             watcher.sync(&self.game_dir, &roots);
         }
+    }
+}
+
+impl Service {
+    /// Says whether a pass runs; peers re-list when it changes.
+    fn set_scanning(&self, scanning: bool) {
+        self.state.send_if_modified(|state| {
+            if state.scanning == scanning {
+                return false;
+            }
+            let next = Arc::make_mut(state);
+            next.scanning = scanning;
+            next.revision += 1;
+            true
+        });
     }
 }
 
@@ -355,6 +382,14 @@ impl Pass {
             }
         });
 
+        // Games whose hashes are all in the index are published first, in
+        // moments; games that must be hashed follow.
+        {
+            let index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            scanned.sort_by_cached_key(|(_, game)| {
+                game.as_ref().is_some_and(|g| !g.files.iter().all(|f| index.is_current(f)))
+            });
+        }
         let mut stats = HashStats::default();
         for (id, game) in scanned {
             let root = self.game_dir.join(&id);

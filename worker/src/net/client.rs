@@ -8,7 +8,7 @@ use std::time::Duration;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::names::printable;
 use lanspread_proto::peer::{
-    self, ErrorCode, GameManifest, GameSummary, Hello, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PeerError, PeerRequest,
+    self, ErrorCode, GameList, GameManifest, Hello, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PeerError, PeerRequest,
     PeerResponse,
 };
 use lanspread_proto::{FrameError, PeerId};
@@ -186,9 +186,11 @@ impl PeerConnection {
         }
     }
 
-    pub async fn list_games(&self) -> Result<Vec<GameSummary>, ClientError> {
+    /// The peer's games, and whether it is still scanning its library.
+    pub async fn list_games(&self) -> Result<GameList, ClientError> {
         match self.request(&PeerRequest::ListGames).await? {
-            PeerResponse::Games(games) => Ok(games),
+            PeerResponse::GameList(list) => Ok(list),
+            PeerResponse::Games(games) => Ok(GameList { games, scanning: false }),
             _ => Err(ClientError::Unexpected { addr: self.addr, request: "list games" }),
         }
     }

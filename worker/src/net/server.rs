@@ -132,7 +132,7 @@ impl ServerContext {
             PeerRequest::GetChunk { id, version, file, chunk } => return self.locate_chunk(&id, &version, file, chunk),
             PeerRequest::Hello(theirs) => self.greet(&theirs, remote),
             PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
-            PeerRequest::ListGames => PeerResponse::Games(self.library.state().summaries()),
+            PeerRequest::ListGames => PeerResponse::GameList(self.library.state().game_list()),
             PeerRequest::GetGame { id } => self.manifest_of(&id),
             PeerRequest::Prove(proof) => self.check_proof(party_key, &proof, session, remote),
         };

@@ -10,6 +10,8 @@ use std::time::Duration;
 use crate::support::{WORKER, Worker, assert_same_tree, copy_tree, make_random_game, serve_with};
 
 const MIB: usize = 1024 * 1024;
+/// The chunk size of every file list a node builds.
+const CHUNK: usize = 4 * MIB;
 const GAME: &str = "openarena";
 const DELAY: &str = "LANSPREAD_TEST_CHUNK_DELAY_MS";
 
@@ -148,12 +150,14 @@ fn corrupt_chunks_are_refetched_and_their_sender_demoted() {
 #[cfg(unix)]
 #[test]
 fn a_fetcher_killed_half_way_resumes_without_fetching_again() {
-    let lab = Lab::new(48 * MIB, 0, &[&[(DELAY, "600")]]);
+    let lab = Lab::new(48 * MIB, 0, &[&[(DELAY, "300")], &[(DELAY, "300")]]);
     let mut fetch = lab.fetch("fetch");
-    wait_for_fraction(&fetch, 0.6);
+    wait_for_fraction(&fetch, 0.5);
     fetch.signal("KILL");
     fetch.wait_exit(Duration::from_secs(10));
     assert_not_downloaded(&lab.out().join(GAME));
+    // What the killed fetch had verified, at least: its last progress line.
+    let verified_before = json_lines(&fetch, "progress").iter().filter_map(|p| p["bytes_done"].as_u64()).max().unwrap();
 
     let mut again = lab.fetch("again");
     assert_eq!(again.wait_exit(Duration::from_secs(120)), Some(0), "{}", again.log());
@@ -164,9 +168,14 @@ fn a_fetcher_killed_half_way_resumes_without_fetching_again() {
         done["bytes_reused"].as_u64().unwrap(),
         done["bytes_fetched"].as_u64().unwrap(),
     );
-    eprintln!("rerun: {reused} of {total} bytes reused, {fetched} fetched");
+    let missing = total - verified_before;
+    let allowance = (CHUNK * lab.addrs.len()) as u64;
+    eprintln!("rerun: {reused} of {total} bytes reused, {fetched} fetched; {missing} were missing at the kill");
     assert_eq!(reused + fetched, total);
-    assert!(reused * 4 >= total, "at least a quarter was kept: {reused} of {total}");
+    assert!(
+        fetched <= missing + allowance,
+        "the rerun fetched {fetched} bytes, more than the {missing} missing plus one chunk per peer"
+    );
     assert!(!lab.out().join(GAME).join(".lanspread-download").exists(), "the journal goes with the commit");
 }
 
@@ -239,4 +248,38 @@ fn an_update_replaces_the_old_version_entirely() {
     std::fs::remove_dir_all(old.join("local")).unwrap();
     std::fs::remove_dir_all(old.join("old")).unwrap();
     assert_same_tree(&lab.source(), &old);
+}
+
+/// An update where one small file changed and one file moved fetches that
+/// small file and the new `version.ini`, not the game.
+#[test]
+fn an_update_fetches_only_what_changed() {
+    let lab = Lab::new(64 * MIB, 30, &[&[]]);
+    let out = lab.out().join(GAME);
+    copy_tree(&lab.source(), &out);
+    // The seeder moves to 2.0: one 5 KB file changes, one file moves.
+    let mut seeder = lab;
+    seeder.seeders[0].kill();
+    let source = seeder.source();
+    std::fs::write(source.join("maps/set0/map0.bsp"), crate::support::noise(5000, 99)).unwrap();
+    std::fs::create_dir_all(source.join("maps/moved")).unwrap();
+    std::fs::rename(source.join("maps/set1/map1.bsp"), source.join("maps/moved/map1.bsp")).unwrap();
+    std::fs::write(source.join("version.ini"), "2.0\n").unwrap();
+    let node = serve_with("seed0 again", &seeder.tmp.path().join("seed0"), &seeder.tmp.path().join("state0"), &[], &[]);
+    seeder.addrs = vec![node.listen_addr()];
+    seeder.seeders[0] = node;
+
+    let mut update = seeder.fetch("update");
+    assert_eq!(update.wait_exit(Duration::from_secs(60)), Some(0), "{}", update.log());
+    assert_same_tree(&source, &out);
+    let done = finished(&update);
+    let (total, reused, fetched) = (
+        done["bytes_total"].as_u64().unwrap(),
+        done["bytes_reused"].as_u64().unwrap(),
+        done["bytes_fetched"].as_u64().unwrap(),
+    );
+    eprintln!("update: {reused} of {total} bytes kept, {fetched} fetched");
+    assert_eq!(reused + fetched, total);
+    assert!(fetched < CHUNK as u64, "fetched {fetched} bytes for a 5 KB change");
+    assert_eq!(fetched, 5000 + 4, "the changed file and version.ini");
 }

@@ -81,7 +81,7 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
 
     // The same connection and a new one are still served.
     let games_listed = conn.list_games().await.unwrap();
-    assert_eq!(games_listed.len(), 1);
+    assert_eq!(games_listed.games.len(), 1);
     let other = client::connect(&endpoint, addr, None, None).await.unwrap();
     let manifest = loop {
         match other.get_game("wesnoth").await {

@@ -17,6 +17,7 @@ mod mdns_lab;
 #[cfg(unix)]
 mod packs;
 mod rescan;
+mod seeding;
 mod static_peers;
 mod support;
 mod trust;
