@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::discovery::known::KnownPeers;
 use crate::discovery::{self, OwnIdentity, Peers, Settling, mdns};
 use crate::library::Library;
 use crate::net::client::{ClientError, PeerConnection};
@@ -167,6 +168,7 @@ impl Node {
             endpoint.clone(),
             own,
             static_peers,
+            options.mdns.then(|| KnownPeers::load(&options.state_dir, std::time::SystemTime::now())),
             candidate_rx,
             events.clone(),
             trust.subscribe(),

@@ -14,6 +14,7 @@
 //! from hellos, [`MAX_CANDIDATES`] in all, and a candidate learnt from a
 //! hello is forgotten after [`MAX_HELLO_FAILURES`] failed attempts.
 
+pub mod known;
 pub mod listing;
 pub mod mdns;
 pub mod peer_db;
@@ -75,6 +76,8 @@ pub enum Origin {
     Mdns,
     /// A serving node that said hello to our server.
     Hello,
+    /// Met through mDNS on an earlier run (see [`known`]): tried once.
+    Remembered,
 }
 
 /// Who we are when we say hello.
@@ -109,7 +112,8 @@ impl OwnIdentity {
 pub struct Settling {
     /// Static candidates that have not answered yet.
     pub unanswered_static: usize,
-    /// Candidates being connected to, greeted or listed right now.
+    /// Candidates being connected to, greeted or listed right now
+    /// (remembered peers, which may be long gone, are not waited for).
     pub joins_under_way: usize,
     /// Joined peers whose library is still being scanned.
     pub scanning_peers: usize,
@@ -151,11 +155,15 @@ enum Outcome {
     Listed { peer: PeerId, revision: u64, result: Result<GameList, ClientError> },
 }
 
-/// Starts the peer manager. `static_peers` are candidates known up front.
+/// Starts the peer manager. `static_peers` are candidates known up front;
+/// `known` peers (with mDNS on) are asked once at start, and peers met
+/// through mDNS are added to them.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     endpoint: quinn::Endpoint,
     own: OwnIdentity,
     static_peers: Vec<(String, Vec<SocketAddr>)>,
+    known: Option<known::KnownPeers>,
     candidates: mpsc::UnboundedReceiver<Candidate>,
     events: broadcast::Sender<IpcEvent>,
     trust: watch::Receiver<TrustSettings>,
@@ -182,10 +190,15 @@ pub fn spawn(
         party_key: trust.borrow().party_key.clone(),
         trust: trust.clone(),
         unjoined: unjoined.clone(),
+        known: None,
     };
     for (key, addrs) in static_peers {
         manager.add_candidate(key, addrs, None, Origin::Static);
     }
+    for (id, addr) in known.as_ref().map(known::KnownPeers::peers).unwrap_or_default() {
+        manager.add_candidate(format!("remembered {id}"), vec![addr], Some(id), Origin::Remembered);
+    }
+    manager.known = known;
     let handle = tokio::spawn(manager.run(candidates, cancel));
     (Peers { db, settling, unjoined }, handle)
 }
@@ -208,6 +221,7 @@ struct Manager {
     /// The party key peers were joined with.
     party_key: Option<PartyKey>,
     unjoined: Arc<Mutex<BTreeMap<String, String>>>,
+    known: Option<known::KnownPeers>,
 }
 
 impl Manager {
@@ -361,7 +375,7 @@ impl Manager {
                 c.in_flight = false;
                 c.next_attempt = if c.addrs_changed { Instant::now() } else { Instant::now() + RETRY_INTERVAL };
                 c.failures = c.failures.saturating_add(1);
-                if c.origin == Origin::Hello && c.failures >= MAX_HELLO_FAILURES {
+                if c.origin == Origin::Remembered || (c.origin == Origin::Hello && c.failures >= MAX_HELLO_FAILURES) {
                     tracing::debug!("candidate {key} forgotten after {} failed attempts: {error}", c.failures);
                     self.forget(&key);
                     return;
@@ -426,10 +440,17 @@ impl Manager {
     fn on_joined(&mut self, key: String, conn: PeerConnection, hello: Hello, list: GameList) {
         let now = Instant::now();
         let peer = hello.peer_id;
+        let origin = self.candidates.get(&key).map(|c| c.origin);
         if let Some(c) = self.candidates.get_mut(&key) {
             c.last_error = None;
         }
         self.publish_unjoined();
+        if matches!(origin, Some(Origin::Mdns | Origin::Remembered))
+            && let Some(known) = &mut self.known
+            && let Err(e) = known.remember(peer, conn.addr, std::time::SystemTime::now())
+        {
+            tracing::debug!("cannot remember peer {peer}: {e}");
+        }
         if let Some(c) = self.candidates.get_mut(&key) {
             c.in_flight = false;
             c.failures = 0;
@@ -512,7 +533,7 @@ impl Manager {
     fn publish_settling(&self) {
         let settling = Settling {
             unanswered_static: self.candidates.values().filter(|c| c.origin == Origin::Static && !c.resolved).count(),
-            joins_under_way: self.candidates.values().filter(|c| c.in_flight).count(),
+            joins_under_way: self.candidates.values().filter(|c| c.in_flight && c.origin != Origin::Remembered).count(),
             scanning_peers: self.db().scanning(),
             network_changes: self.network_changes,
         };
