@@ -3,13 +3,18 @@
 # from nginx on the same sources), curl (one source) and iperf3 (the link
 # ceiling), on tbf-shaped links in a private network-namespace lab.
 #
-#   sudo scripts/bench.sh [--size MB] [--small N] [--write]
+#   sudo scripts/bench.sh [--size MB] [--small N] [--runs N] [--write]
 #
-#   --size MB   game size (default 256; a few hundred MB is the reference)
+#   --size MB   game size (default 256; a few hundred MB is the reference,
+#               1024 for the unshaped scenario's CPU figures)
 #   --small N   number of small files in it (default 300)
+#   --runs N    runs of the unshaped scenario, interleaved (default 3)
 #   --write     replace the results section of BENCHMARKS.md
 #
-# Scenarios: one source at 100 Mbit/s; two at 100 + 100; two at 100 + 20.
+# Scenarios: one source at 100 Mbit/s; two at 100 + 100; two at 100 + 20;
+# and unshaped on one host's loopback, LanSpread beside raw quinn (the
+# `raw_quinn` example: the same QUIC config moving bytes from memory to
+# nowhere), with each side's CPU seconds per GB and peak RSS (medians).
 # Prints Mbit/s and the ratio to the iperf3 ceiling for each tool, and the
 # fetching worker's CPU seconds per GB and peak RSS. Needs root (network
 # namespaces); installs nginx, aria2, iperf3, curl and GNU time if missing.
@@ -17,13 +22,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SIZE_MB=256 SMALL=300 WRITE=0
+SIZE_MB=256 SMALL=300 RUNS=3 WRITE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --size) SIZE_MB=$2; shift 2 ;;
     --small) SMALL=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
     --write) WRITE=1; shift ;;
-    *) sed -n '2,18p' "$0"; exit 2 ;;
+    *) sed -n '2,24p' "$0"; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench: needs root for network namespaces" >&2; exit 1; }
@@ -35,8 +41,9 @@ done
 if [ ${#need[@]} -gt 0 ] && ! command -v nginx >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-cargo build --release -q -p lanspread-worker
+cargo build --release -q -p lanspread-worker --bin lanspread-worker --example raw_quinn
 WORKER=$PWD/target/release/lanspread-worker
+RAW_QUINN=$PWD/target/release/examples/raw_quinn
 
 PFX="lsb$$"
 SUBNET=10.231.9
@@ -98,6 +105,7 @@ TOTAL=$(du -sb --apparent-size "$GAME" | cut -f1)
 echo "bench: game of $TOTAL bytes in $(wc -l < "$WORK/files") files"
 
 # --- servers on both sources ---
+declare -A SERVE_PID
 for i in 1 2; do
   in_host "h$i" "$WORKER" serve --games "$WORK/src" --listen "$SUBNET.$i:47474" --no-mdns \
     --state "$WORK/state-h$i" --name "source$i" 2> "$WORK/serve-h$i.log" &
@@ -117,6 +125,8 @@ CONF
 done
 for i in 1 2; do
   for _ in $(seq 100); do grep -q "library scan of" "$WORK/serve-h$i.log" && break; sleep 0.1; done
+  # The worker itself (not the shell that started it), for its CPU figures.
+  SERVE_PID[$i]=$(pgrep -n -f -- "--state $WORK/state-h$i ")
 done
 
 mbit() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b * 8 / s / 1e6 }'; }
@@ -211,6 +221,78 @@ want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 want 1 && scenario "1 source, 100 Mbit/s" 100mbit ""
 want 2 && scenario "2 sources, 100 + 100 Mbit/s" 100mbit 100mbit
 want 3 && scenario "2 sources, 100 + 20 Mbit/s" 100mbit 20mbit
+
+# --- unshaped: one host's loopback, LanSpread against raw quinn ---
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+per_gb() { awk -v s="$1" -v b="$TOTAL" 'BEGIN { printf "%.2f", s / (b / 1e9) }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+HZ=$(getconf CLK_TCK)
+
+# raw_run: prints "seconds fetch_cpu fetch_rss_mb serve_cpu serve_rss_mb" for raw quinn.
+raw_run() {
+  rm -rf "$WORK/raw-state"
+  in_host h1 /usr/bin/time -f "%e %U %S %M" -o "$WORK/raw-serve.time" "$RAW_QUINN" serve 127.0.0.1:47600 \
+    "$WORK/raw-state" > "$WORK/raw-serve.out" 2>&1 &
+  local spid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$WORK/raw-serve.out" && break; sleep 0.05; done
+  in_host h1 /usr/bin/time -f "%e %U %S %M" -o "$WORK/raw-fetch.time" "$RAW_QUINN" fetch 127.0.0.1:47600 "$TOTAL" \
+    > "$WORK/raw-fetch.json"
+  wait "$spid"
+  local secs fu fs fm su ss sm
+  secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$WORK/raw-fetch.json")
+  read -r _ fu fs fm < "$WORK/raw-fetch.time"; read -r _ su ss sm < "$WORK/raw-serve.time"
+  echo "$secs $(per_gb "$(awk -v a="$fu" -v b="$fs" 'BEGIN { print a + b }')") $((fm / 1024)) $(per_gb "$(awk -v a="$su" -v b="$ss" 'BEGIN { print a + b }')") $((sm / 1024))"
+}
+
+# lanspread_run: the same figures for `fetch` from h1's own seeder, on loopback.
+lanspread_run() {
+  rm -rf "$WORK/out-lo" "$WORK/state-lo"; mkdir -p "$WORK/out-lo"
+  local spid=${SERVE_PID[1]} before after fu fs fm
+  before=$(cpu_ticks "$spid")
+  in_host h1 /usr/bin/time -f "%e %U %S %M" -o "$WORK/lo.time" "$WORKER" fetch openarena --games "$WORK/out-lo" \
+    --no-mdns --no-install --state "$WORK/state-lo" --json --peer "$SUBNET.1:47474" > "$WORK/lo.json" 2> "$WORK/lo.log" ||
+    { echo "bench: LanSpread's unshaped fetch failed:" >&2; tail -5 "$WORK/lo.log" >&2; exit 1; }
+  after=$(cpu_ticks "$spid")
+  read -r _ fu fs fm < "$WORK/lo.time"
+  local secs
+  secs=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    v = json.loads(l)
+    if v["event"] == "finished": print(v["seconds"])' "$WORK/lo.json")
+  local serve_rss
+  serve_rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$spid/status")
+  echo "$secs $(per_gb "$(awk -v a="$fu" -v b="$fs" 'BEGIN { print a + b }')") $((fm / 1024)) $(per_gb "$(awk -v t="$((after - before))" -v hz="$HZ" 'BEGIN { print t / hz }')") $serve_rss"
+}
+
+unshaped() {
+  : > "$WORK/raw.runs"; : > "$WORK/ls.runs"
+  local run
+  for run in $(seq "$RUNS"); do
+    raw_run >> "$WORK/raw.runs"
+    lanspread_run >> "$WORK/ls.runs"
+  done
+  col() { awk -v c="$2" '{ print $c }' "$1" | median; }
+  local name
+  {
+    echo
+    echo "Unshaped, on one host's loopback (both ends on the same 2 cores), medians of $RUNS interleaved runs:"
+    echo
+    echo "| transfer | MB/s | fetching side CPU s/GB | fetching side peak RSS MB | serving side CPU s/GB | serving side peak RSS MB |"
+    echo "|---|---|---|---|---|---|"
+  } >> "$RESULTS"
+  for name in raw ls; do
+    local label="raw quinn (same config, memory to nowhere)"
+    [ "$name" = ls ] && label="LanSpread fetch (disk to disk, verified)"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$label" \
+      "$(awk -v b="$TOTAL" -v s="$(col "$WORK/$name.runs" 1)" 'BEGIN { printf "%.0f", b / s / 1e6 }')" \
+      "$(col "$WORK/$name.runs" 2)" "$(col "$WORK/$name.runs" 3)" "$(col "$WORK/$name.runs" 4)" "$(col "$WORK/$name.runs" 5)" |
+      tee -a "$RESULTS"
+  done
+  printf '| ratio LanSpread / raw quinn | | %s | | %s | |\n' \
+    "$(ratio "$(col "$WORK/ls.runs" 2)" "$(col "$WORK/raw.runs" 2)")" \
+    "$(ratio "$(col "$WORK/ls.runs" 4)" "$(col "$WORK/raw.runs" 4)")" | tee -a "$RESULTS"
+}
+want 4 && { shape h1 ""; unshaped; }
 
 if [ "$WRITE" = 1 ]; then
   {

@@ -31,7 +31,7 @@ pub const MAX_IN_FLIGHT: usize = 32;
 /// hold in memory for chunks on their way, whatever the chunk size a file
 /// list names or the number of peers (far above a LAN's bandwidth-delay
 /// product, so it never slows an honest download).
-pub const MAX_IN_FLIGHT_BYTES: u64 = 96 * 1024 * 1024;
+pub const MAX_IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 /// A peer's window covers this much of its measured throughput.
 pub const WINDOW_TIME: Duration = Duration::from_millis(500);
 /// Window of a peer whose speed is not measured yet, in chunks.

@@ -12,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use lanspread_proto::game::is_valid_game_id;
 use lanspread_proto::names::{check_relative_path, is_valid_version};
@@ -21,6 +22,7 @@ use super::VERSION_TMP;
 use super::planner::ChunkRef;
 use crate::library::scan::{INSTALL_DIR, VERSION_FILE};
 use crate::platform::fs::{annotate, read_exact_at, write_all_at};
+use crate::platform::unbuffered;
 
 /// Checks a manifest from a peer before any of it touches the disk or
 /// sizes an allocation.
@@ -113,6 +115,9 @@ pub struct Storage {
     files: Vec<Option<PathBuf>>,
     version_file: Option<usize>,
     version_bytes: Mutex<Vec<u8>>,
+    /// Whole chunks are written past the page cache until the filesystem
+    /// refuses (see [`unbuffered`]).
+    unbuffered: AtomicBool,
 }
 
 impl Storage {
@@ -147,6 +152,7 @@ impl Storage {
             files,
             version_file,
             version_bytes: Mutex::new(vec![0; size]),
+            unbuffered: AtomicBool::new(true),
         })
     }
 
@@ -160,6 +166,17 @@ impl Storage {
         let offset = u64::from(chunk.chunk) * self.chunk_size;
         match self.files.get(chunk.file as usize) {
             Some(Some(path)) => {
+                if self.unbuffered.load(Ordering::Relaxed) && unbuffered::is_aligned(bytes, offset) {
+                    refuse_link(path)?;
+                    match unbuffered::open(path).and_then(|file| write_all_at(&file, bytes, offset)) {
+                        Ok(()) => return Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                            tracing::debug!("{}: writing through the page cache: {e}", path.display());
+                            self.unbuffered.store(false, Ordering::Relaxed);
+                        }
+                        Err(e) => return Err(annotate(path, e)),
+                    }
+                }
                 let file = open_existing(path, true)?;
                 write_all_at(&file, bytes, offset).map_err(|e| annotate(path, e))
             }

@@ -3,7 +3,7 @@
 //! and after) and reports back.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
@@ -18,6 +18,11 @@ use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use super::storage::Storage;
 use super::{DownloadError, progress_of};
 use crate::net::client::PeerConnection;
+use crate::net::received::ReceivedChunk;
+
+/// Received-chunk buffers kept for reuse: enough for the chunks in flight
+/// (see [`super::planner::MAX_IN_FLIGHT_BYTES`]) at the usual chunk size.
+const MAX_SPARE_BUFFERS: usize = 16;
 
 /// How one request ended.
 enum Outcome {
@@ -54,6 +59,12 @@ pub(super) async fn run(
     for w in &wanted {
         missing[w.chunk.file as usize] += 1;
     }
+    let shared = Arc::new(Shared {
+        manifest: manifest.clone(),
+        storage: storage.clone(),
+        journal: journal.clone(),
+        buffers: Mutex::new(Vec::new()),
+    });
     let mut planner = Planner::new(wanted, u64::from(manifest.chunk_size), conns.keys().copied());
     let mut tasks: JoinSet<Finished> = JoinSet::new();
     let mut meter = SpeedMeter::default();
@@ -63,7 +74,7 @@ pub(super) async fn run(
     let result = loop {
         for Action::Request { peer, chunk } in planner.poll() {
             if let Some(conn) = conns.get(&peer) {
-                tasks.spawn(fetch(conn.clone(), manifest.clone(), storage.clone(), journal.clone(), chunk));
+                tasks.spawn(fetch(conn.clone(), shared.clone(), chunk));
             }
         }
         if planner.is_done() {
@@ -131,40 +142,71 @@ fn report(manifest: &GameManifest, planner: &Planner, meter: &SpeedMeter, done: 
     progress_of(manifest, Phase::Downloading, done, speed, eta_secs(remaining, speed), peers)
 }
 
-async fn fetch(
-    conn: PeerConnection,
+/// What every request of one download uses.
+struct Shared {
     manifest: Arc<GameManifest>,
     storage: Arc<Storage>,
     journal: Arc<Journal>,
-    chunk: ChunkRef,
-) -> Finished {
+    buffers: Mutex<Vec<ReceivedChunk>>,
+}
+
+impl Shared {
+    /// A buffer from an earlier request (its pages already mapped), or a new one.
+    fn buffer(&self) -> ReceivedChunk {
+        let reused = self.buffers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        reused.unwrap_or_else(|| ReceivedChunk::with_capacity(self.manifest.chunk_size as usize))
+    }
+
+    fn give_back(&self, buffer: ReceivedChunk) {
+        let mut buffers = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
+        if buffers.len() < MAX_SPARE_BUFFERS {
+            buffers.push(buffer);
+        }
+    }
+
+    /// Checks a received chunk and writes it, journaled before and after
+    /// (`version.ini` is held in memory until the commit: nothing to journal).
+    fn store(&self, chunk: ChunkRef, received: &mut ReceivedChunk) -> Outcome {
+        let expected = &self.manifest.files[chunk.file as usize].chunks[chunk.chunk as usize];
+        if received.hash().as_bytes() != expected {
+            return Outcome::Corrupt;
+        }
+        let bytes = received.as_slice();
+        let on_disk = self.storage.on_disk(chunk);
+        let written = (|| {
+            if on_disk {
+                self.journal.writing(chunk)?;
+            }
+            self.storage.write(chunk, bytes)?;
+            if on_disk {
+                self.journal.verified(chunk)?;
+            }
+            Ok(())
+        })();
+        match written {
+            Ok(()) => Outcome::Verified,
+            Err(e) => Outcome::WriteFailed(e),
+        }
+    }
+}
+
+async fn fetch(conn: PeerConnection, shared: Arc<Shared>, chunk: ChunkRef) -> Finished {
     let started = Instant::now();
-    let len = super::storage::chunk_len(&manifest, chunk) as u32;
-    let result = conn.get_chunk(&manifest.id, &manifest.version, chunk.file, chunk.chunk, len).await;
+    let manifest = &shared.manifest;
+    let len = super::storage::chunk_len(manifest, chunk) as u32;
+    let mut buffer = shared.buffer();
+    let result = conn.get_chunk(&manifest.id, &manifest.version, (chunk.file, chunk.chunk), len, &mut buffer).await;
     let outcome = match result {
-        Err(e) => Outcome::Failed { error: e.to_string(), connection_lost: conn.is_closed() },
-        Ok(bytes) => {
-            let expected = manifest.files[chunk.file as usize].chunks[chunk.chunk as usize];
+        Err(e) => {
+            shared.give_back(buffer);
+            Outcome::Failed { error: e.to_string(), connection_lost: conn.is_closed() }
+        }
+        Ok(()) => {
+            let shared = shared.clone();
             let checked = tokio::task::spawn_blocking(move || {
-                if blake3::hash(&bytes).as_bytes() != &expected {
-                    return Outcome::Corrupt;
-                }
-                // `version.ini` is held in memory until the commit: nothing to journal.
-                let on_disk = storage.on_disk(chunk);
-                let written = (|| {
-                    if on_disk {
-                        journal.writing(chunk)?;
-                    }
-                    storage.write(chunk, &bytes)?;
-                    if on_disk {
-                        journal.verified(chunk)?;
-                    }
-                    Ok(())
-                })();
-                match written {
-                    Ok(()) => Outcome::Verified,
-                    Err(e) => Outcome::WriteFailed(e),
-                }
+                let outcome = shared.store(chunk, &mut buffer);
+                shared.give_back(buffer);
+                outcome
             })
             .await;
             checked.unwrap_or_else(|e| Outcome::WriteFailed(std::io::Error::other(e)))

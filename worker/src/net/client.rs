@@ -15,6 +15,7 @@ use lanspread_proto::{FrameError, PeerId};
 
 use super::identity::{SERVER_NAME, peer_id_of};
 use super::party::{PartyKey, SessionSecret};
+use super::received::ReceivedChunk;
 use super::transport;
 
 /// A handshake must finish within this time (a LAN answers in milliseconds).
@@ -202,16 +203,21 @@ impl PeerConnection {
         }
     }
 
-    /// Fetches one chunk, which must be `expected_len` bytes long. The bytes
-    /// are returned unverified; the caller checks them against the manifest.
+    /// Received bytes are added to the traffic counters this many at a time.
+    const COUNT_EVERY: u64 = 256 * 1024;
+
+    /// Fetches one chunk, which must be `expected_len` bytes long, into
+    /// `bytes` (emptied first). The bytes are unverified; the caller checks
+    /// them against the manifest. They are copied once, from QUIC's buffers
+    /// into an aligned buffer that can be written past the page cache.
     pub async fn get_chunk(
         &self,
         id: &str,
         version: &str,
-        file: u32,
-        chunk: u32,
+        (file, chunk): (u32, u32),
         expected_len: u32,
-    ) -> Result<Vec<u8>, ClientError> {
+        bytes: &mut ReceivedChunk,
+    ) -> Result<(), ClientError> {
         let addr = self.addr;
         let request = PeerRequest::GetChunk { id: id.to_owned(), version: version.to_owned(), file, chunk };
         let exchange = async {
@@ -231,21 +237,31 @@ impl PeerConnection {
                 PeerResponse::Error(error) => return Err(refused(addr, error)),
                 _ => return Err(ClientError::Unexpected { addr, request: "get chunk" }),
             }
-            let mut bytes = vec![0u8; expected_len as usize];
-            let mut filled = 0;
-            while filled < bytes.len() {
-                let read = recv.read(&mut bytes[filled..]).await;
-                let n = read.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?.ok_or_else(|| {
-                    ClientError::Connect {
-                        addr,
-                        reason: format!("the chunk ended after {filled} of {expected_len} bytes"),
-                    }
-                })?;
-                filled += n;
-                // Counted as it arrives, so the total speed does not step per chunk.
-                super::traffic::add_received(n as u64);
+            bytes.reset(expected_len as usize);
+            let mut uncounted = 0u64;
+            while bytes.len() < expected_len as usize {
+                let left = expected_len as usize - bytes.len();
+                let read = recv.read_chunk(left, true).await;
+                let piece =
+                    read.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?.ok_or_else(|| {
+                        ClientError::Connect {
+                            addr,
+                            reason: format!("the chunk ended after {} of {expected_len} bytes", bytes.len()),
+                        }
+                    })?;
+                bytes
+                    .extend(&piece.bytes)
+                    .map_err(|_| ClientError::Unexpected { addr, request: "get chunk (too many bytes)" })?;
+                // Counted as it arrives, so the total speed does not step per
+                // chunk, but not per packet: an atomic add per packet costs
+                // more than copying the packet.
+                uncounted += piece.bytes.len() as u64;
+                if uncounted >= Self::COUNT_EVERY {
+                    super::traffic::add_received(std::mem::take(&mut uncounted));
+                }
             }
-            Ok(bytes)
+            super::traffic::add_received(uncounted);
+            Ok(())
         };
         match tokio::time::timeout(CHUNK_TIMEOUT, exchange).await {
             Err(_) => Err(ClientError::Timeout { addr, timeout: CHUNK_TIMEOUT }),

@@ -5,6 +5,7 @@ pub mod client;
 pub mod identity;
 pub mod log_limit;
 pub mod party;
+pub mod received;
 pub mod server;
 pub mod traffic;
 pub mod transport;

@@ -54,9 +54,12 @@ pub const MAX_CONNECTIONS: usize = 256;
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 /// A chunk is read from disk and handed to QUIC in pieces of this size,
 /// each counted as sent.
-pub const SEND_PIECE: usize = 256 * 1024;
+/// A whole chunk of this node's file lists: one hand-off to the blocking
+/// pool and one hand-over to QUIC per chunk (each hand-off costs thread
+/// switches that showed in profiles at smaller pieces).
+pub const SEND_PIECE: usize = crate::library::hash_index::CHUNK_SIZE as usize;
 /// Pieces one connection may hold in memory at once.
-pub const PIECES_PER_CONNECTION: usize = 8;
+pub const PIECES_PER_CONNECTION: usize = 2;
 /// Chunk bytes the server holds in memory at once, all connections together.
 pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
 /// Stream reset code after a bad request.
@@ -274,6 +277,7 @@ fn code_for(err: &FrameError) -> ErrorCode {
 #[derive(Debug)]
 struct Limits {
     memory: Arc<Semaphore>,
+    pieces: Arc<PiecePool>,
     connections: Mutex<Connections>,
 }
 
@@ -293,6 +297,7 @@ impl Limits {
     fn new() -> Self {
         Limits {
             memory: Arc::new(Semaphore::new(SERVE_MEMORY / SEND_PIECE)),
+            pieces: Arc::default(),
             connections: Mutex::new(Connections::default()),
         }
     }
@@ -368,8 +373,11 @@ async fn handle_connection(
             return;
         }
     };
-    let budget =
-        Budget { connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)), all: admitted.limits.memory.clone() };
+    let budget = Budget {
+        connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)),
+        all: admitted.limits.memory.clone(),
+        pieces: admitted.limits.pieces.clone(),
+    };
     let session = Arc::new(Session::new(SessionSecret::of(&conn)));
     let streams = TaskTracker::new();
     loop {
@@ -398,6 +406,43 @@ async fn handle_connection(
 struct Budget {
     connection: Arc<Semaphore>,
     all: Arc<Semaphore>,
+    pieces: Arc<PiecePool>,
+}
+
+/// Piece buffers QUIC has finished with, kept for the next pieces: a busy
+/// server would otherwise map (and fault in) fresh memory for every piece.
+#[derive(Debug, Default)]
+struct PiecePool(Mutex<Vec<Vec<u8>>>);
+
+/// Spare piece buffers kept at most.
+const MAX_SPARE_PIECES: usize = 8;
+
+impl PiecePool {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
+    }
+}
+
+/// A piece on its way out; its buffer goes back to the pool when QUIC
+/// drops it.
+struct PooledPiece {
+    bytes: Vec<u8>,
+    pool: Arc<PiecePool>,
+}
+
+impl AsRef<[u8]> for PooledPiece {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for PooledPiece {
+    fn drop(&mut self) {
+        let mut spare = self.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < MAX_SPARE_PIECES {
+            spare.push(std::mem::take(&mut self.bytes));
+        }
+    }
 }
 
 async fn handle_stream(
@@ -489,18 +534,18 @@ async fn send_chunk(
         };
         let file = file.clone();
         let at = offset + sent as u64;
-        let mut piece = tokio::task::spawn_blocking(move || {
-            let mut piece = vec![0u8; piece_len];
-            crate::platform::fs::read_exact_at(&file, &mut piece, at).map(|()| piece)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot read the chunk: {e}"))?;
+        let buffer = budget.pieces.take();
+        let mut piece = tokio::task::spawn_blocking(move || read_piece(&file, at, piece_len, buffer))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot read the chunk: {e}"))?;
         if sent == 0 {
             fault::delay_if_asked().await;
             fault::corrupt_if_asked(index, &mut piece);
         }
-        tokio::time::timeout(WRITE_TIMEOUT, send.write_all(&piece))
+        // Handed over, not copied: QUIC sends from this buffer.
+        let piece = bytes::Bytes::from_owner(PooledPiece { bytes: piece, pool: budget.pieces.clone() });
+        tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(piece))
             .await
             .map_err(|_| format!("the peer took nothing for {WRITE_TIMEOUT:?}"))?
             .map_err(|e| e.to_string())?;
@@ -508,6 +553,21 @@ async fn send_chunk(
         sent += piece_len;
     }
     Ok(())
+}
+
+/// Reads `len` bytes of `file` at `at` into `piece` (emptied first), with
+/// no zeroing. The file handle is this request's own, so its cursor is too.
+fn read_piece(file: &std::fs::File, at: u64, len: usize, mut piece: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(at))?;
+    piece.clear();
+    piece.reserve(len);
+    file.take(len as u64).read_to_end(&mut piece)?;
+    if piece.len() < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(piece)
 }
 
 /// Test-only switches that make this server send wrong bytes or send them

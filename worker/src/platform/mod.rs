@@ -3,3 +3,4 @@
 pub mod fs;
 pub mod paths;
 pub mod signals;
+pub mod unbuffered;
