@@ -175,8 +175,9 @@ aria() {
   done < "$WORK/files"
   local start end
   start=$(date +%s.%N)
-  in_host h3 aria2c --input-file="$WORK/aria.list" --dir="$WORK/out-aria" --max-concurrent-downloads=16 \
-    --split=4 --min-split-size=4M --max-connection-per-server=4 --file-allocation=none \
+  # aria2c at its best here (../shared/BUILD-NOTES.md): -j4 -s2 -x1 -k1M.
+  in_host h3 aria2c --input-file="$WORK/aria.list" --dir="$WORK/out-aria" --max-concurrent-downloads=4 \
+    --split=2 --min-split-size=1M --max-connection-per-server=1 --file-allocation=none \
     --console-log-level=error --summary-interval=0 --download-result=hide --quiet=true
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'

@@ -217,6 +217,8 @@ fn cancel_on_signal() -> (CancellationToken, tokio::task::JoinHandle<()>) {
 pub(crate) struct Reporter {
     json: bool,
     bar: Option<indicatif::ProgressBar>,
+    /// Bytes found on disk before the transfer (the last checking phase's).
+    already_here: u64,
 }
 
 impl Reporter {
@@ -230,7 +232,7 @@ impl Reporter {
             bar.set_prefix(prefix);
             bar
         });
-        Reporter { json, bar }
+        Reporter { json, bar, already_here: 0 }
     }
 
     pub(crate) fn progress(&mut self, p: &Progress) {
@@ -242,11 +244,18 @@ impl Reporter {
             });
             println!("{line}");
         } else if let Some(bar) = &self.bar {
+            if p.phase == Phase::Checking {
+                self.already_here = p.bytes_done;
+            }
             bar.set_length(p.bytes_total);
             bar.set_position(p.bytes_done);
             let eta = p.eta_secs.map_or_else(|| "--".to_owned(), |s| format!("{s} s"));
+            let here = match self.already_here {
+                0 => String::new(),
+                n => format!(", {} already here", format_size(n)),
+            };
             bar.set_message(format!(
-                "{}/s, ETA {eta}, {} peers ({})",
+                "{}/s, ETA {eta}, {} peers ({}){here}",
                 format_size(p.bytes_per_sec),
                 p.peers.len(),
                 phase_name(p.phase)

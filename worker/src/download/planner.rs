@@ -2,6 +2,13 @@
 //! loop feeds it events with the time and carries out the requests it
 //! returns; no sockets, no files, no clock of its own.
 //!
+//! - **Largest first.** Whole-size chunks are asked for before the short
+//!   last chunks of files, so the end of a download is made of small
+//!   requests and fast and slow peers run out of work together instead of
+//!   one waiting for another's last 4 MiB. Near the end a peer is given
+//!   only a chunk it can deliver before all peers together, at their
+//!   speeds, would finish what is left (a slow peer takes a short chunk
+//!   instead, or waits).
 //! - **Pull, not push.** Each peer keeps a window of requests in flight; a
 //!   finished request frees room for the next queued chunk, so a fast peer
 //!   comes back for more sooner and its share follows its speed.
@@ -114,16 +121,21 @@ pub struct Planner {
     peers: BTreeMap<PeerId, PeerState>,
     chunk_size: u64,
     remaining: usize,
+    /// Bytes of the chunks not verified yet (queued or in flight).
+    remaining_bytes: u64,
     failure: Option<String>,
 }
 
 impl Planner {
-    /// Plans fetching `wanted` (in that order) from `peers`.
+    /// Plans fetching `wanted` from `peers`: largest chunks first, equal
+    /// sizes in the order given.
     pub fn new(
         wanted: impl IntoIterator<Item = Wanted>,
         chunk_size: u64,
         peers: impl IntoIterator<Item = PeerId>,
     ) -> Self {
+        let mut wanted: Vec<Wanted> = wanted.into_iter().collect();
+        wanted.sort_by_key(|w| std::cmp::Reverse(w.len));
         let mut sizes = BTreeMap::new();
         let mut queue = VecDeque::new();
         for w in wanted {
@@ -132,6 +144,7 @@ impl Planner {
         }
         let mut planner = Planner {
             remaining: queue.len(),
+            remaining_bytes: sizes.values().sum(),
             sizes,
             queue,
             owners: BTreeMap::new(),
@@ -244,7 +257,11 @@ impl Planner {
         let allowed = |avoid: &BTreeMap<ChunkRef, BTreeSet<PeerId>>, c: &ChunkRef| {
             !avoid.get(c).is_some_and(|s| s.contains(&peer))
         };
-        if let Some(pos) = self.queue.iter().position(|c| allowed(&self.avoid, c)) {
+        if !self.queue.is_empty() {
+            let pos = self
+                .queue
+                .iter()
+                .position(|c| allowed(&self.avoid, c) && self.finishes_in_time(peer, self.sizes[c]))?;
             return self.queue.remove(pos).map(|c| (c, true));
         }
         if !self.peers[&peer].in_flight.is_empty() {
@@ -255,6 +272,25 @@ impl Planner {
             .filter(|(c, owners)| !owners.contains(&peer) && owners.len() < 2 && allowed(&self.avoid, c))
             .map(|(c, _)| (*c, false))
             .next()
+    }
+
+    /// Whether `peer` should take a chunk of `len` bytes: it would deliver
+    /// it (after what it has in flight) before all usable peers together
+    /// finish what is left, or no other peer would deliver it sooner. True
+    /// while speeds are unknown or `peer` is the only one.
+    fn finishes_in_time(&self, peer: PeerId, len: u64) -> bool {
+        let me = &self.peers[&peer];
+        if me.rate == 0.0 {
+            return true;
+        }
+        let finish = |p: &PeerState| (p.in_flight_bytes + len) as f64 / p.rate;
+        let mine = finish(me);
+        let (mut others, mut sooner) = (0.0, false);
+        for (_, other) in self.peers.iter().filter(|(id, p)| **id != peer && p.usable() && p.rate > 0.0) {
+            others += other.rate;
+            sooner |= finish(other) < mine;
+        }
+        others == 0.0 || !sooner || mine <= self.remaining_bytes as f64 / (others + me.rate)
     }
 
     fn assign(&mut self, peer: PeerId, chunk: ChunkRef) {
@@ -300,6 +336,7 @@ impl Planner {
     pub fn chunk_verified(&mut self, peer: PeerId, chunk: ChunkRef, elapsed: Duration) -> bool {
         let released = self.release(peer, chunk);
         let Some(len) = self.sizes.remove(&chunk) else { return false };
+        self.remaining_bytes -= len;
         if let Some(state) = self.peers.get_mut(&peer) {
             state.bytes_done += len;
             state.errors_in_row = 0;
