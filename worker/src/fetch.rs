@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::download::{self, DownloadError};
 use crate::install::{self, InstallError};
+use crate::library::hash_index::HashIndex;
 use crate::library::lock::RootLock;
 use crate::net::client::PeerConnection;
-use crate::node::{Node, NodeOptions};
+use crate::node::{HASH_INDEX_FILE, Node, NodeOptions};
 use crate::trust::{Agreement, NOT_INSTALLED_BY_ITSELF};
 use lanspread_proto::units::format_size;
 
@@ -33,6 +34,7 @@ pub async fn run(
     if let Some(done) = install::recover_root(lock.root())? {
         tracing::info!("recovered {id}: {done}");
     }
+    let index_path = options.state_dir.join(HASH_INDEX_FILE);
     let node = Node::start(options).await?;
     node.discover(wait, Some(id)).await;
     let agreement = match node.open_game(id).await.map(download::agree_on_manifest) {
@@ -79,7 +81,15 @@ pub async fn run(
     let (cancel, signals) = cancel_on_signal();
     let mut reporter = Reporter::new(json, format!("{id} {}", manifest.version), manifest.total_size());
     let version = manifest.version.clone();
+    let kept = manifest.clone();
     let result = download::download(&root, manifest, peers, |p| reporter.progress(&p), cancel).await;
+    if result.is_ok() {
+        // A `serve` on this state directory lists the game without hashing it.
+        let mut index = HashIndex::load(&index_path);
+        if let Err(e) = index.remember_download(games, &kept).and_then(|()| index.save()) {
+            tracing::warn!("{id}: hashes of the download not kept: {e}");
+        }
+    }
     reporter.finish();
     signals.abort();
     node.shutdown().await;

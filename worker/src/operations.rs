@@ -205,7 +205,10 @@ impl Operations {
             bytes_total: manifest.total_size(),
         });
         let events = self.events.clone();
+        let kept = manifest.clone();
         download::download(root, manifest, peers, |p| drop(events.send(IpcEvent::Progress(p))), cancel).await?;
+        let library = self.library.clone();
+        let _ = tokio::task::spawn_blocking(move || library.remember_download(&kept)).await;
         Ok((version, may_install))
     }
 

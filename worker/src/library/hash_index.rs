@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::scan::PayloadFile;
+use lanspread_proto::peer::{FileEntry, GameManifest};
+
+use super::scan::{PayloadFile, scan_game_root};
 
 /// Bytes per chunk in every manifest this node builds.
 pub const CHUNK_SIZE: u32 = 4 * 1024 * 1024;
@@ -98,6 +100,31 @@ impl HashIndex {
         self.entries.insert(key, entry);
         self.dirty = true;
         Ok(chunks)
+    }
+
+    /// Takes the hashes of a download that has just been committed in
+    /// `<game_dir>/<manifest.id>`: every chunk was verified as it was
+    /// written, so the files need not be read again to be served. Files
+    /// whose size does not match the manifest are left to be hashed.
+    pub fn remember_download(&mut self, game_dir: &Path, manifest: &GameManifest) -> io::Result<()> {
+        if manifest.chunk_size != CHUNK_SIZE {
+            return Ok(());
+        }
+        let Some(game) = scan_game_root(game_dir, &manifest.id)? else { return Ok(()) };
+        let listed: HashMap<&str, &FileEntry> = manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        for file in &game.files {
+            if let Some(entry) = listed.get(file.rel.as_str()).filter(|e| e.size == file.size) {
+                let indexed = IndexedFile {
+                    size: file.size,
+                    mtime_ns: file.mtime_ns,
+                    chunk_size: CHUNK_SIZE,
+                    chunks: entry.chunks.clone(),
+                };
+                self.entries.insert(file.abs.to_string_lossy().into_owned(), indexed);
+                self.dirty = true;
+            }
+        }
+        Ok(())
     }
 
     /// Forgets files under `root` that are not in `keep`.
@@ -218,6 +245,40 @@ mod tests {
             index.chunks_for(file, &mut third).unwrap();
         }
         assert_eq!((third.files_hashed, third.bytes_hashed, third.files_reused), (1, 6000, 1));
+    }
+
+    #[test]
+    fn a_committed_download_is_not_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let games = dir.path().join("games");
+        fs::create_dir_all(games.join("wesnoth")).unwrap();
+        fs::write(games.join("wesnoth/a.bin"), vec![1u8; 5000]).unwrap();
+        fs::write(games.join("wesnoth/b.bin"), vec![2u8; 10]).unwrap();
+        fs::write(games.join("wesnoth/version.ini"), "1.18").unwrap();
+        let entry = |path: &str, bytes: &[u8]| FileEntry {
+            path: path.into(),
+            size: bytes.len() as u64,
+            chunks: vec![*blake3::hash(bytes).as_bytes()],
+        };
+        let manifest = GameManifest {
+            id: "wesnoth".into(),
+            version: "1.18".into(),
+            chunk_size: CHUNK_SIZE,
+            // b.bin's size differs: it is left to be hashed.
+            files: vec![entry("a.bin", &[1; 5000]), entry("b.bin", &[2; 11]), entry("version.ini", b"1.18")],
+        };
+        let index_path = dir.path().join("index.bin");
+        let mut index = HashIndex::load(&index_path);
+        index.remember_download(&games, &manifest).unwrap();
+        index.save().unwrap();
+        let mut index = HashIndex::load(&index_path);
+        let game = scan_game_root(&games, "wesnoth").unwrap().unwrap();
+        let mut stats = HashStats::default();
+        for file in &game.files {
+            let chunks = index.chunks_for(file, &mut stats).unwrap();
+            assert_eq!(chunks, hash_chunks(&file.abs, CHUNK_SIZE).unwrap(), "{}", file.rel);
+        }
+        assert_eq!((stats.files_reused, stats.files_hashed), (2, 1));
     }
 
     #[test]

@@ -111,6 +111,7 @@ pub struct Library {
     busy: Arc<Mutex<BTreeSet<String>>>,
     requests: mpsc::UnboundedSender<ScanRequest>,
     catalog: Arc<Catalog>,
+    index: Arc<Mutex<HashIndex>>,
 }
 
 /// Marks a game busy while it lives and holds its [`RootLock`]; dropping it
@@ -149,17 +150,30 @@ impl Library {
         let publisher = Arc::new(state_tx);
         let busy = Arc::new(Mutex::new(BTreeSet::new()));
         let (requests, rx) = mpsc::unbounded_channel();
+        let index = Arc::new(Mutex::new(HashIndex::load(index_path)));
         let service = Service {
             game_dir,
             catalog: catalog.clone(),
-            index: Arc::new(Mutex::new(HashIndex::load(index_path))),
+            index: index.clone(),
             state: publisher.clone(),
             busy: busy.clone(),
             requests: requests.clone(),
         };
         tokio::spawn(service.run(rx, cancel));
         let _ = requests.send(ScanRequest::All);
-        Library { state, publisher, busy, requests, catalog }
+        Library { state, publisher, busy, requests, catalog, index }
+    }
+
+    /// Takes the hashes of a download just committed (see
+    /// [`HashIndex::remember_download`]), so the rescan that follows the
+    /// operation lists the game without reading it again. Blocks while a
+    /// pass hashes: call it off the async threads.
+    pub fn remember_download(&self, manifest: &GameManifest) {
+        let game_dir = self.state().game_dir.clone();
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = index.remember_download(&game_dir, manifest).and_then(|()| index.save()) {
+            tracing::warn!("{}: hashes of the download not kept: {e}", manifest.id);
+        }
     }
 
     /// Takes `id` out of scanning, listing and serving until the guard drops.

@@ -56,3 +56,25 @@ fn unchanged_library_of_a_gigabyte_is_not_hashed_again() {
     std::fs::write(games.join("hedgewars/hw.zip"), vec![7u8; 6000]).unwrap();
     assert_eq!(scan_figures(&node, 1), (1, 6000));
 }
+
+/// A game fetched with a state directory is served from it without being
+/// read again: the download's verified hashes go into the index.
+#[test]
+fn a_downloaded_game_is_served_without_hashing_it_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_games = tmp.path().join("seed");
+    crate::support::make_random_game(&seed_games, "openarena", "0.8.10", 9 * 1024 * 1024, 20);
+    let seeder = serve("seed", &seed_games, &tmp.path().join("seed-state"), &[]);
+    let addr = seeder.listen_addr();
+    let (games, state) = (tmp.path().join("games"), tmp.path().join("state"));
+    let mut command = std::process::Command::new(crate::support::WORKER);
+    command.args(["fetch", "openarena", "--no-mdns", "--no-install", "--peer", &addr.to_string()]);
+    command.arg("--games").arg(&games).arg("--state").arg(&state);
+    let output = crate::support::run_logged(command);
+    assert!(output.status.success());
+
+    let node = serve("node", &games, &state, &[]);
+    assert_eq!(scan_figures(&node, 0), (0, 0), "nothing hashed");
+    let line = node.wait_for(Duration::from_secs(5), "reuse", |l| l.contains("library scan of"));
+    assert!(line.contains("reused 22 hashes"), "{line}");
+}
