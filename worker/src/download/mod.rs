@@ -34,6 +34,7 @@ pub mod transfer;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
@@ -113,28 +114,11 @@ pub async fn download(
     }
     let total = manifest.total_size();
 
-    // A rerun of this download re-checks what its journal names; an update
-    // (or a first download into a root with files) looks for its chunks in
-    // the files that are here.
-    let (candidates, reuse) = match Journal::load(root) {
-        Some(resume) if resume.manifest == manifest => (resume.candidates, ReusePlan::default()),
-        _ => {
-            progress(progress_of(&manifest, Phase::Checking, 0, 0, None, Vec::new()));
-            let (game_dir, manifest, cancel) = (game_dir.to_owned(), manifest.clone(), cancel.clone());
-            let plan = tokio::task::spawn_blocking(move || reuse::plan(&game_dir, &manifest, &cancel))
-                .await
-                .map_err(std::io::Error::other)??;
-            (BTreeSet::new(), plan)
-        }
-    };
+    let here = find_what_is_here(root, &manifest, &mut progress, &cancel).await?;
     if cancel.is_cancelled() {
         return Err(DownloadError::Cancelled);
     }
-    let bytes_of = |chunks: &mut dyn Iterator<Item = &ChunkRef>| -> u64 {
-        chunks.map(|c| storage::chunk_len(&manifest, *c)).sum()
-    };
-    let here = bytes_of(&mut candidates.iter()) + bytes_of(&mut reuse.in_place.iter());
-    let needed = total.saturating_sub(here);
+    let needed = total.saturating_sub(here.bytes(&manifest));
     let available = crate::platform::fs::available_space(game_dir)?;
     if available < needed {
         return Err(DownloadError::NoSpace { path: game_dir.display().to_string(), needed, available });
@@ -142,35 +126,17 @@ pub async fn download(
 
     std::fs::create_dir_all(root).map_err(|e| annotate(root, e))?;
     park_old_version(root)?;
-    let storage = std::sync::Arc::new(Storage::open(root, &manifest)?);
-    let mut verified = {
-        let (storage, manifest) = (storage.clone(), manifest.clone());
-        let candidates: Vec<ChunkRef> = candidates.into_iter().collect();
-        tokio::task::spawn_blocking(move || storage.verify_existing(&manifest, &candidates))
-            .await
-            .map_err(std::io::Error::other)?
-    };
-    verified.extend(reuse.in_place);
-    let journal = std::sync::Arc::new(Journal::create(root, &manifest, verified.iter().copied())?);
-    if !reuse.copies.is_empty() {
-        let (storage, manifest, journal, cancel) = (storage.clone(), manifest.clone(), journal.clone(), cancel.clone());
-        let copied = tokio::task::spawn_blocking(move || {
-            reuse::copy(&manifest, &storage, &reuse.copies, &cancel, |chunk| journal.verified(chunk))
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        verified.extend(copied);
-    }
-    let bytes_reused = bytes_of(&mut verified.iter());
+    let storage = Arc::new(Storage::open(root, &manifest)?);
+    let (verified, journal) = keep_what_is_here(here, root, &manifest, &storage, &cancel).await?;
+    let bytes_reused: u64 = verified.iter().map(|c| storage::chunk_len(&manifest, *c)).sum();
     progress(progress_of(&manifest, Phase::Checking, bytes_reused, 0, None, Vec::new()));
     let wanted: Vec<Wanted> = storage::all_chunks(&manifest)
         .filter(|c| !verified.contains(c))
         .map(|chunk| Wanted { chunk, len: storage::chunk_len(&manifest, chunk) })
         .collect();
 
-    let outcome =
-        transfer::run(&manifest, storage.clone(), peers, wanted, bytes_reused, &journal, &mut progress, &cancel).await;
-    let (per_peer, dropped) = match outcome {
+    let target = Arc::new(transfer::Target::new(Arc::new(manifest.clone()), storage.clone(), journal.clone()));
+    let (per_peer, dropped) = match transfer::run(target, peers, wanted, bytes_reused, &mut progress, &cancel).await {
         Ok(result) => result,
         Err(e) => {
             let _ = journal.sync();
@@ -182,14 +148,79 @@ pub async fn download(
     };
 
     progress(progress_of(&manifest, Phase::Committing, total, total, None, Vec::new()));
-    let commit = {
-        let (storage, manifest) = (storage.clone(), manifest.clone());
-        tokio::task::spawn_blocking(move || storage.commit(&manifest)).await.map_err(std::io::Error::other)?
-    };
-    commit?;
+    let committed = manifest.clone();
+    blocking(move || storage.commit(&committed)).await??;
     journal.remove();
     let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
     Ok(DownloadReport { bytes_total: total, bytes_reused, per_peer, dropped, elapsed: started.elapsed() })
+}
+
+/// What may already be in a root before its download starts.
+struct Here {
+    /// Chunks an earlier attempt's journal names, to be checked on disk.
+    candidates: BTreeSet<ChunkRef>,
+    /// Chunks of an older version's files (see [`reuse`]).
+    reuse: ReusePlan,
+}
+
+impl Here {
+    /// Bytes that will not need new room on the disk.
+    fn bytes(&self, manifest: &GameManifest) -> u64 {
+        self.candidates.iter().chain(&self.reuse.in_place).map(|c| storage::chunk_len(manifest, *c)).sum()
+    }
+}
+
+/// A rerun of the same download re-checks what its journal names; any
+/// other download (an update, or a first one into a root with files) looks
+/// for its chunks in the files that are there. Nothing is written.
+async fn find_what_is_here(
+    root: &Path,
+    manifest: &GameManifest,
+    progress: &mut impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> std::io::Result<Here> {
+    if let Some(resume) = Journal::load(root).filter(|r| r.manifest == *manifest) {
+        return Ok(Here { candidates: resume.candidates, reuse: ReusePlan::default() });
+    }
+    progress(progress_of(manifest, Phase::Checking, 0, 0, None, Vec::new()));
+    let game_dir = root.parent().unwrap_or(root).to_owned();
+    let (manifest, cancel) = (manifest.clone(), cancel.clone());
+    let reuse = blocking(move || reuse::plan(&game_dir, &manifest, &cancel)).await??;
+    Ok(Here { candidates: BTreeSet::new(), reuse })
+}
+
+/// Checks the journal's chunks on disk, starts the journal with them and
+/// the chunks in place, and copies the chunks found elsewhere. Returns
+/// every chunk that is here and the journal.
+async fn keep_what_is_here(
+    here: Here,
+    root: &Path,
+    manifest: &GameManifest,
+    storage: &Arc<Storage>,
+    cancel: &CancellationToken,
+) -> Result<(BTreeSet<ChunkRef>, Arc<Journal>), DownloadError> {
+    let Here { candidates, reuse } = here;
+    let mut verified = {
+        let (storage, manifest) = (storage.clone(), manifest.clone());
+        let candidates: Vec<ChunkRef> = candidates.into_iter().collect();
+        blocking(move || storage.verify_existing(&manifest, &candidates)).await?
+    };
+    verified.extend(reuse.in_place);
+    let journal = Arc::new(Journal::create(root, manifest, verified.iter().copied())?);
+    if !reuse.copies.is_empty() {
+        let (storage, manifest, journal, cancel) = (storage.clone(), manifest.clone(), journal.clone(), cancel.clone());
+        let copies = reuse.copies;
+        let copied =
+            blocking(move || reuse::copy(&manifest, &storage, &copies, &cancel, |chunk| journal.verified(chunk)))
+                .await??;
+        verified.extend(copied);
+    }
+    Ok((verified, journal))
+}
+
+/// Runs file work on the blocking pool.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(std::io::Error::other)
 }
 
 /// Moves an old `version.ini` aside so the game stops looking downloaded.

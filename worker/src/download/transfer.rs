@@ -39,32 +39,23 @@ struct Finished {
     elapsed: Duration,
 }
 
-/// Fetches `wanted`; returns the bytes each peer delivered and the peers
-/// that were dropped, with why.
-#[allow(clippy::too_many_arguments)]
+/// Fetches `wanted` into `target`; returns the bytes each peer delivered
+/// and the peers that were dropped, with why.
 pub(super) async fn run(
-    manifest: &GameManifest,
-    storage: Arc<Storage>,
+    target: Arc<Target>,
     peers: Vec<PeerConnection>,
     wanted: Vec<Wanted>,
     bytes_reused: u64,
-    journal: &Arc<Journal>,
     progress: &mut (impl FnMut(Progress) + Send),
     cancel: &CancellationToken,
 ) -> Result<(Vec<(PeerId, u64)>, Vec<(PeerId, String)>), DownloadError> {
-    let manifest = Arc::new(manifest.clone());
+    let manifest = target.manifest.clone();
     let conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
     // Chunks still missing per file: a finished file is flushed to disk at once.
     let mut missing = vec![0usize; manifest.files.len()];
     for w in &wanted {
         missing[w.chunk.file as usize] += 1;
     }
-    let shared = Arc::new(Shared {
-        manifest: manifest.clone(),
-        storage: storage.clone(),
-        journal: journal.clone(),
-        buffers: Mutex::new(Vec::new()),
-    });
     let mut planner = Planner::new(wanted, u64::from(manifest.chunk_size), conns.keys().copied());
     let mut tasks: JoinSet<Finished> = JoinSet::new();
     let mut meter = SpeedMeter::default();
@@ -74,7 +65,7 @@ pub(super) async fn run(
     let result = loop {
         for Action::Request { peer, chunk } in planner.poll() {
             if let Some(conn) = conns.get(&peer) {
-                tasks.spawn(fetch(conn.clone(), shared.clone(), chunk));
+                tasks.spawn(fetch(conn.clone(), target.clone(), chunk));
             }
         }
         if planner.is_done() {
@@ -93,9 +84,9 @@ pub(super) async fn run(
                             done_bytes += super::storage::chunk_len(&manifest, chunk);
                             missing[chunk.file as usize] -= 1;
                             if missing[chunk.file as usize] == 0 {
-                                let storage = storage.clone();
+                                let target = target.clone();
                                 // A failure here shows again in the commit's own sync.
-                                tokio::task::spawn_blocking(move || storage.sync_file(chunk.file));
+                                tokio::task::spawn_blocking(move || target.storage.sync_file(chunk.file));
                             }
                         }
                     }
@@ -118,7 +109,7 @@ pub(super) async fn run(
             _ = tick.tick() => {}
         }
         let now = Instant::now();
-        if let Err(e) = journal.sync_if_due(now) {
+        if let Err(e) = target.journal.sync_if_due(now) {
             break Err(DownloadError::Io(e));
         }
         if now.duration_since(last_progress) >= PROGRESS_INTERVAL {
@@ -128,7 +119,7 @@ pub(super) async fn run(
         }
     };
     tasks.abort_all();
-    journal.sync()?;
+    target.journal.sync()?;
     result?;
     let dropped = planner.dropped().into_iter().map(|(peer, why)| (peer, why.to_string())).collect();
     Ok((planner.delivered().into_iter().collect(), dropped))
@@ -142,15 +133,20 @@ fn report(manifest: &GameManifest, planner: &Planner, meter: &SpeedMeter, done: 
     progress_of(manifest, Phase::Downloading, done, speed, eta_secs(remaining, speed), peers)
 }
 
-/// What every request of one download uses.
-struct Shared {
+/// Where one download's chunks go: its manifest, files and journal, and
+/// the receive buffers its requests reuse.
+pub(super) struct Target {
     manifest: Arc<GameManifest>,
     storage: Arc<Storage>,
     journal: Arc<Journal>,
     buffers: Mutex<Vec<ReceivedChunk>>,
 }
 
-impl Shared {
+impl Target {
+    pub(super) fn new(manifest: Arc<GameManifest>, storage: Arc<Storage>, journal: Arc<Journal>) -> Target {
+        Target { manifest, storage, journal, buffers: Mutex::new(Vec::new()) }
+    }
+
     /// A buffer from an earlier request (its pages already mapped), or a new one.
     fn buffer(&self) -> ReceivedChunk {
         let reused = self.buffers.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -190,22 +186,22 @@ impl Shared {
     }
 }
 
-async fn fetch(conn: PeerConnection, shared: Arc<Shared>, chunk: ChunkRef) -> Finished {
+async fn fetch(conn: PeerConnection, target: Arc<Target>, chunk: ChunkRef) -> Finished {
     let started = Instant::now();
-    let manifest = &shared.manifest;
+    let manifest = &target.manifest;
     let len = super::storage::chunk_len(manifest, chunk) as u32;
-    let mut buffer = shared.buffer();
+    let mut buffer = target.buffer();
     let result = conn.get_chunk(&manifest.id, &manifest.version, (chunk.file, chunk.chunk), len, &mut buffer).await;
     let outcome = match result {
         Err(e) => {
-            shared.give_back(buffer);
+            target.give_back(buffer);
             Outcome::Failed { error: e.to_string(), connection_lost: conn.is_closed() }
         }
         Ok(()) => {
-            let shared = shared.clone();
+            let target = target.clone();
             let checked = tokio::task::spawn_blocking(move || {
-                let outcome = shared.store(chunk, &mut buffer);
-                shared.give_back(buffer);
+                let outcome = target.store(chunk, &mut buffer);
+                target.give_back(buffer);
                 outcome
             })
             .await;
