@@ -58,8 +58,12 @@ pub fn plan(game_dir: &Path, manifest: &GameManifest, cancel: &CancellationToken
     // Case-folded, so a file that is the same on a case-insensitive disk is never a source.
     let named: BTreeSet<String> = manifest.files.iter().map(|f| f.path.to_lowercase()).collect();
 
-    let mut sources: HashMap<[u8; 32], (PathBuf, u64)> = HashMap::new();
-    for file in current.files.iter().filter(|f| f.rel != VERSION_FILE && f.size > 0) {
+    // Only hashes the new list wants are kept, so memory follows the file
+    // list (bounded), not the size of what is on disk.
+    let wanted: BTreeSet<&[u8; 32]> = manifest.files.iter().flat_map(|f| &f.chunks).collect();
+    let mut sources: HashMap<[u8; 32], (usize, u64)> = HashMap::new();
+    let files: Vec<_> = current.files.iter().filter(|f| f.rel != VERSION_FILE && f.size > 0).collect();
+    for (index, file) in files.iter().enumerate() {
         if cancel.is_cancelled() {
             break;
         }
@@ -71,9 +75,9 @@ pub fn plan(game_dir: &Path, manifest: &GameManifest, cancel: &CancellationToken
             if let (true, Some(i)) = (in_place, same_path) {
                 plan.in_place.insert(ChunkRef { file: i as u32, chunk: k as u32 });
             }
-            if in_place || stable_file {
+            if (in_place || stable_file) && wanted.contains(hash) {
                 let offset = k as u64 * u64::from(manifest.chunk_size);
-                sources.entry(*hash).or_insert_with(|| (file.abs.clone(), offset));
+                sources.entry(*hash).or_insert((index, offset));
             }
         }
     }
@@ -83,8 +87,8 @@ pub fn plan(game_dir: &Path, manifest: &GameManifest, cancel: &CancellationToken
             if plan.in_place.contains(&chunk) {
                 continue;
             }
-            if let Some((from, offset)) = sources.get(hash) {
-                plan.copies.push(Copy { chunk, from: from.clone(), offset: *offset });
+            if let Some(&(index, offset)) = sources.get(hash) {
+                plan.copies.push(Copy { chunk, from: files[index].abs.clone(), offset });
             }
         }
     }
