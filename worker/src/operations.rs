@@ -207,8 +207,7 @@ impl Operations {
         let events = self.events.clone();
         let kept = manifest.clone();
         download::download(root, manifest, peers, |p| drop(events.send(IpcEvent::Progress(p))), cancel).await?;
-        let library = self.library.clone();
-        let _ = tokio::task::spawn_blocking(move || library.remember_download(&kept)).await;
+        self.library.remember_download(kept);
         Ok((version, may_install))
     }
 

@@ -11,6 +11,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use lanspread_proto::PeerId;
@@ -45,6 +46,9 @@ struct KnownFile {
 pub struct KnownPeers {
     path: PathBuf,
     entries: Vec<Entry>,
+    /// Held while the file is written, so saves in the background never
+    /// interleave.
+    writing: Arc<Mutex<()>>,
 }
 
 impl KnownPeers {
@@ -58,7 +62,8 @@ impl KnownPeers {
             .and_then(|_| std::fs::read(&path).ok())
             .and_then(|bytes| postcard::from_bytes::<KnownFile>(&bytes).ok())
             .filter(|file| file.format == FORMAT);
-        let mut known = KnownPeers { path, entries: read.map(|f| f.entries).unwrap_or_default() };
+        let entries = read.map(|f| f.entries).unwrap_or_default();
+        let mut known = KnownPeers { path, entries, writing: Arc::default() };
         let oldest = unix_secs(now).saturating_sub(KNOWN_PEER_TTL.as_secs());
         known.entries.retain(|e| e.met >= oldest);
         known.entries.truncate(MAX_KNOWN_PEERS);
@@ -70,14 +75,23 @@ impl KnownPeers {
         self.entries.iter().map(|e| (e.id, e.addr)).collect()
     }
 
-    /// Remembers meeting `id` at `addr` and saves the list.
-    pub fn remember(&mut self, id: PeerId, addr: SocketAddr, now: SystemTime) -> io::Result<()> {
+    /// Remembers meeting `id` at `addr` (in memory; see [`KnownPeers::save`]).
+    pub fn remember(&mut self, id: PeerId, addr: SocketAddr, now: SystemTime) {
         self.entries.retain(|e| e.id != id);
         self.entries.insert(0, Entry { id, addr, met: unix_secs(now) });
         self.entries.truncate(MAX_KNOWN_PEERS);
+    }
+
+    /// A job that writes the list as it is now (temp file, fsync, rename),
+    /// to run off the async threads.
+    pub fn save(&self) -> impl FnOnce() -> io::Result<()> + Send + 'static {
         let file = KnownFile { format: FORMAT, entries: self.entries.clone() };
-        let bytes = postcard::to_stdvec(&file).map_err(io::Error::other)?;
-        crate::platform::fs::write_atomic(&self.path, &bytes)
+        let (path, writing) = (self.path.clone(), self.writing.clone());
+        move || {
+            let bytes = postcard::to_stdvec(&file).map_err(io::Error::other)?;
+            let _writing = writing.lock().unwrap_or_else(|p| p.into_inner());
+            crate::platform::fs::write_atomic(&path, &bytes)
+        }
     }
 }
 
@@ -97,11 +111,12 @@ mod tests {
         assert!(known.peers().is_empty());
         let addr = |port| SocketAddr::from(([10, 0, 0, 1], port));
         let long_ago = now - KNOWN_PEER_TTL - Duration::from_secs(60);
-        known.remember(PeerId([9; 32]), addr(9), long_ago).unwrap();
+        known.remember(PeerId([9; 32]), addr(9), long_ago);
         for i in 0..=MAX_KNOWN_PEERS as u8 {
-            known.remember(PeerId([i; 32]), addr(u16::from(i)), now).unwrap();
+            known.remember(PeerId([i; 32]), addr(u16::from(i)), now);
         }
-        known.remember(PeerId([3; 32]), addr(3333), now).unwrap();
+        known.remember(PeerId([3; 32]), addr(3333), now);
+        known.save()().unwrap();
         let peers = KnownPeers::load(dir.path(), now).peers();
         assert_eq!(peers.len(), MAX_KNOWN_PEERS);
         assert_eq!(peers[0], (PeerId([3; 32]), addr(3333)));
@@ -112,7 +127,8 @@ mod tests {
         assert!(KnownPeers::load(dir.path(), now).peers().is_empty());
         let later = now + KNOWN_PEER_TTL + Duration::from_secs(60);
         let mut known = KnownPeers::load(dir.path(), now);
-        known.remember(PeerId([1; 32]), addr(1), now).unwrap();
+        known.remember(PeerId([1; 32]), addr(1), now);
+        known.save()().unwrap();
         assert!(KnownPeers::load(dir.path(), later).peers().is_empty());
     }
 }

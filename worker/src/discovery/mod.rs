@@ -42,6 +42,11 @@ pub use peer_db::PeerGameDb;
 
 /// How often live peers are pinged.
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// A peer still scanning its library is pinged every tick for this long
+/// after it joined (its games show as they are ready), then every
+/// [`PING_INTERVAL`] again, so a peer that says it scans forever cannot
+/// make us list it four times a second.
+pub const FAST_PINGS_WHILE_SCANNING: Duration = Duration::from_secs(30);
 /// A peer silent for this long is dropped (so within about 8 s of dying).
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(6);
 /// How long to wait before trying an unreachable candidate again (a LAN
@@ -346,11 +351,12 @@ impl Manager {
         if all {
             self.next_ping = now + PING_INTERVAL;
         }
-        // A peer still scanning its library is asked every tick, so its
-        // games are seen as soon as it lists them.
+        // A peer still scanning its library is asked every tick for a
+        // while, so its games are seen as soon as it lists them.
         let due: Vec<PeerId> = {
             let db = self.db();
-            self.conns.keys().copied().filter(|id| all || db.get(*id).is_some_and(|p| p.scanning)).collect()
+            let fast = |p: &peer_db::PeerRecord| p.scanning && now < p.joined + FAST_PINGS_WHILE_SCANNING;
+            self.conns.keys().copied().filter(|id| all || db.get(*id).is_some_and(fast)).collect()
         };
         for peer in due {
             if let Some(conn) = self.conns.get(&peer).cloned()
@@ -447,9 +453,14 @@ impl Manager {
         self.publish_unjoined();
         if matches!(origin, Some(Origin::Mdns | Origin::Remembered))
             && let Some(known) = &mut self.known
-            && let Err(e) = known.remember(peer, conn.addr, std::time::SystemTime::now())
         {
-            tracing::debug!("cannot remember peer {peer}: {e}");
+            known.remember(peer, conn.addr, std::time::SystemTime::now());
+            let save = known.save();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = save() {
+                    tracing::debug!("cannot remember peers: {e}");
+                }
+            });
         }
         if let Some(c) = self.candidates.get_mut(&key) {
             c.in_flight = false;

@@ -23,6 +23,8 @@ pub struct PeerRecord {
     /// File lists we fetched from this peer, by game id.
     pub manifests: BTreeMap<String, Arc<GameManifest>>,
     pub last_seen: Instant,
+    /// When it joined.
+    pub joined: Instant,
     /// Its last list said its library is still being scanned.
     pub scanning: bool,
 }
@@ -58,6 +60,7 @@ impl PeerGameDb {
                     games: Vec::new(),
                     manifests: BTreeMap::new(),
                     last_seen: now,
+                    joined: now,
                     scanning: false,
                 };
                 self.peers.insert(id, record);

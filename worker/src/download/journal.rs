@@ -1,8 +1,9 @@
 //! The resume journal of a download: the manifest being fetched, then one
-//! record per chunk as it is written and as it lands verified, appended at
-//! once (a killed worker loses nothing it wrote) and synced to disk at most
-//! every [`SYNC_INTERVAL`] (a power cut loses at most that much, and a
-//! resume re-checks every chunk it names against the disk anyway).
+//! record per chunk that may be on disk, appended before the chunk is
+//! written (a killed worker loses nothing it wrote, not even the chunk it
+//! was writing) and synced to disk at most every [`SYNC_INTERVAL`] (a power
+//! cut loses at most that much). A resume re-checks every chunk the journal
+//! names against its hash, so a record never has to be taken on trust.
 //!
 //! Layout: [`MAGIC`], the manifest's length (u32, little-endian) and its
 //! postcard bytes, then [`RECORD_LEN`]-byte records: a kind byte
@@ -51,6 +52,8 @@ pub struct Resume {
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,
+    /// The same file, for syncing without holding up appends.
+    sync_handle: File,
     sync: Mutex<SyncState>,
 }
 
@@ -112,19 +115,22 @@ impl Journal {
         }
         crate::platform::fs::write_atomic(&path, &bytes)?;
         let file = OpenOptions::new().append(true).open(&path).map_err(|e| annotate(&path, e))?;
+        let sync_handle = file.try_clone().map_err(|e| annotate(&path, e))?;
         Ok(Journal {
             path,
             file: Mutex::new(file),
+            sync_handle,
             sync: Mutex::new(SyncState { unsynced: false, last: Instant::now() }),
         })
     }
 
-    /// Records that `chunk` is about to be written.
+    /// Records that `chunk` is about to be written (a resume re-checks it).
     pub fn writing(&self, chunk: ChunkRef) -> io::Result<()> {
         self.append(record(WRITING, chunk))
     }
 
-    /// Records that `chunk` is written and verified.
+    /// Records that `chunk` is on disk and verified (a chunk copied within
+    /// the root).
     pub fn verified(&self, chunk: ChunkRef) -> io::Result<()> {
         self.append(record(VERIFIED, chunk))
     }
@@ -151,7 +157,7 @@ impl Journal {
         if !state.unsynced {
             return Ok(());
         }
-        self.file.lock().unwrap_or_else(|p| p.into_inner()).sync_data().map_err(|e| annotate(&self.path, e))?;
+        self.sync_handle.sync_data().map_err(|e| annotate(&self.path, e))?;
         state.unsynced = false;
         Ok(())
     }

@@ -66,6 +66,15 @@ pub struct Wanted {
     pub len: u64,
 }
 
+/// Where [`Planner::next_for`] found a chunk.
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    /// At this position in the queue.
+    Queued(usize),
+    /// In flight with another peer (endgame).
+    Endgame(ChunkRef),
+}
+
 /// What the transfer loop must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -225,18 +234,35 @@ impl Planner {
         // Fastest peers first, so the queue head goes where it returns soonest.
         let mut order: Vec<PeerId> = self.peers.keys().copied().collect();
         order.sort_by(|a, b| self.peers[b].rate.total_cmp(&self.peers[a].rate));
+        self.assign_all(&order, true, &mut actions);
+        // The end-of-download rule must never leave work undone: with
+        // nothing in flight, any peer allowed a queued chunk takes it.
+        if actions.is_empty() && !self.queue.is_empty() && self.peers.values().all(|p| p.in_flight.is_empty()) {
+            self.assign_all(&order, false, &mut actions);
+        }
+        self.check_stuck();
+        actions
+    }
+
+    /// Gives the peers in `order` what [`Planner::next_for`] finds while
+    /// they have room.
+    fn assign_all(&mut self, order: &[PeerId], near_end_rule: bool, actions: &mut Vec<Action>) {
         loop {
             let mut progressed = false;
-            for &peer in &order {
+            for &peer in order {
                 if !self.peers[&peer].usable() {
                     continue;
                 }
-                let Some((chunk, from_queue)) = self.next_for(peer) else { continue };
+                let Some(next) = self.next_for(peer, near_end_rule) else { continue };
+                let chunk = match next {
+                    Next::Queued(pos) => self.queue[pos],
+                    Next::Endgame(chunk) => chunk,
+                };
                 if !self.has_room(&self.peers[&peer], self.sizes[&chunk]) {
-                    if from_queue {
-                        self.queue.push_front(chunk);
-                    }
                     continue;
+                }
+                if let Next::Queued(pos) = next {
+                    self.queue.remove(pos);
                 }
                 self.assign(peer, chunk);
                 actions.push(Action::Request { peer, chunk });
@@ -246,39 +272,41 @@ impl Planner {
                 break;
             }
         }
-        self.check_stuck();
-        actions
     }
 
-    /// The next chunk for `peer` and whether it came off the queue: from the
-    /// queue, else (endgame, only when `peer` is idle) a chunk another peer
-    /// is still fetching.
-    fn next_for(&mut self, peer: PeerId) -> Option<(ChunkRef, bool)> {
-        let allowed = |avoid: &BTreeMap<ChunkRef, BTreeSet<PeerId>>, c: &ChunkRef| {
-            !avoid.get(c).is_some_and(|s| s.contains(&peer))
-        };
+    /// Whether `peer` may be asked for `chunk`: it has not sent bad bytes
+    /// for it.
+    fn allowed(&self, peer: PeerId, chunk: &ChunkRef) -> bool {
+        !self.avoid.get(chunk).is_some_and(|s| s.contains(&peer))
+    }
+
+    /// The next chunk for `peer`: from the queue (with `near_end_rule`, only
+    /// one it delivers in time, see [`Planner::finishes_in_time`]), else
+    /// (endgame, only when `peer` is idle) a chunk another peer is still
+    /// fetching.
+    fn next_for(&self, peer: PeerId, near_end_rule: bool) -> Option<Next> {
         if !self.queue.is_empty() {
-            let pos = self
+            return self
                 .queue
                 .iter()
-                .position(|c| allowed(&self.avoid, c) && self.finishes_in_time(peer, self.sizes[c]))?;
-            return self.queue.remove(pos).map(|c| (c, true));
+                .position(|c| self.allowed(peer, c) && (!near_end_rule || self.finishes_in_time(peer, c)))
+                .map(Next::Queued);
         }
         if !self.peers[&peer].in_flight.is_empty() {
             return None;
         }
         self.owners
             .iter()
-            .filter(|(c, owners)| !owners.contains(&peer) && owners.len() < 2 && allowed(&self.avoid, c))
-            .map(|(c, _)| (*c, false))
-            .next()
+            .find(|(c, owners)| !owners.contains(&peer) && owners.len() < 2 && self.allowed(peer, c))
+            .map(|(c, _)| Next::Endgame(*c))
     }
 
-    /// Whether `peer` should take a chunk of `len` bytes: it would deliver
-    /// it (after what it has in flight) before all usable peers together
-    /// finish what is left, or no other peer would deliver it sooner. True
-    /// while speeds are unknown or `peer` is the only one.
-    fn finishes_in_time(&self, peer: PeerId, len: u64) -> bool {
+    /// Whether `peer` should take `chunk`: it would deliver it (after what
+    /// it has in flight) before all usable peers together finish what is
+    /// left, or no other peer that may be asked for it would deliver it
+    /// sooner. True while speeds are unknown or `peer` is the only one.
+    fn finishes_in_time(&self, peer: PeerId, chunk: &ChunkRef) -> bool {
+        let len = self.sizes[chunk];
         let me = &self.peers[&peer];
         if me.rate == 0.0 {
             return true;
@@ -286,9 +314,9 @@ impl Planner {
         let finish = |p: &PeerState| (p.in_flight_bytes + len) as f64 / p.rate;
         let mine = finish(me);
         let (mut others, mut sooner) = (0.0, false);
-        for (_, other) in self.peers.iter().filter(|(id, p)| **id != peer && p.usable() && p.rate > 0.0) {
+        for (id, other) in self.peers.iter().filter(|(id, p)| **id != peer && p.usable() && p.rate > 0.0) {
             others += other.rate;
-            sooner |= finish(other) < mine;
+            sooner |= self.allowed(*id, chunk) && finish(other) < mine;
         }
         others == 0.0 || !sooner || mine <= self.remaining_bytes as f64 / (others + me.rate)
     }

@@ -21,7 +21,7 @@ use super::planner::ChunkRef;
 use super::storage::{Storage, chunk_len};
 use crate::library::hash_index::hash_chunks;
 use crate::library::scan::{VERSION_FILE, scan_game_root};
-use crate::platform::fs::{annotate, read_exact_at};
+use crate::platform::fs::read_exact_at;
 
 /// Below this chunk size an old file is not hashed for reuse: a peer's file
 /// list could otherwise make us keep a hash per few bytes of a whole game.
@@ -46,7 +46,7 @@ pub struct Copy {
 
 /// Hashes the payload files now in `<game_dir>/<manifest.id>` and finds
 /// the chunks of `manifest` they hold. Reads every current file once;
-/// stops early (with what it found) when `cancel` fires.
+/// stops early (with what it found) when `cancel` fires, between files.
 pub fn plan(game_dir: &Path, manifest: &GameManifest, cancel: &CancellationToken) -> io::Result<ReusePlan> {
     let mut plan = ReusePlan::default();
     if manifest.chunk_size < MIN_REUSE_CHUNK_SIZE {
@@ -67,7 +67,15 @@ pub fn plan(game_dir: &Path, manifest: &GameManifest, cancel: &CancellationToken
         if cancel.is_cancelled() {
             break;
         }
-        let hashes = hash_chunks(&file.abs, manifest.chunk_size)?;
+        // A file that cannot be read (a running game may hold it open) only
+        // gives nothing to reuse.
+        let hashes = match hash_chunks(&file.abs, manifest.chunk_size) {
+            Ok(hashes) => hashes,
+            Err(e) => {
+                tracing::info!("{}: not reused: {e}", manifest.id);
+                continue;
+            }
+        };
         let same_path = new_index.get(file.rel.as_str()).copied();
         let stable_file = !named.contains(&file.rel.to_lowercase());
         for (k, hash) in hashes.iter().enumerate() {
@@ -120,7 +128,7 @@ pub fn copy(
         if read_exact_at(file, &mut buf, copy.offset).is_err() || blake3::hash(&buf).as_bytes() != expected {
             continue;
         }
-        storage.write(copy.chunk, &buf).map_err(|e| annotate(&copy.from, e))?;
+        storage.write(copy.chunk, &buf)?;
         on_copied(copy.chunk)?;
         done.push(copy.chunk);
     }

@@ -1,6 +1,6 @@
 //! Runs the [`Planner`] over real connections: each request fetches one
-//! chunk, checks its BLAKE3 hash, writes it at its offset (journaled before
-//! and after) and reports back.
+//! chunk, checks its BLAKE3 hash, writes it at its offset (journaled first)
+//! and reports back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,9 +20,9 @@ use super::{DownloadError, progress_of};
 use crate::net::client::PeerConnection;
 use crate::net::received::ReceivedChunk;
 
-/// Received-chunk buffers kept for reuse: enough for the chunks in flight
-/// (see [`super::planner::MAX_IN_FLIGHT_BYTES`]) at the usual chunk size.
-const MAX_SPARE_BUFFERS: usize = 16;
+/// Bytes of received-chunk buffers kept for reuse: as many as may be in
+/// flight (see [`super::planner::MAX_IN_FLIGHT_BYTES`]).
+const MAX_SPARE_BUFFER_BYTES: usize = super::planner::MAX_IN_FLIGHT_BYTES as usize;
 
 /// How one request ended.
 enum Outcome {
@@ -147,37 +147,37 @@ impl Target {
         Target { manifest, storage, journal, buffers: Mutex::new(Vec::new()) }
     }
 
-    /// A buffer from an earlier request (its pages already mapped), or a new one.
-    fn buffer(&self) -> ReceivedChunk {
-        let reused = self.buffers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        reused.unwrap_or_else(|| ReceivedChunk::with_capacity(self.manifest.chunk_size as usize))
+    /// A buffer for a chunk of `len` bytes: a whole chunk's from an
+    /// earlier request (its pages already mapped), or a new one of `len`.
+    /// Only whole chunks' buffers are kept, so memory follows the bytes in
+    /// flight whatever the file list's chunk size.
+    fn buffer(&self, len: usize) -> ReceivedChunk {
+        let whole = self.manifest.chunk_size as usize;
+        let reused = (len == whole).then(|| self.buffers.lock().unwrap_or_else(|p| p.into_inner()).pop()).flatten();
+        reused.unwrap_or_else(|| ReceivedChunk::with_capacity(len))
     }
 
     fn give_back(&self, buffer: ReceivedChunk) {
+        let whole = self.manifest.chunk_size as usize;
         let mut buffers = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
-        if buffers.len() < MAX_SPARE_BUFFERS {
+        if buffer.capacity() == whole && (buffers.len() + 1) * whole <= MAX_SPARE_BUFFER_BYTES {
             buffers.push(buffer);
         }
     }
 
-    /// Checks a received chunk and writes it, journaled before and after
-    /// (`version.ini` is held in memory until the commit: nothing to journal).
+    /// Checks a received chunk and writes it, journaled first (`version.ini`
+    /// is held in memory until the commit: nothing to journal).
     fn store(&self, chunk: ChunkRef, received: &mut ReceivedChunk) -> Outcome {
         let expected = &self.manifest.files[chunk.file as usize].chunks[chunk.chunk as usize];
         if received.hash().as_bytes() != expected {
             return Outcome::Corrupt;
         }
         let bytes = received.as_slice();
-        let on_disk = self.storage.on_disk(chunk);
         let written = (|| {
-            if on_disk {
+            if self.storage.on_disk(chunk) {
                 self.journal.writing(chunk)?;
             }
-            self.storage.write(chunk, bytes)?;
-            if on_disk {
-                self.journal.verified(chunk)?;
-            }
-            Ok(())
+            self.storage.write(chunk, bytes)
         })();
         match written {
             Ok(()) => Outcome::Verified,
@@ -190,7 +190,7 @@ async fn fetch(conn: PeerConnection, target: Arc<Target>, chunk: ChunkRef) -> Fi
     let started = Instant::now();
     let manifest = &target.manifest;
     let len = super::storage::chunk_len(manifest, chunk) as u32;
-    let mut buffer = target.buffer();
+    let mut buffer = target.buffer(len as usize);
     let result = conn.get_chunk(&manifest.id, &manifest.version, (chunk.file, chunk.chunk), len, &mut buffer).await;
     let outcome = match result {
         Err(e) => {

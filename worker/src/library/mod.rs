@@ -54,7 +54,8 @@ pub struct LibraryState {
     pub revision: u64,
     pub games: BTreeMap<String, LocalGameState>,
     /// A pass is reading or hashing the library (true from the start until
-    /// the first pass ends): games may still appear.
+    /// the first pass ends, and during every later pass): games may still
+    /// appear.
     pub scanning: bool,
 }
 
@@ -101,6 +102,9 @@ enum ScanRequest {
     All,
     Game(String),
     SetGameDir(PathBuf),
+    /// A download was committed with this file list: its hashes go into
+    /// the index before the game is scanned again.
+    Downloaded(Arc<GameManifest>),
 }
 
 /// Handle to the running library service.
@@ -111,7 +115,6 @@ pub struct Library {
     busy: Arc<Mutex<BTreeSet<String>>>,
     requests: mpsc::UnboundedSender<ScanRequest>,
     catalog: Arc<Catalog>,
-    index: Arc<Mutex<HashIndex>>,
 }
 
 /// Marks a game busy while it lives and holds its [`RootLock`]; dropping it
@@ -150,30 +153,25 @@ impl Library {
         let publisher = Arc::new(state_tx);
         let busy = Arc::new(Mutex::new(BTreeSet::new()));
         let (requests, rx) = mpsc::unbounded_channel();
-        let index = Arc::new(Mutex::new(HashIndex::load(index_path)));
         let service = Service {
             game_dir,
             catalog: catalog.clone(),
-            index: index.clone(),
+            index: Arc::new(Mutex::new(HashIndex::load(index_path))),
             state: publisher.clone(),
             busy: busy.clone(),
             requests: requests.clone(),
         };
         tokio::spawn(service.run(rx, cancel));
         let _ = requests.send(ScanRequest::All);
-        Library { state, publisher, busy, requests, catalog, index }
+        Library { state, publisher, busy, requests, catalog }
     }
 
     /// Takes the hashes of a download just committed (see
-    /// [`HashIndex::remember_download`]), so the rescan that follows the
-    /// operation lists the game without reading it again. Blocks while a
-    /// pass hashes: call it off the async threads.
-    pub fn remember_download(&self, manifest: &GameManifest) {
-        let game_dir = self.state().game_dir.clone();
-        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = index.remember_download(&game_dir, manifest).and_then(|()| index.save()) {
-            tracing::warn!("{}: hashes of the download not kept: {e}", manifest.id);
-        }
+    /// [`HashIndex::remember_download`]) into the index, before the rescan
+    /// that follows the operation, so it lists the game without reading it
+    /// again. Returns at once; the library service does the work.
+    pub fn remember_download(&self, manifest: GameManifest) {
+        let _ = self.requests.send(ScanRequest::Downloaded(Arc::new(manifest)));
     }
 
     /// Takes `id` out of scanning, listing and serving until the guard drops.
@@ -241,6 +239,7 @@ struct Service {
 struct Pending {
     all: bool,
     games: BTreeSet<String>,
+    downloaded: Vec<Arc<GameManifest>>,
 }
 
 impl Pending {
@@ -254,6 +253,7 @@ impl Pending {
                 *game_dir = path;
                 self.all = true;
             }
+            ScanRequest::Downloaded(manifest) => self.downloaded.push(manifest),
         }
     }
 }
@@ -349,6 +349,17 @@ impl Pass {
     /// Scans what `pending` names; `None` when that is nothing (only busy or
     /// uncatalogued games were asked for).
     fn run(self, pending: Pending) -> std::io::Result<Option<HashStats>> {
+        if !pending.downloaded.is_empty() {
+            let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for manifest in &pending.downloaded {
+                if let Err(e) = index.remember_download(&self.game_dir, manifest) {
+                    tracing::warn!("{}: hashes of the download not kept: {e}", manifest.id);
+                }
+            }
+            if let Err(e) = index.save() {
+                tracing::warn!("cannot save the hash index: {e}");
+            }
+        }
         if pending.all {
             // Finish or undo what a crash interrupted before reading the roots.
             crate::install::recover_game_dir(&self.game_dir, &self.catalog, &self.busy);

@@ -191,7 +191,6 @@ impl PeerConnection {
     pub async fn list_games(&self) -> Result<GameList, ClientError> {
         match self.request(&PeerRequest::ListGames).await? {
             PeerResponse::GameList(list) => Ok(list),
-            PeerResponse::Games(games) => Ok(GameList { games, scanning: false }),
             _ => Err(ClientError::Unexpected { addr: self.addr, request: "list games" }),
         }
     }

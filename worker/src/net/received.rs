@@ -62,6 +62,11 @@ impl ReceivedChunk {
         self.bytes.len() - self.start
     }
 
+    /// The most bytes it holds (what [`ReceivedChunk::reset`] last allowed).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

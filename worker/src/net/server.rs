@@ -53,15 +53,16 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// discovery, one per download; several processes may share an address).
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 /// A chunk is read from disk and handed to QUIC in pieces of this size,
-/// each counted as sent.
-/// A whole chunk of this node's file lists: one hand-off to the blocking
-/// pool and one hand-over to QUIC per chunk (each hand-off costs thread
-/// switches that showed in profiles at smaller pieces).
-pub const SEND_PIECE: usize = crate::library::hash_index::CHUNK_SIZE as usize;
+/// each counted as sent. A megabyte keeps hand-offs to the blocking pool
+/// few while [`MAX_CONNECTIONS_PER_ADDRESS`] connections of one address,
+/// [`PIECES_PER_CONNECTION`] pieces each, hold at most half of
+/// [`SERVE_MEMORY`]: one PC cannot starve the others.
+pub const SEND_PIECE: usize = 1024 * 1024;
 /// Pieces one connection may hold in memory at once.
 pub const PIECES_PER_CONNECTION: usize = 2;
 /// Chunk bytes the server holds in memory at once, all connections together.
 pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
+const _: () = assert!(MAX_CONNECTIONS_PER_ADDRESS * PIECES_PER_CONNECTION * SEND_PIECE <= SERVE_MEMORY / 2);
 /// Stream reset code after a bad request.
 const STOP_BAD_REQUEST: u32 = 1;
 /// Stream reset code when a chunk cannot be sent whole.
@@ -415,7 +416,7 @@ struct Budget {
 struct PiecePool(Mutex<Vec<Vec<u8>>>);
 
 /// Spare piece buffers kept at most.
-const MAX_SPARE_PIECES: usize = 8;
+const MAX_SPARE_PIECES: usize = 16;
 
 impl PiecePool {
     fn take(&self) -> Vec<u8> {

@@ -14,7 +14,8 @@ use interprocess::local_socket::{GenericNamespaced, ListenerOptions};
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::ipc::{HelloReply, IpcCommand, IpcEvent, TOKEN_ENV, WorkerHello};
 use lanspread_proto::peer::{
-    ErrorCode, FileEntry, GameManifest, GameSummary, Hello, PEER_PROTOCOL_VERSION, PeerError, PeerRequest, PeerResponse,
+    ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Hello, PEER_PROTOCOL_VERSION, PeerError, PeerRequest,
+    PeerResponse,
 };
 use lanspread_worker::net::identity::Identity;
 use lanspread_worker::net::transport;
@@ -80,7 +81,9 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
                                 listen_port: 0,
                             }),
                             PeerRequest::Ping => PeerResponse::Pong { library_revision: 1 },
-                            PeerRequest::ListGames => PeerResponse::Games(script.games.clone()),
+                            PeerRequest::ListGames => {
+                                PeerResponse::GameList(GameList { games: script.games.clone(), scanning: false })
+                            }
                             PeerRequest::GetGame { id } => PeerResponse::Game(
                                 script.manifests.get(&id).cloned().unwrap_or_else(|| small_manifest(&id, "1")),
                             ),

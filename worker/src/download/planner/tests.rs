@@ -221,6 +221,24 @@ fn big_chunks_go_first_so_a_fast_and_a_slow_peer_finish_together() {
 }
 
 #[test]
+fn a_chunk_the_fast_peer_spoilt_goes_to_the_slow_one() {
+    let (slow, fast) = (peer(1), peer(2));
+    let mut planner = Planner::new(wanted(4), CHUNK, [slow, fast]);
+    let first = planner.poll();
+    let of = |who: PeerId| -> Vec<ChunkRef> {
+        first.iter().filter_map(|Action::Request { peer, chunk }| (*peer == who).then_some(*chunk)).collect()
+    };
+    let (slow_chunks, fast_chunks) = (of(slow), of(fast));
+    assert_eq!((slow_chunks.len(), fast_chunks.len()), (2, 2));
+    assert!(planner.chunk_verified(fast, fast_chunks[0], Duration::from_millis(1)));
+    assert!(planner.chunk_verified(slow, slow_chunks[0], Duration::from_secs(1)));
+    // The fast peer's last chunk is bad: only the slow one may fetch it again.
+    planner.chunk_corrupt(fast, fast_chunks[1]);
+    assert!(planner.chunk_verified(slow, slow_chunks[1], Duration::from_secs(1)));
+    assert_eq!(planner.poll(), [Action::Request { peer: slow, chunk: fast_chunks[1] }]);
+}
+
+#[test]
 fn network_errors_requeue_and_repeated_errors_drop_the_peer() {
     let (a, b) = (peer(1), peer(2));
     let mut planner = Planner::new(wanted(4), CHUNK, [a, b]);
