@@ -142,6 +142,7 @@ impl Node {
                 party: options.trust.party_key.is_some(),
             });
             let mdns = mdns::Mdns::start(announcement.as_ref(), candidate_tx.clone(), cancel.clone())?;
+            tasks.push(tokio::spawn(discovery::probe::probe(candidate_tx.clone(), identity.peer_id, cancel.clone())));
             if let (Some(library), Some(announcement)) = (&library, announcement) {
                 tasks.push(tokio::spawn(announce_revisions(
                     library.clone(),

@@ -18,6 +18,7 @@ pub mod known;
 pub mod listing;
 pub mod mdns;
 pub mod peer_db;
+pub mod probe;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -83,6 +84,8 @@ pub enum Origin {
     Hello,
     /// Met through mDNS on an earlier run (see [`known`]): tried once.
     Remembered,
+    /// Answered our one-shot mDNS question (see [`probe`]): tried once.
+    Probe,
 }
 
 /// Who we are when we say hello.
@@ -284,6 +287,10 @@ impl Manager {
             Some(c) => {
                 // mDNS sends updates as addresses arrive; take them.
                 c.addrs_changed |= c.in_flight && c.addrs != addrs;
+                // Announced now: tried for as long as mDNS says it is there.
+                if origin == Origin::Mdns && matches!(c.origin, Origin::Remembered | Origin::Probe) {
+                    c.origin = Origin::Mdns;
+                }
                 c.addrs = addrs;
                 c.expected = expected.or(c.expected);
                 if c.peer.is_none() {
@@ -381,7 +388,9 @@ impl Manager {
                 c.in_flight = false;
                 c.next_attempt = if c.addrs_changed { Instant::now() } else { Instant::now() + RETRY_INTERVAL };
                 c.failures = c.failures.saturating_add(1);
-                if c.origin == Origin::Remembered || (c.origin == Origin::Hello && c.failures >= MAX_HELLO_FAILURES) {
+                if matches!(c.origin, Origin::Remembered | Origin::Probe)
+                    || (c.origin == Origin::Hello && c.failures >= MAX_HELLO_FAILURES)
+                {
                     tracing::debug!("candidate {key} forgotten after {} failed attempts: {error}", c.failures);
                     self.forget(&key);
                     return;
@@ -451,7 +460,7 @@ impl Manager {
             c.last_error = None;
         }
         self.publish_unjoined();
-        if matches!(origin, Some(Origin::Mdns | Origin::Remembered))
+        if matches!(origin, Some(Origin::Mdns | Origin::Remembered | Origin::Probe))
             && let Some(known) = &mut self.known
         {
             known.remember(peer, conn.addr, std::time::SystemTime::now());
