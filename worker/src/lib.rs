@@ -6,11 +6,14 @@
 //! - [`catalog`]: which game ids exist (bundled plus a user file).
 //! - [`library`]: scanning the game directory, manifests, the hash index and
 //!   the watcher that keeps them current.
-//! - [`net`]: node identity, QUIC/TLS settings, the peer server and client.
-//! - [`discovery`]: mDNS, static peers, liveness and the peer game DB.
+//! - [`net`]: node identity, QUIC/TLS settings, the peer server and client,
+//!   received chunks.
+//! - [`discovery`]: mDNS (and a one-shot question at start), static and
+//!   remembered peers, liveness and the peer game DB.
 //! - [`trust`]: the party key and trusted peers, and which version and file
 //!   list of a game count (plain logic).
-//! - [`download`]: verified multi-peer downloads that resume.
+//! - [`download`]: verified multi-peer downloads that resume and keep what
+//!   an older version already has.
 //! - [`install`]: unpacking into `local/`, updates, uninstall, removal and
 //!   crash recovery, each a transaction.
 //! - [`node`]: all of the above running together, with one shutdown.
@@ -20,7 +23,8 @@
 //! - [`ipc`]: the bridge to the desktop UI.
 //! - [`manage`]: the headless install, uninstall, remove and recover commands.
 //! - [`cli`]: the headless command line.
-//! - [`platform`]: paths, durable writes and signals per operating system.
+//! - [`platform`]: paths, durable and unbuffered writes and signals per
+//!   operating system.
 //!
 //! # Example
 //! ```no_run
