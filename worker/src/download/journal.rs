@@ -5,9 +5,9 @@
 //! cut loses at most that much). A resume re-checks every chunk the journal
 //! names against its hash, so a record never has to be taken on trust.
 //!
-//! Layout: [`MAGIC`], the manifest's length (u32, little-endian) and its
-//! postcard bytes, then [`RECORD_LEN`]-byte records: a kind byte
-//! ([`WRITING`] or [`VERIFIED`]), the file and chunk index (u32 each,
+//! Layout: `MAGIC`, the manifest's length (u32, little-endian) and its
+//! postcard bytes, then `RECORD_LEN`-byte records: a kind byte
+//! (`WRITING` or `VERIFIED`), the file and chunk index (u32 each,
 //! little-endian). A torn last record is ignored.
 
 use std::collections::BTreeSet;

@@ -1,6 +1,6 @@
 //! A chunk as it arrives from a peer: copied once out of QUIC's buffers
 //! into memory aligned for unbuffered writes ([`UNBUFFERED_ALIGN`]), and
-//! hashed as it fills, a [`HASH_STEP`] at a time, while those bytes are
+//! hashed as it fills, a `HASH_STEP` at a time, while those bytes are
 //! still in the CPU's cache.
 
 use crate::platform::unbuffered::UNBUFFERED_ALIGN;

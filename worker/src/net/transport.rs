@@ -1,7 +1,7 @@
 //! QUIC and TLS configuration for a LAN.
 //!
 //! Servers present the node's self-signed certificate. Clients accept a
-//! certificate only for the key it claims (see [`PeerVerifier`]): when the
+//! certificate only for the key it claims (see `PeerVerifier`): when the
 //! peer id is known in advance (mDNS) it must match; otherwise (a static
 //! peer) it becomes the peer's id, and the peer's hello must agree.
 
