@@ -244,3 +244,25 @@ async fn file_lists_that_would_abort_or_wedge_a_fetcher_are_refused_and_the_work
     let mut ui = ui;
     assert!(ui.worker_alive());
 }
+
+/// A peer that says it is still scanning, and that its library changed,
+/// every time it is asked: `list` waits for it only as long as `--wait`
+/// (and the grace for answers under way), says why its list may be short,
+/// and asks it a bounded number of times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_scans_forever_cannot_hold_a_list_or_flood_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let games = vec![summary("openarena", "1")];
+    let liar = lying_peer(&tmp.path().join("liar"), Script { games, scans_forever: true, ..Script::default() });
+    let mut command = tokio::process::Command::new(WORKER);
+    command.args(["list", "--no-mdns", "--wait", "1", "--peer", &liar.addr.to_string()]);
+    command.arg("--state").arg(tmp.path().join("state"));
+    let output = tokio::time::timeout(Duration::from_secs(30), command.output()).await.expect("list ends").unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("1 still scanning their library"), "{stdout}");
+    assert!(stdout.contains("openarena"), "{stdout}");
+    // One list when it joined, then at most one per discovery tick of the second waited.
+    let lists = liar.lists.load(std::sync::atomic::Ordering::Relaxed);
+    assert!((2..=8).contains(&lists), "asked {lists} times");
+}

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,11 +32,15 @@ pub struct Script {
     pub games: Vec<GameSummary>,
     /// Its answer to "get game", by id; any other id gets a one-file manifest.
     pub manifests: HashMap<String, GameManifest>,
+    /// Says it is still scanning, and that its library changed, every time.
+    pub scans_forever: bool,
 }
 
 /// A running lying peer.
 pub struct LyingPeer {
     pub addr: SocketAddr,
+    /// How many times it was asked for its games.
+    pub lists: Arc<AtomicUsize>,
     endpoint: quinn::Endpoint,
 }
 
@@ -63,13 +68,15 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
     let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = endpoint.local_addr().unwrap();
     let (script, peer_id, accept) = (Arc::new(script), identity.peer_id, endpoint.clone());
+    let lists = Arc::new(AtomicUsize::new(0));
+    let counter = lists.clone();
     tokio::spawn(async move {
         while let Some(incoming) = accept.accept().await {
-            let script = script.clone();
+            let (script, counter) = (script.clone(), counter.clone());
             tokio::spawn(async move {
                 let Ok(conn) = incoming.await else { return };
                 while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    let script = script.clone();
+                    let (script, counter) = (script.clone(), counter.clone());
                     tokio::spawn(async move {
                         let Ok(Some(request)) = read_frame::<PeerRequest, _>(&mut recv).await else { return };
                         let response = match request {
@@ -80,9 +87,14 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
                                 library_revision: 1,
                                 listen_port: 0,
                             }),
-                            PeerRequest::Ping => PeerResponse::Pong { library_revision: 1 },
+                            PeerRequest::Ping => {
+                                let changed = if script.scans_forever { counter.load(Ordering::Relaxed) } else { 0 };
+                                PeerResponse::Pong { library_revision: 1 + changed as u64 }
+                            }
                             PeerRequest::ListGames => {
-                                PeerResponse::GameList(GameList { games: script.games.clone(), scanning: false })
+                                counter.fetch_add(1, Ordering::Relaxed);
+                                let (games, scanning) = (script.games.clone(), script.scans_forever);
+                                PeerResponse::GameList(GameList { games, scanning })
                             }
                             PeerRequest::GetGame { id } => PeerResponse::Game(
                                 script.manifests.get(&id).cloned().unwrap_or_else(|| small_manifest(&id, "1")),
@@ -104,7 +116,7 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
             });
         }
     });
-    LyingPeer { addr, endpoint }
+    LyingPeer { addr, lists, endpoint }
 }
 
 /// A stand-in for the desktop UI: it accepts one `lanspread-worker ipc`,
