@@ -504,7 +504,6 @@ impl Manager {
             let _ = self.events.send(IpcEvent::PeerJoined(summary));
         }
         self.emit_network();
-        // Last: whoever waits for static peers reads the DB as soon as this lands.
         self.resolve(&key);
     }
 
@@ -541,12 +540,12 @@ impl Manager {
         kept
     }
 
-    /// Marks a candidate as answered (which static ones are waited for).
+    /// Marks a candidate as answered (which static ones are waited for);
+    /// waiters hear of it when the event is handled ([`Manager::publish_settling`]).
     fn resolve(&mut self, key: &str) {
         if let Some(c) = self.candidates.get_mut(key) {
             c.resolved = true;
         }
-        self.publish_settling();
     }
 
     /// Shares what is still under way, for those who wait on it.

@@ -50,7 +50,7 @@ pub async fn probe(candidates: mpsc::UnboundedSender<Candidate>, own: PeerId, ca
     };
     let question = question();
     ask(&socket, &question);
-    let Ok(socket) = into_tokio(socket) else { return };
+    let Ok(socket) = tokio::net::UdpSocket::from_std(socket.into()) else { return };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut taken = 0;
     let deadline = tokio::time::Instant::now() + PROBE_LISTEN;
@@ -105,10 +105,6 @@ fn open_socket() -> std::io::Result<socket2::Socket> {
     socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)).into())?;
     socket.set_nonblocking(true)?;
     Ok(socket)
-}
-
-fn into_tokio(socket: socket2::Socket) -> std::io::Result<tokio::net::UdpSocket> {
-    tokio::net::UdpSocket::from_std(socket.into())
 }
 
 /// The IPv4 addresses of the interfaces that are up, loopback included (a

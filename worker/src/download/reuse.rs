@@ -10,7 +10,6 @@
 //! Every copied chunk is hashed again as it is read.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -18,10 +17,9 @@ use lanspread_proto::peer::GameManifest;
 use tokio_util::sync::CancellationToken;
 
 use super::planner::ChunkRef;
-use super::storage::{Storage, chunk_len};
+use super::storage::{ChunkReader, Storage, chunk_len};
 use crate::library::hash_index::hash_chunks;
 use crate::library::scan::{VERSION_FILE, scan_game_root};
-use crate::platform::fs::read_exact_at;
 
 /// Below this chunk size an old file is not hashed for reuse: a peer's file
 /// list could otherwise make us keep a hash per few bytes of a whole game.
@@ -112,23 +110,16 @@ pub fn copy(
     cancel: &CancellationToken,
     mut on_copied: impl FnMut(ChunkRef) -> io::Result<()>,
 ) -> io::Result<Vec<ChunkRef>> {
+    let mut reader = ChunkReader::default();
     let mut done = Vec::new();
-    let mut buf = Vec::new();
-    let mut open: Option<(&Path, File)> = None;
     for copy in copies {
         if cancel.is_cancelled() {
             break;
         }
-        if open.as_ref().is_none_or(|(path, _)| *path != copy.from) {
-            open = File::open(&copy.from).ok().map(|file| (copy.from.as_path(), file));
-        }
-        let Some((_, file)) = &open else { continue };
-        buf.resize(chunk_len(manifest, copy.chunk) as usize, 0);
         let expected = &manifest.files[copy.chunk.file as usize].chunks[copy.chunk.chunk as usize];
-        if read_exact_at(file, &mut buf, copy.offset).is_err() || blake3::hash(&buf).as_bytes() != expected {
-            continue;
-        }
-        storage.write(copy.chunk, &buf)?;
+        let len = chunk_len(manifest, copy.chunk) as usize;
+        let Some(bytes) = reader.read_verified(&copy.from, copy.offset, len, expected) else { continue };
+        storage.write(copy.chunk, bytes)?;
         on_copied(copy.chunk)?;
         done.push(copy.chunk);
     }

@@ -195,19 +195,13 @@ impl Storage {
     /// Of `candidates` (chunks an earlier attempt wrote), those whose bytes
     /// on disk still match the manifest.
     pub fn verify_existing(&self, manifest: &GameManifest, candidates: &[ChunkRef]) -> BTreeSet<ChunkRef> {
+        let mut reader = ChunkReader::default();
         let mut good = BTreeSet::new();
-        let mut buf = Vec::new();
-        let mut open: Option<(u32, File)> = None;
         for &chunk in candidates {
             let Some(Some(path)) = self.files.get(chunk.file as usize) else { continue };
             let Some(expected) = manifest.files[chunk.file as usize].chunks.get(chunk.chunk as usize) else { continue };
-            if open.as_ref().is_none_or(|(index, _)| *index != chunk.file) {
-                open = open_existing(path, false).ok().map(|file| (chunk.file, file));
-            }
-            let Some((_, file)) = &open else { continue };
-            buf.resize(chunk_len(manifest, chunk) as usize, 0);
             let offset = u64::from(chunk.chunk) * self.chunk_size;
-            if read_exact_at(file, &mut buf, offset).is_ok() && blake3::hash(&buf).as_bytes() == expected {
+            if reader.read_verified(path, offset, chunk_len(manifest, chunk) as usize, expected).is_some() {
                 good.insert(chunk);
             }
         }
@@ -259,6 +253,29 @@ impl Storage {
             fs::remove_file(&file.abs).map_err(|e| annotate(&file.abs, e))?;
         }
         Ok(())
+    }
+}
+
+/// Reads chunks out of files one after another (keeping the last file
+/// open) and checks each against its hash.
+#[derive(Debug, Default)]
+pub struct ChunkReader {
+    open: Option<(PathBuf, File)>,
+    buf: Vec<u8>,
+}
+
+impl ChunkReader {
+    /// The `len` bytes of `path` at `offset`, if they are there and hash to
+    /// `expected`. A link is never read through.
+    pub fn read_verified(&mut self, path: &Path, offset: u64, len: usize, expected: &[u8; 32]) -> Option<&[u8]> {
+        if self.open.as_ref().is_none_or(|(open, _)| open != path) {
+            self.open = open_existing(path, false).ok().map(|file| (path.to_owned(), file));
+        }
+        let (_, file) = self.open.as_ref()?;
+        self.buf.resize(len, 0);
+        let matches =
+            read_exact_at(file, &mut self.buf, offset).is_ok() && blake3::hash(&self.buf).as_bytes() == expected;
+        matches.then_some(self.buf.as_slice())
     }
 }
 
