@@ -77,7 +77,8 @@ target/debug/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns \
 APP=$!
 PIDS+=($APP)
 WID=""
-for _ in $(seq 100); do WID=$(xdotool search --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
+# Only a mapped (visible) window can take the focus.
+for _ in $(seq 100); do WID=$(xdotool search --onlyvisible --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
 [ -n "$WID" ] || { echo "screenshots: the window did not appear" >&2; exit 1; }
 # No window manager gives the window the keyboard; Escape must reach it.
 xdotool windowfocus --sync "$WID"
