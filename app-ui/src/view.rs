@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use lanspread_proto::game::compare_versions;
 use lanspread_proto::ipc::{
-    ActiveOperation, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, PeerSummary,
-    Progress,
+    ActiveOperation, FailureKind, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind,
+    PeerSummary, Progress,
 };
 pub use lanspread_proto::units::format_size;
 use lanspread_proto::{CatalogEntry, PeerId};
@@ -198,6 +198,18 @@ pub struct ViewState {
     pub upload_bps: u64,
 }
 
+/// A failure's message with what the user can do about it, by its kind.
+fn with_hint(text: String, kind: FailureKind) -> String {
+    let hint = match kind {
+        FailureKind::NoSpace => "Free some space, or choose a game folder on another disk in Settings.",
+        FailureKind::NoPeers => "No PC on the network offers it right now; try again once one that has it is on.",
+        FailureKind::Busy => "Another operation is working on this game; try again when it is done.",
+        FailureKind::Archive => "The game's pack may be damaged; ask whoever shared it for a new copy.",
+        FailureKind::NotTrusted | FailureKind::Refused | FailureKind::Io | FailureKind::Other => return text,
+    };
+    format!("{text} — {hint}")
+}
+
 impl ViewState {
     /// Applies one event.
     pub fn apply(&mut self, event: SupervisorEvent) {
@@ -233,7 +245,9 @@ impl ViewState {
             IpcEvent::Library(snapshot) => self.library = Some(snapshot),
             IpcEvent::NetworkGames(games) => self.network = games.into_iter().map(|g| (g.id.clone(), g)).collect(),
             IpcEvent::PeerCount(n) => self.peer_count = n,
-            IpcEvent::RuntimeFailure { context, message } => self.last_failure = Some(format!("{context}: {message}")),
+            IpcEvent::RuntimeFailure { context, kind, message } => {
+                self.last_failure = Some(with_hint(format!("{context}: {message}"), kind));
+            }
             IpcEvent::ActiveOperations(ops) => {
                 self.operations = ops.into_iter().map(|op| (op.id.clone(), op)).collect();
                 let running = &self.operations;
@@ -244,11 +258,13 @@ impl ViewState {
                     self.progress.insert(progress.id.clone(), progress);
                 }
             }
-            IpcEvent::DownloadFailed { id, reason } => {
-                self.last_failure = Some(format!("Download of {} failed: {reason}", self.name_of(&id)));
+            IpcEvent::DownloadFailed { id, kind, reason } => {
+                let text = format!("Download of {} failed: {reason}", self.name_of(&id));
+                self.last_failure = Some(with_hint(text, kind));
             }
-            IpcEvent::OperationFailed { id, kind, reason } => {
-                self.last_failure = Some(format!("{} of {} failed: {reason}", kind_label(kind), self.name_of(&id)));
+            IpcEvent::OperationFailed { id, kind, failure, reason } => {
+                let text = format!("{} of {} failed: {reason}", kind_label(kind), self.name_of(&id));
+                self.last_failure = Some(with_hint(text, failure));
             }
             // Begin, finish and cancel show in the operations and library snapshots.
             IpcEvent::DownloadBegin { .. }
@@ -584,6 +600,28 @@ mod tests {
         assert!(view.is_stale());
         view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
         assert!(!view.is_stale());
+    }
+
+    #[test]
+    fn a_failure_says_what_to_do_by_its_kind_not_its_words() {
+        let mut view = ViewState::default();
+        let failed = |kind| IpcEvent::DownloadFailed { id: "xonotic".into(), kind, reason: "x".into() };
+        view.apply(SupervisorEvent::Worker(failed(FailureKind::NoSpace)));
+        assert!(view.last_failure.as_deref().unwrap().ends_with("on another disk in Settings."));
+        view.apply(SupervisorEvent::Worker(failed(FailureKind::NoPeers)));
+        assert!(view.last_failure.as_deref().unwrap().contains("No PC on the network offers it"));
+        view.apply(SupervisorEvent::Worker(failed(FailureKind::Io)));
+        assert_eq!(view.last_failure.as_deref(), Some("Download of xonotic failed: x"));
+        let busy = IpcEvent::OperationFailed {
+            id: "xonotic".into(),
+            kind: OperationKind::Uninstall,
+            failure: FailureKind::Busy,
+            reason: "busy".into(),
+        };
+        view.apply(SupervisorEvent::Worker(busy));
+        assert!(
+            view.last_failure.as_deref().unwrap().starts_with("Uninstall of xonotic failed: busy — Another operation")
+        );
     }
 
     #[test]

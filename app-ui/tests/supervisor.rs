@@ -251,7 +251,7 @@ async fn a_worker_that_cannot_start_tells_the_ui_why() {
         matches!(e, SupervisorEvent::Worker(IpcEvent::RuntimeFailure { .. }))
     })
     .await;
-    let SupervisorEvent::Worker(IpcEvent::RuntimeFailure { context, message }) = event else { unreachable!() };
+    let SupervisorEvent::Worker(IpcEvent::RuntimeFailure { context, message, .. }) = event else { unreachable!() };
     assert_eq!(context, "the worker could not start");
     assert!(message.contains(&format!("cannot listen on {addr}")), "{message}");
     supervisor.shutdown().await;

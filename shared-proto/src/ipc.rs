@@ -19,7 +19,7 @@ use crate::frame::Message;
 use crate::game::{CatalogEntry, GameId, PeerId};
 
 /// Version exchanged in [`WorkerHello`]; a mismatch is refused.
-pub const IPC_PROTOCOL_VERSION: u32 = 3;
+pub const IPC_PROTOCOL_VERSION: u32 = 4;
 /// Largest IPC frame body (a library snapshot of thousands of games fits).
 pub const MAX_IPC_FRAME: usize = 16 * 1024 * 1024;
 /// Largest command body: commands carry an id or a path, nothing more.
@@ -270,6 +270,7 @@ pub enum IpcEvent {
     /// Something failed that the user should see.
     RuntimeFailure {
         context: String,
+        kind: FailureKind,
         message: String,
     },
     /// The file list of a game, as the peers with its newest version have it.
@@ -291,9 +292,11 @@ pub enum IpcEvent {
         id: GameId,
         version: String,
     },
-    /// The download stopped; `reason` is for a person to read.
+    /// The download stopped; `reason` is for a person to read, `kind`
+    /// for the UI to act on.
     DownloadFailed {
         id: GameId,
+        kind: FailureKind,
         reason: String,
     },
     DownloadCancelled {
@@ -313,6 +316,7 @@ pub enum IpcEvent {
     OperationFailed {
         id: GameId,
         kind: OperationKind,
+        failure: FailureKind,
         reason: String,
     },
     /// Chunk bytes per second from and to peers, over the last second.
@@ -333,6 +337,29 @@ impl Message for IpcEvent {
 pub struct GameFile {
     pub path: String,
     pub size: u64,
+}
+
+/// What kind of failure an event reports, so the UI can tell them apart
+/// without reading the message (which is for a person). Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// Another operation (here or in another LanSpread process) holds the game.
+    Busy,
+    /// The disk has not enough free space.
+    NoSpace,
+    /// No peer offers the game, or none could be reached or agreed with.
+    NoPeers,
+    /// The request was refused as invalid or unsafe: an unknown game, a
+    /// bad setting, an archive entry pointing outside its game.
+    Refused,
+    /// Downloaded, but not installed by itself: no trusted peer vouches for it.
+    NotTrusted,
+    /// An archive is damaged or needs an unpacker that is missing.
+    Archive,
+    /// Reading or writing files failed.
+    Io,
+    /// Anything else.
+    Other,
 }
 
 /// Kinds of long-running work. Append-only.

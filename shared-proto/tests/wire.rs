@@ -3,8 +3,8 @@
 use lanspread_proto::frame::{self, FrameDecoder, FrameError, Message};
 use lanspread_proto::game::{CatalogEntry, PeerId};
 use lanspread_proto::ipc::{
-    HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, PeerSpeed, Phase, Progress,
-    WorkerHello,
+    FailureKind, HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, PeerSpeed, Phase,
+    Progress, WorkerHello,
 };
 use lanspread_proto::peer::{
     ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Hello, PartyProof, PeerError, PeerRequest, PeerResponse,
@@ -222,7 +222,11 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
                     })
                     .collect(),
             })),
-        (".{0,20}", ".{0,20}").prop_map(|(context, message)| IpcEvent::RuntimeFailure { context, message }),
+        (".{0,20}", arb_failure_kind(), ".{0,20}").prop_map(|(context, kind, message)| IpcEvent::RuntimeFailure {
+            context,
+            kind,
+            message
+        }),
         ("[a-z]{1,8}", any::<u64>(), any::<u64>(), any::<u64>(), proptest::option::of(any::<u64>())).prop_map(
             |(id, done, total, speed, eta)| IpcEvent::Progress(Progress {
                 id,
@@ -236,11 +240,30 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
         ),
         (any::<u64>(), any::<u64>())
             .prop_map(|(download_bps, upload_bps)| IpcEvent::Traffic { download_bps, upload_bps }),
-        ("[a-z]{1,8}", ".{0,30}").prop_map(|(id, reason)| IpcEvent::OperationFailed {
+        ("[a-z]{1,8}", arb_failure_kind(), ".{0,30}").prop_map(|(id, failure, reason)| IpcEvent::OperationFailed {
             id,
             kind: OperationKind::Install,
+            failure,
             reason
         }),
+        ("[a-z]{1,8}", arb_failure_kind(), ".{0,30}").prop_map(|(id, kind, reason)| IpcEvent::DownloadFailed {
+            id,
+            kind,
+            reason
+        }),
+    ]
+}
+
+fn arb_failure_kind() -> impl Strategy<Value = FailureKind> {
+    prop_oneof![
+        Just(FailureKind::Busy),
+        Just(FailureKind::NoSpace),
+        Just(FailureKind::NoPeers),
+        Just(FailureKind::Refused),
+        Just(FailureKind::NotTrusted),
+        Just(FailureKind::Archive),
+        Just(FailureKind::Io),
+        Just(FailureKind::Other),
     ]
 }
 

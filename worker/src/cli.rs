@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use lanspread_proto::ipc::{IpcEvent, NetworkGame, PeerSummary};
+use lanspread_proto::ipc::{NetworkGame, PeerSummary};
 use lanspread_proto::peer::DEFAULT_PEER_PORT;
 use lanspread_proto::{PeerId, exit};
 
 use crate::catalog::Catalog;
+use crate::events::NodeEvent;
 use crate::net::party::PartyKey;
 use crate::node::{Node, NodeOptions};
 use crate::platform;
@@ -277,15 +278,13 @@ async fn serve(options: NodeOptions) -> anyhow::Result<i32> {
     let mut events = node.subscribe();
     let logger = tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
-            match event {
-                IpcEvent::PeerCount(n) => tracing::debug!("{n} peers"),
-                IpcEvent::Library(snapshot) => tracing::debug!(
+            if let NodeEvent::LibraryChanged(state) = event {
+                tracing::debug!(
                     "library revision {}: {} games ({} downloaded)",
-                    snapshot.revision,
-                    snapshot.games.len(),
-                    snapshot.games.iter().filter(|g| g.version.is_some()).count()
-                ),
-                _ => {}
+                    state.revision,
+                    state.games.len(),
+                    state.games.values().filter(|g| g.version.is_some()).count()
+                );
             }
         }
     });

@@ -9,18 +9,21 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::ipc::{
-    HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, OperationKind,
-    WorkerHello,
+    ActiveOperation, FailureKind, GameFile, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply,
+    IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, WorkerHello,
 };
 use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
 use lanspread_proto::{FrameError, PeerId, exit, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::events::{Failure, NodeEvent, RunningOperation};
+use crate::library::LibraryState;
 use crate::library::root::check_game_id;
-use crate::net::party::PartyKey;
+use crate::net::party::{PartyKey, PartyKeyError};
 use crate::node::{Node, NodeOptions};
 use crate::operations::Operations;
+use crate::operations::table::{DownloadKind, WorkKind};
 use crate::trust::{MAX_TRUSTED_PEERS, TrustSettings};
 
 /// The UI must answer the hello within this time.
@@ -49,8 +52,11 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
         Ok(node) => node,
         Err(e) => {
             // The UI shows why before it restarts this worker.
-            let failure =
-                IpcEvent::RuntimeFailure { context: "the worker could not start".into(), message: format!("{e:#}") };
+            let failure = IpcEvent::RuntimeFailure {
+                context: "the worker could not start".into(),
+                kind: FailureKind::Other,
+                message: format!("{e:#}"),
+            };
             let _ = write_frame(&mut writer, &failure).await;
             return Err(e);
         }
@@ -58,11 +64,7 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
     let Bridge { out: out_tx, commands: mut cmd_rx, writer_task, reader_task } = bridge(reader, writer);
 
     let mut events = node.subscribe();
-    let operations = node
-        .library
-        .clone()
-        .map(|library| Operations::new(node.event_sender(), node.access(), library))
-        .ok_or_else(|| anyhow::anyhow!("the worker needs a game directory"))?;
+    let operations = node.operations.clone().ok_or_else(|| anyhow::anyhow!("the worker needs a game directory"))?;
     send_snapshots(&node, &operations, &out_tx);
     let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
     let mut last_heard = Instant::now();
@@ -82,7 +84,11 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
                 }
             }
             event = events.recv() => match event {
-                Ok(event) => { let _ = out_tx.send(event); }
+                Ok(event) => {
+                    for event in wire_events(event, &node) {
+                        let _ = out_tx.send(event);
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(_)) => send_snapshots(&node, &operations, &out_tx),
                 Err(broadcast::error::RecvError::Closed) => break exit::FAILURE,
             },
@@ -190,6 +196,7 @@ fn bridge(mut reader: Reader, mut writer: Writer) -> Bridge {
             }
             let refused = IpcEvent::RuntimeFailure {
                 context: "a command from the UI".into(),
+                kind: FailureKind::Refused,
                 message: format!("{error}; ignored"),
             };
             let _ = failures.send(refused);
@@ -257,14 +264,14 @@ fn handle_command(
         IpcCommand::Heartbeat => {}
         IpcCommand::ListGames => send_snapshots(node, operations, out),
         IpcCommand::GetGame { id } => operations.get_game(&id),
-        IpcCommand::DownloadGame { id } => operations.start_download(&id, OperationKind::Download),
-        IpcCommand::FetchLatest { id } => operations.start_download(&id, OperationKind::Update),
-        IpcCommand::CancelDownload { id } => operations.cancel(&id, false),
-        IpcCommand::PauseDownload { id } => operations.cancel(&id, true),
+        IpcCommand::DownloadGame { id } => operations.start_download(&id, DownloadKind::Download),
+        IpcCommand::FetchLatest { id } => operations.start_download(&id, DownloadKind::Update),
+        IpcCommand::CancelDownload { id } => operations.cancel(&id),
+        IpcCommand::PauseDownload { id } => operations.pause(&id),
         IpcCommand::ResumeDownload { id } => operations.resume(&id),
-        IpcCommand::InstallGame { id } => operations.start_local(&id, OperationKind::Install),
-        IpcCommand::UninstallGame { id } => operations.start_local(&id, OperationKind::Uninstall),
-        IpcCommand::RemoveDownloaded { id } => operations.start_local(&id, OperationKind::Remove),
+        IpcCommand::InstallGame { id } => operations.start_work(&id, WorkKind::Install),
+        IpcCommand::UninstallGame { id } => operations.start_work(&id, WorkKind::Uninstall),
+        IpcCommand::RemoveDownloaded { id } => operations.start_work(&id, WorkKind::Remove),
         IpcCommand::SetAutoInstall { enabled } => operations.set_auto_install(enabled),
         IpcCommand::GetPeerCount => {
             let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
@@ -277,6 +284,7 @@ fn handle_command(
                 (Err(e), _) => {
                     let failure = IpcEvent::RuntimeFailure {
                         context: "set game directory".into(),
+                        kind: crate::events::io_failure_kind(&e),
                         message: format!("{path}: {e}"),
                     };
                     let _ = out.send(failure);
@@ -287,9 +295,15 @@ fn handle_command(
         IpcCommand::SetTrust { party_key, trusted, auto_install_untrusted } => {
             match trust_settings(party_key.as_deref(), &trusted, auto_install_untrusted) {
                 Ok(settings) => node.set_trust(settings),
-                Err(message) => {
-                    tracing::warn!("ipc: refused trust settings: {message}");
-                    let _ = out.send(IpcEvent::RuntimeFailure { context: "trust settings".into(), message });
+                Err(e) => {
+                    tracing::warn!("ipc: refused trust settings: {e}");
+                    let message = e.to_string();
+                    let failure = IpcEvent::RuntimeFailure {
+                        context: "trust settings".into(),
+                        kind: FailureKind::Refused,
+                        message,
+                    };
+                    let _ = out.send(failure);
                 }
             }
         }
@@ -298,17 +312,26 @@ fn handle_command(
     None
 }
 
+/// Why the UI's trust settings were refused.
+#[derive(Debug, thiserror::Error)]
+enum TrustSettingsError {
+    #[error("{0} trusted peers: at most {MAX_TRUSTED_PEERS}")]
+    TooManyPeers(usize),
+    #[error("{0}")]
+    PartyKey(#[from] PartyKeyError),
+}
+
 /// Trust settings as the UI sent them, checked: a valid key (or none) and
 /// at most [`MAX_TRUSTED_PEERS`] peers.
 fn trust_settings(
     party_key: Option<&str>,
     trusted: &[PeerId],
     auto_install_untrusted: bool,
-) -> Result<TrustSettings, String> {
+) -> Result<TrustSettings, TrustSettingsError> {
     if trusted.len() > MAX_TRUSTED_PEERS {
-        return Err(format!("{} trusted peers: at most {MAX_TRUSTED_PEERS}", trusted.len()));
+        return Err(TrustSettingsError::TooManyPeers(trusted.len()));
     }
-    let party_key = party_key.map(PartyKey::new).transpose().map_err(|e| e.to_string())?;
+    let party_key = party_key.map(PartyKey::new).transpose()?;
     Ok(TrustSettings { party_key, trusted: trusted.iter().copied().collect(), auto_install_untrusted })
 }
 
@@ -322,22 +345,102 @@ fn refusal(command: &IpcCommand, reason: String) -> IpcEvent {
         IpcCommand::InstallGame { .. } => OperationKind::Install,
         IpcCommand::UninstallGame { .. } => OperationKind::Uninstall,
         IpcCommand::RemoveDownloaded { .. } => OperationKind::Remove,
-        _ => return IpcEvent::RuntimeFailure { context: format!("game {id}"), message: reason },
+        _ => {
+            return IpcEvent::RuntimeFailure {
+                context: format!("game {id}"),
+                kind: FailureKind::Refused,
+                message: reason,
+            };
+        }
     };
+    let failure = FailureKind::Refused;
     match kind {
-        OperationKind::Download | OperationKind::Update => IpcEvent::DownloadFailed { id, reason },
-        kind => IpcEvent::OperationFailed { id, kind, reason },
+        OperationKind::Download | OperationKind::Update => IpcEvent::DownloadFailed { id, kind: failure, reason },
+        kind => IpcEvent::OperationFailed { id, kind, failure, reason },
     }
 }
 
 fn send_snapshots(node: &Node, operations: &Operations, out: &mpsc::UnboundedSender<IpcEvent>) {
-    let _ = out.send(IpcEvent::ActiveOperations(operations.snapshot()));
+    let _ = out.send(active_operations(operations.snapshot()));
     let _ = out.send(IpcEvent::Catalog(node.catalog.entries().cloned().collect()));
     if let Some(library) = &node.library {
-        let _ = out.send(IpcEvent::Library(library.state().snapshot()));
+        let _ = out.send(IpcEvent::Library(library_snapshot(&library.state())));
     }
-    let _ = out.send(IpcEvent::NetworkGames(node.network_games()));
-    let _ = out.send(IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)));
+    for event in network(node) {
+        let _ = out.send(event);
+    }
+}
+
+/// The UI's wire events for one node event: the one place the worker's
+/// events meet the IPC protocol.
+fn wire_events(event: NodeEvent, node: &Node) -> Vec<IpcEvent> {
+    let one = match event {
+        NodeEvent::LibraryChanged(state) => IpcEvent::Library(library_snapshot(&state)),
+        NodeEvent::NetworkChanged => return network(node).into(),
+        NodeEvent::PeerJoined(peer) => match node.peer_summary(peer) {
+            Some(summary) => IpcEvent::PeerJoined(summary),
+            None => return Vec::new(),
+        },
+        NodeEvent::PeerLeft(peer_id) => IpcEvent::PeerLeft { peer_id },
+        NodeEvent::OperationsChanged(operations) => active_operations(operations),
+        NodeEvent::DownloadBegin { id, version, bytes_total } => IpcEvent::DownloadBegin { id, version, bytes_total },
+        NodeEvent::Progress(progress) => IpcEvent::Progress(progress),
+        NodeEvent::DownloadFinished { id, version } => IpcEvent::DownloadFinished { id, version },
+        NodeEvent::DownloadStopped { id, paused } => IpcEvent::DownloadCancelled { id, paused },
+        NodeEvent::DownloadFailed { id, failure: Failure { kind, message } } => {
+            IpcEvent::DownloadFailed { id, kind, reason: message }
+        }
+        NodeEvent::WorkBegin { id, kind } => IpcEvent::OperationBegin { id, kind },
+        NodeEvent::WorkFinished { id, kind } => IpcEvent::OperationFinished { id, kind },
+        NodeEvent::WorkFailed { id, kind, failure } => {
+            IpcEvent::OperationFailed { id, kind, failure: failure.kind, reason: failure.message }
+        }
+        NodeEvent::GameFiles { manifest, peers } => IpcEvent::GameFiles {
+            id: manifest.id.clone(),
+            version: manifest.version.clone(),
+            files: manifest.files.iter().map(|f| GameFile { path: f.path.clone(), size: f.size }).collect(),
+            peers,
+        },
+        NodeEvent::Failed { context, failure } => {
+            IpcEvent::RuntimeFailure { context: context.to_owned(), kind: failure.kind, message: failure.message }
+        }
+    };
+    vec![one]
+}
+
+/// The network's games and how many peers are joined.
+fn network(node: &Node) -> [IpcEvent; 2] {
+    [
+        IpcEvent::NetworkGames(node.network_games()),
+        IpcEvent::PeerCount(u32::try_from(node.peer_count()).unwrap_or(u32::MAX)),
+    ]
+}
+
+fn active_operations(operations: Vec<RunningOperation>) -> IpcEvent {
+    IpcEvent::ActiveOperations(
+        operations
+            .into_iter()
+            .map(|RunningOperation { id, kind, paused }| ActiveOperation { id, kind, paused })
+            .collect(),
+    )
+}
+
+fn library_snapshot(state: &LibraryState) -> LibrarySnapshot {
+    LibrarySnapshot {
+        game_dir: state.game_dir.display().to_string(),
+        revision: state.revision,
+        games: state
+            .games
+            .values()
+            .map(|g| LocalGame {
+                id: g.id.clone(),
+                version: g.version.clone(),
+                installed: g.installed,
+                size: g.size,
+                installed_version: g.installed_version.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// Turns the process's traffic counters into per-second speeds, sent when
@@ -373,9 +476,12 @@ mod tests {
         let ok = trust_settings(Some("party words"), &[PeerId([1; 32])], true).unwrap();
         assert!(ok.party_key.is_some() && ok.is_trusted(&PeerId([1; 32])) && ok.auto_install_untrusted);
         assert_eq!(trust_settings(None, &[], false).unwrap(), TrustSettings::default());
-        assert!(trust_settings(Some(" "), &[], false).unwrap_err().contains("empty"));
+        assert!(matches!(
+            trust_settings(Some(" "), &[], false),
+            Err(TrustSettingsError::PartyKey(PartyKeyError::Empty))
+        ));
         let many: Vec<PeerId> = (0..=MAX_TRUSTED_PEERS).map(|i| PeerId([(i % 256) as u8; 32])).collect();
-        assert!(trust_settings(None, &many, false).unwrap_err().contains("at most"));
+        assert!(matches!(trust_settings(None, &many, false), Err(TrustSettingsError::TooManyPeers(257))));
     }
 
     #[test]
@@ -396,7 +502,11 @@ mod tests {
             Some(IpcEvent::NetworkGames(games)) => assert!(!games.is_empty() && games.len() < 16, "{}", games.len()),
             other => panic!("{other:?}"),
         }
-        let failure = IpcEvent::RuntimeFailure { context: "x".into(), message: "y".repeat(MAX_IPC_FRAME) };
+        let failure = IpcEvent::RuntimeFailure {
+            context: "x".into(),
+            kind: FailureKind::Other,
+            message: "y".repeat(MAX_IPC_FRAME),
+        };
         assert!(encode_to_fit(failure).is_none());
         assert!(encode_to_fit(IpcEvent::Heartbeat).is_some());
     }

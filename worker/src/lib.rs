@@ -16,11 +16,14 @@
 //!   an older version already has.
 //! - [`install`]: unpacking into `local/`, updates, uninstall, removal and
 //!   crash recovery, each a transaction.
+//! - [`operations`]: the operation table (which game is downloading,
+//!   paused, installing…, as plain logic) and the runner that starts its
+//!   tasks.
+//! - [`events`]: what a running node tells its listeners ([`events::NodeEvent`]).
 //! - [`node`]: all of the above running together, with one shutdown.
 //! - [`fetch`]: the headless `fetch` command: discover, download, report.
-//! - [`operations`]: downloads started by the UI and the active-operations
-//!   snapshot.
-//! - [`ipc`]: the bridge to the desktop UI.
+//! - [`ipc`]: the bridge to the desktop UI, and the only place node events
+//!   become the UI's wire events.
 //! - [`manage`]: the headless install, uninstall, remove and recover commands.
 //! - [`cli`]: the headless command line.
 //! - [`platform`]: paths, durable and unbuffered writes and signals per
@@ -53,6 +56,7 @@ pub mod catalog;
 pub mod cli;
 pub mod discovery;
 pub mod download;
+pub mod events;
 pub mod fetch;
 pub mod install;
 pub mod ipc;

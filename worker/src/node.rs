@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lanspread_proto::PeerId;
-use lanspread_proto::ipc::{IpcEvent, NetworkGame, PeerSummary};
+use lanspread_proto::ipc::{NetworkGame, PeerSummary};
 use lanspread_proto::peer::GameManifest;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -16,11 +16,13 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::Catalog;
 use crate::discovery::known::KnownPeers;
 use crate::discovery::{self, OwnIdentity, Peers, Settling, mdns};
+use crate::events::NodeEvent;
 use crate::library::Library;
 use crate::net::client::{ClientError, PeerConnection};
 use crate::net::identity::Identity;
 use crate::net::server::{self, ServerContext};
 use crate::net::transport;
+use crate::operations::Operations;
 use crate::trust::{Choice, TrustSettings};
 
 /// Name of the hash index in the state directory.
@@ -72,9 +74,11 @@ pub struct Node {
     /// Where the QUIC endpoint is bound.
     pub local_addr: SocketAddr,
     pub library: Option<Library>,
+    /// The operation table and its runner, on a node with a game directory.
+    pub operations: Option<Operations>,
     pub catalog: Arc<Catalog>,
     peers: Peers,
-    events: broadcast::Sender<IpcEvent>,
+    events: broadcast::Sender<NodeEvent>,
     trust: watch::Sender<TrustSettings>,
     endpoint: quinn::Endpoint,
     mdns: Option<mdns::Mdns>,
@@ -114,8 +118,10 @@ impl Node {
         let local_addr = endpoint.local_addr()?;
         let mut tasks = Vec::new();
 
+        let (busy, busy_games) = watch::channel(Arc::default());
         let library = options.games_dir.clone().map(|dir| {
-            Library::start(dir, options.catalog.clone(), &options.state_dir.join(HASH_INDEX_FILE), cancel.clone())
+            let index = options.state_dir.join(HASH_INDEX_FILE);
+            Library::start(dir, options.catalog.clone(), &index, busy_games, cancel.clone())
         });
         let (candidate_tx, candidate_rx) = mpsc::unbounded_channel();
         if let Some(library) = &library {
@@ -185,10 +191,18 @@ impl Node {
             }
         }));
 
+        let access = PeerAccess {
+            endpoint: endpoint.clone(),
+            db: peers.db.clone(),
+            settling: peers.settling.clone(),
+            trust: trust.subscribe(),
+        };
+        let operations = library.clone().map(|library| Operations::new(events.clone(), busy, access, library));
         Ok(Node {
             peer_id: identity.peer_id,
             local_addr,
             library,
+            operations,
             catalog: options.catalog,
             peers,
             events,
@@ -217,14 +231,14 @@ impl Node {
         self.trust.borrow().clone()
     }
 
-    /// A sender into the node's event stream, for operations.
-    pub fn event_sender(&self) -> broadcast::Sender<IpcEvent> {
-        self.events.clone()
+    /// Events from now on (library, peers, network games, operations).
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
     }
 
-    /// Events from now on (library, peers, network games, failures).
-    pub fn subscribe(&self) -> broadcast::Receiver<IpcEvent> {
-        self.events.subscribe()
+    /// A peer as the UI shows it, while it is joined.
+    pub fn peer_summary(&self, peer: PeerId) -> Option<PeerSummary> {
+        self.peers.db.lock().unwrap_or_else(|p| p.into_inner()).get(peer).map(|p| p.summary())
     }
 
     pub fn network_games(&self) -> Vec<NetworkGame> {
@@ -324,15 +338,15 @@ async fn announce_revisions(
 }
 
 /// Publishes each new library state as an event.
-async fn forward_library(library: Library, events: broadcast::Sender<IpcEvent>, cancel: CancellationToken) {
+async fn forward_library(library: Library, events: broadcast::Sender<NodeEvent>, cancel: CancellationToken) {
     let mut state = library.subscribe();
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             changed = state.changed() => if changed.is_err() { return },
         }
-        let snapshot = state.borrow_and_update().snapshot();
-        let _ = events.send(IpcEvent::Library(snapshot));
+        let state = state.borrow_and_update().clone();
+        let _ = events.send(NodeEvent::LibraryChanged(state));
     }
 }
 

@@ -26,13 +26,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
-use lanspread_proto::ipc::IpcEvent;
 use lanspread_proto::peer::{GameList, GameSummary, Hello, PEER_PROTOCOL_VERSION};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::events::NodeEvent;
 use crate::library::Library;
 use crate::net::client::{self, ClientError, PeerConnection};
 use crate::net::log_limit::{LogLimiter, held_back};
@@ -173,7 +173,7 @@ pub fn spawn(
     static_peers: Vec<(String, Vec<SocketAddr>)>,
     known: Option<known::KnownPeers>,
     candidates: mpsc::UnboundedReceiver<Candidate>,
-    events: broadcast::Sender<IpcEvent>,
+    events: broadcast::Sender<NodeEvent>,
     trust: watch::Receiver<TrustSettings>,
     cancel: CancellationToken,
 ) -> (Peers, tokio::task::JoinHandle<()>) {
@@ -215,7 +215,7 @@ struct Manager {
     endpoint: quinn::Endpoint,
     own: OwnIdentity,
     db: Arc<Mutex<PeerGameDb>>,
-    events: broadcast::Sender<IpcEvent>,
+    events: broadcast::Sender<NodeEvent>,
     candidates: HashMap<String, CandidateState>,
     conns: HashMap<PeerId, PeerConnection>,
     /// Peers with a ping or re-list in flight, so they are not doubled.
@@ -491,18 +491,15 @@ impl Manager {
         let name = display_name(&hello.display_name);
         let games = self.accept_listing(peer, conn.addr, list.games);
         let count = games.len();
-        let summary = {
+        {
             let mut db = self.db();
             db.upsert(peer, &name, conn.addr, now);
             db.set_list(peer, hello.library_revision, GameList { games, scanning: list.scanning });
-            db.get(peer).map(|p| p.summary())
-        };
+        }
         let scanning = if list.scanning { " (still scanning its library)" } else { "" };
         tracing::info!("peer joined: {name} ({peer}) at {} with {count} games{scanning}", conn.addr);
         self.conns.insert(peer, conn);
-        if let Some(summary) = summary {
-            let _ = self.events.send(IpcEvent::PeerJoined(summary));
-        }
+        let _ = self.events.send(NodeEvent::PeerJoined(peer));
         self.emit_network();
         self.resolve(&key);
     }
@@ -518,7 +515,7 @@ impl Manager {
         }
         if let Some(record) = record {
             tracing::info!("peer left: {} ({peer}) {why}", record.display_name);
-            let _ = self.events.send(IpcEvent::PeerLeft { peer_id: peer });
+            let _ = self.events.send(NodeEvent::PeerLeft(peer));
             self.emit_network();
         }
     }
@@ -577,13 +574,7 @@ impl Manager {
 
     fn emit_network(&mut self) {
         self.network_changes += 1;
-        let trusted = self.trust.borrow().trusted.clone();
-        let (games, count) = {
-            let db = self.db();
-            (db.network_games(&trusted), db.len())
-        };
-        let _ = self.events.send(IpcEvent::NetworkGames(games));
-        let _ = self.events.send(IpcEvent::PeerCount(u32::try_from(count).unwrap_or(u32::MAX)));
+        let _ = self.events.send(NodeEvent::NetworkChanged);
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, PeerGameDb> {

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
-use lanspread_proto::ipc::{Phase, Progress};
+use lanspread_proto::ipc::{FailureKind, Phase, Progress};
 use lanspread_proto::peer::GameManifest;
 use lanspread_proto::units::format_size;
 use tokio_util::sync::CancellationToken;
@@ -71,6 +71,18 @@ pub enum DownloadError {
     Cancelled,
     #[error("{0}")]
     NoPeers(String),
+}
+
+impl DownloadError {
+    /// What kind of failure this is, for the UI to act on.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            DownloadError::BadManifest(_) | DownloadError::NoPeers(_) => FailureKind::NoPeers,
+            DownloadError::NoSpace { .. } => FailureKind::NoSpace,
+            DownloadError::Io(e) => crate::events::io_failure_kind(e),
+            DownloadError::Cancelled => FailureKind::Other,
+        }
+    }
 }
 
 /// What a finished download did.

@@ -43,7 +43,7 @@ use std::io;
 use std::path::Path;
 use std::time::Instant;
 
-use lanspread_proto::ipc::{Phase, Progress};
+use lanspread_proto::ipc::{FailureKind, Phase, Progress};
 use lanspread_proto::units::format_size;
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +91,24 @@ pub enum InstallError {
     UnsafeLink(String),
     #[error("{0}")]
     Io(#[from] io::Error),
+}
+
+impl InstallError {
+    /// What kind of failure this is, for the UI to act on.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            InstallError::NoSpace { .. } => FailureKind::NoSpace,
+            InstallError::Archive { .. } | InstallError::NoUnpacker { .. } => FailureKind::Archive,
+            InstallError::NotDownloaded(_)
+            | InstallError::UnsafeEntry { .. }
+            | InstallError::Refused(_)
+            | InstallError::Root(_)
+            | InstallError::OverBudget { .. }
+            | InstallError::UnsafeLink(_) => FailureKind::Refused,
+            InstallError::Cancelled => FailureKind::Other,
+            InstallError::Io(e) => crate::events::io_failure_kind(e),
+        }
+    }
 }
 
 /// What an install did.

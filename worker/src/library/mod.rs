@@ -16,14 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lanspread_proto::ipc::{LibrarySnapshot, LocalGame};
 use lanspread_proto::peer::{FileEntry, GameList, GameManifest, GameSummary};
 use tokio::sync::{mpsc, watch as state_watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use hash_index::{CHUNK_SIZE, HashIndex, HashStats};
-use lock::RootLock;
 use scan::ScannedGame;
 
 /// A full rescan runs this often to catch events the watcher missed.
@@ -39,11 +37,9 @@ pub struct LocalGameState {
     pub installed: bool,
     pub installed_version: Option<String>,
     pub size: u64,
-    /// Present once every payload file is hashed (and no operation runs).
+    /// Present once every payload file is hashed (and no operation has
+    /// changed the root since).
     pub manifest: Option<Arc<GameManifest>>,
-    /// An operation (download, install, …) is changing this root: it is
-    /// neither rescanned nor listed nor served until the operation ends.
-    pub busy: bool,
 }
 
 /// The published state of the library.
@@ -61,41 +57,24 @@ pub struct LibraryState {
 
 impl LibraryState {
     /// The games this node lists to peers: downloaded ones whose file list
-    /// is ready, so a peer that sees a game can fetch it at once.
-    pub fn summaries(&self) -> Vec<GameSummary> {
+    /// is ready and that no operation is changing (`busy`), so a peer that
+    /// sees a game can fetch it at once.
+    pub fn summaries(&self, busy: &BTreeSet<String>) -> Vec<GameSummary> {
         self.games
             .values()
-            .filter(|g| !g.busy && g.manifest.is_some())
+            .filter(|g| g.manifest.is_some() && !busy.contains(&g.id))
             .filter_map(|g| {
                 let version = g.version.clone()?;
                 Some(GameSummary { id: g.id.clone(), version, size: g.size, installed: g.installed })
             })
             .collect()
     }
-
-    /// What this node answers a peer that asks for its games.
-    pub fn game_list(&self) -> GameList {
-        GameList { games: self.summaries(), scanning: self.scanning }
-    }
-
-    pub fn snapshot(&self) -> LibrarySnapshot {
-        LibrarySnapshot {
-            game_dir: self.game_dir.display().to_string(),
-            revision: self.revision,
-            games: self
-                .games
-                .values()
-                .map(|g| LocalGame {
-                    id: g.id.clone(),
-                    version: g.version.clone(),
-                    installed: g.installed,
-                    size: g.size,
-                    installed_version: g.installed_version.clone(),
-                })
-                .collect(),
-        }
-    }
 }
+
+/// The games an operation is changing, published by the worker's
+/// operation table ([`crate::operations`]): the library neither scans,
+/// lists nor serves them until they are free again, and then scans them.
+pub type BusyGames = state_watch::Receiver<Arc<BTreeSet<String>>>;
 
 #[derive(Debug)]
 enum ScanRequest {
@@ -111,59 +90,51 @@ enum ScanRequest {
 #[derive(Debug, Clone)]
 pub struct Library {
     state: state_watch::Receiver<Arc<LibraryState>>,
-    publisher: Arc<state_watch::Sender<Arc<LibraryState>>>,
-    busy: Arc<Mutex<BTreeSet<String>>>,
+    busy: BusyGames,
     requests: mpsc::UnboundedSender<ScanRequest>,
     catalog: Arc<Catalog>,
 }
 
-/// Marks a game busy while it lives and holds its [`RootLock`]; dropping it
-/// frees the game and rescans it.
-#[derive(Debug)]
-pub struct BusyGuard {
-    library: Library,
-    id: String,
-    lock: RootLock,
-}
-
-impl BusyGuard {
-    /// The root's lock, which install operations ask for.
-    pub fn lock(&self) -> &RootLock {
-        &self.lock
-    }
-}
-
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        self.library.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
-        self.library.publisher.send_modify(|state| {
-            if let Some(game) = Arc::make_mut(state).games.get_mut(&self.id) {
-                game.busy = false;
-            }
-        });
-        let _ = self.library.requests.send(ScanRequest::Game(self.id.clone()));
-    }
-}
-
 impl Library {
     /// Starts scanning `game_dir` and watching it until `cancel` fires.
-    pub fn start(game_dir: PathBuf, catalog: Arc<Catalog>, index_path: &Path, cancel: CancellationToken) -> Self {
+    pub fn start(
+        game_dir: PathBuf,
+        catalog: Arc<Catalog>,
+        index_path: &Path,
+        busy: BusyGames,
+        cancel: CancellationToken,
+    ) -> Self {
         let initial = LibraryState { game_dir: game_dir.clone(), revision: 0, games: BTreeMap::new(), scanning: true };
         let (state_tx, state) = state_watch::channel(Arc::new(initial));
-        let publisher = Arc::new(state_tx);
-        let busy = Arc::new(Mutex::new(BTreeSet::new()));
         let (requests, rx) = mpsc::unbounded_channel();
         let service = Service {
             game_dir,
             catalog: catalog.clone(),
             index: Arc::new(Mutex::new(HashIndex::load(index_path))),
-            state: publisher.clone(),
+            state: Arc::new(state_tx),
             busy: busy.clone(),
             requests: requests.clone(),
         };
         tokio::spawn(service.run(rx, cancel));
         let _ = requests.send(ScanRequest::All);
-        Library { state, publisher, busy, requests, catalog }
+        Library { state, busy, requests, catalog }
+    }
+
+    /// Whether an operation is changing `id` (it is then neither listed
+    /// nor served).
+    pub fn is_busy(&self, id: &str) -> bool {
+        self.busy.borrow().contains(id)
+    }
+
+    /// What this node answers a peer that asks for its games.
+    pub fn game_list(&self) -> GameList {
+        let state = self.state();
+        GameList { games: state.summaries(&self.busy.borrow()), scanning: state.scanning }
+    }
+
+    /// The checked catalog the library lists games of.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
     }
 
     /// Takes the hashes of a download just committed (see
@@ -172,42 +143,6 @@ impl Library {
     /// again. Returns at once; the library service does the work.
     pub fn remember_download(&self, manifest: GameManifest) {
         let _ = self.requests.send(ScanRequest::Downloaded(Arc::new(manifest)));
-    }
-
-    /// Takes `id` out of scanning, listing and serving until the guard drops.
-    /// Fails with a reason for a person when an operation here or in another
-    /// process already holds it.
-    pub fn begin_operation(&self, id: &str) -> Result<BusyGuard, String> {
-        if !self.busy.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
-            return Err(format!("{id} is busy with another operation"));
-        }
-        // The lock checks the id and its root (see `root::checked_root`).
-        let lock = match RootLock::try_acquire(&self.state().game_dir, id, &self.catalog) {
-            Ok(Some(lock)) => lock,
-            failed => {
-                self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-                return Err(match failed {
-                    Err(e) => format!("{e}; nothing was changed"),
-                    _ => format!("{id} is busy: another LanSpread process is working on it"),
-                });
-            }
-        };
-        self.publisher.send_modify(|state| {
-            let state = Arc::make_mut(state);
-            let game = state.games.entry(id.to_owned()).or_insert_with(|| LocalGameState {
-                id: id.to_owned(),
-                version: None,
-                installed: false,
-                installed_version: None,
-                size: 0,
-                manifest: None,
-                busy: true,
-            });
-            game.busy = true;
-            game.manifest = None;
-            state.revision += 1;
-        });
-        Ok(BusyGuard { library: self.clone(), id: id.to_owned(), lock })
     }
 
     /// The last published state.
@@ -230,7 +165,7 @@ struct Service {
     catalog: Arc<Catalog>,
     index: Arc<Mutex<HashIndex>>,
     state: Arc<state_watch::Sender<Arc<LibraryState>>>,
-    busy: Arc<Mutex<BTreeSet<String>>>,
+    busy: BusyGames,
     requests: mpsc::UnboundedSender<ScanRequest>,
 }
 
@@ -263,6 +198,7 @@ impl Service {
         let mut watcher = watch::GameDirWatcher::new(self.requests.clone(), ScanRequest::Game);
         let mut full_rescan = tokio::time::interval(FULL_RESCAN_INTERVAL);
         full_rescan.tick().await;
+        let mut busy_before = self.busy.borrow_and_update().clone();
         loop {
             let mut pending = Pending::default();
             let mut game_dir = self.game_dir.clone();
@@ -273,6 +209,14 @@ impl Service {
                     Some(request) => pending.add(request, &mut game_dir),
                     None => return,
                 },
+                Ok(()) = self.busy.changed() => {
+                    let busy = self.busy.borrow_and_update().clone();
+                    self.busy_changed(&busy_before, &busy, &mut pending);
+                    busy_before = busy;
+                    if pending.games.is_empty() {
+                        continue;
+                    }
+                }
             }
             // Gather a burst of watcher events into one pass.
             tokio::time::sleep(DEBOUNCE).await;
@@ -296,7 +240,7 @@ impl Service {
                 catalog: self.catalog.clone(),
                 index: self.index.clone(),
                 state: self.state.clone(),
-                busy: self.busy.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                busy: self.busy.clone(),
             };
             self.set_scanning(true);
             let result = tokio::task::spawn_blocking(move || pass.run(pending)).await;
@@ -321,6 +265,26 @@ impl Service {
 }
 
 impl Service {
+    /// An operation took games or freed them: a taken game's file list is
+    /// dropped (its files are about to change), and the revision bumped so
+    /// peers re-list; a freed game is scanned again.
+    fn busy_changed(&self, before: &BTreeSet<String>, now: &BTreeSet<String>, pending: &mut Pending) {
+        pending.games.extend(before.difference(now).cloned());
+        let taken: Vec<&String> = now.difference(before).collect();
+        if taken.is_empty() {
+            return;
+        }
+        self.state.send_modify(|state| {
+            let state = Arc::make_mut(state);
+            for id in taken {
+                if let Some(game) = state.games.get_mut(id) {
+                    game.manifest = None;
+                }
+            }
+            state.revision += 1;
+        });
+    }
+
     /// Says whether a pass runs; peers re-list when it changes.
     fn set_scanning(&self, scanning: bool) {
         self.state.send_if_modified(|state| {
@@ -342,7 +306,7 @@ struct Pass {
     index: Arc<Mutex<HashIndex>>,
     state: Arc<state_watch::Sender<Arc<LibraryState>>>,
     /// Games an operation is changing: left alone by this pass.
-    busy: BTreeSet<String>,
+    busy: BusyGames,
 }
 
 impl Pass {
@@ -362,7 +326,7 @@ impl Pass {
         }
         if pending.all {
             // Finish or undo what a crash interrupted before reading the roots.
-            crate::install::recover_game_dir(&self.game_dir, &self.catalog, &self.busy);
+            crate::install::recover_game_dir(&self.game_dir, &self.catalog, &self.busy.borrow());
         }
         let mut scanned: Vec<(String, Option<ScannedGame>)> = if pending.all {
             let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
@@ -384,14 +348,15 @@ impl Pass {
             found
         };
 
-        scanned.retain(|(id, _)| !self.busy.contains(id));
+        scanned.retain(|(id, _)| !self.busy.borrow().contains(id));
         if !pending.all && scanned.is_empty() {
             return Ok(None);
         }
         // Publish what was found at once; manifests follow as they are hashed.
         self.publish(|games| {
+            let busy = self.busy.borrow();
             for (id, game) in &scanned {
-                if games.get(id).is_some_and(|g| g.busy) {
+                if busy.contains(id) {
                     continue;
                 }
                 match game {
@@ -446,7 +411,7 @@ impl Pass {
             let manifest = Arc::new(GameManifest { id: id.clone(), version, chunk_size: CHUNK_SIZE, files });
             self.publish(|games| {
                 if let Some(entry) = games.get_mut(&id)
-                    && !entry.busy
+                    && !self.busy.borrow().contains(&id)
                     && entry.version.as_ref() == Some(&manifest.version)
                 {
                     entry.manifest = Some(manifest.clone());
@@ -480,6 +445,5 @@ fn state_of(game: &ScannedGame, manifest: Option<Arc<GameManifest>>) -> LocalGam
         installed_version: game.installed_version.clone(),
         size: game.size(),
         manifest,
-        busy: false,
     }
 }

@@ -136,7 +136,7 @@ impl ServerContext {
             PeerRequest::GetChunk { id, version, file, chunk } => return self.locate_chunk(&id, &version, file, chunk),
             PeerRequest::Hello(theirs) => self.greet(&theirs, remote),
             PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
-            PeerRequest::ListGames => PeerResponse::GameList(self.library.state().game_list()),
+            PeerRequest::ListGames => PeerResponse::GameList(self.library.game_list()),
             PeerRequest::GetGame { id } => self.manifest_of(&id),
             PeerRequest::Prove(proof) => self.check_proof(party_key, &proof, session, remote),
         };
@@ -192,7 +192,7 @@ impl ServerContext {
 
     fn manifest_of(&self, id: &str) -> PeerResponse {
         let state = self.library.state();
-        match state.games.get(id).filter(|g| g.version.is_some() && !g.busy) {
+        match state.games.get(id).filter(|g| g.version.is_some() && !self.library.is_busy(id)) {
             None => error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")),
             Some(game) => match &game.manifest {
                 Some(manifest) => PeerResponse::Game(manifest.as_ref().clone()),
@@ -204,7 +204,7 @@ impl ServerContext {
     /// Where the bytes of a chunk are, checked against our own manifest only.
     fn locate_chunk(&self, id: &str, version: &str, file: u32, chunk: u32) -> Reply {
         let state = self.library.state();
-        if state.games.get(id).is_some_and(|g| g.busy) {
+        if self.library.is_busy(id) {
             return Reply::Frame(error(
                 ErrorCode::NotReady,
                 format!("{id} is being changed on this node; ask again later"),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lanspread_proto::ipc::{IpcCommand, IpcEvent};
+use lanspread_proto::ipc::{FailureKind, IpcCommand, IpcEvent};
 use lanspread_proto::peer::{ErrorCode, PeerRequest, PeerResponse};
 use lanspread_worker::net::client::{self, ClientError};
 use lanspread_worker::net::party::PartyKey;
@@ -243,7 +243,7 @@ async fn trust_and_the_party_key_apply_over_the_ipc_without_a_restart() {
         auto_install_untrusted: false,
     });
     ui.wait_for(Duration::from_secs(5), "the refusal", |e| {
-        matches!(e, IpcEvent::RuntimeFailure { context, message } if context == "trust settings" && message.contains("control"))
+        matches!(e, IpcEvent::RuntimeFailure { context, kind: FailureKind::Refused, message } if context == "trust settings" && message.contains("control"))
     })
     .await;
     drop((party, newer));

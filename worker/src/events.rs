@@ -1,0 +1,102 @@
+//! What a running node tells whoever listens (the IPC bridge, `serve`'s
+//! log): the worker's own events, in its own terms. Only `ipc.rs` turns
+//! them into the UI's wire events, so a protocol change stays there.
+
+use std::sync::Arc;
+
+use lanspread_proto::PeerId;
+use lanspread_proto::ipc::{FailureKind, OperationKind, Progress};
+use lanspread_proto::peer::GameManifest;
+
+use crate::library::LibraryState;
+
+/// An event of a running node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeEvent {
+    /// The local library was published anew.
+    LibraryChanged(Arc<LibraryState>),
+    /// A peer joined, left or listed other games: the network's games changed.
+    NetworkChanged,
+    PeerJoined(PeerId),
+    PeerLeft(PeerId),
+    /// Every operation running or paused now, after a change.
+    OperationsChanged(Vec<RunningOperation>),
+    DownloadBegin {
+        id: String,
+        version: String,
+        bytes_total: u64,
+    },
+    Progress(Progress),
+    DownloadFinished {
+        id: String,
+        version: String,
+    },
+    /// A download was stopped on request: paused (it can resume) or cancelled.
+    DownloadStopped {
+        id: String,
+        paused: bool,
+    },
+    DownloadFailed {
+        id: String,
+        failure: Failure,
+    },
+    /// An install, uninstall or removal started.
+    WorkBegin {
+        id: String,
+        kind: OperationKind,
+    },
+    WorkFinished {
+        id: String,
+        kind: OperationKind,
+    },
+    WorkFailed {
+        id: String,
+        kind: OperationKind,
+        failure: Failure,
+    },
+    /// A game's file list as the peers with its newest version have it.
+    GameFiles {
+        manifest: Arc<GameManifest>,
+        peers: Vec<PeerId>,
+    },
+    /// Something failed that the user should see, outside an operation.
+    Failed {
+        context: &'static str,
+        failure: Failure,
+    },
+}
+
+/// One operation running (or paused) on a game.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningOperation {
+    pub id: String,
+    pub kind: OperationKind,
+    pub paused: bool,
+}
+
+/// Why something failed: a kind to act on and a message for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure { kind, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The kind of a failed read or write: a full disk is told apart.
+pub fn io_failure_kind(e: &std::io::Error) -> FailureKind {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => FailureKind::NoSpace,
+        _ => FailureKind::Io,
+    }
+}
