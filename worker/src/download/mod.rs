@@ -62,7 +62,9 @@ pub const VERSION_TMP: &str = ".version.ini.tmp";
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
     #[error("the peers' file list is unusable: {0}")]
-    BadManifest(String),
+    BadManifest(#[from] storage::ManifestError),
+    #[error("{root}: not the root of the game {id}")]
+    WrongRoot { root: String, id: String },
     #[error("not enough free space in {path}: the download needs {} more, {} is free", format_size(*needed), format_size(*available))]
     NoSpace { path: String, needed: u64, available: u64 },
     #[error("{0}")]
@@ -78,6 +80,7 @@ impl DownloadError {
     pub fn kind(&self) -> FailureKind {
         match self {
             DownloadError::BadManifest(_) | DownloadError::NoPeers(_) => FailureKind::NoPeers,
+            DownloadError::WrongRoot { .. } => FailureKind::Refused,
             DownloadError::NoSpace { .. } => FailureKind::NoSpace,
             DownloadError::Io(e) => crate::events::io_failure_kind(e),
             DownloadError::Cancelled => FailureKind::Other,
@@ -117,12 +120,13 @@ pub async fn download(
     cancel: CancellationToken,
 ) -> Result<DownloadReport, DownloadError> {
     let started = Instant::now();
-    storage::check_manifest(&manifest).map_err(DownloadError::BadManifest)?;
+    storage::check_manifest(&manifest)?;
+    let wrong_root = || DownloadError::WrongRoot { root: root.display().to_string(), id: manifest.id.clone() };
     let (Some(game_dir), Some(id)) = (root.parent(), root.file_name()) else {
-        return Err(DownloadError::BadManifest(format!("{}: not a game root", root.display())));
+        return Err(wrong_root());
     };
     if id != manifest.id.as_str() {
-        return Err(DownloadError::BadManifest(format!("it is the file list of another game, not {}", id.display())));
+        return Err(wrong_root());
     }
     let total = manifest.total_size();
 

@@ -24,40 +24,68 @@ use crate::library::scan::{INSTALL_DIR, VERSION_FILE};
 use crate::platform::fs::{annotate, read_exact_at, write_all_at};
 use crate::platform::unbuffered;
 
+/// Why a peer's file list is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("its game id is not a valid id")]
+    InvalidId,
+    #[error("its version is empty, too long or not printable")]
+    InvalidVersion,
+    #[error("chunk size {0} is outside 1..={MAX_CHUNK_SIZE}")]
+    ChunkSize(u32),
+    #[error("it names {0} files, more than the {MAX_MANIFEST_FILES} allowed")]
+    TooManyFiles(usize),
+    #[error("unsafe file path {path:?}: {why}")]
+    UnsafePath { path: String, why: &'static str },
+    #[error("file {0:?} is listed twice")]
+    ListedTwice(String),
+    #[error("{VERSION_FILE} of {0} bytes (at most {MAX_VERSION_FILE_SIZE})")]
+    VersionFileTooLarge(u64),
+    #[error("{path}: {hashes} chunk hashes for {size} bytes")]
+    ChunkCount { path: String, hashes: usize, size: u64 },
+    #[error("its sizes add up to more than 16 EiB")]
+    TooLarge,
+    #[error("it has no {VERSION_FILE}")]
+    NoVersionFile,
+    #[error("{file:?} is listed as a file and as the folder of {path:?}")]
+    FileIsFolder { file: String, path: String },
+}
+
 /// Checks a manifest from a peer before any of it touches the disk or
 /// sizes an allocation.
-pub fn check_manifest(manifest: &GameManifest) -> Result<(), String> {
+pub fn check_manifest(manifest: &GameManifest) -> Result<(), ManifestError> {
     if !is_valid_game_id(&manifest.id) {
-        return Err("its game id is not a valid id".into());
+        return Err(ManifestError::InvalidId);
     }
     if !is_valid_version(&manifest.version) {
-        return Err("its version is empty, too long or not printable".into());
+        return Err(ManifestError::InvalidVersion);
     }
     if manifest.chunk_size == 0 || manifest.chunk_size > MAX_CHUNK_SIZE {
-        return Err(format!("chunk size {} is outside 1..={MAX_CHUNK_SIZE}", manifest.chunk_size));
+        return Err(ManifestError::ChunkSize(manifest.chunk_size));
     }
     if manifest.files.len() > MAX_MANIFEST_FILES {
-        return Err(format!("it names {} files, more than the {MAX_MANIFEST_FILES} allowed", manifest.files.len()));
+        return Err(ManifestError::TooManyFiles(manifest.files.len()));
     }
     let mut seen = BTreeSet::new();
     let mut total = 0u64;
     for file in &manifest.files {
-        check_download_path(&file.path).map_err(|why| format!("unsafe file path {:?}: {why}", file.path))?;
+        check_download_path(&file.path).map_err(|why| ManifestError::UnsafePath { path: file.path.clone(), why })?;
         if !seen.insert(file.path.to_lowercase()) {
-            return Err(format!("file {:?} is listed twice", file.path));
+            return Err(ManifestError::ListedTwice(file.path.clone()));
         }
         if file.path == VERSION_FILE && file.size > MAX_VERSION_FILE_SIZE {
-            return Err(format!("{VERSION_FILE} of {} bytes (at most {MAX_VERSION_FILE_SIZE})", file.size));
+            return Err(ManifestError::VersionFileTooLarge(file.size));
         }
         let expected = file.size.div_ceil(u64::from(manifest.chunk_size));
         if file.chunks.len() as u64 != expected {
-            return Err(format!("{}: {} chunk hashes for {} bytes", file.path, file.chunks.len(), file.size));
+            let (path, hashes, size) = (file.path.clone(), file.chunks.len(), file.size);
+            return Err(ManifestError::ChunkCount { path, hashes, size });
         }
-        total = total.checked_add(file.size).ok_or("its sizes add up to more than 16 EiB")?;
+        total = total.checked_add(file.size).ok_or(ManifestError::TooLarge)?;
     }
     // Without its sentinel a finished download would never look downloaded.
     if !manifest.files.iter().any(|f| f.path == VERSION_FILE) {
-        return Err(format!("it has no {VERSION_FILE}"));
+        return Err(ManifestError::NoVersionFile);
     }
     // A path that is a file and also the folder of another file (`a` and
     // `a/b`, `version.ini` and `version.ini/x`) cannot be laid out.
@@ -69,7 +97,7 @@ pub fn check_manifest(manifest: &GameManifest) -> Result<(), String> {
             }
             prefix.push_str(part);
             if seen.contains(&prefix) {
-                return Err(format!("{prefix:?} is listed as a file and as the folder of {path:?}"));
+                return Err(ManifestError::FileIsFolder { file: prefix, path: path.clone() });
             }
         }
     }
@@ -363,14 +391,19 @@ mod tests {
             GameManifest { id: "x".into(), version: "1".into(), chunk_size, files }
         };
         assert!(check_manifest(&manifest(4, vec![file("a", 9, 3), file("b", 0, 0)])).is_ok());
-        assert!(check_manifest(&manifest(4, vec![file("a", 9, 2)])).unwrap_err().contains("chunk hashes"));
+        assert!(matches!(
+            check_manifest(&manifest(4, vec![file("a", 9, 2)])),
+            Err(ManifestError::ChunkCount { hashes: 2, size: 9, .. })
+        ));
         let mut sentinel_missing = manifest(4, vec![]);
         sentinel_missing.files.clear();
-        assert_eq!(check_manifest(&sentinel_missing).unwrap_err(), "it has no version.ini");
+        assert_eq!(check_manifest(&sentinel_missing).unwrap_err().to_string(), "it has no version.ini");
         assert!(check_manifest(&manifest(0, vec![])).is_err());
         assert!(check_manifest(&manifest(MAX_CHUNK_SIZE + 1, vec![])).is_err());
-        assert!(check_manifest(&manifest(4, vec![file("a", 1, 1), file("A", 1, 1)])).unwrap_err().contains("twice"));
-        assert!(check_manifest(&manifest(4, vec![file("../a", 1, 1)])).unwrap_err().contains("unsafe"));
+        let twice = check_manifest(&manifest(4, vec![file("a", 1, 1), file("A", 1, 1)]));
+        assert_eq!(twice, Err(ManifestError::ListedTwice("A".into())));
+        let unsafe_path = check_manifest(&manifest(4, vec![file("../a", 1, 1)]));
+        assert!(matches!(unsafe_path, Err(ManifestError::UnsafePath { .. })));
     }
 
     #[test]
@@ -389,7 +422,7 @@ mod tests {
         };
         // A 60 GiB version.ini would be allocated whole.
         let err = check_manifest(&manifest(vec![file(VERSION_FILE, 60 << 30, chunk)])).unwrap_err();
-        assert!(err.contains("version.ini of 64424509440 bytes"), "{err}");
+        assert_eq!(err, ManifestError::VersionFileTooLarge(60 << 30));
         // version.ini as a folder, and any file that is also a folder.
         for pair in [
             ["version.ini", "version.ini/x"],
@@ -398,15 +431,15 @@ mod tests {
             ["a/b", "a/b/c/d"],
         ] {
             let err = check_manifest(&manifest(vec![file(pair[0], 1, chunk), file(pair[1], 1, chunk)])).unwrap_err();
-            assert!(err.contains("as a file and as the folder"), "{err}");
+            assert!(matches!(err, ManifestError::FileIsFolder { .. }), "{err}");
         }
         let mut bad_id = manifest(vec![]);
         bad_id.id = "../outside".into();
-        assert!(check_manifest(&bad_id).unwrap_err().contains("id"));
+        assert_eq!(check_manifest(&bad_id), Err(ManifestError::InvalidId));
         let mut bad_version = manifest(vec![]);
         bad_version.version = "1\u{1b}[2J".into();
-        assert!(check_manifest(&bad_version).unwrap_err().contains("version"));
+        assert_eq!(check_manifest(&bad_version), Err(ManifestError::InvalidVersion));
         let many = (0..MAX_MANIFEST_FILES).map(|i| file(&format!("f{i}"), 0, chunk)).collect();
-        assert!(check_manifest(&manifest(many)).unwrap_err().contains("files"));
+        assert!(matches!(check_manifest(&manifest(many)), Err(ManifestError::TooManyFiles(_))));
     }
 }

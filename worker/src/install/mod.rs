@@ -24,6 +24,9 @@
 //! functions take it as a parameter to make that visible.
 //!
 //! # Layout
+//! - [`plan`]: every transaction (install, update, uninstall, removal,
+//!   recovery) as steps planned from the facts on disk, plain logic;
+//!   `transaction` carries them out.
 //! - [`intent`]: the atomic intent log.
 //! - [`crash`]: the test-only crash switch.
 //! - `payload`: which archives and files make up the install, in order.
@@ -35,10 +38,11 @@ mod external;
 mod formats;
 pub mod intent;
 mod payload;
+pub mod plan;
 mod recovery;
 mod staging;
+mod transaction;
 
-use std::fs;
 use std::io;
 use std::path::Path;
 use std::time::Instant;
@@ -50,10 +54,10 @@ use tokio_util::sync::CancellationToken;
 use crate::download::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use crate::library::lock::RootLock;
 use crate::library::root::RootError;
-use crate::library::scan::{self, INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
-use crate::platform::fs::{available_space, remove_atomic, remove_file_if_present, sync_parent, write_atomic};
-use intent::{Intent, Operation, Step};
-pub use recovery::{recover_game_dir, recover_root};
+use crate::library::scan::{self, VERSION_FILE};
+use crate::platform::fs::available_space;
+use plan::Refusal;
+pub use recovery::{Recovery, recover_game_dir, recover_root};
 use staging::Staging;
 
 /// Where a new install is unpacked before it becomes `local/`.
@@ -142,65 +146,22 @@ pub fn install(
     if available < total {
         return Err(InstallError::NoSpace { path: root.display().to_string(), needed: total, available });
     }
-
-    let updated = game.installed;
-    let (operation, name) = if updated { (Operation::Update, "update") } else { (Operation::Install, "install") };
-    let record = |step| Intent { operation, step, version: Some(version.clone()) }.record(root);
-    record(Step::Unpacking)?;
-    crash::point(&format!("{name}:unpacking"));
-    let staging_dir = root.join(STAGING_DIR);
-    create_owned_dir(&staging_dir)?;
-    let unpacked = unpack_all(id, &items, &sizes, &staging_dir, total, progress, cancel);
-    let bytes = match unpacked {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            // Undo now; if that fails too, the intent log lets recovery do it.
-            if discard(&staging_dir).is_ok() {
-                Intent::clear(root)?;
-            }
-            return Err(e);
-        }
+    let facts = transaction::read_facts(root);
+    let updated = facts.local.is_folder();
+    let steps = plan::install(&facts, &version).map_err(|_| InstallError::NotDownloaded(id.to_owned()))?;
+    let mut bytes = 0;
+    let mut unpack = |staging: &Path| {
+        bytes = unpack_all(id, &items, &sizes, staging, total, progress, cancel)?;
+        Ok(())
     };
-    crash::point(&format!("{name}:unpacked"));
-    if let Err(e) = swap_in(root, &version, updated, name, &record) {
-        // Put the previous install back now rather than at the next start.
+    if let Err(e) = transaction::apply(root, &steps, &mut unpack) {
+        // Undo (or finish) now rather than at the next start.
         if let Err(undo) = recover_root(root) {
             tracing::warn!("{}: {undo}; the next start recovers it", root.display());
         }
         return Err(e);
     }
     Ok(InstallReport { version, updated, bytes, items: items.len() })
-}
-
-/// Moves the unpacked staging directory in as `local/` (the old one aside
-/// first during an update), then cleans up. Every step is logged first.
-fn swap_in(
-    root: &Path,
-    version: &str,
-    updated: bool,
-    name: &str,
-    record: &dyn Fn(Step) -> io::Result<()>,
-) -> Result<(), InstallError> {
-    record(Step::Swapping)?;
-    let staging_dir = root.join(STAGING_DIR);
-    let local = root.join(INSTALL_DIR);
-    let backup = root.join(BACKUP_DIR);
-    if updated {
-        rename(&local, &backup)?;
-        mark_owned(&backup)?;
-        crash::point("update:backed-up");
-    }
-    remove_marker(&staging_dir)?;
-    rename(&staging_dir, &local)?;
-    crash::point(&format!("{name}:swapped"));
-    record_installed(root, version)?;
-    record(Step::Committed)?;
-    crash::point(&format!("{name}:committed"));
-    if updated {
-        discard(&backup)?;
-    }
-    Intent::clear(root)?;
-    Ok(())
 }
 
 fn unpack_all(
@@ -263,22 +224,9 @@ fn unpack_all(
 pub fn uninstall(lock: &RootLock) -> Result<bool, InstallError> {
     let root = lock.root();
     recover_root(root)?;
-    let local = root.join(INSTALL_DIR);
-    if !is_real_dir(&local) {
-        return Ok(false);
-    }
-    Intent { operation: Operation::Uninstall, step: Step::Removing, version: None }.record(root)?;
-    crash::point("uninstall:started");
-    let backup = root.join(BACKUP_DIR);
-    // One rename takes the game out of "installed"; the slow delete follows.
-    rename(&local, &backup)?;
-    mark_owned(&backup)?;
-    forget_installed(root)?;
-    crash::point("uninstall:moved");
-    discard(&backup)?;
-    crash::point("uninstall:deleted");
-    Intent::clear(root)?;
-    Ok(true)
+    let steps = plan::uninstall(&transaction::read_facts(root));
+    transaction::apply(root, &steps, &mut |_| Ok(()))?;
+    Ok(!steps.is_empty())
 }
 
 /// Deletes the whole root of a downloaded, not installed game. Only a
@@ -288,88 +236,19 @@ pub fn uninstall(lock: &RootLock) -> Result<bool, InstallError> {
 pub fn remove_downloaded(lock: &RootLock) -> Result<(), InstallError> {
     let (root, id) = (lock.root(), lock.id());
     recover_root(root)?;
-    if !root.exists() {
-        return Err(InstallError::Refused(format!("{id} is not in {}", lock.game_dir().display())));
-    }
-    // Checked when the lock was taken; a root that became a link since is
-    // still never followed.
-    if !is_real_dir(root) {
-        return Err(RootError::Link(root.display().to_string()).into());
-    }
-    if fs::symlink_metadata(root.join(INSTALL_DIR)).is_ok() {
-        return Err(InstallError::Refused(format!("{id} is installed: uninstall it first; nothing was deleted")));
-    }
-    if !fs::symlink_metadata(root.join(VERSION_FILE)).is_ok_and(|m| m.is_file()) {
-        return Err(InstallError::Refused(format!(
+    let version = scan::read_version(&root.join(VERSION_FILE));
+    let steps = plan::remove(&transaction::read_facts(root), version).map_err(|refusal| match refusal {
+        Refusal::Missing => InstallError::Refused(format!("{id} is not in {}", lock.game_dir().display())),
+        // Checked when the lock was taken; a root that became a link since
+        // is still never followed.
+        Refusal::NotAFolder => RootError::Link(root.display().to_string()).into(),
+        Refusal::Installed => {
+            InstallError::Refused(format!("{id} is installed: uninstall it first; nothing was deleted"))
+        }
+        Refusal::NotDownloaded => InstallError::Refused(format!(
             "{}: no regular {VERSION_FILE} at its root, so it is not a finished download; nothing was deleted",
             root.display()
-        )));
-    }
-    Intent {
-        operation: Operation::Remove,
-        step: Step::Removing,
-        version: scan::read_version(&root.join(VERSION_FILE)),
-    }
-    .record(root)?;
-    crash::point("remove:started");
-    recovery::finish_removal(root)
-}
-
-/// Notes which version `local/` now holds.
-fn record_installed(root: &Path, version: &str) -> Result<(), InstallError> {
-    write_atomic(&root.join(INSTALLED_VERSION_FILE), format!("{version}\n").as_bytes())?;
-    Ok(())
-}
-
-fn forget_installed(root: &Path) -> Result<(), InstallError> {
-    Ok(remove_atomic(&root.join(INSTALLED_VERSION_FILE))?)
-}
-
-fn is_real_dir(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
-}
-
-fn create_owned_dir(dir: &Path) -> Result<(), InstallError> {
-    fs::create_dir(dir).map_err(|e| io_at(dir, e))?;
-    mark_owned(dir)
-}
-
-fn mark_owned(dir: &Path) -> Result<(), InstallError> {
-    let marker = dir.join(OWNED_MARKER);
-    fs::write(&marker, b"created by LanSpread; safe to delete with this folder\n").map_err(|e| io_at(&marker, e))?;
-    sync_parent(&marker);
-    Ok(())
-}
-
-fn is_owned(dir: &Path) -> bool {
-    fs::symlink_metadata(dir.join(OWNED_MARKER)).is_ok_and(|m| m.is_file())
-}
-
-fn remove_marker(dir: &Path) -> Result<(), InstallError> {
-    Ok(remove_file_if_present(&dir.join(OWNED_MARKER))?)
-}
-
-fn rename(from: &Path, to: &Path) -> Result<(), InstallError> {
-    fs::rename(from, to).map_err(|e| {
-        InstallError::Io(io::Error::new(e.kind(), format!("{} -> {}: {e}", from.display(), to.display())))
+        )),
     })?;
-    sync_parent(to);
-    Ok(())
-}
-
-/// Deletes a reserved directory (or whatever is at its name) if present.
-fn discard(path: &Path) -> Result<(), InstallError> {
-    let result = match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Err(e),
-    };
-    result.map_err(|e| io_at(path, e))?;
-    sync_parent(path);
-    Ok(())
-}
-
-fn io_at(path: &Path, e: io::Error) -> InstallError {
-    InstallError::Io(crate::platform::fs::annotate(path, e))
+    transaction::apply(root, &steps, &mut |_| Ok(()))
 }

@@ -7,130 +7,44 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use super::intent::{INTENT_FILE, Intent, Operation, Step};
-use super::{
-    BACKUP_DIR, InstallError, STAGING_DIR, crash, discard, forget_installed, io_at, is_owned, is_real_dir,
-    record_installed, remove_marker, rename,
-};
+use super::intent::INTENT_FILE;
+use super::plan::{self, Recovered};
+use super::transaction::{self, path_of};
+use super::{BACKUP_DIR, InstallError, STAGING_DIR};
 use crate::catalog::Catalog;
 use crate::library::lock::RootLock;
-use crate::library::scan::{INSTALL_DIR, VERSION_FILE};
-use crate::platform::fs::{atomic_write_interrupted, remove_file_if_present, sync_parent};
+use crate::platform::fs::atomic_write_interrupted;
+
+/// What a recovery of one root did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery(pub Vec<Recovered>);
+
+impl std::fmt::Display for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
 
 /// Recovers one root (the caller holds its lock). Returns what was done,
 /// `None` when the root was already consistent.
-pub fn recover_root(root: &Path) -> Result<Option<String>, InstallError> {
-    if !is_real_dir(root) {
-        return Ok(None);
-    }
-    let intent = Intent::read(root).unwrap_or_else(|e| {
-        tracing::warn!("{e}; recovering from what is on disk");
-        None
-    });
-    let Some(intent) = intent else {
-        Intent::clear(root)?;
-        return recover_from_markers(root);
-    };
-    let staging = root.join(STAGING_DIR);
-    let backup = root.join(BACKUP_DIR);
-    let local = root.join(INSTALL_DIR);
-    let what = match (intent.operation, intent.step) {
-        (Operation::Remove, _) => {
-            finish_removal(root)?;
-            return Ok(Some("finished removing the downloaded files".into()));
-        }
-        (Operation::Uninstall, _) => {
-            if is_real_dir(&local) {
-                rename(&local, &backup)?;
-            }
-            forget_installed(root)?;
-            discard(&backup)?;
-            "finished uninstalling".to_owned()
-        }
-        (Operation::Install | Operation::Update, Step::Committed) => {
-            discard(&staging)?;
-            discard(&backup)?;
-            if let Some(version) = &intent.version {
-                record_installed(root, version)?;
-            }
-            format!("finished installing {}", intent.version.unwrap_or_default())
-        }
-        (Operation::Install | Operation::Update, step) => {
-            let swapped = step != Step::Unpacking && !staging.exists() && is_real_dir(&local);
-            if swapped {
-                discard(&backup)?;
-                if let Some(version) = &intent.version {
-                    record_installed(root, version)?;
-                }
-                format!("kept the new install of {}", intent.version.unwrap_or_default())
-            } else {
-                discard(&staging)?;
-                if !is_real_dir(&local) && is_real_dir(&backup) {
-                    restore(&backup, &local)?;
-                }
-                "undid an unfinished install; the previous state is kept".to_owned()
-            }
-        }
-    };
-    Intent::clear(root)?;
-    let more = recover_from_markers(root)?;
-    Ok(Some(more.map_or(what.clone(), |more| format!("{what}; {more}"))))
-}
-
-/// Without an intent log, only a marker proves a reserved directory is ours.
-fn recover_from_markers(root: &Path) -> Result<Option<String>, InstallError> {
+pub fn recover_root(root: &Path) -> Result<Option<Recovery>, InstallError> {
     let mut done = Vec::new();
-    let staging = root.join(STAGING_DIR);
-    let backup = root.join(BACKUP_DIR);
-    let local = root.join(INSTALL_DIR);
-    if fs::symlink_metadata(&staging).is_ok() {
-        if is_real_dir(&staging) && is_owned(&staging) {
-            discard(&staging)?;
-            done.push("removed an unfinished install");
-        } else {
-            tracing::warn!("{}: left alone: nothing proves LanSpread made it", staging.display());
+    // A recovery from the log, then one from the markers it left.
+    for _ in 0..2 {
+        let facts = transaction::read_facts(root);
+        let logged = facts.log.is_some();
+        let (steps, recovered, left_alone) = plan::recover(&facts);
+        for place in left_alone {
+            tracing::warn!("{}: left alone: nothing proves LanSpread made it", path_of(root, place).display());
+        }
+        transaction::apply(root, &steps, &mut |_| Ok(()))?;
+        done.extend(recovered);
+        if !logged {
+            break;
         }
     }
-    if fs::symlink_metadata(&backup).is_ok() {
-        if is_real_dir(&backup) && is_owned(&backup) {
-            if is_real_dir(&local) {
-                discard(&backup)?;
-                done.push("removed a leftover backup");
-            } else {
-                restore(&backup, &local)?;
-                done.push("restored the previous install");
-            }
-        } else {
-            tracing::warn!("{}: left alone: nothing proves LanSpread made it", backup.display());
-        }
-    }
-    Ok((!done.is_empty()).then(|| done.join("; ")))
-}
-
-fn restore(backup: &Path, local: &Path) -> Result<(), InstallError> {
-    rename(backup, local)?;
-    remove_marker(local)
-}
-
-/// Deletes a root whose removal is recorded in its intent log: the sentinel
-/// first (so it stops looking downloaded), then everything but the log,
-/// then the log and the folder.
-pub(super) fn finish_removal(root: &Path) -> Result<(), InstallError> {
-    let sentinel = root.join(VERSION_FILE);
-    remove_file_if_present(&sentinel)?;
-    sync_parent(&sentinel);
-    crash::point("remove:sentinel-deleted");
-    for entry in fs::read_dir(root).map_err(|e| io_at(root, e))? {
-        let entry = entry.map_err(|e| io_at(root, e))?;
-        if entry.file_name() != INTENT_FILE {
-            discard(&entry.path())?;
-        }
-    }
-    crash::point("remove:emptied");
-    Intent::clear(root)?;
-    fs::remove_dir(root).map_err(|e| io_at(root, e))?;
-    sync_parent(root);
-    Ok(())
+    Ok((!done.is_empty()).then_some(Recovery(done)))
 }
 
 /// Recovers every catalogued root of `game_dir` that needs it, skipping
@@ -140,7 +54,7 @@ pub fn recover_game_dir(
     game_dir: &Path,
     catalog: &Catalog,
     busy: &BTreeSet<String>,
-) -> Vec<(String, Result<String, String>)> {
+) -> Vec<(String, Result<Recovery, InstallError>)> {
     let Ok(entries) = fs::read_dir(game_dir) else {
         return Vec::new();
     };
@@ -148,7 +62,7 @@ pub fn recover_game_dir(
     for entry in entries.flatten() {
         let Some(id) = entry.file_name().to_str().map(str::to_owned) else { continue };
         let root = entry.path();
-        if !catalog.contains(&id) || busy.contains(&id) || !is_real_dir(&root) {
+        if !catalog.contains(&id) || busy.contains(&id) || !fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
             continue;
         }
         let pending =
@@ -161,7 +75,7 @@ pub fn recover_game_dir(
             Ok(Some(lock)) => lock,
             Ok(None) => continue,
             Err(e) => {
-                outcomes.push((id, Err(e.to_string())));
+                outcomes.push((id, Err(e.into())));
                 continue;
             }
         };
@@ -173,7 +87,7 @@ pub fn recover_game_dir(
             Ok(None) => continue,
             Err(e) => {
                 tracing::warn!("cannot recover {id}: {e}");
-                Err(e.to_string())
+                Err(e)
             }
         };
         drop(lock);

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use lanspread_worker::install::crash::{CRASH_ENV, CRASH_POINTS};
+use lanspread_worker::install::crash::CRASH_ENV;
+use lanspread_worker::install::plan::CrashPoint;
 use lanspread_worker::library::lock::RootLock;
 
 use crate::archives::{self, Entry, TarKind};
@@ -282,7 +283,7 @@ fn assert_record(root: &Path, state: Option<Option<u8>>) {
 
 #[test]
 fn a_crash_at_every_step_recovers_to_the_old_or_the_new_state() {
-    for point in CRASH_POINTS {
+    for point in CrashPoint::ALL.map(CrashPoint::name) {
         eprintln!("=== crash at {point}");
         let tmp = tempfile::tempdir().unwrap();
         let games = tmp.path().join("games");
