@@ -6,32 +6,53 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// Why a game's folder was not opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewFilesError {
+    #[error("{0:?} is not a game folder name")]
+    InvalidId(String),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: a link, not a game folder; not opened", .0.display())]
+    Link(PathBuf),
+    #[error("{}: not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("{}: not inside the game directory; not opened", .0.display())]
+    Outside(PathBuf),
+    #[error("cannot open {}: {source}", path.display())]
+    Viewer { path: PathBuf, source: std::io::Error },
+}
+
 /// The canonical root of `id` inside `game_dir` (in the plain form a file
 /// viewer takes), or why it cannot be opened.
-pub fn resolve_game_root(game_dir: &Path, id: &str) -> Result<PathBuf, String> {
+pub fn resolve_game_root(game_dir: &Path, id: &str) -> Result<PathBuf, ViewFilesError> {
     if !lanspread_proto::game::is_valid_game_id(id) {
-        return Err(format!("{id:?} is not a game folder name"));
+        return Err(ViewFilesError::InvalidId(id.to_owned()));
     }
-    let dir = fs::canonicalize(game_dir).map_err(|e| format!("{}: {e}", game_dir.display()))?;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ViewFilesError::Io { path, source }
+    };
+    let dir = fs::canonicalize(game_dir).map_err(io(game_dir))?;
     let root = game_dir.join(id);
-    let meta = fs::symlink_metadata(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let meta = fs::symlink_metadata(&root).map_err(io(&root))?;
     if meta.is_symlink() {
-        return Err(format!("{}: a link, not a game folder; not opened", root.display()));
+        return Err(ViewFilesError::Link(root));
     }
     if !meta.is_dir() {
-        return Err(format!("{}: not a folder", root.display()));
+        return Err(ViewFilesError::NotAFolder(root));
     }
-    let canonical = fs::canonicalize(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let canonical = fs::canonicalize(&root).map_err(io(&root))?;
     if canonical.parent() != Some(dir.as_path()) {
-        return Err(format!("{}: not inside the game directory; not opened", root.display()));
+        return Err(ViewFilesError::Outside(root));
     }
     Ok(crate::platform::plain_path(canonical))
 }
 
 /// Opens `id`'s folder with the platform file viewer, without waiting for it.
-pub fn view_files(game_dir: &Path, id: &str) -> Result<PathBuf, String> {
+pub fn view_files(game_dir: &Path, id: &str) -> Result<PathBuf, ViewFilesError> {
     let root = resolve_game_root(game_dir, id)?;
-    open::that_detached(&root).map_err(|e| format!("cannot open {}: {e}", root.display()))?;
+    open::that_detached(&root).map_err(|source| ViewFilesError::Viewer { path: root.clone(), source })?;
     Ok(root)
 }
 
@@ -51,12 +72,12 @@ mod tests {
             assert!(resolve_game_root(&games, bad).is_err(), "{bad:?}");
         }
         assert!(resolve_game_root(&games, "missing").is_err());
-        assert!(resolve_game_root(&games, "notes.txt").unwrap_err().contains("not a folder"));
+        assert!(matches!(resolve_game_root(&games, "notes.txt"), Err(ViewFilesError::NotAFolder(_))));
         #[cfg(unix)]
         {
             fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
             std::os::unix::fs::symlink(tmp.path().join("elsewhere"), games.join("xonotic")).unwrap();
-            assert!(resolve_game_root(&games, "xonotic").unwrap_err().contains("a link"));
+            assert!(matches!(resolve_game_root(&games, "xonotic"), Err(ViewFilesError::Link(_))));
         }
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{IpcCommand, MAX_TRUSTED_PEERS};
+use lanspread_proto::names::is_valid_peer_address;
 use lanspread_proto::peer::{PartyKeyError, party_key_text};
 use serde::{Deserialize, Serialize};
 
@@ -49,20 +50,63 @@ impl Default for Settings {
     }
 }
 
+/// Why the settings file could not be read or written; says which file.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: too large to be a settings file", .0.display())]
+    TooLarge(PathBuf),
+    #[error("{}: {source}", path.display())]
+    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("{}: not a file path", .0.display())]
+    NotAFilePath(PathBuf),
+}
+
+impl SettingsError {
+    fn io(path: &Path) -> impl FnOnce(io::Error) -> SettingsError + '_ {
+        move |source| SettingsError::Io { path: path.to_owned(), source }
+    }
+}
+
+/// Why a value typed in the settings was not taken; the message says what
+/// to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("Choose a folder for the games.")]
+    NoGameDir,
+    #[error("{0}: give the full path (it must start at the top of a drive).")]
+    NotAbsolute(String),
+    #[error("{0}: no part of this path exists")]
+    NothingExists(String),
+    #[error("{0}: this is a file, not a folder.")]
+    NotAFolder(String),
+    #[error("{0}: this folder is read-only.")]
+    ReadOnly(String),
+    #[error("{path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("Not saved: {0}.")]
+    PartyKey(PartyKeyError),
+    #[error("{0:?} is not a peer id: copy the whole id (52 letters and digits).")]
+    NotAPeerId(String),
+    #[error("{0:?}: write a peer as HOST:PORT, e.g. 192.168.1.20:47474")]
+    NotAPeerAddress(String),
+    #[error("{0}: no such file")]
+    NoSuchFile(String),
+}
+
 impl Settings {
     /// Reads `path`; a missing file gives the defaults, a broken one an
     /// error naming it.
-    pub fn load(path: &Path) -> Result<Settings, String> {
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
         match fs::metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-            Ok(meta) if meta.len() > MAX_SETTINGS_FILE => {
-                return Err(format!("{}: too large to be a settings file", path.display()));
-            }
+            Err(e) => return Err(SettingsError::io(path)(e)),
+            Ok(meta) if meta.len() > MAX_SETTINGS_FILE => return Err(SettingsError::TooLarge(path.to_owned())),
             Ok(_) => {}
         }
-        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Settings::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let text = fs::read_to_string(path).map_err(SettingsError::io(path))?;
+        Settings::parse(&text).map_err(|source| SettingsError::Parse { path: path.to_owned(), source })
     }
 
     /// Reads the text of a settings file.
@@ -72,13 +116,14 @@ impl Settings {
 
     /// Writes `path` atomically (temp file, then rename), readable by its
     /// owner only.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        let dir = path.parent().ok_or_else(|| format!("{}: not a file path", path.display()))?;
-        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+    pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
+        let dir = path.parent().ok_or_else(|| SettingsError::NotAFilePath(path.to_owned()))?;
+        fs::create_dir_all(dir).map_err(SettingsError::io(dir))?;
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|source| SettingsError::Parse { path: path.to_owned(), source })?;
         let tmp = path.with_extension("json.tmp");
-        crate::platform::write_private(&tmp, text.as_bytes()).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+        crate::platform::write_private(&tmp, text.as_bytes()).map_err(SettingsError::io(&tmp))?;
+        fs::rename(&tmp, path).map_err(SettingsError::io(path))
     }
 
     /// The trusted peers that are valid ids (a hand-edited file may hold others).
@@ -98,18 +143,18 @@ impl Settings {
 
 /// Checks a party key typed by the user: empty for none, else the rule of
 /// [`party_key_text`].
-pub fn validate_party_key(text: &str) -> Result<Option<String>, String> {
+pub fn validate_party_key(text: &str) -> Result<Option<String>, InputError> {
     match party_key_text(text) {
         Ok(key) => Ok(Some(key.to_owned())),
         Err(PartyKeyError::Empty) => Ok(None),
-        Err(e) => Err(format!("Not saved: {e}.")),
+        Err(e) => Err(InputError::PartyKey(e)),
     }
 }
 
 /// Checks a peer id pasted by the user.
-pub fn validate_peer_id(text: &str) -> Result<PeerId, String> {
+pub fn validate_peer_id(text: &str) -> Result<PeerId, InputError> {
     let text = text.trim();
-    text.parse().map_err(|_| format!("{text:?} is not a peer id: copy the whole id (52 letters and digits)."))
+    text.parse().map_err(|_| InputError::NotAPeerId(text.to_owned()))
 }
 
 /// Where the settings live.
@@ -122,51 +167,46 @@ pub fn settings_file() -> PathBuf {
 /// that is a writable folder, or that can be created under a writable one.
 /// Nothing is written: the UI leaves the game directory to the worker,
 /// which creates it at its next start.
-pub fn validate_game_dir(text: &str) -> Result<PathBuf, String> {
+pub fn validate_game_dir(text: &str) -> Result<PathBuf, InputError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("Choose a folder for the games.".into());
+        return Err(InputError::NoGameDir);
     }
     let path = PathBuf::from(text);
     if !path.is_absolute() {
-        return Err(format!("{text}: give the full path (it must start at the top of a drive)."));
+        return Err(InputError::NotAbsolute(text.to_owned()));
     }
     let existing = path
         .ancestors()
         .find(|p| fs::symlink_metadata(p).is_ok())
-        .ok_or_else(|| format!("{text}: no part of this path exists"))?;
-    let meta = fs::metadata(existing).map_err(|e| format!("{}: {e}", existing.display()))?;
+        .ok_or_else(|| InputError::NothingExists(text.to_owned()))?;
+    let shown = existing.display().to_string();
+    let meta =
+        fs::metadata(existing).map_err(|e| InputError::Unreadable { path: shown.clone(), reason: e.to_string() })?;
     if !meta.is_dir() {
-        return Err(format!("{}: this is a file, not a folder.", existing.display()));
+        return Err(InputError::NotAFolder(shown));
     }
     if meta.permissions().readonly() {
-        return Err(format!("{}: this folder is read-only.", existing.display()));
+        return Err(InputError::ReadOnly(shown));
     }
     Ok(path)
 }
 
 /// Checks a peer address: `HOST:PORT` with a port from 1 to 65535.
-pub fn validate_peer(text: &str) -> Result<String, String> {
+pub fn validate_peer(text: &str) -> Result<String, InputError> {
     let text = text.trim();
-    let valid = text.rsplit_once(':').is_some_and(|(host, port)| {
-        !host.is_empty() && !host.contains(' ') && port.parse::<u16>().is_ok_and(|p| p > 0)
-    });
-    if valid {
-        Ok(text.to_owned())
-    } else {
-        Err(format!("{text:?}: write a peer as HOST:PORT, e.g. 192.168.1.20:47474"))
-    }
+    if is_valid_peer_address(text) { Ok(text.to_owned()) } else { Err(InputError::NotAPeerAddress(text.to_owned())) }
 }
 
 /// Checks an extra catalog file: empty for none, else an existing file.
-pub fn validate_catalog(text: &str) -> Result<Option<PathBuf>, String> {
+pub fn validate_catalog(text: &str) -> Result<Option<PathBuf>, InputError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     let path = PathBuf::from(text);
     if !path.is_file() {
-        return Err(format!("{text}: no such file"));
+        return Err(InputError::NoSuchFile(text.to_owned()));
     }
     Ok(Some(path))
 }
@@ -205,7 +245,7 @@ mod tests {
         );
         assert_eq!(Settings::load(&path).unwrap(), settings);
         fs::write(&path, "{ nope").unwrap();
-        assert!(Settings::load(&path).unwrap_err().contains("settings.json"));
+        assert!(Settings::load(&path).unwrap_err().to_string().contains("settings.json"));
     }
 
     #[test]
@@ -215,12 +255,13 @@ mod tests {
         assert_eq!(validate_game_dir(new.to_str().unwrap()).unwrap(), new);
         assert!(!new.exists(), "the worker creates it, not the UI");
         assert_eq!(validate_game_dir(dir.path().to_str().unwrap()).unwrap(), dir.path());
-        assert!(validate_game_dir("").is_err());
-        assert!(validate_game_dir("relative/games").unwrap_err().contains("full path"));
+        assert_eq!(validate_game_dir(""), Err(InputError::NoGameDir));
+        assert_eq!(validate_game_dir("relative/games"), Err(InputError::NotAbsolute("relative/games".into())));
         let file = dir.path().join("file");
         fs::write(&file, "x").unwrap();
-        assert!(validate_game_dir(file.to_str().unwrap()).unwrap_err().contains("a file"));
-        assert!(validate_game_dir(file.join("games").to_str().unwrap()).unwrap_err().contains("a file"));
+        let not_a_folder = Err(InputError::NotAFolder(file.display().to_string()));
+        assert_eq!(validate_game_dir(file.to_str().unwrap()), not_a_folder);
+        assert_eq!(validate_game_dir(file.join("games").to_str().unwrap()), not_a_folder);
     }
 
     #[test]
@@ -236,7 +277,7 @@ mod tests {
         assert!(validate_party_key("a\u{1b}b").is_err());
         let id = PeerId([5; 32]);
         assert_eq!(validate_peer_id(&format!(" {id} ")).unwrap(), id);
-        assert!(validate_peer_id("abc").unwrap_err().contains("not a peer id"));
-        assert!(validate_catalog("/nonexistent/catalog.json").unwrap_err().contains("no such file"));
+        assert_eq!(validate_peer_id("abc"), Err(InputError::NotAPeerId("abc".into())));
+        assert!(matches!(validate_catalog("/nonexistent/catalog.json"), Err(InputError::NoSuchFile(_))));
     }
 }

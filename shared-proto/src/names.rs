@@ -118,9 +118,27 @@ pub fn printable(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// A peer given by address (`--peer`, the settings' peer list): `HOST:PORT`
+/// with a host and a port from 1 to 65535; the host is resolved later.
+pub fn is_valid_peer_address(text: &str) -> bool {
+    text.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok_and(|p| p > 0)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_addresses_need_a_host_and_a_port() {
+        for ok in ["10.0.0.2:47474", "lan-box:1", "[fe80::1]:47474"] {
+            assert!(is_valid_peer_address(ok), "{ok}");
+        }
+        for bad in ["10.0.0.2", ":47474", "host:0", "host:65536", "host:x", "a b:1", ""] {
+            assert!(!is_valid_peer_address(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn game_ids_are_portable_directory_names() {

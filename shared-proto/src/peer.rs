@@ -49,7 +49,7 @@ pub const PARTY_SERVER_ROLE: &[u8] = b"server";
 pub const MAX_PARTY_KEY_LEN: usize = 256;
 
 /// Why a text is not a party key.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum PartyKeyError {
     #[error("the party key is empty")]
     Empty,

@@ -140,7 +140,8 @@ impl Ui {
         let weak = self.window.clone();
         let id = id.to_owned();
         std::thread::spawn(move || {
-            if let Err(message) = lanspread_app_ui::files::view_files(&game_dir, &id) {
+            if let Err(e) = lanspread_app_ui::files::view_files(&game_dir, &id) {
+                let message = e.to_string();
                 let _ = weak.upgrade_in_event_loop(move |window| {
                     window.global::<DetailAdapter<'_>>().set_message(message.clone().into());
                     window.global::<StatusAdapter<'_>>().set_message(message.into());

@@ -95,7 +95,7 @@ fn save(window: &MainWindow, ui: &Ui) {
     });
     let (game_dir, catalog, party_key) = match checked {
         Ok(fields) => fields,
-        Err(e) => return settings.set_error(e.into()),
+        Err(e) => return settings.set_error(e.to_string().into()),
     };
     let new = Settings {
         game_dir: Some(game_dir),
@@ -145,7 +145,7 @@ fn add_trusted(window: &MainWindow, ui: &Ui) {
             settings.set_new_trusted("".into());
             settings.set_error("".into());
         }
-        Err(e) => settings.set_error(e.into()),
+        Err(e) => settings.set_error(e.to_string().into()),
     }
 }
 
@@ -161,7 +161,7 @@ fn add_peer(window: &MainWindow, panel: &SettingsPanel) {
             settings.set_new_peer("".into());
             settings.set_error("".into());
         }
-        Err(e) => settings.set_error(e.into()),
+        Err(e) => settings.set_error(e.to_string().into()),
     }
 }
 

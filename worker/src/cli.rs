@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use lanspread_proto::ipc::{NetworkGame, PeerSummary};
+use lanspread_proto::names::is_valid_peer_address;
 use lanspread_proto::peer::DEFAULT_PEER_PORT;
 use lanspread_proto::{PeerId, exit};
 
@@ -167,11 +168,15 @@ pub struct LocalArgs {
     pub catalog: Option<PathBuf>,
 }
 
+/// A `--peer` that is not `HOST:PORT`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not HOST:PORT (port 1-65535)")]
+struct NotAPeerAddress(String);
+
 /// `HOST:PORT` with a numeric port; the host is resolved when the node starts.
-fn parse_peer(text: &str) -> Result<String, String> {
-    let (host, port) = text.rsplit_once(':').ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
-    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(format!("{text:?} is not HOST:PORT (port 1-65535)"));
+fn parse_peer(text: &str) -> Result<String, NotAPeerAddress> {
+    if !is_valid_peer_address(text) {
+        return Err(NotAPeerAddress(text.to_owned()));
     }
     Ok(text.to_owned())
 }

@@ -208,7 +208,7 @@ fn unpack_all(
     }
     let bytes = staging.unpacked();
     drop(staging);
-    staging::check_links(staging_dir).map_err(InstallError::UnsafeLink)?;
+    staging::check_links(staging_dir)?;
     report(bytes, true);
     tracing::info!(
         "{id}: unpacked {} items, {} in {:.1} s",

@@ -270,20 +270,20 @@ impl<'a> Staging<'a> {
 /// refused, whichever order the links were made in. Runs on what the
 /// archives (native or an external unpacker) left, before it becomes
 /// `local/`.
-pub fn check_links(dir: &Path) -> Result<(), String> {
-    fn walk(root: &Path, dir: &Path, rel: &mut Vec<String>) -> Result<(), String> {
-        let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn check_links(dir: &Path) -> Result<(), InstallError> {
+    fn walk(root: &Path, dir: &Path, rel: &mut Vec<String>) -> Result<(), InstallError> {
+        let entries = fs::read_dir(dir).map_err(|e| io_at(dir, e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let entry = entry.map_err(|e| io_at(dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            let meta = fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let meta = fs::symlink_metadata(&path).map_err(|e| io_at(&path, e))?;
             rel.push(name);
             if meta.is_symlink() {
-                let target = fs::read_link(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let target = fs::read_link(&path).map_err(|e| io_at(&path, e))?;
                 EntryPath(rel.clone())
                     .resolve_link(&target.to_string_lossy(), Some(root))
-                    .map_err(|why| format!("{}: {why}", rel.join("/")))?;
+                    .map_err(|why| InstallError::UnsafeLink(format!("{}: {why}", rel.join("/"))))?;
             } else if meta.is_dir() {
                 walk(root, &path, rel)?;
             }

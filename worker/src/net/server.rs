@@ -513,6 +513,21 @@ async fn open_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Arc
     .map_err(std::io::Error::other)?
 }
 
+/// Why a chunk was not sent whole.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("no memory to send within {WRITE_TIMEOUT:?}")]
+    NoMemory,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("cannot read the chunk: {0}")]
+    Read(std::io::Error),
+    #[error("the peer took nothing for {WRITE_TIMEOUT:?}")]
+    Stalled,
+    #[error("{0}")]
+    Write(#[from] quinn::WriteError),
+}
+
 /// Sends `len` bytes of `file` from `offset`, one [`SEND_PIECE`] at a time,
 /// each read only once the budget has room for it.
 async fn send_chunk(
@@ -522,34 +537,30 @@ async fn send_chunk(
     len: u32,
     index: (u32, u32),
     budget: &Budget,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let mut sent = 0usize;
     while sent < len as usize {
         let piece_len = SEND_PIECE.min(len as usize - sent);
         let permits = async { (budget.connection.acquire().await, budget.all.acquire().await) };
-        let (Ok(_connection), Ok(_all)) = tokio::time::timeout(WRITE_TIMEOUT, permits)
-            .await
-            .map_err(|_| format!("no memory to send within {WRITE_TIMEOUT:?}"))?
+        let (Ok(_connection), Ok(_all)) =
+            tokio::time::timeout(WRITE_TIMEOUT, permits).await.map_err(|_| SendError::NoMemory)?
         else {
-            return Err("the server is shutting down".into());
+            return Err(SendError::ShuttingDown);
         };
         let file = file.clone();
         let at = offset + sent as u64;
         let buffer = budget.pieces.take();
         let mut piece = tokio::task::spawn_blocking(move || read_piece(&file, at, piece_len, buffer))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot read the chunk: {e}"))?;
+            .map_err(|e| SendError::Read(std::io::Error::other(e)))?
+            .map_err(SendError::Read)?;
         if sent == 0 {
             fault::delay_if_asked().await;
             fault::corrupt_if_asked(index, &mut piece);
         }
         // Handed over, not copied: QUIC sends from this buffer.
         let piece = bytes::Bytes::from_owner(PooledPiece { bytes: piece, pool: budget.pieces.clone() });
-        tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(piece))
-            .await
-            .map_err(|_| format!("the peer took nothing for {WRITE_TIMEOUT:?}"))?
-            .map_err(|e| e.to_string())?;
+        tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(piece)).await.map_err(|_| SendError::Stalled)??;
         super::traffic::add_sent(piece_len as u64);
         sent += piece_len;
     }
