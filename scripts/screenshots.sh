@@ -28,7 +28,8 @@ if [ -z "${LANSPREAD_SHOTS_INSIDE:-}" ]; then
   if [ "${#need[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
-  cargo build -q -p lanspread-worker -p lanspread
+  # The seeders answer slowly (a test hook), so a download is caught mid-way.
+  cargo build -q -p lanspread-worker -p lanspread --features lanspread-worker/test-hooks
   mkdir -p "$OUT"
   exec unshare -n env LANSPREAD_SHOTS_INSIDE=1 "$0" "$OUT"
 fi
@@ -62,7 +63,7 @@ game "$WORK/games" bzflag 2.4.26 3 installed
 WORKER=target/debug/lanspread-worker
 for seed in a:47475:lan-box b:47476:attic-pc; do
   IFS=: read -r name port label <<< "$seed"
-  LANSPREAD_TEST_CHUNK_DELAY_MS=400 "$WORKER" serve --games "$WORK/seed-$name" --state "$WORK/state-$name" \
+  "$WORKER" serve --games "$WORK/seed-$name" --state "$WORK/state-$name" --test-chunk-delay-ms 400 \
     --listen "127.0.0.1:$port" --no-mdns --name "$label" 2> "$WORK/seed-$name.log" &
   PIDS+=($!)
 done

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds the worker binary the
-# UI-side tests spawn (cargo test does not build other packages' binaries),
+# UI-side tests spawn (cargo test does not build other packages' binaries;
+# with its test hooks, which those tests use to slow a seeder down),
 # then runs every test of the workspace (extra arguments go to `cargo test`)
 # and, as root, builds the Linux packages and checks them by installing them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-cargo build -p lanspread-worker
+cargo build -p lanspread-worker --features test-hooks
 cargo test --workspace "$@"
 # The Linux packages, built from debug binaries (quicker) and installed,
 # run and removed as a user would (installer/README.md).

@@ -25,7 +25,11 @@ fn worker_exe() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let worker = dir.join(format!("lanspread-worker{}", std::env::consts::EXE_SUFFIX));
-    assert!(worker.exists(), "{} is missing: run `cargo build -p lanspread-worker` first", worker.display());
+    assert!(
+        worker.exists(),
+        "{} is missing: run `cargo build -p lanspread-worker --features test-hooks` first",
+        worker.display()
+    );
     worker
 }
 
@@ -273,12 +277,12 @@ fn seeder(games: &std::path::Path, state: &std::path::Path) -> (Seeder, String) 
 }
 
 /// [`seeder`] with extra environment (the worker's test-only switches).
-fn seeder_with(games: &std::path::Path, state: &std::path::Path, env: &[(&str, &str)]) -> (Seeder, String) {
+fn seeder_with(games: &std::path::Path, state: &std::path::Path, args: &[&str]) -> (Seeder, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(worker_exe())
-        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--name", "seeder"])
+        .args(args)
         .arg("--games")
         .arg(games)
         .arg("--state")
@@ -393,7 +397,7 @@ fn slow_seeder_and_ui(tmp: &std::path::Path, size: u32, delay_ms: &str) -> (Seed
     let data: Vec<u8> = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
     std::fs::write(seed_games.join("wesnoth/data/core.pak"), &data).unwrap();
     std::fs::write(seed_games.join("wesnoth/version.ini"), "1.18.2\n").unwrap();
-    let slow = [("LANSPREAD_TEST_CHUNK_DELAY_MS", delay_ms)];
+    let slow = ["--test-chunk-delay-ms", delay_ms];
     let (seed, addr) = seeder_with(&seed_games, &tmp.join("seed-state"), &slow);
     let mut args = worker_args(tmp);
     args.extend(["--peer".into(), addr.into()]);

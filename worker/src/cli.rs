@@ -13,9 +13,12 @@ use lanspread_proto::{PeerId, exit};
 
 use crate::catalog::Catalog;
 use crate::events::NodeEvent;
+use crate::faults::Faults;
+use crate::manage::{self, LocalGames, check_game_dir};
 use crate::net::party::PartyKey;
 use crate::node::{Node, NodeOptions};
 use crate::platform;
+use crate::report::{self, ListedGame, ListedPeer, unjoined_note};
 use crate::trust::{MAX_TRUSTED_PEERS, TrustSettings};
 
 #[derive(Debug, Parser)]
@@ -151,6 +154,44 @@ pub struct NetArgs {
     /// when peers offer another version or list.
     #[arg(long)]
     pub install_untrusted: bool,
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+/// Hidden fault switches for tests, in `test-hooks` builds only (see
+/// [`crate::faults`]).
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// Answer each chunk this many milliseconds late.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true, value_name = "MS")]
+    pub test_chunk_delay_ms: Option<u64>,
+    /// Send every chunk whose file + chunk index is a multiple of N with a wrong byte.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub test_corrupt_every: Option<u32>,
+    /// Abort (as kill -9 would) when an install transaction reaches this point.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true, value_name = "OPERATION:POINT", value_parser = parse_crash_point)]
+    pub test_crash_at: Option<crate::install::plan::CrashPoint>,
+}
+
+impl FaultArgs {
+    fn faults(&self) -> Faults {
+        #[cfg(feature = "test-hooks")]
+        return Faults {
+            chunk_delay: self.test_chunk_delay_ms.map(Duration::from_millis),
+            corrupt_every: self.test_corrupt_every,
+            crash_at: self.test_crash_at,
+        };
+        #[cfg(not(feature = "test-hooks"))]
+        Faults::default()
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+fn parse_crash_point(text: &str) -> Result<crate::install::plan::CrashPoint, String> {
+    crate::install::plan::CrashPoint::named(text).ok_or_else(|| format!("{text:?} is not a crash point"))
 }
 
 /// Options of the commands that only work on the local game directory.
@@ -166,6 +207,19 @@ pub struct LocalArgs {
     /// Extra catalog entries (JSON; see README).
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+impl LocalArgs {
+    fn local_games(&self) -> LocalGames {
+        LocalGames {
+            games: self.games.clone(),
+            state: self.state.clone(),
+            catalog: self.catalog.clone(),
+            faults: self.faults.faults(),
+        }
+    }
 }
 
 /// A `--peer` that is not `HOST:PORT`.
@@ -201,6 +255,7 @@ impl NetArgs {
             catalog: Arc::new(catalog),
             display_name: self.name.clone().unwrap_or_else(host_name),
             trust: self.trust()?,
+            faults: self.faults.faults(),
         })
     }
 }
@@ -243,10 +298,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             std::fs::create_dir_all(&games).map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
             crate::fetch::run(options, &id, &games, wait_time(wait)?, json, !no_install).await
         }
-        Command::Install { id, local, json } => crate::manage::install(&id, &local, json).await,
-        Command::Uninstall { id, local } => crate::manage::uninstall(&id, &local),
-        Command::Remove { id, local } => crate::manage::remove(&id, &local),
-        Command::Recover { local } => crate::manage::recover(&local),
+        Command::Install { id, local, json } => manage::install(&id, &local.local_games(), json).await,
+        Command::Uninstall { id, local } => manage::uninstall(&id, &local.local_games()),
+        Command::Remove { id, local } => manage::remove(&id, &local.local_games()),
+        Command::Recover { local } => manage::recover(&local.local_games()),
         Command::Ipc { socket, games, listen, net } => {
             let token = std::env::var(lanspread_proto::ipc::TOKEN_ENV).map_err(|_| {
                 anyhow::anyhow!(
@@ -268,14 +323,6 @@ fn wait_time(secs: f64) -> anyhow::Result<Duration> {
         anyhow::bail!("--wait {secs}: want a number of seconds between 0 and 3600");
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-pub(crate) fn check_game_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    if !meta.is_dir() {
-        anyhow::bail!("{}: not a directory", dir.display());
-    }
-    Ok(())
 }
 
 async fn serve(options: NodeOptions) -> anyhow::Result<i32> {
@@ -320,25 +367,11 @@ async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Resul
         n => format!("; {n} still scanning their library, so more may come: list again shortly"),
     };
     if !json && games.is_empty() {
-        println!("no games found ({peers} peers answered{}{scanning})", unjoined_note(&unjoined));
+        report::say(format_args!("no games found ({peers} peers answered{}{scanning})", unjoined_note(&unjoined)));
     } else if !json {
-        println!("{} games from {peers} peers{scanning}", games.len());
+        report::say(format_args!("{} games from {peers} peers{scanning}", games.len()));
     }
     Ok(exit::SUCCESS)
-}
-
-/// Most unjoined peers named in a message.
-const MAX_UNJOINED_NAMED: usize = 5;
-
-/// "; not joined: why, …" for a message about what was found, or nothing.
-pub(crate) fn unjoined_note(unjoined: &[(String, String)]) -> String {
-    if unjoined.is_empty() {
-        return String::new();
-    }
-    let named: Vec<&str> = unjoined.iter().take(MAX_UNJOINED_NAMED).map(|(_, why)| why.as_str()).collect();
-    let more = unjoined.len().saturating_sub(MAX_UNJOINED_NAMED);
-    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    format!("; not joined: {}{more}", named.join("; "))
 }
 
 fn print_games(
@@ -351,35 +384,39 @@ fn print_games(
     let name_of = |id: &str| catalog.get(id).map_or_else(|| id.to_owned(), |e| e.name.clone());
     if json {
         for (game, offers) in games.iter().zip(offers) {
-            let peers: Vec<serde_json::Value> = offers
+            let peers = offers
                 .iter()
-                .map(|(peer, version)| {
-                    serde_json::json!({
-                        "id": peer.peer_id.to_string(), "short": peer.peer_id.short(), "name": peer.display_name,
-                        "address": peer.address, "version": version, "trusted": trust.is_trusted(&peer.peer_id),
-                        "supplies": game.supplied_by.contains(&peer.peer_id),
-                    })
+                .map(|(peer, version)| ListedPeer {
+                    id: peer.peer_id.to_string(),
+                    short: peer.peer_id.short(),
+                    name: &peer.display_name,
+                    address: &peer.address,
+                    version,
+                    trusted: trust.is_trusted(&peer.peer_id),
+                    supplies: game.supplied_by.contains(&peer.peer_id),
                 })
                 .collect();
-            let line = serde_json::json!({
-                "id": game.id,
-                "name": name_of(&game.id),
-                "version": game.newest_version,
-                "sources": game.peers_with_newest,
-                "peers_total": game.peers_total,
-                "size": game.size,
-                "trusted": game.trusted,
-                "other_versions": game.other_versions.iter().map(|o| &o.version).collect::<Vec<_>>(),
-                "peers": peers,
+            report::json(&ListedGame {
+                id: &game.id,
+                name: &name_of(&game.id),
+                version: &game.newest_version,
+                sources: game.peers_with_newest,
+                peers_total: game.peers_total,
+                size: game.size,
+                trusted: game.trusted,
+                other_versions: game.other_versions.iter().map(|o| o.version.as_str()).collect(),
+                peers,
             });
-            println!("{line}");
         }
         return;
     }
     if games.is_empty() {
         return;
     }
-    println!("{:<16} {:<28} {:<12} {:>5} {:>10}  FILE LIST FROM", "ID", "NAME", "VERSION", "PEERS", "SIZE");
+    report::say(format_args!(
+        "{:<16} {:<28} {:<12} {:>5} {:>10}  FILE LIST FROM",
+        "ID", "NAME", "VERSION", "PEERS", "SIZE"
+    ));
     // "name (short id)" of the peers among `offers` that are in `wanted`.
     let named = |offers: &[(PeerSummary, String)], wanted: &[PeerId]| {
         let named: Vec<String> = offers
@@ -391,7 +428,7 @@ fn print_games(
     };
     for (game, offers) in games.iter().zip(offers) {
         let whose = if game.trusted { "trusted: " } else { "" };
-        println!(
+        report::say(format_args!(
             "{:<16} {:<28} {:<12} {:>5} {:>10}  {whose}{}",
             game.id,
             name_of(&game.id),
@@ -399,10 +436,10 @@ fn print_games(
             game.peers_with_newest,
             lanspread_proto::units::format_size(game.size),
             named(offers, &game.supplied_by)
-        );
+        ));
         for other in &game.other_versions {
             let note = if game.trusted { ", not trusted: not fetched" } else { "" };
-            println!("{:<16} also {} from {}{note}", "", other.version, named(offers, &other.peers));
+            report::say(format_args!("{:<16} also {} from {}{note}", "", other.version, named(offers, &other.peers)));
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::events::{Failure, NodeEvent, RunningOperation};
 use crate::library::LibraryState;
 use crate::library::root::check_game_id;
 use crate::net::party::{PartyKey, PartyKeyError};
+use crate::net::traffic::Traffic;
 use crate::node::{Node, NodeOptions};
 use crate::operations::Operations;
 use crate::operations::table::{DownloadKind, WorkKind};
@@ -100,7 +101,7 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
                 if out_tx.send(IpcEvent::Heartbeat).is_err() {
                     break exit::UI_GONE;
                 }
-                if let Some(event) = traffic.tick(Instant::now()) {
+                if let Some(event) = traffic.tick(Instant::now(), node.traffic()) {
                     let _ = out_tx.send(event);
                 }
             }
@@ -443,7 +444,7 @@ fn library_snapshot(state: &LibraryState) -> LibrarySnapshot {
     }
 }
 
-/// Turns the process's traffic counters into per-second speeds, sent when
+/// Turns the node's traffic counters into per-second speeds, sent when
 /// they change (so an idle worker sends nothing).
 #[derive(Debug, Default)]
 struct TrafficMeter {
@@ -452,8 +453,8 @@ struct TrafficMeter {
 }
 
 impl TrafficMeter {
-    fn tick(&mut self, now: Instant) -> Option<IpcEvent> {
-        let (received, sent) = crate::net::traffic::totals();
+    fn tick(&mut self, now: Instant, traffic: &Traffic) -> Option<IpcEvent> {
+        let (received, sent) = traffic.totals();
         let previous = self.last.replace((now, received, sent));
         let (then, received_before, sent_before) = previous?;
         let secs = now.duration_since(then).as_secs_f64().max(1e-3);

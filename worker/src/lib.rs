@@ -20,12 +20,14 @@
 //!   paused, installing…, as plain logic) and the runner that starts its
 //!   tasks.
 //! - [`events`]: what a running node tells its listeners ([`events::NodeEvent`]).
+//! - [`faults`]: fault switches for tests (`test-hooks` builds only).
 //! - [`node`]: all of the above running together, with one shutdown.
 //! - [`fetch`]: the headless `fetch` command: discover, download, report.
 //! - [`ipc`]: the bridge to the desktop UI, and the only place node events
 //!   become the UI's wire events.
 //! - [`manage`]: the headless install, uninstall, remove and recover commands.
-//! - [`cli`]: the headless command line.
+//! - [`cli`]: the headless command line; [`report`]: what its commands
+//!   print (lines, a progress bar, typed JSON lines).
 //! - [`platform`]: paths, durable and unbuffered writes and signals per
 //!   operating system.
 //!
@@ -44,6 +46,7 @@
 //!     catalog: Arc::new(Catalog::bundled()),
 //!     display_name: "lister".into(),
 //!     trust: Default::default(),
+//!     faults: Default::default(),
 //! })
 //! .await?;
 //! node.wait_for_static_peers(std::time::Duration::from_secs(3)).await;
@@ -57,6 +60,7 @@ pub mod cli;
 pub mod discovery;
 pub mod download;
 pub mod events;
+pub mod faults;
 pub mod fetch;
 pub mod install;
 pub mod ipc;
@@ -66,4 +70,5 @@ pub mod net;
 pub mod node;
 pub mod operations;
 pub mod platform;
+pub mod report;
 pub mod trust;

@@ -17,10 +17,12 @@ use crate::catalog::Catalog;
 use crate::discovery::known::KnownPeers;
 use crate::discovery::{self, OwnIdentity, Peers, Settling, mdns};
 use crate::events::NodeEvent;
+use crate::faults::Faults;
 use crate::library::Library;
 use crate::net::client::{ClientError, PeerConnection};
 use crate::net::identity::Identity;
 use crate::net::server::{self, ServerContext};
+use crate::net::traffic::Traffic;
 use crate::net::transport;
 use crate::operations::Operations;
 use crate::trust::{Choice, TrustSettings};
@@ -65,6 +67,8 @@ pub struct NodeOptions {
     pub display_name: String,
     /// The party key and trusted peers at start ([`Node::set_trust`] changes them).
     pub trust: TrustSettings,
+    /// Fault switches for tests (empty unless built with `test-hooks`).
+    pub faults: Faults,
 }
 
 /// A running node.
@@ -79,6 +83,7 @@ pub struct Node {
     pub catalog: Arc<Catalog>,
     peers: Peers,
     events: broadcast::Sender<NodeEvent>,
+    traffic: Traffic,
     trust: watch::Sender<TrustSettings>,
     endpoint: quinn::Endpoint,
     mdns: Option<mdns::Mdns>,
@@ -113,6 +118,7 @@ impl Node {
         let cancel = CancellationToken::new();
         let (trust, _) = watch::channel(options.trust.clone());
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let traffic = Traffic::default();
         let serving = options.games_dir.is_some();
         let endpoint = bind_endpoint(&options, &identity)?;
         let local_addr = endpoint.local_addr()?;
@@ -133,6 +139,8 @@ impl Node {
                 candidates: candidate_tx.clone(),
                 log_limit: Default::default(),
                 trust: trust.subscribe(),
+                traffic: traffic.clone(),
+                faults: options.faults.clone(),
             });
             tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
             tasks.push(tokio::spawn(forward_library(library.clone(), events.clone(), cancel.clone())));
@@ -170,6 +178,7 @@ impl Node {
             listen_port: if serving { local_addr.port() } else { 0 },
             ignore_self: serving,
             catalog: options.catalog.clone(),
+            traffic: traffic.clone(),
         };
         let (peers, manager) = discovery::spawn(
             endpoint.clone(),
@@ -196,8 +205,11 @@ impl Node {
             db: peers.db.clone(),
             settling: peers.settling.clone(),
             trust: trust.subscribe(),
+            traffic: traffic.clone(),
         };
-        let operations = library.clone().map(|library| Operations::new(events.clone(), busy, access, library));
+        let operations = library
+            .clone()
+            .map(|library| Operations::new(events.clone(), busy, access, library, options.faults.clone()));
         Ok(Node {
             peer_id: identity.peer_id,
             local_addr,
@@ -206,6 +218,7 @@ impl Node {
             catalog: options.catalog,
             peers,
             events,
+            traffic,
             trust,
             endpoint,
             mdns,
@@ -229,6 +242,11 @@ impl Node {
     /// The trust settings of the moment.
     pub fn trust(&self) -> TrustSettings {
         self.trust.borrow().clone()
+    }
+
+    /// The chunk bytes this node has received and sent.
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
     }
 
     /// Events from now on (library, peers, network games, operations).
@@ -296,6 +314,7 @@ impl Node {
             db: self.peers.db.clone(),
             settling: self.peers.settling.clone(),
             trust: self.trust.subscribe(),
+            traffic: self.traffic.clone(),
         }
     }
 
@@ -379,6 +398,7 @@ pub struct PeerAccess {
     db: Arc<std::sync::Mutex<discovery::PeerGameDb>>,
     settling: watch::Receiver<Settling>,
     trust: watch::Receiver<TrustSettings>,
+    traffic: Traffic,
 }
 
 impl PeerAccess {
@@ -444,9 +464,11 @@ impl PeerAccess {
         let mut asks = tokio::task::JoinSet::new();
         for (id, addr) in targets {
             let (endpoint, game, party_key) = (endpoint.clone(), game.to_owned(), trust.party_key.clone());
+            let traffic = self.traffic.clone();
             asks.spawn(async move {
                 let result = async {
-                    let conn = crate::net::client::connect(&endpoint, addr, Some(id), party_key.as_ref()).await?;
+                    let party_key = party_key.as_ref();
+                    let conn = crate::net::client::connect(&endpoint, addr, Some(id), party_key, &traffic).await?;
                     let manifest = conn.get_game(&game).await?;
                     Ok((conn, manifest))
                 }

@@ -37,6 +37,7 @@ use crate::library::Library;
 use crate::net::client::{self, ClientError, PeerConnection};
 use crate::net::log_limit::{LogLimiter, held_back};
 use crate::net::party::PartyKey;
+use crate::net::traffic::Traffic;
 use crate::trust::TrustSettings;
 use lanspread_proto::names::display_name;
 pub use peer_db::PeerGameDb;
@@ -100,6 +101,8 @@ pub struct OwnIdentity {
     pub ignore_self: bool,
     /// Games outside it are dropped from peers' lists.
     pub catalog: Arc<Catalog>,
+    /// Where chunk bytes received on the peers' connections are counted.
+    pub traffic: Traffic,
 }
 
 impl OwnIdentity {
@@ -342,9 +345,9 @@ impl Manager {
             c.addrs_changed = false;
             let (endpoint, addrs, expected, hello, key) =
                 (self.endpoint.clone(), c.addrs.clone(), c.expected, self.own.hello(), key.clone());
-            let party_key = self.party_key.clone();
+            let (party_key, traffic) = (self.party_key.clone(), self.own.traffic.clone());
             self.tasks.spawn(async move {
-                match join(&endpoint, &addrs, expected, hello, party_key.as_ref()).await {
+                match join(&endpoint, &addrs, expected, hello, (party_key.as_ref(), &traffic)).await {
                     Ok((conn, hello, list)) => Outcome::Joined { key, conn, hello, list },
                     Err(error) => Outcome::Failed { key, error },
                 }
@@ -590,12 +593,12 @@ async fn join(
     addrs: &[SocketAddr],
     expected: Option<PeerId>,
     hello: Hello,
-    party_key: Option<&PartyKey>,
+    (party_key, traffic): (Option<&PartyKey>, &Traffic),
 ) -> Result<(PeerConnection, Hello, GameList), ClientError> {
     let ipv4_only = endpoint.local_addr().is_ok_and(|a| a.is_ipv4());
     let mut last = None;
     for &addr in addrs.iter().filter(|a| a.is_ipv4() || !ipv4_only) {
-        match client::connect(endpoint, addr, expected, party_key).await {
+        match client::connect(endpoint, addr, expected, party_key, traffic).await {
             Ok(conn) => {
                 let result = async {
                     let theirs = conn.hello(hello.clone()).await?;

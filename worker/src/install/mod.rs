@@ -28,12 +28,10 @@
 //!   recovery) as steps planned from the facts on disk, plain logic;
 //!   `transaction` carries them out.
 //! - [`intent`]: the atomic intent log.
-//! - [`crash`]: the test-only crash switch.
 //! - `payload`: which archives and files make up the install, in order.
 //! - `staging`: the checked writer every format unpacks through.
 //! - `formats`: zip, 7z and tarballs; `external`: RAR via an unpacker.
 
-pub mod crash;
 mod external;
 mod formats;
 pub mod intent;
@@ -52,6 +50,7 @@ use lanspread_proto::units::format_size;
 use tokio_util::sync::CancellationToken;
 
 use crate::download::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
+use crate::faults::Faults;
 use crate::library::lock::RootLock;
 use crate::library::root::RootError;
 use crate::library::scan::{self, VERSION_FILE};
@@ -134,6 +133,7 @@ pub fn install(
     lock: &RootLock,
     progress: &mut dyn FnMut(Progress),
     cancel: &CancellationToken,
+    faults: &Faults,
 ) -> Result<InstallReport, InstallError> {
     let (game_dir, id, root) = (lock.game_dir(), lock.id(), lock.root());
     recover_root(root)?;
@@ -154,7 +154,7 @@ pub fn install(
         bytes = unpack_all(id, &items, &sizes, staging, total, progress, cancel)?;
         Ok(())
     };
-    if let Err(e) = transaction::apply(root, &steps, &mut unpack) {
+    if let Err(e) = transaction::apply(root, &steps, &mut unpack, faults) {
         // Undo (or finish) now rather than at the next start.
         if let Err(undo) = recover_root(root) {
             tracing::warn!("{}: {undo}; the next start recovers it", root.display());
@@ -221,11 +221,11 @@ fn unpack_all(
 
 /// Removes `local/` and keeps the downloaded files. `Ok(false)` when the
 /// game was not installed (nothing to do).
-pub fn uninstall(lock: &RootLock) -> Result<bool, InstallError> {
+pub fn uninstall(lock: &RootLock, faults: &Faults) -> Result<bool, InstallError> {
     let root = lock.root();
     recover_root(root)?;
     let steps = plan::uninstall(&transaction::read_facts(root));
-    transaction::apply(root, &steps, &mut |_| Ok(()))?;
+    transaction::apply(root, &steps, &mut |_| Ok(()), faults)?;
     Ok(!steps.is_empty())
 }
 
@@ -233,7 +233,7 @@ pub fn uninstall(lock: &RootLock) -> Result<bool, InstallError> {
 /// catalogued direct child of the game directory that is a real folder
 /// with a regular `version.ini` at its root qualifies; anything else is
 /// refused with nothing deleted.
-pub fn remove_downloaded(lock: &RootLock) -> Result<(), InstallError> {
+pub fn remove_downloaded(lock: &RootLock, faults: &Faults) -> Result<(), InstallError> {
     let (root, id) = (lock.root(), lock.id());
     recover_root(root)?;
     let version = scan::read_version(&root.join(VERSION_FILE));
@@ -250,5 +250,5 @@ pub fn remove_downloaded(lock: &RootLock) -> Result<(), InstallError> {
             root.display()
         )),
     })?;
-    transaction::apply(root, &steps, &mut |_| Ok(()))
+    transaction::apply(root, &steps, &mut |_| Ok(()), faults)
 }

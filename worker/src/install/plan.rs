@@ -53,7 +53,7 @@ pub struct RootFacts {
     pub log: Option<Intent>,
 }
 
-/// Where a crash may be simulated (see [`super::crash`]), in the order
+/// Where a crash may be simulated (see [`crate::faults`]), in the order
 /// each operation passes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrashPoint {

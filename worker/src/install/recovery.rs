@@ -12,6 +12,7 @@ use super::plan::{self, Recovered};
 use super::transaction::{self, path_of};
 use super::{BACKUP_DIR, InstallError, STAGING_DIR};
 use crate::catalog::Catalog;
+use crate::faults::Faults;
 use crate::library::lock::RootLock;
 use crate::platform::fs::atomic_write_interrupted;
 
@@ -38,7 +39,7 @@ pub fn recover_root(root: &Path) -> Result<Option<Recovery>, InstallError> {
         for place in left_alone {
             tracing::warn!("{}: left alone: nothing proves LanSpread made it", path_of(root, place).display());
         }
-        transaction::apply(root, &steps, &mut |_| Ok(()))?;
+        transaction::apply(root, &steps, &mut |_| Ok(()), &Faults::default())?;
         done.extend(recovered);
         if !logged {
             break;

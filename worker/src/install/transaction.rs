@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::intent::{INTENT_FILE, Intent};
 use super::plan::{Action, Found, Place, RootFacts};
-use super::{BACKUP_DIR, InstallError, OWNED_MARKER, STAGING_DIR, crash};
+use super::{BACKUP_DIR, InstallError, OWNED_MARKER, STAGING_DIR};
+use crate::faults::Faults;
 use crate::library::scan::{INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
 use crate::platform::fs::{annotate, remove_atomic, remove_file_if_present, sync_parent, write_atomic};
 
@@ -47,12 +48,14 @@ pub fn path_of(root: &Path, place: Place) -> PathBuf {
 }
 
 /// Carries out `steps` in order; `unpack` fills the staging folder when
-/// the plan says so. Stops at the first failure: the intent log written
-/// before tells recovery where it stopped.
+/// the plan says so; `faults` may stop the process at a crash point.
+/// Stops at the first failure: the intent log written before tells
+/// recovery where it stopped.
 pub fn apply(
     root: &Path,
     steps: &[Action],
     unpack: &mut dyn FnMut(&Path) -> Result<(), InstallError>,
+    faults: &Faults,
 ) -> Result<(), InstallError> {
     for step in steps {
         match step {
@@ -89,7 +92,7 @@ pub fn apply(
                 fs::remove_dir(root).map_err(|e| io_at(root, e))?;
                 sync_parent(root);
             }
-            Action::Crash(point) => crash::point(*point),
+            Action::Crash(point) => faults.crash(*point),
         }
     }
     Ok(())

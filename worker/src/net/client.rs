@@ -16,6 +16,7 @@ use lanspread_proto::{FrameError, PeerId};
 use super::identity::{SERVER_NAME, peer_id_of};
 use super::party::{PartyKey, SessionSecret};
 use super::received::ReceivedChunk;
+use super::traffic::Traffic;
 use super::transport;
 
 /// A handshake must finish within this time (a LAN answers in milliseconds).
@@ -83,16 +84,20 @@ pub struct PeerConnection {
     /// The id proven by the peer's certificate.
     pub peer_id: PeerId,
     pub addr: SocketAddr,
+    /// Where received chunk bytes are counted.
+    traffic: Traffic,
 }
 
 /// Connects to `addr`, accepting only `expected` when it is known; with a
 /// `party_key`, the peer must prove it holds the same key (and learns that
-/// we do) before the connection is returned.
+/// we do) before the connection is returned. Chunk bytes received on it
+/// are counted in `traffic`.
 pub async fn connect(
     endpoint: &quinn::Endpoint,
     addr: SocketAddr,
     expected: Option<PeerId>,
     party_key: Option<&PartyKey>,
+    traffic: &Traffic,
 ) -> Result<PeerConnection, ClientError> {
     let fail = |reason: String| ClientError::Connect { addr, reason };
     let config = transport::client_config(expected).map_err(|e| fail(e.to_string()))?;
@@ -109,7 +114,7 @@ pub async fn connect(
         .and_then(|any| any.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
         .and_then(|certs| certs.first().and_then(|c| peer_id_of(c)))
         .ok_or_else(|| fail("the peer presented no usable certificate".into()))?;
-    let connection = PeerConnection { conn, peer_id, addr };
+    let connection = PeerConnection { conn, peer_id, addr, traffic: traffic.clone() };
     if let Some(key) = party_key
         && let Err(e) = connection.prove(key).await
     {
@@ -256,10 +261,10 @@ impl PeerConnection {
                 // more than copying the packet.
                 uncounted += piece.bytes.len() as u64;
                 if uncounted >= Self::COUNT_EVERY {
-                    super::traffic::add_received(std::mem::take(&mut uncounted));
+                    self.traffic.add_received(std::mem::take(&mut uncounted));
                 }
             }
-            super::traffic::add_received(uncounted);
+            self.traffic.add_received(uncounted);
             Ok(())
         };
         match tokio::time::timeout(CHUNK_TIMEOUT, exchange).await {

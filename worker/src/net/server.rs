@@ -39,7 +39,9 @@ use tokio_util::task::TaskTracker;
 
 use super::log_limit::{LogLimiter, held_back};
 use super::party::{PartyKey, SessionSecret};
+use super::traffic::Traffic;
 use crate::discovery::{Candidate, Origin};
+use crate::faults::Faults;
 use crate::library::Library;
 use crate::trust::TrustSettings;
 
@@ -81,6 +83,10 @@ pub struct ServerContext {
     pub log_limit: LogLimiter,
     /// The party key of the moment.
     pub trust: watch::Receiver<TrustSettings>,
+    /// Counts the chunk bytes sent.
+    pub traffic: Traffic,
+    /// Fault switches for tests.
+    pub faults: Faults,
 }
 
 /// What the server knows of one connection: its TLS session's exported
@@ -488,7 +494,7 @@ async fn handle_stream(
         return;
     }
     if let Some((file, offset, len, index)) = chunk
-        && let Err(e) = send_chunk(&mut send, file, offset, len, index, &budget).await
+        && let Err(e) = send_chunk(&mut send, file, (offset, len), index, &budget, &ctx).await
     {
         tracing::debug!("peer {remote}: chunk not sent: {e}");
         let _ = send.reset(RESET_CHUNK_FAILED.into());
@@ -533,10 +539,10 @@ enum SendError {
 async fn send_chunk(
     send: &mut quinn::SendStream,
     file: Arc<std::fs::File>,
-    offset: u64,
-    len: u32,
+    (offset, len): (u64, u32),
     index: (u32, u32),
     budget: &Budget,
+    ctx: &ServerContext,
 ) -> Result<(), SendError> {
     let mut sent = 0usize;
     while sent < len as usize {
@@ -555,13 +561,13 @@ async fn send_chunk(
             .map_err(|e| SendError::Read(std::io::Error::other(e)))?
             .map_err(SendError::Read)?;
         if sent == 0 {
-            fault::delay_if_asked().await;
-            fault::corrupt_if_asked(index, &mut piece);
+            ctx.faults.delay_chunk().await;
+            ctx.faults.corrupt_chunk(index, &mut piece);
         }
         // Handed over, not copied: QUIC sends from this buffer.
         let piece = bytes::Bytes::from_owner(PooledPiece { bytes: piece, pool: budget.pieces.clone() });
         tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(piece)).await.map_err(|_| SendError::Stalled)??;
-        super::traffic::add_sent(piece_len as u64);
+        ctx.traffic.add_sent(piece_len as u64);
         sent += piece_len;
     }
     Ok(())
@@ -580,50 +586,4 @@ fn read_piece(file: &std::fs::File, at: u64, len: usize, mut piece: Vec<u8>) -> 
         return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
     Ok(piece)
-}
-
-/// Test-only switches that make this server send wrong bytes or send them
-/// slowly, so tests can show that bad chunks are caught and can act in the
-/// middle of a transfer. Compiled out of release builds.
-mod fault {
-    /// Every chunk whose `file + chunk` is a multiple of this number is
-    /// corrupted when the variable is set.
-    #[cfg(debug_assertions)]
-    const CORRUPT_ENV: &str = "LANSPREAD_TEST_CORRUPT_EVERY";
-    /// Each chunk answer waits this many milliseconds.
-    #[cfg(debug_assertions)]
-    const DELAY_ENV: &str = "LANSPREAD_TEST_CHUNK_DELAY_MS";
-
-    #[cfg(debug_assertions)]
-    fn number(name: &str) -> Option<u32> {
-        std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0)
-    }
-
-    #[cfg(debug_assertions)]
-    pub(super) async fn delay_if_asked() {
-        use std::sync::OnceLock;
-        static DELAY: OnceLock<Option<u32>> = OnceLock::new();
-        if let Some(ms) = *DELAY.get_or_init(|| number(DELAY_ENV)) {
-            tokio::time::sleep(std::time::Duration::from_millis(ms.into())).await;
-        }
-    }
-
-    #[cfg(not(debug_assertions))]
-    pub(super) async fn delay_if_asked() {}
-
-    #[cfg(debug_assertions)]
-    pub(super) fn corrupt_if_asked((file, chunk): (u32, u32), bytes: &mut [u8]) {
-        use std::sync::OnceLock;
-        static EVERY: OnceLock<Option<u32>> = OnceLock::new();
-        let every = *EVERY.get_or_init(|| number(CORRUPT_ENV));
-        if let Some(n) = every
-            && (file + chunk) % n == 0
-            && let Some(first) = bytes.first_mut()
-        {
-            *first ^= 0xff;
-        }
-    }
-
-    #[cfg(not(debug_assertions))]
-    pub(super) fn corrupt_if_asked(_index: (u32, u32), _bytes: &mut [u8]) {}
 }

@@ -1,21 +1,30 @@
-//! Chunk bytes this process has sent to and received from peers, for the
-//! status bar's total speeds. One node runs per process, so the counters are
-//! process-wide.
+//! Chunk bytes one node has sent to and received from peers, for the
+//! status bar's total speeds. Each node has its own counters (tests run
+//! several nodes in one process); clones share them.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-static SENT: AtomicU64 = AtomicU64::new(0);
-static RECEIVED: AtomicU64 = AtomicU64::new(0);
+#[derive(Debug, Clone, Default)]
+pub struct Traffic(Arc<Counters>);
 
-pub fn add_sent(bytes: u64) {
-    SENT.fetch_add(bytes, Ordering::Relaxed);
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    received: AtomicU64,
 }
 
-pub fn add_received(bytes: u64) {
-    RECEIVED.fetch_add(bytes, Ordering::Relaxed);
-}
+impl Traffic {
+    pub fn add_sent(&self, bytes: u64) {
+        self.0.sent.fetch_add(bytes, Ordering::Relaxed);
+    }
 
-/// (received, sent) chunk bytes since the process started.
-pub fn totals() -> (u64, u64) {
-    (RECEIVED.load(Ordering::Relaxed), SENT.load(Ordering::Relaxed))
+    pub fn add_received(&self, bytes: u64) {
+        self.0.received.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// (received, sent) chunk bytes since the node started.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.0.received.load(Ordering::Relaxed), self.0.sent.load(Ordering::Relaxed))
+    }
 }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::download::{self, DownloadError};
 use crate::events::{Failure, NodeEvent, RunningOperation};
+use crate::faults::Faults;
 use crate::install::{self, InstallError};
 use crate::library::Library;
 use crate::library::lock::RootLock;
@@ -49,6 +50,7 @@ struct Inner {
     access: PeerAccess,
     library: Library,
     auto_install: AtomicBool,
+    faults: Faults,
 }
 
 impl Operations {
@@ -59,9 +61,10 @@ impl Operations {
         busy: watch::Sender<Arc<BTreeSet<String>>>,
         access: PeerAccess,
         library: Library,
+        faults: Faults,
     ) -> Self {
-        let inner =
-            Inner { table: Mutex::default(), busy, events, access, library, auto_install: AtomicBool::new(true) };
+        let auto_install = AtomicBool::new(true);
+        let inner = Inner { table: Mutex::default(), busy, events, access, library, auto_install, faults };
         Operations { inner: Arc::new(inner) }
     }
 
@@ -241,15 +244,15 @@ impl Operations {
     /// Runs an install, uninstall or removal on a blocking thread; the lock
     /// is let go of before the end is reported.
     async fn work(self, id: String, kind: WorkKind, lock: Arc<RootLock>, cancel: CancellationToken) {
-        let events = self.inner.events.clone();
+        let (events, faults) = (self.inner.events.clone(), self.inner.faults.clone());
         let work = move || -> Result<(), InstallError> {
             let lock = &*lock;
             match kind {
-                WorkKind::Uninstall => install::uninstall(lock).map(drop),
-                WorkKind::Remove => install::remove_downloaded(lock),
+                WorkKind::Uninstall => install::uninstall(lock, &faults).map(drop),
+                WorkKind::Remove => install::remove_downloaded(lock, &faults),
                 WorkKind::Install => {
                     let mut progress = |p| drop(events.send(NodeEvent::Progress(p)));
-                    install::install(lock, &mut progress, &cancel).map(drop)
+                    install::install(lock, &mut progress, &cancel, &faults).map(drop)
                 }
             }
         };

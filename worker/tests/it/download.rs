@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::{WORKER, Worker, assert_same_tree, copy_tree, make_random_game, serve_with};
@@ -13,7 +13,7 @@ const MIB: usize = 1024 * 1024;
 /// The chunk size of every file list a node builds.
 const CHUNK: usize = 4 * MIB;
 const GAME: &str = "openarena";
-const DELAY: &str = "LANSPREAD_TEST_CHUNK_DELAY_MS";
+const DELAY: &str = "--test-chunk-delay-ms";
 
 struct Lab {
     tmp: tempfile::TempDir,
@@ -22,18 +22,18 @@ struct Lab {
 }
 
 impl Lab {
-    /// `seeders` nodes serving the same game, each with its own environment.
-    fn new(big: usize, small: usize, envs: &[&[(&str, &str)]]) -> Lab {
+    /// `seeders` nodes serving the same game, each with its own arguments.
+    fn new(big: usize, small: usize, args: &[&[&str]]) -> Lab {
         let tmp = tempfile::tempdir().unwrap();
         let first = tmp.path().join("seed0");
         make_random_game(&first, GAME, "0.8.10", big, small);
         let mut seeders = Vec::new();
-        for (i, env) in envs.iter().enumerate() {
+        for (i, args) in args.iter().enumerate() {
             let games = tmp.path().join(format!("seed{i}"));
             if i > 0 {
                 copy_tree(&first.join(GAME), &games.join(GAME));
             }
-            let node = serve_with(&format!("seed{i}"), &games, &tmp.path().join(format!("state{i}")), &[], env);
+            let node = serve_with(&format!("seed{i}"), &games, &tmp.path().join(format!("state{i}")), &[], args);
             seeders.push(node);
         }
         for node in &seeders {
@@ -124,7 +124,7 @@ fn two_seeders_one_fetcher_byte_identical() {
 
 #[test]
 fn a_seeder_killed_mid_download_leaves_the_other_to_finish() {
-    let lab = Lab::new(40 * MIB, 40, &[&[(DELAY, "300")], &[(DELAY, "300")]]);
+    let lab = Lab::new(40 * MIB, 40, &[&[DELAY, "300"], &[DELAY, "300"]]);
     let mut lab = lab;
     let mut fetch = lab.fetch("fetch");
     wait_for_fraction(&fetch, 0.25);
@@ -136,7 +136,7 @@ fn a_seeder_killed_mid_download_leaves_the_other_to_finish() {
 #[test]
 fn corrupt_chunks_are_refetched_and_their_sender_demoted() {
     // Every chunk seed0 sends is wrong, so it is caught whichever chunks it is given.
-    let lab = Lab::new(24 * MIB, 30, &[&[("LANSPREAD_TEST_CORRUPT_EVERY", "1")], &[]]);
+    let lab = Lab::new(24 * MIB, 30, &[&["--test-corrupt-every", "1"], &[]]);
     let bad_id = lab.seeders[0].peer_id();
     let mut fetch = lab.fetch("fetch");
     assert_eq!(fetch.wait_exit(Duration::from_secs(120)), Some(0), "{}", fetch.log());
@@ -154,7 +154,7 @@ fn corrupt_chunks_are_refetched_and_their_sender_demoted() {
 #[cfg(unix)]
 #[test]
 fn a_fetcher_killed_half_way_resumes_without_fetching_again() {
-    let lab = Lab::new(48 * MIB, 0, &[&[(DELAY, "300")], &[(DELAY, "300")]]);
+    let lab = Lab::new(48 * MIB, 0, &[&[DELAY, "300"], &[DELAY, "300"]]);
     let mut fetch = lab.fetch("fetch");
     wait_for_fraction(&fetch, 0.5);
     fetch.signal("KILL");
@@ -186,7 +186,7 @@ fn a_fetcher_killed_half_way_resumes_without_fetching_again() {
 #[cfg(unix)]
 #[test]
 fn cancel_exits_non_zero_and_a_second_fetch_completes() {
-    let lab = Lab::new(32 * MIB, 10, &[&[(DELAY, "500")]]);
+    let lab = Lab::new(32 * MIB, 10, &[&[DELAY, "500"]]);
     let mut fetch = lab.fetch("fetch");
     wait_for_fraction(&fetch, 0.3);
     fetch.signal("INT");
@@ -199,6 +199,29 @@ fn cancel_exits_non_zero_and_a_second_fetch_completes() {
     assert_eq!(again.wait_exit(Duration::from_secs(120)), Some(0), "{}", again.log());
     assert_same_tree(&lab.source(), &lab.out().join(GAME));
     assert!(finished(&again)["bytes_reused"].as_u64().unwrap() > 0);
+}
+
+/// `fetch --json | head -2`: once the reader is gone the command ends
+/// quietly with success at its next line, as ripgrep does, instead of
+/// panicking on the failed write.
+#[test]
+fn a_closed_pipe_ends_fetch_quietly() {
+    use std::io::BufRead;
+    let lab = Lab::new(16 * MIB, 0, &[&[DELAY, "200"]]);
+    let mut command = Command::new(WORKER);
+    command.args(["fetch", GAME, "--json", "--no-mdns", "--no-install", "--games"]).arg(lab.out());
+    command.arg("--state").arg(lab.tmp.path().join("fetcher-state"));
+    command.arg("--peer").arg(lab.addrs[0].to_string());
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..2 {
+        lines.next().expect("a JSON line").unwrap();
+    }
+    drop(lines);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }
 
 #[cfg(unix)]

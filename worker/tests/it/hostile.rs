@@ -8,6 +8,7 @@ use lanspread_proto::PeerId;
 use lanspread_proto::io::read_frame;
 use lanspread_proto::peer::{ErrorCode, PeerResponse};
 use lanspread_worker::net::client::{self, ClientError, PeerConnection};
+use lanspread_worker::net::traffic::Traffic;
 
 use crate::support::{make_game, serve};
 
@@ -51,7 +52,7 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
     node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
 
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = client::connect(&endpoint, addr, Some(server_id), None).await.unwrap();
+    let conn = client::connect(&endpoint, addr, Some(server_id), None, &Traffic::default()).await.unwrap();
     assert_eq!(conn.peer_id, server_id);
 
     // A frame that says 100 bytes and ends after 3.
@@ -82,7 +83,7 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
     // The same connection and a new one are still served.
     let games_listed = conn.list_games().await.unwrap();
     assert_eq!(games_listed.games.len(), 1);
-    let other = client::connect(&endpoint, addr, None, None).await.unwrap();
+    let other = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
     let manifest = loop {
         match other.get_game("wesnoth").await {
             Ok(manifest) => break manifest,
@@ -100,6 +101,6 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
     assert!(node.log().contains("bad request"), "the server logs what was wrong");
 
     // A client that expects another identity refuses this server.
-    let err = client::connect(&endpoint, addr, Some(PeerId([9; 32])), None).await.unwrap_err();
+    let err = client::connect(&endpoint, addr, Some(PeerId([9; 32])), None, &Traffic::default()).await.unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
 }

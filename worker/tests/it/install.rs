@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use lanspread_worker::install::crash::CRASH_ENV;
 use lanspread_worker::install::plan::CrashPoint;
 use lanspread_worker::library::lock::RootLock;
 
@@ -303,9 +302,9 @@ fn a_crash_at_every_step_recovers_to_the_old_or_the_new_state() {
         }
         let command = if op == "update" { "install" } else { op };
 
-        let crashed = run(&games, &[command, GAME], &[(CRASH_ENV, point)]);
+        let crashed = run(&games, &[command, GAME, "--test-crash-at", point], &[]);
         assert!(!crashed.status.success(), "{point}: the switch must abort the process");
-        assert!(stderr(&crashed).contains(&format!("aborting at {point}")), "{point}: {}", stderr(&crashed));
+        assert!(stderr(&crashed).contains(&format!("test hook: aborting at {point}")), "{point}: {}", stderr(&crashed));
         // Even before recovery, local/ is one whole version (the swap is one rename).
         if root.exists() {
             installed_version(&root, &trees);
@@ -418,7 +417,7 @@ fn the_worker_recovers_interrupted_roots_when_it_starts() {
     assert!(run(&games, &["install", GAME], &[]).status.success());
     archives::zip(&root.join("pak.zip"), &new);
     fs::write(root.join("version.ini"), "2\n").unwrap();
-    let crashed = run(&games, &["install", GAME], &[(CRASH_ENV, "update:backed-up")]);
+    let crashed = run(&games, &["install", GAME, "--test-crash-at", "update:backed-up"], &[]);
     assert!(!crashed.status.success());
     assert!(!root.join("local").exists() && root.join(".local.backup").is_dir(), "mid-swap on disk");
 
@@ -457,7 +456,7 @@ fn fetch_installs_unless_told_not_to() {
     assert_same_tree(&games.join(GAME).join("local"), &expected_tree(&tmp.path().join("expected"), &entries));
 
     // A reinstall killed mid-swap: the next fetch recovers the root before it looks at it.
-    let crashed = run(&games, &["install", GAME], &[(CRASH_ENV, "update:swapped")]);
+    let crashed = run(&games, &["install", GAME, "--test-crash-at", "update:swapped"], &[]);
     assert!(!crashed.status.success());
     assert!(games.join(GAME).join(".lanspread.json").exists());
     let out = fetch(&[]);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use lanspread_proto::PeerId;
 use lanspread_proto::io::write_frame;
 use lanspread_proto::peer::{Hello, PEER_PROTOCOL_VERSION, PeerRequest};
+use lanspread_worker::net::traffic::Traffic;
 use lanspread_worker::net::{client, transport};
 
 use crate::support::{WORKER, Worker, assert_same_tree, make_random_game, serve};
@@ -70,7 +71,7 @@ async fn unread_chunk_requests_cannot_grow_a_seeder_and_honest_fetchers_still_fi
         .keep_alive_interval(Some(Duration::from_secs(2)));
     let stingy = Arc::new(stingy);
     let manifest = {
-        let conn = client::connect(&endpoint, addr, Some(seeder_id), None).await.unwrap();
+        let conn = client::connect(&endpoint, addr, Some(seeder_id), None, &Traffic::default()).await.unwrap();
         conn.get_game("openarena").await.unwrap()
     };
     let file = manifest.files.iter().position(|f| f.path == "data/pack.bin").unwrap() as u32;
@@ -116,7 +117,7 @@ async fn a_flood_of_hellos_leaves_the_seeder_serving_and_idle_again() {
 
     // 3,000 hellos, each claiming another serving port and another identity.
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = client::connect(&endpoint, addr, None, None).await.unwrap();
+    let conn = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
     let mut answered = 0;
     for batch in 0..60u16 {
         let mut hellos = tokio::task::JoinSet::new();

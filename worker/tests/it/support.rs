@@ -179,22 +179,9 @@ pub fn serve(name: &str, games: &Path, state: &Path, peers: &[SocketAddr]) -> Wo
     serve_with(name, games, state, peers, &[])
 }
 
-/// [`serve`] with extra environment variables (the test-only switches).
-pub fn serve_with(name: &str, games: &Path, state: &Path, peers: &[SocketAddr], env: &[(&str, &str)]) -> Worker {
-    serve_with_args(name, games, state, peers, env, &[])
-}
-
-/// [`serve`] with extra environment variables and arguments.
-pub fn serve_with_args(
-    name: &str,
-    games: &Path,
-    state: &Path,
-    peers: &[SocketAddr],
-    env: &[(&str, &str)],
-    args: &[&str],
-) -> Worker {
+/// [`serve`] with extra arguments (test hooks among them).
+pub fn serve_with(name: &str, games: &Path, state: &Path, peers: &[SocketAddr], args: &[&str]) -> Worker {
     let mut command = Command::new(WORKER);
-    command.envs(env.iter().copied());
     command.args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--name", name]).args(args);
     command.arg("--games").arg(games).arg("--state").arg(state);
     for peer in peers {

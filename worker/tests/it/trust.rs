@@ -15,9 +15,10 @@ use lanspread_proto::ipc::{FailureKind, IpcCommand, IpcEvent};
 use lanspread_proto::peer::{ErrorCode, PeerRequest, PeerResponse};
 use lanspread_worker::net::client::{self, ClientError};
 use lanspread_worker::net::party::PartyKey;
+use lanspread_worker::net::traffic::Traffic;
 
 use crate::liars::FakeUi;
-use crate::support::{WORKER, Worker, assert_same_tree, json_lines, make_game, run_logged, serve_with_args, stderr};
+use crate::support::{WORKER, Worker, assert_same_tree, json_lines, make_game, run_logged, serve_with, stderr};
 
 const GAME: &str = "xonotic";
 const KEY: &str = "tangerine-otter-47-lanparty";
@@ -26,7 +27,7 @@ const KEY: &str = "tangerine-otter-47-lanparty";
 fn seeder(tmp: &Path, name: &str, version: &str, seed: usize, args: &[&str]) -> (Worker, PathBuf) {
     let games = tmp.join(name).join("games");
     make_game(&games, GAME, Some(version), &[("data/xonotic.pk3", 20_000 + seed), ("readme.txt", 100 + seed)]);
-    let node = serve_with_args(name, &games, &tmp.join(name).join("state"), &[], &[], args);
+    let node = serve_with(name, &games, &tmp.join(name).join("state"), &[], args);
     node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
     (node, games.join(GAME))
 }
@@ -160,19 +161,19 @@ async fn chunk_requests_without_the_key_are_refused() {
         other => panic!("not refused: {other:?}"),
     };
 
-    let outsider = client::connect(&endpoint, addr, None, None).await.unwrap();
+    let outsider = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
     assert_eq!(code(outsider.request(&chunk).await), ErrorCode::PartyKeyRequired);
     assert_eq!(code(outsider.request(&PeerRequest::ListGames).await), ErrorCode::PartyKeyRequired);
 
     let wrong = PartyKey::new("not the key").unwrap();
-    let err = client::connect(&endpoint, addr, None, Some(&wrong)).await.unwrap_err();
+    let err = client::connect(&endpoint, addr, None, Some(&wrong), &Traffic::default()).await.unwrap_err();
     assert!(err.to_string().contains("another party key"), "{err}");
 
     // A member's proof holds on its own connection only.
     let key = PartyKey::new(KEY).unwrap();
-    let member = client::connect(&endpoint, addr, None, Some(&key)).await.unwrap();
+    let member = client::connect(&endpoint, addr, None, Some(&key), &Traffic::default()).await.unwrap();
     assert!(matches!(member.request(&chunk).await, Ok(PeerResponse::Chunk { .. })));
-    let other = client::connect(&endpoint, addr, None, None).await.unwrap();
+    let other = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
     assert_eq!(code(other.request(&chunk).await), ErrorCode::PartyKeyRequired);
     drop(party);
 }
@@ -182,7 +183,7 @@ async fn a_node_speaking_the_old_protocol_is_refused_in_words() {
     let tmp = tempfile::tempdir().unwrap();
     let (party, _) = seeder(tmp.path(), "party", "1.0", 0, &["--party-key", KEY]);
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let old = client::connect(&endpoint, party.listen_addr(), None, None).await.unwrap();
+    let old = client::connect(&endpoint, party.listen_addr(), None, None, &Traffic::default()).await.unwrap();
     let hello = lanspread_proto::peer::Hello {
         protocol_version: 1,
         peer_id: lanspread_proto::PeerId([1; 32]),

@@ -1,0 +1,58 @@
+//! Fault switches for tests: a seeder that answers each chunk late or
+//! sends wrong bytes, an install that aborts (like kill -9) at a named
+//! step. They exist only with the `test-hooks` cargo feature, which the
+//! worker's own tests turn on; without it [`Faults`] is empty and every
+//! switch does nothing. They are set through the node's options (and the
+//! hidden `--test-*` flags of the binary), never the environment.
+
+use crate::install::plan::CrashPoint;
+
+/// The faults one node, command or operation is to show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Every chunk whose `file + chunk` is a multiple of this is sent with
+    /// its first byte flipped.
+    #[cfg(feature = "test-hooks")]
+    pub corrupt_every: Option<u32>,
+    /// Each chunk answer waits this long before its first byte.
+    #[cfg(feature = "test-hooks")]
+    pub chunk_delay: Option<std::time::Duration>,
+    /// The process aborts when an install transaction reaches this point.
+    #[cfg(feature = "test-hooks")]
+    pub crash_at: Option<CrashPoint>,
+}
+
+impl Faults {
+    /// Waits as a slow seeder would before answering a chunk.
+    pub async fn delay_chunk(&self) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(delay) = self.chunk_delay {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Spoils the first byte of chunk `index` if asked to.
+    pub fn corrupt_chunk(&self, index: (u32, u32), bytes: &mut [u8]) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(n) = self.corrupt_every
+            && (index.0 + index.1).is_multiple_of(n)
+            && let Some(first) = bytes.first_mut()
+        {
+            *first ^= 0xff;
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = (index, bytes);
+    }
+
+    /// Aborts the process at `point` if asked to: no unwinding, no cleanup,
+    /// as kill -9 or a power cut would leave the disk.
+    pub fn crash(&self, point: CrashPoint) {
+        #[cfg(feature = "test-hooks")]
+        if self.crash_at == Some(point) {
+            eprintln!("test hook: aborting at {}", point.name());
+            std::process::abort();
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = point;
+    }
+}

@@ -1,0 +1,211 @@
+//! What the headless commands print: lines for people, a progress bar on a
+//! terminal, and with `--json` one typed JSON object per line ([`JsonLine`]).
+//!
+//! Standard output may be a pipe that closes early (`fetch --json | head`):
+//! then the command ends quietly with success, as ripgrep does, instead of
+//! panicking on the failed write.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+
+use lanspread_proto::exit;
+use lanspread_proto::ipc::{Phase, Progress};
+use lanspread_proto::units::format_size;
+use serde::Serialize;
+
+/// One line of `--json` output. Field names are part of the command line's
+/// interface: add fields and events, never rename them.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum JsonLine<'a> {
+    Progress {
+        id: &'a str,
+        phase: &'static str,
+        bytes_done: u64,
+        bytes_total: u64,
+        bytes_per_sec: u64,
+        eta_secs: Option<u64>,
+        peers: usize,
+    },
+    /// Whose file list is fetched.
+    FileList {
+        id: &'a str,
+        version: &'a str,
+        trusted: bool,
+        competing: bool,
+        supplied_by: Vec<String>,
+    },
+    UpToDate {
+        id: &'a str,
+        version: &'a str,
+    },
+    Finished {
+        id: &'a str,
+        version: &'a str,
+        bytes_total: u64,
+        bytes_fetched: u64,
+        bytes_reused: u64,
+        seconds: f64,
+        per_peer: BTreeMap<String, u64>,
+        dropped: BTreeMap<String, &'a str>,
+    },
+    Cancelled {
+        id: &'a str,
+    },
+    Failed {
+        id: &'a str,
+        reason: String,
+    },
+    NotInstalled {
+        id: &'a str,
+        reason: &'a str,
+    },
+    Installed {
+        id: &'a str,
+        version: &'a str,
+        bytes: u64,
+        items: usize,
+    },
+    Updated {
+        id: &'a str,
+        version: &'a str,
+        bytes: u64,
+        items: usize,
+    },
+    InstallFailed {
+        id: &'a str,
+        reason: String,
+    },
+}
+
+/// A game of `list --json` (one per line, no `event` field).
+#[derive(Debug, Serialize)]
+pub struct ListedGame<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    /// Peers with the version a download fetches.
+    pub sources: u32,
+    pub peers_total: u32,
+    pub size: u64,
+    pub trusted: bool,
+    pub other_versions: Vec<&'a str>,
+    pub peers: Vec<ListedPeer<'a>>,
+}
+
+/// A peer offering a game, in [`ListedGame`].
+#[derive(Debug, Serialize)]
+pub struct ListedPeer<'a> {
+    pub id: String,
+    pub short: String,
+    pub name: &'a str,
+    pub address: &'a str,
+    pub version: &'a str,
+    pub trusted: bool,
+    /// Its file list is the one fetched.
+    pub supplies: bool,
+}
+
+/// Prints `line` on standard output; a closed pipe ends the process quietly.
+pub fn say(line: impl Display) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(exit::SUCCESS);
+        }
+        tracing::warn!("cannot write to standard output: {e}");
+    }
+}
+
+/// Prints one JSON line.
+pub fn json(line: &impl Serialize) {
+    match serde_json::to_string(line) {
+        Ok(text) => say(text),
+        Err(e) => tracing::warn!("cannot encode a JSON line: {e}"),
+    }
+}
+
+/// Most unjoined peers named in a message.
+const MAX_UNJOINED_NAMED: usize = 5;
+
+/// "; not joined: why, …" for a message about what was found, or nothing.
+pub fn unjoined_note(unjoined: &[(String, String)]) -> String {
+    if unjoined.is_empty() {
+        return String::new();
+    }
+    let named: Vec<&str> = unjoined.iter().take(MAX_UNJOINED_NAMED).map(|(_, why)| why.as_str()).collect();
+    let more = unjoined.len().saturating_sub(MAX_UNJOINED_NAMED);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    format!("; not joined: {}{more}", named.join("; "))
+}
+
+/// Shows progress: a bar on a terminal, JSON lines with `--json`.
+#[derive(Debug)]
+pub struct Reporter {
+    json: bool,
+    bar: Option<indicatif::ProgressBar>,
+    /// Bytes found on disk before the transfer (the last checking phase's).
+    already_here: u64,
+}
+
+impl Reporter {
+    pub fn new(json: bool, prefix: String, total: u64) -> Self {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(prefix);
+            bar
+        });
+        Reporter { json, bar, already_here: 0 }
+    }
+
+    pub fn progress(&mut self, p: &Progress) {
+        if self.json {
+            json(&JsonLine::Progress {
+                id: &p.id,
+                phase: phase_name(p.phase),
+                bytes_done: p.bytes_done,
+                bytes_total: p.bytes_total,
+                bytes_per_sec: p.bytes_per_sec,
+                eta_secs: p.eta_secs,
+                peers: p.peers.len(),
+            });
+        } else if let Some(bar) = &self.bar {
+            if p.phase == Phase::Checking {
+                self.already_here = p.bytes_done;
+            }
+            bar.set_length(p.bytes_total);
+            bar.set_position(p.bytes_done);
+            let eta = p.eta_secs.map_or_else(|| "--".to_owned(), |s| format!("{s} s"));
+            let here = match self.already_here {
+                0 => String::new(),
+                n => format!(", {} already here", format_size(n)),
+            };
+            bar.set_message(format!(
+                "{}/s, ETA {eta}, {} peers ({}){here}",
+                format_size(p.bytes_per_sec),
+                p.peers.len(),
+                phase_name(p.phase)
+            ));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Checking => "checking",
+        Phase::Downloading => "downloading",
+        Phase::Committing => "committing",
+        Phase::Installing => "installing",
+    }
+}
