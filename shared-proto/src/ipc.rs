@@ -362,6 +362,16 @@ pub enum FailureKind {
     Other,
 }
 
+impl FailureKind {
+    /// The kind of a failed read or write: a full disk is told apart.
+    pub fn of_io(e: &std::io::Error) -> FailureKind {
+        match e.kind() {
+            std::io::ErrorKind::StorageFull => FailureKind::NoSpace,
+            _ => FailureKind::Io,
+        }
+    }
+}
+
 /// Kinds of long-running work. Append-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OperationKind {

@@ -92,11 +92,3 @@ impl std::fmt::Display for Failure {
         f.write_str(&self.message)
     }
 }
-
-/// The kind of a failed read or write: a full disk is told apart.
-pub fn io_failure_kind(e: &std::io::Error) -> FailureKind {
-    match e.kind() {
-        std::io::ErrorKind::StorageFull => FailureKind::NoSpace,
-        _ => FailureKind::Io,
-    }
-}

@@ -285,7 +285,7 @@ fn handle_command(
                 (Err(e), _) => {
                     let failure = IpcEvent::RuntimeFailure {
                         context: "set game directory".into(),
-                        kind: crate::events::io_failure_kind(&e),
+                        kind: FailureKind::of_io(&e),
                         message: format!("{path}: {e}"),
                     };
                     let _ = out.send(failure);

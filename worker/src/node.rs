@@ -9,46 +9,27 @@ use std::time::Duration;
 
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{NetworkGame, PeerSummary};
-use lanspread_proto::peer::GameManifest;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::discovery::access::{GameSources, PeerAccess};
 use crate::discovery::known::KnownPeers;
-use crate::discovery::{self, OwnIdentity, Peers, Settling, mdns};
+use crate::discovery::{self, OwnIdentity, Peers, mdns};
 use crate::events::NodeEvent;
 use crate::faults::Faults;
 use crate::library::Library;
-use crate::net::client::{ClientError, PeerConnection};
 use crate::net::identity::Identity;
 use crate::net::server::{self, ServerContext};
 use crate::net::traffic::Traffic;
 use crate::net::transport;
 use crate::operations::Operations;
-use crate::trust::{Choice, TrustSettings};
+use crate::trust::TrustSettings;
 
 /// Name of the hash index in the state directory.
 pub const HASH_INDEX_FILE: &str = "hash-index.bin";
 /// Events buffered per subscriber before it must catch up from snapshots.
 const EVENT_BUFFER: usize = 1024;
-/// When a wait for peers is over, answers already under way (a connection,
-/// a hello, a game list) get this much longer: on a LAN they take
-/// milliseconds, and cutting them off returns an empty answer by chance.
-pub const JOIN_GRACE: Duration = Duration::from_secs(2);
-
-/// One peer's answer when asked for a game: its connection and file list.
-pub type GameSource = (PeerId, Result<(PeerConnection, GameManifest), ClientError>);
-
-/// What the network offers of one game: the version to fetch and whose
-/// file list counts ([`Choice`]), and the answers of the peers asked.
-#[derive(Debug)]
-pub struct GameSources {
-    pub choice: Choice,
-    pub answers: Vec<GameSource>,
-    /// The trust settings the choice was made with.
-    pub trust: TrustSettings,
-}
-
 /// How to run a node.
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
@@ -200,13 +181,13 @@ impl Node {
             }
         }));
 
-        let access = PeerAccess {
-            endpoint: endpoint.clone(),
-            db: peers.db.clone(),
-            settling: peers.settling.clone(),
-            trust: trust.subscribe(),
-            traffic: traffic.clone(),
-        };
+        let access = PeerAccess::new(
+            endpoint.clone(),
+            peers.db.clone(),
+            peers.settling.clone(),
+            trust.subscribe(),
+            traffic.clone(),
+        );
         let operations = library
             .clone()
             .map(|library| Operations::new(events.clone(), busy, access, library, options.faults.clone()));
@@ -309,13 +290,13 @@ impl Node {
 
     /// A handle for asking peers, usable from other tasks.
     pub fn access(&self) -> PeerAccess {
-        PeerAccess {
-            endpoint: self.endpoint.clone(),
-            db: self.peers.db.clone(),
-            settling: self.peers.settling.clone(),
-            trust: self.trust.subscribe(),
-            traffic: self.traffic.clone(),
-        }
+        PeerAccess::new(
+            self.endpoint.clone(),
+            self.peers.db.clone(),
+            self.peers.settling.clone(),
+            self.trust.subscribe(),
+            self.traffic.clone(),
+        )
     }
 
     /// Stops every task, says goodbye over mDNS and closes the endpoint.
@@ -388,102 +369,4 @@ async fn resolve_static_peers(peers: &[String]) -> Vec<(String, Vec<SocketAddr>)
         out.push((peer.clone(), addrs));
     }
     out
-}
-
-/// Endpoint and peer game DB, cloned out of a [`Node`] for tasks that ask
-/// peers for games (downloads).
-#[derive(Debug, Clone)]
-pub struct PeerAccess {
-    endpoint: quinn::Endpoint,
-    db: Arc<std::sync::Mutex<discovery::PeerGameDb>>,
-    settling: watch::Receiver<Settling>,
-    trust: watch::Receiver<TrustSettings>,
-    traffic: Traffic,
-}
-
-impl PeerAccess {
-    /// Waits (at most `limit`) until every `--peer` answered or failed, so
-    /// a worker that just started uses all of them, not the first to answer.
-    pub async fn wait_for_static_peers(&self, limit: Duration) {
-        self.settle(limit, |s| s.unanswered_static == 0).await;
-    }
-
-    /// Gives discovery `limit` to find peers and hear their answers. With
-    /// mDNS, peers may announce themselves at any moment, so the whole
-    /// `limit`; with static peers only, until every one answered and none
-    /// is still scanning its library (with `game`: or some peer offers it).
-    /// Answers under way when the time is up get [`JOIN_GRACE`] more.
-    pub async fn discover(&self, limit: Duration, game: Option<&str>, mdns: bool) {
-        if mdns {
-            tokio::time::sleep(limit).await;
-        } else {
-            let offered = || game.is_some_and(|g| self.newest_version(g).is_some());
-            self.settle(limit, |s| {
-                s.unanswered_static == 0 && s.joins_under_way == 0 && (s.scanning_peers == 0 || offered())
-            })
-            .await;
-        }
-        self.settle(JOIN_GRACE, |s| s.joins_under_way == 0).await;
-    }
-
-    /// Waits until `settled` holds for what discovery has under way, or
-    /// `limit` passes.
-    async fn settle(&self, limit: Duration, settled: impl Fn(&Settling) -> bool) {
-        let mut settling = self.settling.clone();
-        let _ = tokio::time::timeout(limit, settling.wait_for(|s| settled(s))).await;
-    }
-
-    /// The version of `game` a download would fetch, if any peer has it.
-    pub fn newest_version(&self, game: &str) -> Option<String> {
-        let trusted = self.trust.borrow().trusted.clone();
-        self.db.lock().unwrap_or_else(|p| p.into_inner()).choice(game, &trusted).map(|c| c.version)
-    }
-
-    /// Connects to every peer that has the version of `game` to fetch and
-    /// asks it for its file list, which the peer game DB remembers. Returns
-    /// each peer's connection and list, or why it failed; `None` when no
-    /// peer has the game.
-    pub async fn open_game(&self, game: &str) -> Option<GameSources> {
-        let trust = self.trust.borrow().clone();
-        let (choice, targets) = {
-            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-            let choice = db.choice(game, &trust.trusted)?;
-            let targets: Vec<(PeerId, SocketAddr)> =
-                choice.sources.iter().filter_map(|id| db.get(*id).map(|p| (*id, p.addr))).collect();
-            (choice, targets)
-        };
-        // A fresh endpoint of our own: one connection per peer on it, so
-        // connection ids can be empty (see `transport::transfer_endpoint`).
-        let endpoint = match transport::transfer_endpoint() {
-            Ok(endpoint) => endpoint,
-            Err(e) => {
-                tracing::warn!("no separate transfer socket ({e}); using the node's");
-                self.endpoint.clone()
-            }
-        };
-        let mut asks = tokio::task::JoinSet::new();
-        for (id, addr) in targets {
-            let (endpoint, game, party_key) = (endpoint.clone(), game.to_owned(), trust.party_key.clone());
-            let traffic = self.traffic.clone();
-            asks.spawn(async move {
-                let result = async {
-                    let party_key = party_key.as_ref();
-                    let conn = crate::net::client::connect(&endpoint, addr, Some(id), party_key, &traffic).await?;
-                    let manifest = conn.get_game(&game).await?;
-                    Ok((conn, manifest))
-                }
-                .await;
-                (id, result)
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(Ok((id, result))) = asks.join_next().await {
-            if let Ok((_, manifest)) = &result {
-                self.db.lock().unwrap_or_else(|p| p.into_inner()).set_manifest(id, manifest.clone());
-            }
-            results.push((id, result));
-        }
-        results.sort_by_key(|(id, _)| *id);
-        Some(GameSources { choice, answers: results, trust })
-    }
 }

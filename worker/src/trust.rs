@@ -130,11 +130,19 @@ impl<C> Agreement<C> {
     }
 }
 
+/// No file list counts: none of the peers whose list counts sent one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no {}peer that has it sent its file list", if *trusted { "trusted " } else { "" })]
+pub struct NoFileList {
+    /// Only the trusted peers' lists counted.
+    pub trusted: bool,
+}
+
 /// Picks the file list of `choice` from the sources' answers: the one the
 /// most addresses among its authorities sent (a PC running many nodes
 /// counts once); ties go to the list of the lowest peer id. `Err` carries
 /// why none counts, with every connection to close.
-pub fn agree<C>(choice: &Choice, answers: Vec<Answer<C>>) -> Result<Agreement<C>, (String, Vec<C>)> {
+pub fn agree<C>(choice: &Choice, answers: Vec<Answer<C>>) -> Result<Agreement<C>, (NoFileList, Vec<C>)> {
     let mut groups: Vec<(GameManifest, Vec<Answer<C>>)> = Vec::new();
     for answer in answers {
         let manifest = answer.manifest.clone();
@@ -151,12 +159,8 @@ pub fn agree<C>(choice: &Choice, answers: Vec<Answer<C>>) -> Result<Agreement<C>
     let best = groups.iter().enumerate().max_by_key(|(_, (_, members))| votes(members)).map(|(i, _)| i);
     let competing = choice.has_competition() || groups.len() > 1;
     let Some(best) = best.filter(|&i| votes(&groups[i].1).0 > 0) else {
-        let why = if choice.trusted {
-            "no trusted peer that has it sent its file list"
-        } else {
-            "no peer that has it sent its file list"
-        };
-        return Err((why.to_owned(), groups.into_iter().flat_map(|(_, m)| m).map(|a| a.conn).collect()));
+        let why = NoFileList { trusted: choice.trusted };
+        return Err((why, groups.into_iter().flat_map(|(_, m)| m).map(|a| a.conn).collect()));
     };
     let (manifest, members) = groups.swap_remove(best);
     let rejected = groups.into_iter().flat_map(|(_, m)| m).map(|a| (a.peer, a.conn)).collect();
@@ -246,7 +250,8 @@ mod tests {
         // The trusted peer did not answer: the others' lists do not count.
         let answers = vec![answer_as(2, 2, "liar", 2), answer_as(3, 3, "liar", 2)];
         let (why, closed) = agree(&choice, answers).unwrap_err();
-        assert!(why.contains("trusted"), "{why}");
+        assert_eq!(why, NoFileList { trusted: true });
+        assert_eq!(why.to_string(), "no trusted peer that has it sent its file list");
         assert_eq!(closed, [2, 3]);
     }
 

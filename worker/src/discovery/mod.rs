@@ -14,6 +14,7 @@
 //! from hellos, [`MAX_CANDIDATES`] in all, and a candidate learnt from a
 //! hello is forgotten after [`MAX_HELLO_FAILURES`] failed attempts.
 
+pub mod access;
 pub mod known;
 pub mod listing;
 pub mod mdns;

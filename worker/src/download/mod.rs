@@ -43,9 +43,9 @@ use lanspread_proto::peer::GameManifest;
 use lanspread_proto::units::format_size;
 use tokio_util::sync::CancellationToken;
 
+use crate::discovery::access::GameSources;
 use crate::library::scan::VERSION_FILE;
 use crate::net::client::PeerConnection;
-use crate::node::GameSources;
 use crate::platform::fs::annotate;
 use crate::trust::{self, Agreement};
 use journal::Journal;
@@ -82,7 +82,7 @@ impl DownloadError {
             DownloadError::BadManifest(_) | DownloadError::NoPeers(_) => FailureKind::NoPeers,
             DownloadError::WrongRoot { .. } => FailureKind::Refused,
             DownloadError::NoSpace { .. } => FailureKind::NoSpace,
-            DownloadError::Io(e) => crate::events::io_failure_kind(e),
+            DownloadError::Io(e) => FailureKind::of_io(e),
             DownloadError::Cancelled => FailureKind::Other,
         }
     }
@@ -274,7 +274,7 @@ pub(crate) fn progress_of(
 /// The file list that counts for a game (see [`trust::agree`]) and the
 /// connections of the peers that have it. Peers that failed or disagree
 /// are reported and closed; `Err` says why no list counts.
-pub fn agree_on_manifest(sources: GameSources) -> Result<Agreement<PeerConnection>, String> {
+pub fn agree_on_manifest(sources: GameSources) -> Result<Agreement<PeerConnection>, trust::NoFileList> {
     let mut answers = Vec::new();
     for (peer, result) in sources.answers {
         match result {

@@ -109,7 +109,7 @@ impl InstallError {
             | InstallError::OverBudget { .. }
             | InstallError::UnsafeLink(_) => FailureKind::Refused,
             InstallError::Cancelled => FailureKind::Other,
-            InstallError::Io(e) => crate::events::io_failure_kind(e),
+            InstallError::Io(e) => FailureKind::of_io(e),
         }
     }
 }

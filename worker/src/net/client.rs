@@ -174,7 +174,7 @@ impl PeerConnection {
         let addr = self.addr;
         match self.request(&PeerRequest::Hello(ours)).await? {
             PeerResponse::Hello(theirs) if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION => {
-                Err(ClientError::Version { addr, message: super::server::version_mismatch(theirs.protocol_version) })
+                Err(ClientError::Version { addr, message: super::version_mismatch(theirs.protocol_version) })
             }
             PeerResponse::Hello(theirs) if theirs.peer_id != self.peer_id => {
                 Err(ClientError::IdentityMismatch { addr, claimed: theirs.peer_id, actual: self.peer_id })

@@ -9,3 +9,11 @@ pub mod received;
 pub mod server;
 pub mod traffic;
 pub mod transport;
+
+/// The message for a hello with another protocol version, for either side.
+pub fn version_mismatch(theirs: u32) -> String {
+    format!(
+        "the other node speaks LanSpread protocol {theirs}, this one speaks {}; install the same LanSpread version on both PCs",
+        lanspread_proto::peer::PEER_PROTOCOL_VERSION
+    )
+}

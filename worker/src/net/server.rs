@@ -179,7 +179,7 @@ impl ServerContext {
     /// Answers a hello; a serving node that says hello becomes a candidate peer.
     fn greet(&self, theirs: &Hello, remote: SocketAddr) -> PeerResponse {
         if theirs.protocol_version != peer::PEER_PROTOCOL_VERSION {
-            return error(ErrorCode::VersionMismatch, version_mismatch(theirs.protocol_version));
+            return error(ErrorCode::VersionMismatch, super::version_mismatch(theirs.protocol_version));
         }
         if theirs.listen_port != 0 && theirs.peer_id != self.peer_id {
             // One candidate per address and identity: hellos claiming many
@@ -260,14 +260,6 @@ fn party_refusal(key: Option<&PartyKey>, session: &Session) -> Option<PeerRespon
 const PARTY_KEY_REQUIRED: &str =
     "this node is in a party with a key: set the same party key (settings, or --party-key) to see its games";
 const WRONG_PARTY_KEY: &str = "the party key differs from this node's";
-
-/// The message for a hello with another protocol version.
-pub fn version_mismatch(theirs: u32) -> String {
-    format!(
-        "the other node speaks LanSpread protocol {theirs}, this one speaks {}; install the same LanSpread version on both PCs",
-        peer::PEER_PROTOCOL_VERSION
-    )
-}
 
 fn error(code: ErrorCode, message: String) -> PeerResponse {
     PeerResponse::Error(PeerError { code, message })

@@ -20,6 +20,7 @@ use lanspread_proto::ipc::FailureKind;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::discovery::access::PeerAccess;
 use crate::download::{self, DownloadError};
 use crate::events::{Failure, NodeEvent, RunningOperation};
 use crate::faults::Faults;
@@ -27,7 +28,6 @@ use crate::install::{self, InstallError};
 use crate::library::Library;
 use crate::library::lock::RootLock;
 use crate::net::client::PeerConnection;
-use crate::node::PeerAccess;
 use crate::trust::{Agreement, TrustSettings};
 use table::{DownloadEnd, DownloadKind, Effect, Install, OperationTable, WorkKind};
 
