@@ -35,7 +35,7 @@ impl LogSink {
     /// Opens (or creates) the log at `path`, creating its folder.
     pub fn open(path: &Path) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| lanspread_proto::path_error::annotate(dir, e))?;
         }
         let file = FileRotate::new(
             path,

@@ -351,20 +351,7 @@ async fn read_events(
     mut reader: tokio::io::ReadHalf<interprocess::local_socket::tokio::Stream>,
     frames: mpsc::UnboundedSender<Result<IpcEvent, lanspread_proto::FrameError>>,
 ) {
-    loop {
-        match lanspread_proto::io::read_frame::<IpcEvent, _>(&mut reader).await {
-            Ok(Some(event)) => {
-                if frames.send(Ok(event)).is_err() {
-                    return;
-                }
-            }
-            Ok(None) => return,
-            Err(e) => {
-                let _ = frames.send(Err(e));
-                return;
-            }
-        }
-    }
+    lanspread_proto::io::forward_frames(&mut reader, |frame| frames.send(frame).is_ok()).await;
 }
 
 fn exit_reason(status: std::io::Result<std::process::ExitStatus>) -> String {

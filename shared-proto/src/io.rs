@@ -44,6 +44,41 @@ where
     frame::decode_body(&body).map(Some)
 }
 
+/// Reads frames until the stream ends, handing each (or why it was
+/// refused) to `deliver`, which returns `false` to stop. A whole frame that
+/// is too large or does not decode leaves the stream in step: it is handed
+/// on as an error and the next frame is read. A stream that broke off
+/// mid-frame ends the loop after its error.
+pub async fn forward_frames<M, R>(reader: &mut R, mut deliver: impl FnMut(Result<M, FrameError>) -> bool)
+where
+    M: Message,
+    R: AsyncRead + Unpin + ?Sized,
+{
+    loop {
+        let error = match read_frame::<M, R>(reader).await {
+            Ok(Some(frame)) => {
+                if deliver(Ok(frame)) {
+                    continue;
+                }
+                return;
+            }
+            Ok(None) => return,
+            Err(e) => e,
+        };
+        let in_step = match &error {
+            FrameError::TooLarge { len, .. } => {
+                let mut body = (&mut *reader).take(*len);
+                tokio::io::copy(&mut body, &mut tokio::io::sink()).await.is_ok_and(|n| n == *len)
+            }
+            FrameError::Malformed { .. } | FrameError::UnknownVariant { .. } | FrameError::TrailingBytes { .. } => true,
+            _ => false,
+        };
+        if !deliver(Err(error)) || !in_step {
+            return;
+        }
+    }
+}
+
 /// Writes one frame and flushes it.
 pub async fn write_frame<M, W>(writer: &mut W, msg: &M) -> Result<(), FrameError>
 where

@@ -25,6 +25,7 @@
 //! - [`ipc`]: commands, events and the handshake between UI and worker.
 //! - [`exit`]: process exit codes shared by the supervisor and the worker.
 //! - [`units`]: byte counts as people read them.
+//! - [`path_error`]: I/O errors that name their path.
 //!
 //! # Example
 //! ```
@@ -43,6 +44,7 @@ pub mod game;
 pub mod io;
 pub mod ipc;
 pub mod names;
+pub mod path_error;
 pub mod peer;
 pub mod units;
 

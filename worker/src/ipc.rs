@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use interprocess::local_socket::GenericNamespaced;
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
-use lanspread_proto::io::{read_frame, write_frame};
+use lanspread_proto::io::{forward_frames, read_frame, write_frame};
 use lanspread_proto::ipc::{
     ActiveOperation, FailureKind, GameFile, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply,
     IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, WorkerHello,
 };
 use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
 use lanspread_proto::{FrameError, PeerId, exit, frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::events::{Failure, NodeEvent, RunningOperation};
@@ -166,42 +166,23 @@ fn bridge(mut reader: Reader, mut writer: Writer) -> Bridge {
     });
     let (cmd_tx, commands) = mpsc::unbounded_channel::<IpcCommand>();
     let failures = out.clone();
+    // A command that is refused is answered, and the next one read; only a
+    // stream that broke off mid-frame ends the link.
     let reader_task = tokio::spawn(async move {
-        loop {
-            let error = match read_frame::<IpcCommand, _>(&mut reader).await {
-                Ok(Some(command)) => {
-                    if cmd_tx.send(command).is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                Ok(None) => break,
-                Err(e) => e,
-            };
-            // A whole frame that is too large or does not decode leaves the
-            // stream in step: it is refused and the next one is read. Only a
-            // stream that broke off mid-frame ends the link.
-            let in_step = match &error {
-                FrameError::TooLarge { len, .. } => {
-                    let mut body = (&mut reader).take(*len);
-                    tokio::io::copy(&mut body, &mut tokio::io::sink()).await.is_ok_and(|n| n == *len)
-                }
-                FrameError::Malformed { .. } | FrameError::UnknownVariant { .. } | FrameError::TrailingBytes { .. } => {
-                    true
-                }
-                _ => false,
-            };
-            tracing::warn!("ipc: {error}");
-            if !in_step {
-                break;
+        forward_frames::<IpcCommand, _>(&mut reader, |frame| match frame {
+            Ok(command) => cmd_tx.send(command).is_ok(),
+            Err(error) => {
+                tracing::warn!("ipc: {error}");
+                let refused = IpcEvent::RuntimeFailure {
+                    context: "a command from the UI".into(),
+                    kind: FailureKind::Refused,
+                    message: format!("{error}; ignored"),
+                };
+                let _ = failures.send(refused);
+                true
             }
-            let refused = IpcEvent::RuntimeFailure {
-                context: "a command from the UI".into(),
-                kind: FailureKind::Refused,
-                message: format!("{error}; ignored"),
-            };
-            let _ = failures.send(refused);
-        }
+        })
+        .await;
     });
     Bridge { out, commands, writer_task, reader_task }
 }

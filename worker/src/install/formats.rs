@@ -127,9 +127,8 @@ pub fn unpack(item: &Item, unpacked: u64, staging: &mut Staging<'_>) -> Result<(
     match item.kind {
         Kind::Copy => {
             let path = EntryPath::parse(&item.rel).map_err(|why| unsafe_entry(item, &item.rel, why))?;
-            let mut file = fs::File::open(&item.volumes[0]).map_err(|e| {
-                InstallError::Io(io::Error::new(e.kind(), format!("{}: {e}", item.volumes[0].display())))
-            })?;
+            let mut file = fs::File::open(&item.volumes[0])
+                .map_err(|e| InstallError::Io(crate::platform::fs::annotate(&item.volumes[0], e)))?;
             let executable = is_executable_file(&file);
             staging.write_file(&path, &mut file, executable)
         }

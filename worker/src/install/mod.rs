@@ -114,6 +114,11 @@ impl InstallError {
     }
 }
 
+/// A failed read or write at `path`.
+fn io_at(path: &Path, e: io::Error) -> InstallError {
+    InstallError::Io(crate::platform::fs::annotate(path, e))
+}
+
 /// What an install did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallReport {

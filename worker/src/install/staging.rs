@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use lanspread_proto::names::check_component;
 
-use super::InstallError;
+use super::{InstallError, io_at};
 
 /// Copy buffer; progress is reported once per buffer.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -305,10 +305,6 @@ pub fn bytes_under(dir: &Path) -> u64 {
             _ => 0,
         })
         .fold(0, u64::saturating_add)
-}
-
-fn io_at(path: &Path, e: io::Error) -> InstallError {
-    InstallError::Io(crate::platform::fs::annotate(path, e))
 }
 
 #[cfg(unix)]

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use super::intent::{INTENT_FILE, Intent};
 use super::plan::{Action, Found, Place, RootFacts};
-use super::{BACKUP_DIR, InstallError, OWNED_MARKER, STAGING_DIR};
+use super::{BACKUP_DIR, InstallError, OWNED_MARKER, STAGING_DIR, io_at};
 use crate::faults::Faults;
 use crate::library::scan::{INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
-use crate::platform::fs::{annotate, remove_atomic, remove_file_if_present, sync_parent, write_atomic};
+use crate::platform::fs::{remove_atomic, remove_file_if_present, sync_parent, write_atomic};
 
 /// What is at `root` now. An intent log that cannot be read is reported
 /// and left out: recovery then goes by the ownership markers.
@@ -124,8 +124,4 @@ fn discard(path: &Path) -> Result<(), InstallError> {
     result.map_err(|e| io_at(path, e))?;
     sync_parent(path);
     Ok(())
-}
-
-fn io_at(path: &Path, e: io::Error) -> InstallError {
-    InstallError::Io(annotate(path, e))
 }

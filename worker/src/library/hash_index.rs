@@ -168,7 +168,7 @@ fn read_index(path: &Path) -> io::Result<HashMap<String, IndexedFile>> {
 
 /// BLAKE3 of each `chunk_size` piece of the file at `path`.
 pub fn hash_chunks(path: &Path, chunk_size: u32) -> io::Result<Vec<[u8; 32]>> {
-    let annotate = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let annotate = |e: io::Error| crate::platform::fs::annotate(path, e);
     let mut file = fs::File::open(path).map_err(annotate)?;
     let mut buf = vec![0u8; READ_BUFFER.min(chunk_size as usize)];
     let mut chunks = Vec::new();

@@ -9,11 +9,11 @@
 //! never has to delete a file that is held open.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use super::root::{RootError, checked_root};
 use crate::catalog::Catalog;
+use crate::platform::fs::annotate;
 
 /// Holds the lock files; not a catalogued id, so never taken for a game.
 pub const LOCK_DIR: &str = ".lanspread-locks";
@@ -34,18 +34,18 @@ impl RootLock {
     pub fn try_acquire(game_dir: &Path, id: &str, catalog: &Catalog) -> Result<Option<RootLock>, RootError> {
         let root = checked_root(game_dir, id, catalog)?;
         let dir = game_dir.join(LOCK_DIR);
-        fs::create_dir_all(&dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        fs::create_dir_all(&dir).map_err(|e| annotate(&dir, e))?;
         let path = dir.join(format!("{id}.lock"));
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            .map_err(|e| annotate(&path, e))?;
         match file.try_lock() {
             Ok(()) => Ok(Some(RootLock { root, id: id.to_owned(), _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())).into()),
+            Err(fs::TryLockError::Error(e)) => Err(annotate(&path, e).into()),
         }
     }
 

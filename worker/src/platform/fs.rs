@@ -4,10 +4,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// `e` with `path` in front of its message: errors say what failed where.
-pub fn annotate(path: &Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-}
+pub use lanspread_proto::path_error::annotate;
 
 /// Writes `bytes` to `path` atomically: a sibling temp file, fsync, rename.
 /// Errors name the path.
