@@ -276,33 +276,33 @@ fn seeder(games: &std::path::Path, state: &std::path::Path) -> (Seeder, String) 
     seeder_with(games, state, &[])
 }
 
-/// [`seeder`] with extra environment (the worker's test-only switches).
+/// [`seeder`] with extra arguments (the worker's test hooks). Returns once
+/// its first library scan ended, so its games are listed.
 fn seeder_with(games: &std::path::Path, state: &std::path::Path, args: &[&str]) -> (Seeder, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(worker_exe())
-        .stdout(Stdio::null())
-        .args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--name", "seeder"])
+        .stderr(Stdio::null())
+        .args(["serve", "--json", "--no-mdns", "--listen", "127.0.0.1:0", "--name", "seeder"])
         .args(args)
         .arg("--games")
         .arg(games)
         .arg("--state")
         .arg(state)
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addr = None;
     for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            addr = Some(rest.split_whitespace().next().unwrap().to_owned());
-        }
-        if line.contains("library scan of") {
-            break;
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).expect("a JSON line");
+        match event["event"].as_str() {
+            Some("listening") => addr = event["addr"].as_str().map(str::to_owned),
+            Some("library") => break,
+            _ => {}
         }
     }
     std::thread::spawn(move || lines.for_each(drop));
-    (Seeder(child), addr.expect("the seeder logs its address"))
+    (Seeder(child), addr.expect("the seeder says where it listens"))
 }
 
 #[tokio::test]

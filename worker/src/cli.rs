@@ -18,7 +18,7 @@ use crate::manage::{self, LocalGames, check_game_dir};
 use crate::net::party::PartyKey;
 use crate::node::{Node, NodeOptions};
 use crate::platform;
-use crate::report::{self, ListedGame, ListedPeer, unjoined_note};
+use crate::report::{self, JsonLine, ListedGame, ListedPeer, unjoined_note};
 use crate::trust::{MAX_TRUSTED_PEERS, TrustSettings};
 
 #[derive(Debug, Parser)]
@@ -38,6 +38,10 @@ pub enum Command {
         /// UDP address to listen on.
         #[arg(long, value_name = "ADDR", default_value_t = default_listen())]
         listen: SocketAddr,
+        /// Say what happens as JSON lines on stdout: where it listens, each
+        /// finished library scan, peers joining and leaving (for scripts).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         net: NetArgs,
     },
@@ -285,9 +289,9 @@ fn host_name() -> String {
 /// Runs a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Serve { games, listen, net } => {
+        Command::Serve { games, listen, json, net } => {
             check_game_dir(&games)?;
-            serve(net.options(Some(games), listen)?).await
+            serve(net.options(Some(games), listen)?, json).await
         }
         Command::List { wait, json, net } => list(net.options(None, default_listen())?, wait_time(wait)?, json).await,
         Command::Fetch { id, games, wait, json, no_install, net } => {
@@ -325,26 +329,64 @@ fn wait_time(secs: f64) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-async fn serve(options: NodeOptions) -> anyhow::Result<i32> {
-    let node = Node::start(options).await?;
+async fn serve(options: NodeOptions, json: bool) -> anyhow::Result<i32> {
+    let name = options.display_name.clone();
+    let node = Arc::new(Node::start(options).await?);
+    if json {
+        let (addr, peer_id) = (node.local_addr.to_string(), node.peer_id.to_string());
+        report::json(&JsonLine::Listening { addr: &addr, peer_id: &peer_id, name: &name });
+    }
     let mut events = node.subscribe();
-    let logger = tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            if let NodeEvent::LibraryChanged(state) = event {
-                tracing::debug!(
-                    "library revision {}: {} games ({} downloaded)",
-                    state.revision,
-                    state.games.len(),
-                    state.games.values().filter(|g| g.version.is_some()).count()
-                );
+    let logger = tokio::spawn({
+        let node = node.clone();
+        async move {
+            while let Ok(event) = events.recv().await {
+                say_served(&event, &node, json);
             }
         }
     });
     platform::signals::shutdown_requested().await;
     tracing::info!("shutting down");
     logger.abort();
-    node.shutdown().await;
+    let _ = logger.await;
+    match Arc::try_unwrap(node) {
+        Ok(node) => node.shutdown().await,
+        Err(_) => tracing::warn!("the node is still in use; exiting without a goodbye"),
+    }
     Ok(exit::SUCCESS)
+}
+
+/// What `serve` says of one node event: a debug log line, and with
+/// `--json` the events scripts and tests wait on.
+fn say_served(event: &NodeEvent, node: &Node, json: bool) {
+    match event {
+        NodeEvent::LibraryChanged(state) => {
+            let downloaded = state.games.values().filter(|g| g.version.is_some()).count();
+            tracing::debug!(
+                "library revision {}: {} games ({downloaded} downloaded)",
+                state.revision,
+                state.games.len()
+            );
+            if json && !state.scanning {
+                report::json(&JsonLine::Library {
+                    revision: state.revision,
+                    games: state.games.len(),
+                    downloaded,
+                    files_hashed: state.last_pass.files_hashed,
+                    bytes_hashed: state.last_pass.bytes_hashed,
+                    files_reused: state.last_pass.files_reused,
+                });
+            }
+        }
+        NodeEvent::PeerJoined(peer) if json => {
+            if let Some(summary) = node.peer_summary(*peer) {
+                let id = peer.to_string();
+                report::json(&JsonLine::PeerJoined { id: &id, name: &summary.display_name, address: &summary.address });
+            }
+        }
+        NodeEvent::PeerLeft(peer) if json => report::json(&JsonLine::PeerLeft { id: &peer.to_string() }),
+        _ => {}
+    }
 }
 
 async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Result<i32> {

@@ -77,6 +77,30 @@ pub enum JsonLine<'a> {
         id: &'a str,
         reason: String,
     },
+    /// `serve`: the node listens (the first line).
+    Listening {
+        addr: &'a str,
+        peer_id: &'a str,
+        name: &'a str,
+    },
+    /// `serve`: a library scan ended; the games listed are ready to serve.
+    Library {
+        revision: u64,
+        games: usize,
+        downloaded: usize,
+        /// What the scan hashed (files already in the hash index are not).
+        files_hashed: u64,
+        bytes_hashed: u64,
+        files_reused: u64,
+    },
+    PeerJoined {
+        id: &'a str,
+        name: &'a str,
+        address: &'a str,
+    },
+    PeerLeft {
+        id: &'a str,
+    },
 }
 
 /// A game of `list --json` (one per line, no `event` field).

@@ -53,6 +53,8 @@ pub struct LibraryState {
     /// the first pass ends, and during every later pass): games may still
     /// appear.
     pub scanning: bool,
+    /// What the last finished pass hashed.
+    pub last_pass: HashStats,
 }
 
 impl LibraryState {
@@ -104,7 +106,13 @@ impl Library {
         busy: BusyGames,
         cancel: CancellationToken,
     ) -> Self {
-        let initial = LibraryState { game_dir: game_dir.clone(), revision: 0, games: BTreeMap::new(), scanning: true };
+        let initial = LibraryState {
+            game_dir: game_dir.clone(),
+            revision: 0,
+            games: BTreeMap::new(),
+            scanning: true,
+            last_pass: HashStats::default(),
+        };
         let (state_tx, state) = state_watch::channel(Arc::new(initial));
         let (requests, rx) = mpsc::unbounded_channel();
         let service = Service {
@@ -231,6 +239,7 @@ impl Service {
                         revision: s.revision + 1,
                         games: BTreeMap::new(),
                         scanning: true,
+                        last_pass: HashStats::default(),
                     };
                     std::mem::swap(Arc::make_mut(s), &mut next);
                 });
@@ -244,7 +253,11 @@ impl Service {
             };
             self.set_scanning(true);
             let result = tokio::task::spawn_blocking(move || pass.run(pending)).await;
-            self.set_scanning(false);
+            let stats = match &result {
+                Ok(Ok(Some(stats))) => *stats,
+                _ => HashStats::default(),
+            };
+            self.end_pass(stats);
             match result {
                 // Only busy games were asked for (an operation writing in its root).
                 Ok(Ok(None)) => {}
@@ -285,7 +298,17 @@ impl Service {
         });
     }
 
-    /// Says whether a pass runs; peers re-list when it changes.
+    /// A pass ended, having hashed what `stats` says.
+    fn end_pass(&self, stats: HashStats) {
+        self.state.send_modify(|state| {
+            let next = Arc::make_mut(state);
+            next.scanning = false;
+            next.last_pass = stats;
+            next.revision += 1;
+        });
+    }
+
+    /// Says a pass runs; peers re-list when it changes.
     fn set_scanning(&self, scanning: bool) {
         self.state.send_if_modified(|state| {
             if state.scanning == scanning {

@@ -37,7 +37,7 @@ impl Lab {
             seeders.push(node);
         }
         for node in &seeders {
-            node.wait_for(Duration::from_secs(60), "first scan", |l| l.contains("library scan of"));
+            node.wait_scanned(Duration::from_secs(60));
         }
         let addrs = seeders.iter().map(Worker::listen_addr).collect();
         Lab { tmp, seeders, addrs }

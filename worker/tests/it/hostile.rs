@@ -49,7 +49,7 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
     let node = serve("server", &games, &tmp.path().join("state"), &[]);
     let addr = node.listen_addr();
     let server_id: PeerId = node.peer_id().parse().unwrap();
-    node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
+    node.wait_scanned(Duration::from_secs(20));
 
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     let conn = client::connect(&endpoint, addr, Some(server_id), None, &Traffic::default()).await.unwrap();

@@ -422,8 +422,8 @@ fn the_worker_recovers_interrupted_roots_when_it_starts() {
     assert!(!root.join("local").exists() && root.join(".local.backup").is_dir(), "mid-swap on disk");
 
     let node = serve("seed", &games, &tmp.path().join("state"), &[]);
-    node.wait_for(Duration::from_secs(30), "recovery", |l| l.contains("recovered openarena"));
-    node.wait_for(Duration::from_secs(30), "first scan", |l| l.contains("library scan of"));
+    // Recovery runs at the start of the first scan.
+    node.wait_scanned(Duration::from_secs(30));
     let old_tree = expected_tree(&tmp.path().join("v1"), &old);
     assert_eq!(installed_version(&root, &[(1, &old_tree)]), Some(1), "the old install is back");
     assert_no_reserved(&root);
@@ -436,7 +436,7 @@ fn fetch_installs_unless_told_not_to() {
     let seed_games = tmp.path().join("seed");
     downloaded(&seed_games, "3.0", |root| archives::zip(&root.join("pak.zip"), &entries));
     let seeder = serve("seed", &seed_games, &tmp.path().join("seed-state"), &[]);
-    seeder.wait_for(Duration::from_secs(30), "first scan", |l| l.contains("library scan of"));
+    seeder.wait_scanned(Duration::from_secs(30));
     let peer = seeder.listen_addr().to_string();
     let games = tmp.path().join("games");
     let state = tmp.path().join("state");

@@ -59,7 +59,7 @@ async fn unread_chunk_requests_cannot_grow_a_seeder_and_honest_fetchers_still_fi
     let seeder = serve("seeder", &seed, &tmp.path().join("seed-state"), &[]);
     let addr = seeder.listen_addr();
     let seeder_id: PeerId = seeder.peer_id().parse().unwrap();
-    seeder.wait_for(Duration::from_secs(30), "first scan", |l| l.contains("library scan of"));
+    seeder.wait_scanned(Duration::from_secs(30));
 
     // Clients that ask and never read: tiny receive windows, so the seeder
     // can hand QUIC almost nothing of what it was asked for.
@@ -113,7 +113,7 @@ async fn a_flood_of_hellos_leaves_the_seeder_serving_and_idle_again() {
     make_random_game(&seed, "wesnoth", "1.18", 100_000, 0);
     let seeder = serve("seeder", &seed, &tmp.path().join("seed-state"), &[]);
     let addr = seeder.listen_addr();
-    seeder.wait_for(Duration::from_secs(30), "first scan", |l| l.contains("library scan of"));
+    seeder.wait_scanned(Duration::from_secs(30));
 
     // 3,000 hellos, each claiming another serving port and another identity.
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -179,11 +179,11 @@ fn a_game_of_thousands_of_files_downloads_under_a_low_open_file_limit() {
     std::fs::write(root.join("version.ini"), "0.8.6\n").unwrap();
     let mut command = Command::new("sh");
     command.args(["-c", "ulimit -n 256 && exec \"$0\" \"$@\"", WORKER]);
-    command.args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--name", "seeder"]);
+    command.args(["serve", "--json", "--no-mdns", "--listen", "127.0.0.1:0", "--name", "seeder"]);
     command.arg("--games").arg(&seed).arg("--state").arg(tmp.path().join("seed-state"));
     let seeder = Worker::spawn("seeder", command);
     let addr = seeder.listen_addr();
-    seeder.wait_for(Duration::from_secs(60), "first scan", |l| l.contains("library scan of"));
+    seeder.wait_scanned(Duration::from_secs(60));
 
     let out = tmp.path().join("out");
     let mut fetcher = fetch("fetch", "xonotic", &out, &tmp.path().join("fetch-state"), &[addr], Some(256));

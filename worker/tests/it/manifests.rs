@@ -25,7 +25,7 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
         serve("c", &gc, &tmp.path().join("sc"), &[]),
     ];
     for node in &nodes {
-        node.wait_for(Duration::from_secs(30), "first scan", |l| l.contains("library scan of"));
+        node.wait_scanned(Duration::from_secs(30));
     }
     let node = Node::start(NodeOptions {
         state_dir: tmp.path().join("client"),

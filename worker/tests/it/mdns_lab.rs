@@ -87,7 +87,7 @@ fn three_namespaces_find_each_other_over_mdns() {
         let dir = tmp.path().join(format!("h{}", i + 1));
         make_game(&dir.join("games"), game, Some("1.0"), &[("payload.bin", 1000)]);
         let mut command = lab.worker(i + 1);
-        command.args(["serve", "--name", &format!("host{}", i + 1)]);
+        command.args(["serve", "--json", "--name", &format!("host{}", i + 1)]);
         command.arg("--games").arg(dir.join("games")).arg("--state").arg(dir.join("state"));
         nodes.push(Worker::spawn(&format!("h{}", i + 1), command));
     }
@@ -96,7 +96,7 @@ fn three_namespaces_find_each_other_over_mdns() {
     for (i, node) in nodes.iter().enumerate() {
         for (j, id) in ids.iter().enumerate() {
             if i != j {
-                node.wait_for(Duration::from_secs(10), "mDNS peer", |l| l.contains("peer joined") && l.contains(id));
+                node.wait_event(Duration::from_secs(10), "peer_joined", |v| v["id"] == id.as_str());
             }
         }
     }
@@ -107,10 +107,8 @@ fn three_namespaces_find_each_other_over_mdns() {
         "discovery took {all_joined:?} (nodes up after {started:?}); the goal is about 2 s"
     );
     for node in &nodes {
-        assert!(
-            !node.log().contains(&format!("peer joined: {}", node.name.replace('h', "host"))),
-            "a node joined itself"
-        );
+        let own = node.peer_id();
+        assert!(!node.events("peer_joined").iter().any(|v| v["id"] == own.as_str()), "a node joined itself");
     }
 
     // A fourth host lists the network's games through mDNS alone.

@@ -7,21 +7,19 @@ use crate::support::{Worker, make_game, serve};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
-/// The `hashed N files (B bytes)` figures of the `nth` scan log line.
-fn scan_figures(node: &Worker, nth: usize) -> (u64, u64) {
+/// The files hashed, bytes hashed and hashes reused by the `nth`
+/// finished library scan.
+fn scan_figures(node: &Worker, nth: usize) -> (u64, u64, u64) {
     let start = Instant::now();
-    let line = loop {
-        let found = node.lines.lock().unwrap().iter().filter(|l| l.contains("library scan of")).nth(nth).cloned();
-        if let Some(line) = found {
-            break line;
+    let scan = loop {
+        if let Some(scan) = node.events("library").into_iter().nth(nth) {
+            break scan;
         }
         assert!(start.elapsed() < Duration::from_secs(120), "no scan #{nth}; log:\n{}", node.log());
         std::thread::sleep(Duration::from_millis(20));
     };
-    let after = &line[line.find("hashed ").unwrap() + "hashed ".len()..];
-    let files: u64 = after.split_whitespace().next().unwrap().parse().unwrap();
-    let bytes: u64 = after[after.find('(').unwrap() + 1..].split_whitespace().next().unwrap().parse().unwrap();
-    (files, bytes)
+    let figure = |name: &str| scan[name].as_u64().unwrap();
+    (figure("files_hashed"), figure("bytes_hashed"), figure("files_reused"))
 }
 
 #[test]
@@ -39,22 +37,21 @@ fn unchanged_library_of_a_gigabyte_is_not_hashed_again() {
     let payload = GIB + 1000 + "0.27\n".len() as u64;
 
     let node = serve("node", &games, &state, &[]);
-    assert_eq!(scan_figures(&node, 0), (8, payload + 5000 + "1.0.2\n".len() as u64));
+    assert_eq!(scan_figures(&node, 0), (8, payload + 5000 + "1.0.2\n".len() as u64, 0));
 
     // A watcher event at the root (a file LanSpread ignores) rescans the game.
     std::fs::write(root.join(".touch"), b"x").unwrap();
-    assert_eq!(scan_figures(&node, 1), (0, 0));
+    assert_eq!(scan_figures(&node, 1).0, 0);
     drop(node);
 
     // A new process with the same state reuses the on-disk index.
     let node = serve("node-again", &games, &state, &[]);
-    assert_eq!(scan_figures(&node, 0), (0, 0));
-    let line = node.wait_for(Duration::from_secs(5), "reuse", |l| l.contains("library scan of"));
-    assert!(line.contains("reused 8 hashes"), "{line}");
+    assert_eq!(scan_figures(&node, 0), (0, 0, 8));
 
     // A changed file is hashed again, and only that one.
     std::fs::write(games.join("hedgewars/hw.zip"), vec![7u8; 6000]).unwrap();
-    assert_eq!(scan_figures(&node, 1), (1, 6000));
+    let (files, bytes, _) = scan_figures(&node, 1);
+    assert_eq!((files, bytes), (1, 6000));
 }
 
 /// A game fetched with a state directory is served from it without being
@@ -74,7 +71,5 @@ fn a_downloaded_game_is_served_without_hashing_it_again() {
     assert!(output.status.success());
 
     let node = serve("node", &games, &state, &[]);
-    assert_eq!(scan_figures(&node, 0), (0, 0), "nothing hashed");
-    let line = node.wait_for(Duration::from_secs(5), "reuse", |l| l.contains("library scan of"));
-    assert!(line.contains("reused 22 hashes"), "{line}");
+    assert_eq!(scan_figures(&node, 0), (0, 0, 22), "nothing hashed");
 }

@@ -31,11 +31,11 @@ fn three_nodes_list_newest_versions_and_survive_a_dead_node() {
     let c = serve("node-c", &gc, &dir("c/state"), &[a_addr, b_addr]);
     let c_addr = c.listen_addr();
     for node in [&a, &b, &c] {
-        node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
+        node.wait_scanned(Duration::from_secs(20));
     }
     // The nodes found each other through their static peers.
-    a.wait_for(Duration::from_secs(10), "c joins a", |l| l.contains("peer joined: node-c"));
-    c.wait_for(Duration::from_secs(10), "c sees b", |l| l.contains("peer joined: node-b"));
+    a.wait_joined(Duration::from_secs(10), "node-c");
+    c.wait_joined(Duration::from_secs(10), "node-b");
 
     let lister_state = dir("lister");
     let (games, _) = list_json(&lister_state, &[a_addr, b_addr, c_addr]);
@@ -68,7 +68,7 @@ fn three_nodes_list_newest_versions_and_survive_a_dead_node() {
 
     // The surviving nodes drop the dead one (and its games) by themselves.
     for node in [&a, &c] {
-        node.wait_for(Duration::from_secs(12), "b dropped", |l| l.contains("peer left: node-b") && l.contains(&b_id));
+        node.wait_event(Duration::from_secs(12), "peer_left", |v| v["id"] == b_id.as_str());
     }
 }
 
@@ -79,7 +79,7 @@ fn a_wrong_peer_address_is_reported_and_skipped() {
     make_game(&games, "supertuxkart", Some("1.4"), &[("stk.zip", 100)]);
     let node = serve("node", &games, &tmp.path().join("state"), &[]);
     let addr = node.listen_addr();
-    node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
+    node.wait_scanned(Duration::from_secs(20));
     let output = std::process::Command::new(crate::support::WORKER)
         .args(["list", "--no-mdns", "--json", "--peer", "127.0.0.1:9"])
         .arg("--peer")

@@ -55,11 +55,6 @@ impl Worker {
 }
 
 impl Worker {
-    /// Waits for a log line matching `pred`; panics with the log after `limit`.
-    pub fn wait_for(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        self.wait_in(&self.lines, limit, what, pred)
-    }
-
     /// Waits for a stdout line matching `pred`.
     pub fn wait_for_out(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
         self.wait_in(&self.out, limit, what, pred)
@@ -82,17 +77,48 @@ impl Worker {
         self.lines.lock().unwrap().join("\n")
     }
 
-    /// The address from "listening on ADDR as NAME (ID)".
-    pub fn listen_addr(&self) -> SocketAddr {
-        let line = self.wait_for(Duration::from_secs(20), "listening", |l| l.contains("listening on "));
-        let rest = &line[line.find("listening on ").unwrap() + "listening on ".len()..];
-        rest.split_whitespace().next().unwrap().parse().unwrap()
+    /// Waits for a JSON line on stdout (`serve --json`, `fetch --json`)
+    /// with `"event": event` for which `pred` holds.
+    pub fn wait_event(
+        &self,
+        limit: Duration,
+        event: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let matches =
+            |l: &str| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["event"] == event && pred(&v));
+        serde_json::from_str(&self.wait_in(&self.out, limit, event, matches)).unwrap()
     }
 
-    /// The peer id from the "listening on" line.
+    /// The JSON lines on stdout so far with `"event": event`.
+    pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        let out = self.out.lock().unwrap();
+        out.iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == event)
+            .collect()
+    }
+
+    /// Waits until a `serve --json` node's first library scan ended.
+    pub fn wait_scanned(&self, limit: Duration) {
+        self.wait_event(limit, "library", |_| true);
+    }
+
+    /// Waits until a `serve --json` node joined the peer called `name`.
+    pub fn wait_joined(&self, limit: Duration, name: &str) -> serde_json::Value {
+        self.wait_event(limit, "peer_joined", |v| v["name"] == name)
+    }
+
+    /// Where a `serve --json` node listens.
+    pub fn listen_addr(&self) -> SocketAddr {
+        let listening = self.wait_event(Duration::from_secs(20), "listening", |_| true);
+        listening["addr"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// The peer id of a `serve --json` node.
     pub fn peer_id(&self) -> String {
-        let line = self.wait_for(Duration::from_secs(20), "listening", |l| l.contains("listening on "));
-        line.rsplit('(').next().unwrap().trim_end_matches(')').to_owned()
+        let listening = self.wait_event(Duration::from_secs(20), "listening", |_| true);
+        listening["peer_id"].as_str().unwrap().to_owned()
     }
 
     pub fn kill(&mut self) {
@@ -182,7 +208,7 @@ pub fn serve(name: &str, games: &Path, state: &Path, peers: &[SocketAddr]) -> Wo
 /// [`serve`] with extra arguments (test hooks among them).
 pub fn serve_with(name: &str, games: &Path, state: &Path, peers: &[SocketAddr], args: &[&str]) -> Worker {
     let mut command = Command::new(WORKER);
-    command.args(["serve", "--no-mdns", "--listen", "127.0.0.1:0", "--name", name]).args(args);
+    command.args(["serve", "--json", "--no-mdns", "--listen", "127.0.0.1:0", "--name", name]).args(args);
     command.arg("--games").arg(games).arg("--state").arg(state);
     for peer in peers {
         command.arg("--peer").arg(peer.to_string());

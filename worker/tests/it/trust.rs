@@ -28,7 +28,7 @@ fn seeder(tmp: &Path, name: &str, version: &str, seed: usize, args: &[&str]) -> 
     let games = tmp.join(name).join("games");
     make_game(&games, GAME, Some(version), &[("data/xonotic.pk3", 20_000 + seed), ("readme.txt", 100 + seed)]);
     let node = serve_with(name, &games, &tmp.join(name).join("state"), &[], args);
-    node.wait_for(Duration::from_secs(20), "first scan", |l| l.contains("library scan of"));
+    node.wait_scanned(Duration::from_secs(20));
     (node, games.join(GAME))
 }
 
