@@ -216,7 +216,7 @@ impl Volumes {
     pub fn open(paths: &[PathBuf]) -> io::Result<Volumes> {
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let annotate = |e: io::Error| crate::platform::fs::annotate(&path, e);
+            let annotate = |e: io::Error| crate::platform::fs::annotate(path, e);
             let file = fs::File::open(path).map_err(annotate)?;
             let len = file.metadata().map_err(annotate)?.len();
             files.push((file, len));
