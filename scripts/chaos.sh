@@ -56,17 +56,18 @@ EOF
 echo 0.8.8 > "$SEED/version.ini"
 
 for n in 1 2; do
-  "$WORKER" serve --games "$WORK/seed" --state "$WORK/seed-state-$n" --listen 127.0.0.1:0 --no-mdns \
-    --name "seeder-$n" 2> "$WORK/seeder-$n.log" &
+  "$WORKER" serve --json --games "$WORK/seed" --state "$WORK/seed-state-$n" --listen 127.0.0.1:0 --no-mdns \
+    --name "seeder-$n" > "$WORK/seeder-$n.json" 2> "$WORK/seeder-$n.log" &
   SEEDERS+=($!)
 done
 PEERS=()
 for n in 1 2; do
+  # Ready once its first library scan ended (the "library" event).
   for _ in $(seq 100); do
-    grep -q "library scan of" "$WORK/seeder-$n.log" && break
+    grep -q '"event":"library"' "$WORK/seeder-$n.json" && break
     sleep 0.1
   done
-  addr=$(grep -o "listening on [0-9.:]*" "$WORK/seeder-$n.log" | head -1 | cut -d' ' -f3 || true)
+  addr=$(grep -o '"event":"listening","addr":"[0-9.:]*"' "$WORK/seeder-$n.json" | head -1 | cut -d'"' -f8 || true)
   [ -n "$addr" ] || { echo "chaos: seeder $n did not start" >&2; cat "$WORK/seeder-$n.log" >&2; exit 1; }
   PEERS+=(--peer "$addr")
 done

@@ -1,12 +1,15 @@
 //! The LanSpread desktop app: the Slint window bound to the Slint-free core
-//! in `lanspread-app-ui`. This crate only turns view state into the UI's
-//! adapter properties; all logic lives in `app-ui`.
+//! in `lanspread-app-ui`. This crate only copies the controllers' models
+//! into the UI's adapter properties; all logic lives in `app-ui`.
 //!
 //! # Layout
-//! - `ui/index.slint` (compiled by `build.rs`): the window and one global
-//!   adapter per feature.
-//! - [`adapters`]: fill those globals from a [`lanspread_app_ui::view::ViewState`]
-//!   and turn their callbacks into requests (commands for the worker).
+//! - `ui/index.slint` (compiled by `build.rs`): the window; `ui/globals/`
+//!   one adapter per feature (with preview data), `ui/views/` the panels,
+//!   `ui/widgets/` their parts.
+//! - [`adapters`]: fill those globals from the controllers' models
+//!   (`lanspread_app_ui::controllers`) and turn their callbacks into
+//!   controller calls and requests (commands for the worker).
+//! - [`app`]: the window, the supervised worker and the loop between them.
 
 /// The code Slint generates from `ui/index.slint`; our lints do not apply.
 #[allow(unused_qualifications, missing_debug_implementations, clippy::all, rust_2018_idioms)]
@@ -17,3 +20,4 @@ mod generated {
 pub use generated::*;
 
 pub mod adapters;
+pub mod app;

@@ -10,16 +10,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use lanspread::MainWindow;
-use lanspread::adapters::{self, UiRequest};
-use lanspread_app_ui::disk;
+use lanspread::app::App;
 use lanspread_app_ui::log::LogSink;
 use lanspread_app_ui::settings::{self, Settings};
-use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig};
-use lanspread_app_ui::view::ViewState;
-use lanspread_proto::ipc::IpcCommand;
-use slint::ComponentHandle;
-use tokio_util::sync::CancellationToken;
+use lanspread_app_ui::supervisor::SupervisorConfig;
 
 /// Options passed through to the worker; each overrides the saved setting.
 #[derive(Debug, Parser)]
@@ -81,9 +75,6 @@ fn init_logging(log_file: &std::path::Path) -> anyhow::Result<LogSink> {
     Ok(sink)
 }
 
-/// How often the free space of the game directory's disk is measured.
-const FREE_SPACE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let log_file = lanspread_app_ui::platform::log_file();
@@ -93,75 +84,10 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!("{e}; using the default settings");
         Settings::default()
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let window = MainWindow::new().context("cannot open the window")?;
-
-    let config = SupervisorConfig {
+    let worker = SupervisorConfig {
         worker_exe: lanspread_app_ui::platform::worker_exe(),
         worker_args: args.worker_args(&saved),
         log: Some(log),
     };
-    let closing = CancellationToken::new();
-    let mut supervisor = {
-        let _guard = runtime.enter();
-        Supervisor::start(config).context("cannot start the worker")?
-    };
-    supervisor.send(IpcCommand::SetAutoInstall { enabled: saved.auto_install });
-    supervisor.send(saved.trust_command());
-    let (requests, mut request_rx) = tokio::sync::mpsc::unbounded_channel();
-    let trusted = saved.trusted_ids().into_iter().collect();
-    let ui = adapters::connect(&window, settings_file, trusted, move |request| {
-        let _ = requests.send(request);
-    });
-
-    let stop = closing.clone();
-    let events = runtime.spawn(async move {
-        let mut view = ViewState::default();
-        let mut free_space = tokio::time::interval(FREE_SPACE_INTERVAL);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                event = supervisor.next_event() => {
-                    let Some(event) = event else { break };
-                    view.apply(event);
-                    let snapshot = view.clone();
-                    let _ = slint::invoke_from_event_loop(move || with_ui(|ui| ui.update(snapshot)));
-                }
-                request = request_rx.recv() => match request {
-                    Some(UiRequest::Command(command)) => supervisor.send(command),
-                    Some(UiRequest::Retry) => supervisor.retry(),
-                    None => break,
-                },
-                _ = free_space.tick() => {
-                    let Some(dir) = view.game_dir().map(PathBuf::from) else { continue };
-                    let bytes = tokio::task::spawn_blocking(move || disk::free_space(&dir)).await.ok().flatten();
-                    let _ = slint::invoke_from_event_loop(move || with_ui(|ui| ui.set_free_space(bytes)));
-                }
-            }
-        }
-        supervisor.shutdown().await;
-    });
-
-    UI.with(|slot| *slot.borrow_mut() = Some(ui));
-    window.run()?;
-    tracing::info!("the window closed; stopping the worker");
-    closing.cancel();
-    runtime.block_on(async {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), events).await;
-    });
-    Ok(())
-}
-
-thread_local! {
-    /// The window's adapters, owned by the UI thread.
-    static UI: std::cell::RefCell<Option<std::rc::Rc<adapters::Ui>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Runs `f` with the window's adapters, on the UI thread.
-fn with_ui(f: impl FnOnce(&adapters::Ui)) {
-    UI.with(|slot| {
-        if let Some(ui) = slot.borrow().as_ref() {
-            f(ui);
-        }
-    });
+    App::start(worker, &saved, settings_file)?.run()
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use i_slint_backend_testing::ElementHandle;
 use lanspread::adapters::{self, UiRequest};
-use lanspread::{DetailAdapter, MainWindow, SearchAdapter, SettingsAdapter};
+use lanspread::{DetailAdapter, Filter, MainWindow, SearchAdapter, SettingsAdapter};
 use lanspread_app_ui::settings::Settings;
 use lanspread_app_ui::supervisor::{SupervisorEvent, WorkerState};
 use lanspread_app_ui::view::ViewState;
@@ -86,9 +86,13 @@ fn window_with(view: ViewState) -> (MainWindow, Rc<adapters::Ui>, Rc<RefCell<Vec
     let sent = Rc::new(RefCell::new(Vec::new()));
     let sink = sent.clone();
     let dir = tempfile::tempdir().unwrap();
-    let ui = adapters::connect(&window, dir.path().join("settings.json"), Default::default(), move |r| {
-        sink.borrow_mut().push(r)
-    });
+    // No event loop runs here: the window's file work runs inline.
+    let config = adapters::UiConfig {
+        settings_file: dir.path().join("settings.json"),
+        trusted: Default::default(),
+        background: adapters::Background::Inline,
+    };
+    let ui = adapters::connect(&window, config, move |r| sink.borrow_mut().push(r));
     ui.update(view);
     (window, ui, sent, dir)
 }
@@ -177,10 +181,10 @@ fn search_and_filter_narrow_the_cards() {
     search.invoke_changed();
     assert_eq!((count(&window, "Wesnoth"), count(&window, "Xonotic")), (1, 0));
     search.set_query("".into());
-    search.set_filter(1);
+    search.set_filter(Filter::OnThisPc);
     search.invoke_changed();
     assert_eq!((count(&window, "OpenArena"), count(&window, "Xonotic"), count(&window, "Teeworlds")), (1, 0, 0));
-    search.set_filter(2);
+    search.set_filter(Filter::OnNetwork);
     ui.update(library_view());
     assert_eq!((count(&window, "Xonotic"), count(&window, "0 A.D."), count(&window, "Wesnoth")), (1, 1, 0));
 }

@@ -10,11 +10,14 @@
 //! - [`supervisor`]: spawning the worker, restarting it, heartbeats.
 //! - [`view`]: the games, peers and worker state as the window shows them,
 //!   and their formatting.
+//! - [`controllers`]: what each part of the window shows (plain models) and
+//!   what its buttons send, built from the view state.
 //! - [`settings`]: the user's settings, their file and their checks.
 //! - [`files`]: "View Files", resolving a game's folder safely.
 //! - [`disk`]: free space for the status bar.
 //! - [`platform`]: where the worker binary and the log file are.
 
+pub mod controllers;
 pub mod disk;
 pub mod files;
 pub mod ipc;

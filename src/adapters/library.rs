@@ -1,64 +1,52 @@
-//! The library grid: one card per visible game, and the card's callbacks.
+//! The library grid's adapter.
 
 use std::rc::Rc;
 
-use lanspread_app_ui::view::{
-    Filter, GameRow, GameStatus, ViewState, badge, format_percent, format_size, format_speed,
-};
-use lanspread_proto::ipc::IpcCommand;
-use slint::{ModelRc, VecModel};
+use lanspread_app_ui::controllers::library::{Card, CardState};
+use slint::ComponentHandle;
 
-use super::{Ui, fraction, library_adapter, with_game};
-use crate::{GameCard, MainWindow};
+use super::{Ui, list, with_game};
+use crate::{GameCard, LibraryAdapter, MainWindow};
 
-/// The badge kind the `.slint` side colours by.
-fn state_code(status: GameStatus) -> i32 {
-    match status {
-        GameStatus::Unavailable => 0,
-        GameStatus::Available => 1,
-        GameStatus::Downloaded | GameStatus::UpdateDownloaded => 2,
-        GameStatus::Installed => 3,
-        GameStatus::UpdateAvailable => 4,
-        GameStatus::Downloading | GameStatus::Installing | GameStatus::Uninstalling | GameStatus::Removing => 5,
+fn state(state: CardState) -> crate::CardState {
+    match state {
+        CardState::Absent => crate::CardState::Absent,
+        CardState::Available => crate::CardState::Available,
+        CardState::Downloaded => crate::CardState::Downloaded,
+        CardState::Installed => crate::CardState::Installed,
+        CardState::UpdateAvailable => crate::CardState::UpdateAvailable,
+        CardState::Busy => crate::CardState::Busy,
     }
 }
 
-/// The card of one row.
-fn card(row: &GameRow) -> GameCard {
-    let version = row.local_version.clone().or_else(|| row.network_version.clone()).unwrap_or_default();
-    let (done, total, speed) =
-        row.progress.as_ref().map_or((0, 0, 0), |p| (p.bytes_done, p.bytes_total, p.bytes_per_sec));
+fn card(card: &Card) -> GameCard {
     GameCard {
-        id: row.id.clone().into(),
-        name: row.name.clone().into(),
-        genre: row.genre.clone().into(),
-        version: version.into(),
-        size: if row.size == 0 { String::new() } else { format_size(row.size) }.into(),
-        badge: badge(row).into(),
-        state: state_code(row.status),
-        action: row.action().map_or("", |a| a.label()).into(),
-        busy: row.status.is_busy(),
-        fraction: fraction(done, total),
-        percent: if row.progress.is_some() { format_percent(done, total) } else { "…".into() }.into(),
-        speed: if row.progress.is_some() && !row.paused { format_speed(speed) } else { String::new() }.into(),
+        id: card.id.as_str().into(),
+        name: card.name.as_str().into(),
+        genre: card.genre.as_str().into(),
+        version: card.version.as_str().into(),
+        size: card.size.as_str().into(),
+        badge: card.badge.as_str().into(),
+        state: state(card.state),
+        action: card.action.into(),
+        busy: card.busy,
+        fraction: card.fraction,
+        percent: card.percent.as_str().into(),
+        speed: card.speed.as_str().into(),
     }
 }
 
-pub(super) fn show(window: &MainWindow, view: &ViewState, filter: Filter, query: &str) {
-    let cards: Vec<GameCard> = view.visible_rows(filter, query).iter().map(card).collect();
-    library_adapter(window).set_games(ModelRc::from(Rc::new(VecModel::from(cards))));
+pub(super) fn show(window: &MainWindow, cards: &[Card]) {
+    window.global::<LibraryAdapter<'_>>().set_games(list(cards.iter().map(card).collect()));
 }
 
 pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
-    let adapter = library_adapter(window);
+    let adapter = window.global::<LibraryAdapter<'_>>();
     adapter.on_action(with_game(ui, |ui, id| ui.act(id)));
     adapter.on_open(with_game(ui, |ui, id| {
-        *ui.detail.borrow_mut() = Some(id.to_owned());
-        ui.detail_message.borrow_mut().clear();
-        // Ask the peers who has it, for the detail view's peer list.
-        let on_network = ui.view.borrow().row_of(id).is_some_and(|row| row.network_version.is_some());
-        if on_network {
-            ui.send(IpcCommand::GetGame { id: id.to_owned() });
+        let ask = ui.detail.borrow_mut().open(&ui.view.borrow(), id);
+        if let Some(command) = ask {
+            ui.send(command);
         }
         ui.render();
     }));

@@ -1,6 +1,8 @@
-//! The window's adapters: fill the `.slint` globals from the view state and
-//! serve their callbacks. The UI thread only copies state into properties
-//! and hands requests to the sink; anything slow runs elsewhere.
+//! The window's adapters: copy the controllers' models (from
+//! `lanspread_app_ui::controllers`) into the `.slint` globals, and turn the
+//! globals' callbacks into controller calls and requests. No decision is
+//! made here, and nothing slow runs on the UI thread: reading and writing
+//! files goes to a helper thread ([`Background`]).
 
 mod detail;
 mod library;
@@ -13,12 +15,14 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use lanspread_app_ui::view::{Filter, ViewState};
+use lanspread_app_ui::controllers::detail::DetailController;
+use lanspread_app_ui::controllers::library::{self as library_controller, Act, Filter};
+use lanspread_app_ui::view::ViewState;
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
-use slint::ComponentHandle;
+use slint::{ComponentHandle, ModelRc, VecModel};
 
-use crate::{DetailAdapter, LibraryAdapter, MainWindow, SearchAdapter, StatusAdapter};
+use crate::{MainWindow, SearchAdapter, StatusAdapter};
 
 /// What the window asks of the rest of the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,18 +33,36 @@ pub enum UiRequest {
     Retry,
 }
 
+/// Where the window's file work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Background {
+    /// On a helper thread; its result comes back through the event loop.
+    Threads,
+    /// At once, on the calling thread: for tests that run the window
+    /// without an event loop.
+    Inline,
+}
+
+/// How the window starts.
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    /// Where the Settings panel saves.
+    pub settings_file: PathBuf,
+    /// The peers trusted in the saved settings, for the Trust buttons.
+    pub trusted: BTreeSet<PeerId>,
+    pub background: Background,
+}
+
 /// The window's state on the UI thread.
 pub struct Ui {
     window: slint::Weak<MainWindow>,
     view: RefCell<ViewState>,
-    /// The game whose detail view is open.
-    detail: RefCell<Option<String>>,
-    detail_message: RefCell<String>,
+    detail: RefCell<DetailController>,
     free_space: Cell<Option<u64>>,
     sink: Box<dyn Fn(UiRequest)>,
     settings: settings::SettingsPanel,
-    /// The peers trusted in the settings, for the Trust buttons.
     trusted: RefCell<BTreeSet<PeerId>>,
+    background: Background,
 }
 
 impl std::fmt::Debug for Ui {
@@ -49,23 +71,17 @@ impl std::fmt::Debug for Ui {
     }
 }
 
-/// Binds the window's callbacks; requests go to `sink`. `settings_file` is
-/// where the Settings panel saves; `trusted` the peers trusted in it.
-pub fn connect(
-    window: &MainWindow,
-    settings_file: PathBuf,
-    trusted: BTreeSet<PeerId>,
-    sink: impl Fn(UiRequest) + 'static,
-) -> Rc<Ui> {
+/// Binds the window's callbacks; requests go to `sink`.
+pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) + 'static) -> Rc<Ui> {
     let ui = Rc::new(Ui {
         window: window.as_weak(),
         view: RefCell::new(ViewState::default()),
-        detail: RefCell::new(None),
-        detail_message: RefCell::new(String::new()),
+        detail: RefCell::default(),
         free_space: Cell::new(None),
-        trusted: RefCell::new(trusted),
+        trusted: RefCell::new(config.trusted),
         sink: Box::new(sink),
-        settings: settings::SettingsPanel::new(settings_file),
+        settings: settings::SettingsPanel::new(config.settings_file),
+        background: config.background,
     });
     library::connect(window, &ui);
     detail::connect(window, &ui);
@@ -102,9 +118,9 @@ impl Ui {
 
     fn filter(window: &MainWindow) -> Filter {
         match window.global::<SearchAdapter<'_>>().get_filter() {
-            1 => Filter::OnThisPc,
-            2 => Filter::OnNetwork,
-            _ => Filter::All,
+            crate::Filter::OnThisPc => Filter::OnThisPc,
+            crate::Filter::OnNetwork => Filter::OnNetwork,
+            crate::Filter::All => Filter::All,
         }
     }
 
@@ -112,47 +128,74 @@ impl Ui {
         let Some(window) = self.window.upgrade() else { return };
         let view = self.view.borrow();
         let query = window.global::<SearchAdapter<'_>>().get_query();
-        library::show(&window, &view, Self::filter(&window), &query);
-        status::show(&window, &view, self.free_space.get());
+        library::show(&window, &library_controller::cards(&view, Self::filter(&window), &query));
+        status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
         let trusted = self.trusted.borrow();
-        peers::show(&window, &view, &trusted);
-        detail::show(&window, &view, &trusted, self.detail.borrow().as_deref(), &self.detail_message.borrow());
+        peers::show(&window, &lanspread_app_ui::controllers::peers::lines(&view, &trusted));
+        detail::show(&window, self.detail.borrow().model(&view, &trusted));
     }
 
     /// Carries out the main action of `id`'s card (and detail view) for the
     /// state it is in now.
     fn act(self: &Rc<Self>, id: &str) {
-        let action = self.view.borrow().row_of(id).and_then(|row| row.action());
-        match action.map(|action| action.command(id)) {
-            Some(Some(command)) => self.send(command),
-            Some(None) => self.view_files(id),
+        let act = library_controller::act(&self.view.borrow(), id);
+        match act {
+            Some(Act::Send(command)) => self.send(command),
+            Some(Act::ViewFiles) => self.view_files(id),
             None => {}
         }
     }
 
-    /// Opens the game's folder from a helper thread; a refusal shows in the
-    /// detail view (or the status line).
+    /// Opens the game's folder; a refusal shows in the detail view and the
+    /// status line.
     fn view_files(self: &Rc<Self>, id: &str) {
         let Some(game_dir) = self.view.borrow().game_dir().map(PathBuf::from) else {
-            self.show_message("The worker has not reported its game directory yet.".into());
+            self.tell("The worker has not reported its game directory yet.".into());
             return;
         };
-        let weak = self.window.clone();
         let id = id.to_owned();
-        std::thread::spawn(move || {
-            if let Err(e) = lanspread_app_ui::files::view_files(&game_dir, &id) {
-                let message = e.to_string();
-                let _ = weak.upgrade_in_event_loop(move |window| {
-                    window.global::<DetailAdapter<'_>>().set_message(message.clone().into());
-                    window.global::<StatusAdapter<'_>>().set_message(message.into());
-                });
-            }
-        });
+        self.off_thread(
+            move || lanspread_app_ui::files::view_files(&game_dir, &id).map(drop).map_err(|e| e.to_string()),
+            |ui, opened| {
+                if let Err(message) = opened {
+                    ui.tell(message);
+                }
+            },
+        );
     }
 
-    fn show_message(&self, message: String) {
-        *self.detail_message.borrow_mut() = message;
+    /// Shows `message` in the detail view and the status line.
+    fn tell(&self, message: String) {
+        if let Some(window) = self.window.upgrade() {
+            window.global::<StatusAdapter<'_>>().set_message(message.clone().into());
+        }
+        self.detail.borrow_mut().tell(message);
         self.render();
+    }
+
+    /// Runs `job` off the UI thread (see [`Background`]), then `then` with
+    /// its result on the UI thread, while the window lives.
+    fn off_thread<T: Send + 'static>(
+        self: &Rc<Self>,
+        job: impl FnOnce() -> T + Send + 'static,
+        then: impl FnOnce(&Rc<Ui>, T) + 'static,
+    ) {
+        match self.background {
+            Background::Inline => then(self, job()),
+            Background::Threads => {
+                let (done, result) = tokio::sync::oneshot::channel();
+                std::thread::spawn(move || drop(done.send(job())));
+                let weak = Rc::downgrade(self);
+                let spawned = slint::spawn_local(async move {
+                    if let (Ok(result), Some(ui)) = (result.await, weak.upgrade()) {
+                        then(&ui, result);
+                    }
+                });
+                if let Err(e) = spawned {
+                    tracing::warn!("cannot wait for a helper thread: {e}");
+                }
+            }
+        }
     }
 }
 
@@ -177,11 +220,7 @@ fn with_game(ui: &Rc<Ui>, action: impl Fn(&Rc<Ui>, &str) + 'static) -> impl Fn(s
     }
 }
 
-/// How much of an operation is done, 0 to 1, for the progress bars.
-fn fraction(done: u64, total: u64) -> f32 {
-    if total == 0 { 0.0 } else { (done as f64 / total as f64).clamp(0.0, 1.0) as f32 }
-}
-
-fn library_adapter(window: &MainWindow) -> LibraryAdapter<'_> {
-    window.global::<LibraryAdapter<'_>>()
+/// A Slint list of `items`.
+fn list<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
+    ModelRc::from(Rc::new(VecModel::from(items)))
 }

@@ -1,53 +1,51 @@
-//! The peer list (from the status bar) and trusting a peer with one click,
-//! here or in a game's detail view.
+//! The peer list's adapter, and the Trust buttons (here and in the detail
+//! view): saved in the settings (off the UI thread) and sent to the worker.
 
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use lanspread_app_ui::settings::Settings;
-use lanspread_app_ui::view::ViewState;
+use lanspread_app_ui::controllers::peers::{PeerLine, with_trust};
+use lanspread_app_ui::controllers::settings::{SaveError, load};
 use lanspread_proto::PeerId;
-use slint::{ComponentHandle, ModelRc, VecModel};
+use slint::ComponentHandle;
 
-use super::Ui;
-use crate::{MainWindow, PeerLine, PeersAdapter};
+use super::{Ui, list};
+use crate::{MainWindow, PeersAdapter};
 
-/// A peer as a line of the lists: `note` says where it is or what it offers.
-pub(super) fn line(view: &ViewState, trusted: &BTreeSet<PeerId>, peer: &PeerId, note: String) -> PeerLine {
-    PeerLine {
-        id: peer.to_string().into(),
-        short: peer.short().into(),
-        name: view.peer_name(peer).into(),
-        note: note.into(),
-        trusted: trusted.contains(peer),
+pub(super) fn line(line: &PeerLine) -> crate::PeerLine {
+    crate::PeerLine {
+        id: line.id.as_str().into(),
+        short: line.short.as_str().into(),
+        name: line.name.as_str().into(),
+        note: line.note.as_str().into(),
+        trusted: line.trusted,
     }
 }
 
-pub(super) fn show(window: &MainWindow, view: &ViewState, trusted: &BTreeSet<PeerId>) {
-    let mut lines: Vec<PeerLine> = view.peers().map(|p| line(view, trusted, &p.peer_id, p.address.clone())).collect();
-    lines.sort_by_key(|a| a.name.to_lowercase());
-    window.global::<PeersAdapter<'_>>().set_peers(ModelRc::from(Rc::new(VecModel::from(lines))));
+pub(super) fn show(window: &MainWindow, lines: &[PeerLine]) {
+    window.global::<PeersAdapter<'_>>().set_peers(list(lines.iter().map(line).collect()));
 }
 
-/// Trusts (or stops trusting) `id`: saved in the settings and sent to the
-/// worker, which applies it at once.
-fn set_trusted(ui: &Ui, window: &MainWindow, id: &str, trust: bool) {
-    let adapter = window.global::<PeersAdapter<'_>>();
-    let Ok(peer) = id.parse::<PeerId>() else { return };
-    let mut settings = match Settings::load(ui.settings.file()) {
-        Ok(settings) => settings,
-        Err(e) => return adapter.set_message(format!("Cannot change trust: {e}").into()),
+/// Trusts (or stops trusting) `peer`: the settings file changes on a helper
+/// thread, then the worker is told.
+fn set_trusted(ui: &Rc<Ui>, peer: PeerId, trust: bool) {
+    let file = ui.settings.file().to_owned();
+    let change = move || -> Result<_, SaveError> {
+        let settings = with_trust(load(&file)?, peer, trust);
+        settings.save(&file)?;
+        Ok(settings)
     };
-    settings.trusted.retain(|t| t.parse::<PeerId>().ok() != Some(peer));
-    if trust {
-        settings.trusted.push(peer.to_string());
-    }
-    if let Err(e) = settings.save(ui.settings.file()) {
-        return adapter.set_message(format!("Cannot save the settings: {e}").into());
-    }
-    adapter.set_message("".into());
-    ui.set_trusted(settings.trusted_ids().into_iter().collect());
-    ui.send(settings.trust_command());
+    ui.off_thread(change, |ui, changed| {
+        let Some(window) = ui.window.upgrade() else { return };
+        let adapter = window.global::<PeersAdapter<'_>>();
+        match changed {
+            Ok(settings) => {
+                adapter.set_message("".into());
+                ui.set_trusted(settings.trusted_ids().into_iter().collect());
+                ui.send(settings.trust_command());
+            }
+            Err(e) => adapter.set_message(format!("Cannot change trust: {e}").into()),
+        }
+    });
 }
 
 pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
@@ -60,10 +58,8 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     }));
     let weak = Rc::downgrade(ui);
     adapter.on_set_trusted(move |id, trust| {
-        if let Some(ui) = weak.upgrade()
-            && let Some(window) = ui.window.upgrade()
-        {
-            set_trusted(&ui, &window, &id, trust);
+        if let (Some(ui), Ok(peer)) = (weak.upgrade(), id.parse::<PeerId>()) {
+            set_trusted(&ui, peer, trust);
         }
     });
 }

@@ -1,33 +1,28 @@
-//! The Settings panel: load, check and save the settings file, and a small
-//! folder browser for picking the game directory.
+//! The Settings panel's adapter. The form's lists and checks live in the
+//! controller; reading, checking against the disk and writing the file,
+//! and listing folders for the browser, run off the UI thread.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use lanspread_app_ui::settings::{
-    Settings, validate_catalog, validate_game_dir, validate_party_key, validate_peer, validate_peer_id,
-};
-use lanspread_proto::PeerId;
-use lanspread_proto::ipc::IpcCommand;
-use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
+use lanspread_app_ui::controllers::settings::{Fields, SettingsForm, applied, browse_start, list_folders, load, save};
+use slint::{ComponentHandle, SharedString};
 
-use super::Ui;
+use super::{Ui, list};
 use crate::{MainWindow, SearchAdapter, SettingsAdapter, TrustedLine};
 
 /// The panel's state beyond what the `.slint` properties hold.
 #[derive(Debug)]
 pub(super) struct SettingsPanel {
     file: PathBuf,
-    peers: RefCell<Vec<String>>,
-    /// The trusted peers being edited.
-    trusted: RefCell<Vec<PeerId>>,
+    form: RefCell<SettingsForm>,
     browse_path: RefCell<PathBuf>,
 }
 
 impl SettingsPanel {
     pub(super) fn new(file: PathBuf) -> Self {
-        SettingsPanel { file, peers: RefCell::default(), trusted: RefCell::default(), browse_path: RefCell::default() }
+        SettingsPanel { file, form: RefCell::default(), browse_path: RefCell::default() }
     }
 
     pub(super) fn file(&self) -> &Path {
@@ -39,166 +34,114 @@ fn adapter(window: &MainWindow) -> SettingsAdapter<'_> {
     window.global::<SettingsAdapter<'_>>()
 }
 
-fn set_peers(window: &MainWindow, peers: &[String]) {
-    let model: Vec<SharedString> = peers.iter().map(Into::into).collect();
-    adapter(window).set_peers(ModelRc::from(Rc::new(VecModel::from(model))));
+/// Shows the form's lists.
+fn show_lists(window: &MainWindow, ui: &Ui) {
+    let form = ui.settings.form.borrow();
+    let peers: Vec<SharedString> = form.peers.iter().map(Into::into).collect();
+    adapter(window).set_peers(list(peers));
+    let lines = form.trusted_lines(&ui.view.borrow());
+    let lines = lines.into_iter().map(|l| TrustedLine { short: l.short.into(), name: l.name.into() }).collect();
+    adapter(window).set_trusted(list(lines));
 }
 
-fn set_trusted(window: &MainWindow, ui: &Ui, trusted: &[PeerId]) {
-    let view = ui.view.borrow();
-    let online = |peer: &PeerId| view.peers().any(|p| p.peer_id == *peer);
-    let lines: Vec<TrustedLine> = trusted
-        .iter()
-        .map(|peer| TrustedLine {
-            short: peer.short().into(),
-            name: if online(peer) { view.peer_name(peer) } else { "offline".into() }.into(),
-        })
-        .collect();
-    adapter(window).set_trusted(ModelRc::from(Rc::new(VecModel::from(lines))));
-}
-
-/// Fills the panel from the settings file and shows it.
-fn open(window: &MainWindow, ui: &Ui, game_dir_now: Option<&str>) {
-    let panel = &ui.settings;
+fn fields(window: &MainWindow) -> Fields {
     let settings = adapter(window);
-    let (loaded, error) = match Settings::load(&panel.file) {
-        Ok(loaded) => (loaded, String::new()),
-        Err(e) => (Settings::default(), format!("The saved settings could not be read ({e}); showing defaults.")),
-    };
-    let game_dir = loaded.game_dir.as_ref().map(|p| p.display().to_string()).or(game_dir_now.map(str::to_owned));
-    settings.set_game_dir(game_dir.unwrap_or_default().into());
-    settings.set_catalog(loaded.catalog.as_ref().map(|p| p.display().to_string()).unwrap_or_default().into());
-    settings.set_auto_install(loaded.auto_install);
-    settings.set_new_peer("".into());
-    set_peers(window, &loaded.peers);
-    settings.set_party_key(loaded.party_key.clone().unwrap_or_default().into());
-    settings.set_show_party_key(false);
-    settings.set_new_trusted("".into());
-    settings.set_auto_install_untrusted(loaded.auto_install_untrusted);
-    let trusted = loaded.trusted_ids();
-    set_trusted(window, ui, &trusted);
-    *panel.trusted.borrow_mut() = trusted;
-    *panel.peers.borrow_mut() = loaded.peers;
-    settings.set_error(error.into());
-    settings.set_note("".into());
-    settings.set_browsing(false);
-    settings.set_open(true);
+    Fields {
+        game_dir: settings.get_game_dir().into(),
+        catalog: settings.get_catalog().into(),
+        auto_install: settings.get_auto_install(),
+        party_key: settings.get_party_key().into(),
+        auto_install_untrusted: settings.get_auto_install_untrusted(),
+    }
+}
+
+/// Reads the settings file and shows the panel filled from it.
+fn open(ui: &Rc<Ui>) {
+    let file = ui.settings.file.clone();
+    ui.off_thread(
+        move || load(&file),
+        |ui, loaded| {
+            let Some(window) = ui.window.upgrade() else { return };
+            let game_dir_now = ui.view.borrow().game_dir().map(str::to_owned);
+            let (form, fields, error) = SettingsForm::open(loaded, game_dir_now.as_deref());
+            *ui.settings.form.borrow_mut() = form;
+            let settings = adapter(&window);
+            settings.set_game_dir(fields.game_dir.into());
+            settings.set_catalog(fields.catalog.into());
+            settings.set_auto_install(fields.auto_install);
+            settings.set_party_key(fields.party_key.into());
+            settings.set_auto_install_untrusted(fields.auto_install_untrusted);
+            settings.set_new_peer("".into());
+            settings.set_show_party_key(false);
+            settings.set_new_trusted("".into());
+            show_lists(&window, ui);
+            settings.set_error(error.into());
+            settings.set_note("".into());
+            settings.set_browsing(false);
+            settings.set_open(true);
+        },
+    );
 }
 
 /// Checks every field and writes the file; the worker gets auto-install
 /// and trust now, the rest applies at the next start.
-fn save(window: &MainWindow, ui: &Ui) {
-    let settings = adapter(window);
-    settings.set_note("".into());
-    let checked = validate_game_dir(&settings.get_game_dir()).and_then(|game_dir| {
-        Ok((game_dir, validate_catalog(&settings.get_catalog())?, validate_party_key(&settings.get_party_key())?))
-    });
-    let (game_dir, catalog, party_key) = match checked {
-        Ok(fields) => fields,
-        Err(e) => return settings.set_error(e.to_string().into()),
-    };
-    let new = Settings {
-        game_dir: Some(game_dir),
-        peers: ui.settings.peers.borrow().clone(),
-        catalog,
-        auto_install: settings.get_auto_install(),
-        party_key,
-        trusted: ui.settings.trusted.borrow().iter().map(ToString::to_string).collect(),
-        auto_install_untrusted: settings.get_auto_install_untrusted(),
-    };
-    match new.save(&ui.settings.file) {
-        Ok(()) => {
-            ui.send(IpcCommand::SetAutoInstall { enabled: new.auto_install });
-            ui.send(new.trust_command());
-            ui.set_trusted(new.trusted_ids().into_iter().collect());
-            settings.set_error("".into());
-            settings.set_note(
-                format!(
-                    "Saved to {}. Trust applies now; the game directory, peers and catalog at the next start.",
-                    ui.settings.file.display()
-                )
-                .into(),
-            );
-        }
-        Err(e) => settings.set_error(format!("Cannot save: {e}").into()),
-    }
-}
-
-/// Removes the row a list's Remove button names, if it is there.
-fn remove_at<T>(list: &mut Vec<T>, index: i32) {
-    if let Ok(index) = usize::try_from(index)
-        && index < list.len()
-    {
-        list.remove(index);
-    }
-}
-
-fn add_trusted(window: &MainWindow, ui: &Ui) {
-    let settings = adapter(window);
-    match validate_peer_id(&settings.get_new_trusted()) {
-        Ok(peer) => {
-            let mut trusted = ui.settings.trusted.borrow_mut();
-            if !trusted.contains(&peer) {
-                trusted.push(peer);
+fn save_form(window: &MainWindow, ui: &Rc<Ui>) {
+    adapter(window).set_note("".into());
+    let (form, fields, file) = (ui.settings.form.borrow().clone(), fields(window), ui.settings.file.clone());
+    ui.off_thread(
+        move || save(&form, &fields, &file),
+        |ui, saved| {
+            let Some(window) = ui.window.upgrade() else { return };
+            let settings = adapter(&window);
+            match saved {
+                Ok(saved) => {
+                    let (commands, note) = applied(&saved, &ui.settings.file);
+                    commands.into_iter().for_each(|command| ui.send(command));
+                    ui.set_trusted(saved.trusted_ids().into_iter().collect());
+                    settings.set_error("".into());
+                    settings.set_note(note.into());
+                }
+                Err(e) => settings.set_error(e.to_string().into()),
             }
-            set_trusted(window, ui, &trusted);
-            settings.set_new_trusted("".into());
-            settings.set_error("".into());
-        }
-        Err(e) => settings.set_error(e.to_string().into()),
-    }
+        },
+    );
 }
 
-fn add_peer(window: &MainWindow, panel: &SettingsPanel) {
-    let settings = adapter(window);
-    match validate_peer(&settings.get_new_peer()) {
-        Ok(peer) => {
-            let mut peers = panel.peers.borrow_mut();
-            if !peers.contains(&peer) {
-                peers.push(peer);
+/// Runs a change of the form's lists and shows the outcome.
+fn edit(window: &MainWindow, ui: &Ui, change: impl FnOnce(&mut SettingsForm) -> Result<(), String>) {
+    let result = change(&mut ui.settings.form.borrow_mut());
+    show_lists(window, ui);
+    adapter(window).set_error(result.err().unwrap_or_default().into());
+}
+
+/// Lists the folders of `dir` (off the UI thread) and shows them.
+fn browse_to(ui: &Rc<Ui>, dir: impl FnOnce() -> PathBuf + Send + 'static) {
+    ui.off_thread(
+        move || {
+            let dir = dir();
+            let folders = list_folders(&dir);
+            (dir, folders)
+        },
+        |ui, (dir, folders)| {
+            let Some(window) = ui.window.upgrade() else { return };
+            let settings = adapter(&window);
+            match folders {
+                Ok(folders) => {
+                    settings.set_browse_folders(list(folders.iter().map(Into::into).collect()));
+                    settings.set_browse_path(dir.display().to_string().into());
+                    settings.set_browsing(true);
+                    settings.set_error("".into());
+                    *ui.settings.browse_path.borrow_mut() = dir;
+                }
+                Err(e) => settings.set_error(e.to_string().into()),
             }
-            set_peers(window, &peers);
-            settings.set_new_peer("".into());
-            settings.set_error("".into());
-        }
-        Err(e) => settings.set_error(e.to_string().into()),
-    }
-}
-
-/// Lists the folders of `dir` (hidden ones left out) in the browser.
-fn browse_to(window: &MainWindow, panel: &SettingsPanel, dir: PathBuf) {
-    let settings = adapter(window);
-    let mut folders: Vec<String> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|name| !name.starts_with('.'))
-            .collect(),
-        Err(e) => return settings.set_error(format!("{}: {e}", dir.display()).into()),
-    };
-    folders.sort_by_key(|name| name.to_lowercase());
-    let model: Vec<SharedString> = folders.iter().map(Into::into).collect();
-    settings.set_browse_folders(ModelRc::from(Rc::new(VecModel::from(model))));
-    settings.set_browse_path(dir.display().to_string().into());
-    settings.set_browsing(true);
-    settings.set_error("".into());
-    *panel.browse_path.borrow_mut() = dir;
-}
-
-/// Where the browser starts: the typed folder if it exists, else its
-/// nearest existing parent, else the home folder.
-fn browse_start(typed: &str) -> PathBuf {
-    let typed = Path::new(typed.trim());
-    let existing = typed.ancestors().find(|p| p.is_absolute() && p.is_dir()).map(Path::to_path_buf);
-    existing
-        .or_else(|| directories::UserDirs::new().map(|d| d.home_dir().to_path_buf()))
-        .unwrap_or_else(|| PathBuf::from(std::path::MAIN_SEPARATOR_STR))
+        },
+    );
 }
 
 pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     let settings = adapter(window);
-    let handler = |action: fn(&MainWindow, &Ui)| {
+    let handler = |action: fn(&MainWindow, &Rc<Ui>)| {
         let weak = Rc::downgrade(ui);
         move || {
             if let Some(ui) = weak.upgrade()
@@ -208,21 +151,31 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
             }
         }
     };
-    window.global::<SearchAdapter<'_>>().on_open_settings(handler(|window, ui| {
-        let game_dir = ui.view.borrow().game_dir().map(str::to_owned);
-        open(window, ui, game_dir.as_deref());
-    }));
-    settings.on_add_trusted(handler(add_trusted));
+    window.global::<SearchAdapter<'_>>().on_open_settings(handler(|_, ui| open(ui)));
     settings.on_close(handler(|window, _| adapter(window).set_open(false)));
-    settings.on_save(handler(save));
-    settings.on_add_peer(handler(|window, ui| add_peer(window, &ui.settings)));
-    settings.on_browse(handler(|window, ui| {
-        browse_to(window, &ui.settings, browse_start(&adapter(window).get_game_dir()));
+    settings.on_save(handler(save_form));
+    settings.on_add_peer(handler(|window, ui| {
+        let text = adapter(window).get_new_peer();
+        edit(window, ui, |form| form.add_peer(&text).map_err(|e| e.to_string()));
+        if adapter(window).get_error().is_empty() {
+            adapter(window).set_new_peer("".into());
+        }
     }));
-    settings.on_browse_up(handler(|window, ui| {
+    settings.on_add_trusted(handler(|window, ui| {
+        let text = adapter(window).get_new_trusted();
+        edit(window, ui, |form| form.add_trusted(&text).map_err(|e| e.to_string()));
+        if adapter(window).get_error().is_empty() {
+            adapter(window).set_new_trusted("".into());
+        }
+    }));
+    settings.on_browse(handler(|window, ui| {
+        let typed = adapter(window).get_game_dir().to_string();
+        browse_to(ui, move || browse_start(&typed));
+    }));
+    settings.on_browse_up(handler(|_, ui| {
         let parent = ui.settings.browse_path.borrow().parent().map(Path::to_path_buf);
         if let Some(parent) = parent {
-            browse_to(window, &ui.settings, parent);
+            browse_to(ui, move || parent);
         }
     }));
     settings.on_browse_choose(handler(|window, ui| {
@@ -232,11 +185,9 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     }));
     let weak = Rc::downgrade(ui);
     settings.on_browse_into(move |name| {
-        if let Some(ui) = weak.upgrade()
-            && let Some(window) = ui.window.upgrade()
-        {
+        if let Some(ui) = weak.upgrade() {
             let dir = ui.settings.browse_path.borrow().join(name.as_str());
-            browse_to(&window, &ui.settings, dir);
+            browse_to(&ui, move || dir);
         }
     });
     let weak = Rc::downgrade(ui);
@@ -244,9 +195,10 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
         if let Some(ui) = weak.upgrade()
             && let Some(window) = ui.window.upgrade()
         {
-            let mut trusted = ui.settings.trusted.borrow_mut();
-            remove_at(&mut trusted, index);
-            set_trusted(&window, &ui, &trusted);
+            edit(&window, &ui, |form| {
+                form.remove_trusted(index);
+                Ok(())
+            });
         }
     });
     let weak = Rc::downgrade(ui);
@@ -254,9 +206,10 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
         if let Some(ui) = weak.upgrade()
             && let Some(window) = ui.window.upgrade()
         {
-            let mut peers = ui.settings.peers.borrow_mut();
-            remove_at(&mut peers, index);
-            set_peers(&window, &peers);
+            edit(&window, &ui, |form| {
+                form.remove_peer(index);
+                Ok(())
+            });
         }
     });
 }

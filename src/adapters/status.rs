@@ -1,19 +1,18 @@
-//! The status bar.
+//! The status bar's adapter.
 
-use lanspread_app_ui::supervisor::WorkerState;
-use lanspread_app_ui::view::{ViewState, format_size, format_speed, worker_label};
+use lanspread_app_ui::controllers::status::Status;
 use slint::ComponentHandle;
 
 use crate::{MainWindow, StatusAdapter};
 
-pub(super) fn show(window: &MainWindow, view: &ViewState, free_space: Option<u64>) {
-    let status = window.global::<StatusAdapter<'_>>();
-    status.set_peer_count(i32::try_from(view.peer_count).unwrap_or(i32::MAX));
-    status.set_download_speed(format_speed(view.download_bps).into());
-    status.set_upload_speed(format_speed(view.upload_bps).into());
-    status.set_free_space(free_space.map(|b| format!("{} free", format_size(b))).unwrap_or_default().into());
-    status.set_worker(worker_label(view.worker.as_ref()).into());
-    status.set_stale(view.is_stale());
-    status.set_crash_loop(matches!(view.worker, Some(WorkerState::CrashLoop { .. })));
-    status.set_message(view.last_failure.clone().unwrap_or_default().into());
+pub(super) fn show(window: &MainWindow, status: &Status) {
+    let adapter = window.global::<StatusAdapter<'_>>();
+    adapter.set_peer_count(i32::try_from(status.peer_count).unwrap_or(i32::MAX));
+    adapter.set_download_speed(status.download_speed.as_str().into());
+    adapter.set_upload_speed(status.upload_speed.as_str().into());
+    adapter.set_free_space(status.free_space.as_str().into());
+    adapter.set_worker(status.worker.as_str().into());
+    adapter.set_stale(status.stale);
+    adapter.set_crash_loop(status.crash_loop);
+    adapter.set_message(status.message.as_str().into());
 }

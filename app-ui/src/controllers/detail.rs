@@ -1,0 +1,247 @@
+//! The detail view of one game: which one is open, what it shows, and the
+//! buttons it offers for the state the game is in.
+
+use std::collections::BTreeSet;
+
+use lanspread_proto::PeerId;
+use lanspread_proto::ipc::IpcCommand;
+
+use super::fraction;
+use super::peers::PeerLine;
+use crate::view::{
+    CardAction, GameRow, GameStatus, ViewState, badge, format_bytes_of, format_eta, format_percent, format_size,
+    format_speed,
+};
+
+/// Peer lines shown in the detail view, at most (the status bar lists all).
+const MAX_PEER_LINES: usize = 4;
+
+/// Which game's detail view is open, and the last message shown in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetailController {
+    open: Option<String>,
+    message: String,
+}
+
+/// What the detail view shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub genre: String,
+    pub max_players: String,
+    pub version_here: String,
+    pub version_network: String,
+    pub size: String,
+    /// Who has the version a download fetches.
+    pub peers: String,
+    /// Whose file list a download takes.
+    pub supplied: String,
+    /// Other versions on offer, and why they are not fetched.
+    pub others: String,
+    pub badge: String,
+    /// "Download" or "Update" when that is the main action, else empty.
+    pub primary: &'static str,
+    pub can_install: bool,
+    pub install_label: &'static str,
+    pub can_uninstall: bool,
+    pub can_remove: bool,
+    pub can_view_files: bool,
+    pub busy: bool,
+    pub can_cancel: bool,
+    pub fraction: f32,
+    pub percent: String,
+    pub speed: String,
+    pub eta: String,
+    pub bytes: String,
+    pub phase: String,
+    pub peer_lines: Vec<PeerLine>,
+    /// Each peer's share of a transfer: (name, speed).
+    pub peer_speeds: Vec<(String, String)>,
+    pub message: String,
+}
+
+impl DetailController {
+    /// Opens `id`'s view; returns the command that asks the peers who has it.
+    pub fn open(&mut self, view: &ViewState, id: &str) -> Option<IpcCommand> {
+        self.open = Some(id.to_owned());
+        self.message.clear();
+        super::library::on_open(view, id)
+    }
+
+    pub fn close(&mut self) {
+        self.open = None;
+    }
+
+    /// Shows `message` in the view (a refusal, say).
+    pub fn tell(&mut self, message: String) {
+        self.message = message;
+    }
+
+    pub fn open_game(&self) -> Option<&str> {
+        self.open.as_deref()
+    }
+
+    /// The view of the open game, `None` when none is open (or it is gone).
+    pub fn model(&self, view: &ViewState, trusted: &BTreeSet<PeerId>) -> Option<Detail> {
+        let row = view.row_of(self.open.as_deref()?)?;
+        Some(detail(view, trusted, &row, &self.message))
+    }
+}
+
+fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: &str) -> Detail {
+    let downloaded = row.local_version.is_some();
+    let progress = row.progress.as_ref();
+    let (done, total, speed) = progress.map_or((0, 0, 0), |p| (p.bytes_done, p.bytes_total, p.bytes_per_sec));
+    let peers = match view.sources(&row.id) {
+        Some(sources) if !sources.peers.is_empty() => sources.peers.join(", "),
+        _ if row.peers > 0 => format!("{} peers (asking for names…)", row.peers),
+        _ => String::new(),
+    };
+    let primary = match row.action() {
+        Some(action @ (CardAction::Download | CardAction::Update)) => action.label(),
+        _ => "",
+    };
+    let (supplied, others, peer_lines) = offers(view, trusted, &row.id);
+    Detail {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        genre: row.genre.clone(),
+        max_players: if row.max_players == 0 { String::new() } else { row.max_players.to_string() },
+        version_here: row.local_version.clone().unwrap_or_default(),
+        version_network: row.network_version.clone().unwrap_or_default(),
+        size: if row.size == 0 { String::new() } else { format_size(row.size) },
+        peers,
+        supplied,
+        others,
+        badge: badge(row),
+        primary,
+        can_install: downloaded,
+        install_label: match row.status {
+            GameStatus::UpdateDownloaded => "Install update",
+            _ if row.installed => "Reinstall",
+            _ => "Install",
+        },
+        can_uninstall: row.installed,
+        can_remove: downloaded && !row.installed,
+        can_view_files: downloaded || row.installed,
+        busy: row.status.is_busy(),
+        can_cancel: matches!(row.status, GameStatus::Downloading | GameStatus::Installing),
+        fraction: fraction(done, total),
+        percent: format_percent(done, total),
+        speed: format_speed(speed),
+        eta: format_eta(progress.and_then(|p| p.eta_secs)),
+        bytes: format_bytes_of(done, total),
+        phase: if row.paused { "Paused".to_owned() } else { row.status.label(row.peers) },
+        peer_lines,
+        peer_speeds: progress
+            .map(|p| p.peers.iter().map(|s| (view.peer_name(&s.peer_id), format_speed(s.bytes_per_sec))).collect())
+            .unwrap_or_default(),
+        message: message.to_owned(),
+    }
+}
+
+/// Who supplies the file list a download takes, who offers what else, and
+/// a line per peer with Trust.
+fn offers(view: &ViewState, trusted: &BTreeSet<PeerId>, id: &str) -> (String, String, Vec<PeerLine>) {
+    let Some(game) = view.network_game(id) else { return (String::new(), String::new(), Vec::new()) };
+    let names = |peers: &[PeerId]| peers.iter().map(|p| view.peer_name(p)).collect::<Vec<_>>().join(", ");
+    let supplied = match (game.trusted, game.supplied_by.len()) {
+        (true, _) => format!("{} (trusted)", names(&game.supplied_by)),
+        (false, 1) => format!("{} (not trusted)", names(&game.supplied_by)),
+        (false, _) => format!("{} (not trusted; the list most PCs agree on)", names(&game.supplied_by)),
+    };
+    let others = game
+        .other_versions
+        .iter()
+        .map(|other| {
+            let why = if game.trusted { " (not trusted: not fetched)" } else { "" };
+            format!("{} from {}{why}", other.version, names(&other.peers))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut lines: Vec<PeerLine> = game
+        .supplied_by
+        .iter()
+        .map(|p| PeerLine::of(view, trusted, p, format!("{}, its file list", game.newest_version)))
+        .collect();
+    for other in &game.other_versions {
+        lines.extend(other.peers.iter().map(|p| PeerLine::of(view, trusted, p, other.version.clone())));
+    }
+    lines.truncate(MAX_PEER_LINES);
+    (supplied, others, lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use lanspread_proto::ipc::{IpcEvent, LibrarySnapshot, LocalGame, NetworkGame};
+
+    use super::*;
+    use crate::controllers::library::{Act, CardState, Filter, act, cards};
+    use crate::supervisor::SupervisorEvent;
+
+    /// xonotic installed at 0.8.5 with 0.8.6 on two peers; wesnoth only on the network.
+    fn view() -> ViewState {
+        let mut view = ViewState::default();
+        let local = LocalGame {
+            id: "xonotic".into(),
+            version: Some("0.8.5".into()),
+            installed: true,
+            size: 100,
+            installed_version: Some("0.8.5".into()),
+        };
+        let library = LibrarySnapshot { game_dir: "/games".into(), revision: 1, games: vec![local] };
+        view.apply(SupervisorEvent::Worker(IpcEvent::Library(library)));
+        let net = |id: &str, version: &str| NetworkGame {
+            id: id.into(),
+            newest_version: version.into(),
+            peers_with_newest: 2,
+            peers_total: 2,
+            size: 120,
+            ..NetworkGame::default()
+        };
+        view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![
+            net("xonotic", "0.8.6"),
+            net("wesnoth", "1.18"),
+        ])));
+        view
+    }
+
+    #[test]
+    fn the_detail_view_offers_what_fits_the_game() {
+        let view = view();
+        let mut detail = DetailController::default();
+        assert_eq!(detail.model(&view, &BTreeSet::new()), None, "nothing open");
+        assert_eq!(detail.open(&view, "xonotic"), Some(IpcCommand::GetGame { id: "xonotic".into() }));
+        let shown = detail.model(&view, &BTreeSet::new()).unwrap();
+        assert_eq!((shown.primary, shown.install_label), ("Update", "Reinstall"));
+        assert!(shown.can_uninstall && !shown.can_remove && shown.can_view_files && !shown.can_cancel);
+        assert_eq!((shown.version_here.as_str(), shown.version_network.as_str()), ("0.8.5", "0.8.6"));
+
+        assert!(detail.open(&view, "wesnoth").is_some());
+        detail.tell("refused".into());
+        let shown = detail.model(&view, &BTreeSet::new()).unwrap();
+        assert_eq!(shown.primary, "Download");
+        assert!(!shown.can_install && !shown.can_uninstall && !shown.can_view_files);
+        assert_eq!(shown.message, "refused");
+        assert_eq!(detail.open(&view, "0ad"), None, "nobody has it: nothing to ask");
+        detail.close();
+        assert_eq!(detail.open_game(), None);
+    }
+
+    #[test]
+    fn cards_carry_their_state_and_their_button_does_what_it_says() {
+        let view = view();
+        let cards = cards(&view, Filter::OnNetwork, "");
+        let states: Vec<(&str, CardState, &str)> = cards.iter().map(|c| (c.id.as_str(), c.state, c.action)).collect();
+        assert_eq!(
+            states,
+            [("wesnoth", CardState::Available, "Download"), ("xonotic", CardState::UpdateAvailable, "Update")]
+        );
+        assert_eq!(act(&view, "wesnoth"), Some(Act::Send(IpcCommand::DownloadGame { id: "wesnoth".into() })));
+        assert_eq!(act(&view, "xonotic"), Some(Act::Send(IpcCommand::FetchLatest { id: "xonotic".into() })));
+        assert_eq!(act(&view, "0ad"), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! The Settings panel while it is edited: the lists being changed, the
+//! checks of every field, what saving sends to the worker, and the small
+//! folder browser. The functions that touch the disk ([`load`], [`save`],
+//! [`list_folders`]) are for a helper thread, never the UI thread.
+
+use std::path::{Path, PathBuf};
+
+use lanspread_proto::PeerId;
+use lanspread_proto::ipc::IpcCommand;
+
+use crate::settings::{
+    InputError, Settings, SettingsError, validate_catalog, validate_game_dir, validate_party_key, validate_peer,
+    validate_peer_id,
+};
+use crate::view::ViewState;
+
+/// The fields of the panel a person types into.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields {
+    pub game_dir: String,
+    pub catalog: String,
+    pub auto_install: bool,
+    pub party_key: String,
+    pub auto_install_untrusted: bool,
+}
+
+/// A trusted peer as the panel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedLine {
+    pub short: String,
+    /// Its name while it is joined, else "offline".
+    pub name: String,
+}
+
+/// The panel's lists while it is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsForm {
+    pub peers: Vec<String>,
+    pub trusted: Vec<PeerId>,
+}
+
+impl SettingsForm {
+    /// The form and fields for the settings as read (`Err`: the defaults,
+    /// and a message saying why). `game_dir_now` is the worker's, shown when
+    /// none is saved.
+    pub fn open(loaded: Result<Settings, SettingsError>, game_dir_now: Option<&str>) -> (SettingsForm, Fields, String) {
+        let (loaded, error) = match loaded {
+            Ok(loaded) => (loaded, String::new()),
+            Err(e) => (Settings::default(), format!("The saved settings could not be read ({e}); showing defaults.")),
+        };
+        let game_dir = loaded.game_dir.as_ref().map(|p| p.display().to_string()).or(game_dir_now.map(str::to_owned));
+        let fields = Fields {
+            game_dir: game_dir.unwrap_or_default(),
+            catalog: loaded.catalog.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            auto_install: loaded.auto_install,
+            party_key: loaded.party_key.clone().unwrap_or_default(),
+            auto_install_untrusted: loaded.auto_install_untrusted,
+        };
+        let form = SettingsForm { trusted: loaded.trusted_ids(), peers: loaded.peers };
+        (form, fields, error)
+    }
+
+    pub fn add_peer(&mut self, text: &str) -> Result<(), InputError> {
+        let peer = validate_peer(text)?;
+        if !self.peers.contains(&peer) {
+            self.peers.push(peer);
+        }
+        Ok(())
+    }
+
+    pub fn add_trusted(&mut self, text: &str) -> Result<(), InputError> {
+        let peer = validate_peer_id(text)?;
+        if !self.trusted.contains(&peer) {
+            self.trusted.push(peer);
+        }
+        Ok(())
+    }
+
+    /// Removes the row a list's Remove button names, if it is there.
+    pub fn remove_peer(&mut self, index: i32) {
+        remove_at(&mut self.peers, index);
+    }
+
+    pub fn remove_trusted(&mut self, index: i32) {
+        remove_at(&mut self.trusted, index);
+    }
+
+    pub fn trusted_lines(&self, view: &ViewState) -> Vec<TrustedLine> {
+        let online = |peer: &PeerId| view.peers().any(|p| p.peer_id == *peer);
+        self.trusted
+            .iter()
+            .map(|peer| TrustedLine {
+                short: peer.short(),
+                name: if online(peer) { view.peer_name(peer) } else { "offline".into() },
+            })
+            .collect()
+    }
+
+    /// The settings to save, every field checked (the game directory
+    /// against the disk: call it off the UI thread).
+    pub fn checked(&self, fields: &Fields) -> Result<Settings, InputError> {
+        Ok(Settings {
+            game_dir: Some(validate_game_dir(&fields.game_dir)?),
+            peers: self.peers.clone(),
+            catalog: validate_catalog(&fields.catalog)?,
+            auto_install: fields.auto_install,
+            party_key: validate_party_key(&fields.party_key)?,
+            trusted: self.trusted.iter().map(ToString::to_string).collect(),
+            auto_install_untrusted: fields.auto_install_untrusted,
+        })
+    }
+}
+
+/// Why the settings were not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error("Cannot save: {0}")]
+    File(#[from] SettingsError),
+}
+
+/// Checks the form and writes `file` (for a helper thread).
+pub fn save(form: &SettingsForm, fields: &Fields, file: &Path) -> Result<Settings, SaveError> {
+    let settings = form.checked(fields)?;
+    settings.save(file)?;
+    Ok(settings)
+}
+
+/// Reads the settings file (for a helper thread).
+pub fn load(file: &Path) -> Result<Settings, SettingsError> {
+    Settings::load(file)
+}
+
+/// What the worker is told once settings are saved: auto-install and trust
+/// apply at once, the rest at the next start.
+pub fn applied(settings: &Settings, file: &Path) -> (Vec<IpcCommand>, String) {
+    let commands = vec![IpcCommand::SetAutoInstall { enabled: settings.auto_install }, settings.trust_command()];
+    let note = format!(
+        "Saved to {}. Trust applies now; the game directory, peers and catalog at the next start.",
+        file.display()
+    );
+    (commands, note)
+}
+
+fn remove_at<T>(list: &mut Vec<T>, index: i32) {
+    if let Ok(index) = usize::try_from(index)
+        && index < list.len()
+    {
+        list.remove(index);
+    }
+}
+
+/// Where the folder browser starts: the typed folder if it exists, else
+/// its nearest existing parent, else the home folder.
+pub fn browse_start(typed: &str) -> PathBuf {
+    let typed = Path::new(typed.trim());
+    let existing = typed.ancestors().find(|p| p.is_absolute() && p.is_dir()).map(Path::to_path_buf);
+    existing
+        .or_else(|| directories::UserDirs::new().map(|d| d.home_dir().to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from(std::path::MAIN_SEPARATOR_STR))
+}
+
+/// The folders of `dir`, hidden ones left out, by name (for a helper thread).
+pub fn list_folders(dir: &Path) -> std::io::Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| lanspread_proto::path_error::annotate(dir, e))?;
+    let mut folders: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    folders.sort_by_key(|name| name.to_lowercase());
+    Ok(folders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_edits_its_lists_and_checks_every_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = Settings::load(&{
+            let path = dir.path().join("settings.json");
+            std::fs::write(&path, "{ nope").unwrap();
+            path
+        });
+        let (mut form, fields, error) = SettingsForm::open(broken, Some("/srv/games"));
+        assert!(error.starts_with("The saved settings could not be read"), "{error}");
+        assert_eq!(fields.game_dir, "/srv/games");
+        assert!(fields.auto_install, "the defaults");
+
+        form.add_peer(" 10.0.0.2:47474 ").unwrap();
+        form.add_peer("10.0.0.2:47474").unwrap();
+        assert_eq!(form.add_peer("10.0.0.2"), Err(InputError::NotAPeerAddress("10.0.0.2".into())));
+        assert_eq!(form.peers, ["10.0.0.2:47474"]);
+        form.add_trusted(&PeerId([7; 32]).to_string()).unwrap();
+        assert!(form.add_trusted("abc").is_err());
+        form.remove_trusted(5);
+        form.remove_peer(0);
+        assert!(form.peers.is_empty() && form.trusted.len() == 1);
+
+        let games = dir.path().join("games");
+        let good = Fields { game_dir: games.display().to_string(), ..fields.clone() };
+        let file = dir.path().join("conf/settings.json");
+        let saved = save(&form, &good, &file).unwrap();
+        assert_eq!(Settings::load(&file).unwrap(), saved);
+        assert_eq!(saved.trusted, [PeerId([7; 32]).to_string()]);
+        let (commands, note) = applied(&saved, &file);
+        assert_eq!(commands[0], IpcCommand::SetAutoInstall { enabled: true });
+        assert!(matches!(commands[1], IpcCommand::SetTrust { .. }) && note.starts_with("Saved to "));
+        let relative = Fields { game_dir: "games".into(), ..fields };
+        assert!(matches!(save(&form, &relative, &file), Err(SaveError::Input(InputError::NotAbsolute(_)))));
+    }
+
+    #[test]
+    fn the_browser_lists_visible_folders_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b", "A", ".hidden"] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        assert_eq!(list_folders(dir.path()).unwrap(), ["A", "b"]);
+        assert!(list_folders(&dir.path().join("missing")).unwrap_err().to_string().contains("missing"));
+        assert_eq!(browse_start(&dir.path().join("A/not/yet").display().to_string()), dir.path().join("A"));
+    }
+}

@@ -1,0 +1,130 @@
+//! The app: the window, the supervised worker, and the loop between them.
+//!
+//! The worker's events are applied to the [`ViewState`] on a tokio task;
+//! each new state reaches the UI thread through a channel the window's
+//! event loop reads ([`slint::spawn_local`]), so nothing blocks the window
+//! and no state hides in thread-locals.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lanspread_app_ui::disk;
+use lanspread_app_ui::settings::Settings;
+use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig};
+use lanspread_app_ui::view::ViewState;
+use lanspread_proto::ipc::IpcCommand;
+use slint::ComponentHandle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::MainWindow;
+use crate::adapters::{self, Background, Ui, UiConfig, UiRequest};
+
+/// How often the free space of the game directory's disk is measured.
+const FREE_SPACE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long the worker gets to stop once the window closed.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
+
+/// What the window is told from the app's loop.
+#[derive(Debug)]
+enum Update {
+    View(Box<ViewState>),
+    FreeSpace(Option<u64>),
+}
+
+/// A started app: call [`App::run`].
+pub struct App {
+    runtime: tokio::runtime::Runtime,
+    window: MainWindow,
+    ui: Rc<Ui>,
+    updates: mpsc::UnboundedReceiver<Update>,
+    closing: CancellationToken,
+    app_loop: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("ui", &self.ui).finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens the window and starts the worker with `worker`; `saved` are
+    /// the settings read at start, kept in `settings_file`.
+    pub fn start(worker: SupervisorConfig, saved: &Settings, settings_file: PathBuf) -> anyhow::Result<App> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let window = MainWindow::new().context("cannot open the window")?;
+        let supervisor = {
+            let _guard = runtime.enter();
+            Supervisor::start(worker).context("cannot start the worker")?
+        };
+        supervisor.send(IpcCommand::SetAutoInstall { enabled: saved.auto_install });
+        supervisor.send(saved.trust_command());
+        let (requests, request_rx) = mpsc::unbounded_channel();
+        let config = UiConfig {
+            settings_file,
+            trusted: saved.trusted_ids().into_iter().collect(),
+            background: Background::Threads,
+        };
+        let ui = adapters::connect(&window, config, move |request| drop(requests.send(request)));
+        let (update_tx, updates) = mpsc::unbounded_channel();
+        let closing = CancellationToken::new();
+        let app_loop = runtime.spawn(app_loop(supervisor, request_rx, update_tx, closing.clone()));
+        Ok(App { runtime, window, ui, updates, closing, app_loop })
+    }
+
+    /// Shows the window until it is closed, then stops the worker.
+    pub fn run(self) -> anyhow::Result<()> {
+        let App { runtime, window, ui, mut updates, closing, app_loop } = self;
+        slint::spawn_local(async move {
+            while let Some(update) = updates.recv().await {
+                match update {
+                    Update::View(view) => ui.update(*view),
+                    Update::FreeSpace(bytes) => ui.set_free_space(bytes),
+                }
+            }
+        })?;
+        window.run()?;
+        tracing::info!("the window closed; stopping the worker");
+        closing.cancel();
+        runtime.block_on(async {
+            let _ = tokio::time::timeout(SHUTDOWN_LIMIT, app_loop).await;
+        });
+        Ok(())
+    }
+}
+
+/// Applies the worker's events to the view state and sends each new state
+/// to the window; carries the window's requests to the worker.
+async fn app_loop(
+    mut supervisor: Supervisor,
+    mut requests: mpsc::UnboundedReceiver<UiRequest>,
+    updates: mpsc::UnboundedSender<Update>,
+    closing: CancellationToken,
+) {
+    let mut view = ViewState::default();
+    let mut free_space = tokio::time::interval(FREE_SPACE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = closing.cancelled() => break,
+            event = supervisor.next_event() => {
+                let Some(event) = event else { break };
+                view.apply(event);
+                let _ = updates.send(Update::View(Box::new(view.clone())));
+            }
+            request = requests.recv() => match request {
+                Some(UiRequest::Command(command)) => supervisor.send(command),
+                Some(UiRequest::Retry) => supervisor.retry(),
+                None => break,
+            },
+            _ = free_space.tick() => {
+                let Some(dir) = view.game_dir().map(PathBuf::from) else { continue };
+                let bytes = tokio::task::spawn_blocking(move || disk::free_space(&dir)).await.ok().flatten();
+                let _ = updates.send(Update::FreeSpace(bytes));
+            }
+        }
+    }
+    supervisor.shutdown().await;
+}
