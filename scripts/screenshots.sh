@@ -29,7 +29,8 @@ if [ -z "${LANSPREAD_SHOTS_INSIDE:-}" ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
   # The seeders answer slowly (a test hook), so a download is caught mid-way.
-  cargo build -q -p lanspread-worker -p lanspread --features lanspread-worker/test-hooks
+  cargo build -q -p lanspread
+  cargo build -q -p lanspread-worker --features test-hooks
   mkdir -p "$OUT"
   exec unshare -n env LANSPREAD_SHOTS_INSIDE=1 "$0" "$OUT"
 fi
@@ -63,9 +64,14 @@ game "$WORK/games" bzflag 2.4.26 3 installed
 WORKER=target/debug/lanspread-worker
 for seed in a:47475:lan-box b:47476:attic-pc; do
   IFS=: read -r name port label <<< "$seed"
-  "$WORKER" serve --games "$WORK/seed-$name" --state "$WORK/state-$name" --test-chunk-delay-ms 400 \
-    --listen "127.0.0.1:$port" --no-mdns --name "$label" 2> "$WORK/seed-$name.log" &
+  "$WORKER" serve --json --games "$WORK/seed-$name" --state "$WORK/state-$name" --test-chunk-delay-ms 400 \
+    --listen "127.0.0.1:$port" --no-mdns --name "$label" > "$WORK/seed-$name.json" 2> "$WORK/seed-$name.log" &
   PIDS+=($!)
+done
+# Each seeder is ready once its first scan ended; one that did not start stops the script.
+for name in a b; do
+  for _ in $(seq 100); do grep -q '"event":"library"' "$WORK/seed-$name.json" && break; sleep 0.1; done
+  grep -q '"event":"library"' "$WORK/seed-$name.json" || { cat "$WORK/seed-$name.log" >&2; exit 1; }
 done
 
 # --- the display and the app ---

@@ -190,26 +190,21 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
             browse_to(&ui, move || dir);
         }
     });
+    settings.on_remove_trusted(remove_handler(ui, SettingsForm::remove_trusted));
+    settings.on_remove_peer(remove_handler(ui, SettingsForm::remove_peer));
+}
+
+/// A list's Remove button: `remove` the row it names.
+fn remove_handler(ui: &Rc<Ui>, remove: fn(&mut SettingsForm, i32)) -> impl Fn(i32) + 'static {
     let weak = Rc::downgrade(ui);
-    settings.on_remove_trusted(move |index| {
+    move |index| {
         if let Some(ui) = weak.upgrade()
             && let Some(window) = ui.window.upgrade()
         {
             edit(&window, &ui, |form| {
-                form.remove_trusted(index);
+                remove(form, index);
                 Ok(())
             });
         }
-    });
-    let weak = Rc::downgrade(ui);
-    settings.on_remove_peer(move |index| {
-        if let Some(ui) = weak.upgrade()
-            && let Some(window) = ui.window.upgrade()
-        {
-            edit(&window, &ui, |form| {
-                form.remove_peer(index);
-                Ok(())
-            });
-        }
-    });
+    }
 }

@@ -115,14 +115,14 @@ impl Library {
         };
         let (state_tx, state) = state_watch::channel(Arc::new(initial));
         let (requests, rx) = mpsc::unbounded_channel();
-        let service = Service {
+        let pass = Pass {
             game_dir,
             catalog: catalog.clone(),
             index: Arc::new(Mutex::new(HashIndex::load(index_path))),
             state: Arc::new(state_tx),
             busy: busy.clone(),
-            requests: requests.clone(),
         };
+        let service = Service { pass, requests: requests.clone() };
         tokio::spawn(service.run(rx, cancel));
         let _ = requests.send(ScanRequest::All);
         Library { state, busy, requests, catalog }
@@ -168,12 +168,10 @@ impl Library {
     }
 }
 
+/// The library service: passes one at a time, over what was asked for.
 struct Service {
-    game_dir: PathBuf,
-    catalog: Arc<Catalog>,
-    index: Arc<Mutex<HashIndex>>,
-    state: Arc<state_watch::Sender<Arc<LibraryState>>>,
-    busy: BusyGames,
+    /// What every pass works on (the game directory may change).
+    pass: Pass,
     requests: mpsc::UnboundedSender<ScanRequest>,
 }
 
@@ -206,10 +204,10 @@ impl Service {
         let mut watcher = watch::GameDirWatcher::new(self.requests.clone(), ScanRequest::Game);
         let mut full_rescan = tokio::time::interval(FULL_RESCAN_INTERVAL);
         full_rescan.tick().await;
-        let mut busy_before = self.busy.borrow_and_update().clone();
+        let mut busy_before = self.pass.busy.borrow_and_update().clone();
         loop {
             let mut pending = Pending::default();
-            let mut game_dir = self.game_dir.clone();
+            let mut game_dir = self.pass.game_dir.clone();
             tokio::select! {
                 () = cancel.cancelled() => return,
                 _ = full_rescan.tick() => pending.all = true,
@@ -217,8 +215,8 @@ impl Service {
                     Some(request) => pending.add(request, &mut game_dir),
                     None => return,
                 },
-                Ok(()) = self.busy.changed() => {
-                    let busy = self.busy.borrow_and_update().clone();
+                Ok(()) = self.pass.busy.changed() => {
+                    let busy = self.pass.busy.borrow_and_update().clone();
                     self.busy_changed(&busy_before, &busy, &mut pending);
                     busy_before = busy;
                     if pending.games.is_empty() {
@@ -231,11 +229,11 @@ impl Service {
             while let Ok(request) = rx.try_recv() {
                 pending.add(request, &mut game_dir);
             }
-            if game_dir != self.game_dir {
-                self.game_dir = game_dir;
-                self.state.send_modify(|s| {
+            if game_dir != self.pass.game_dir {
+                self.pass.game_dir = game_dir;
+                self.pass.state.send_modify(|s| {
                     let mut next = LibraryState {
-                        game_dir: self.game_dir.clone(),
+                        game_dir: self.pass.game_dir.clone(),
                         revision: s.revision + 1,
                         games: BTreeMap::new(),
                         scanning: true,
@@ -244,13 +242,7 @@ impl Service {
                     std::mem::swap(Arc::make_mut(s), &mut next);
                 });
             }
-            let pass = Pass {
-                game_dir: self.game_dir.clone(),
-                catalog: self.catalog.clone(),
-                index: self.index.clone(),
-                state: self.state.clone(),
-                busy: self.busy.clone(),
-            };
+            let pass = self.pass.clone();
             self.set_scanning(true);
             let result = tokio::task::spawn_blocking(move || pass.run(pending)).await;
             let stats = match &result {
@@ -263,7 +255,7 @@ impl Service {
                 Ok(Ok(None)) => {}
                 Ok(Ok(Some(stats))) => tracing::info!(
                     "library scan of {}: hashed {} files ({} bytes), reused {} hashes",
-                    self.game_dir.display(),
+                    self.pass.game_dir.display(),
                     stats.files_hashed,
                     stats.bytes_hashed,
                     stats.files_reused
@@ -271,8 +263,9 @@ impl Service {
                 Ok(Err(e)) => tracing::warn!("library scan failed: {e}"),
                 Err(e) => tracing::error!("library scan panicked: {e}"),
             }
-            let roots: Vec<PathBuf> = self.state.borrow().games.keys().map(|id| self.game_dir.join(id)).collect();
-            watcher.sync(&self.game_dir, &roots);
+            let roots: Vec<PathBuf> =
+                self.pass.state.borrow().games.keys().map(|id| self.pass.game_dir.join(id)).collect();
+            watcher.sync(&self.pass.game_dir, &roots);
         }
     }
 }
@@ -287,7 +280,7 @@ impl Service {
         if taken.is_empty() {
             return;
         }
-        self.state.send_modify(|state| {
+        self.pass.state.send_modify(|state| {
             let state = Arc::make_mut(state);
             for id in taken {
                 if let Some(game) = state.games.get_mut(id) {
@@ -300,7 +293,7 @@ impl Service {
 
     /// A pass ended, having hashed what `stats` says.
     fn end_pass(&self, stats: HashStats) {
-        self.state.send_modify(|state| {
+        self.pass.state.send_modify(|state| {
             let next = Arc::make_mut(state);
             next.scanning = false;
             next.last_pass = stats;
@@ -310,7 +303,7 @@ impl Service {
 
     /// Says a pass runs; peers re-list when it changes.
     fn set_scanning(&self, scanning: bool) {
-        self.state.send_if_modified(|state| {
+        self.pass.state.send_if_modified(|state| {
             if state.scanning == scanning {
                 return false;
             }
@@ -323,6 +316,7 @@ impl Service {
 }
 
 /// One scan-and-hash pass, run on a blocking thread.
+#[derive(Clone)]
 struct Pass {
     game_dir: PathBuf,
     catalog: Arc<Catalog>,

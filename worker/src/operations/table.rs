@@ -178,6 +178,19 @@ impl<L> OperationTable<L> {
         if self.games.get(id).is_some_and(wanted) { self.games.remove(id) } else { None }
     }
 
+    /// The lock and a fresh cancellation token for a new operation on
+    /// `id`; the lock is not even tried while the game is busy.
+    fn claim(
+        &self,
+        id: &str,
+        acquire: impl FnOnce() -> Result<L, Failure>,
+    ) -> Result<(Arc<L>, CancellationToken), Failure> {
+        if self.is_busy(id) {
+            return Err(busy(id));
+        }
+        Ok((Arc::new(acquire()?), CancellationToken::new()))
+    }
+
     fn changed(&self) -> Effect<L> {
         Effect::Emit(NodeEvent::OperationsChanged(self.snapshot()))
     }
@@ -196,14 +209,10 @@ impl<L> OperationTable<L> {
         if kind == DownloadKind::Download && already_newest {
             return refuse(Failure::new(FailureKind::Refused, format!("{id} is already here in its newest version")));
         }
-        if self.is_busy(id) {
-            return refuse(busy(id));
-        }
-        let lock = match acquire() {
-            Ok(lock) => Arc::new(lock),
+        let (lock, cancel) = match self.claim(id, acquire) {
+            Ok(claimed) => claimed,
             Err(failure) => return refuse(failure),
         };
-        let cancel = CancellationToken::new();
         let state = GameState::Downloading { kind, stop: None, cancel: cancel.clone(), lock: lock.clone() };
         self.games.insert(id.to_owned(), state);
         vec![self.changed(), Effect::StartDownload { id: id.to_owned(), cancel, lock }]
@@ -213,14 +222,10 @@ impl<L> OperationTable<L> {
     pub fn work(&mut self, id: &str, kind: WorkKind, acquire: impl FnOnce() -> Result<L, Failure>) -> Vec<Effect<L>> {
         let refuse =
             |failure| vec![Effect::Emit(NodeEvent::WorkFailed { id: id.to_owned(), kind: kind.into(), failure })];
-        if self.is_busy(id) {
-            return refuse(busy(id));
-        }
-        let lock = match acquire() {
-            Ok(lock) => Arc::new(lock),
+        let (lock, cancel) = match self.claim(id, acquire) {
+            Ok(claimed) => claimed,
             Err(failure) => return refuse(failure),
         };
-        let cancel = CancellationToken::new();
         self.games.insert(id.to_owned(), GameState::Working { kind, cancel: cancel.clone(), lock: lock.clone() });
         vec![
             self.changed(),

@@ -13,6 +13,7 @@ mod limits;
 mod listen;
 mod manifests;
 mod mdns_lab;
+mod operations;
 // Packs made with the Unix tools people use (tar, zip, 7z).
 #[cfg(unix)]
 mod packs;

@@ -1,0 +1,108 @@
+//! The operation runner end to end, in one process: two nodes on
+//! `127.0.0.1:0`, a real download over QUIC and a real install, and the
+//! events the UI would see, in their order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lanspread_proto::ipc::OperationKind;
+use lanspread_worker::catalog::Catalog;
+use lanspread_worker::events::NodeEvent;
+use lanspread_worker::node::{Node, NodeOptions};
+use lanspread_worker::operations::table::{DownloadKind, WorkKind};
+
+use crate::support::{assert_same_tree, make_random_game};
+
+fn options(dir: &std::path::Path, peers: Vec<String>) -> NodeOptions {
+    std::fs::create_dir_all(dir.join("games")).unwrap();
+    NodeOptions {
+        state_dir: dir.join("state"),
+        games_dir: Some(dir.join("games")),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        any_port_if_taken: false,
+        static_peers: peers,
+        mdns: false,
+        catalog: Arc::new(Catalog::bundled()),
+        display_name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+        trust: Default::default(),
+        faults: Default::default(),
+    }
+}
+
+/// The events of operations on `id`, in order, until `last` holds.
+async fn operation_events(
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    id: &str,
+    last: impl Fn(&NodeEvent) -> bool,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let collect = async {
+        loop {
+            let event = events.recv().await.expect("the node's events");
+            let step = match &event {
+                NodeEvent::OperationsChanged(ops) => {
+                    let ops: Vec<String> = ops.iter().filter(|o| o.id == id).map(|o| format!("{:?}", o.kind)).collect();
+                    format!("operations [{}]", ops.join(", "))
+                }
+                NodeEvent::DownloadBegin { .. } => "download begins".into(),
+                NodeEvent::DownloadFinished { .. } => "download finished".into(),
+                NodeEvent::DownloadFailed { failure, .. } => format!("download failed: {failure}"),
+                NodeEvent::WorkBegin { kind, .. } => format!("{kind:?} begins"),
+                NodeEvent::WorkFinished { kind, .. } => format!("{kind:?} finished"),
+                NodeEvent::WorkFailed { kind, failure, .. } => format!("{kind:?} failed: {failure}"),
+                _ => continue,
+            };
+            seen.push(step);
+            if last(&event) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), collect).await.unwrap_or_else(|_| panic!("so far: {seen:?}"));
+    seen
+}
+
+#[tokio::test]
+async fn a_download_installs_by_itself_and_every_step_is_told_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = make_random_game(&tmp.path().join("seed/games"), "openarena", "0.8.8", 3 << 20, 12);
+    let seeder = Node::start(options(&tmp.path().join("seed"), Vec::new())).await.unwrap();
+    let node = Node::start(options(&tmp.path().join("pc"), vec![seeder.local_addr.to_string()])).await.unwrap();
+    node.discover(Duration::from_secs(20), Some("openarena")).await;
+    let operations = node.operations.clone().expect("a node with a game directory runs operations");
+
+    let mut events = node.subscribe();
+    operations.start_download("openarena", DownloadKind::Download);
+    let installed = |e: &NodeEvent| matches!(e, NodeEvent::WorkFinished { kind: OperationKind::Install, .. });
+    let steps = operation_events(&mut events, "openarena", installed).await;
+    assert_eq!(
+        steps,
+        [
+            "operations [Download]",
+            "download begins",
+            "download finished",
+            "operations [Install]",
+            "Install begins",
+            "operations []",
+            "Install finished",
+        ]
+    );
+    let root = tmp.path().join("pc/games/openarena");
+    assert_same_tree(&source.join("data"), &root.join("local/data"));
+
+    // Freed before it was told: the next operation is taken at once.
+    operations.start_work("openarena", WorkKind::Uninstall);
+    let uninstalled = |e: &NodeEvent| matches!(e, NodeEvent::WorkFinished { kind: OperationKind::Uninstall, .. });
+    let steps = operation_events(&mut events, "openarena", uninstalled).await;
+    assert_eq!(steps, ["operations [Uninstall]", "Uninstall begins", "operations []", "Uninstall finished"]);
+    assert!(!root.join("local").exists() && root.join("version.ini").exists());
+
+    // A second operation while one runs is refused as busy, by kind.
+    operations.start_work("openarena", WorkKind::Remove);
+    operations.start_work("openarena", WorkKind::Install);
+    let refused = |e: &NodeEvent| matches!(e, NodeEvent::WorkFailed { .. });
+    let steps = operation_events(&mut events, "openarena", refused).await;
+    assert_eq!(steps.last().unwrap(), "Install failed: openarena is busy with another operation", "{steps:?}");
+    node.shutdown().await;
+    seeder.shutdown().await;
+}
