@@ -107,8 +107,8 @@ echo "bench: game of $TOTAL bytes in $(wc -l < "$WORK/files") files"
 # --- servers on both sources ---
 declare -A SERVE_PID
 for i in 1 2; do
-  in_host "h$i" "$WORKER" serve --games "$WORK/src" --listen "$SUBNET.$i:47474" --no-mdns \
-    --state "$WORK/state-h$i" --name "source$i" 2> "$WORK/serve-h$i.log" &
+  in_host "h$i" "$WORKER" serve --json --games "$WORK/src" --listen "$SUBNET.$i:47474" --no-mdns \
+    --state "$WORK/state-h$i" --name "source$i" > "$WORK/serve-h$i.json" 2> "$WORK/serve-h$i.log" &
   cat > "$WORK/nginx-h$i.conf" <<CONF
 user root;
 worker_processes 1;
@@ -124,7 +124,8 @@ CONF
   in_host "h$i" iperf3 -s -D -B "$SUBNET.$i" -p 5201
 done
 for i in 1 2; do
-  for _ in $(seq 100); do grep -q "library scan of" "$WORK/serve-h$i.log" && break; sleep 0.1; done
+  # Ready once its first library scan ended (the "library" event).
+  for _ in $(seq 100); do grep -q '"event":"library"' "$WORK/serve-h$i.json" && break; sleep 0.1; done
   # The worker itself (not the shell that started it), for its CPU figures.
   SERVE_PID[$i]=$(pgrep -n -f -- "--state $WORK/state-h$i ")
 done

@@ -205,7 +205,11 @@ fn with_hint(text: String, kind: FailureKind) -> String {
         FailureKind::NoPeers => "No PC on the network offers it right now; try again once one that has it is on.",
         FailureKind::Busy => "Another operation is working on this game; try again when it is done.",
         FailureKind::Archive => "The game's pack may be damaged; ask whoever shared it for a new copy.",
-        FailureKind::NotTrusted | FailureKind::Refused | FailureKind::Io | FailureKind::Other => return text,
+        FailureKind::NotTrusted
+        | FailureKind::Refused
+        | FailureKind::Io
+        | FailureKind::Other
+        | FailureKind::Cancelled => return text,
     };
     format!("{text} — {hint}")
 }
@@ -258,9 +262,14 @@ impl ViewState {
                     self.progress.insert(progress.id.clone(), progress);
                 }
             }
-            IpcEvent::DownloadFailed { id, kind, reason } => {
+            IpcEvent::DownloadFailed { id, failure, reason } => {
                 let text = format!("Download of {} failed: {reason}", self.name_of(&id));
-                self.last_failure = Some(with_hint(text, kind));
+                self.last_failure = Some(with_hint(text, failure));
+            }
+            IpcEvent::OperationFailed { id, kind, failure: FailureKind::Cancelled, .. } => {
+                let text =
+                    format!("{} of {} cancelled; the previous state is kept", kind_label(kind), self.name_of(&id));
+                self.last_failure = Some(text);
             }
             IpcEvent::OperationFailed { id, kind, failure, reason } => {
                 let text = format!("{} of {} failed: {reason}", kind_label(kind), self.name_of(&id));
@@ -605,7 +614,7 @@ mod tests {
     #[test]
     fn a_failure_says_what_to_do_by_its_kind_not_its_words() {
         let mut view = ViewState::default();
-        let failed = |kind| IpcEvent::DownloadFailed { id: "xonotic".into(), kind, reason: "x".into() };
+        let failed = |failure| IpcEvent::DownloadFailed { id: "xonotic".into(), failure, reason: "x".into() };
         view.apply(SupervisorEvent::Worker(failed(FailureKind::NoSpace)));
         assert!(view.last_failure.as_deref().unwrap().ends_with("on another disk in Settings."));
         view.apply(SupervisorEvent::Worker(failed(FailureKind::NoPeers)));
@@ -622,6 +631,14 @@ mod tests {
         assert!(
             view.last_failure.as_deref().unwrap().starts_with("Uninstall of xonotic failed: busy — Another operation")
         );
+        let cancelled = IpcEvent::OperationFailed {
+            id: "xonotic".into(),
+            kind: OperationKind::Install,
+            failure: FailureKind::Cancelled,
+            reason: "the install was cancelled; the previous state is kept".into(),
+        };
+        view.apply(SupervisorEvent::Worker(cancelled));
+        assert_eq!(view.last_failure.as_deref(), Some("Install of xonotic cancelled; the previous state is kept"));
     }
 
     #[test]

@@ -292,11 +292,11 @@ pub enum IpcEvent {
         id: GameId,
         version: String,
     },
-    /// The download stopped; `reason` is for a person to read, `kind`
+    /// The download stopped; `reason` is for a person to read, `failure`
     /// for the UI to act on.
     DownloadFailed {
         id: GameId,
-        kind: FailureKind,
+        failure: FailureKind,
         reason: String,
     },
     DownloadCancelled {
@@ -360,6 +360,8 @@ pub enum FailureKind {
     Io,
     /// Anything else.
     Other,
+    /// Stopped on request; the previous state is kept.
+    Cancelled,
 }
 
 impl FailureKind {

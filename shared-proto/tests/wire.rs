@@ -246,9 +246,9 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
             failure,
             reason
         }),
-        ("[a-z]{1,8}", arb_failure_kind(), ".{0,30}").prop_map(|(id, kind, reason)| IpcEvent::DownloadFailed {
+        ("[a-z]{1,8}", arb_failure_kind(), ".{0,30}").prop_map(|(id, failure, reason)| IpcEvent::DownloadFailed {
             id,
-            kind,
+            failure,
             reason
         }),
     ]
@@ -264,6 +264,7 @@ fn arb_failure_kind() -> impl Strategy<Value = FailureKind> {
         Just(FailureKind::Archive),
         Just(FailureKind::Io),
         Just(FailureKind::Other),
+        Just(FailureKind::Cancelled),
     ]
 }
 

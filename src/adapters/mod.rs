@@ -36,7 +36,8 @@ pub enum UiRequest {
 /// Where the window's file work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Background {
-    /// On a helper thread; its result comes back through the event loop.
+    /// On one helper thread, one job after another (so two saves of the
+    /// settings never race); each result comes back through the event loop.
     Threads,
     /// At once, on the calling thread: for tests that run the window
     /// without an event loop.
@@ -62,7 +63,28 @@ pub struct Ui {
     sink: Box<dyn Fn(UiRequest)>,
     settings: settings::SettingsPanel,
     trusted: RefCell<BTreeSet<PeerId>>,
-    background: Background,
+    /// The helper thread's job queue; `None`: jobs run inline.
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+}
+
+/// A piece of file work for the helper thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts the helper thread that runs the window's file work in order.
+fn helper_thread() -> Option<std::sync::mpsc::Sender<Job>> {
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let started = std::thread::Builder::new().name("lanspread-files".into()).spawn(move || {
+        for job in queue {
+            job();
+        }
+    });
+    match started {
+        Ok(_) => Some(jobs),
+        Err(e) => {
+            tracing::warn!("cannot start the helper thread ({e}); file work runs on the UI thread");
+            None
+        }
+    }
 }
 
 impl std::fmt::Debug for Ui {
@@ -81,7 +103,10 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
         trusted: RefCell::new(config.trusted),
         sink: Box::new(sink),
         settings: settings::SettingsPanel::new(config.settings_file),
-        background: config.background,
+        jobs: match config.background {
+            Background::Threads => helper_thread(),
+            Background::Inline => None,
+        },
     });
     library::connect(window, &ui);
     detail::connect(window, &ui);
@@ -155,10 +180,10 @@ impl Ui {
         };
         let id = id.to_owned();
         self.off_thread(
-            move || lanspread_app_ui::files::view_files(&game_dir, &id).map(drop).map_err(|e| e.to_string()),
+            move || lanspread_app_ui::files::view_files(&game_dir, &id),
             |ui, opened| {
-                if let Err(message) = opened {
-                    ui.tell(message);
+                if let Err(e) = opened {
+                    ui.tell(e.to_string());
                 }
             },
         );
@@ -180,11 +205,14 @@ impl Ui {
         job: impl FnOnce() -> T + Send + 'static,
         then: impl FnOnce(&Rc<Ui>, T) + 'static,
     ) {
-        match self.background {
-            Background::Inline => then(self, job()),
-            Background::Threads => {
+        match &self.jobs {
+            None => then(self, job()),
+            Some(jobs) => {
                 let (done, result) = tokio::sync::oneshot::channel();
-                std::thread::spawn(move || drop(done.send(job())));
+                if jobs.send(Box::new(move || drop(done.send(job())))).is_err() {
+                    tracing::warn!("the helper thread is gone; file work is dropped");
+                    return;
+                }
                 let weak = Rc::downgrade(self);
                 let spawned = slint::spawn_local(async move {
                     if let (Ok(result), Some(ui)) = (result.await, weak.upgrade()) {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use lanspread_app_ui::controllers::settings::{Fields, SettingsForm, applied, browse_start, list_folders, load, save};
+use lanspread_app_ui::settings::InputError;
 use slint::{ComponentHandle, SharedString};
 
 use super::{Ui, list};
@@ -107,11 +108,13 @@ fn save_form(window: &MainWindow, ui: &Rc<Ui>) {
     );
 }
 
-/// Runs a change of the form's lists and shows the outcome.
-fn edit(window: &MainWindow, ui: &Ui, change: impl FnOnce(&mut SettingsForm) -> Result<(), String>) {
+/// Runs a change of the form's lists and shows the outcome; `true` when
+/// the change was taken.
+fn edit(window: &MainWindow, ui: &Ui, change: impl FnOnce(&mut SettingsForm) -> Result<(), InputError>) -> bool {
     let result = change(&mut ui.settings.form.borrow_mut());
     show_lists(window, ui);
-    adapter(window).set_error(result.err().unwrap_or_default().into());
+    adapter(window).set_error(result.as_ref().err().map(ToString::to_string).unwrap_or_default().into());
+    result.is_ok()
 }
 
 /// Lists the folders of `dir` (off the UI thread) and shows them.
@@ -156,15 +159,13 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     settings.on_save(handler(save_form));
     settings.on_add_peer(handler(|window, ui| {
         let text = adapter(window).get_new_peer();
-        edit(window, ui, |form| form.add_peer(&text).map_err(|e| e.to_string()));
-        if adapter(window).get_error().is_empty() {
+        if edit(window, ui, |form| form.add_peer(&text)) {
             adapter(window).set_new_peer("".into());
         }
     }));
     settings.on_add_trusted(handler(|window, ui| {
         let text = adapter(window).get_new_trusted();
-        edit(window, ui, |form| form.add_trusted(&text).map_err(|e| e.to_string()));
-        if adapter(window).get_error().is_empty() {
+        if edit(window, ui, |form| form.add_trusted(&text)) {
             adapter(window).set_new_trusted("".into());
         }
     }));

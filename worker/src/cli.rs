@@ -18,6 +18,7 @@ use crate::manage::{self, LocalGames, check_game_dir};
 use crate::net::party::PartyKey;
 use crate::node::{Node, NodeOptions};
 use crate::platform;
+use crate::platform::fs::annotate;
 use crate::report::{self, JsonLine, ListedGame, ListedPeer, unjoined_note};
 use crate::trust::{MAX_TRUSTED_PEERS, TrustSettings};
 
@@ -177,7 +178,7 @@ pub struct FaultArgs {
     /// Abort (as kill -9 would) when an install transaction reaches this point.
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, value_name = "OPERATION:POINT", value_parser = parse_crash_point)]
-    pub test_crash_at: Option<crate::install::plan::CrashPoint>,
+    pub test_crash_at: Option<crate::faults::CrashPoint>,
 }
 
 impl FaultArgs {
@@ -193,9 +194,15 @@ impl FaultArgs {
     }
 }
 
+/// A `--test-crash-at` that names no crash point.
 #[cfg(feature = "test-hooks")]
-fn parse_crash_point(text: &str) -> Result<crate::install::plan::CrashPoint, String> {
-    crate::install::plan::CrashPoint::named(text).ok_or_else(|| format!("{text:?} is not a crash point"))
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a crash point")]
+struct NotACrashPoint(String);
+
+#[cfg(feature = "test-hooks")]
+fn parse_crash_point(text: &str) -> Result<crate::faults::CrashPoint, NotACrashPoint> {
+    crate::faults::CrashPoint::named(text).ok_or_else(|| NotACrashPoint(text.to_owned()))
 }
 
 /// Options of the commands that only work on the local game directory.
@@ -299,7 +306,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if !options.catalog.contains(&id) {
                 anyhow::bail!("{id:?} is not in the catalog (see --catalog)");
             }
-            std::fs::create_dir_all(&games).map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
+            std::fs::create_dir_all(&games).map_err(|e| annotate(&games, e))?;
             crate::fetch::run(options, &id, &games, wait_time(wait)?, json, !no_install).await
         }
         Command::Install { id, local, json } => manage::install(&id, &local.local_games(), json).await,
@@ -314,7 +321,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 )
             })?;
             let games = games.unwrap_or_else(platform::paths::default_games_dir);
-            std::fs::create_dir_all(&games).map_err(|e| anyhow::anyhow!("{}: {e}", games.display()))?;
+            std::fs::create_dir_all(&games).map_err(|e| annotate(&games, e))?;
             let mut options = net.options(Some(games), listen.unwrap_or_else(default_listen))?;
             options.any_port_if_taken = listen.is_none();
             Ok(crate::ipc::run(&socket, token, options).await)
@@ -340,12 +347,18 @@ async fn serve(options: NodeOptions, json: bool) -> anyhow::Result<i32> {
     let logger = tokio::spawn({
         let node = node.clone();
         async move {
-            while let Ok(event) = events.recv().await {
-                say_served(&event, &node, json);
+            let mut passes = 0;
+            loop {
+                match events.recv().await {
+                    Ok(event) => say_served(&event, &node, json, &mut passes),
+                    // Missed events are only log lines; the next ones still come.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
             }
         }
     });
-    platform::signals::shutdown_requested().await;
+    report::stop_requested().await;
     tracing::info!("shutting down");
     logger.abort();
     let _ = logger.await;
@@ -357,8 +370,9 @@ async fn serve(options: NodeOptions, json: bool) -> anyhow::Result<i32> {
 }
 
 /// What `serve` says of one node event: a debug log line, and with
-/// `--json` the events scripts and tests wait on.
-fn say_served(event: &NodeEvent, node: &Node, json: bool) {
+/// `--json` the events scripts and tests wait on (`passes`: the library
+/// scans already told).
+fn say_served(event: &NodeEvent, node: &Node, json: bool, passes: &mut u64) {
     match event {
         NodeEvent::LibraryChanged(state) => {
             let downloaded = state.games.values().filter(|g| g.version.is_some()).count();
@@ -367,7 +381,8 @@ fn say_served(event: &NodeEvent, node: &Node, json: bool) {
                 state.revision,
                 state.games.len()
             );
-            if json && !state.scanning {
+            if json && state.passes > *passes {
+                *passes = state.passes;
                 report::json(&JsonLine::Library {
                     revision: state.revision,
                     games: state.games.len(),

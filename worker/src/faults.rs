@@ -5,8 +5,6 @@
 //! switch does nothing. They are set through the node's options (and the
 //! hidden `--test-*` flags of the binary), never the environment.
 
-use crate::install::plan::CrashPoint;
-
 /// The faults one node, command or operation is to show.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Faults {
@@ -54,5 +52,88 @@ impl Faults {
         }
         #[cfg(not(feature = "test-hooks"))]
         let _ = point;
+    }
+}
+
+/// Where an install transaction may be stopped as by a crash, in the order
+/// each operation passes them (see `install::plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    InstallUnpacking,
+    InstallUnpacked,
+    InstallSwapped,
+    InstallCommitted,
+    UpdateUnpacking,
+    UpdateUnpacked,
+    UpdateBackedUp,
+    UpdateSwapped,
+    UpdateCommitted,
+    UninstallStarted,
+    UninstallMoved,
+    UninstallDeleted,
+    RemoveStarted,
+    RemoveSentinelDeleted,
+    RemoveEmptied,
+}
+
+impl CrashPoint {
+    /// Every point, for tests that crash at each.
+    pub const ALL: [CrashPoint; 15] = [
+        CrashPoint::InstallUnpacking,
+        CrashPoint::InstallUnpacked,
+        CrashPoint::InstallSwapped,
+        CrashPoint::InstallCommitted,
+        CrashPoint::UpdateUnpacking,
+        CrashPoint::UpdateUnpacked,
+        CrashPoint::UpdateBackedUp,
+        CrashPoint::UpdateSwapped,
+        CrashPoint::UpdateCommitted,
+        CrashPoint::UninstallStarted,
+        CrashPoint::UninstallMoved,
+        CrashPoint::UninstallDeleted,
+        CrashPoint::RemoveStarted,
+        CrashPoint::RemoveSentinelDeleted,
+        CrashPoint::RemoveEmptied,
+    ];
+
+    /// The point's name, `operation:point` (the `--test-crash-at` value).
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::InstallUnpacking => "install:unpacking",
+            CrashPoint::InstallUnpacked => "install:unpacked",
+            CrashPoint::InstallSwapped => "install:swapped",
+            CrashPoint::InstallCommitted => "install:committed",
+            CrashPoint::UpdateUnpacking => "update:unpacking",
+            CrashPoint::UpdateUnpacked => "update:unpacked",
+            CrashPoint::UpdateBackedUp => "update:backed-up",
+            CrashPoint::UpdateSwapped => "update:swapped",
+            CrashPoint::UpdateCommitted => "update:committed",
+            CrashPoint::UninstallStarted => "uninstall:started",
+            CrashPoint::UninstallMoved => "uninstall:moved",
+            CrashPoint::UninstallDeleted => "uninstall:deleted",
+            CrashPoint::RemoveStarted => "remove:started",
+            CrashPoint::RemoveSentinelDeleted => "remove:sentinel-deleted",
+            CrashPoint::RemoveEmptied => "remove:emptied",
+        }
+    }
+
+    /// The point named `name`.
+    pub fn named(name: &str) -> Option<CrashPoint> {
+        CrashPoint::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_points_have_one_name_each() {
+        for point in CrashPoint::ALL {
+            assert_eq!(CrashPoint::named(point.name()), Some(point));
+        }
+        let names: std::collections::BTreeSet<_> = CrashPoint::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(names.len(), CrashPoint::ALL.len());
+        assert_eq!(CrashPoint::named("install:nowhere"), None);
     }
 }

@@ -15,7 +15,6 @@ use crate::library::lock::RootLock;
 use crate::manage::install_after;
 use crate::net::client::PeerConnection;
 use crate::node::{HASH_INDEX_FILE, Node, NodeOptions};
-use crate::platform::signals::cancel_on_signal;
 use crate::report::{self, JsonLine, Reporter};
 use crate::trust::{Agreement, NOT_INSTALLED_BY_ITSELF};
 
@@ -79,7 +78,7 @@ pub async fn run(
     }
     tracing::info!("fetching {id} {} from {} peers", manifest.version, peers.len());
 
-    let (cancel, signals) = cancel_on_signal();
+    let (cancel, signals) = report::cancel_on_stop();
     let mut reporter = Reporter::new(json, format!("{id} {}", manifest.version), manifest.total_size());
     let version = manifest.version.clone();
     let kept = manifest.clone();
@@ -104,7 +103,9 @@ pub async fn run(
             if json {
                 report::json(&JsonLine::Cancelled { id });
             }
-            eprintln!("error: {}", DownloadError::Cancelled);
+            if !report::output_gone() {
+                eprintln!("error: {}", DownloadError::Cancelled);
+            }
             Ok(exit::INTERRUPTED)
         }
         Err(e) => {

@@ -337,7 +337,7 @@ fn refusal(command: &IpcCommand, reason: String) -> IpcEvent {
     };
     let failure = FailureKind::Refused;
     match kind {
-        OperationKind::Download | OperationKind::Update => IpcEvent::DownloadFailed { id, kind: failure, reason },
+        OperationKind::Download | OperationKind::Update => IpcEvent::DownloadFailed { id, failure, reason },
         kind => IpcEvent::OperationFailed { id, kind, failure, reason },
     }
 }
@@ -370,7 +370,7 @@ fn wire_events(event: NodeEvent, node: &Node) -> Vec<IpcEvent> {
         NodeEvent::DownloadFinished { id, version } => IpcEvent::DownloadFinished { id, version },
         NodeEvent::DownloadStopped { id, paused } => IpcEvent::DownloadCancelled { id, paused },
         NodeEvent::DownloadFailed { id, failure: Failure { kind, message } } => {
-            IpcEvent::DownloadFailed { id, kind, reason: message }
+            IpcEvent::DownloadFailed { id, failure: kind, reason: message }
         }
         NodeEvent::WorkBegin { id, kind } => IpcEvent::OperationBegin { id, kind },
         NodeEvent::WorkFinished { id, kind } => IpcEvent::OperationFinished { id, kind },

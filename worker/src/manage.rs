@@ -14,7 +14,7 @@ use crate::library::hash_index::HashIndex;
 use crate::library::lock::RootLock;
 use crate::node::HASH_INDEX_FILE;
 use crate::platform;
-use crate::platform::signals::cancel_on_signal;
+use crate::platform::fs::annotate;
 use crate::report::{self, JsonLine, Reporter};
 
 /// The game directory these commands work on, and what they need with it.
@@ -31,7 +31,7 @@ pub struct LocalGames {
 
 /// Checks that `dir` is a directory, naming it when it is not.
 pub fn check_game_dir(dir: &Path) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(dir).map_err(|e| annotate(dir, e))?;
     if !meta.is_dir() {
         anyhow::bail!("{}: not a directory", dir.display());
     }
@@ -60,7 +60,7 @@ pub async fn install(id: &str, local: &LocalGames, json: bool) -> anyhow::Result
 /// Installs the downloaded game whose root `lock` holds (a download may
 /// hand its lock on); Ctrl-C cancels it and keeps the previous state.
 pub async fn install_after(lock: RootLock, json: bool, faults: &Faults) -> anyhow::Result<i32> {
-    let (cancel, signals) = cancel_on_signal();
+    let (cancel, signals) = report::cancel_on_stop();
     let id = lock.id().to_owned();
     let (task_cancel, faults) = (cancel.clone(), faults.clone());
     let result = tokio::task::spawn_blocking(move || {
@@ -91,7 +91,9 @@ pub async fn install_after(lock: RootLock, json: bool, faults: &Faults) -> anyho
                 report::json(&JsonLine::InstallFailed { id: &id, reason: e.to_string() });
             }
             if matches!(e, InstallError::Cancelled) {
-                eprintln!("error: {e}");
+                if !report::output_gone() {
+                    eprintln!("error: {e}");
+                }
                 return Ok(exit::INTERRUPTED);
             }
             Err(anyhow::anyhow!("cannot install {id}: {e}"))

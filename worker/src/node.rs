@@ -18,8 +18,10 @@ use crate::discovery::known::KnownPeers;
 use crate::discovery::{self, OwnIdentity, Peers, mdns};
 use crate::events::NodeEvent;
 use crate::faults::Faults;
-use crate::library::Library;
+use crate::install;
+use crate::library::{self, Library};
 use crate::net::identity::Identity;
+use crate::net::party::PartyKey;
 use crate::net::server::{self, ServerContext};
 use crate::net::traffic::Traffic;
 use crate::net::transport;
@@ -66,6 +68,8 @@ pub struct Node {
     events: broadcast::Sender<NodeEvent>,
     traffic: Traffic,
     trust: watch::Sender<TrustSettings>,
+    /// The party key alone, for the server.
+    party_key: watch::Sender<Option<PartyKey>>,
     endpoint: quinn::Endpoint,
     mdns: Option<mdns::Mdns>,
     cancel: CancellationToken,
@@ -98,6 +102,7 @@ impl Node {
         let identity = Identity::load_or_create(&options.state_dir)?;
         let cancel = CancellationToken::new();
         let (trust, _) = watch::channel(options.trust.clone());
+        let (party_key, _) = watch::channel(options.trust.party_key.clone());
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let traffic = Traffic::default();
         let serving = options.games_dir.is_some();
@@ -108,7 +113,8 @@ impl Node {
         let (busy, busy_games) = watch::channel(Arc::default());
         let library = options.games_dir.clone().map(|dir| {
             let index = options.state_dir.join(HASH_INDEX_FILE);
-            Library::start(dir, options.catalog.clone(), &index, busy_games, cancel.clone())
+            let recover: library::Recover = |dir, catalog, busy| drop(install::recover_game_dir(dir, catalog, busy));
+            Library::start(dir, options.catalog.clone(), &index, busy_games, recover, cancel.clone())
         });
         let (candidate_tx, candidate_rx) = mpsc::unbounded_channel();
         if let Some(library) = &library {
@@ -119,7 +125,7 @@ impl Node {
                 library: library.clone(),
                 candidates: candidate_tx.clone(),
                 log_limit: Default::default(),
-                trust: trust.subscribe(),
+                party_key: party_key.subscribe(),
                 traffic: traffic.clone(),
                 faults: options.faults.clone(),
             });
@@ -201,6 +207,7 @@ impl Node {
             events,
             traffic,
             trust,
+            party_key,
             endpoint,
             mdns,
             cancel,
@@ -213,6 +220,11 @@ impl Node {
     /// peers again when the key changed, and the network's games are
     /// chosen anew.
     pub fn set_trust(&self, settings: TrustSettings) {
+        self.party_key.send_if_modified(|current| {
+            let changed = *current != settings.party_key;
+            current.clone_from(&settings.party_key);
+            changed
+        });
         self.trust.send_if_modified(|current| {
             let changed = *current != settings;
             *current = settings;

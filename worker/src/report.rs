@@ -2,17 +2,20 @@
 //! terminal, and with `--json` one typed JSON object per line ([`JsonLine`]).
 //!
 //! Standard output may be a pipe that closes early (`fetch --json | head`):
-//! then the command ends quietly with success, as ripgrep does, instead of
+//! then nothing more is written, the command stops as it would on Ctrl-C
+//! (a download keeps its journal, an install its previous state), and the
+//! process exits quietly with success, as ripgrep does, instead of
 //! panicking on the failed write.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
-use lanspread_proto::exit;
 use lanspread_proto::ipc::{Phase, Progress};
 use lanspread_proto::units::format_size;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 /// One line of `--json` output. Field names are part of the command line's
 /// interface: add fields and events, never rename them.
@@ -131,15 +134,52 @@ pub struct ListedPeer<'a> {
     pub supplies: bool,
 }
 
-/// Prints `line` on standard output; a closed pipe ends the process quietly.
+/// Cancelled once standard output is a closed pipe. Standard output is
+/// the process's, so this is too.
+fn output_closed() -> &'static CancellationToken {
+    static CLOSED: OnceLock<CancellationToken> = OnceLock::new();
+    CLOSED.get_or_init(CancellationToken::new)
+}
+
+/// Whether standard output turned out to be a closed pipe: the command
+/// then stops and the process exits with success.
+pub fn output_gone() -> bool {
+    output_closed().is_cancelled()
+}
+
+/// Prints `line` on standard output; nothing once the pipe is closed.
 pub fn say(line: impl Display) {
+    if output_gone() {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(exit::SUCCESS);
+            output_closed().cancel();
+        } else {
+            tracing::warn!("cannot write to standard output: {e}");
         }
-        tracing::warn!("cannot write to standard output: {e}");
     }
+}
+
+/// Resolves on Ctrl-C (SIGTERM on Unix) or once standard output is closed.
+pub async fn stop_requested() {
+    tokio::select! {
+        () = crate::platform::signals::shutdown_requested() => {}
+        () = output_closed().cancelled() => {}
+    }
+}
+
+/// A token cancelled when the command should stop ([`stop_requested`]),
+/// and the task watching for it (abort it when the work is done).
+pub fn cancel_on_stop() -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let cancel = CancellationToken::new();
+    let on_stop = cancel.clone();
+    let task = tokio::spawn(async move {
+        stop_requested().await;
+        on_stop.cancel();
+    });
+    (cancel, task)
 }
 
 /// Prints one JSON line.

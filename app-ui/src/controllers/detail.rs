@@ -79,10 +79,6 @@ impl DetailController {
         self.message = message;
     }
 
-    pub fn open_game(&self) -> Option<&str> {
-        self.open.as_deref()
-    }
-
     /// The view of the open game, `None` when none is open (or it is gone).
     pub fn model(&self, view: &ViewState, trusted: &BTreeSet<PeerId>) -> Option<Detail> {
         let row = view.row_of(self.open.as_deref()?)?;
@@ -228,7 +224,7 @@ mod tests {
         assert_eq!(shown.message, "refused");
         assert_eq!(detail.open(&view, "0ad"), None, "nobody has it: nothing to ask");
         detail.close();
-        assert_eq!(detail.open_game(), None);
+        assert_eq!(detail.model(&view, &BTreeSet::new()), None);
     }
 
     #[test]

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::Catalog;
 use crate::events::NodeEvent;
 use crate::library::Library;
+pub use crate::net::candidate::{Candidate, Origin};
 use crate::net::client::{self, ClientError, PeerConnection};
 use crate::net::log_limit::{LogLimiter, held_back};
 use crate::net::party::PartyKey;
@@ -66,29 +67,6 @@ pub const MAX_HELLO_FAILURES: u32 = 3;
 /// Hello candidates (one per identity) kept per IP address: a few nodes may
 /// share a PC, a flood of made-up identities may not take more.
 pub const MAX_HELLO_CANDIDATES_PER_ADDRESS: usize = 8;
-
-/// A possible peer.
-#[derive(Debug, Clone)]
-pub enum Candidate {
-    /// Reachable at `addrs` (tried in order); must prove `expected` if known.
-    Found { key: String, addrs: Vec<SocketAddr>, expected: Option<PeerId>, origin: Origin },
-    /// An mDNS announcement went away.
-    Gone { key: String },
-}
-
-/// Where a candidate came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// `--peer` or the settings: tried for as long as the node runs.
-    Static,
-    Mdns,
-    /// A serving node that said hello to our server.
-    Hello,
-    /// Met through mDNS on an earlier run (see [`known`]): tried once.
-    Remembered,
-    /// Answered our one-shot mDNS question (see [`probe`]): tried once.
-    Probe,
-}
 
 /// Who we are when we say hello.
 #[derive(Debug, Clone)]

@@ -79,11 +79,11 @@ impl DownloadError {
     /// What kind of failure this is, for the UI to act on.
     pub fn kind(&self) -> FailureKind {
         match self {
-            DownloadError::BadManifest(_) | DownloadError::NoPeers(_) => FailureKind::NoPeers,
-            DownloadError::WrongRoot { .. } => FailureKind::Refused,
+            DownloadError::NoPeers(_) => FailureKind::NoPeers,
+            DownloadError::BadManifest(_) | DownloadError::WrongRoot { .. } => FailureKind::Refused,
             DownloadError::NoSpace { .. } => FailureKind::NoSpace,
             DownloadError::Io(e) => FailureKind::of_io(e),
-            DownloadError::Cancelled => FailureKind::Other,
+            DownloadError::Cancelled => FailureKind::Cancelled,
         }
     }
 }

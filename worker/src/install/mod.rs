@@ -92,6 +92,10 @@ pub enum InstallError {
     OverBudget { declared: u64 },
     #[error("refused a link: {0}; nothing was installed")]
     UnsafeLink(String),
+    /// Entries of the archives that cannot all be laid out (a file where a
+    /// folder was, a hard link to nothing unpacked before it).
+    #[error("{0}; nothing was installed")]
+    EntryConflict(String),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -107,8 +111,9 @@ impl InstallError {
             | InstallError::Refused(_)
             | InstallError::Root(_)
             | InstallError::OverBudget { .. }
-            | InstallError::UnsafeLink(_) => FailureKind::Refused,
-            InstallError::Cancelled => FailureKind::Other,
+            | InstallError::UnsafeLink(_)
+            | InstallError::EntryConflict(_) => FailureKind::Refused,
+            InstallError::Cancelled => FailureKind::Cancelled,
             InstallError::Io(e) => FailureKind::of_io(e),
         }
     }

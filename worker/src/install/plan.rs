@@ -4,6 +4,7 @@
 //! (including every state a crash can leave) is a unit test.
 
 use super::intent::{Intent, Operation, Step};
+use crate::faults::CrashPoint;
 
 /// One of the folders of a root an install moves around.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,71 +52,6 @@ pub struct RootFacts {
     pub downloaded: bool,
     /// The intent log, when there is a readable one.
     pub log: Option<Intent>,
-}
-
-/// Where a crash may be simulated (see [`crate::faults`]), in the order
-/// each operation passes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashPoint {
-    Unpacking(Operation),
-    Unpacked(Operation),
-    BackedUp,
-    Swapped(Operation),
-    Committed(Operation),
-    UninstallStarted,
-    UninstallMoved,
-    UninstallDeleted,
-    RemoveStarted,
-    RemoveSentinelDeleted,
-    RemoveEmptied,
-}
-
-impl CrashPoint {
-    /// Every point, for tests that crash at each.
-    pub const ALL: [CrashPoint; 15] = [
-        CrashPoint::Unpacking(Operation::Install),
-        CrashPoint::Unpacked(Operation::Install),
-        CrashPoint::Swapped(Operation::Install),
-        CrashPoint::Committed(Operation::Install),
-        CrashPoint::Unpacking(Operation::Update),
-        CrashPoint::Unpacked(Operation::Update),
-        CrashPoint::BackedUp,
-        CrashPoint::Swapped(Operation::Update),
-        CrashPoint::Committed(Operation::Update),
-        CrashPoint::UninstallStarted,
-        CrashPoint::UninstallMoved,
-        CrashPoint::UninstallDeleted,
-        CrashPoint::RemoveStarted,
-        CrashPoint::RemoveSentinelDeleted,
-        CrashPoint::RemoveEmptied,
-    ];
-
-    /// The point's name, `operation:point`.
-    pub fn name(self) -> &'static str {
-        use Operation::{Install, Update};
-        match self {
-            CrashPoint::Unpacking(Update) => "update:unpacking",
-            CrashPoint::Unpacking(_) => "install:unpacking",
-            CrashPoint::Unpacked(Update) => "update:unpacked",
-            CrashPoint::Unpacked(_) => "install:unpacked",
-            CrashPoint::BackedUp => "update:backed-up",
-            CrashPoint::Swapped(Update) => "update:swapped",
-            CrashPoint::Swapped(_) => "install:swapped",
-            CrashPoint::Committed(Install) => "install:committed",
-            CrashPoint::Committed(_) => "update:committed",
-            CrashPoint::UninstallStarted => "uninstall:started",
-            CrashPoint::UninstallMoved => "uninstall:moved",
-            CrashPoint::UninstallDeleted => "uninstall:deleted",
-            CrashPoint::RemoveStarted => "remove:started",
-            CrashPoint::RemoveSentinelDeleted => "remove:sentinel-deleted",
-            CrashPoint::RemoveEmptied => "remove:emptied",
-        }
-    }
-
-    /// The point named `name`.
-    pub fn named(name: &str) -> Option<CrashPoint> {
-        CrashPoint::ALL.into_iter().find(|p| p.name() == name)
-    }
 }
 
 /// One step of a transaction.
@@ -168,28 +104,42 @@ pub fn install(facts: &RootFacts, version: &str) -> Result<Vec<Action>, Refusal>
     }
     let operation = if facts.local.is_folder() { Operation::Update } else { Operation::Install };
     let record = |step| Action::Record(Intent { operation, step, version: Some(version.to_owned()) });
+    let [unpacking, unpacked, swapped, committed] = match operation {
+        Operation::Update => [
+            CrashPoint::UpdateUnpacking,
+            CrashPoint::UpdateUnpacked,
+            CrashPoint::UpdateSwapped,
+            CrashPoint::UpdateCommitted,
+        ],
+        _ => [
+            CrashPoint::InstallUnpacking,
+            CrashPoint::InstallUnpacked,
+            CrashPoint::InstallSwapped,
+            CrashPoint::InstallCommitted,
+        ],
+    };
     let mut steps = vec![
         record(Step::Unpacking),
-        Action::Crash(CrashPoint::Unpacking(operation)),
+        Action::Crash(unpacking),
         Action::CreateStaging,
         Action::Unpack,
-        Action::Crash(CrashPoint::Unpacked(operation)),
+        Action::Crash(unpacked),
         record(Step::Swapping),
     ];
     if operation == Operation::Update {
         steps.extend([
             Action::Rename { from: Place::Local, to: Place::Backup },
             Action::MarkOwned(Place::Backup),
-            Action::Crash(CrashPoint::BackedUp),
+            Action::Crash(CrashPoint::UpdateBackedUp),
         ]);
     }
     steps.extend([
         Action::RemoveMarker(Place::Staging),
         Action::Rename { from: Place::Staging, to: Place::Local },
-        Action::Crash(CrashPoint::Swapped(operation)),
+        Action::Crash(swapped),
         Action::RecordInstalled(version.to_owned()),
         record(Step::Committed),
-        Action::Crash(CrashPoint::Committed(operation)),
+        Action::Crash(committed),
     ]);
     if operation == Operation::Update {
         steps.push(Action::Discard(Place::Backup));

@@ -170,10 +170,10 @@ impl<'a> Staging<'a> {
         let abs = path.under(&self.dir);
         match fs::symlink_metadata(&abs) {
             Ok(meta) if meta.is_dir() => Ok(()),
-            Ok(_) => Err(InstallError::Io(io::Error::other(format!(
+            Ok(_) => Err(InstallError::EntryConflict(format!(
                 "{}: an earlier entry made this a file or link",
                 abs.display()
-            )))),
+            ))),
             Err(_) => fs::create_dir(&abs).map_err(|e| io_at(&abs, e)),
         }
     }
@@ -215,9 +215,9 @@ impl<'a> Staging<'a> {
             !fs::symlink_metadata(ancestor).is_ok_and(|m| m.is_dir())
         });
         if through_links || !fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {
-            return Err(InstallError::Io(io::Error::other(format!(
+            return Err(InstallError::EntryConflict(format!(
                 "entry {path}: a hard link to {source}, which is not a file unpacked before it"
-            ))));
+            )));
         }
         let mut file = fs::File::open(&from).map_err(|e| io_at(&from, e))?;
         self.write_file(path, &mut file, false)
@@ -240,10 +240,10 @@ impl<'a> Staging<'a> {
             match fs::symlink_metadata(&abs) {
                 Ok(meta) if meta.is_dir() => {}
                 Ok(_) => {
-                    return Err(InstallError::Io(io::Error::other(format!(
+                    return Err(InstallError::EntryConflict(format!(
                         "{}: entry {path} would be written through a link or a file",
                         abs.display()
-                    ))));
+                    )));
                 }
                 Err(_) => fs::create_dir(&abs).map_err(|e| io_at(&abs, e))?,
             }
@@ -254,10 +254,9 @@ impl<'a> Staging<'a> {
     /// Removes a file or link an earlier entry left at `abs`.
     fn clear_leaf(&self, abs: &Path) -> Result<(), InstallError> {
         match fs::symlink_metadata(abs) {
-            Ok(meta) if meta.is_dir() => Err(InstallError::Io(io::Error::other(format!(
-                "{}: an earlier entry made this a folder",
-                abs.display()
-            )))),
+            Ok(meta) if meta.is_dir() => {
+                Err(InstallError::EntryConflict(format!("{}: an earlier entry made this a folder", abs.display())))
+            }
             Ok(_) => fs::remove_file(abs).map_err(|e| io_at(abs, e)),
             Err(_) => Ok(()),
         }

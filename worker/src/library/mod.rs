@@ -55,6 +55,8 @@ pub struct LibraryState {
     pub scanning: bool,
     /// What the last finished pass hashed.
     pub last_pass: HashStats,
+    /// Passes finished since the node started.
+    pub passes: u64,
 }
 
 impl LibraryState {
@@ -73,6 +75,11 @@ impl LibraryState {
     }
 }
 
+/// Finishes or undoes, in every root of a game directory but the busy
+/// ones, what a crash interrupted (the install transactions' recovery,
+/// given by the node so the library does not depend on installing).
+pub type Recover = fn(game_dir: &Path, catalog: &Catalog, busy: &BTreeSet<String>);
+
 /// The games an operation is changing, published by the worker's
 /// operation table ([`crate::operations`]): the library neither scans,
 /// lists nor serves them until they are free again, and then scans them.
@@ -86,6 +93,9 @@ enum ScanRequest {
     /// A download was committed with this file list: its hashes go into
     /// the index before the game is scanned again.
     Downloaded(Arc<GameManifest>),
+    /// An operation on the game ended: its files may have changed, so it
+    /// is scanned again without its old file list.
+    Released(String),
 }
 
 /// Handle to the running library service.
@@ -104,6 +114,7 @@ impl Library {
         catalog: Arc<Catalog>,
         index_path: &Path,
         busy: BusyGames,
+        recover: Recover,
         cancel: CancellationToken,
     ) -> Self {
         let initial = LibraryState {
@@ -112,6 +123,7 @@ impl Library {
             games: BTreeMap::new(),
             scanning: true,
             last_pass: HashStats::default(),
+            passes: 0,
         };
         let (state_tx, state) = state_watch::channel(Arc::new(initial));
         let (requests, rx) = mpsc::unbounded_channel();
@@ -121,6 +133,7 @@ impl Library {
             index: Arc::new(Mutex::new(HashIndex::load(index_path))),
             state: Arc::new(state_tx),
             busy: busy.clone(),
+            recover,
         };
         let service = Service { pass, requests: requests.clone() };
         tokio::spawn(service.run(rx, cancel));
@@ -166,6 +179,12 @@ impl Library {
     pub fn set_game_dir(&self, path: PathBuf) {
         let _ = self.requests.send(ScanRequest::SetGameDir(path));
     }
+
+    /// An operation on `id` ended (see [`ScanRequest::Released`]). Sent
+    /// through the library's request queue, so it is never lost.
+    pub fn released(&self, id: &str) {
+        let _ = self.requests.send(ScanRequest::Released(id.to_owned()));
+    }
 }
 
 /// The library service: passes one at a time, over what was asked for.
@@ -180,6 +199,8 @@ struct Service {
 struct Pending {
     all: bool,
     games: BTreeSet<String>,
+    /// Games whose old file lists are not kept (an operation changed them).
+    released: BTreeSet<String>,
     downloaded: Vec<Arc<GameManifest>>,
 }
 
@@ -195,6 +216,10 @@ impl Pending {
                 self.all = true;
             }
             ScanRequest::Downloaded(manifest) => self.downloaded.push(manifest),
+            ScanRequest::Released(id) => {
+                self.games.insert(id.clone());
+                self.released.insert(id);
+            }
         }
     }
 }
@@ -217,11 +242,9 @@ impl Service {
                 },
                 Ok(()) = self.pass.busy.changed() => {
                     let busy = self.pass.busy.borrow_and_update().clone();
-                    self.busy_changed(&busy_before, &busy, &mut pending);
+                    self.taken(&busy_before, &busy);
                     busy_before = busy;
-                    if pending.games.is_empty() {
-                        continue;
-                    }
+                    continue;
                 }
             }
             // Gather a burst of watcher events into one pass.
@@ -238,6 +261,7 @@ impl Service {
                         games: BTreeMap::new(),
                         scanning: true,
                         last_pass: HashStats::default(),
+                        passes: s.passes,
                     };
                     std::mem::swap(Arc::make_mut(s), &mut next);
                 });
@@ -271,11 +295,12 @@ impl Service {
 }
 
 impl Service {
-    /// An operation took games or freed them: a taken game's file list is
-    /// dropped (its files are about to change), and the revision bumped so
-    /// peers re-list; a freed game is scanned again.
-    fn busy_changed(&self, before: &BTreeSet<String>, now: &BTreeSet<String>, pending: &mut Pending) {
-        pending.games.extend(before.difference(now).cloned());
+    /// An operation took games: their file lists are dropped (their files
+    /// are about to change) and the revision bumped so peers re-list. A game
+    /// freed is scanned when the operation says so ([`Library::released`]):
+    /// the watch keeps only the latest set, so a game taken and freed
+    /// between two looks would be missed here.
+    fn taken(&self, before: &BTreeSet<String>, now: &BTreeSet<String>) {
         let taken: Vec<&String> = now.difference(before).collect();
         if taken.is_empty() {
             return;
@@ -297,6 +322,7 @@ impl Service {
             let next = Arc::make_mut(state);
             next.scanning = false;
             next.last_pass = stats;
+            next.passes += 1;
             next.revision += 1;
         });
     }
@@ -324,12 +350,14 @@ struct Pass {
     state: Arc<state_watch::Sender<Arc<LibraryState>>>,
     /// Games an operation is changing: left alone by this pass.
     busy: BusyGames,
+    recover: Recover,
 }
 
 impl Pass {
     /// Scans what `pending` names; `None` when that is nothing (only busy or
     /// uncatalogued games were asked for).
-    fn run(self, pending: Pending) -> std::io::Result<Option<HashStats>> {
+    fn run(self, mut pending: Pending) -> std::io::Result<Option<HashStats>> {
+        let released = std::mem::take(&mut pending.released);
         if !pending.downloaded.is_empty() {
             let mut index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for manifest in &pending.downloaded {
@@ -343,7 +371,10 @@ impl Pass {
         }
         if pending.all {
             // Finish or undo what a crash interrupted before reading the roots.
-            crate::install::recover_game_dir(&self.game_dir, &self.catalog, &self.busy.borrow());
+            // A copy: recovery may take long, and the operation table
+            // publishes to this watch.
+            let busy = self.busy.borrow().clone();
+            (self.recover)(&self.game_dir, &self.catalog, &busy);
         }
         let mut scanned: Vec<(String, Option<ScannedGame>)> = if pending.all {
             let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
@@ -382,7 +413,8 @@ impl Pass {
                     }
                     Some(game) => {
                         let old_manifest = games.get(id).and_then(|old| old.manifest.clone());
-                        let manifest = old_manifest.filter(|m| Some(&m.version) == game.version.as_ref());
+                        let manifest = old_manifest
+                            .filter(|m| Some(&m.version) == game.version.as_ref() && !released.contains(id));
                         games.insert(id.clone(), state_of(game, manifest));
                     }
                 }

@@ -1,6 +1,7 @@
 //! QUIC between nodes: identity, the party key, transport settings, the
 //! server that answers peers and the client that asks them.
 
+pub mod candidate;
 pub mod client;
 pub mod identity;
 pub mod log_limit;

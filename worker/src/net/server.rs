@@ -37,13 +37,12 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::candidate::{Candidate, Origin};
 use super::log_limit::{LogLimiter, held_back};
 use super::party::{PartyKey, SessionSecret};
 use super::traffic::Traffic;
-use crate::discovery::{Candidate, Origin};
 use crate::faults::Faults;
 use crate::library::Library;
-use crate::trust::TrustSettings;
 
 /// A request must arrive whole within this time.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,8 +80,8 @@ pub struct ServerContext {
     pub candidates: mpsc::UnboundedSender<Candidate>,
     /// Warnings about one source are rate-limited.
     pub log_limit: LogLimiter,
-    /// The party key of the moment.
-    pub trust: watch::Receiver<TrustSettings>,
+    /// The party key of the moment (`None`: no key).
+    pub party_key: watch::Receiver<Option<PartyKey>>,
     /// Counts the chunk bytes sent.
     pub traffic: Traffic,
     /// Fault switches for tests.
@@ -128,7 +127,7 @@ impl ServerContext {
     /// The answer to one well-formed request from `remote` on the
     /// connection `session`.
     pub fn answer(&self, request: PeerRequest, remote: SocketAddr, session: &Session) -> Reply {
-        let party_key = self.trust.borrow().party_key.clone();
+        let party_key = self.party_key.borrow().clone();
         // A proof, and an old node's hello (refused in words), pass the gate.
         let gated = match &request {
             PeerRequest::Prove(_) => false,

@@ -27,6 +27,7 @@ use crate::faults::Faults;
 use crate::install::{self, InstallError};
 use crate::library::Library;
 use crate::library::lock::RootLock;
+use crate::library::root::RootError;
 use crate::net::client::PeerConnection;
 use crate::trust::{Agreement, TrustSettings};
 use table::{DownloadEnd, DownloadKind, Effect, Install, OperationTable, WorkKind};
@@ -82,28 +83,23 @@ impl Operations {
     }
 
     /// Runs one table call and carries out its effects, in order, before
-    /// the next call: the busy games are published first, so the library
-    /// and the server see a game taken before its task starts and free
-    /// before the event that says so.
+    /// the next call.
     fn apply(&self, call: impl FnOnce(&mut OperationTable<RootLock>) -> Vec<Effect<RootLock>>) {
         let mut table = self.table();
         let effects = call(&mut table);
         self.carry_out(&table, effects);
     }
 
-    /// The effects of one call, carried out while the table is held.
+    /// The effects of one call, carried out while the table is held. The
+    /// busy games are published before a task starts (so the library and
+    /// the peer server leave the game alone before it changes) and after a
+    /// lock is let go (so a game looks free only once it is).
     fn carry_out(&self, table: &OperationTable<RootLock>, effects: Vec<Effect<RootLock>>) {
         let busy = table.busy();
-        self.inner.busy.send_if_modified(|current| {
-            let changed = **current != busy;
-            if changed {
-                *current = Arc::new(busy);
-            }
-            changed
-        });
         for effect in effects {
             match effect {
                 Effect::StartDownload { id, cancel, lock } => {
+                    self.publish_busy(&busy);
                     let (this, root) = (self.clone(), lock.root().to_owned());
                     tokio::spawn(async move {
                         // A task that panicked still ends its operation.
@@ -115,12 +111,25 @@ impl Operations {
                     });
                 }
                 Effect::StartWork { id, kind, cancel, lock } => {
+                    self.publish_busy(&busy);
                     tokio::spawn(self.clone().work(id, kind, lock, cancel));
                 }
                 Effect::Cancel(token) => token.cancel(),
-                Effect::Release { lock, .. } => drop(lock),
+                Effect::Release { id, lock } => {
+                    drop(lock);
+                    self.publish_busy(&busy);
+                    self.inner.library.released(&id);
+                }
                 Effect::Emit(event) => drop(self.inner.events.send(event)),
             }
+        }
+        self.publish_busy(&busy);
+    }
+
+    /// Publishes the games the table holds, when they changed.
+    fn publish_busy(&self, busy: &BTreeSet<String>) {
+        if **self.inner.busy.borrow() != *busy {
+            self.inner.busy.send_replace(Arc::new(busy.clone()));
         }
     }
 
@@ -133,6 +142,7 @@ impl Operations {
                 FailureKind::Busy,
                 format!("{id} is busy: another LanSpread process is working on it"),
             )),
+            Err(RootError::Io(e)) => Err(Failure::new(FailureKind::of_io(&e), format!("{e}; nothing was changed"))),
             Err(e) => Err(Failure::new(FailureKind::Refused, format!("{e}; nothing was changed"))),
         }
     }

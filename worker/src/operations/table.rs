@@ -75,8 +75,9 @@ pub enum GameState<L> {
     Downloading { kind: DownloadKind, stop: Option<Stop>, cancel: CancellationToken, lock: Arc<L> },
     /// A download stopped to be resumed later; no lock held.
     Paused { kind: DownloadKind },
-    /// Installing, uninstalling or removing.
-    Working { kind: WorkKind, cancel: CancellationToken, lock: Arc<L> },
+    /// Installing, uninstalling or removing; a download of the game that
+    /// was paused (`paused`) is paused again afterwards.
+    Working { kind: WorkKind, cancel: CancellationToken, lock: Arc<L>, paused: Option<DownloadKind> },
 }
 
 /// Something the runner must do, in order.
@@ -143,6 +144,13 @@ impl<L> Default for OperationTable<L> {
     }
 }
 
+impl<L> GameState<L> {
+    /// An operation is changing the game's files.
+    fn is_busy(&self) -> bool {
+        !matches!(self, GameState::Paused { .. })
+    }
+}
+
 impl<L> OperationTable<L> {
     /// Every running or paused operation.
     pub fn snapshot(&self) -> Vec<RunningOperation> {
@@ -162,15 +170,16 @@ impl<L> OperationTable<L> {
     /// The games whose files an operation is changing (a paused download
     /// changes nothing until it resumes).
     pub fn busy(&self) -> BTreeSet<String> {
-        self.games.iter().filter(|(_, s)| !matches!(s, GameState::Paused { .. })).map(|(id, _)| id.clone()).collect()
+        self.games.iter().filter(|(_, s)| s.is_busy()).map(|(id, _)| id.clone()).collect()
     }
 
-    pub fn state(&self, id: &str) -> Option<&GameState<L>> {
+    #[cfg(test)]
+    fn state(&self, id: &str) -> Option<&GameState<L>> {
         self.games.get(id)
     }
 
     fn is_busy(&self, id: &str) -> bool {
-        self.games.get(id).is_some_and(|s| !matches!(s, GameState::Paused { .. }))
+        self.games.get(id).is_some_and(GameState::is_busy)
     }
 
     /// Takes `id`'s state out of the table if it is the one `wanted`.
@@ -226,7 +235,12 @@ impl<L> OperationTable<L> {
             Ok(claimed) => claimed,
             Err(failure) => return refuse(failure),
         };
-        self.games.insert(id.to_owned(), GameState::Working { kind, cancel: cancel.clone(), lock: lock.clone() });
+        let paused = match self.games.get(id) {
+            Some(GameState::Paused { kind }) => Some(*kind),
+            _ => None,
+        };
+        let state = GameState::Working { kind, cancel: cancel.clone(), lock: lock.clone(), paused };
+        self.games.insert(id.to_owned(), state);
         vec![
             self.changed(),
             Effect::Emit(NodeEvent::WorkBegin { id: id.to_owned(), kind: kind.into() }),
@@ -252,14 +266,19 @@ impl<L> OperationTable<L> {
     }
 
     /// Cancels a download (running or paused) or an install; uninstalls
-    /// and removals are too short to cancel and finish.
+    /// and removals are refused (they end in moments).
     pub fn cancel(&mut self, id: &str) -> Vec<Effect<L>> {
         match self.games.get_mut(id) {
             Some(GameState::Downloading { stop, cancel, .. }) => {
                 *stop = Some(Stop::Cancel);
                 vec![Effect::Cancel(cancel.clone())]
             }
-            Some(GameState::Working { cancel, .. }) => vec![Effect::Cancel(cancel.clone())],
+            Some(GameState::Working { kind: WorkKind::Install, cancel, .. }) => vec![Effect::Cancel(cancel.clone())],
+            Some(GameState::Working { .. }) => refused(
+                "cancel",
+                FailureKind::Refused,
+                format!("{id}: an uninstall or removal cannot be stopped; it ends in moments"),
+            ),
             Some(GameState::Paused { .. }) => {
                 self.games.remove(id);
                 vec![self.changed(), Effect::Emit(NodeEvent::DownloadStopped { id: id.to_owned(), paused: false })]
@@ -281,8 +300,8 @@ impl<L> OperationTable<L> {
 
     /// A download task ended. A finished download that installs now keeps
     /// the game (and its lock) and goes on to the install; anything else
-    /// frees it first and then says how the download ended, so a UI that
-    /// acts on that event at once finds the game free.
+    /// frees the game before the event that says how the download ended, so
+    /// a UI that acts on that event at once finds the game free.
     pub fn download_ended(&mut self, id: &str, end: DownloadEnd) -> Vec<Effect<L>> {
         let downloading = |s: &GameState<L>| matches!(s, GameState::Downloading { .. });
         let Some(GameState::Downloading { kind, stop, cancel, lock }) = self.take(id, downloading) else {
@@ -290,10 +309,12 @@ impl<L> OperationTable<L> {
         };
         let mut effects = Vec::new();
         let event = match end {
-            DownloadEnd::Finished { version, install: Install::Now } => {
-                let work = GameState::Working { kind: WorkKind::Install, cancel: cancel.clone(), lock: lock.clone() };
-                self.games.insert(id.to_owned(), work);
+            // A pause or cancel that came after the last chunk stops it
+            // before the install.
+            DownloadEnd::Finished { version, install: Install::Now } if stop.is_none() => {
                 let kind = WorkKind::Install;
+                let work = GameState::Working { kind, cancel: cancel.clone(), lock: lock.clone(), paused: None };
+                self.games.insert(id.to_owned(), work);
                 return vec![
                     Effect::Emit(NodeEvent::DownloadFinished { id: id.to_owned(), version }),
                     self.changed(),
@@ -331,9 +352,12 @@ impl<L> OperationTable<L> {
     /// says so.
     pub fn work_ended(&mut self, id: &str, result: Result<(), Failure>) -> Vec<Effect<L>> {
         let working = |s: &GameState<L>| matches!(s, GameState::Working { .. });
-        let Some(GameState::Working { kind, lock, .. }) = self.take(id, working) else {
+        let Some(GameState::Working { kind, lock, paused, .. }) = self.take(id, working) else {
             return Vec::new();
         };
+        if let Some(kind) = paused {
+            self.games.insert(id.to_owned(), GameState::Paused { kind });
+        }
         let (id, kind) = (id.to_owned(), kind.into());
         let event = match result {
             Ok(()) => NodeEvent::WorkFinished { id: id.clone(), kind },

@@ -22,15 +22,3 @@ pub async fn shutdown_requested() {
 pub async fn shutdown_requested() {
     let _ = tokio::signal::ctrl_c().await;
 }
-
-/// A token Ctrl-C (or SIGTERM) cancels, and the task watching for it
-/// (abort it when the work is done).
-pub fn cancel_on_signal() -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let on_signal = cancel.clone();
-    let task = tokio::spawn(async move {
-        shutdown_requested().await;
-        on_signal.cancel();
-    });
-    (cancel, task)
-}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use lanspread_worker::install::plan::CrashPoint;
+use lanspread_worker::faults::CrashPoint;
 use lanspread_worker::library::lock::RootLock;
 
 use crate::archives::{self, Entry, TarKind};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use lanspread_proto::ipc::OperationKind;
 use lanspread_worker::catalog::Catalog;
 use lanspread_worker::events::NodeEvent;
+use lanspread_worker::library::LocalGameState;
 use lanspread_worker::node::{Node, NodeOptions};
 use lanspread_worker::operations::table::{DownloadKind, WorkKind};
 
@@ -62,6 +63,14 @@ async fn operation_events(
     seen
 }
 
+/// Waits until the library, scanned again after an operation, shows `id`
+/// as `shown` says.
+async fn library_shows(node: &Node, id: &str, shown: impl Fn(&LocalGameState) -> bool) {
+    let mut state = node.library.as_ref().unwrap().subscribe();
+    let wait = state.wait_for(|s| s.games.get(id).is_some_and(&shown));
+    tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the library shows it").unwrap();
+}
+
 #[tokio::test]
 async fn a_download_installs_by_itself_and_every_step_is_told_in_order() {
     let tmp = tempfile::tempdir().unwrap();
@@ -89,6 +98,8 @@ async fn a_download_installs_by_itself_and_every_step_is_told_in_order() {
     );
     let root = tmp.path().join("pc/games/openarena");
     assert_same_tree(&source.join("data"), &root.join("local/data"));
+    // The game is scanned again once freed, and served from its new file list.
+    library_shows(&node, "openarena", |g| g.installed && g.manifest.is_some()).await;
 
     // Freed before it was told: the next operation is taken at once.
     operations.start_work("openarena", WorkKind::Uninstall);
@@ -96,6 +107,7 @@ async fn a_download_installs_by_itself_and_every_step_is_told_in_order() {
     let steps = operation_events(&mut events, "openarena", uninstalled).await;
     assert_eq!(steps, ["operations [Uninstall]", "Uninstall begins", "operations []", "Uninstall finished"]);
     assert!(!root.join("local").exists() && root.join("version.ini").exists());
+    library_shows(&node, "openarena", |g| !g.installed && g.manifest.is_some()).await;
 
     // A second operation while one runs is refused as busy, by kind.
     operations.start_work("openarena", WorkKind::Remove);

@@ -198,13 +198,3 @@ fn a_root_that_is_not_a_folder_is_never_recovered() {
         assert_eq!(recover(&facts), (Vec::new(), Vec::new(), Vec::new()));
     }
 }
-
-#[test]
-fn crash_points_have_one_name_each() {
-    for point in CrashPoint::ALL {
-        assert_eq!(CrashPoint::named(point.name()), Some(point));
-    }
-    let names: std::collections::BTreeSet<_> = CrashPoint::ALL.iter().map(|p| p.name()).collect();
-    assert_eq!(names.len(), CrashPoint::ALL.len());
-    assert_eq!(CrashPoint::named("install:nowhere"), None);
-}

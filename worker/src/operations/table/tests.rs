@@ -178,6 +178,47 @@ fn a_pause_then_cancel_before_the_task_ends_is_a_cancel() {
     assert_eq!(steps(&table.download_ended("a", DownloadEnd::Stopped))[2], "stopped a paused=false");
 }
 
+/// The review's find: a pause or cancel that comes after the last chunk
+/// used to start the install with a cancelled token, which then "failed".
+#[test]
+fn a_stop_asked_after_the_last_chunk_ends_the_download_without_installing() {
+    for stop in [Stop::Pause, Stop::Cancel] {
+        let mut table = Table::default();
+        table.download("a", DownloadKind::Download, false, free);
+        match stop {
+            Stop::Pause => table.pause("a"),
+            Stop::Cancel => table.cancel("a"),
+        };
+        let ended = table.download_ended("a", finished(Install::Now));
+        assert_eq!(steps(&ended), ["release a", "operations []", "finished a 2.0"], "{stop:?}");
+        assert!(table.busy().is_empty() && table.state("a").is_none());
+    }
+}
+
+/// Uninstalling the old version while an update download is paused keeps
+/// the paused download to resume afterwards.
+#[test]
+fn work_on_a_game_with_a_paused_download_keeps_it_paused() {
+    let mut table = Table::default();
+    table.download("a", DownloadKind::Update, false, free);
+    table.pause("a");
+    table.download_ended("a", DownloadEnd::Stopped);
+    assert_eq!(steps(&table.work("a", WorkKind::Uninstall, free))[0], "operations [a:Uninstall]");
+    let ended = table.work_ended("a", Ok(()));
+    assert_eq!(steps(&ended), ["release a", "operations [a:Update paused]", "done Uninstall a"]);
+    assert!(table.busy().is_empty());
+    assert_eq!(steps(&table.resume("a", free)), ["operations [a:Update]", "start download a"]);
+}
+
+#[test]
+fn uninstalls_and_removals_are_not_cancelled() {
+    let mut table = Table::default();
+    table.work("a", WorkKind::Remove, free);
+    assert_eq!(steps(&table.cancel("a")), ["cancel failed Refused"]);
+    table.work("b", WorkKind::Install, free);
+    assert_eq!(steps(&table.cancel("b")), ["cancel"]);
+}
+
 #[test]
 fn a_busy_game_refuses_a_second_operation_with_the_kind_busy() {
     let mut table = Table::default();
