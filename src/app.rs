@@ -12,9 +12,10 @@ use std::time::Duration;
 use anyhow::Context;
 use lanspread_app_ui::disk;
 use lanspread_app_ui::settings::Settings;
+use lanspread_app_ui::supervisor::SupervisorEvent;
 use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig};
 use lanspread_app_ui::view::ViewState;
-use lanspread_proto::ipc::IpcCommand;
+use lanspread_proto::ipc::{IpcCommand, IpcEvent};
 use slint::ComponentHandle;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -22,8 +23,12 @@ use tokio_util::sync::CancellationToken;
 use crate::MainWindow;
 use crate::adapters::{self, Background, Ui, UiConfig, UiRequest};
 
-/// How often the free space of the game directory's disk is measured.
-const FREE_SPACE_INTERVAL: Duration = Duration::from_secs(5);
+/// The free space of the game directory's disk is measured when the
+/// directory is known, when an operation starts or ends, and this often.
+const FREE_SPACE_INTERVAL: Duration = Duration::from_secs(30);
+/// Progress and speeds reach the window at most this often; anything else
+/// at once.
+const FREQUENT_UPDATES: Duration = Duration::from_millis(100);
 /// How long the worker gets to stop once the window closed.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -106,12 +111,34 @@ async fn app_loop(
 ) {
     let mut view = ViewState::default();
     let mut free_space = tokio::time::interval(FREE_SPACE_INTERVAL);
+    let mut frequent = tokio::time::interval(FREQUENT_UPDATES);
+    frequent.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Progress applied but not shown yet.
+    let mut unshown = false;
     loop {
         tokio::select! {
             () = closing.cancelled() => break,
             event = supervisor.next_event() => {
                 let Some(event) = event else { break };
+                let (often, disk_changes) = match &event {
+                    SupervisorEvent::Worker(IpcEvent::Progress(_) | IpcEvent::Traffic { .. }) => (true, false),
+                    SupervisorEvent::Worker(IpcEvent::ActiveOperations(_)) => (false, true),
+                    SupervisorEvent::Worker(IpcEvent::Library(l)) => (false, view.game_dir() != Some(l.game_dir.as_str())),
+                    _ => (false, false),
+                };
                 view.apply(event);
+                if often {
+                    unshown = true;
+                } else {
+                    unshown = false;
+                    let _ = updates.send(Update::View(Box::new(view.clone())));
+                }
+                if disk_changes {
+                    let _ = updates.send(Update::FreeSpace(measure_free_space(&view).await));
+                }
+            }
+            _ = frequent.tick(), if unshown => {
+                unshown = false;
                 let _ = updates.send(Update::View(Box::new(view.clone())));
             }
             request = requests.recv() => match request {
@@ -120,11 +147,15 @@ async fn app_loop(
                 None => break,
             },
             _ = free_space.tick() => {
-                let Some(dir) = view.game_dir().map(PathBuf::from) else { continue };
-                let bytes = tokio::task::spawn_blocking(move || disk::free_space(&dir)).await.ok().flatten();
-                let _ = updates.send(Update::FreeSpace(bytes));
+                let _ = updates.send(Update::FreeSpace(measure_free_space(&view).await));
             }
         }
     }
     supervisor.shutdown().await;
+}
+
+/// Free space on the game directory's disk, read off the async threads.
+async fn measure_free_space(view: &ViewState) -> Option<u64> {
+    let dir = view.game_dir().map(PathBuf::from)?;
+    tokio::task::spawn_blocking(move || disk::free_space(&dir)).await.ok().flatten()
 }

@@ -6,10 +6,10 @@ use lanspread_app_ui::controllers::detail::Detail;
 use lanspread_proto::ipc::IpcCommand;
 use slint::ComponentHandle;
 
-use super::{Ui, list, with_game, with_ui};
+use super::{Ui, with_game, with_ui};
 use crate::{DetailAdapter, GameDetail, MainWindow, PeerSpeedLine};
 
-pub(super) fn show(window: &MainWindow, detail: Option<Detail>) {
+pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
     let adapter = window.global::<DetailAdapter<'_>>();
     let Some(d) = detail else {
         adapter.set_open(false);
@@ -43,16 +43,17 @@ pub(super) fn show(window: &MainWindow, detail: Option<Detail>) {
         bytes: d.bytes.into(),
         phase: d.phase.into(),
     });
-    adapter.set_peers(list(d.peer_lines.iter().map(super::peers::line).collect()));
-    let speeds =
-        d.peer_speeds.into_iter().map(|(peer, speed)| PeerSpeedLine { peer: peer.into(), speed: speed.into() });
-    adapter.set_peer_speeds(list(speeds.collect()));
+    ui.detail_peers.show(d.peer_lines, |l| l.id.clone(), super::peers::line);
+    let speed_line = |(peer, speed): &(String, String)| PeerSpeedLine { peer: peer.into(), speed: speed.into() };
+    ui.detail_speeds.show(d.peer_speeds, |(peer, _)| peer.clone(), speed_line);
     adapter.set_message(d.message.into());
     adapter.set_open(true);
 }
 
 pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     let adapter = window.global::<DetailAdapter<'_>>();
+    adapter.set_peers(ui.detail_peers.model());
+    adapter.set_peer_speeds(ui.detail_speeds.model());
     adapter.on_close(with_ui(ui, |ui| {
         ui.detail.borrow_mut().close();
         ui.render();

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use lanspread_app_ui::controllers::library::{Card, CardState};
 use slint::ComponentHandle;
 
-use super::{Ui, list, with_game};
+use super::{Ui, with_game};
 use crate::{GameCard, LibraryAdapter, MainWindow};
 
 fn state(state: CardState) -> crate::CardState {
@@ -19,7 +19,7 @@ fn state(state: CardState) -> crate::CardState {
     }
 }
 
-fn card(card: &Card) -> GameCard {
+pub(super) fn card(card: &Card) -> GameCard {
     GameCard {
         id: card.id.as_str().into(),
         name: card.name.as_str().into(),
@@ -36,12 +36,9 @@ fn card(card: &Card) -> GameCard {
     }
 }
 
-pub(super) fn show(window: &MainWindow, cards: &[Card]) {
-    window.global::<LibraryAdapter<'_>>().set_games(list(cards.iter().map(card).collect()));
-}
-
 pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     let adapter = window.global::<LibraryAdapter<'_>>();
+    adapter.set_games(ui.cards.model());
     adapter.on_action(with_game(ui, |ui, id| ui.act(id)));
     adapter.on_open(with_game(ui, |ui, id| {
         let ask = ui.detail.borrow_mut().open(&ui.view.borrow(), id);

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use lanspread_app_ui::controllers::detail::DetailController;
-use lanspread_app_ui::controllers::library::{self as library_controller, Act, Filter};
+use lanspread_app_ui::controllers::library::{self as library_controller, Act, Card, Filter, RowChanges, row_changes};
+use lanspread_app_ui::controllers::peers::PeerLine;
 use lanspread_app_ui::view::ViewState;
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
@@ -58,6 +59,10 @@ pub struct UiConfig {
 pub struct Ui {
     window: slint::Weak<MainWindow>,
     view: RefCell<ViewState>,
+    cards: ShownList<Card, crate::GameCard>,
+    peer_lines: ShownList<PeerLine, crate::PeerLine>,
+    detail_peers: ShownList<PeerLine, crate::PeerLine>,
+    detail_speeds: ShownList<(String, String), crate::PeerSpeedLine>,
     detail: RefCell<DetailController>,
     free_space: Cell<Option<u64>>,
     sink: Box<dyn Fn(UiRequest)>,
@@ -98,6 +103,10 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
     let ui = Rc::new(Ui {
         window: window.as_weak(),
         view: RefCell::new(ViewState::default()),
+        cards: ShownList::default(),
+        peer_lines: ShownList::default(),
+        detail_peers: ShownList::default(),
+        detail_speeds: ShownList::default(),
         detail: RefCell::default(),
         free_space: Cell::new(None),
         trusted: RefCell::new(config.trusted),
@@ -153,11 +162,13 @@ impl Ui {
         let Some(window) = self.window.upgrade() else { return };
         let view = self.view.borrow();
         let query = window.global::<SearchAdapter<'_>>().get_query();
-        library::show(&window, &library_controller::cards(&view, Self::filter(&window), &query));
+        let cards = library_controller::cards(&view, Self::filter(&window), &query);
+        self.cards.show(cards, |c| c.id.clone(), library::card);
         status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
         let trusted = self.trusted.borrow();
-        peers::show(&window, &lanspread_app_ui::controllers::peers::lines(&view, &trusted));
-        detail::show(&window, self.detail.borrow().model(&view, &trusted));
+        let lines = lanspread_app_ui::controllers::peers::lines(&view, &trusted);
+        self.peer_lines.show(lines, |l| l.id.clone(), peers::line);
+        detail::show(&window, self, self.detail.borrow().model(&view, &trusted));
     }
 
     /// Carries out the main action of `id`'s card (and detail view) for the
@@ -251,4 +262,47 @@ fn with_game(ui: &Rc<Ui>, action: impl Fn(&Rc<Ui>, &str) + 'static) -> impl Fn(s
 /// A Slint list of `items`.
 fn list<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
     ModelRc::from(Rc::new(VecModel::from(items)))
+}
+
+/// A list the window shows for its whole life (the grid's cards, peer
+/// lines): one Slint model, changed row by row, so an update redraws only
+/// the rows it changed.
+pub(crate) struct ShownList<T, S: 'static> {
+    shown: RefCell<Vec<T>>,
+    model: Rc<VecModel<S>>,
+}
+
+impl<T, S: Clone + 'static> Default for ShownList<T, S> {
+    fn default() -> Self {
+        ShownList { shown: RefCell::default(), model: Rc::new(VecModel::default()) }
+    }
+}
+
+impl<T, S> std::fmt::Debug for ShownList<T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShownList").field("rows", &self.shown.borrow().len()).finish_non_exhaustive()
+    }
+}
+
+impl<T: PartialEq, S: Clone + 'static> ShownList<T, S> {
+    /// The model to give the `.slint` global once.
+    fn model(&self) -> ModelRc<S> {
+        ModelRc::from(self.model.clone())
+    }
+
+    /// Shows `items` (rows told apart by `key`), setting only what changed.
+    fn show<K: PartialEq>(&self, items: Vec<T>, key: impl Fn(&T) -> K, to_slint: impl Fn(&T) -> S) {
+        use slint::Model;
+        let mut shown = self.shown.borrow_mut();
+        match row_changes(&shown, &items, key) {
+            RowChanges::None => return,
+            RowChanges::Rows(rows) => {
+                for row in rows {
+                    self.model.set_row_data(row, to_slint(&items[row]));
+                }
+            }
+            RowChanges::All => self.model.set_vec(items.iter().map(to_slint).collect::<Vec<_>>()),
+        }
+        *shown = items;
+    }
 }

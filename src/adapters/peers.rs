@@ -8,7 +8,7 @@ use lanspread_app_ui::controllers::settings::{SaveError, load};
 use lanspread_proto::PeerId;
 use slint::ComponentHandle;
 
-use super::{Ui, list};
+use super::Ui;
 use crate::{MainWindow, PeersAdapter};
 
 pub(super) fn line(line: &PeerLine) -> crate::PeerLine {
@@ -19,10 +19,6 @@ pub(super) fn line(line: &PeerLine) -> crate::PeerLine {
         note: line.note.as_str().into(),
         trusted: line.trusted,
     }
-}
-
-pub(super) fn show(window: &MainWindow, lines: &[PeerLine]) {
-    window.global::<PeersAdapter<'_>>().set_peers(list(lines.iter().map(line).collect()));
 }
 
 /// Trusts (or stops trusting) `peer`: the settings file changes on a helper
@@ -50,6 +46,7 @@ fn set_trusted(ui: &Rc<Ui>, peer: PeerId, trust: bool) {
 
 pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     let adapter = window.global::<PeersAdapter<'_>>();
+    adapter.set_peers(ui.peer_lines.model());
     adapter.on_toggle(super::with_ui(ui, |ui| {
         if let Some(window) = ui.window.upgrade() {
             let adapter = window.global::<PeersAdapter<'_>>();

@@ -77,6 +77,25 @@ impl Card {
 /// Which games the grid shows.
 pub use crate::view::Filter;
 
+/// How a list shown in the window changes from one model to the next: the
+/// rows to set again, or the whole list when rows came, went or moved. A
+/// progress event then redraws one card, not the grid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowChanges {
+    None,
+    Rows(Vec<usize>),
+    All,
+}
+
+/// What changed from `old` to `new`, rows told apart by `key`.
+pub fn row_changes<T: PartialEq, K: PartialEq>(old: &[T], new: &[T], key: impl Fn(&T) -> K) -> RowChanges {
+    if old.len() != new.len() || old.iter().zip(new).any(|(a, b)| key(a) != key(b)) {
+        return RowChanges::All;
+    }
+    let rows: Vec<usize> = old.iter().zip(new).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i).collect();
+    if rows.is_empty() { RowChanges::None } else { RowChanges::Rows(rows) }
+}
+
 /// The cards for `filter` and the search `query`.
 pub fn cards(view: &ViewState, filter: Filter, query: &str) -> Vec<Card> {
     view.visible_rows(filter, query).iter().map(Card::of).collect()
@@ -98,4 +117,93 @@ pub fn act(view: &ViewState, id: &str) -> Option<Act> {
 /// Opening a game's detail view asks the peers who has it, when some do.
 pub fn on_open(view: &ViewState, id: &str) -> Option<IpcCommand> {
     view.row_of(id).filter(|row| row.network_version.is_some()).map(|_| IpcCommand::GetGame { id: id.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use lanspread_proto::ipc::{
+        ActiveOperation, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, Phase, Progress,
+    };
+
+    use super::*;
+    use crate::supervisor::SupervisorEvent;
+
+    /// Twenty games on the network, two of them here, one downloading.
+    fn view() -> ViewState {
+        let mut view = ViewState::default();
+        let net = |i: usize| NetworkGame {
+            id: format!("game{i:02}"),
+            newest_version: "1.0".into(),
+            peers_with_newest: 1,
+            peers_total: 1,
+            size: 1000,
+            ..NetworkGame::default()
+        };
+        view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames((0..20).map(net).collect())));
+        let local = |id: &str| LocalGame {
+            id: id.into(),
+            version: Some("1.0".into()),
+            installed: true,
+            size: 1000,
+            installed_version: Some("1.0".into()),
+        };
+        let games = vec![local("game03"), local("game07")];
+        view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
+            game_dir: "/g".into(),
+            revision: 1,
+            games,
+        })));
+        let op = ActiveOperation { id: "game11".into(), kind: OperationKind::Download, paused: false };
+        view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![op])));
+        view
+    }
+
+    fn progress(done: u64) -> IpcEvent {
+        IpcEvent::Progress(Progress {
+            id: "game11".into(),
+            phase: Phase::Downloading,
+            bytes_done: done,
+            bytes_total: 1000,
+            bytes_per_sec: 100,
+            eta_secs: Some(3),
+            peers: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_progress_event_touches_one_row() {
+        let mut view = view();
+        view.apply(SupervisorEvent::Worker(progress(100)));
+        let before = cards(&view, Filter::All, "");
+        view.apply(SupervisorEvent::Worker(progress(400)));
+        let after = cards(&view, Filter::All, "");
+        let row = after.iter().position(|c| c.id == "game11").unwrap();
+        assert_eq!(row_changes(&before, &after, |c| c.id.clone()), RowChanges::Rows(vec![row]));
+        assert_eq!(after[row].percent, "40%");
+        assert_eq!(row_changes(&after, &after.clone(), |c| c.id.clone()), RowChanges::None);
+    }
+
+    #[test]
+    fn a_library_update_of_one_game_touches_one_row_and_new_games_redo_the_list() {
+        let mut view = view();
+        let before = cards(&view, Filter::All, "");
+        let local = |id: &str, installed| LocalGame {
+            id: id.into(),
+            version: Some("1.0".into()),
+            installed,
+            size: 1000,
+            installed_version: installed.then(|| "1.0".into()),
+        };
+        let games = vec![local("game03", true), local("game07", false)];
+        view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
+            game_dir: "/g".into(),
+            revision: 2,
+            games,
+        })));
+        let after = cards(&view, Filter::All, "");
+        let row = after.iter().position(|c| c.id == "game07").unwrap();
+        assert_eq!(row_changes(&before, &after, |c| c.id.clone()), RowChanges::Rows(vec![row]));
+        let fewer = cards(&view, Filter::OnThisPc, "");
+        assert_eq!(row_changes(&after, &fewer, |c| c.id.clone()), RowChanges::All);
+    }
 }
