@@ -357,3 +357,50 @@ fn escape_closes_a_panel_whichever_of_its_fields_has_the_focus() {
     press_escape(&window);
     assert!(!settings.get_open(), "Escape with the game directory field focused closes Settings");
 }
+
+/// A thousand games: only the cards in view exist, the header counts what
+/// shows, and a new search starts at the top of the grid.
+#[test]
+fn a_thousand_games_build_only_the_cards_in_view_and_a_search_starts_at_the_top() {
+    let mut view = ViewState::default();
+    let catalog = (0..1000).map(|i| entry(&format!("game{i:04}"), &format!("Game {i:04}"))).collect();
+    view.apply(SupervisorEvent::Worker(IpcEvent::Catalog(catalog)));
+    view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
+    let (window, _ui, _sent, _dir) = window_with(view);
+    window.window().set_size(slint::PhysicalSize::new(1000, 680));
+    // The numbers of the games whose cards exist, in order.
+    let cards = |window: &MainWindow| {
+        let details = i_slint_backend_testing::ElementQuery::from_root(window)
+            .match_predicate(|e| e.accessible_label().is_some_and(|l| l.starts_with("Details of Game ")))
+            .find_all();
+        let mut numbers: Vec<usize> = details
+            .iter()
+            .filter_map(|e| e.accessible_label()?.trim_start_matches("Details of Game ").parse().ok())
+            .collect();
+        numbers.sort_unstable();
+        numbers
+    };
+    let shown = cards(&window);
+    assert!(shown.len() < 30 && shown.first() == Some(&0), "{shown:?}");
+    assert_eq!(count(&window, "1,000 games"), 1);
+
+    // Scroll well down: the first cards go, later ones come.
+    for _ in 0..20 {
+        let event = slint::platform::WindowEvent::PointerScrolled {
+            position: slint::LogicalPosition::new(500.0, 400.0),
+            delta_x: 0.0,
+            delta_y: -300.0,
+        };
+        window.window().dispatch_event(event);
+    }
+    let scrolled = cards(&window);
+    assert!(scrolled.first().is_some_and(|&first| first > 50), "{scrolled:?}");
+
+    let search = window.global::<SearchAdapter<'_>>();
+    search.set_query("game 00".into());
+    search.invoke_changed();
+    // Change handlers run with the event loop's next turn.
+    slint::platform::update_timers_and_animations();
+    assert_eq!(cards(&window).first(), Some(&0), "the results open at the top");
+    assert_eq!(count(&window, "100 of 1,000 games"), 1);
+}

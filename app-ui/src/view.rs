@@ -129,6 +129,18 @@ pub enum Filter {
     OnNetwork,
 }
 
+/// The order of the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// What is here first, then what a peer offers, then the rest; by
+    /// name within each.
+    #[default]
+    ReadyFirst,
+    Name,
+    /// Largest first.
+    Size,
+}
+
 /// One game card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GameRow {
@@ -152,6 +164,18 @@ pub struct GameRow {
 impl GameRow {
     pub fn action(&self) -> Option<CardAction> {
         action_for(self.status)
+    }
+
+    /// 0 for a game here (or being fetched), 1 for one a peer offers, 2
+    /// for one nobody has.
+    fn readiness(&self) -> u8 {
+        if self.local_version.is_some() || self.installed || self.status.is_busy() || self.paused {
+            0
+        } else if self.network_version.is_some() {
+            1
+        } else {
+            2
+        }
     }
 
     fn matches(&self, filter: Filter, query: &str) -> bool {
@@ -310,9 +334,22 @@ impl ViewState {
         self.sources.get(id)
     }
 
-    /// The rows `filter` and the search `query` let through.
-    pub fn visible_rows(&self, filter: Filter, query: &str) -> Vec<GameRow> {
-        self.rows().into_iter().filter(|row| row.matches(filter, query)).collect()
+    /// The rows `filter` and the search `query` let through, in `sort`'s
+    /// order.
+    pub fn visible_rows(&self, filter: Filter, query: &str, sort: Sort) -> Vec<GameRow> {
+        let mut rows: Vec<GameRow> = self.rows().into_iter().filter(|row| row.matches(filter, query)).collect();
+        match sort {
+            Sort::Name => {}
+            // Stable sorts keep the name order within a group.
+            Sort::ReadyFirst => rows.sort_by_key(GameRow::readiness),
+            Sort::Size => rows.sort_by_key(|row| std::cmp::Reverse(row.size)),
+        }
+        rows
+    }
+
+    /// How many games there are in all (every filter and query off).
+    pub fn game_count(&self) -> usize {
+        self.rows().len()
     }
 
     /// One game's row, for the detail view.
@@ -597,9 +634,13 @@ mod tests {
         let xon = &rows[2];
         assert_eq!((xon.status, xon.peers, xon.size), (GameStatus::UpdateAvailable, 2, 100));
         let ids = |rows: Vec<GameRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(ids(view.visible_rows(Filter::OnThisPc, "")), ["xonotic"]);
-        assert_eq!(ids(view.visible_rows(Filter::OnNetwork, "")), ["mystery", "xonotic"]);
-        assert_eq!(ids(view.visible_rows(Filter::All, "  XON ")), ["xonotic"]);
+        assert_eq!(ids(view.visible_rows(Filter::OnThisPc, "", Sort::Name)), ["xonotic"]);
+        assert_eq!(ids(view.visible_rows(Filter::OnNetwork, "", Sort::Name)), ["mystery", "xonotic"]);
+        assert_eq!(ids(view.visible_rows(Filter::All, "  XON ", Sort::Name)), ["xonotic"]);
+        // What is here first, then what a peer offers, then the rest.
+        assert_eq!(ids(view.visible_rows(Filter::All, "", Sort::ReadyFirst)), ["xonotic", "mystery", "0ad"]);
+        assert_eq!(ids(view.visible_rows(Filter::All, "", Sort::Size)), ["xonotic", "mystery", "0ad"]);
+        assert_eq!(view.game_count(), 3);
         view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![ActiveOperation {
             id: "xonotic".into(),
             kind: OperationKind::Install,

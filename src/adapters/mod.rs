@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use lanspread_app_ui::controllers::detail::DetailController;
-use lanspread_app_ui::controllers::library::{self as library_controller, Act, Card, Filter, RowChanges, row_changes};
+use lanspread_app_ui::controllers::library::{
+    self as library_controller, Act, Card, Filter, RowChanges, Sort, row_changes,
+};
 use lanspread_app_ui::controllers::peers::PeerLine;
 use lanspread_app_ui::view::ViewState;
 use lanspread_proto::PeerId;
@@ -158,11 +160,21 @@ impl Ui {
         }
     }
 
+    fn sort(window: &MainWindow) -> Sort {
+        match window.global::<SearchAdapter<'_>>().get_sort() {
+            crate::Sort::ReadyFirst => Sort::ReadyFirst,
+            crate::Sort::Name => Sort::Name,
+            crate::Sort::Size => Sort::Size,
+        }
+    }
+
     fn render(&self) {
         let Some(window) = self.window.upgrade() else { return };
         let view = self.view.borrow();
         let query = window.global::<SearchAdapter<'_>>().get_query();
-        let cards = library_controller::cards(&view, Self::filter(&window), &query);
+        let search = window.global::<SearchAdapter<'_>>();
+        let cards = library_controller::cards(&view, Self::filter(&window), &query, Self::sort(&window));
+        search.set_count(library_controller::count_label(cards.len(), view.game_count()).into());
         self.cards.show(cards, |c| c.id.clone(), library::card);
         status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
         let trusted = self.trusted.borrow();

@@ -175,7 +175,7 @@ mod tests {
     use lanspread_proto::ipc::{IpcEvent, LibrarySnapshot, LocalGame, NetworkGame};
 
     use super::*;
-    use crate::controllers::library::{Act, CardState, Filter, act, cards};
+    use crate::controllers::library::{Act, CardState, Filter, Sort, act, cards};
     use crate::supervisor::SupervisorEvent;
 
     /// xonotic installed at 0.8.5 with 0.8.6 on two peers; wesnoth only on the network.
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn cards_carry_their_state_and_their_button_does_what_it_says() {
         let view = view();
-        let cards = cards(&view, Filter::OnNetwork, "");
+        let cards = cards(&view, Filter::OnNetwork, "", Sort::Name);
         let states: Vec<(&str, CardState, &str)> = cards.iter().map(|c| (c.id.as_str(), c.state, c.action)).collect();
         assert_eq!(
             states,

@@ -74,8 +74,8 @@ impl Card {
     }
 }
 
-/// Which games the grid shows.
-pub use crate::view::Filter;
+/// Which games the grid shows, and in which order.
+pub use crate::view::{Filter, Sort};
 
 /// How a list shown in the window changes from one model to the next: the
 /// rows to set again, or the whole list when rows came, went or moved. A
@@ -96,9 +96,27 @@ pub fn row_changes<T: PartialEq, K: PartialEq>(old: &[T], new: &[T], key: impl F
     if rows.is_empty() { RowChanges::None } else { RowChanges::Rows(rows) }
 }
 
-/// The cards for `filter` and the search `query`.
-pub fn cards(view: &ViewState, filter: Filter, query: &str) -> Vec<Card> {
-    view.visible_rows(filter, query).iter().map(Card::of).collect()
+/// The cards for `filter` and the search `query`, in `sort`'s order.
+pub fn cards(view: &ViewState, filter: Filter, query: &str, sort: Sort) -> Vec<Card> {
+    view.visible_rows(filter, query, sort).iter().map(Card::of).collect()
+}
+
+/// "12 of 1,020 games" (or "20 games" when all show).
+pub fn count_label(shown: usize, total: usize) -> String {
+    let games = |n: usize| if n == 1 { "1 game".to_owned() } else { format!("{} games", thousands(n)) };
+    if shown == total { games(total) } else { format!("{} of {}", thousands(shown), games(total)) }
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// What a card's (or the detail view's) main button does for the state the
@@ -174,9 +192,9 @@ mod tests {
     fn a_progress_event_touches_one_row() {
         let mut view = view();
         view.apply(SupervisorEvent::Worker(progress(100)));
-        let before = cards(&view, Filter::All, "");
+        let before = cards(&view, Filter::All, "", Sort::Name);
         view.apply(SupervisorEvent::Worker(progress(400)));
-        let after = cards(&view, Filter::All, "");
+        let after = cards(&view, Filter::All, "", Sort::Name);
         let row = after.iter().position(|c| c.id == "game11").unwrap();
         assert_eq!(row_changes(&before, &after, |c| c.id.clone()), RowChanges::Rows(vec![row]));
         assert_eq!(after[row].percent, "40%");
@@ -186,7 +204,7 @@ mod tests {
     #[test]
     fn a_library_update_of_one_game_touches_one_row_and_new_games_redo_the_list() {
         let mut view = view();
-        let before = cards(&view, Filter::All, "");
+        let before = cards(&view, Filter::All, "", Sort::Name);
         let local = |id: &str, installed| LocalGame {
             id: id.into(),
             version: Some("1.0".into()),
@@ -200,10 +218,18 @@ mod tests {
             revision: 2,
             games,
         })));
-        let after = cards(&view, Filter::All, "");
+        let after = cards(&view, Filter::All, "", Sort::Name);
         let row = after.iter().position(|c| c.id == "game07").unwrap();
         assert_eq!(row_changes(&before, &after, |c| c.id.clone()), RowChanges::Rows(vec![row]));
-        let fewer = cards(&view, Filter::OnThisPc, "");
+        let fewer = cards(&view, Filter::OnThisPc, "", Sort::Name);
         assert_eq!(row_changes(&after, &fewer, |c| c.id.clone()), RowChanges::All);
+    }
+
+    #[test]
+    fn the_count_says_how_many_of_how_many() {
+        assert_eq!(count_label(20, 20), "20 games");
+        assert_eq!(count_label(12, 1020), "12 of 1,020 games");
+        assert_eq!(count_label(1, 1), "1 game");
+        assert_eq!(count_label(0, 1_000_000), "0 of 1,000,000 games");
     }
 }
