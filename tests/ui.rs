@@ -25,6 +25,7 @@ fn entry(id: &str, name: &str) -> CatalogEntry {
         description: format!("About {name}."),
         genre: "Shooter".into(),
         max_players: 8,
+        launch: Vec::new(),
     }
 }
 
@@ -135,8 +136,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
     ] {
         assert_eq!(count(&window, text), 1, "{text:?} is shown once");
     }
-    for button in ["View Files OpenArena", "Download Xonotic", "Install Wesnoth", "Update 0 A.D.", "Install Hedgewars"]
-    {
+    for button in ["Play OpenArena", "Download Xonotic", "Install Wesnoth", "Update 0 A.D.", "Install Hedgewars"] {
         assert_eq!(count(&window, button), 1, "{button:?}");
     }
     assert_eq!(count(&window, "Download Teeworlds"), 0, "nothing to do for a game no one has");
@@ -403,4 +403,65 @@ fn a_thousand_games_build_only_the_cards_in_view_and_a_search_starts_at_the_top(
     slint::platform::update_timers_and_animations();
     assert_eq!(cards(&window).first(), Some(&0), "the results open at the top");
     assert_eq!(count(&window, "100 of 1,000 games"), 1);
+}
+
+/// Play starts the program the catalog names inside the game's `local/`,
+/// the card says Running until it exits, and then offers Play again.
+#[cfg(unix)]
+#[test]
+fn play_starts_the_game_and_the_card_shows_it_running_until_it_exits() {
+    use std::os::unix::fs::PermissionsExt;
+    let games = tempfile::tempdir().unwrap();
+    let local = games.path().join("openarena/local");
+    std::fs::create_dir_all(&local).unwrap();
+    let (started, stop) = (games.path().join("started"), games.path().join("stop"));
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" > '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n",
+        started.display(),
+        stop.display()
+    );
+    std::fs::write(local.join("run.sh"), script).unwrap();
+    std::fs::set_permissions(local.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut view = ViewState::default();
+    let mut apply = |event| view.apply(SupervisorEvent::Worker(event));
+    let launch = lanspread_proto::game::LaunchCommand {
+        os: lanspread_proto::game::LaunchOs::Any,
+        program: "run.sh".into(),
+        args: vec!["+set".into(), "fullscreen 0".into()],
+        working_dir: None,
+    };
+    apply(IpcEvent::Catalog(vec![CatalogEntry { launch: vec![launch], ..entry("openarena", "OpenArena") }]));
+    let installed = LocalGame {
+        id: "openarena".into(),
+        version: Some("0.8.8".into()),
+        installed: true,
+        size: 1,
+        installed_version: Some("0.8.8".into()),
+    };
+    let game_dir = games.path().display().to_string();
+    apply(IpcEvent::Library(LibrarySnapshot { game_dir, revision: 1, games: vec![installed] }));
+    view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
+    let (window, _ui, sent, _dir) = window_with(view);
+
+    click(&window, "Play OpenArena");
+    assert!(sent.borrow().is_empty(), "the UI starts the game itself, not the worker");
+    assert_eq!((count(&window, "Running"), count(&window, "Play OpenArena")), (1, 0));
+    for _ in 0..200 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&started).unwrap(), "+set fullscreen 0\n", "the program with its arguments");
+
+    std::fs::write(&stop, "").unwrap();
+    for _ in 0..200 {
+        i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(600));
+        if count(&window, "Play OpenArena") == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!((count(&window, "Running"), count(&window, "Play OpenArena")), (0, 1), "back once it exited");
 }

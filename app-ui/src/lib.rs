@@ -14,6 +14,7 @@
 //!   what its buttons send, built from the view state.
 //! - [`settings`]: the user's settings, their file and their checks.
 //! - [`files`]: "View Files", resolving a game's folder safely.
+//! - [`launch`]: Play: a game's launch command, checked, started detached.
 //! - [`disk`]: free space for the status bar.
 //! - [`platform`]: where the worker binary and the log file are.
 
@@ -21,6 +22,7 @@ pub mod controllers;
 pub mod disk;
 pub mod files;
 pub mod ipc;
+pub mod launch;
 pub mod log;
 pub mod platform;
 pub mod restart;

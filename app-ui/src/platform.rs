@@ -98,3 +98,23 @@ mod tests {
         assert_eq!(super::plain_path(PathBuf::from(r"D:\games")), Path::new(r"D:\games"));
     }
 }
+
+/// Makes `command` start a program that outlives the launcher: its own
+/// process group on Unix (no hang-up or Ctrl-C from ours), a new process
+/// group and no console on Windows.
+#[cfg(unix)]
+pub fn detach(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+}
+
+/// Makes `command` start a program that outlives the launcher: its own
+/// process group on Unix (no hang-up or Ctrl-C from ours), a new process
+/// group and no console on Windows.
+#[cfg(windows)]
+pub fn detach(command: &mut std::process::Command) {
+    use std::os::windows::process::CommandExt;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    command.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+}

@@ -3,7 +3,7 @@
 //! truth; while the worker restarts the last ones stay, marked stale.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lanspread_proto::game::compare_versions;
 use lanspread_proto::ipc::{
@@ -75,8 +75,8 @@ pub enum CardAction {
     Download,
     Install,
     Update,
-    /// Installed and current: open its folder.
-    ViewFiles,
+    /// Installed and current: start it.
+    Play,
 }
 
 impl CardAction {
@@ -85,19 +85,19 @@ impl CardAction {
             CardAction::Download => "Download",
             CardAction::Install => "Install",
             CardAction::Update => "Update",
-            CardAction::ViewFiles => "View Files",
+            CardAction::Play => "Play",
         }
     }
 
-    /// The command this action sends; `None` for View Files (the UI opens
-    /// the folder itself).
+    /// The command this action sends; `None` for Play (the UI starts the
+    /// game itself).
     pub fn command(self, id: &str) -> Option<IpcCommand> {
         let id = id.to_owned();
         match self {
             CardAction::Download => Some(IpcCommand::DownloadGame { id }),
             CardAction::Install => Some(IpcCommand::InstallGame { id }),
             CardAction::Update => Some(IpcCommand::FetchLatest { id }),
-            CardAction::ViewFiles => None,
+            CardAction::Play => None,
         }
     }
 }
@@ -109,7 +109,7 @@ pub fn action_for(status: GameStatus) -> Option<CardAction> {
         GameStatus::Available => Some(CardAction::Download),
         GameStatus::Downloaded | GameStatus::UpdateDownloaded => Some(CardAction::Install),
         GameStatus::UpdateAvailable => Some(CardAction::Update),
-        GameStatus::Installed => Some(CardAction::ViewFiles),
+        GameStatus::Installed => Some(CardAction::Play),
         GameStatus::Unavailable
         | GameStatus::Downloading
         | GameStatus::Installing
@@ -159,11 +159,13 @@ pub struct GameRow {
     /// The running operation's progress, if one runs (`paused` if paused).
     pub progress: Option<Progress>,
     pub paused: bool,
+    /// Started with Play and not exited yet.
+    pub running: bool,
 }
 
 impl GameRow {
     pub fn action(&self) -> Option<CardAction> {
-        action_for(self.status)
+        action_for(self.status).filter(|action| !(self.running && *action == CardAction::Play))
     }
 
     /// 0 for a game here (or being fetched), 1 for one a peer offers, 2
@@ -220,6 +222,8 @@ pub struct ViewState {
     /// Chunk bytes per second from and to peers.
     pub download_bps: u64,
     pub upload_bps: u64,
+    /// Games started with Play that still run (the UI's own knowledge).
+    running: BTreeSet<String>,
 }
 
 /// A failure's message with what the user can do about it, by its kind.
@@ -324,6 +328,16 @@ impl ViewState {
         self.network.get(id)
     }
 
+    /// Which games started with Play still run.
+    pub fn set_running(&mut self, running: BTreeSet<String>) {
+        self.running = running;
+    }
+
+    /// How the catalog says to start `id` (empty: it does not say).
+    pub fn launch_commands(&self, id: &str) -> Vec<lanspread_proto::game::LaunchCommand> {
+        self.catalog.get(id).map(|e| e.launch.clone()).unwrap_or_default()
+    }
+
     /// The game directory the worker uses, once it said.
     pub fn game_dir(&self) -> Option<&str> {
         self.library.as_ref().map(|l| l.game_dir.as_str())
@@ -418,6 +432,7 @@ impl ViewState {
             installed: local.is_some_and(|l| l.installed),
             progress: self.progress.get(id).cloned(),
             paused: operation.is_some_and(|op| op.paused),
+            running: self.running.contains(id),
         }
     }
 }
@@ -440,7 +455,13 @@ pub fn status_of(local: Option<&LocalGame>, network: Option<&NetworkGame>) -> Ga
 
 /// The badge of a row: its status (an operation's progress shows beside it).
 pub fn badge(row: &GameRow) -> String {
-    if row.paused { "Paused".into() } else { row.status.label(row.peers) }
+    if row.paused {
+        "Paused".into()
+    } else if row.running {
+        "Running".into()
+    } else {
+        row.status.label(row.peers)
+    }
 }
 
 /// `12.3 MB/s`.
@@ -566,7 +587,7 @@ mod tests {
             (Available, Some(CardAction::Download)),
             (Downloaded, Some(CardAction::Install)),
             (UpdateDownloaded, Some(CardAction::Install)),
-            (Installed, Some(CardAction::ViewFiles)),
+            (Installed, Some(CardAction::Play)),
             (UpdateAvailable, Some(CardAction::Update)),
             (Downloading, None),
             (Installing, None),
@@ -580,7 +601,7 @@ mod tests {
         assert_eq!(CardAction::Download.command("x"), Some(IpcCommand::DownloadGame { id: "x".into() }));
         assert_eq!(CardAction::Update.command("x"), Some(IpcCommand::FetchLatest { id: "x".into() }));
         assert_eq!(CardAction::Install.command("x"), Some(IpcCommand::InstallGame { id: "x".into() }));
-        assert_eq!(CardAction::ViewFiles.command("x"), None);
+        assert_eq!(CardAction::Play.command("x"), None);
     }
 
     #[test]
@@ -592,6 +613,7 @@ mod tests {
             description: String::new(),
             genre: "g".into(),
             max_players: 4,
+            launch: Vec::new(),
         };
         view.apply(SupervisorEvent::Worker(IpcEvent::Catalog(vec![
             entry("xonotic", "Xonotic"),

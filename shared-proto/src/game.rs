@@ -17,6 +17,74 @@ pub struct CatalogEntry {
     pub description: String,
     pub genre: String,
     pub max_players: u16,
+    /// How to start the game, per kind of PC (at most [`MAX_LAUNCH_COMMANDS`]);
+    /// empty: the game's own launch file says, if it has one.
+    #[serde(default)]
+    pub launch: Vec<LaunchCommand>,
+}
+
+/// Launch commands a catalog entry or a game's launch file may hold.
+pub const MAX_LAUNCH_COMMANDS: usize = 4;
+/// Arguments one launch command may pass.
+pub const MAX_LAUNCH_ARGS: usize = 32;
+/// Bytes of one argument.
+pub const MAX_LAUNCH_ARG_LEN: usize = 1024;
+
+/// The kind of PC a launch command is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LaunchOs {
+    Linux,
+    Windows,
+    /// Any PC (a script or a portable program).
+    Any,
+}
+
+/// How to start a game: a program inside its `local/` folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchCommand {
+    pub os: LaunchOs,
+    /// The program, relative to `local/`, `/`-separated.
+    pub program: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Where it runs, relative to `local/`; by default the program's folder.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+}
+
+/// Why a launch command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchCommandError {
+    #[error("more than {MAX_LAUNCH_COMMANDS} launch commands")]
+    TooMany,
+    #[error("program {0:?}: {1}")]
+    Program(String, &'static str),
+    #[error("working folder {0:?}: {1}")]
+    WorkingDir(String, &'static str),
+    #[error("more than {MAX_LAUNCH_ARGS} arguments, or one longer than {MAX_LAUNCH_ARG_LEN} bytes or with a NUL")]
+    Args,
+}
+
+/// Checks launch commands from a catalog or a game's launch file: at most
+/// [`MAX_LAUNCH_COMMANDS`], portable relative paths (see
+/// [`crate::names::check_relative_path`]), bounded arguments.
+pub fn check_launch_commands(commands: &[LaunchCommand]) -> Result<(), LaunchCommandError> {
+    if commands.len() > MAX_LAUNCH_COMMANDS {
+        return Err(LaunchCommandError::TooMany);
+    }
+    for command in commands {
+        crate::names::check_relative_path(&command.program)
+            .map_err(|why| LaunchCommandError::Program(command.program.clone(), why))?;
+        if let Some(dir) = &command.working_dir {
+            crate::names::check_relative_path(dir).map_err(|why| LaunchCommandError::WorkingDir(dir.clone(), why))?;
+        }
+        let bad_arg = |a: &String| a.len() > MAX_LAUNCH_ARG_LEN || a.contains('\0');
+        if command.args.len() > MAX_LAUNCH_ARGS || command.args.iter().any(bad_arg) {
+            return Err(LaunchCommandError::Args);
+        }
+    }
+    Ok(())
 }
 
 pub use crate::names::is_valid_game_id;

@@ -19,7 +19,7 @@ use crate::frame::Message;
 use crate::game::{CatalogEntry, GameId, PeerId};
 
 /// Version exchanged in [`WorkerHello`]; a mismatch is refused.
-pub const IPC_PROTOCOL_VERSION: u32 = 4;
+pub const IPC_PROTOCOL_VERSION: u32 = 5;
 /// Largest IPC frame body (a library snapshot of thousands of games fits).
 pub const MAX_IPC_FRAME: usize = 16 * 1024 * 1024;
 /// Largest command body: commands carry an id or a path, nothing more.

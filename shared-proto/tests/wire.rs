@@ -1,7 +1,7 @@
 //! Wire-format tests: pinned bytes, round trips, hostile input.
 
 use lanspread_proto::frame::{self, FrameDecoder, FrameError, Message};
-use lanspread_proto::game::{CatalogEntry, PeerId};
+use lanspread_proto::game::{CatalogEntry, LaunchCommand, LaunchOs, PeerId};
 use lanspread_proto::ipc::{
     FailureKind, HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, PeerSpeed, Phase,
     Progress, WorkerHello,
@@ -150,6 +150,12 @@ fn catalog_entry() -> CatalogEntry {
         description: "2D shooter".into(),
         genre: "Shooter".into(),
         max_players: 16,
+        launch: vec![LaunchCommand {
+            os: LaunchOs::Linux,
+            program: "teeworlds".into(),
+            args: vec!["--fullscreen".into()],
+            working_dir: None,
+        }],
     }
 }
 

@@ -29,6 +29,8 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         others: d.others.into(),
         badge: d.badge.into(),
         primary: d.primary.into(),
+        can_play: d.can_play,
+        running: d.running,
         can_install: d.can_install,
         install_label: d.install_label.into(),
         can_uninstall: d.can_uninstall,
@@ -59,6 +61,7 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
         ui.render();
     }));
     adapter.on_primary(with_game(ui, |ui, id| ui.act(id)));
+    adapter.on_play(with_game(ui, |ui, id| ui.play(id)));
     adapter.on_view_files(with_game(ui, |ui, id| ui.view_files(id)));
     adapter.on_install(command_handler(ui, |id| IpcCommand::InstallGame { id }));
     adapter.on_uninstall(command_handler(ui, |id| IpcCommand::UninstallGame { id }));

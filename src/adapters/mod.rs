@@ -11,7 +11,7 @@ mod settings;
 mod status;
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -72,7 +72,14 @@ pub struct Ui {
     trusted: RefCell<BTreeSet<PeerId>>,
     /// The helper thread's job queue; `None`: jobs run inline.
     jobs: Option<std::sync::mpsc::Sender<Job>>,
+    /// Games started with Play, until they exit.
+    running: RefCell<BTreeMap<String, std::process::Child>>,
+    /// Looks whether running games exited, while any runs.
+    running_poll: slint::Timer,
 }
+
+/// How often running games are checked for having exited.
+const RUNNING_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A piece of file work for the helper thread.
 type Job = Box<dyn FnOnce() + Send>;
@@ -118,6 +125,8 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
             Background::Threads => helper_thread(),
             Background::Inline => None,
         },
+        running: RefCell::default(),
+        running_poll: slint::Timer::default(),
     });
     library::connect(window, &ui);
     detail::connect(window, &ui);
@@ -170,6 +179,7 @@ impl Ui {
 
     fn render(&self) {
         let Some(window) = self.window.upgrade() else { return };
+        self.view.borrow_mut().set_running(self.running.borrow().keys().cloned().collect());
         let view = self.view.borrow();
         let query = window.global::<SearchAdapter<'_>>().get_query();
         let search = window.global::<SearchAdapter<'_>>();
@@ -189,9 +199,57 @@ impl Ui {
         let act = library_controller::act(&self.view.borrow(), id);
         match act {
             Some(Act::Send(command)) => self.send(command),
-            Some(Act::ViewFiles) => self.view_files(id),
+            Some(Act::Play) => self.play(id),
             None => {}
         }
+    }
+
+    /// Starts the installed game (checked and started off the UI thread);
+    /// its card says Running until it exits, and a refusal shows in the
+    /// detail view and the status line.
+    fn play(self: &Rc<Self>, id: &str) {
+        let Some(game_dir) = self.view.borrow().game_dir().map(PathBuf::from) else {
+            self.tell("The worker has not reported its game directory yet.".into());
+            return;
+        };
+        let (id, catalog) = (id.to_owned(), self.view.borrow().launch_commands(id));
+        let job_id = id.clone();
+        let start = move || {
+            let launch = lanspread_app_ui::launch::plan(&game_dir, &job_id, &catalog)?;
+            lanspread_app_ui::launch::start(&launch)
+        };
+        self.off_thread(start, move |ui, started| match started {
+            Ok(child) => {
+                ui.running.borrow_mut().insert(id, child);
+                ui.watch_running();
+                ui.render();
+            }
+            Err(e) => ui.tell(e.to_string()),
+        });
+    }
+
+    /// Checks the running games every [`RUNNING_POLL`] (a non-blocking look
+    /// at each process) while any runs.
+    fn watch_running(self: &Rc<Self>) {
+        if self.running_poll.running() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        self.running_poll.start(slint::TimerMode::Repeated, RUNNING_POLL, move || {
+            let Some(ui) = weak.upgrade() else { return };
+            let exited = {
+                let mut running = ui.running.borrow_mut();
+                let before = running.len();
+                running.retain(|_, child| matches!(child.try_wait(), Ok(None)));
+                running.len() != before
+            };
+            if ui.running.borrow().is_empty() {
+                ui.running_poll.stop();
+            }
+            if exited {
+                ui.render();
+            }
+        });
     }
 
     /// Opens the game's folder; a refusal shows in the detail view and the

@@ -27,6 +27,8 @@ pub enum CatalogError {
         "{path}: game id {id:?} is not allowed (use lowercase letters, digits, '-', '_' and '.', not starting with '.')"
     )]
     BadId { path: String, id: String },
+    #[error("{path}: game {id:?}: {source}")]
+    BadLaunch { path: String, id: String, source: lanspread_proto::game::LaunchCommandError },
 }
 
 #[derive(serde::Deserialize)]
@@ -39,6 +41,8 @@ struct RawEntry {
     genre: String,
     #[serde(default)]
     max_players: u16,
+    #[serde(default)]
+    launch: Vec<lanspread_proto::game::LaunchCommand>,
 }
 
 /// The set of known games, ordered by id.
@@ -82,12 +86,18 @@ impl Catalog {
             if !lanspread_proto::game::is_valid_game_id(&entry.id) {
                 return Err(CatalogError::BadId { path: origin.to_owned(), id: entry.id });
             }
+            lanspread_proto::game::check_launch_commands(&entry.launch).map_err(|source| CatalogError::BadLaunch {
+                path: origin.to_owned(),
+                id: entry.id.clone(),
+                source,
+            })?;
             let entry = CatalogEntry {
                 id: entry.id,
                 name: entry.name,
                 description: entry.description,
                 genre: entry.genre,
                 max_players: entry.max_players,
+                launch: entry.launch,
             };
             self.entries.insert(entry.id.clone(), entry);
         }
@@ -158,5 +168,17 @@ mod tests {
         assert!(err.contains("not a catalog"), "{err}");
         let err = Catalog::with_user_file(&dir.path().join("missing.json")).unwrap_err().to_string();
         assert!(err.contains("missing.json"), "{err}");
+        // Launch commands: a program outside local/, too many arguments.
+        let launch = |program: &str, args: usize| {
+            let args: Vec<String> = vec!["-x".into(); args];
+            let command = serde_json::json!({"os": "any", "program": program, "args": args});
+            serde_json::json!([{"id": "mygame", "name": "Mine", "launch": [command]}]).to_string()
+        };
+        let ok = Catalog::with_user_json("c.json", &launch("bin/mygame", 2)).unwrap();
+        assert_eq!(ok.get("mygame").unwrap().launch[0].program, "bin/mygame");
+        for (program, args) in [("../outside", 0), ("/usr/bin/x", 0), ("C:\\x.exe", 0), ("bin/mygame", 33)] {
+            let err = Catalog::with_user_json("c.json", &launch(program, args)).unwrap_err();
+            assert!(matches!(err, CatalogError::BadLaunch { .. }), "{program}: {err}");
+        }
     }
 }

@@ -43,6 +43,9 @@ pub struct Detail {
     pub badge: String,
     /// "Download" or "Update" when that is the main action, else empty.
     pub primary: &'static str,
+    /// Installed and not running: Play comes first.
+    pub can_play: bool,
+    pub running: bool,
     pub can_install: bool,
     pub install_label: &'static str,
     pub can_uninstall: bool,
@@ -114,6 +117,8 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
         others,
         badge: badge(row),
         primary,
+        can_play: row.action() == Some(CardAction::Play),
+        running: row.running,
         can_install: downloaded,
         install_label: match row.status {
             GameStatus::UpdateDownloaded => "Install update",

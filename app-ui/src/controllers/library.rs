@@ -120,16 +120,16 @@ fn thousands(n: usize) -> String {
 }
 
 /// What a card's (or the detail view's) main button does for the state the
-/// game is in now: a command for the worker, or opening its folder.
+/// game is in now: a command for the worker, or starting the game.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Act {
     Send(IpcCommand),
-    ViewFiles,
+    Play,
 }
 
 pub fn act(view: &ViewState, id: &str) -> Option<Act> {
     let action = view.row_of(id)?.action()?;
-    Some(action.command(id).map_or(Act::ViewFiles, Act::Send))
+    Some(action.command(id).map_or(Act::Play, Act::Send))
 }
 
 /// Opening a game's detail view asks the peers who has it, when some do.
