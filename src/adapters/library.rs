@@ -20,9 +20,13 @@ fn state(state: CardState) -> crate::CardState {
 }
 
 pub(super) fn card(card: &Card) -> GameCard {
+    let color = |[r, g, b]: [u8; 3]| slint::Color::from_rgb_u8(r, g, b);
     GameCard {
         id: card.id.as_str().into(),
         name: card.name.as_str().into(),
+        initials: card.cover.initials.as_str().into(),
+        cover_top: color(card.cover.top),
+        cover_bottom: color(card.cover.bottom),
         genre: card.genre.as_str().into(),
         version: card.version.as_str().into(),
         size: card.size.as_str().into(),

@@ -34,11 +34,60 @@ impl CardState {
     }
 }
 
+/// A generated cover, for a game without art: its initials on colours
+/// chosen from its id, so every card is recognisable and always looks the
+/// same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cover {
+    pub initials: String,
+    /// Top and bottom of its gradient, RGB.
+    pub top: [u8; 3],
+    pub bottom: [u8; 3],
+}
+
+/// Words a cover's initials skip.
+const MINOR_WORDS: &[&str] = &["the", "of", "for", "and"];
+
+impl Cover {
+    pub fn of(id: &str, name: &str) -> Cover {
+        let words: Vec<&str> = name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let major: Vec<&&str> = words.iter().filter(|w| !MINOR_WORDS.contains(&w.to_lowercase().as_str())).collect();
+        let chosen = if major.is_empty() { words.iter().collect() } else { major };
+        let initials: String = match chosen.as_slice() {
+            [] => "?".to_owned(),
+            [one] => one.chars().take(2).collect(),
+            [first, second, ..] => first.chars().take(1).chain(second.chars().take(1)).collect(),
+        };
+        // FNV-1a: the same id always gives the same hue.
+        let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        let hue = (hash % 360) as f32;
+        Cover { initials: initials.to_uppercase(), top: hsv(hue, 0.55, 0.62), bottom: hsv(hue + 35.0, 0.65, 0.34) }
+    }
+}
+
+/// An RGB colour from hue (degrees), saturation and value (0 to 1).
+fn hsv(hue: f32, saturation: f32, value: f32) -> [u8; 3] {
+    let h = (hue.rem_euclid(360.0)) / 60.0;
+    let c = value * saturation;
+    let x = c * (1.0 - (h % 2.0 - 1.0).abs());
+    let (r, g, b) = match h as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = value - c;
+    [r, g, b].map(|v| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8)
+}
+
 /// One card as the grid shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Card {
     pub id: String,
     pub name: String,
+    pub cover: Cover,
     pub genre: String,
     pub version: String,
     pub size: String,
@@ -60,6 +109,7 @@ impl Card {
         Card {
             id: row.id.clone(),
             name: row.name.clone(),
+            cover: Cover::of(&row.id, &row.name),
             genre: row.genre.clone(),
             version,
             size: if row.size == 0 { String::new() } else { format_size(row.size) },
@@ -223,6 +273,19 @@ mod tests {
         assert_eq!(row_changes(&before, &after, |c| c.id.clone()), RowChanges::Rows(vec![row]));
         let fewer = cards(&view, Filter::OnThisPc, "", Sort::Name);
         assert_eq!(row_changes(&after, &fewer, |c| c.id.clone()), RowChanges::All);
+    }
+
+    #[test]
+    fn covers_are_the_games_initials_on_colours_of_their_own() {
+        assert_eq!(Cover::of("wesnoth", "The Battle for Wesnoth").initials, "BW");
+        assert_eq!(Cover::of("0ad", "0 A.D.").initials, "0A");
+        assert_eq!(Cover::of("xonotic", "Xonotic").initials, "XO");
+        assert_eq!(Cover::of("x", "").initials, "?");
+        assert_eq!(Cover::of("xonotic", "Xonotic"), Cover::of("xonotic", "Xonotic"), "always the same");
+        assert_ne!(Cover::of("xonotic", "A").top, Cover::of("openarena", "A").top, "told apart by id");
+        assert_eq!(hsv(0.0, 1.0, 1.0), [255, 0, 0]);
+        assert_eq!(hsv(120.0, 1.0, 0.5), [0, 128, 0]);
+        assert_eq!(hsv(600.0, 0.0, 1.0), [255, 255, 255]);
     }
 
     #[test]
