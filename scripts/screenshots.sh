@@ -95,11 +95,15 @@ shot() { import -window root "$OUT/$1"; echo "screenshots: $OUT/$1"; }
 click() { xdotool mousemove "$1" "$2" click 1; sleep "${3:-0.5}"; }
 
 # Three columns of cards about 314x138 at x = 12 + 326 * column and
-# y = 56 + 12 + 150 * row, sorted by name: 0 A.D., Armagetron Advanced,
-# AssaultCube, BZFlag, Freeciv, Hedgewars, ...
-click 600 180 5          # "Download" on Armagetron Advanced (row 0, column 1)
+# y = 56 + 12 + 150 * row, games here first: 0 A.D., AssaultCube, BZFlag,
+# then those a peer offers, Armagetron Advanced, Hedgewars, then the rest.
+shot 0-library.png
+click 444 28 0.5         # the search box
+xdotool type --delay 20 "armagetron"; sleep 0.5
+click 285 180 5          # "Download" on the one card left
+xdotool key ctrl+a BackSpace; sleep 1
 shot 1-library-downloading.png
-click 420 100 2          # the card itself: its detail view
+click 420 100 2          # Armagetron Advanced, now downloading (row 0, column 1): its detail view
 shot 2-detail-downloading.png
 click 791 65 1           # the detail view's Close
 worker=$(pgrep -f "lanspread-worker ipc .*--games $WORK/games" | head -1)
@@ -116,7 +120,7 @@ shot 6-peers.png
 click 812 279 1          # Trust on lan-box (peers in name order: attic-pc, lan-box)
 shot 7-peers-trusted.png
 xdotool key Escape; sleep 0.5 # closes the peer list, though its Trust button has the focus
-click 760 250 2          # Hedgewars (row 1, column 2): its detail view
+click 420 250 2          # Hedgewars (row 1, column 1): its detail view
 shot 8-detail-trusted.png
 xdotool key Escape; sleep 0.5
 

@@ -59,6 +59,7 @@ fn library_view() -> ViewState {
         installed,
         size: 412_000_000,
         installed_version: installed.then(|| version.into()),
+        partial: None,
     };
     apply(IpcEvent::Library(LibrarySnapshot {
         game_dir: "/games".into(),
@@ -119,7 +120,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
         "OpenArena",
         "Installed",
         "Xonotic",
-        "Available from 2 peers",
+        "From 2 peers",
         "Wesnoth",
         "Downloaded",
         "0 A.D.",
@@ -438,6 +439,7 @@ fn play_starts_the_game_and_the_card_shows_it_running_until_it_exits() {
         installed: true,
         size: 1,
         installed_version: Some("0.8.8".into()),
+        partial: None,
     };
     let game_dir = games.path().display().to_string();
     apply(IpcEvent::Library(LibrarySnapshot { game_dir, revision: 1, games: vec![installed] }));
@@ -464,4 +466,32 @@ fn play_starts_the_game_and_the_card_shows_it_running_until_it_exits() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!((count(&window, "Running"), count(&window, "Play OpenArena")), (0, 1), "back once it exited");
+}
+
+/// A download that stopped (cancelled, or the PC was switched off) shows
+/// how far it got and resumes with one click.
+#[test]
+fn a_stopped_download_shows_resume_with_its_percent() {
+    let mut view = library_view();
+    let stopped = LocalGame {
+        id: "teeworlds".into(),
+        version: None,
+        installed: false,
+        size: 36,
+        installed_version: None,
+        partial: Some(lanspread_proto::ipc::PartialDownload {
+            version: "0.7.5".into(),
+            bytes_done: 36,
+            bytes_total: 100,
+        }),
+    };
+    view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
+        game_dir: "/games".into(),
+        revision: 4,
+        games: vec![stopped],
+    })));
+    let (window, _ui, sent, _dir) = window_with(view);
+    assert_eq!(count(&window, "Download stopped"), 1);
+    click(&window, "Resume (36%) Teeworlds");
+    assert_eq!(*sent.borrow(), [command("teeworlds", |id| IpcCommand::DownloadGame { id })]);
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use lanspread_proto::game::compare_versions;
 use lanspread_proto::ipc::{
     ActiveOperation, FailureKind, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind,
-    PeerSummary, Progress,
+    PartialDownload, PeerSummary, Progress,
 };
 pub use lanspread_proto::units::format_size;
 use lanspread_proto::{CatalogEntry, PeerId};
@@ -28,6 +28,9 @@ pub enum GameStatus {
     UpdateAvailable,
     /// A newer version is downloaded; `local/` still holds the older one.
     UpdateDownloaded,
+    /// A download stopped before the end (cancelled, or the PC stopped);
+    /// downloading again resumes it.
+    Stopped,
     /// A download or update is running (or paused).
     Downloading,
     Installing,
@@ -39,11 +42,12 @@ impl GameStatus {
     pub fn label(self, peers: u32) -> String {
         match self {
             GameStatus::Unavailable => "Not on this PC".into(),
-            GameStatus::Available => format!("Available from {peers} {}", if peers == 1 { "peer" } else { "peers" }),
+            GameStatus::Available => format!("From {peers} {}", if peers == 1 { "peer" } else { "peers" }),
             GameStatus::Downloaded => "Downloaded".into(),
             GameStatus::Installed => "Installed".into(),
             GameStatus::UpdateAvailable => "Update available".into(),
             GameStatus::UpdateDownloaded => "Update downloaded".into(),
+            GameStatus::Stopped => "Download stopped".into(),
             GameStatus::Downloading => "Downloading".into(),
             GameStatus::Installing => "Installing".into(),
             GameStatus::Uninstalling => "Uninstalling".into(),
@@ -77,6 +81,8 @@ pub enum CardAction {
     Update,
     /// Installed and current: start it.
     Play,
+    /// A stopped download: download again from where it stopped.
+    Resume,
 }
 
 impl CardAction {
@@ -86,6 +92,7 @@ impl CardAction {
             CardAction::Install => "Install",
             CardAction::Update => "Update",
             CardAction::Play => "Play",
+            CardAction::Resume => "Resume",
         }
     }
 
@@ -97,6 +104,7 @@ impl CardAction {
             CardAction::Download => Some(IpcCommand::DownloadGame { id }),
             CardAction::Install => Some(IpcCommand::InstallGame { id }),
             CardAction::Update => Some(IpcCommand::FetchLatest { id }),
+            CardAction::Resume => Some(IpcCommand::DownloadGame { id }),
             CardAction::Play => None,
         }
     }
@@ -110,6 +118,7 @@ pub fn action_for(status: GameStatus) -> Option<CardAction> {
         GameStatus::Downloaded | GameStatus::UpdateDownloaded => Some(CardAction::Install),
         GameStatus::UpdateAvailable => Some(CardAction::Update),
         GameStatus::Installed => Some(CardAction::Play),
+        GameStatus::Stopped => Some(CardAction::Resume),
         GameStatus::Unavailable
         | GameStatus::Downloading
         | GameStatus::Installing
@@ -161,6 +170,8 @@ pub struct GameRow {
     pub paused: bool,
     /// Started with Play and not exited yet.
     pub running: bool,
+    /// How far a stopped download got.
+    pub partial: Option<PartialDownload>,
 }
 
 impl GameRow {
@@ -171,7 +182,12 @@ impl GameRow {
     /// 0 for a game here (or being fetched), 1 for one a peer offers, 2
     /// for one nobody has.
     fn readiness(&self) -> u8 {
-        if self.local_version.is_some() || self.installed || self.status.is_busy() || self.paused {
+        if self.local_version.is_some()
+            || self.installed
+            || self.status.is_busy()
+            || self.paused
+            || self.partial.is_some()
+        {
             0
         } else if self.network_version.is_some() {
             1
@@ -183,7 +199,7 @@ impl GameRow {
     fn matches(&self, filter: Filter, query: &str) -> bool {
         let shown = match filter {
             Filter::All => true,
-            Filter::OnThisPc => self.local_version.is_some() || self.installed || self.status.is_busy(),
+            Filter::OnThisPc => self.readiness() == 0,
             Filter::OnNetwork => self.network_version.is_some(),
         };
         let query = query.trim().to_lowercase();
@@ -433,6 +449,7 @@ impl ViewState {
             progress: self.progress.get(id).cloned(),
             paused: operation.is_some_and(|op| op.paused),
             running: self.running.contains(id),
+            partial: local.and_then(|l| l.partial.clone()),
         }
     }
 }
@@ -448,6 +465,7 @@ pub fn status_of(local: Option<&LocalGame>, network: Option<&NetworkGame>) -> Ga
             if older { GameStatus::UpdateDownloaded } else { GameStatus::Installed }
         }
         (Some(_), _) => GameStatus::Downloaded,
+        (None, _) if local.is_some_and(|l| l.partial.is_some()) => GameStatus::Stopped,
         (None, Some(_)) => GameStatus::Available,
         (None, None) => GameStatus::Unavailable,
     }
@@ -531,6 +549,7 @@ mod tests {
             installed,
             size: 10,
             installed_version: installed.then(|| version.map(Into::into)).flatten(),
+            partial: None,
         }
     }
 
@@ -559,8 +578,8 @@ mod tests {
         assert_eq!(status_of(Some(&updated), Some(&net("1.10", 1))), GameStatus::UpdateDownloaded);
         updated.installed_version = None;
         assert_eq!(status_of(Some(&updated), None), GameStatus::Installed, "installed by hand: taken as current");
-        assert_eq!(GameStatus::Available.label(1), "Available from 1 peer");
-        assert_eq!(GameStatus::Available.label(3), "Available from 3 peers");
+        assert_eq!(GameStatus::Available.label(1), "From 1 peer");
+        assert_eq!(GameStatus::Available.label(3), "From 3 peers");
     }
 
     #[test]
@@ -628,6 +647,7 @@ mod tests {
                 installed: true,
                 size: 100,
                 installed_version: Some("0.8.5".into()),
+                partial: None,
             }],
         })));
         view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![

@@ -169,6 +169,17 @@ pub struct LocalGame {
     /// The version `local/` was installed from, when LanSpread installed it.
     /// Differs from `version` when an update was downloaded but not installed.
     pub installed_version: Option<String>,
+    /// A download that stopped before the end (its journal is there).
+    pub partial: Option<PartialDownload>,
+}
+
+/// How far a download that stopped got: a later download of the same
+/// version resumes from there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialDownload {
+    pub version: String,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
 }
 
 /// The local library.

@@ -3,8 +3,8 @@
 use lanspread_proto::frame::{self, FrameDecoder, FrameError, Message};
 use lanspread_proto::game::{CatalogEntry, LaunchCommand, LaunchOs, PeerId};
 use lanspread_proto::ipc::{
-    FailureKind, HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, PeerSpeed, Phase,
-    Progress, WorkerHello,
+    FailureKind, HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, PartialDownload,
+    PeerSpeed, Phase, Progress, WorkerHello,
 };
 use lanspread_proto::peer::{
     ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Hello, PartyProof, PeerError, PeerRequest, PeerResponse,
@@ -221,6 +221,11 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
                     .into_iter()
                     .map(|(id, version, installed, size)| LocalGame {
                         installed_version: version.clone(),
+                        partial: (!installed).then(|| PartialDownload {
+                            version: "2".into(),
+                            bytes_done: size / 2,
+                            bytes_total: size,
+                        }),
                         id,
                         version,
                         installed,

@@ -32,7 +32,7 @@ pub(super) fn card(card: &Card) -> GameCard {
         size: card.size.as_str().into(),
         badge: card.badge.as_str().into(),
         state: state(card.state),
-        action: card.action.into(),
+        action: card.action.as_str().into(),
         busy: card.busy,
         fraction: card.fraction,
         percent: card.percent.as_str().into(),

@@ -420,6 +420,7 @@ fn library_snapshot(state: &LibraryState) -> LibrarySnapshot {
                 installed: g.installed,
                 size: g.size,
                 installed_version: g.installed_version.clone(),
+                partial: g.partial.clone(),
             })
             .collect(),
     }

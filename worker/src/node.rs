@@ -16,6 +16,7 @@ use crate::catalog::Catalog;
 use crate::discovery::access::{GameSources, PeerAccess};
 use crate::discovery::known::KnownPeers;
 use crate::discovery::{self, OwnIdentity, Peers, mdns};
+use crate::download;
 use crate::events::NodeEvent;
 use crate::faults::Faults;
 use crate::install;
@@ -113,8 +114,11 @@ impl Node {
         let (busy, busy_games) = watch::channel(Arc::default());
         let library = options.games_dir.clone().map(|dir| {
             let index = options.state_dir.join(HASH_INDEX_FILE);
-            let recover: library::Recover = |dir, catalog, busy| drop(install::recover_game_dir(dir, catalog, busy));
-            Library::start(dir, options.catalog.clone(), &index, busy_games, recover, cancel.clone())
+            let tools = library::RootTools {
+                recover: |dir, catalog, busy| drop(install::recover_game_dir(dir, catalog, busy)),
+                partial: download::partial_download,
+            };
+            Library::start(dir, options.catalog.clone(), &index, busy_games, tools, cancel.clone())
         });
         let (candidate_tx, candidate_rx) = mpsc::unbounded_channel();
         if let Some(library) = &library {

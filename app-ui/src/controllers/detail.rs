@@ -192,6 +192,7 @@ mod tests {
             installed: true,
             size: 100,
             installed_version: Some("0.8.5".into()),
+            partial: None,
         };
         let library = LibrarySnapshot { game_dir: "/games".into(), revision: 1, games: vec![local] };
         view.apply(SupervisorEvent::Worker(IpcEvent::Library(library)));
@@ -236,7 +237,8 @@ mod tests {
     fn cards_carry_their_state_and_their_button_does_what_it_says() {
         let view = view();
         let cards = cards(&view, Filter::OnNetwork, "", Sort::Name);
-        let states: Vec<(&str, CardState, &str)> = cards.iter().map(|c| (c.id.as_str(), c.state, c.action)).collect();
+        let states: Vec<(&str, CardState, &str)> =
+            cards.iter().map(|c| (c.id.as_str(), c.state, c.action.as_str())).collect();
         assert_eq!(
             states,
             [("wesnoth", CardState::Available, "Download"), ("xonotic", CardState::UpdateAvailable, "Update")]

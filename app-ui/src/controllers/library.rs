@@ -3,7 +3,7 @@
 use lanspread_proto::ipc::IpcCommand;
 
 use super::fraction;
-use crate::view::{GameRow, GameStatus, ViewState, badge, format_percent, format_size, format_speed};
+use crate::view::{CardAction, GameRow, GameStatus, ViewState, badge, format_percent, format_size, format_speed};
 
 /// The look of a card's badge (the `.slint` side colours by it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl CardState {
         match status {
             GameStatus::Unavailable => CardState::Absent,
             GameStatus::Available => CardState::Available,
-            GameStatus::Downloaded | GameStatus::UpdateDownloaded => CardState::Downloaded,
+            GameStatus::Downloaded | GameStatus::UpdateDownloaded | GameStatus::Stopped => CardState::Downloaded,
             GameStatus::Installed => CardState::Installed,
             GameStatus::UpdateAvailable => CardState::UpdateAvailable,
             GameStatus::Downloading | GameStatus::Installing | GameStatus::Uninstalling | GameStatus::Removing => {
@@ -94,7 +94,7 @@ pub struct Card {
     pub badge: String,
     pub state: CardState,
     /// The label of the card's button; empty for none.
-    pub action: &'static str,
+    pub action: String,
     pub busy: bool,
     pub fraction: f32,
     pub percent: String,
@@ -115,12 +115,24 @@ impl Card {
             size: if row.size == 0 { String::new() } else { format_size(row.size) },
             badge: badge(row),
             state: CardState::of(row.status),
-            action: row.action().map_or("", |a| a.label()),
+            action: action_label(row),
             busy: row.status.is_busy(),
             fraction: fraction(done, total),
             percent: if row.progress.is_some() { format_percent(done, total) } else { "…".into() },
             speed: if row.progress.is_some() && !row.paused { format_speed(speed) } else { String::new() },
         }
+    }
+}
+
+/// The label of a row's button: "Resume (36%)" says how far a stopped
+/// download got.
+pub fn action_label(row: &GameRow) -> String {
+    match (row.action(), &row.partial) {
+        (Some(CardAction::Resume), Some(partial)) => {
+            format!("Resume ({})", format_percent(partial.bytes_done, partial.bytes_total))
+        }
+        (Some(action), _) => action.label().to_owned(),
+        (None, _) => String::new(),
     }
 }
 
@@ -214,6 +226,7 @@ mod tests {
             installed: true,
             size: 1000,
             installed_version: Some("1.0".into()),
+            partial: None,
         };
         let games = vec![local("game03"), local("game07")];
         view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
@@ -261,6 +274,7 @@ mod tests {
             installed,
             size: 1000,
             installed_version: installed.then(|| "1.0".into()),
+            partial: None,
         };
         let games = vec![local("game03", true), local("game07", false)];
         view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
@@ -286,6 +300,29 @@ mod tests {
         assert_eq!(hsv(0.0, 1.0, 1.0), [255, 0, 0]);
         assert_eq!(hsv(120.0, 1.0, 0.5), [0, 128, 0]);
         assert_eq!(hsv(600.0, 0.0, 1.0), [255, 255, 255]);
+    }
+
+    #[test]
+    fn a_stopped_download_offers_resume_with_how_far_it_got() {
+        let mut view = view();
+        let stopped = LocalGame {
+            id: "game05".into(),
+            version: None,
+            installed: false,
+            size: 360,
+            installed_version: None,
+            partial: Some(lanspread_proto::ipc::PartialDownload {
+                version: "1.0".into(),
+                bytes_done: 360,
+                bytes_total: 1000,
+            }),
+        };
+        let library = LibrarySnapshot { game_dir: "/g".into(), revision: 3, games: vec![stopped] };
+        view.apply(SupervisorEvent::Worker(IpcEvent::Library(library)));
+        let card = cards(&view, Filter::All, "", Sort::ReadyFirst).into_iter().find(|c| c.id == "game05").unwrap();
+        assert_eq!((card.badge.as_str(), card.action.as_str()), ("Download stopped", "Resume (36%)"));
+        assert_eq!(act(&view, "game05"), Some(Act::Send(IpcCommand::DownloadGame { id: "game05".into() })));
+        assert_eq!(cards(&view, Filter::All, "", Sort::ReadyFirst)[0].id, "game05", "a stopped download is here");
     }
 
     #[test]

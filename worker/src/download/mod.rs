@@ -271,6 +271,21 @@ pub(crate) fn progress_of(
     }
 }
 
+/// How far a download that stopped in `root` got, from its journal: the
+/// bytes of the chunks it wrote (each is checked again when it resumes).
+pub fn partial_download(root: &Path) -> Option<lanspread_proto::ipc::PartialDownload> {
+    let resume = Journal::load(root)?;
+    let manifest = &resume.manifest;
+    // Our own file, but a file on disk: its sizes are checked before they are added.
+    storage::check_manifest(manifest).ok()?;
+    let bytes_done = resume.candidates.iter().map(|&chunk| storage::chunk_len(manifest, chunk)).sum();
+    Some(lanspread_proto::ipc::PartialDownload {
+        version: manifest.version.clone(),
+        bytes_done,
+        bytes_total: manifest.total_size(),
+    })
+}
+
 /// The file list that counts for a game (see [`trust::agree`]) and the
 /// connections of the peers that have it. Peers that failed or disagree
 /// are reported and closed; `Err` says why no list counts.

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lanspread_proto::ipc::PartialDownload;
 use lanspread_proto::peer::{FileEntry, GameList, GameManifest, GameSummary};
 use tokio::sync::{mpsc, watch as state_watch};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,8 @@ pub struct LocalGameState {
     /// Present once every payload file is hashed (and no operation has
     /// changed the root since).
     pub manifest: Option<Arc<GameManifest>>,
+    /// A download that stopped before the end.
+    pub partial: Option<PartialDownload>,
 }
 
 /// The published state of the library.
@@ -75,10 +78,16 @@ impl LibraryState {
     }
 }
 
-/// Finishes or undoes, in every root of a game directory but the busy
-/// ones, what a crash interrupted (the install transactions' recovery,
-/// given by the node so the library does not depend on installing).
-pub type Recover = fn(game_dir: &Path, catalog: &Catalog, busy: &BTreeSet<String>);
+/// What the library asks of the install and download code about game
+/// roots, given by the node so the library depends on neither.
+#[derive(Debug, Clone, Copy)]
+pub struct RootTools {
+    /// Finishes or undoes, in every root of a game directory but the busy
+    /// ones, what a crash interrupted (the install transactions' recovery).
+    pub recover: fn(game_dir: &Path, catalog: &Catalog, busy: &BTreeSet<String>),
+    /// How far a download that stopped in a root got (its journal).
+    pub partial: fn(root: &Path) -> Option<PartialDownload>,
+}
 
 /// The games an operation is changing, published by the worker's
 /// operation table ([`crate::operations`]): the library neither scans,
@@ -114,7 +123,7 @@ impl Library {
         catalog: Arc<Catalog>,
         index_path: &Path,
         busy: BusyGames,
-        recover: Recover,
+        tools: RootTools,
         cancel: CancellationToken,
     ) -> Self {
         let initial = LibraryState {
@@ -133,7 +142,7 @@ impl Library {
             index: Arc::new(Mutex::new(HashIndex::load(index_path))),
             state: Arc::new(state_tx),
             busy: busy.clone(),
-            recover,
+            tools,
         };
         let service = Service { pass, requests: requests.clone() };
         tokio::spawn(service.run(rx, cancel));
@@ -350,7 +359,7 @@ struct Pass {
     state: Arc<state_watch::Sender<Arc<LibraryState>>>,
     /// Games an operation is changing: left alone by this pass.
     busy: BusyGames,
-    recover: Recover,
+    tools: RootTools,
 }
 
 impl Pass {
@@ -374,7 +383,7 @@ impl Pass {
             // A copy: recovery may take long, and the operation table
             // publishes to this watch.
             let busy = self.busy.borrow().clone();
-            (self.recover)(&self.game_dir, &self.catalog, &busy);
+            (self.tools.recover)(&self.game_dir, &self.catalog, &busy);
         }
         let mut scanned: Vec<(String, Option<ScannedGame>)> = if pending.all {
             let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
@@ -415,7 +424,8 @@ impl Pass {
                         let old_manifest = games.get(id).and_then(|old| old.manifest.clone());
                         let manifest = old_manifest
                             .filter(|m| Some(&m.version) == game.version.as_ref() && !released.contains(id));
-                        games.insert(id.clone(), state_of(game, manifest));
+                        let partial = (self.tools.partial)(&self.game_dir.join(id));
+                        games.insert(id.clone(), state_of(game, manifest, partial));
                     }
                 }
             }
@@ -486,7 +496,11 @@ impl Pass {
     }
 }
 
-fn state_of(game: &ScannedGame, manifest: Option<Arc<GameManifest>>) -> LocalGameState {
+fn state_of(
+    game: &ScannedGame,
+    manifest: Option<Arc<GameManifest>>,
+    partial: Option<PartialDownload>,
+) -> LocalGameState {
     LocalGameState {
         id: game.id.clone(),
         version: game.version.clone(),
@@ -494,5 +508,6 @@ fn state_of(game: &ScannedGame, manifest: Option<Arc<GameManifest>>) -> LocalGam
         installed_version: game.installed_version.clone(),
         size: game.size(),
         manifest,
+        partial,
     }
 }

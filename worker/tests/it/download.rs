@@ -194,6 +194,10 @@ fn cancel_exits_non_zero_and_a_second_fetch_completes() {
     assert_eq!(json_lines(&fetch, "cancelled").len(), 1);
     assert!(fetch.log().contains("cancelled"), "{}", fetch.log());
     assert_not_downloaded(&lab.out().join(GAME));
+    // The library tells the UI how far it got, so it can offer Resume.
+    let partial = lanspread_worker::download::partial_download(&lab.out().join(GAME)).expect("a stopped download");
+    assert_eq!(partial.version, "0.8.10");
+    assert!(partial.bytes_done > 0 && partial.bytes_done < partial.bytes_total, "{partial:?}");
 
     let mut again = lab.fetch("again");
     assert_eq!(again.wait_exit(Duration::from_secs(120)), Some(0), "{}", again.log());
