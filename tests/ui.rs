@@ -494,4 +494,9 @@ fn a_stopped_download_shows_resume_with_its_percent() {
     assert_eq!(count(&window, "Download stopped"), 1);
     click(&window, "Resume (36%) Teeworlds");
     assert_eq!(*sent.borrow(), [command("teeworlds", |id| IpcCommand::DownloadGame { id })]);
+    // Or its files go, from its detail view.
+    click(&window, "Details of Teeworlds");
+    click(&window, "Delete partial download");
+    click(&window, "Delete files");
+    assert_eq!(sent.borrow().last(), Some(&command("teeworlds", |id| IpcCommand::RemoveDownloaded { id })));
 }

@@ -105,7 +105,8 @@ pub enum IpcCommand {
     UninstallGame {
         id: GameId,
     },
-    /// Delete the whole game root (only for a downloaded, not installed game).
+    /// Delete the whole game root (only for a downloaded, or partly
+    /// downloaded, game that is not installed).
     RemoveDownloaded {
         id: GameId,
     },

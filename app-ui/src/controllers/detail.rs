@@ -50,6 +50,9 @@ pub struct Detail {
     pub install_label: &'static str,
     pub can_uninstall: bool,
     pub can_remove: bool,
+    /// "Remove downloaded files", or "Delete partial download" for a
+    /// download that stopped before the end.
+    pub remove_label: &'static str,
     pub can_view_files: bool,
     pub busy: bool,
     pub can_cancel: bool,
@@ -126,7 +129,8 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
             _ => "Install",
         },
         can_uninstall: row.installed,
-        can_remove: downloaded && !row.installed,
+        can_remove: (downloaded || row.partial.is_some()) && !row.installed,
+        remove_label: if downloaded { "Remove downloaded files" } else { "Delete partial download" },
         can_view_files: downloaded || row.installed,
         busy: row.status.is_busy(),
         can_cancel: matches!(row.status, GameStatus::Downloading | GameStatus::Installing),

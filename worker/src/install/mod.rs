@@ -256,7 +256,7 @@ pub fn remove_downloaded(lock: &RootLock, faults: &Faults) -> Result<(), Install
             InstallError::Refused(format!("{id} is installed: uninstall it first; nothing was deleted"))
         }
         Refusal::NotDownloaded => InstallError::Refused(format!(
-            "{}: no regular {VERSION_FILE} at its root, so it is not a finished download; nothing was deleted",
+            "{}: no regular {VERSION_FILE} or download journal at its root, so it is no download; nothing was deleted",
             root.display()
         )),
     })?;

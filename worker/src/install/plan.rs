@@ -50,6 +50,8 @@ pub struct RootFacts {
     pub backup: Found,
     /// `version.ini` is a regular file: the download is finished.
     pub downloaded: bool,
+    /// A download's journal is there: a download stopped before the end.
+    pub partial: bool,
     /// The intent log, when there is a readable one.
     pub log: Option<Intent>,
 }
@@ -167,8 +169,8 @@ pub fn uninstall(facts: &RootFacts) -> Vec<Action> {
     ]
 }
 
-/// Deleting the root of a downloaded, not installed game; `version` (from
-/// `version.ini`) goes into the log.
+/// Deleting the root of a downloaded (or partly downloaded), not installed
+/// game; `version` (from `version.ini`) goes into the log.
 pub fn remove(facts: &RootFacts, version: Option<String>) -> Result<Vec<Action>, Refusal> {
     match facts.root {
         Found::Nothing => return Err(Refusal::Missing),
@@ -178,7 +180,7 @@ pub fn remove(facts: &RootFacts, version: Option<String>) -> Result<Vec<Action>,
     if facts.local.exists() {
         return Err(Refusal::Installed);
     }
-    if !facts.downloaded {
+    if !facts.downloaded && !facts.partial {
         return Err(Refusal::NotDownloaded);
     }
     let mut steps = vec![

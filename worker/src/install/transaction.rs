@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::intent::{INTENT_FILE, Intent};
 use super::plan::{Action, Found, Place, RootFacts};
 use super::{BACKUP_DIR, InstallError, OWNED_MARKER, STAGING_DIR, io_at};
+use crate::download::journal::JOURNAL_FILE;
 use crate::faults::Faults;
 use crate::library::scan::{INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
 use crate::platform::fs::{remove_atomic, remove_file_if_present, sync_parent, write_atomic};
@@ -25,6 +26,7 @@ pub fn read_facts(root: &Path) -> RootFacts {
         staging: found(&root.join(STAGING_DIR)),
         backup: found(&root.join(BACKUP_DIR)),
         downloaded: fs::symlink_metadata(root.join(VERSION_FILE)).is_ok_and(|m| m.is_file()),
+        partial: fs::symlink_metadata(root.join(JOURNAL_FILE)).is_ok_and(|m| m.is_file()),
         log,
     }
 }

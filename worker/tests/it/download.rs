@@ -228,6 +228,26 @@ fn a_closed_pipe_ends_fetch_quietly() {
     assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }
 
+/// A download that stopped before the end can be deleted like a finished
+/// one: its files and journal go, nothing else.
+#[cfg(unix)]
+#[test]
+fn a_stopped_download_can_be_deleted() {
+    let lab = Lab::new(16 * MIB, 5, &[&[DELAY, "300"]]);
+    let mut fetch = lab.fetch("fetch");
+    wait_for_fraction(&fetch, 0.2);
+    fetch.signal("INT");
+    assert_eq!(fetch.wait_exit(Duration::from_secs(20)), Some(130), "{}", fetch.log());
+    let root = lab.out().join(GAME);
+    assert!(lanspread_worker::download::partial_download(&root).is_some());
+    let mut remove = Command::new(WORKER);
+    remove.args(["remove", GAME, "--games"]).arg(lab.out());
+    let output = crate::support::run_logged(remove);
+    assert!(output.status.success(), "{}", crate::support::stderr(&output));
+    assert!(!root.exists(), "the partial download is gone");
+    assert!(lab.out().is_dir(), "the game directory stays");
+}
+
 #[cfg(unix)]
 #[test]
 fn not_enough_space_is_refused_before_anything_is_written() {

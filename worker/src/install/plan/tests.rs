@@ -9,6 +9,7 @@ fn facts() -> RootFacts {
         staging: Found::Nothing,
         backup: Found::Nothing,
         downloaded: true,
+        partial: false,
         log: None,
     }
 }
@@ -111,6 +112,8 @@ fn remove_is_refused_unless_the_root_is_a_finished_download_not_installed() {
     assert_eq!(remove(&installed(), None), Err(Refusal::Installed));
     assert_eq!(remove(&RootFacts { local: Found::Other, ..facts() }, None), Err(Refusal::Installed));
     assert_eq!(remove(&RootFacts { downloaded: false, ..facts() }, None), Err(Refusal::NotDownloaded));
+    // A download that stopped before the end may be deleted too.
+    assert!(remove(&RootFacts { downloaded: false, partial: true, ..facts() }, None).is_ok());
     let steps = remove(&facts(), Some("1.0".into())).unwrap();
     assert_eq!(
         moves(&steps),
