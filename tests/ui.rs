@@ -133,7 +133,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
         "2 peers ▾",
         "↓ 11.8 MB/s",
         "↑ 2.5 MB/s",
-        "Worker: Running",
+        "Ready",
     ] {
         assert_eq!(count(&window, text), 1, "{text:?} is shown once");
     }

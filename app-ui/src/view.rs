@@ -525,13 +525,13 @@ pub fn format_percent(done: u64, total: u64) -> String {
 pub fn worker_label(state: Option<&WorkerState>) -> String {
     match state {
         None | Some(WorkerState::Starting) => "Starting…".into(),
-        Some(WorkerState::Running { .. }) => "Running".into(),
+        Some(WorkerState::Running { .. }) => "Ready".into(),
         Some(WorkerState::Restarting { reason, retry_in }) => {
-            format!("Restarting in {:.1} s (worker {reason})", retry_in.as_secs_f64())
+            format!("Reconnecting in {:.1} s (the background service {reason})", retry_in.as_secs_f64())
         }
         Some(WorkerState::CrashLoop { reason, log_file }) => {
             let log = log_file.as_ref().map(|p| format!("; log: {}", p.display())).unwrap_or_default();
-            format!("Stopped after repeated crashes (worker {reason}){log}")
+            format!("Stopped: the background service failed again and again ({reason}){log}")
         }
         Some(WorkerState::Stopped) => "Stopped".into(),
     }

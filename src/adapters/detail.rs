@@ -28,6 +28,7 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         supplied: d.supplied.into(),
         others: d.others.into(),
         badge: d.badge.into(),
+        note: d.note.into(),
         primary: d.primary.into(),
         can_play: d.can_play,
         running: d.running,

@@ -41,6 +41,8 @@ pub struct Detail {
     /// Other versions on offer, and why they are not fetched.
     pub others: String,
     pub badge: String,
+    /// What the user can do when nothing can be done here now.
+    pub note: &'static str,
     /// "Download" or "Update" when that is the main action, else empty.
     pub primary: &'static str,
     /// Installed and not running: Play comes first.
@@ -119,6 +121,12 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
         supplied,
         others,
         badge: badge(row),
+        note: match row.status {
+            GameStatus::Unavailable => {
+                "No PC on the network has this game right now. It can be downloaded as soon as one that has it is on."
+            }
+            _ => "",
+        },
         primary,
         can_play: row.action() == Some(CardAction::Play),
         running: row.running,
@@ -232,7 +240,19 @@ mod tests {
         assert_eq!(shown.primary, "Download");
         assert!(!shown.can_install && !shown.can_uninstall && !shown.can_view_files);
         assert_eq!(shown.message, "refused");
+        let mut view = view;
+        let entry = lanspread_proto::CatalogEntry {
+            id: "0ad".into(),
+            name: "0 A.D.".into(),
+            description: String::new(),
+            genre: String::new(),
+            max_players: 8,
+            launch: Vec::new(),
+        };
+        view.apply(SupervisorEvent::Worker(IpcEvent::Catalog(vec![entry])));
         assert_eq!(detail.open(&view, "0ad"), None, "nobody has it: nothing to ask");
+        let nobody = detail.model(&view, &BTreeSet::new()).unwrap();
+        assert!(nobody.note.starts_with("No PC on the network has this game") && nobody.primary.is_empty());
         detail.close();
         assert_eq!(detail.model(&view, &BTreeSet::new()), None);
     }
