@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::Context;
+use lanspread_app_ui::controllers::settings::CommandLine;
 use lanspread_app_ui::disk;
 use lanspread_app_ui::settings::Settings;
 use lanspread_app_ui::supervisor::SupervisorEvent;
@@ -58,7 +59,12 @@ impl std::fmt::Debug for App {
 impl App {
     /// Opens the window and starts the worker with `worker`; `saved` are
     /// the settings read at start, kept in `settings_file`.
-    pub fn start(worker: SupervisorConfig, saved: &Settings, settings_file: PathBuf) -> anyhow::Result<App> {
+    pub fn start(
+        worker: SupervisorConfig,
+        saved: &Settings,
+        settings_file: PathBuf,
+        command_line: CommandLine,
+    ) -> anyhow::Result<App> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let window = MainWindow::new().context("cannot open the window")?;
         let supervisor = {
@@ -71,6 +77,7 @@ impl App {
         let config = UiConfig {
             settings_file,
             trusted: saved.trusted_ids().into_iter().collect(),
+            command_line,
             background: Background::Threads,
         };
         let ui = adapters::connect(&window, config, move |request| drop(requests.send(request)));

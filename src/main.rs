@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use lanspread::app::App;
+use lanspread_app_ui::controllers::settings::CommandLine;
 use lanspread_app_ui::log::LogSink;
 use lanspread_app_ui::settings::{self, Settings};
 use lanspread_app_ui::supervisor::SupervisorConfig;
@@ -89,5 +90,7 @@ fn main() -> anyhow::Result<()> {
         worker_args: args.worker_args(&saved),
         log: Some(log),
     };
-    App::start(worker, &saved, settings_file)?.run()
+    let command_line =
+        CommandLine { game_dir: args.games.clone(), peers: args.peers.clone(), catalog: args.catalog.clone() };
+    App::start(worker, &saved, settings_file, command_line)?.run()
 }

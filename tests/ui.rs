@@ -83,6 +83,14 @@ fn library_view() -> ViewState {
 
 /// The window with its adapters; requests land in the returned list.
 fn window_with(view: ViewState) -> (MainWindow, Rc<adapters::Ui>, Rc<RefCell<Vec<UiRequest>>>, tempfile::TempDir) {
+    window_started_with(view, Default::default())
+}
+
+/// [`window_with`], the app started with `command_line`.
+fn window_started_with(
+    view: ViewState,
+    command_line: lanspread_app_ui::controllers::settings::CommandLine,
+) -> (MainWindow, Rc<adapters::Ui>, Rc<RefCell<Vec<UiRequest>>>, tempfile::TempDir) {
     i_slint_backend_testing::init_no_event_loop();
     let window = MainWindow::new().unwrap();
     let sent = Rc::new(RefCell::new(Vec::new()));
@@ -92,6 +100,7 @@ fn window_with(view: ViewState) -> (MainWindow, Rc<adapters::Ui>, Rc<RefCell<Vec
     let config = adapters::UiConfig {
         settings_file: dir.path().join("settings.json"),
         trusted: Default::default(),
+        command_line,
         background: adapters::Background::Inline,
     };
     let ui = adapters::connect(&window, config, move |r| sink.borrow_mut().push(r));
@@ -499,4 +508,21 @@ fn a_stopped_download_shows_resume_with_its_percent() {
     click(&window, "Delete partial download");
     click(&window, "Delete files");
     assert_eq!(sent.borrow().last(), Some(&command("teeworlds", |id| IpcCommand::RemoveDownloaded { id })));
+}
+
+/// Settings say which values the command line set for this run, beside
+/// the saved ones they override.
+#[test]
+fn settings_name_the_values_the_command_line_set() {
+    let command_line = lanspread_app_ui::controllers::settings::CommandLine {
+        game_dir: Some("/srv/lan-games".into()),
+        peers: vec!["10.0.0.2:47474".into()],
+        catalog: None,
+    };
+    let (window, _ui, _sent, _dir) = window_started_with(library_view(), command_line);
+    click(&window, "Settings");
+    let settings = window.global::<SettingsAdapter<'_>>();
+    let said = settings.get_in_effect();
+    assert!(said.contains("game directory /srv/lan-games") && said.contains("PC to ask 10.0.0.2:47474"), "{said}");
+    assert_eq!(count(&window, said.as_str()), 1, "shown in the panel");
 }

@@ -54,6 +54,8 @@ pub struct UiConfig {
     pub settings_file: PathBuf,
     /// The peers trusted in the saved settings, for the Trust buttons.
     pub trusted: BTreeSet<PeerId>,
+    /// What the command line set for this run.
+    pub command_line: lanspread_app_ui::controllers::settings::CommandLine,
     pub background: Background,
 }
 
@@ -120,7 +122,7 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
         free_space: Cell::new(None),
         trusted: RefCell::new(config.trusted),
         sink: Box::new(sink),
-        settings: settings::SettingsPanel::new(config.settings_file),
+        settings: settings::SettingsPanel::new(config.settings_file, config.command_line),
         jobs: match config.background {
             Background::Threads => helper_thread(),
             Background::Inline => None,

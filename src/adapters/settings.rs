@@ -6,7 +6,9 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use lanspread_app_ui::controllers::settings::{Fields, SettingsForm, applied, browse_start, list_folders, load, save};
+use lanspread_app_ui::controllers::settings::{
+    CommandLine, Fields, SettingsForm, applied, browse_start, list_folders, load, save,
+};
 use lanspread_app_ui::settings::InputError;
 use slint::{ComponentHandle, SharedString};
 
@@ -17,13 +19,14 @@ use crate::{MainWindow, SearchAdapter, SettingsAdapter, TrustedLine};
 #[derive(Debug)]
 pub(super) struct SettingsPanel {
     file: PathBuf,
+    command_line: CommandLine,
     form: RefCell<SettingsForm>,
     browse_path: RefCell<PathBuf>,
 }
 
 impl SettingsPanel {
-    pub(super) fn new(file: PathBuf) -> Self {
-        SettingsPanel { file, form: RefCell::default(), browse_path: RefCell::default() }
+    pub(super) fn new(file: PathBuf, command_line: CommandLine) -> Self {
+        SettingsPanel { file, command_line, form: RefCell::default(), browse_path: RefCell::default() }
     }
 
     pub(super) fn file(&self) -> &Path {
@@ -76,6 +79,7 @@ fn open(ui: &Rc<Ui>) {
             settings.set_show_party_key(false);
             settings.set_new_trusted("".into());
             show_lists(&window, ui);
+            settings.set_in_effect(ui.settings.command_line.in_effect().into());
             settings.set_error(error.into());
             settings.set_note("".into());
             settings.set_browsing(false);

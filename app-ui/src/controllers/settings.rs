@@ -32,6 +32,42 @@ pub struct TrustedLine {
     pub name: String,
 }
 
+/// What the app's command line set for this run: it wins over the saved
+/// settings until the app starts without it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandLine {
+    pub game_dir: Option<PathBuf>,
+    pub peers: Vec<String>,
+    pub catalog: Option<PathBuf>,
+}
+
+impl CommandLine {
+    /// What the panel says of the values in effect that the command line
+    /// gave, or nothing when it gave none.
+    pub fn in_effect(&self) -> String {
+        let mut given = Vec::new();
+        if let Some(dir) = &self.game_dir {
+            given.push(format!("game directory {}", dir.display()));
+        }
+        match self.peers.len() {
+            0 => {}
+            1 => given.push(format!("PC to ask {}", self.peers[0])),
+            n => given.push(format!("{n} PCs to ask ({})", self.peers.join(", "))),
+        }
+        if let Some(catalog) = &self.catalog {
+            given.push(format!("catalog {}", catalog.display()));
+        }
+        if given.is_empty() {
+            return String::new();
+        }
+        format!(
+            "In effect from the command line for this run: {}. The fields below are what is saved for starts \
+             without it.",
+            given.join("; ")
+        )
+    }
+}
+
 /// The panel's lists while it is open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SettingsForm {
@@ -212,6 +248,18 @@ mod tests {
         assert!(matches!(commands[1], IpcCommand::SetTrust { .. }) && note.starts_with("Saved to "));
         let relative = Fields { game_dir: "games".into(), ..fields };
         assert!(matches!(save(&form, &relative, &file), Err(SaveError::Input(InputError::NotAbsolute(_)))));
+    }
+
+    #[test]
+    fn the_command_line_s_values_in_effect_are_named() {
+        assert_eq!(CommandLine::default().in_effect(), "");
+        let given = CommandLine {
+            game_dir: Some("/srv/games".into()),
+            peers: vec!["10.0.0.2:47474".into(), "10.0.0.3:47474".into()],
+            catalog: None,
+        };
+        let said = given.in_effect();
+        assert!(said.contains("game directory /srv/games") && said.contains("2 PCs to ask"), "{said}");
     }
 
     #[test]
