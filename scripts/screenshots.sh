@@ -2,6 +2,7 @@
 # Screenshots of the real LanSpread window, driven like a user would:
 # Xvfb, two seeders and the app against a sample library, all inside a
 # private network namespace (nothing leaves this machine). Saves PNGs of
+#   0-library.png              the library as it opens: what is here first
 #   1-library-downloading.png  cards in several states, one downloading
 #   2-detail-downloading.png   the detail view mid-download with Cancel
 #   3-worker-restarting.png    the status bar right after kill -9 of the worker
@@ -11,7 +12,9 @@
 #   7-peers-trusted.png        the same after Trust on one of them
 #   8-detail-trusted.png       a game offered in two versions, its file list
 #                              from the peer just trusted
-# then closes the window and checks that the worker ended with it.
+#   9-library-stopped.png      the download cancelled: Resume with its percent
+# then closes the window and checks that the worker ended with it, and
+#   10-thousand-games.png      the grid of a 1,000-game catalog.
 #
 #   sudo scripts/screenshots.sh [OUT_DIR]     (default target/screenshots)
 set -euo pipefail
@@ -112,6 +115,10 @@ sleep 0.25
 shot 3-worker-restarting.png
 sleep 6
 shot 4-library-resumed.png
+click 420 100 2          # Armagetron Advanced, downloading again: its detail view
+click 787 441 2          # Cancel
+xdotool key Escape; sleep 1
+shot 9-library-stopped.png
 click 947 28 2           # Settings
 shot 5-settings.png
 xdotool key Escape; sleep 0.5
@@ -156,3 +163,19 @@ if pgrep -f "lanspread-worker ipc .*--games $WORK/games" >/dev/null; then
   echo "screenshots: the worker outlived the window" >&2; exit 1
 fi
 echo "screenshots: closing the window ended the app and its worker"
+
+# --- a thousand games ---
+python3 - "$WORK/catalog.json" <<'PY'
+import json, sys
+genres = ["Shooter", "Strategy", "Racing", "Puzzle", "Sandbox", "Sports"]
+entries = [{"id": f"game{i:04}", "name": f"Game {i:04}", "genre": genres[i % len(genres)], "max_players": 8}
+           for i in range(1000)]
+json.dump(entries, open(sys.argv[1], "w"))
+PY
+target/debug/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns --catalog "$WORK/catalog.json" \
+  --peer 127.0.0.1:47475 --peer 127.0.0.1:47476 &
+APP=$!
+PIDS+=($APP)
+for _ in $(seq 100); do WID=$(xdotool search --onlyvisible --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
+sleep 4
+shot 10-thousand-games.png

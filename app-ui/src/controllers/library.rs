@@ -58,8 +58,12 @@ impl Cover {
             [one] => one.chars().take(2).collect(),
             [first, second, ..] => first.chars().take(1).chain(second.chars().take(1)).collect(),
         };
-        // FNV-1a: the same id always gives the same hue.
-        let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        // FNV-1a, then mixed (ids that differ in their last letter get
+        // hues far apart): the same id always gives the same hue.
+        let mut hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        hash ^= hash >> 16;
+        hash = hash.wrapping_mul(0x7feb_352d);
+        hash ^= hash >> 15;
         let hue = (hash % 360) as f32;
         Cover { initials: initials.to_uppercase(), top: hsv(hue, 0.55, 0.62), bottom: hsv(hue + 35.0, 0.65, 0.34) }
     }
@@ -297,6 +301,10 @@ mod tests {
         assert_eq!(Cover::of("x", "").initials, "?");
         assert_eq!(Cover::of("xonotic", "Xonotic"), Cover::of("xonotic", "Xonotic"), "always the same");
         assert_ne!(Cover::of("xonotic", "A").top, Cover::of("openarena", "A").top, "told apart by id");
+        // Numbered ids spread over the colour wheel, not two alternating hues.
+        let tops: std::collections::BTreeSet<[u8; 3]> =
+            (0..12).map(|i| Cover::of(&format!("game{i:04}"), "G").top).collect();
+        assert!(tops.len() >= 10, "{tops:?}");
         assert_eq!(hsv(0.0, 1.0, 1.0), [255, 0, 0]);
         assert_eq!(hsv(120.0, 1.0, 0.5), [0, 128, 0]);
         assert_eq!(hsv(600.0, 0.0, 1.0), [255, 255, 255]);
