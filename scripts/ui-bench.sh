@@ -125,7 +125,7 @@ for _ in $(seq 100); do
   fi
 done
 
-echo "ui-bench: $GAMES games, a $SIZE_MB MB download at 200 Mbit/s, $SECS s per CPU figure, backend ${BACKEND:-default, FemtoVG on Mesa software GL}"
+echo "ui-bench: $GAMES games, a $SIZE_MB MB download at 200 Mbit/s, $SECS s per CPU figure, backend ${BACKEND:-the app default, Slint software renderer}"
 echo "| figure | value |"
 echo "|---|---|"
 echo "| start to window mapped | $(echo "scale=0; ($mapped - $started) * 1000 / 1" | bc) ms |"

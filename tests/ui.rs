@@ -500,7 +500,7 @@ fn a_stopped_download_shows_resume_with_its_percent() {
         games: vec![stopped],
     })));
     let (window, _ui, sent, _dir) = window_with(view);
-    assert_eq!(count(&window, "Download stopped"), 1);
+    assert_eq!(count(&window, "Stopped"), 1);
     click(&window, "Resume (36%) Teeworlds");
     assert_eq!(*sent.borrow(), [command("teeworlds", |id| IpcCommand::DownloadGame { id })]);
     // Or its files go, from its detail view.

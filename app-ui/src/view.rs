@@ -47,7 +47,7 @@ impl GameStatus {
             GameStatus::Installed => "Installed".into(),
             GameStatus::UpdateAvailable => "Update available".into(),
             GameStatus::UpdateDownloaded => "Update downloaded".into(),
-            GameStatus::Stopped => "Download stopped".into(),
+            GameStatus::Stopped => "Stopped".into(),
             GameStatus::Downloading => "Downloading".into(),
             GameStatus::Installing => "Installing".into(),
             GameStatus::Uninstalling => "Uninstalling".into(),

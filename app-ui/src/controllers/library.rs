@@ -328,7 +328,7 @@ mod tests {
         let library = LibrarySnapshot { game_dir: "/g".into(), revision: 3, games: vec![stopped] };
         view.apply(SupervisorEvent::Worker(IpcEvent::Library(library)));
         let card = cards(&view, Filter::All, "", Sort::ReadyFirst).into_iter().find(|c| c.id == "game05").unwrap();
-        assert_eq!((card.badge.as_str(), card.action.as_str()), ("Download stopped", "Resume (36%)"));
+        assert_eq!((card.badge.as_str(), card.action.as_str()), ("Stopped", "Resume (36%)"));
         assert_eq!(act(&view, "game05"), Some(Act::Send(IpcCommand::DownloadGame { id: "game05".into() })));
         assert_eq!(cards(&view, Filter::All, "", Sort::ReadyFirst)[0].id, "game05", "a stopped download is here");
     }
