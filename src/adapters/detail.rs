@@ -6,7 +6,7 @@ use lanspread_app_ui::controllers::detail::Detail;
 use lanspread_proto::ipc::IpcCommand;
 use slint::ComponentHandle;
 
-use super::{Ui, with_game, with_ui};
+use super::{Ui, color, with_game, with_ui};
 use crate::{DetailAdapter, GameDetail, MainWindow, PeerSpeedLine};
 
 pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
@@ -28,6 +28,9 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         supplied: d.supplied.into(),
         others: d.others.into(),
         badge: d.badge.into(),
+        initials: d.cover.initials.as_str().into(),
+        cover_top: color(d.cover.top),
+        cover_bottom: color(d.cover.bottom),
         note: d.note.into(),
         primary: d.primary.into(),
         can_play: d.can_play,

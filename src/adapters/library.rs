@@ -5,7 +5,7 @@ use std::rc::Rc;
 use lanspread_app_ui::controllers::library::{Card, CardState};
 use slint::ComponentHandle;
 
-use super::{Ui, with_game};
+use super::{Ui, color, with_game};
 use crate::{GameCard, LibraryAdapter, MainWindow};
 
 fn state(state: CardState) -> crate::CardState {
@@ -20,7 +20,6 @@ fn state(state: CardState) -> crate::CardState {
 }
 
 pub(super) fn card(card: &Card) -> GameCard {
-    let color = |[r, g, b]: [u8; 3]| slint::Color::from_rgb_u8(r, g, b);
     GameCard {
         id: card.id.as_str().into(),
         name: card.name.as_str().into(),

@@ -331,6 +331,11 @@ fn with_game(ui: &Rc<Ui>, action: impl Fn(&Rc<Ui>, &str) + 'static) -> impl Fn(s
     }
 }
 
+/// A Slint colour of an RGB triple.
+fn color([r, g, b]: [u8; 3]) -> slint::Color {
+    slint::Color::from_rgb_u8(r, g, b)
+}
+
 /// A Slint list of `items`.
 fn list<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
     ModelRc::from(Rc::new(VecModel::from(items)))

@@ -7,6 +7,7 @@ use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
 
 use super::fraction;
+use super::library::Cover;
 use super::peers::PeerLine;
 use crate::view::{
     CardAction, GameRow, GameStatus, ViewState, badge, format_bytes_of, format_eta, format_percent, format_size,
@@ -41,6 +42,8 @@ pub struct Detail {
     /// Other versions on offer, and why they are not fetched.
     pub others: String,
     pub badge: String,
+    /// The generated cover, as on the game's card.
+    pub cover: Cover,
     /// What the user can do when nothing can be done here now.
     pub note: &'static str,
     /// "Download" or "Update" when that is the main action, else empty.
@@ -121,6 +124,7 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
         supplied,
         others,
         badge: badge(row),
+        cover: Cover::of(&row.id, &row.name),
         note: match row.status {
             GameStatus::Unavailable => {
                 "No PC on the network has this game right now. It can be downloaded as soon as one that has it is on."
