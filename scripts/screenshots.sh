@@ -116,7 +116,7 @@ shot 3-worker-restarting.png
 sleep 6
 shot 4-library-resumed.png
 click 420 100 2          # Armagetron Advanced, downloading again: its detail view
-click 787 441 2          # Cancel
+click 787 473 2          # Cancel (below the progress)
 xdotool key Escape; sleep 1
 shot 9-library-stopped.png
 click 947 28 2           # Settings
