@@ -81,7 +81,8 @@ done
 export DISPLAY=:71 XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
 Xvfb "$DISPLAY" -screen 0 1100x720x24 -nolisten tcp 2> /dev/null &
 PIDS+=($!)
-for _ in $(seq 50); do [ -e /tmp/.X11-unix/X71 ] && break; sleep 0.1; done
+# Ready once it answers (its socket appears before it does).
+for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
 target/debug/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns \
   --peer 127.0.0.1:47475 --peer 127.0.0.1:47476 &
 APP=$!

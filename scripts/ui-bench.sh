@@ -77,7 +77,8 @@ for _ in $(seq 600); do grep -q '"event":"library"' "$WORK/seed.json" && break; 
 export DISPLAY=:72 XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
 Xvfb "$DISPLAY" -screen 0 1100x720x24 -nolisten tcp 2> /dev/null &
 PIDS+=($!)
-for _ in $(seq 50); do [ -e /tmp/.X11-unix/X72 ] && break; sleep 0.1; done
+# Ready once it answers (its socket appears before it does).
+for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
 
 [ -n "$BACKEND" ] && export SLINT_BACKEND=$BACKEND
 started=$(date +%s.%N)

@@ -66,7 +66,7 @@ impl App {
         command_line: CommandLine,
     ) -> anyhow::Result<App> {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        choose_renderer();
+        choose_renderer().context("cannot open the window")?;
         let window = MainWindow::new().context("cannot open the window")?;
         let supervisor = {
             let _guard = runtime.enter();
@@ -113,14 +113,13 @@ impl App {
 /// otherwise: it redraws only what changed, where the GL renderer redraws
 /// the whole window for a progress bar (measured by `scripts/ui-bench.sh`:
 /// 4 % of a core instead of 41 % during a download with 1,000 games).
-fn choose_renderer() {
+/// A failure here is the window's: the backend it sets up is the one the
+/// window would open with (winit cannot be set up twice in a process).
+fn choose_renderer() -> Result<(), slint::PlatformError> {
     if std::env::var_os("SLINT_BACKEND").is_some() {
-        return;
+        return Ok(());
     }
-    let selected = slint::BackendSelector::new().backend_name("winit".into()).renderer_name("software".into()).select();
-    if let Err(e) = selected {
-        tracing::warn!("the software renderer is not available ({e}); using Slint's default");
-    }
+    slint::BackendSelector::new().backend_name("winit".into()).renderer_name("software".into()).select()
 }
 
 /// Applies the worker's events to the view state and sends each new state
