@@ -256,11 +256,8 @@ impl Service {
                     continue;
                 }
             }
-            // Gather a burst of watcher events into one pass; the first pass
-            // starts at once, so the UI's local badges come in moments.
-            if self.pass.state.borrow().passes > 0 {
-                tokio::time::sleep(DEBOUNCE).await;
-            }
+            // Gather a burst of watcher events into one pass.
+            tokio::time::sleep(DEBOUNCE).await;
             while let Ok(request) = rx.try_recv() {
                 pending.add(request, &mut game_dir);
             }
