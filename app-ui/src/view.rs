@@ -379,12 +379,24 @@ impl ViewState {
 
     /// How many games there are in all (every filter and query off).
     pub fn game_count(&self) -> usize {
-        self.rows().len()
+        self.ids().len()
     }
 
-    /// One game's row, for the detail view.
+    /// One game's row, for the detail view (built alone, not with the grid).
     pub fn row_of(&self, id: &str) -> Option<GameRow> {
-        self.rows().into_iter().find(|row| row.id == id)
+        let local = self.library.iter().flat_map(|l| &l.games).find(|g| g.id == id);
+        let known = local.is_some() || self.catalog.contains_key(id) || self.network.contains_key(id);
+        known.then(|| self.row(id, local))
+    }
+
+    /// Every game id: catalogued, here or on the network.
+    fn ids(&self) -> Vec<&str> {
+        let local = self.library.iter().flat_map(|l| &l.games).map(|g| g.id.as_str());
+        let mut ids: Vec<&str> = self.catalog.keys().map(String::as_str).collect();
+        ids.extend(local.chain(self.network.keys().map(String::as_str)));
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// Nothing moves while no worker runs: its speeds and ETAs go, the
@@ -409,11 +421,7 @@ impl ViewState {
     pub fn rows(&self) -> Vec<GameRow> {
         let local: BTreeMap<&str, &LocalGame> =
             self.library.iter().flat_map(|l| &l.games).map(|g| (g.id.as_str(), g)).collect();
-        let mut ids: Vec<&str> = self.catalog.keys().map(String::as_str).collect();
-        ids.extend(local.keys().copied().chain(self.network.keys().map(String::as_str)));
-        ids.sort_unstable();
-        ids.dedup();
-        let mut rows: Vec<GameRow> = ids.into_iter().map(|id| self.row(id, local.get(id).copied())).collect();
+        let mut rows: Vec<GameRow> = self.ids().into_iter().map(|id| self.row(id, local.get(id).copied())).collect();
         rows.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.id.cmp(&b.id)));
         rows
     }

@@ -314,3 +314,46 @@ pub fn agree_on_manifest(sources: GameSources) -> Result<Agreement<PeerConnectio
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lanspread_proto::peer::FileEntry;
+
+    use super::*;
+
+    fn manifest(sizes: &[u64]) -> GameManifest {
+        let mut files: Vec<FileEntry> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| FileEntry {
+                path: format!("f{i}"),
+                size,
+                chunks: vec![[0; 32]; size.div_ceil(4) as usize],
+            })
+            .collect();
+        files.push(FileEntry { path: VERSION_FILE.into(), size: 2, chunks: vec![[0; 32]] });
+        GameManifest { id: "g".into(), version: "1".into(), chunk_size: 4, files }
+    }
+
+    /// A journal is a file on disk: one whose file list lies (sizes that
+    /// add up past 16 EiB, a path out of the root) reports no progress
+    /// instead of overflowing or being believed.
+    #[test]
+    fn a_stopped_download_reports_its_written_chunks_and_a_lying_journal_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunk = ChunkRef { file: 0, chunk: 1 };
+        Journal::create(dir.path(), &manifest(&[10]), [chunk]).unwrap();
+        let partial = partial_download(dir.path()).unwrap();
+        assert_eq!((partial.version.as_str(), partial.bytes_done, partial.bytes_total), ("1", 4, 12));
+
+        let mut lying = manifest(&[]);
+        lying.files.push(FileEntry { path: "huge".into(), size: u64::MAX, chunks: Vec::new() });
+        lying.files.push(FileEntry { path: "huge2".into(), size: u64::MAX, chunks: Vec::new() });
+        Journal::create(dir.path(), &lying, []).unwrap();
+        assert_eq!(partial_download(dir.path()), None);
+        let mut outside = manifest(&[4]);
+        outside.files[0].path = "../escape".into();
+        Journal::create(dir.path(), &outside, []).unwrap();
+        assert_eq!(partial_download(dir.path()), None);
+    }
+}
