@@ -139,7 +139,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
         "Update downloaded",
         "v0.8.8",
         "1.1 GB",
-        "2 peers ▾",
+        "Connected to 2 PCs ▾",
         "↓ 11.8 MB/s",
         "↑ 2.5 MB/s",
         "Ready",
@@ -160,7 +160,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
         retry_in: std::time::Duration::from_millis(500),
     }));
     ui.update(view.clone());
-    assert_eq!(count(&window, "Reconnecting to the worker…"), 1);
+    assert_eq!(count(&window, "Restarting the background service…"), 1);
     assert_eq!(count(&window, "OpenArena"), 1, "the last state stays while the worker restarts");
     view.apply(SupervisorEvent::State(WorkerState::CrashLoop { reason: "crashed".into(), log_file: None }));
     ui.update(view);
@@ -525,4 +525,48 @@ fn settings_name_the_values_the_command_line_set() {
     let said = settings.get_in_effect();
     assert!(said.contains("game directory /srv/lan-games") && said.contains("PC to ask 10.0.0.2:47474"), "{said}");
     assert_eq!(count(&window, said.as_str()), 1, "shown in the panel");
+}
+
+fn press_key(window: &MainWindow, key: impl Into<slint::SharedString>) {
+    let text: slint::SharedString = key.into();
+    window.window().dispatch_event(slint::platform::WindowEvent::KeyPressed { text: text.clone() });
+    window.window().dispatch_event(slint::platform::WindowEvent::KeyReleased { text });
+}
+
+/// Typing anywhere searches, Enter opens the first game found, Escape
+/// closes it and then clears the search, Ctrl+F goes back to the box.
+#[test]
+fn the_keyboard_searches_and_opens_games() {
+    let (window, _ui, sent, _dir) = window_with(library_view());
+    window.window().set_size(slint::LogicalSize::new(1000.0, 680.0));
+    let search = window.global::<SearchAdapter<'_>>();
+    // A card's button has the focus: letters still go to the search.
+    let download = ElementHandle::find_by_accessible_label(&window, "Download Xonotic").next().expect("Download");
+    press_on(&window, &download);
+    press_key(&window, "x");
+    press_key(&window, "o");
+    assert_eq!(search.get_query(), "xo");
+    assert_eq!((count(&window, "Xonotic"), count(&window, "OpenArena")), (1, 0));
+    sent.borrow_mut().clear();
+    press_key(&window, slint::platform::Key::Return);
+    assert!(window.global::<DetailAdapter<'_>>().get_open(), "Enter opens the first game found");
+    assert_eq!(window.global::<DetailAdapter<'_>>().get_game().name, "Xonotic");
+    assert_eq!(*sent.borrow(), [command("xonotic", |id| IpcCommand::GetGame { id })]);
+    press_key(&window, slint::platform::Key::Escape);
+    assert!(!window.global::<DetailAdapter<'_>>().get_open(), "Escape closes the game");
+
+    let search_box = ElementHandle::find_by_element_type_name(&window, "LineEdit").next().expect("the search box");
+    press_on(&window, &search_box);
+    press_key(&window, slint::platform::Key::Escape);
+    assert_eq!(search.get_query(), "", "Escape in the search box clears it");
+    assert_eq!(count(&window, "OpenArena"), 1);
+
+    press_on(&window, &ElementHandle::find_by_accessible_label(&window, "Download Xonotic").next().expect("Download"));
+    let control: slint::SharedString = slint::platform::Key::Control.into();
+    window.window().dispatch_event(slint::platform::WindowEvent::KeyPressed { text: control.clone() });
+    press_key(&window, "f");
+    window.window().dispatch_event(slint::platform::WindowEvent::KeyReleased { text: control });
+    assert_eq!(search.get_query(), "", "Ctrl+F types nothing");
+    press_key(&window, "w");
+    assert_eq!(search.get_query(), "w", "after Ctrl+F the search box has the focus");
 }

@@ -300,6 +300,14 @@ impl ViewState {
                 self.operations = ops.into_iter().map(|op| (op.id.clone(), op)).collect();
                 let running = &self.operations;
                 self.progress.retain(|id, _| running.contains_key(id));
+                // A cancelled or finished download's speed goes at once,
+                // not with the next traffic report.
+                let downloading = running
+                    .values()
+                    .any(|op| matches!(op.kind, OperationKind::Download | OperationKind::Update) && !op.paused);
+                if !downloading {
+                    self.download_bps = 0;
+                }
             }
             IpcEvent::Progress(progress) => {
                 if self.operations.contains_key(&progress.id) {
@@ -535,7 +543,7 @@ pub fn worker_label(state: Option<&WorkerState>) -> String {
         None | Some(WorkerState::Starting) => "Starting…".into(),
         Some(WorkerState::Running { .. }) => "Ready".into(),
         Some(WorkerState::Restarting { reason, retry_in }) => {
-            format!("Reconnecting in {:.1} s (the background service {reason})", retry_in.as_secs_f64())
+            format!("Restarting the background service in {:.1} s (it {reason})…", retry_in.as_secs_f64())
         }
         Some(WorkerState::CrashLoop { reason, log_file }) => {
             let log = log_file.as_ref().map(|p| format!("; log: {}", p.display())).unwrap_or_default();
@@ -759,5 +767,18 @@ mod tests {
         let progress = &view.progress["xonotic"];
         assert_eq!((progress.bytes_done, progress.bytes_per_sec, progress.eta_secs), (40, 0, None));
         assert!(progress.peers.is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_download_stops_its_speed_at_once() {
+        let mut view = ViewState::default();
+        let download = ActiveOperation { id: "xonotic".into(), kind: OperationKind::Download, paused: false };
+        view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![download.clone()])));
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 10, upload_bps: 3 }));
+        let install = ActiveOperation { id: "quake".into(), kind: OperationKind::Install, paused: false };
+        view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![download, install.clone()])));
+        assert_eq!(view.download_bps, 10, "another game's operation changes nothing");
+        view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![install])));
+        assert_eq!((view.download_bps, view.upload_bps), (0, 3), "uploads go on");
     }
 }

@@ -43,11 +43,5 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     let adapter = window.global::<LibraryAdapter<'_>>();
     adapter.set_games(ui.cards.model());
     adapter.on_action(with_game(ui, |ui, id| ui.act(id)));
-    adapter.on_open(with_game(ui, |ui, id| {
-        let ask = ui.detail.borrow_mut().open(&ui.view.borrow(), id);
-        if let Some(command) = ask {
-            ui.send(command);
-        }
-        ui.render();
-    }));
+    adapter.on_open(with_game(ui, |ui, id| ui.open_detail(id)));
 }

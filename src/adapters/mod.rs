@@ -134,7 +134,15 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
     detail::connect(window, &ui);
     peers::connect(window, &ui);
     settings::connect(window, &ui);
-    window.global::<SearchAdapter<'_>>().on_changed(with_ui(&ui, |ui| ui.render()));
+    let search = window.global::<SearchAdapter<'_>>();
+    search.on_changed(with_ui(&ui, |ui| ui.render()));
+    search.on_starts_search(|key| library_controller::starts_search(&key));
+    search.on_open_first(with_ui(&ui, |ui| {
+        let first = ui.cards.shown.borrow().first().map(|card| card.id.clone());
+        if let Some(id) = first {
+            ui.open_detail(&id);
+        }
+    }));
     window.global::<StatusAdapter<'_>>().on_retry(with_ui(&ui, |ui| (ui.sink)(UiRequest::Retry)));
     ui.render();
     ui
@@ -193,6 +201,15 @@ impl Ui {
         let lines = lanspread_app_ui::controllers::peers::lines(&view, &trusted);
         self.peer_lines.show(lines, |l| l.id.clone(), peers::line);
         detail::show(&window, self, self.detail.borrow().model(&view, &trusted));
+    }
+
+    /// Opens `id`'s detail view (asking the peers who has it).
+    fn open_detail(&self, id: &str) {
+        let ask = self.detail.borrow_mut().open(&self.view.borrow(), id);
+        if let Some(command) = ask {
+            self.send(command);
+        }
+        self.render();
     }
 
     /// Carries out the main action of `id`'s card (and detail view) for the

@@ -7,7 +7,7 @@ use crate::{MainWindow, StatusAdapter};
 
 pub(super) fn show(window: &MainWindow, status: &Status) {
     let adapter = window.global::<StatusAdapter<'_>>();
-    adapter.set_peer_count(i32::try_from(status.peer_count).unwrap_or(i32::MAX));
+    adapter.set_peers(status.peers.as_str().into());
     adapter.set_download_speed(status.download_speed.as_str().into());
     adapter.set_upload_speed(status.upload_speed.as_str().into());
     adapter.set_free_space(status.free_space.as_str().into());

@@ -173,6 +173,13 @@ pub fn count_label(shown: usize, total: usize) -> String {
     if shown == total { games(total) } else { format!("{} of {}", thousands(shown), games(total)) }
 }
 
+/// Whether a key typed outside the search box starts a search: one letter
+/// or digit (not a space, a control key or a shortcut's key).
+pub fn starts_search(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!((chars.next(), chars.next()), (Some(c), None) if c.is_alphanumeric())
+}
+
 fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
@@ -205,6 +212,17 @@ pub fn on_open(view: &ViewState, id: &str) -> Option<IpcCommand> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn letters_and_digits_start_a_search_other_keys_do_not() {
+        for key in ["a", "Z", "7", "é"] {
+            assert!(super::starts_search(key), "{key:?}");
+        }
+        let escape = "\u{1b}";
+        for key in ["", " ", "\t", "\n", escape, "ab", "-", "\u{f700}"] {
+            assert!(!super::starts_search(key), "{key:?}");
+        }
+    }
+
     use lanspread_proto::ipc::{
         ActiveOperation, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, Phase, Progress,
     };
