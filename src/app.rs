@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use lanspread_app_ui::controllers::settings::CommandLine;
 use lanspread_app_ui::disk;
+use lanspread_app_ui::memory::{Remembered, WindowPlace, memory_file};
 use lanspread_app_ui::settings::Settings;
 use lanspread_app_ui::supervisor::SupervisorEvent;
 use lanspread_app_ui::supervisor::{Supervisor, SupervisorConfig};
@@ -75,13 +76,28 @@ impl App {
         supervisor.send(IpcCommand::SetAutoInstall { enabled: saved.auto_install });
         supervisor.send(saved.trust_command());
         let (requests, request_rx) = mpsc::unbounded_channel();
+        let remembered = Remembered::load(&memory_file(&settings_file));
+        if let Some(place) = remembered.window {
+            window.window().set_size(slint::PhysicalSize::new(place.width, place.height));
+            window.window().set_position(slint::PhysicalPosition::new(place.x, place.y));
+        }
         let config = UiConfig {
             settings_file,
             trusted: saved.trusted_ids().into_iter().collect(),
             command_line,
+            remembered,
             background: Background::Threads,
         };
         let ui = adapters::connect(&window, config, move |request| drop(requests.send(request)));
+        let weak = Rc::downgrade(&ui);
+        let shown = window.as_weak();
+        window.window().on_close_requested(move || {
+            if let (Some(ui), Some(window)) = (weak.upgrade(), shown.upgrade()) {
+                let (size, at) = (window.window().size(), window.window().position());
+                ui.remember_window(WindowPlace { x: at.x, y: at.y, width: size.width, height: size.height });
+            }
+            slint::CloseRequestResponse::HideWindow
+        });
         let (update_tx, updates) = mpsc::unbounded_channel();
         let closing = CancellationToken::new();
         let app_loop = runtime.spawn(app_loop(supervisor, request_rx, update_tx, closing.clone()));
@@ -91,6 +107,7 @@ impl App {
     /// Shows the window until it is closed, then stops the worker.
     pub fn run(self) -> anyhow::Result<()> {
         let App { runtime, window, ui, mut updates, closing, app_loop } = self;
+        let remembered = ui.clone();
         slint::spawn_local(async move {
             while let Some(update) = updates.recv().await {
                 match update {
@@ -101,6 +118,10 @@ impl App {
         })?;
         window.run()?;
         tracing::info!("the window closed; stopping the worker");
+        let (memory, file) = remembered.remembered();
+        if let Err(e) = memory.save(&file) {
+            tracing::warn!("{e}");
+        }
         closing.cancel();
         runtime.block_on(async {
             let _ = tokio::time::timeout(SHUTDOWN_LIMIT, app_loop).await;

@@ -101,6 +101,7 @@ fn window_started_with(
         settings_file: dir.path().join("settings.json"),
         trusted: Default::default(),
         command_line,
+        remembered: Default::default(),
         background: adapters::Background::Inline,
     };
     let ui = adapters::connect(&window, config, move |r| sink.borrow_mut().push(r));
@@ -453,10 +454,12 @@ fn play_starts_the_game_and_the_card_shows_it_running_until_it_exits() {
     let game_dir = games.path().display().to_string();
     apply(IpcEvent::Library(LibrarySnapshot { game_dir, revision: 1, games: vec![installed] }));
     view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
-    let (window, _ui, sent, _dir) = window_with(view);
+    let (window, _ui, sent, settings_dir) = window_with(view);
 
     click(&window, "Play OpenArena");
     assert!(sent.borrow().is_empty(), "the UI starts the game itself, not the worker");
+    let remembered = lanspread_app_ui::memory::Remembered::load(&settings_dir.path().join("remembered.json"));
+    assert!(remembered.played.contains_key("openarena"), "the play time is kept for Recently played");
     assert_eq!((count(&window, "Running"), count(&window, "Play OpenArena")), (1, 0));
     for _ in 0..200 {
         if started.exists() {

@@ -13,6 +13,8 @@
 //! - [`controllers`]: what each part of the window shows (plain models) and
 //!   what its buttons send, built from the view state.
 //! - [`settings`]: the user's settings, their file and their checks.
+//! - [`memory`]: what the window remembers between runs (its place, play
+//!   times).
 //! - [`files`]: "View Files", resolving a game's folder safely.
 //! - [`launch`]: Play: a game's launch command, checked, started detached.
 //! - [`disk`]: free space for the status bar.
@@ -24,6 +26,7 @@ pub mod files;
 pub mod ipc;
 pub mod launch;
 pub mod log;
+pub mod memory;
 pub mod platform;
 pub mod restart;
 pub mod settings;

@@ -148,6 +148,9 @@ pub enum Sort {
     Name,
     /// Largest first.
     Size,
+    /// The games last started with Play first, newest first; then the
+    /// rest as [`Sort::ReadyFirst`].
+    RecentlyPlayed,
 }
 
 /// One game card.
@@ -240,6 +243,8 @@ pub struct ViewState {
     pub upload_bps: u64,
     /// Games started with Play that still run (the UI's own knowledge).
     running: BTreeSet<String>,
+    /// When games were last started with Play (seconds since 1970).
+    played: BTreeMap<String, u64>,
 }
 
 /// A failure's message with what the user can do about it, by its kind.
@@ -357,6 +362,11 @@ impl ViewState {
         self.running = running;
     }
 
+    /// When games were last started with Play.
+    pub fn set_played(&mut self, played: BTreeMap<String, u64>) {
+        self.played = played;
+    }
+
     /// How the catalog says to start `id` (empty: it does not say).
     pub fn launch_commands(&self, id: &str) -> Vec<lanspread_proto::game::LaunchCommand> {
         self.catalog.get(id).map(|e| e.launch.clone()).unwrap_or_default()
@@ -381,6 +391,9 @@ impl ViewState {
             // Stable sorts keep the name order within a group.
             Sort::ReadyFirst => rows.sort_by_key(GameRow::readiness),
             Sort::Size => rows.sort_by_key(|row| std::cmp::Reverse(row.size)),
+            Sort::RecentlyPlayed => {
+                rows.sort_by_key(|row| (std::cmp::Reverse(self.played.get(&row.id).copied()), row.readiness()));
+            }
         }
         rows
     }
@@ -637,6 +650,23 @@ mod tests {
         assert_eq!(CardAction::Update.command("x"), Some(IpcCommand::FetchLatest { id: "x".into() }));
         assert_eq!(CardAction::Install.command("x"), Some(IpcCommand::InstallGame { id: "x".into() }));
         assert_eq!(CardAction::Play.command("x"), None);
+    }
+
+    #[test]
+    fn recently_played_games_come_first_newest_first_then_what_is_ready() {
+        let mut view = ViewState::default();
+        let names = ["alpha", "bravo", "charlie", "delta"];
+        let entries =
+            names.iter().map(|id| CatalogEntry { id: (*id).into(), name: (*id).into(), ..Default::default() });
+        view.apply(SupervisorEvent::Worker(IpcEvent::Catalog(entries.collect())));
+        view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![NetworkGame {
+            id: "delta".into(),
+            ..net("1.0", 1)
+        }])));
+        view.set_played([("bravo".to_owned(), 10), ("charlie".to_owned(), 20)].into());
+        let order: Vec<String> =
+            view.visible_rows(Filter::All, "", Sort::RecentlyPlayed).into_iter().map(|r| r.id).collect();
+        assert_eq!(order, ["charlie", "bravo", "delta", "alpha"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub type GameId = String;
 
 /// One catalogued game. Only catalogued ids are scanned, announced or served.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogEntry {
     pub id: GameId,
     pub name: String,

@@ -20,6 +20,7 @@ use lanspread_app_ui::controllers::library::{
     self as library_controller, Act, Card, Filter, RowChanges, Sort, row_changes,
 };
 use lanspread_app_ui::controllers::peers::PeerLine;
+use lanspread_app_ui::memory::{Remembered, WindowPlace, memory_file};
 use lanspread_app_ui::view::ViewState;
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
@@ -56,6 +57,8 @@ pub struct UiConfig {
     pub trusted: BTreeSet<PeerId>,
     /// What the command line set for this run.
     pub command_line: lanspread_app_ui::controllers::settings::CommandLine,
+    /// What the window remembered from the last run.
+    pub remembered: Remembered,
     pub background: Background,
 }
 
@@ -78,6 +81,9 @@ pub struct Ui {
     running: RefCell<BTreeMap<String, std::process::Child>>,
     /// Looks whether running games exited, while any runs.
     running_poll: slint::Timer,
+    /// What the window remembers between runs; kept beside the settings.
+    remembered: RefCell<Remembered>,
+    memory_file: PathBuf,
 }
 
 /// How often running games are checked for having exited.
@@ -122,6 +128,8 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
         free_space: Cell::new(None),
         trusted: RefCell::new(config.trusted),
         sink: Box::new(sink),
+        memory_file: memory_file(&config.settings_file),
+        remembered: RefCell::new(config.remembered),
         settings: settings::SettingsPanel::new(config.settings_file, config.command_line),
         jobs: match config.background {
             Background::Threads => helper_thread(),
@@ -184,12 +192,14 @@ impl Ui {
             crate::Sort::ReadyFirst => Sort::ReadyFirst,
             crate::Sort::Name => Sort::Name,
             crate::Sort::Size => Sort::Size,
+            crate::Sort::RecentlyPlayed => Sort::RecentlyPlayed,
         }
     }
 
     fn render(&self) {
         let Some(window) = self.window.upgrade() else { return };
         self.view.borrow_mut().set_running(self.running.borrow().keys().cloned().collect());
+        self.view.borrow_mut().set_played(self.remembered.borrow().played.clone());
         let view = self.view.borrow();
         let query = window.global::<SearchAdapter<'_>>().get_query();
         let search = window.global::<SearchAdapter<'_>>();
@@ -239,6 +249,8 @@ impl Ui {
         };
         self.off_thread(start, move |ui, started| match started {
             Ok(child) => {
+                ui.remembered.borrow_mut().played_now(&id);
+                ui.save_remembered();
                 ui.running.borrow_mut().insert(id, child);
                 ui.watch_running();
                 ui.render();
@@ -287,6 +299,29 @@ impl Ui {
                 }
             },
         );
+    }
+
+    /// Writes what the window remembers, off the UI thread.
+    fn save_remembered(self: &Rc<Self>) {
+        let (remembered, path) = (self.remembered.borrow().clone(), self.memory_file.clone());
+        self.off_thread(
+            move || remembered.save(&path),
+            |_, saved| {
+                if let Err(e) = saved {
+                    tracing::warn!("{e}");
+                }
+            },
+        );
+    }
+
+    /// Notes where the window is (when it closes), for the next run.
+    pub fn remember_window(&self, place: WindowPlace) {
+        self.remembered.borrow_mut().window = Some(place);
+    }
+
+    /// What the window remembers, and where it keeps it.
+    pub fn remembered(&self) -> (Remembered, PathBuf) {
+        (self.remembered.borrow().clone(), self.memory_file.clone())
     }
 
     /// Shows `message` in the detail view and the status line.
