@@ -215,11 +215,11 @@ mod tests {
     #[test]
     fn letters_and_digits_start_a_search_other_keys_do_not() {
         for key in ["a", "Z", "7", "é"] {
-            assert!(super::starts_search(key), "{key:?}");
+            assert!(starts_search(key), "{key:?}");
         }
         let escape = "\u{1b}";
         for key in ["", " ", "\t", "\n", escape, "ab", "-", "\u{f700}"] {
-            assert!(!super::starts_search(key), "{key:?}");
+            assert!(!starts_search(key), "{key:?}");
         }
     }
 
