@@ -327,7 +327,9 @@ fn settings_are_checked_and_saved() {
         trusted: vec![peer],
         auto_install_untrusted: false,
     };
-    assert_eq!(sent.borrow().last(), Some(&UiRequest::Command(trust)));
+    assert!(sent.borrow().contains(&UiRequest::Command(trust)));
+    let added = IpcCommand::AddPeer { address: "10.0.0.9:47474".into() };
+    assert_eq!(sent.borrow().last(), Some(&UiRequest::Command(added)), "an added PC is asked at once");
     assert_eq!((saved.party_key.as_deref(), saved.trusted.clone()), (Some("our party words"), vec![peer.to_string()]));
 
     // The folder browser picks a folder.
@@ -572,4 +574,43 @@ fn the_keyboard_searches_and_opens_games() {
     assert_eq!(search.get_query(), "", "Ctrl+F types nothing");
     press_key(&window, "w");
     assert_eq!(search.get_query(), "w", "after Ctrl+F the search box has the focus");
+}
+
+/// The first run: nothing here and nobody found. The window says where
+/// games go and adds a PC by address at once (kept for the next start);
+/// the panel goes once a PC is found.
+#[test]
+fn the_first_run_says_where_games_go_and_adds_a_pc_by_address() {
+    use lanspread::WelcomeAdapter;
+    let mut view = ViewState::default();
+    let mut apply = |event| view.apply(SupervisorEvent::Worker(event));
+    apply(IpcEvent::Catalog(vec![entry("openarena", "OpenArena")]));
+    apply(IpcEvent::Library(LibrarySnapshot {
+        game_dir: "/home/ana/LanSpread Games".into(),
+        revision: 1,
+        games: vec![],
+    }));
+    apply(IpcEvent::PeerCount(0));
+    view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
+    let (window, ui, sent, settings_dir) = window_with(view.clone());
+    let welcome = window.global::<WelcomeAdapter<'_>>();
+    assert!(welcome.get_show());
+    assert_eq!(count(&window, "No games on this PC yet, and no other PC found"), 1);
+    assert_eq!(welcome.get_game_dir(), "/home/ana/LanSpread Games");
+
+    welcome.set_address("10.0.0.7".into());
+    click(&window, "Add PC");
+    assert!(sent.borrow().is_empty());
+    assert!(welcome.get_message_is_error() && welcome.get_message().contains("HOST:PORT"), "{}", welcome.get_message());
+
+    welcome.set_address("10.0.0.7:47474".into());
+    click(&window, "Add PC");
+    assert_eq!(*sent.borrow(), [UiRequest::Command(IpcCommand::AddPeer { address: "10.0.0.7:47474".into() })]);
+    assert!(!welcome.get_message_is_error());
+    let saved = Settings::load(&settings_dir.path().join("settings.json")).unwrap();
+    assert_eq!(saved.peers, ["10.0.0.7:47474"], "kept for the next start");
+
+    view.apply(SupervisorEvent::Worker(IpcEvent::PeerCount(1)));
+    ui.update(view);
+    assert!(!welcome.get_show(), "a PC was found");
 }

@@ -56,6 +56,18 @@ pub fn view_files(game_dir: &Path, id: &str) -> Result<PathBuf, ViewFilesError> 
     Ok(root)
 }
 
+/// Opens the game directory with the platform file viewer (it must be a
+/// folder), without waiting for it.
+pub fn open_game_dir(game_dir: &Path) -> Result<PathBuf, ViewFilesError> {
+    let dir = fs::canonicalize(game_dir).map_err(|source| ViewFilesError::Io { path: game_dir.to_owned(), source })?;
+    if !dir.is_dir() {
+        return Err(ViewFilesError::NotAFolder(game_dir.to_owned()));
+    }
+    let dir = crate::platform::plain_path(dir);
+    open::that_detached(&dir).map_err(|source| ViewFilesError::Viewer { path: dir.clone(), source })?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

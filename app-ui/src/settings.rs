@@ -126,6 +126,17 @@ impl Settings {
         fs::rename(&tmp, path).map_err(SettingsError::io(path))
     }
 
+    /// Adds `address` to the peers kept in `path` (a first-run "Add PC"),
+    /// keeping everything else as it is there.
+    pub fn remember_peer(path: &Path, address: &str) -> Result<(), SettingsError> {
+        let mut settings = Settings::load(path)?;
+        if !settings.peers.iter().any(|p| p == address) {
+            settings.peers.push(address.to_owned());
+            settings.save(path)?;
+        }
+        Ok(())
+    }
+
     /// The trusted peers that are valid ids (a hand-edited file may hold others).
     pub fn trusted_ids(&self) -> Vec<PeerId> {
         self.trusted.iter().filter_map(|t| t.parse().ok()).take(MAX_TRUSTED_PEERS).collect()

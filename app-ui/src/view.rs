@@ -372,6 +372,16 @@ impl ViewState {
         self.catalog.get(id).map(|e| e.launch.clone()).unwrap_or_default()
     }
 
+    /// Nothing on this PC and no other PC found (the worker has said both):
+    /// the window explains where games go and how PCs find each other.
+    pub fn is_first_run(&self) -> bool {
+        !self.is_stale()
+            && self.library.as_ref().is_some_and(|l| l.games.is_empty())
+            && self.network.is_empty()
+            && self.peer_count == 0
+            && self.peers.is_empty()
+    }
+
     /// The game directory the worker uses, once it said.
     pub fn game_dir(&self) -> Option<&str> {
         self.library.as_ref().map(|l| l.game_dir.as_str())

@@ -19,7 +19,7 @@ use crate::frame::Message;
 use crate::game::{CatalogEntry, GameId, PeerId};
 
 /// Version exchanged in [`WorkerHello`]; a mismatch is refused.
-pub const IPC_PROTOCOL_VERSION: u32 = 5;
+pub const IPC_PROTOCOL_VERSION: u32 = 6;
 /// Largest IPC frame body (a library snapshot of thousands of games fits).
 pub const MAX_IPC_FRAME: usize = 16 * 1024 * 1024;
 /// Largest command body: commands carry an id or a path, nothing more.
@@ -123,7 +123,15 @@ pub enum IpcCommand {
         trusted: Vec<PeerId>,
         auto_install_untrusted: bool,
     },
+    /// Contact the PC at `address` (`HOST:PORT`) from now on, as a peer
+    /// given with `--peer` (at most [`MAX_ADDED_PEERS`] while the worker runs).
+    AddPeer {
+        address: String,
+    },
 }
+
+/// Most peers [`IpcCommand::AddPeer`] may add while a worker runs.
+pub const MAX_ADDED_PEERS: usize = 64;
 
 /// Most peers a [`IpcCommand::SetTrust`] may name.
 pub const MAX_TRUSTED_PEERS: usize = 256;
@@ -147,7 +155,8 @@ impl IpcCommand {
             | IpcCommand::GetPeerCount
             | IpcCommand::Shutdown
             | IpcCommand::SetAutoInstall { .. }
-            | IpcCommand::SetTrust { .. } => None,
+            | IpcCommand::SetTrust { .. }
+            | IpcCommand::AddPeer { .. } => None,
         }
     }
 }
@@ -155,7 +164,7 @@ impl IpcCommand {
 impl Message for IpcCommand {
     const NAME: &'static str = "ipc command";
     const MAX_FRAME: usize = MAX_IPC_COMMAND;
-    const VARIANTS: Option<u32> = Some(16);
+    const VARIANTS: Option<u32> = Some(17);
 }
 
 /// A game root found in the local game directory.

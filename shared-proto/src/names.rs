@@ -22,6 +22,8 @@ pub const MAX_RELATIVE_PATH_LEN: usize = 1024;
 pub const MAX_COMPONENT_LEN: usize = 255;
 /// Deepest relative path.
 pub const MAX_PATH_DEPTH: usize = 64;
+/// Bytes of a `HOST:PORT` peer address (a DNS name is at most 253).
+pub const MAX_PEER_ADDRESS_LEN: usize = 261;
 
 /// Names Windows reserves for devices, with or without an extension.
 const WINDOWS_DEVICES: [&str; 22] = [
@@ -121,9 +123,10 @@ pub fn printable(text: &str, max_chars: usize) -> String {
 /// A peer given by address (`--peer`, the settings' peer list): `HOST:PORT`
 /// with a host and a port from 1 to 65535; the host is resolved later.
 pub fn is_valid_peer_address(text: &str) -> bool {
-    text.rsplit_once(':').is_some_and(|(host, port)| {
-        !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok_and(|p| p > 0)
-    })
+    text.len() <= MAX_PEER_ADDRESS_LEN
+        && text.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok_and(|p| p > 0)
+        })
 }
 
 #[cfg(test)]
@@ -135,7 +138,8 @@ mod tests {
         for ok in ["10.0.0.2:47474", "lan-box:1", "[fe80::1]:47474"] {
             assert!(is_valid_peer_address(ok), "{ok}");
         }
-        for bad in ["10.0.0.2", ":47474", "host:0", "host:65536", "host:x", "a b:1", ""] {
+        let long = format!("{}:1", "a".repeat(MAX_PEER_ADDRESS_LEN));
+        for bad in ["10.0.0.2", ":47474", "host:0", "host:65536", "host:x", "a b:1", "", &long] {
             assert!(!is_valid_peer_address(bad), "{bad}");
         }
     }

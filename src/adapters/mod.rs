@@ -9,6 +9,7 @@ mod library;
 mod peers;
 mod settings;
 mod status;
+mod welcome;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -142,6 +143,7 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
     detail::connect(window, &ui);
     peers::connect(window, &ui);
     settings::connect(window, &ui);
+    welcome::connect(window, &ui);
     let search = window.global::<SearchAdapter<'_>>();
     search.on_changed(with_ui(&ui, |ui| ui.render()));
     search.on_starts_search(|key| library_controller::starts_search(&key));
@@ -207,6 +209,7 @@ impl Ui {
         search.set_count(library_controller::count_label(cards.len(), view.game_count()).into());
         self.cards.show(cards, |c| c.id.clone(), library::card);
         status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
+        welcome::show(&window, &view);
         let trusted = self.trusted.borrow();
         let lines = lanspread_app_ui::controllers::peers::lines(&view, &trusted);
         self.peer_lines.show(lines, |l| l.id.clone(), peers::line);

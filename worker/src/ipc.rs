@@ -289,6 +289,27 @@ fn handle_command(
                 }
             }
         }
+        IpcCommand::AddPeer { address } => {
+            let failed = |e: crate::node::AddPeerError| {
+                tracing::warn!("ipc: cannot add a PC: {e}");
+                IpcEvent::RuntimeFailure {
+                    context: "add a PC".into(),
+                    kind: FailureKind::Refused,
+                    message: e.to_string(),
+                }
+            };
+            match node.add_peer(&address) {
+                Ok(resolving) => {
+                    let out = out.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = resolving.await {
+                            let _ = out.send(failed(e));
+                        }
+                    });
+                }
+                Err(e) => drop(out.send(failed(e))),
+            }
+        }
         IpcCommand::Shutdown => return Some(exit::SUCCESS),
     }
     None

@@ -1,14 +1,15 @@
 //! A running LanSpread node: library, QUIC server, discovery and peers,
 //! wired together, with one cancellation token for a clean shutdown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lanspread_proto::PeerId;
-use lanspread_proto::ipc::{NetworkGame, PeerSummary};
+use lanspread_proto::ipc::{MAX_ADDED_PEERS, NetworkGame, PeerSummary};
+use lanspread_proto::names::is_valid_peer_address;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +22,7 @@ use crate::events::NodeEvent;
 use crate::faults::Faults;
 use crate::install;
 use crate::library::{self, Library};
+use crate::net::candidate::{Candidate, Origin};
 use crate::net::identity::Identity;
 use crate::net::party::PartyKey;
 use crate::net::server::{self, ServerContext};
@@ -73,8 +75,23 @@ pub struct Node {
     party_key: watch::Sender<Option<PartyKey>>,
     endpoint: quinn::Endpoint,
     mdns: Option<mdns::Mdns>,
+    /// Where peers added by address while the node runs go.
+    candidates: mpsc::UnboundedSender<Candidate>,
+    /// The addresses added so far (at most [`MAX_ADDED_PEERS`]).
+    added_peers: Arc<Mutex<BTreeSet<String>>>,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Why a PC could not be added by address.
+#[derive(Debug, thiserror::Error)]
+pub enum AddPeerError {
+    #[error("{0:?}: write a PC as HOST:PORT, e.g. 192.168.1.20:47474")]
+    NotAnAddress(String),
+    #[error("at most {MAX_ADDED_PEERS} PCs can be added while LanSpread runs")]
+    TooMany,
+    #[error("{0}: no such PC (the name does not resolve to an IPv4 address)")]
+    Unresolved(String),
 }
 
 /// The node's QUIC endpoint: a server on `options.listen` when serving
@@ -182,14 +199,6 @@ impl Node {
             cancel.clone(),
         );
         tasks.push(manager);
-        // Keep the sender alive for the node's lifetime even without mDNS.
-        tasks.push(tokio::spawn({
-            let cancel = cancel.clone();
-            async move {
-                cancel.cancelled().await;
-                drop(candidate_tx);
-            }
-        }));
 
         let access = PeerAccess::new(
             endpoint.clone(),
@@ -214,8 +223,44 @@ impl Node {
             party_key,
             endpoint,
             mdns,
+            candidates: candidate_tx,
+            added_peers: Arc::default(),
             cancel,
             tasks,
+        })
+    }
+
+    /// Contacts the PC at `address` (`HOST:PORT`) from now on, as a
+    /// `--peer`: checks it and counts it here, then resolves it in the
+    /// returned future (a name can take a while).
+    pub fn add_peer(
+        &self,
+        address: &str,
+    ) -> Result<impl Future<Output = Result<(), AddPeerError>> + Send + 'static, AddPeerError> {
+        if !is_valid_peer_address(address) {
+            return Err(AddPeerError::NotAnAddress(lanspread_proto::names::printable(address, 80)));
+        }
+        let new = {
+            let mut added = self.added_peers.lock().unwrap_or_else(|p| p.into_inner());
+            if !added.contains(address) && added.len() >= MAX_ADDED_PEERS {
+                return Err(AddPeerError::TooMany);
+            }
+            added.insert(address.to_owned())
+        };
+        let (address, candidates, added) = (address.to_owned(), self.candidates.clone(), self.added_peers.clone());
+        Ok(async move {
+            if !new {
+                return Ok(());
+            }
+            let resolved = resolve_static_peers(std::slice::from_ref(&address)).await.pop();
+            let Some((key, addrs)) = resolved.filter(|(_, addrs)| !addrs.is_empty()) else {
+                // Not counted: the user may correct it and try again.
+                added.lock().unwrap_or_else(|p| p.into_inner()).remove(&address);
+                return Err(AddPeerError::Unresolved(address));
+            };
+            tracing::info!("peer {key}: added by address");
+            let _ = candidates.send(Candidate::Found { key, addrs, expected: None, origin: Origin::Static });
+            Ok(())
         })
     }
 

@@ -173,6 +173,18 @@ pub fn count_label(shown: usize, total: usize) -> String {
     if shown == total { games(total) } else { format!("{} of {}", thousands(shown), games(total)) }
 }
 
+/// The first-run panel's game directory, while the panel shows (see
+/// [`ViewState::is_first_run`]).
+pub fn welcome(view: &ViewState) -> Option<String> {
+    view.is_first_run().then(|| view.game_dir().unwrap_or_default().to_owned())
+}
+
+/// The first-run panel's "Add PC": the command that contacts it now, or
+/// what to write instead.
+pub fn add_pc(text: &str) -> Result<IpcCommand, crate::settings::InputError> {
+    crate::settings::validate_peer(text).map(|address| IpcCommand::AddPeer { address })
+}
+
 /// Whether a key typed outside the search box starts a search: one letter
 /// or digit (not a space, a control key or a shortcut's key).
 pub fn starts_search(text: &str) -> bool {

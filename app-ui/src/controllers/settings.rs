@@ -168,12 +168,13 @@ pub fn load(file: &Path) -> Result<Settings, SettingsError> {
     Settings::load(file)
 }
 
-/// What the worker is told once settings are saved: auto-install and trust
-/// apply at once, the rest at the next start.
+/// What the worker is told once settings are saved: auto-install, trust
+/// and new peers apply at once, the rest at the next start.
 pub fn applied(settings: &Settings, file: &Path) -> (Vec<IpcCommand>, String) {
-    let commands = vec![IpcCommand::SetAutoInstall { enabled: settings.auto_install }, settings.trust_command()];
+    let mut commands = vec![IpcCommand::SetAutoInstall { enabled: settings.auto_install }, settings.trust_command()];
+    commands.extend(settings.peers.iter().map(|address| IpcCommand::AddPeer { address: address.clone() }));
     let note = format!(
-        "Saved to {}. Trust applies now; the game directory, peers and catalog at the next start.",
+        "Saved to {}. Trust and added PCs apply now; the game directory, removed PCs and the catalog at the next start.",
         file.display()
     );
     (commands, note)

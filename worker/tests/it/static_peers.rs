@@ -111,3 +111,38 @@ fn usage_errors_exit_2_and_failures_say_error() {
     assert!(stderr.starts_with("error: /definitely/not/here: "), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// A PC added by address through the IPC (the first-run panel's "Add PC")
+/// is joined at once, without a restart; a bad address is refused in words,
+/// and the worker stays up. (No name that fails to resolve: that would ask
+/// the machine's DNS server, and tests talk to loopback only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pc_added_by_address_while_the_worker_runs_is_joined() {
+    use lanspread_proto::ipc::{IpcCommand, IpcEvent};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (seeder_games, games) = (tmp.path().join("seeder"), tmp.path().join("games"));
+    make_game(&seeder_games, "openarena", Some("0.8.8"), &[("data.pak", 1000)]);
+    std::fs::create_dir_all(&games).unwrap();
+    let seeder = serve("seeder", &seeder_games, &tmp.path().join("seeder-state"), &[]);
+    seeder.wait_scanned(Duration::from_secs(20));
+    let mut ui = crate::liars::FakeUi::start(tmp.path(), &games, &[]).await;
+
+    ui.send(IpcCommand::AddPeer { address: "no port here".into() });
+    ui.send(IpcCommand::AddPeer { address: seeder.listen_addr().to_string() });
+    ui.wait_for(
+        Duration::from_secs(20),
+        "the seeder joined",
+        |e| matches!(e, IpcEvent::PeerJoined(p) if p.display_name == "seeder"),
+    )
+    .await;
+    ui.wait_for(
+        Duration::from_secs(20),
+        "its game offered",
+        |e| matches!(e, IpcEvent::NetworkGames(g) if g.iter().any(|g| g.id == "openarena")),
+    )
+    .await;
+    let refused = |needle: &'static str| move |e: &IpcEvent| matches!(e, IpcEvent::RuntimeFailure { context, message, .. } if context == "add a PC" && message.contains(needle));
+    ui.wait_for(Duration::from_secs(5), "the bad address refused", refused("HOST:PORT")).await;
+    assert!(ui.worker_alive());
+}
