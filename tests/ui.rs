@@ -614,3 +614,38 @@ fn the_first_run_says_where_games_go_and_adds_a_pc_by_address() {
     ui.update(view);
     assert!(!welcome.get_show(), "a PC was found");
 }
+
+/// A game with a cover file shows the picture on its card and, larger, in
+/// its detail view; a damaged file leaves the generated cover.
+#[test]
+fn a_cover_picture_shows_on_the_card_and_in_the_detail_view() {
+    use lanspread::ArtAdapter;
+    let dir = tempfile::tempdir().unwrap();
+    let cover = dir.path().join("cover.png");
+    image::RgbaImage::from_pixel(300, 400, image::Rgba([10, 120, 200, 255])).save(&cover).unwrap();
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\n not really").unwrap();
+    let (window, ui, _sent, _dir) = window_with(library_view());
+    window.window().set_size(slint::LogicalSize::new(1000.0, 680.0));
+    let images = || ElementHandle::find_by_element_type_name(&window, "Image").count();
+    let without_covers = images();
+    let mut view = library_view();
+    let covers = vec![
+        lanspread_proto::ipc::GameCover { id: "openarena".into(), path: cover.display().to_string() },
+        lanspread_proto::ipc::GameCover { id: "xonotic".into(), path: broken.display().to_string() },
+    ];
+    view.apply(SupervisorEvent::Worker(IpcEvent::Covers(covers)));
+    ui.update(view);
+
+    let art = window.global::<ArtAdapter<'_>>();
+    let card = art.invoke_picture(cover.display().to_string().into(), false, 0);
+    assert_eq!((card.size().width, card.size().height), (168, 236), "decoded at the card's size");
+    let large = art.invoke_picture(cover.display().to_string().into(), true, 0);
+    assert_eq!((large.size().width, large.size().height), (320, 448), "and at the detail view's");
+    let none = art.invoke_picture(broken.display().to_string().into(), false, 0);
+    assert_eq!(none.size().width, 0, "a damaged picture shows nothing over the generated cover");
+
+    assert_eq!(images(), without_covers + 2, "a picture on each card with a cover file");
+    click(&window, "Details of OpenArena");
+    assert_eq!(images(), without_covers + 3, "the detail view shows it too");
+}

@@ -16,10 +16,12 @@
 //! - [`memory`]: what the window remembers between runs (its place, play
 //!   times).
 //! - [`files`]: "View Files", resolving a game's folder safely.
+//! - [`art`]: cover pictures, read and decoded within bounds.
 //! - [`launch`]: Play: a game's launch command, checked, started detached.
 //! - [`disk`]: free space for the status bar.
 //! - [`platform`]: where the worker binary and the log file are.
 
+pub mod art;
 pub mod controllers;
 pub mod disk;
 pub mod files;

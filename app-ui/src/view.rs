@@ -175,6 +175,8 @@ pub struct GameRow {
     pub running: bool,
     /// How far a stopped download got.
     pub partial: Option<PartialDownload>,
+    /// The game's cover file, if it has one.
+    pub art: Option<String>,
 }
 
 impl GameRow {
@@ -245,6 +247,8 @@ pub struct ViewState {
     running: BTreeSet<String>,
     /// When games were last started with Play (seconds since 1970).
     played: BTreeMap<String, u64>,
+    /// Each game's cover file, as the worker reported it.
+    covers: BTreeMap<String, String>,
 }
 
 /// A failure's message with what the user can do about it, by its kind.
@@ -298,6 +302,7 @@ impl ViewState {
             IpcEvent::Library(snapshot) => self.library = Some(snapshot),
             IpcEvent::NetworkGames(games) => self.network = games.into_iter().map(|g| (g.id.clone(), g)).collect(),
             IpcEvent::PeerCount(n) => self.peer_count = n,
+            IpcEvent::Covers(covers) => self.covers = covers.into_iter().map(|c| (c.id, c.path)).collect(),
             IpcEvent::RuntimeFailure { context, kind, message } => {
                 self.last_failure = Some(with_hint(format!("{context}: {message}"), kind));
             }
@@ -489,6 +494,7 @@ impl ViewState {
             paused: operation.is_some_and(|op| op.paused),
             running: self.running.contains(id),
             partial: local.and_then(|l| l.partial.clone()),
+            art: self.covers.get(id).cloned(),
         }
     }
 }

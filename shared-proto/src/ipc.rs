@@ -200,6 +200,15 @@ pub struct LibrarySnapshot {
     pub games: Vec<LocalGame>,
 }
 
+/// A game's cover picture: a file the window reads and decodes itself
+/// (a game's own cover in its root, or one a peer handed out, checked
+/// against its hash, in the worker's cache).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameCover {
+    pub id: GameId,
+    pub path: String,
+}
+
 /// A game as offered by the network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkGame {
@@ -345,12 +354,14 @@ pub enum IpcEvent {
         download_bps: u64,
         upload_bps: u64,
     },
+    /// Every game's cover file the worker knows (the whole set each time).
+    Covers(Vec<GameCover>),
 }
 
 impl Message for IpcEvent {
     const NAME: &'static str = "ipc event";
     const MAX_FRAME: usize = MAX_IPC_FRAME;
-    const VARIANTS: Option<u32> = Some(19);
+    const VARIANTS: Option<u32> = Some(20);
 }
 
 /// A file of a game, for the detail view.

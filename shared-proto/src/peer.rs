@@ -8,8 +8,10 @@
 //! **Goals.** Find out who a peer is ([`PeerRequest::Hello`]), whether it is
 //! alive and whether its library changed ([`PeerRequest::Ping`]), which games
 //! it offers ([`PeerRequest::ListGames`]), what a game is made of, down to
-//! the BLAKE3 hash of every chunk ([`PeerRequest::GetGame`]), and the chunks
-//! themselves ([`PeerRequest::GetChunk`]).
+//! the BLAKE3 hash of every chunk ([`PeerRequest::GetGame`]), the chunks
+//! themselves ([`PeerRequest::GetChunk`]), and a game's cover picture
+//! ([`PeerRequest::GetCover`]), so a game shows its art before anyone here
+//! downloaded it.
 //!
 //! **Party key.** With an optional shared key set, a node answers nothing
 //! but [`PeerRequest::Hello`]'s refusal and [`PeerRequest::Prove`] until the
@@ -37,7 +39,7 @@ pub const ALPN: &[u8] = b"lanspread/1";
 /// Version exchanged in [`Hello`]; a mismatch is refused with a readable
 /// error. 2: the party key ([`PeerRequest::Prove`]); 3: game lists say
 /// whether the library is still being scanned ([`PeerResponse::GameList`]).
-pub const PEER_PROTOCOL_VERSION: u32 = 3;
+pub const PEER_PROTOCOL_VERSION: u32 = 4;
 /// TLS exporter label of the party-key proof (RFC 8446 §7.5).
 pub const PARTY_EXPORTER_LABEL: &[u8] = b"EXPORTER-lanspread-party-key";
 /// What the connecting side's proof hashes beside the exported secret; the
@@ -151,13 +153,25 @@ pub enum PeerRequest {
     /// The connecting side's proof of the party key, sent first on a
     /// connection; answered by [`PeerResponse::Proven`] with the server's.
     Prove(PartyProof),
+    /// The cover picture of a listed game (see [`GameSummary::cover`]),
+    /// answered by [`PeerResponse::Cover`].
+    GetCover {
+        id: GameId,
+    },
 }
 
 impl Message for PeerRequest {
     const NAME: &'static str = "peer request";
     const MAX_FRAME: usize = MAX_PEER_REQUEST;
-    const VARIANTS: Option<u32> = Some(6);
+    const VARIANTS: Option<u32> = Some(7);
 }
+
+/// The files at the top of a game root that are its cover picture, in the
+/// order they are looked for. A cover is a payload file like any other (it
+/// is downloaded with the game); peers also hand it out alone.
+pub const COVER_FILES: [&str; 3] = ["cover.png", "cover.jpg", "cover.jpeg"];
+/// Largest cover file handed out or accepted.
+pub const MAX_COVER_BYTES: u64 = 1024 * 1024;
 
 /// Largest chunk size a node accepts in a manifest (bounds chunk reads).
 pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
@@ -171,6 +185,9 @@ pub struct GameSummary {
     /// Total payload bytes.
     pub size: u64,
     pub installed: bool,
+    /// BLAKE3 of the game's cover file, when it has one a peer can ask for
+    /// ([`GameManifest::cover`]); the picture received must hash to it.
+    pub cover: Option<[u8; 32]>,
 }
 
 /// One file of a game, relative to its game root.
@@ -195,6 +212,17 @@ pub struct GameManifest {
 impl GameManifest {
     pub fn total_size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The game's cover: the first of [`COVER_FILES`] in its file list that
+    /// is not empty, at most [`MAX_COVER_BYTES`] and one chunk long (so its
+    /// chunk hash is the hash of the whole picture).
+    pub fn cover(&self) -> Option<&FileEntry> {
+        COVER_FILES.iter().find_map(|name| {
+            self.files
+                .iter()
+                .find(|f| f.path == *name && f.size > 0 && f.size <= MAX_COVER_BYTES && f.chunks.len() == 1)
+        })
     }
 }
 
@@ -248,6 +276,8 @@ pub enum PeerResponse {
     Proven(PartyProof),
     /// The answer to [`PeerRequest::ListGames`] since protocol 3.
     GameList(GameList),
+    /// A cover picture's bytes (at most [`MAX_COVER_BYTES`]).
+    Cover(Vec<u8>),
 }
 
 /// A node's games, and whether more may come soon: a node that has just
@@ -264,5 +294,5 @@ pub struct GameList {
 impl Message for PeerResponse {
     const NAME: &'static str = "peer response";
     const MAX_FRAME: usize = MAX_PEER_FRAME;
-    const VARIANTS: Option<u32> = Some(8);
+    const VARIANTS: Option<u32> = Some(9);
 }

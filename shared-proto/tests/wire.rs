@@ -63,10 +63,11 @@ fn golden_peer_responses_and_ipc() {
         version: "1.18".into(),
         size: 1000,
         installed: true,
+        cover: None,
     }]);
     assert_eq!(
         frame::encode(&games).unwrap(),
-        [18, 0, 0, 0, 2, 1, 7, b'w', b'e', b's', b'n', b'o', b't', b'h', 4, b'1', b'.', b'1', b'8', 0xe8, 0x07, 1]
+        [19, 0, 0, 0, 2, 1, 7, b'w', b'e', b's', b'n', b'o', b't', b'h', 4, b'1', b'.', b'1', b'8', 0xe8, 0x07, 1, 0]
     );
     let list = PeerResponse::GameList(GameList { games: Vec::new(), scanning: true });
     assert_eq!(frame::encode(&list).unwrap(), [3, 0, 0, 0, 7, 0, 1]);
@@ -85,12 +86,10 @@ fn variant_counts_match_the_enums() {
     fn known<M: Message>() -> u8 {
         M::VARIANTS.unwrap() as u8 - 1
     }
-    assert_eq!(tag_of(&PeerRequest::Prove(PartyProof([0; 32]))), known::<PeerRequest>());
-    let list = PeerResponse::GameList(GameList { games: Vec::new(), scanning: false });
-    assert_eq!(tag_of(&list), known::<PeerResponse>());
-    let trust = IpcCommand::SetTrust { party_key: None, trusted: Vec::new(), auto_install_untrusted: false };
-    assert_eq!(tag_of(&trust), known::<IpcCommand>());
-    assert_eq!(tag_of(&IpcEvent::Traffic { download_bps: 0, upload_bps: 0 }), known::<IpcEvent>());
+    assert_eq!(tag_of(&PeerRequest::GetCover { id: String::new() }), known::<PeerRequest>());
+    assert_eq!(tag_of(&PeerResponse::Cover(Vec::new())), known::<PeerResponse>());
+    assert_eq!(tag_of(&IpcCommand::AddPeer { address: String::new() }), known::<IpcCommand>());
+    assert_eq!(tag_of(&IpcEvent::Covers(Vec::new())), known::<IpcEvent>());
     assert_eq!(tag_of(&HelloReply::Refused { reason: String::new() }), known::<HelloReply>());
 }
 
@@ -113,9 +112,9 @@ fn huge_length_is_refused_before_reading_the_body() {
 #[test]
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 6, .. }), "{err}");
-    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 16]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 16, .. }), "{err}");
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 7, .. }), "{err}");
+    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 17]).unwrap_err();
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 17, .. }), "{err}");
 }
 
 #[test]
@@ -181,8 +180,8 @@ fn arb_response() -> impl Strategy<Value = PeerResponse> {
         ),
         any::<u64>().prop_map(|library_revision| PeerResponse::Pong { library_revision }),
         prop::collection::vec(
-            ("[a-z]{1,12}", ".{0,8}", any::<u64>(), any::<bool>())
-                .prop_map(|(id, version, size, installed)| GameSummary { id, version, size, installed }),
+            ("[a-z]{1,12}", ".{0,8}", any::<u64>(), any::<bool>(), any::<Option<[u8; 32]>>())
+                .prop_map(|(id, version, size, installed, cover)| GameSummary { id, version, size, installed, cover }),
             0..5
         )
         .prop_map(PeerResponse::Games),
@@ -192,8 +191,9 @@ fn arb_response() -> impl Strategy<Value = PeerResponse> {
         any::<[u8; 32]>().prop_map(|proof| PeerResponse::Proven(PartyProof(proof))),
         (
             prop::collection::vec(
-                ("[a-z]{1,12}", ".{0,8}", any::<u64>(), any::<bool>())
-                    .prop_map(|(id, version, size, installed)| GameSummary { id, version, size, installed }),
+                ("[a-z]{1,12}", ".{0,8}", any::<u64>(), any::<bool>(), any::<Option<[u8; 32]>>()).prop_map(
+                    |(id, version, size, installed, cover)| GameSummary { id, version, size, installed, cover }
+                ),
                 0..5
             ),
             any::<bool>()

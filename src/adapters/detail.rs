@@ -31,6 +31,7 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         initials: d.cover.initials.as_str().into(),
         cover_top: color(d.cover.top),
         cover_bottom: color(d.cover.bottom),
+        art: d.cover.art.clone().unwrap_or_default().into(),
         note: d.note.into(),
         primary: d.primary.into(),
         can_play: d.can_play,

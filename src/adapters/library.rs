@@ -26,6 +26,7 @@ pub(super) fn card(card: &Card) -> GameCard {
         initials: card.cover.initials.as_str().into(),
         cover_top: color(card.cover.top),
         cover_bottom: color(card.cover.bottom),
+        art: card.cover.art.clone().unwrap_or_default().into(),
         genre: card.genre.as_str().into(),
         version: card.version.as_str().into(),
         size: card.size.as_str().into(),

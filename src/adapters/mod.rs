@@ -4,6 +4,7 @@
 //! made here, and nothing slow runs on the UI thread: reading and writing
 //! files goes to a helper thread ([`Background`]).
 
+mod art;
 mod detail;
 mod library;
 mod peers;
@@ -78,6 +79,8 @@ pub struct Ui {
     trusted: RefCell<BTreeSet<PeerId>>,
     /// The helper thread's job queue; `None`: jobs run inline.
     jobs: Option<std::sync::mpsc::Sender<Job>>,
+    /// Cover pictures, decoded.
+    art: art::ArtShelf,
     /// Games started with Play, until they exit.
     running: RefCell<BTreeMap<String, std::process::Child>>,
     /// Looks whether running games exited, while any runs.
@@ -136,9 +139,11 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
             Background::Threads => helper_thread(),
             Background::Inline => None,
         },
+        art: art::ArtShelf::default(),
         running: RefCell::default(),
         running_poll: slint::Timer::default(),
     });
+    art::connect(window, &ui);
     library::connect(window, &ui);
     detail::connect(window, &ui);
     peers::connect(window, &ui);

@@ -266,6 +266,7 @@ impl NetArgs {
             catalog: Arc::new(catalog),
             display_name: self.name.clone().unwrap_or_else(host_name),
             trust: self.trust()?,
+            show_covers: false,
             faults: self.faults.faults(),
         })
     }
@@ -324,6 +325,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             std::fs::create_dir_all(&games).map_err(|e| annotate(&games, e))?;
             let mut options = net.options(Some(games), listen.unwrap_or_else(default_listen))?;
             options.any_port_if_taken = listen.is_none();
+            options.show_covers = true;
             Ok(crate::ipc::run(&socket, token, options).await)
         }
     }

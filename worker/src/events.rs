@@ -59,6 +59,8 @@ pub enum NodeEvent {
         manifest: Arc<GameManifest>,
         peers: Vec<PeerId>,
     },
+    /// The games' cover files changed.
+    CoversChanged(crate::covers::ShownCovers),
     /// Something failed that the user should see, outside an operation.
     Failed {
         context: &'static str,

@@ -9,7 +9,7 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
 use lanspread_proto::io::{forward_frames, read_frame, write_frame};
 use lanspread_proto::ipc::{
-    ActiveOperation, FailureKind, GameFile, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply,
+    ActiveOperation, FailureKind, GameCover, GameFile, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply,
     IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, WorkerHello,
 };
 use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
@@ -372,6 +372,14 @@ fn send_snapshots(node: &Node, operations: &Operations, out: &mpsc::UnboundedSen
     for event in network(node) {
         let _ = out.send(event);
     }
+    if let Some(covers) = node.covers() {
+        let _ = out.send(covers_event(&covers));
+    }
+}
+
+fn covers_event(covers: &crate::covers::ShownCovers) -> IpcEvent {
+    let covers = covers.iter().map(|(id, path)| GameCover { id: id.clone(), path: path.display().to_string() });
+    IpcEvent::Covers(covers.collect())
 }
 
 /// The UI's wire events for one node event: the one place the worker's
@@ -385,6 +393,7 @@ fn wire_events(event: NodeEvent, node: &Node) -> Vec<IpcEvent> {
             None => return Vec::new(),
         },
         NodeEvent::PeerLeft(peer_id) => IpcEvent::PeerLeft { peer_id },
+        NodeEvent::CoversChanged(covers) => covers_event(&covers),
         NodeEvent::OperationsChanged(operations) => active_operations(operations),
         NodeEvent::DownloadBegin { id, version, bytes_total } => IpcEvent::DownloadBegin { id, version, bytes_total },
         NodeEvent::Progress(progress) => IpcEvent::Progress(progress),

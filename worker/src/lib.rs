@@ -19,6 +19,8 @@
 //! - [`operations`]: the operation table (which game is downloading,
 //!   paused, installing…, as plain logic) and the runner that starts its
 //!   tasks.
+//! - [`covers`]: each game's cover picture, fetched from peers once and
+//!   kept by hash.
 //! - [`events`]: what a running node tells its listeners ([`events::NodeEvent`]).
 //! - [`faults`]: fault switches for tests (`test-hooks` builds only).
 //! - [`node`]: all of the above running together, with one shutdown.
@@ -46,6 +48,7 @@
 //!     catalog: Arc::new(Catalog::bundled()),
 //!     display_name: "lister".into(),
 //!     trust: Default::default(),
+//!     show_covers: false,
 //!     faults: Default::default(),
 //! })
 //! .await?;
@@ -57,6 +60,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod covers;
 pub mod discovery;
 pub mod download;
 pub mod events;

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::covers::{self, ShownCovers};
 use crate::discovery::access::{GameSources, PeerAccess};
 use crate::discovery::known::KnownPeers;
 use crate::discovery::{self, OwnIdentity, Peers, mdns};
@@ -53,6 +54,9 @@ pub struct NodeOptions {
     pub display_name: String,
     /// The party key and trusted peers at start ([`Node::set_trust`] changes them).
     pub trust: TrustSettings,
+    /// Fetch the covers of the network's games (for a window to show; see
+    /// [`crate::covers`]). Needs a game directory.
+    pub show_covers: bool,
     /// Fault switches for tests (empty unless built with `test-hooks`).
     pub faults: Faults,
 }
@@ -75,6 +79,8 @@ pub struct Node {
     party_key: watch::Sender<Option<PartyKey>>,
     endpoint: quinn::Endpoint,
     mdns: Option<mdns::Mdns>,
+    /// Each game's cover file, on a node that shows covers.
+    covers: Option<watch::Receiver<ShownCovers>>,
     /// Where peers added by address while the node runs go.
     candidates: mpsc::UnboundedSender<Candidate>,
     /// The addresses added so far (at most [`MAX_ADDED_PEERS`]).
@@ -207,6 +213,16 @@ impl Node {
             trust.subscribe(),
             traffic.clone(),
         );
+        let covers = match (&library, options.show_covers) {
+            (Some(library), true) => {
+                let cache = covers::cache_dir(&options.state_dir);
+                let (covers, task) =
+                    covers::spawn(cache, library.clone(), access.clone(), events.clone(), cancel.clone());
+                tasks.push(task);
+                Some(covers)
+            }
+            _ => None,
+        };
         let operations = library
             .clone()
             .map(|library| Operations::new(events.clone(), busy, access, library, options.faults.clone()));
@@ -223,6 +239,7 @@ impl Node {
             party_key,
             endpoint,
             mdns,
+            covers,
             candidates: candidate_tx,
             added_peers: Arc::default(),
             cancel,
@@ -279,6 +296,11 @@ impl Node {
             *current = settings;
             changed
         });
+    }
+
+    /// Each game's cover file, on a node that shows covers.
+    pub fn covers(&self) -> Option<ShownCovers> {
+        self.covers.as_ref().map(|c| c.borrow().clone())
     }
 
     /// The trust settings of the moment.

@@ -124,7 +124,7 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
         supplied,
         others,
         badge: badge(row),
-        cover: Cover::of(&row.id, &row.name),
+        cover: Cover::of_row(row),
         note: match row.status {
             GameStatus::Unavailable => {
                 "No PC on the network has this game right now. It can be downloaded as soon as one that has it is on."

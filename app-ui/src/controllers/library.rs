@@ -43,12 +43,19 @@ pub struct Cover {
     /// Top and bottom of its gradient, RGB.
     pub top: [u8; 3],
     pub bottom: [u8; 3],
+    /// The game's cover picture, drawn over the gradient once decoded.
+    pub art: Option<String>,
 }
 
 /// Words a cover's initials skip.
 const MINOR_WORDS: &[&str] = &["the", "of", "for", "and"];
 
 impl Cover {
+    /// A row's cover: its picture if it has one, over its generated cover.
+    pub fn of_row(row: &GameRow) -> Cover {
+        Cover { art: row.art.clone(), ..Cover::of(&row.id, &row.name) }
+    }
+
     pub fn of(id: &str, name: &str) -> Cover {
         let words: Vec<&str> = name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
         let major: Vec<&&str> = words.iter().filter(|w| !MINOR_WORDS.contains(&w.to_lowercase().as_str())).collect();
@@ -65,7 +72,12 @@ impl Cover {
         hash = hash.wrapping_mul(0x7feb_352d);
         hash ^= hash >> 15;
         let hue = (hash % 360) as f32;
-        Cover { initials: initials.to_uppercase(), top: hsv(hue, 0.55, 0.62), bottom: hsv(hue + 35.0, 0.65, 0.34) }
+        Cover {
+            initials: initials.to_uppercase(),
+            top: hsv(hue, 0.55, 0.62),
+            bottom: hsv(hue + 35.0, 0.65, 0.34),
+            art: None,
+        }
     }
 }
 
@@ -113,7 +125,7 @@ impl Card {
         Card {
             id: row.id.clone(),
             name: row.name.clone(),
-            cover: Cover::of(&row.id, &row.name),
+            cover: Cover::of_row(row),
             genre: row.genre.clone(),
             version,
             size: if row.size == 0 { String::new() } else { format_size(row.size) },

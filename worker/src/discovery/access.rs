@@ -10,6 +10,7 @@ use lanspread_proto::PeerId;
 use lanspread_proto::peer::GameManifest;
 use tokio::sync::watch;
 
+use super::peer_db::NetworkCover;
 use super::{PeerGameDb, Settling};
 use crate::net::client::{ClientError, PeerConnection};
 use crate::net::traffic::Traffic;
@@ -85,6 +86,34 @@ impl PeerAccess {
     async fn settle(&self, limit: Duration, settled: impl Fn(&Settling) -> bool) {
         let mut settling = self.settling.clone();
         let _ = tokio::time::timeout(limit, settling.wait_for(|s| settled(s))).await;
+    }
+
+    /// Every game's cover as the network offers it (see [`PeerGameDb::covers`]).
+    pub fn covers(&self) -> Vec<NetworkCover> {
+        let trusted = self.trust.borrow().trusted.clone();
+        self.db.lock().unwrap_or_else(|p| p.into_inner()).covers(&trusted)
+    }
+
+    /// Asks the peers that hand out `cover` for it, one after another,
+    /// until one sends the picture its hash names; else the last refusal.
+    pub async fn fetch_cover(&self, cover: &NetworkCover) -> Result<Vec<u8>, String> {
+        let party_key = self.trust.borrow().party_key.clone();
+        let mut last = None;
+        for (peer, addr) in &cover.sources {
+            let asked = async {
+                let conn =
+                    crate::net::client::connect(&self.endpoint, *addr, Some(*peer), party_key.as_ref(), &self.traffic)
+                        .await?;
+                let bytes = conn.get_cover(&cover.id, cover.hash).await;
+                conn.close();
+                bytes
+            };
+            match asked.await {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+        Err(last.unwrap_or_else(|| "no peer hands it out".into()))
     }
 
     /// The version of `game` a download would fetch, if any peer has it.

@@ -54,7 +54,7 @@ mod tests {
     use super::*;
 
     fn game(id: &str, version: &str) -> GameSummary {
-        GameSummary { id: id.into(), version: version.into(), size: 1, installed: false }
+        GameSummary { id: id.into(), version: version.into(), size: 1, installed: false, cover: None }
     }
 
     #[test]

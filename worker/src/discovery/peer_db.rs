@@ -35,6 +35,15 @@ impl PeerRecord {
     }
 }
 
+/// A game's cover as the network offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkCover {
+    pub id: String,
+    pub hash: [u8; 32],
+    /// The peers that hand it out, with their addresses.
+    pub sources: Vec<(PeerId, SocketAddr)>,
+}
+
 /// All live peers and their games.
 #[derive(Debug, Default)]
 pub struct PeerGameDb {
@@ -152,6 +161,31 @@ impl PeerGameDb {
         trust::choose(&self.offers(game), trusted)
     }
 
+    /// For every game some peer has, the cover of the version to fetch: the
+    /// hash the peers whose file list counts (the first of them in id order
+    /// that names one) give, and every peer listing that hash for the game,
+    /// with its address.
+    pub fn covers(&self, trusted: &BTreeSet<PeerId>) -> Vec<NetworkCover> {
+        self.offers_by_game()
+            .into_keys()
+            .filter_map(|id| {
+                let choice = self.choice(id, trusted)?;
+                let listed = |peer: &PeerId| {
+                    let record = self.peers.get(peer)?;
+                    let game = record.games.iter().find(|g| g.id == id && g.version == choice.version)?;
+                    Some((record, game.cover?))
+                };
+                let hash = choice.authorities.iter().find_map(|peer| listed(peer).map(|(_, hash)| hash))?;
+                let sources = choice
+                    .sources
+                    .iter()
+                    .filter_map(|peer| listed(peer).filter(|(_, h)| *h == hash).map(|(r, _)| (r.id, r.addr)))
+                    .collect();
+                Some(NetworkCover { id: id.to_owned(), hash, sources })
+            })
+            .collect()
+    }
+
     /// Every game some peer has, with the version to fetch and who has it.
     pub fn network_games(&self, trusted: &BTreeSet<PeerId>) -> Vec<NetworkGame> {
         self.offers_by_game()
@@ -183,7 +217,7 @@ mod tests {
     use super::*;
 
     fn game(id: &str, version: &str, size: u64) -> GameSummary {
-        GameSummary { id: id.into(), version: version.into(), size, installed: false }
+        GameSummary { id: id.into(), version: version.into(), size, installed: false, cover: None }
     }
 
     fn addr(port: u16) -> SocketAddr {
@@ -252,5 +286,26 @@ mod tests {
         assert!(db.get(a).unwrap().manifests.contains_key("wesnoth"));
         db.set_games(a, 2, vec![game("wesnoth", "1.18", 1)]);
         assert!(db.get(a).unwrap().manifests.is_empty());
+    }
+
+    #[test]
+    fn a_cover_is_the_one_the_file_list_that_counts_names_and_any_peer_with_it_hands_it_out() {
+        let now = Instant::now();
+        let mut db = PeerGameDb::default();
+        let (a, b, c) = (PeerId([1; 32]), PeerId([2; 32]), PeerId([3; 32]));
+        for (id, port) in [(a, 1), (b, 2), (c, 3)] {
+            db.upsert(id, "n", addr(port), now);
+        }
+        let with_cover =
+            |version: &str, hash: u8| GameSummary { cover: Some([hash; 32]), ..game("openarena", version, 1) };
+        db.set_games(a, 1, vec![with_cover("1.0", 7), game("xonotic", "1", 1)]);
+        db.set_games(b, 1, vec![with_cover("1.0", 7)]);
+        db.set_games(c, 1, vec![with_cover("1.0", 9)]);
+        let covers = db.covers(&BTreeSet::new());
+        assert_eq!(covers.len(), 1, "a game without a cover has none");
+        assert_eq!((covers[0].hash, covers[0].sources.clone()), ([7; 32], vec![(a, addr(1)), (b, addr(2))]));
+        // A trusted peer's list counts: its cover wins.
+        let covers = db.covers(&[c].into_iter().collect());
+        assert_eq!((covers[0].hash, covers[0].sources.clone()), ([9; 32], vec![(c, addr(3))]));
     }
 }

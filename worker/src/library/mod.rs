@@ -72,7 +72,8 @@ impl LibraryState {
             .filter(|g| g.manifest.is_some() && !busy.contains(&g.id))
             .filter_map(|g| {
                 let version = g.version.clone()?;
-                Some(GameSummary { id: g.id.clone(), version, size: g.size, installed: g.installed })
+                let cover = g.manifest.as_ref().and_then(|m| Some(m.cover()?.chunks[0]));
+                Some(GameSummary { id: g.id.clone(), version, size: g.size, installed: g.installed, cover })
             })
             .collect()
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::names::printable;
 use lanspread_proto::peer::{
-    self, ErrorCode, GameList, GameManifest, Hello, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PeerError, PeerRequest,
-    PeerResponse,
+    self, ErrorCode, GameList, GameManifest, Hello, MAX_COVER_BYTES, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PeerError,
+    PeerRequest, PeerResponse,
 };
 use lanspread_proto::{FrameError, PeerId};
 
@@ -204,6 +204,19 @@ impl PeerConnection {
         match self.request(&PeerRequest::GetGame { id: id.to_owned() }).await? {
             PeerResponse::Game(manifest) if manifest.id == id => Ok(manifest),
             _ => Err(ClientError::Unexpected { addr: self.addr, request: "get game" }),
+        }
+    }
+
+    /// A listed game's cover picture, which must hash to `hash` (what the
+    /// peer's list said) and be at most [`MAX_COVER_BYTES`].
+    pub async fn get_cover(&self, id: &str, hash: [u8; 32]) -> Result<Vec<u8>, ClientError> {
+        match self.request(&PeerRequest::GetCover { id: id.to_owned() }).await? {
+            PeerResponse::Cover(bytes)
+                if bytes.len() as u64 <= MAX_COVER_BYTES && *blake3::hash(&bytes).as_bytes() == hash =>
+            {
+                Ok(bytes)
+            }
+            _ => Err(ClientError::Unexpected { addr: self.addr, request: "get cover" }),
         }
     }
 

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::peer::{
-    self, ErrorCode, Hello, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PartyProof, PeerError, PeerRequest, PeerResponse,
+    self, ErrorCode, Hello, MAX_COVER_BYTES, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PartyProof, PeerError, PeerRequest,
+    PeerResponse,
 };
 use lanspread_proto::{FrameError, PeerId};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -139,6 +140,7 @@ impl ServerContext {
         }
         let response = match request {
             PeerRequest::GetChunk { id, version, file, chunk } => return self.locate_chunk(&id, &version, file, chunk),
+            PeerRequest::GetCover { id } => return self.locate_cover(&id),
             PeerRequest::Hello(theirs) => self.greet(&theirs, remote),
             PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
             PeerRequest::ListGames => PeerResponse::GameList(self.library.game_list()),
@@ -206,6 +208,17 @@ impl ServerContext {
         }
     }
 
+    /// Where a listed game's cover is, and the hash its bytes must have.
+    fn locate_cover(&self, id: &str) -> Reply {
+        let state = self.library.state();
+        let manifest = state.games.get(id).and_then(|g| g.manifest.clone()).filter(|_| !self.library.is_busy(id));
+        let Some(cover) = manifest.as_ref().and_then(|m| m.cover()) else {
+            return Reply::Frame(error(ErrorCode::NotFound, format!("no cover of {id:?} here")));
+        };
+        let path = cover.path.split('/').fold(state.game_dir.join(id), |p, part| p.join(part));
+        Reply::Cover { path, hash: cover.chunks[0] }
+    }
+
     /// Where the bytes of a chunk are, checked against our own manifest only.
     fn locate_chunk(&self, id: &str, version: &str, file: u32, chunk: u32) -> Reply {
         let state = self.library.state();
@@ -242,6 +255,11 @@ pub enum Reply {
         offset: u64,
         len: u32,
         index: (u32, u32),
+    },
+    /// A cover picture: `path`'s bytes, sent only if they hash to `hash`.
+    Cover {
+        path: PathBuf,
+        hash: [u8; 32],
     },
 }
 
@@ -479,6 +497,19 @@ async fn handle_stream(
                 (error(ErrorCode::Internal, format!("cannot read the chunk: {e}")), None)
             }
         },
+        Reply::Cover { path, hash } => {
+            // One send piece of memory, as a chunk's piece would take.
+            let (Ok(_connection), Ok(_all)) = (budget.connection.acquire().await, budget.all.acquire().await) else {
+                return;
+            };
+            match read_cover(path.clone(), hash).await {
+                Ok(bytes) => (PeerResponse::Cover(bytes), None),
+                Err(e) => {
+                    warn(format!("cannot hand out {}: {e}", path.display()));
+                    (error(ErrorCode::NotReady, format!("the cover changed or cannot be read: {e}")), None)
+                }
+            }
+        }
     };
     if let Err(e) = write_frame(&mut send, &response).await {
         tracing::debug!("peer {remote}: cannot answer: {e}");
@@ -505,6 +536,22 @@ async fn open_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Arc
             return Err(std::io::Error::other("the file is shorter than its manifest says"));
         }
         Ok(Arc::new(file))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Reads a cover file (at most [`MAX_COVER_BYTES`]) and checks it is still
+/// the picture the manifest names.
+async fn read_cover(path: PathBuf, hash: [u8; 32]) -> std::io::Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)?.take(MAX_COVER_BYTES + 1).read_to_end(&mut bytes)?;
+        if *blake3::hash(&bytes).as_bytes() != hash {
+            return Err(std::io::Error::other("it changed since it was hashed"));
+        }
+        Ok(bytes)
     })
     .await
     .map_err(std::io::Error::other)?

@@ -14,7 +14,7 @@ use crate::liars::{FakeUi, Script, lying_peer, small_manifest};
 use crate::support::{WORKER, make_game};
 
 fn summary(id: &str, version: &str) -> GameSummary {
-    GameSummary { id: id.to_owned(), version: version.to_owned(), size: 10, installed: false }
+    GameSummary { id: id.to_owned(), version: version.to_owned(), size: 10, installed: false, cover: None }
 }
 
 /// Every path under `dir`, sorted.

@@ -34,6 +34,8 @@ pub struct Script {
     pub manifests: HashMap<String, GameManifest>,
     /// Says it is still scanning, and that its library changed, every time.
     pub scans_forever: bool,
+    /// Its answer to "get cover" (any id); none: not found.
+    pub cover: Option<Vec<u8>>,
 }
 
 /// A running lying peer.
@@ -99,6 +101,13 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
                             PeerRequest::GetGame { id } => PeerResponse::Game(
                                 script.manifests.get(&id).cloned().unwrap_or_else(|| small_manifest(&id, "1")),
                             ),
+                            PeerRequest::GetCover { .. } => match &script.cover {
+                                Some(bytes) => PeerResponse::Cover(bytes.clone()),
+                                None => PeerResponse::Error(PeerError {
+                                    code: ErrorCode::NotFound,
+                                    message: "no cover".into(),
+                                }),
+                            },
                             PeerRequest::GetChunk { .. } => PeerResponse::Error(PeerError {
                                 code: ErrorCode::NotFound,
                                 message: "no chunks from a liar".into(),

@@ -18,6 +18,7 @@ fn options(tmp: &std::path::Path, listen: std::net::SocketAddr, any_port_if_take
         catalog: Arc::new(Catalog::bundled()),
         display_name: "listener".into(),
         trust: Default::default(),
+        show_covers: false,
         faults: Default::default(),
     }
 }

@@ -37,6 +37,7 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
         catalog: Arc::new(Catalog::bundled()),
         display_name: "client".into(),
         trust: Default::default(),
+        show_covers: false,
         faults: Default::default(),
     })
     .await

@@ -26,6 +26,7 @@ fn options(dir: &std::path::Path, peers: Vec<String>) -> NodeOptions {
         catalog: Arc::new(Catalog::bundled()),
         display_name: dir.file_name().unwrap().to_string_lossy().into_owned(),
         trust: Default::default(),
+        show_covers: false,
         faults: Default::default(),
     }
 }
