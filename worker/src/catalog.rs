@@ -3,10 +3,11 @@
 //! A game root is only scanned, announced or served when its id is in the
 //! catalog. The bundled catalog is compiled in; `--catalog FILE` adds or
 //! replaces entries from a user file in the same JSON format (an array of
-//! objects with `id`, `name`, `description`, `genre`, `max_players`).
+//! objects with `id`, `name`, `description`, `genre`, `max_players`,
+//! `launch`, and `cover`: a picture's path, relative to the catalog file).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lanspread_proto::CatalogEntry;
 
@@ -43,19 +44,24 @@ struct RawEntry {
     max_players: u16,
     #[serde(default)]
     launch: Vec<lanspread_proto::game::LaunchCommand>,
+    /// A cover picture's file, relative to the catalog file's folder.
+    #[serde(default)]
+    cover: Option<PathBuf>,
 }
 
 /// The set of known games, ordered by id.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     entries: BTreeMap<String, CatalogEntry>,
+    /// Cover pictures a user catalog names, resolved against its folder.
+    covers: BTreeMap<String, PathBuf>,
 }
 
 impl Catalog {
     /// The catalog compiled into the worker.
     pub fn bundled() -> Self {
-        let mut catalog = Catalog { entries: BTreeMap::new() };
-        catalog.merge_json("<bundled catalog>", BUNDLED).expect("the bundled catalog is valid");
+        let mut catalog = Catalog { entries: BTreeMap::new(), covers: BTreeMap::new() };
+        catalog.merge_json("<bundled catalog>", BUNDLED, None).expect("the bundled catalog is valid");
         catalog
     }
 
@@ -68,18 +74,22 @@ impl Catalog {
         }
         let text =
             std::fs::read_to_string(path).map_err(|source| CatalogError::Read { path: shown.clone(), source })?;
-        Self::with_user_json(&shown, &text)
+        let mut catalog = Self::bundled();
+        catalog.merge_json(&shown, &text, Some(path.parent().unwrap_or(Path::new("."))))?;
+        Ok(catalog)
     }
 
     /// The bundled catalog plus the entries of a user file's text;
     /// `origin` names the file in errors.
     pub fn with_user_json(origin: &str, text: &str) -> Result<Self, CatalogError> {
         let mut catalog = Self::bundled();
-        catalog.merge_json(origin, text)?;
+        catalog.merge_json(origin, text, None)?;
         Ok(catalog)
     }
 
-    fn merge_json(&mut self, origin: &str, text: &str) -> Result<(), CatalogError> {
+    /// Adds `text`'s entries; covers are resolved against `folder` (a
+    /// catalog without one, the bundled one, names none).
+    fn merge_json(&mut self, origin: &str, text: &str, folder: Option<&Path>) -> Result<(), CatalogError> {
         let raw: Vec<RawEntry> =
             serde_json::from_str(text).map_err(|source| CatalogError::Parse { path: origin.to_owned(), source })?;
         for entry in raw {
@@ -91,6 +101,10 @@ impl Catalog {
                 id: entry.id.clone(),
                 source,
             })?;
+            match (folder, entry.cover) {
+                (Some(folder), Some(cover)) => drop(self.covers.insert(entry.id.clone(), folder.join(cover))),
+                _ => drop(self.covers.remove(&entry.id)),
+            }
             let entry = CatalogEntry {
                 id: entry.id,
                 name: entry.name,
@@ -106,6 +120,12 @@ impl Catalog {
 
     pub fn contains(&self, id: &str) -> bool {
         self.entries.contains_key(id)
+    }
+
+    /// The cover picture a user catalog names for `id` (not checked here:
+    /// see [`crate::covers`]).
+    pub fn cover(&self, id: &str) -> Option<&Path> {
+        self.covers.get(id).map(PathBuf::as_path)
     }
 
     pub fn get(&self, id: &str) -> Option<&CatalogEntry> {
@@ -146,11 +166,13 @@ mod tests {
         let path = dir.path().join("extra.json");
         std::fs::write(
             &path,
-            r#"[{"id": "mygame", "name": "My Game", "max_players": 4},
+            r#"[{"id": "mygame", "name": "My Game", "max_players": 4, "cover": "art/mygame.png"},
             {"id": "wesnoth", "name": "Wesnoth (club build)", "genre": "Strategy"}]"#,
         )
         .unwrap();
         let catalog = Catalog::with_user_file(&path).unwrap();
+        assert_eq!(catalog.cover("mygame"), Some(dir.path().join("art/mygame.png").as_path()), "beside the file");
+        assert_eq!(catalog.cover("wesnoth"), None);
         assert_eq!(catalog.get("mygame").unwrap().max_players, 4);
         assert_eq!(catalog.get("wesnoth").unwrap().name, "Wesnoth (club build)");
         assert!(catalog.contains("xonotic"));

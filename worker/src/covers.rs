@@ -1,7 +1,8 @@
 //! Covers: the picture each game shows in the window.
 //!
-//! A game here shows its own cover file (see [`GameManifest::cover`]). A
-//! game only peers have shows the one they hand out
+//! A game here shows its own cover file (see [`GameManifest::cover`]);
+//! else the picture the user's catalog names (`cover`); else, for a game
+//! only peers have, the one they hand out
 //! ([`PeerRequest::GetCover`]): checked against the hash their lists name
 //! (the list that counts, with trusted seeders), kept in the state
 //! directory under that hash, so each picture crosses the network once and
@@ -126,6 +127,18 @@ impl CoverService {
                 shown.insert(game.id.clone(), path);
             }
         }
+        let catalog = self.library.catalog().clone();
+        let named: Vec<(String, PathBuf)> = catalog
+            .entries()
+            .filter(|e| !shown.contains_key(&e.id))
+            .filter_map(|e| Some((e.id.clone(), catalog.cover(&e.id)?.to_owned())))
+            .collect();
+        let found = tokio::task::spawn_blocking(move || {
+            named.into_iter().filter_map(|(id, path)| Some((id, checked_cover_file(&path)?))).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        shown.extend(found);
         let wanted: Vec<_> = self.access.covers().into_iter().filter(|c| !shown.contains_key(&c.id)).collect();
         let cache = self.cache.clone();
         let hashes: Vec<[u8; 32]> = wanted.iter().map(|c| c.hash).collect();
@@ -165,6 +178,14 @@ impl CoverService {
         });
         changed.then_some(shown)
     }
+}
+
+/// A picture file the user's catalog names, links resolved, if it is a
+/// regular file no larger than a cover may be.
+fn checked_cover_file(path: &Path) -> Option<PathBuf> {
+    let real = fs::canonicalize(path).ok()?;
+    let meta = fs::metadata(&real).ok()?;
+    (meta.is_file() && meta.len() <= lanspread_proto::peer::MAX_COVER_BYTES).then_some(real)
 }
 
 /// The first bytes of a hash, for log lines.
