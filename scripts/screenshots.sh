@@ -2,7 +2,9 @@
 # Screenshots of the real LanSpread window, driven like a user would:
 # Xvfb, two seeders and the app against a sample library, all inside a
 # private network namespace (nothing leaves this machine). Saves PNGs of
-#   0-library.png              the library as it opens: what is here first
+#   0-library.png              the library as it opens: what is here first,
+#                              covers (a local one, one a peer handed out),
+#                              Play on the installed games
 #   1-library-downloading.png  cards in several states, one downloading
 #   2-detail-downloading.png   the detail view mid-download with Cancel
 #   3-worker-restarting.png    the status bar right after kill -9 of the worker
@@ -14,7 +16,9 @@
 #                              from the peer just trusted
 #   9-library-stopped.png      the download cancelled: Resume with its percent
 # then closes the window and checks that the worker ended with it, and
-#   10-thousand-games.png      the grid of a 1,000-game catalog.
+#   10-thousand-games.png      the grid of a 1,000-game catalog, in the size
+#                              and place the first window closed with
+#   11-first-run.png           an empty game directory and nobody around.
 #
 #   sudo scripts/screenshots.sh [OUT_DIR]     (default target/screenshots)
 set -euo pipefail
@@ -55,7 +59,11 @@ game() { # DIR ID VERSION MB [installed]
   echo "$3" > "$1/$2/version.ini"
   if [ "${5:-}" = installed ]; then mkdir -p "$1/$2/local" && echo "$3" > "$1/$2/local/README"; fi
 }
+cover() { # FILE FROM TO: a cover picture (a swirled gradient)
+  convert -size 300x420 "gradient:$2-$3" -swirl 120 "$1"
+}
 game "$WORK/seed-a" armagetronad 0.2.9 320
+cover "$WORK/seed-a/armagetronad/cover.png" '#1d3557' '#e63946'
 game "$WORK/seed-a" 0ad 0.27 8
 game "$WORK/seed-a" hedgewars 1.0.2 6
 mkdir -p "$WORK/seed-b" # the same games byte for byte, so both peers serve them
@@ -64,6 +72,7 @@ game "$WORK/seed-b" hedgewars 1.0.3 6 # a newer version from the other peer
 game "$WORK/games" 0ad 0.26 5 installed
 game "$WORK/games" assaultcube 1.3 4
 game "$WORK/games" bzflag 2.4.26 3 installed
+cover "$WORK/games/bzflag/cover.png" '#2a9d8f' '#e9c46a'
 WORKER=target/debug/lanspread-worker
 for seed in a:47475:lan-box b:47476:attic-pc; do
   IFS=: read -r name port label <<< "$seed"
@@ -79,7 +88,7 @@ done
 
 # --- the display and the app ---
 export DISPLAY=:71 XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
-Xvfb "$DISPLAY" -screen 0 1100x720x24 -nolisten tcp 2> /dev/null &
+Xvfb "$DISPLAY" -screen 0 1200x760x24 -nolisten tcp 2> /dev/null &
 PIDS+=($!)
 # Ready once it answers (its socket appears before it does).
 for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
@@ -89,8 +98,41 @@ APP=$!
 PIDS+=($APP)
 WID=""
 # Only a mapped (visible) window can take the focus.
-for _ in $(seq 100); do WID=$(xdotool search --onlyvisible --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
-[ -n "$WID" ] || { echo "screenshots: the window did not appear" >&2; exit 1; }
+find_window() {
+  WID=""
+  for _ in $(seq 100); do WID=$(xdotool search --onlyvisible --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
+  [ -n "$WID" ] || { echo "screenshots: the window did not appear" >&2; exit 1; }
+}
+find_window
+# Closes the window as a window manager would (WM_DELETE_WINDOW); the app must exit.
+close_window() {
+  python3 - "$WID" <<'PY'
+import ctypes, sys
+x = ctypes.cdll.LoadLibrary("libX11.so.6")
+x.XOpenDisplay.restype = ctypes.c_void_p
+x.XInternAtom.restype = ctypes.c_ulong
+x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+class ClientMessage(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+class Event(ctypes.Union):
+    _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+d = x.XOpenDisplay(None)
+e = Event()
+e.xclient.type = 33  # ClientMessage
+e.xclient.window = int(sys.argv[1])
+e.xclient.message_type = x.XInternAtom(d, b"WM_PROTOCOLS", 0)
+e.xclient.format = 32
+e.xclient.data[0] = x.XInternAtom(d, b"WM_DELETE_WINDOW", 0)
+x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(Event)]
+x.XSendEvent(d, int(sys.argv[1]), 0, 0, ctypes.byref(e))
+x.XFlush.argtypes = [ctypes.c_void_p]
+x.XFlush(d)
+PY
+  for _ in $(seq 100); do kill -0 "$APP" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$APP" 2>/dev/null; then echo "screenshots: the app did not exit when its window closed" >&2; exit 1; fi
+}
 # No window manager gives the window the keyboard; Escape must reach it.
 xdotool windowfocus --sync "$WID"
 sleep 5 # the worker scans, meets both seeders and lists their games
@@ -117,7 +159,7 @@ shot 3-worker-restarting.png
 sleep 6
 shot 4-library-resumed.png
 click 420 100 2          # Armagetron Advanced, downloading again: its detail view
-click 787 473 2          # Cancel (below the progress)
+click 787 577 2          # Cancel (below the progress, under the large cover)
 xdotool key Escape; sleep 1
 shot 9-library-stopped.png
 click 947 28 2           # Settings
@@ -132,33 +174,9 @@ click 420 250 2          # Hedgewars (row 1, column 1): its detail view
 shot 8-detail-trusted.png
 xdotool key Escape; sleep 0.5
 
-# Close the window as a window manager would; the worker must end with it.
-python3 - "$WID" <<'PY'
-import ctypes, sys
-x = ctypes.cdll.LoadLibrary("libX11.so.6")
-x.XOpenDisplay.restype = ctypes.c_void_p
-x.XInternAtom.restype = ctypes.c_ulong
-x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-class ClientMessage(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
-                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
-                ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
-class Event(ctypes.Union):
-    _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
-d = x.XOpenDisplay(None)
-e = Event()
-e.xclient.type = 33  # ClientMessage
-e.xclient.window = int(sys.argv[1])
-e.xclient.message_type = x.XInternAtom(d, b"WM_PROTOCOLS", 0)
-e.xclient.format = 32
-e.xclient.data[0] = x.XInternAtom(d, b"WM_DELETE_WINDOW", 0)
-x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(Event)]
-x.XSendEvent(d, int(sys.argv[1]), 0, 0, ctypes.byref(e))
-x.XFlush.argtypes = [ctypes.c_void_p]
-x.XFlush(d)
-PY
-for _ in $(seq 100); do kill -0 "$APP" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$APP" 2>/dev/null; then echo "screenshots: the app did not exit when its window closed" >&2; exit 1; fi
+# Moved and resized first: the next window must open the same.
+xdotool windowmove "$WID" 40 20 windowsize "$WID" 1040 700; sleep 1
+close_window
 sleep 1
 if pgrep -f "lanspread-worker ipc .*--games $WORK/games" >/dev/null; then
   echo "screenshots: the worker outlived the window" >&2; exit 1
@@ -177,6 +195,21 @@ target/debug/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns --c
   --peer 127.0.0.1:47475 --peer 127.0.0.1:47476 &
 APP=$!
 PIDS+=($APP)
-for _ in $(seq 100); do WID=$(xdotool search --onlyvisible --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
+find_window
 sleep 4
 shot 10-thousand-games.png
+geometry=$(xdotool getwindowgeometry "$WID" | tr '\n' ' ')
+case "$geometry" in
+  *"Position: 40,20"*"Geometry: 1040x700"*) echo "screenshots: the window reopened where it was closed ($geometry)" ;;
+  *) echo "screenshots: the window did not reopen where it was closed: $geometry" >&2; exit 1 ;;
+esac
+close_window
+
+# --- the first run: nothing here, nobody around ---
+mkdir -p "$WORK/empty"
+target/debug/lanspread --games "$WORK/empty" --state "$WORK/state-empty" --no-mdns &
+APP=$!
+PIDS+=($APP)
+find_window
+sleep 3
+shot 11-first-run.png

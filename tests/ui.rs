@@ -76,7 +76,8 @@ fn library_view() -> ViewState {
         net("0ad", "0.27", 1, 3_000_000_000),
     ]));
     apply(IpcEvent::PeerCount(2));
-    apply(IpcEvent::Traffic { download_bps: 11_800_000, upload_bps: 2_500_000 });
+    // Nothing downloads here: the PC only serves.
+    apply(IpcEvent::Traffic { download_bps: 0, upload_bps: 2_500_000 });
     view.apply(SupervisorEvent::State(WorkerState::Running { pid: 42 }));
     view
 }
@@ -141,7 +142,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
         "v0.8.8",
         "1.1 GB",
         "Connected to 2 PCs ▾",
-        "↓ 11.8 MB/s",
+        "↓ 0 B/s",
         "↑ 2.5 MB/s",
         "Ready",
     ] {

@@ -291,7 +291,8 @@ impl ViewState {
                 self.peers.remove(&peer_id);
             }
             IpcEvent::Traffic { download_bps, upload_bps } => {
-                self.download_bps = download_bps;
+                // A report that trails a finished download is not shown.
+                self.download_bps = if self.is_downloading() { download_bps } else { 0 };
                 self.upload_bps = upload_bps;
             }
             IpcEvent::GameFiles { id, version, files, peers } => {
@@ -312,10 +313,7 @@ impl ViewState {
                 self.progress.retain(|id, _| running.contains_key(id));
                 // A cancelled or finished download's speed goes at once,
                 // not with the next traffic report.
-                let downloading = running
-                    .values()
-                    .any(|op| matches!(op.kind, OperationKind::Download | OperationKind::Update) && !op.paused);
-                if !downloading {
+                if !self.is_downloading() {
                     self.download_bps = 0;
                 }
             }
@@ -344,6 +342,13 @@ impl ViewState {
             | IpcEvent::OperationBegin { .. }
             | IpcEvent::OperationFinished { .. } => {}
         }
+    }
+
+    /// Whether a download or update runs (not paused).
+    fn is_downloading(&self) -> bool {
+        self.operations
+            .values()
+            .any(|op| matches!(op.kind, OperationKind::Download | OperationKind::Update) && !op.paused)
     }
 
     /// A peer's display name, or the start of its id when it has not
@@ -572,7 +577,7 @@ pub fn worker_label(state: Option<&WorkerState>) -> String {
         None | Some(WorkerState::Starting) => "Starting…".into(),
         Some(WorkerState::Running { .. }) => "Ready".into(),
         Some(WorkerState::Restarting { reason, retry_in }) => {
-            format!("Restarting the background service in {:.1} s (it {reason})…", retry_in.as_secs_f64())
+            format!("The background service {reason}; restarting it in {:.1} s…", retry_in.as_secs_f64())
         }
         Some(WorkerState::CrashLoop { reason, log_file }) => {
             let log = log_file.as_ref().map(|p| format!("; log: {}", p.display())).unwrap_or_default();
@@ -826,5 +831,7 @@ mod tests {
         assert_eq!(view.download_bps, 10, "another game's operation changes nothing");
         view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![install])));
         assert_eq!((view.download_bps, view.upload_bps), (0, 3), "uploads go on");
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 7, upload_bps: 4 }));
+        assert_eq!((view.download_bps, view.upload_bps), (0, 4), "a report trailing the download shows no speed");
     }
 }
