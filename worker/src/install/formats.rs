@@ -127,10 +127,11 @@ pub fn unpack(item: &Item, unpacked: u64, staging: &mut Staging<'_>) -> Result<(
     match item.kind {
         Kind::Copy => {
             let path = EntryPath::parse(&item.rel).map_err(|why| unsafe_entry(item, &item.rel, why))?;
-            let mut file = fs::File::open(&item.volumes[0])
+            let file = fs::File::open(&item.volumes[0])
                 .map_err(|e| InstallError::Io(crate::platform::fs::annotate(&item.volumes[0], e)))?;
             let executable = is_executable_file(&file);
-            staging.write_file(&path, &mut file, executable)
+            drop(file);
+            staging.clone_or_copy(&path, &item.volumes[0], executable).map(drop)
         }
         Kind::Zip => unpack_zip(item, staging),
         Kind::SevenZip => unpack_7z(item, staging),

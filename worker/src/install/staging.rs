@@ -207,6 +207,29 @@ impl<'a> Staging<'a> {
         Ok(())
     }
 
+    /// Puts a plain payload file at `path`: a copy-on-write clone (reflink)
+    /// where the filesystem makes them, which takes no space until either
+    /// side changes; else a copy. Says whether it was cloned.
+    pub fn clone_or_copy(&mut self, path: &EntryPath, from: &Path, executable: bool) -> Result<bool, InstallError> {
+        self.prepare_parents(path)?;
+        let abs = path.under(&self.dir);
+        self.clear_leaf(&abs)?;
+        let cloned = reflink_copy::reflink(from, &abs).is_ok();
+        if cloned {
+            let size = fs::metadata(&abs).map_err(|e| io_at(&abs, e))?.len();
+            self.advance(size)?;
+            fs::File::open(&abs).and_then(|f| f.sync_all()).map_err(|e| io_at(&abs, e))?;
+            if executable {
+                make_executable(&abs)?;
+            }
+            return Ok(true);
+        }
+        // A failed clone may leave an empty file; write_file replaces it.
+        let mut file = fs::File::open(from).map_err(|e| io_at(from, e))?;
+        self.write_file(path, &mut file, executable)?;
+        Ok(false)
+    }
+
     /// Copies a file an earlier entry wrote (a tar hard link) to `path`.
     pub fn copy_within(&mut self, source: &EntryPath, path: &EntryPath) -> Result<(), InstallError> {
         let from = source.under(&self.dir);
@@ -388,5 +411,24 @@ mod tests {
         assert!(at.resolve_link("../../etc", None).is_err());
         assert!(at.resolve_link("/etc/passwd", None).is_err());
         assert!(EntryPath::parse("top").unwrap().resolve_link("..", None).is_err());
+    }
+
+    #[test]
+    fn a_plain_file_is_cloned_or_copied_whole_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("payload.bin");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        fs::write(&source, &data).unwrap();
+        let staging_dir = dir.path().join("staging");
+        fs::create_dir(&staging_dir).unwrap();
+        let mut tick = |_| true;
+        let mut staging = Staging::new(staging_dir.clone(), data.len() as u64, &mut tick);
+        let path = EntryPath::parse("maps/payload.bin").unwrap();
+        // Cloned on Btrfs or XFS, copied here (ext4): either way the same bytes.
+        staging.clone_or_copy(&path, &source, false).unwrap();
+        assert_eq!(fs::read(staging_dir.join("maps/payload.bin")).unwrap(), data);
+        assert_eq!(staging.unpacked(), data.len() as u64, "counted against the budget");
+        let err = staging.clone_or_copy(&EntryPath::parse("again.bin").unwrap(), &source, false).unwrap_err();
+        assert!(matches!(err, InstallError::OverBudget { .. }), "past the budget, a clone is refused too: {err}");
     }
 }
