@@ -7,6 +7,7 @@
 
 pub mod hash_index;
 pub mod lock;
+pub mod remembered;
 pub mod root;
 pub mod scan;
 mod watch;
@@ -118,7 +119,9 @@ pub struct Library {
 }
 
 impl Library {
-    /// Starts scanning `game_dir` and watching it until `cancel` fires.
+    /// Starts scanning `game_dir` and watching it until `cancel` fires. The
+    /// games the last pass found (kept beside the hash index, see
+    /// [`remembered`]) are the state until the first pass ends.
     pub fn start(
         game_dir: PathBuf,
         catalog: Arc<Catalog>,
@@ -127,10 +130,11 @@ impl Library {
         tools: RootTools,
         cancel: CancellationToken,
     ) -> Self {
+        let remembered_file = index_path.with_file_name(remembered::LIBRARY_FILE);
         let initial = LibraryState {
             game_dir: game_dir.clone(),
             revision: 0,
-            games: BTreeMap::new(),
+            games: remembered::load(&remembered_file, &game_dir, &catalog),
             scanning: true,
             last_pass: HashStats::default(),
             passes: 0,
@@ -145,7 +149,7 @@ impl Library {
             busy: busy.clone(),
             tools,
         };
-        let service = Service { pass, requests: requests.clone() };
+        let service = Service { pass, requests: requests.clone(), remembered_file };
         tokio::spawn(service.run(rx, cancel));
         let _ = requests.send(ScanRequest::All);
         Library { state, busy, requests, catalog }
@@ -202,6 +206,8 @@ struct Service {
     /// What every pass works on (the game directory may change).
     pass: Pass,
     requests: mpsc::UnboundedSender<ScanRequest>,
+    /// Where the games each pass found are kept for the next start.
+    remembered_file: PathBuf,
 }
 
 /// What the next pass covers.
@@ -284,6 +290,14 @@ impl Service {
                 _ => HashStats::default(),
             };
             self.end_pass(stats);
+            let (file, found) = (self.remembered_file.clone(), self.pass.state.borrow().clone());
+            // Waited for, so two saves never write the same file at once.
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = remembered::save(&file, &found) {
+                    tracing::debug!("{}: not kept: {e}", file.display());
+                }
+            })
+            .await;
             match result {
                 // Only busy games were asked for (an operation writing in its root).
                 Ok(Ok(None)) => {}

@@ -119,3 +119,33 @@ async fn a_download_installs_by_itself_and_every_step_is_told_in_order() {
     node.shutdown().await;
     seeder.shutdown().await;
 }
+
+/// A node that starts shows the games its last run found at once, before
+/// its first pass has read the disk (the window's badges in its first
+/// second), and never lists them to peers from that memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_shows_its_last_library_before_scanning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = options(tmp.path(), Vec::new());
+    make_random_game(&tmp.path().join("games"), "openarena", "0.8.8", 1, 2);
+    let node = Node::start(options.clone()).await.unwrap();
+    let library = node.library.clone().unwrap();
+    let mut state = library.subscribe();
+    let _ = state.wait_for(|s| s.passes >= 1 && s.games.contains_key("openarena")).await;
+    // The pass's findings are written right after it ends.
+    let kept = tmp.path().join("state").join(lanspread_worker::library::remembered::LIBRARY_FILE);
+    for _ in 0..500 {
+        if kept.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    node.shutdown().await;
+
+    let node = Node::start(options).await.unwrap();
+    let first = node.library.as_ref().unwrap().state();
+    assert_eq!(first.passes, 0, "no pass has ended yet");
+    assert_eq!(first.games.get("openarena").and_then(|g| g.version.as_deref()), Some("0.8.8"));
+    assert!(node.library.as_ref().unwrap().game_list().games.is_empty(), "nothing listed before it is scanned");
+    node.shutdown().await;
+}
