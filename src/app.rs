@@ -38,6 +38,8 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 enum Update {
     View(Box<ViewState>),
+    /// Only progress and speeds changed since the last view.
+    Progress(Box<ViewState>),
     FreeSpace(Option<u64>),
 }
 
@@ -112,6 +114,7 @@ impl App {
             while let Some(update) = updates.recv().await {
                 match update {
                     Update::View(view) => ui.update(*view),
+                    Update::Progress(view) => ui.update_progress(*view),
                     Update::FreeSpace(bytes) => ui.set_free_space(bytes),
                 }
             }
@@ -181,7 +184,7 @@ async fn app_loop(
             }
             _ = frequent.tick(), if unshown => {
                 unshown = false;
-                let _ = updates.send(Update::View(Box::new(view.clone())));
+                let _ = updates.send(Update::Progress(Box::new(view.clone())));
             }
             request = requests.recv() => match request {
                 Some(UiRequest::Command(command)) => supervisor.send(command),

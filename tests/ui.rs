@@ -650,3 +650,35 @@ fn a_cover_picture_shows_on_the_card_and_in_the_detail_view() {
     click(&window, "Details of OpenArena");
     assert_eq!(images(), without_covers + 3, "the detail view shows it too");
 }
+
+/// Progress alone updates the busy card and the open detail view, not the
+/// grid under it; the grid catches up when the view closes.
+#[test]
+fn progress_updates_the_busy_card_and_the_detail_view_only() {
+    let mut view = library_view();
+    downloading(&mut view);
+    let (window, ui, _sent, _dir) = window_with(view.clone());
+    let progress = |done: u64| {
+        SupervisorEvent::Worker(IpcEvent::Progress(Progress {
+            id: "xonotic".into(),
+            phase: Phase::Downloading,
+            bytes_done: done,
+            bytes_total: 1_100_000_000,
+            bytes_per_sec: 11_800_000,
+            eta_secs: Some(50),
+            peers: Vec::new(),
+        }))
+    };
+    view.apply(progress(550_000_000));
+    ui.update_progress(view.clone());
+    assert_eq!((count(&window, "50%"), count(&window, "42%")), (1, 0), "the card follows");
+
+    click(&window, "Details of Xonotic");
+    view.apply(progress(605_000_000));
+    ui.update_progress(view.clone());
+    assert_eq!(count(&window, "605.0 MB of 1.1 GB"), 1, "the detail view follows");
+    let card_percent = ElementHandle::find_by_accessible_label(&window, "50%").count();
+    assert_eq!(card_percent, 1, "the card under the detail view waits");
+    click(&window, "Close");
+    assert_eq!((count(&window, "55%"), count(&window, "50%")), (1, 0), "and catches up when it closes");
+}

@@ -344,6 +344,11 @@ impl ViewState {
         }
     }
 
+    /// The games an operation runs on (their progress changes often).
+    pub fn operation_ids(&self) -> impl Iterator<Item = &str> {
+        self.operations.keys().map(String::as_str)
+    }
+
     /// Whether a download or update runs (not paused).
     fn is_downloading(&self) -> bool {
         self.operations

@@ -7,7 +7,7 @@ use lanspread_proto::ipc::IpcCommand;
 use slint::ComponentHandle;
 
 use super::{Ui, color, with_game, with_ui};
-use crate::{DetailAdapter, GameDetail, MainWindow, PeerSpeedLine};
+use crate::{DetailAdapter, DetailProgress, GameDetail, MainWindow, PeerSpeedLine};
 
 pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
     let adapter = window.global::<DetailAdapter<'_>>();
@@ -15,7 +15,7 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         adapter.set_open(false);
         return;
     };
-    adapter.set_game(GameDetail {
+    let game = GameDetail {
         id: d.id.into(),
         name: d.name.into(),
         description: d.description.into(),
@@ -44,13 +44,22 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         can_view_files: d.can_view_files,
         busy: d.busy,
         can_cancel: d.can_cancel,
+    };
+    let progress = DetailProgress {
         fraction: d.fraction,
         percent: d.percent.into(),
         speed: d.speed.into(),
         eta: d.eta.into(),
         bytes: d.bytes.into(),
         phase: d.phase.into(),
-    });
+    };
+    // Set only when changed: setting a struct redraws all that shows it.
+    if adapter.get_game() != game {
+        adapter.set_game(game);
+    }
+    if adapter.get_progress() != progress {
+        adapter.set_progress(progress);
+    }
     ui.detail_peers.show(d.peer_lines, |l| l.id.clone(), super::peers::line);
     let speed_line = |(peer, speed): &(String, String)| PeerSpeedLine { peer: peer.into(), speed: speed.into() };
     ui.detail_speeds.show(d.peer_speeds, |(peer, _)| peer.clone(), speed_line);

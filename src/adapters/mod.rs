@@ -170,6 +170,32 @@ impl Ui {
         self.render();
     }
 
+    /// Shows a new view state in which only progress and speeds changed:
+    /// the status bar, the open detail view, and the cards of the games
+    /// with an operation (not while a panel covers the grid), without
+    /// building every card again.
+    pub fn update_progress(&self, view: ViewState) {
+        *self.view.borrow_mut() = view;
+        let Some(window) = self.window.upgrade() else { return };
+        let view = self.view.borrow();
+        status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
+        let trusted = self.trusted.borrow();
+        let detail = self.detail.borrow().model(&view, &trusted);
+        let covered = detail.is_some()
+            || window.global::<crate::SettingsAdapter<'_>>().get_open()
+            || window.global::<crate::PeersAdapter<'_>>().get_open();
+        detail::show(&window, self, detail);
+        if covered {
+            // Drawn dimmed under the panel; brought up to date when it closes.
+            return;
+        }
+        for id in view.operation_ids() {
+            if let Some(row) = view.row_of(id) {
+                self.cards.replace(Card::of(&row), |c| c.id == id, library::card);
+            }
+        }
+    }
+
     /// Free space on the game directory's disk, measured off the UI thread.
     pub fn set_free_space(&self, bytes: Option<u64>) {
         self.free_space.set(bytes);
@@ -425,6 +451,18 @@ impl<T: PartialEq, S: Clone + 'static> ShownList<T, S> {
     /// The model to give the `.slint` global once.
     fn model(&self) -> ModelRc<S> {
         ModelRc::from(self.model.clone())
+    }
+
+    /// Puts `item` in the row `is_row` picks, if that row shows and differs.
+    fn replace(&self, item: T, is_row: impl Fn(&T) -> bool, to_slint: impl Fn(&T) -> S) {
+        use slint::Model;
+        let mut shown = self.shown.borrow_mut();
+        if let Some(row) = shown.iter().position(is_row)
+            && shown[row] != item
+        {
+            self.model.set_row_data(row, to_slint(&item));
+            shown[row] = item;
+        }
     }
 
     /// Shows `items` (rows told apart by `key`), setting only what changed.

@@ -51,6 +51,8 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
         if let Some(window) = ui.window.upgrade() {
             let adapter = window.global::<PeersAdapter<'_>>();
             adapter.set_open(!adapter.get_open());
+            // The grid was not kept up to date under the list.
+            ui.render();
         }
     }));
     let weak = Rc::downgrade(ui);

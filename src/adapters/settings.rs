@@ -159,7 +159,11 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
         }
     };
     window.global::<SearchAdapter<'_>>().on_open_settings(handler(|_, ui| open(ui)));
-    settings.on_close(handler(|window, _| adapter(window).set_open(false)));
+    settings.on_close(handler(|window, ui| {
+        adapter(window).set_open(false);
+        // The grid was not kept up to date under the panel.
+        ui.render();
+    }));
     settings.on_save(handler(save_form));
     settings.on_add_peer(handler(|window, ui| {
         let text = adapter(window).get_new_peer();
