@@ -106,30 +106,7 @@ find_window() {
 find_window
 # Closes the window as a window manager would (WM_DELETE_WINDOW); the app must exit.
 close_window() {
-  python3 - "$WID" <<'PY'
-import ctypes, sys
-x = ctypes.cdll.LoadLibrary("libX11.so.6")
-x.XOpenDisplay.restype = ctypes.c_void_p
-x.XInternAtom.restype = ctypes.c_ulong
-x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
-class ClientMessage(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
-                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
-                ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
-class Event(ctypes.Union):
-    _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
-d = x.XOpenDisplay(None)
-e = Event()
-e.xclient.type = 33  # ClientMessage
-e.xclient.window = int(sys.argv[1])
-e.xclient.message_type = x.XInternAtom(d, b"WM_PROTOCOLS", 0)
-e.xclient.format = 32
-e.xclient.data[0] = x.XInternAtom(d, b"WM_DELETE_WINDOW", 0)
-x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(Event)]
-x.XSendEvent(d, int(sys.argv[1]), 0, 0, ctypes.byref(e))
-x.XFlush.argtypes = [ctypes.c_void_p]
-x.XFlush(d)
-PY
+  scripts/close-window.py "$WID"
   for _ in $(seq 100); do kill -0 "$APP" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$APP" 2>/dev/null; then echo "screenshots: the app did not exit when its window closed" >&2; exit 1; fi
 }

@@ -682,3 +682,40 @@ fn progress_updates_the_busy_card_and_the_detail_view_only() {
     click(&window, "Close");
     assert_eq!((count(&window, "55%"), count(&window, "50%")), (1, 0), "and catches up when it closes");
 }
+
+/// The detail view says what the game takes on this PC, its download and
+/// its install apart.
+#[test]
+fn the_detail_view_says_what_the_game_takes_on_disk() {
+    let games = tempfile::tempdir().unwrap();
+    let root = games.path().join("openarena");
+    std::fs::create_dir_all(root.join("local")).unwrap();
+    std::fs::write(root.join("pack.zip"), vec![1; 2_000_000]).unwrap();
+    std::fs::write(root.join("local/pak0.pk3"), vec![2; 3_000_000]).unwrap();
+    let mut view = ViewState::default();
+    view.apply(SupervisorEvent::Worker(IpcEvent::Catalog(vec![entry("openarena", "OpenArena")])));
+    let installed = LocalGame {
+        id: "openarena".into(),
+        version: Some("0.8.8".into()),
+        installed: true,
+        size: 2_000_000,
+        installed_version: Some("0.8.8".into()),
+        partial: None,
+    };
+    let game_dir = games.path().display().to_string();
+    view.apply(SupervisorEvent::Worker(IpcEvent::Library(LibrarySnapshot {
+        game_dir,
+        revision: 1,
+        games: vec![installed],
+    })));
+    view.apply(SupervisorEvent::State(WorkerState::Running { pid: 1 }));
+    let (window, _ui, _sent, _dir) = window_with(view);
+    click(&window, "Details of OpenArena");
+    let shown: Vec<String> = i_slint_backend_testing::ElementQuery::from_root(&window)
+        .match_predicate(|e| e.accessible_label().is_some_and(|l| l.ends_with(" installed")))
+        .find_all()
+        .iter()
+        .filter_map(|e| e.accessible_label().map(|l| l.to_string()))
+        .collect();
+    assert_eq!(shown, ["2.0 MB downloaded, 3.0 MB installed"]);
+}

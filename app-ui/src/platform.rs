@@ -118,3 +118,16 @@ pub fn detach(command: &mut std::process::Command) {
     const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
     command.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
 }
+
+/// The disk space a file takes: its allocated blocks where the system says
+/// (a sparse or preallocated file), else its length.
+#[cfg(unix)]
+pub fn allocated(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.blocks().saturating_mul(512)
+}
+
+#[cfg(not(unix))]
+pub fn allocated(meta: &std::fs::Metadata) -> u64 {
+    meta.len()
+}

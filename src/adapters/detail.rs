@@ -41,6 +41,7 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         can_uninstall: d.can_uninstall,
         can_remove: d.can_remove,
         remove_label: d.remove_label.into(),
+        disk: d.disk.into(),
         can_view_files: d.can_view_files,
         busy: d.busy,
         can_cancel: d.can_cancel,

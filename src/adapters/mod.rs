@@ -81,6 +81,8 @@ pub struct Ui {
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     /// Cover pictures, decoded.
     art: art::ArtShelf,
+    /// What the open game's disk use was last measured for.
+    disk_facts: RefCell<Option<DiskFacts>>,
     /// Games started with Play, until they exit.
     running: RefCell<BTreeMap<String, std::process::Child>>,
     /// Looks whether running games exited, while any runs.
@@ -89,6 +91,10 @@ pub struct Ui {
     remembered: RefCell<Remembered>,
     memory_file: PathBuf,
 }
+
+/// A game's id, version here, installed, partly downloaded and busy: when
+/// one changes, so may what it takes on disk.
+type DiskFacts = (String, Option<String>, bool, bool, bool);
 
 /// How often running games are checked for having exited.
 const RUNNING_POLL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -140,6 +146,7 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
             Background::Inline => None,
         },
         art: art::ArtShelf::default(),
+        disk_facts: RefCell::default(),
         running: RefCell::default(),
         running_poll: slint::Timer::default(),
     });
@@ -165,9 +172,10 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
 
 impl Ui {
     /// Shows a new view state.
-    pub fn update(&self, view: ViewState) {
+    pub fn update(self: &Rc<Self>, view: ViewState) {
         *self.view.borrow_mut() = view;
         self.render();
+        self.refresh_disk_use();
     }
 
     /// Shows a new view state in which only progress and speeds changed:
@@ -247,13 +255,40 @@ impl Ui {
         detail::show(&window, self, self.detail.borrow().model(&view, &trusted));
     }
 
-    /// Opens `id`'s detail view (asking the peers who has it).
-    fn open_detail(&self, id: &str) {
+    /// Opens `id`'s detail view (asking the peers who has it, and
+    /// measuring what it takes on disk).
+    fn open_detail(self: &Rc<Self>, id: &str) {
         let ask = self.detail.borrow_mut().open(&self.view.borrow(), id);
         if let Some(command) = ask {
             self.send(command);
         }
+        *self.disk_facts.borrow_mut() = None;
+        self.refresh_disk_use();
         self.render();
+    }
+
+    /// Measures what the open game takes on disk, off the UI thread, when
+    /// it opened or an operation on it began or ended.
+    fn refresh_disk_use(self: &Rc<Self>) {
+        let facts = self.detail.borrow().open_id().and_then(|id| self.view.borrow().row_of(id)).map(|row| {
+            (row.id.clone(), row.local_version.clone(), row.installed, row.partial.is_some(), row.status.is_busy())
+        });
+        if facts.is_none() || *self.disk_facts.borrow() == facts {
+            return;
+        }
+        *self.disk_facts.borrow_mut() = facts;
+        let Some(id) = self.detail.borrow().open_id().map(str::to_owned) else { return };
+        let Some(game_dir) = self.view.borrow().game_dir().map(PathBuf::from) else { return };
+        let measured = id.clone();
+        self.off_thread(
+            move || lanspread_app_ui::disk::disk_use(&game_dir, &measured),
+            move |ui, usage| {
+                // A game with no folder here takes nothing: no line.
+                let usage = usage.unwrap_or_default();
+                ui.detail.borrow_mut().set_disk_use(&id, usage);
+                ui.render();
+            },
+        );
     }
 
     /// Carries out the main action of `id`'s card (and detail view) for the

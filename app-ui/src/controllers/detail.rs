@@ -9,6 +9,7 @@ use lanspread_proto::ipc::IpcCommand;
 use super::fraction;
 use super::library::Cover;
 use super::peers::PeerLine;
+use crate::disk::DiskUse;
 use crate::view::{
     CardAction, GameRow, GameStatus, ViewState, badge, format_bytes_of, format_eta, format_percent, format_size,
     format_speed,
@@ -22,6 +23,8 @@ const MAX_PEER_LINES: usize = 4;
 pub struct DetailController {
     open: Option<String>,
     message: String,
+    /// What the open game takes on disk, once measured.
+    disk: Option<DiskUse>,
 }
 
 /// What the detail view shows.
@@ -58,6 +61,9 @@ pub struct Detail {
     /// "Remove downloaded files", or "Delete partial download" for a
     /// download that stopped before the end.
     pub remove_label: &'static str,
+    /// "320.2 MB downloaded, 512.0 MB installed"; empty until measured or
+    /// when nothing is here.
+    pub disk: String,
     pub can_view_files: bool,
     pub busy: bool,
     pub can_cancel: bool,
@@ -78,11 +84,25 @@ impl DetailController {
     pub fn open(&mut self, view: &ViewState, id: &str) -> Option<IpcCommand> {
         self.open = Some(id.to_owned());
         self.message.clear();
+        self.disk = None;
         super::library::on_open(view, id)
     }
 
     pub fn close(&mut self) {
         self.open = None;
+    }
+
+    /// The game whose view is open.
+    pub fn open_id(&self) -> Option<&str> {
+        self.open.as_deref()
+    }
+
+    /// What `id` takes on disk, measured off the UI thread (kept only if
+    /// its view is still the one open).
+    pub fn set_disk_use(&mut self, id: &str, usage: DiskUse) {
+        if self.open.as_deref() == Some(id) {
+            self.disk = Some(usage);
+        }
     }
 
     /// Shows `message` in the view (a refusal, say).
@@ -93,7 +113,9 @@ impl DetailController {
     /// The view of the open game, `None` when none is open (or it is gone).
     pub fn model(&self, view: &ViewState, trusted: &BTreeSet<PeerId>) -> Option<Detail> {
         let row = view.row_of(self.open.as_deref()?)?;
-        Some(detail(view, trusted, &row, &self.message))
+        let mut detail = detail(view, trusted, &row, &self.message);
+        detail.disk = self.disk.map(|usage| disk_label(&usage)).unwrap_or_default();
+        Some(detail)
     }
 }
 
@@ -143,6 +165,7 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
         can_uninstall: row.installed,
         can_remove: (downloaded || row.partial.is_some()) && !row.installed,
         remove_label: if downloaded { "Remove downloaded files" } else { "Delete partial download" },
+        disk: String::new(),
         can_view_files: downloaded || row.installed,
         busy: row.status.is_busy(),
         can_cancel: matches!(row.status, GameStatus::Downloading | GameStatus::Installing),
@@ -157,6 +180,19 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
             .map(|p| p.peers.iter().map(|s| (view.peer_name(&s.peer_id), format_speed(s.bytes_per_sec))).collect())
             .unwrap_or_default(),
         message: message.to_owned(),
+    }
+}
+
+/// What a game takes on disk, in words.
+pub fn disk_label(usage: &DiskUse) -> String {
+    let at_least = if usage.partial { "at least " } else { "" };
+    match (usage.download, usage.install) {
+        (0, 0) => String::new(),
+        (download, 0) => format!("{at_least}{} downloaded", format_size(download)),
+        (0, install) => format!("{at_least}{} installed", format_size(install)),
+        (download, install) => {
+            format!("{at_least}{} downloaded, {} installed", format_size(download), format_size(install))
+        }
     }
 }
 
@@ -274,5 +310,20 @@ mod tests {
         assert_eq!(act(&view, "wesnoth"), Some(Act::Send(IpcCommand::DownloadGame { id: "wesnoth".into() })));
         assert_eq!(act(&view, "xonotic"), Some(Act::Send(IpcCommand::FetchLatest { id: "xonotic".into() })));
         assert_eq!(act(&view, "0ad"), None);
+    }
+
+    #[test]
+    fn disk_use_shows_for_the_open_game_once_measured() {
+        let view = view();
+        let mut controller = DetailController::default();
+        controller.open(&view, "xonotic");
+        assert_eq!(controller.model(&view, &BTreeSet::new()).unwrap().disk, "", "not measured yet");
+        controller.set_disk_use("wesnoth", DiskUse { download: 5, install: 5, partial: false });
+        assert_eq!(controller.model(&view, &BTreeSet::new()).unwrap().disk, "", "another game's figure is dropped");
+        controller.set_disk_use("xonotic", DiskUse { download: 320_200_000, install: 512_000_000, partial: false });
+        let disk = controller.model(&view, &BTreeSet::new()).unwrap().disk;
+        assert_eq!(disk, "320.2 MB downloaded, 512.0 MB installed");
+        let partly = DiskUse { download: 1_000_000, install: 0, partial: true };
+        assert_eq!(disk_label(&partly), "at least 1.0 MB downloaded");
     }
 }
