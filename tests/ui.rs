@@ -719,3 +719,30 @@ fn the_detail_view_says_what_the_game_takes_on_disk() {
         .collect();
     assert_eq!(shown, ["2.0 MB downloaded, 3.0 MB installed"]);
 }
+
+/// A running download can be paused from its detail view; a paused one
+/// shows Resume with its percent on its card, and goes on with one click.
+#[test]
+fn a_paused_download_shows_resume_with_its_percent() {
+    let mut view = library_view();
+    downloading(&mut view);
+    let (window, ui, sent, _dir) = window_with(view.clone());
+    click(&window, "Details of Xonotic");
+    sent.borrow_mut().clear();
+    click(&window, "Pause");
+    assert_eq!(*sent.borrow(), [command("xonotic", |id| IpcCommand::PauseDownload { id })]);
+    click(&window, "Close");
+
+    view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![ActiveOperation {
+        id: "xonotic".into(),
+        kind: OperationKind::Download,
+        paused: true,
+    }])));
+    ui.update(view);
+    assert_eq!(count(&window, "Paused"), 1, "the badge says so");
+    sent.borrow_mut().clear();
+    click(&window, "Resume (42%) Xonotic");
+    assert_eq!(*sent.borrow(), [command("xonotic", |id| IpcCommand::ResumeDownload { id })]);
+    click(&window, "Details of Xonotic");
+    assert_eq!(count(&window, "Resume"), 1, "the detail view offers Resume too");
+}

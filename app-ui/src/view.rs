@@ -83,6 +83,10 @@ pub enum CardAction {
     Play,
     /// A stopped download: download again from where it stopped.
     Resume,
+    /// A paused download: go on.
+    Continue,
+    /// A running download: pause it (the detail view's button).
+    Pause,
 }
 
 impl CardAction {
@@ -92,7 +96,8 @@ impl CardAction {
             CardAction::Install => "Install",
             CardAction::Update => "Update",
             CardAction::Play => "Play",
-            CardAction::Resume => "Resume",
+            CardAction::Resume | CardAction::Continue => "Resume",
+            CardAction::Pause => "Pause",
         }
     }
 
@@ -105,6 +110,8 @@ impl CardAction {
             CardAction::Install => Some(IpcCommand::InstallGame { id }),
             CardAction::Update => Some(IpcCommand::FetchLatest { id }),
             CardAction::Resume => Some(IpcCommand::DownloadGame { id }),
+            CardAction::Continue => Some(IpcCommand::ResumeDownload { id }),
+            CardAction::Pause => Some(IpcCommand::PauseDownload { id }),
             CardAction::Play => None,
         }
     }
@@ -181,7 +188,16 @@ pub struct GameRow {
 
 impl GameRow {
     pub fn action(&self) -> Option<CardAction> {
+        if self.paused {
+            return Some(CardAction::Continue);
+        }
         action_for(self.status).filter(|action| !(self.running && *action == CardAction::Play))
+    }
+
+    /// Whether the card shows the operation's progress (else its button):
+    /// a paused download shows Resume instead.
+    pub fn shows_progress(&self) -> bool {
+        self.status.is_busy() && !self.paused
     }
 
     /// 0 for a game here (or being fetched), 1 for one a peer offers, 2

@@ -45,6 +45,7 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         can_view_files: d.can_view_files,
         busy: d.busy,
         can_cancel: d.can_cancel,
+        pause: d.pause.into(),
     };
     let progress = DetailProgress {
         fraction: d.fraction,
@@ -83,6 +84,12 @@ pub(super) fn connect(window: &MainWindow, ui: &Rc<Ui>) {
     adapter.on_uninstall(command_handler(ui, |id| IpcCommand::UninstallGame { id }));
     adapter.on_remove(command_handler(ui, |id| IpcCommand::RemoveDownloaded { id }));
     adapter.on_cancel(command_handler(ui, |id| IpcCommand::CancelDownload { id }));
+    adapter.on_pause(with_game(ui, |ui, id| {
+        let command = lanspread_app_ui::controllers::detail::pause_or_resume(&ui.view.borrow(), id);
+        if let Some(command) = command {
+            ui.send(command);
+        }
+    }));
 }
 
 /// A callback that sends the command `make` builds for the game id.

@@ -67,6 +67,8 @@ pub struct Detail {
     pub can_view_files: bool,
     pub busy: bool,
     pub can_cancel: bool,
+    /// "Pause" while a download runs, "Resume" while it is paused, else empty.
+    pub pause: &'static str,
     pub fraction: f32,
     pub percent: String,
     pub speed: String,
@@ -169,6 +171,11 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
         can_view_files: downloaded || row.installed,
         busy: row.status.is_busy(),
         can_cancel: matches!(row.status, GameStatus::Downloading | GameStatus::Installing),
+        pause: match row.status {
+            GameStatus::Downloading if row.paused => "Resume",
+            GameStatus::Downloading => "Pause",
+            _ => "",
+        },
         fraction: fraction(done, total),
         percent: format_percent(done, total),
         speed: format_speed(speed),
@@ -181,6 +188,18 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
             .unwrap_or_default(),
         message: message.to_owned(),
     }
+}
+
+/// The detail view's Pause or Resume: the command for the state the
+/// download is in now.
+pub fn pause_or_resume(view: &ViewState, id: &str) -> Option<IpcCommand> {
+    let row = view.row_of(id)?;
+    let action = match row.status {
+        GameStatus::Downloading if row.paused => CardAction::Continue,
+        GameStatus::Downloading => CardAction::Pause,
+        _ => return None,
+    };
+    action.command(id)
 }
 
 /// What a game takes on disk, in words.

@@ -132,7 +132,7 @@ impl Card {
             badge: badge(row),
             state: CardState::of(row.status),
             action: action_label(row),
-            busy: row.status.is_busy(),
+            busy: row.shows_progress(),
             fraction: fraction(done, total),
             percent: if row.progress.is_some() { format_percent(done, total) } else { "…".into() },
             speed: if row.progress.is_some() && !row.paused { format_speed(speed) } else { String::new() },
@@ -140,13 +140,17 @@ impl Card {
     }
 }
 
-/// The label of a row's button: "Resume (36%)" says how far a stopped
-/// download got.
+/// The label of a row's button: "Resume (36%)" says how far a stopped or
+/// paused download got.
 pub fn action_label(row: &GameRow) -> String {
     match (row.action(), &row.partial) {
         (Some(CardAction::Resume), Some(partial)) => {
             format!("Resume ({})", format_percent(partial.bytes_done, partial.bytes_total))
         }
+        (Some(CardAction::Continue), _) => match &row.progress {
+            Some(p) => format!("Resume ({})", format_percent(p.bytes_done, p.bytes_total)),
+            None => CardAction::Continue.label().to_owned(),
+        },
         (Some(action), _) => action.label().to_owned(),
         (None, _) => String::new(),
     }
