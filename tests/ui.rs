@@ -264,7 +264,7 @@ fn the_detail_view_installs_uninstalls_and_removes_after_a_confirmation() {
     click(&window, "Details of Wesnoth");
     click(&window, "Install");
     click(&window, "Remove downloaded files");
-    assert_eq!(sent.borrow().len(), 1, "removal waits for the confirmation");
+    assert_eq!(sent.borrow().len(), 2, "removal waits for the confirmation (after the estimate and Install)");
     click(&window, "Delete files");
     click(&window, "Close");
     click(&window, "Details of OpenArena");
@@ -277,10 +277,12 @@ fn the_detail_view_installs_uninstalls_and_removes_after_a_confirmation() {
     assert_eq!(
         *sent.borrow(),
         [
+            command("wesnoth", |id| IpcCommand::EstimateInstall { id }),
             command("wesnoth", |id| IpcCommand::InstallGame { id }),
             command("wesnoth", |id| IpcCommand::RemoveDownloaded { id }),
             command("openarena", |id| IpcCommand::InstallGame { id }),
             command("openarena", |id| IpcCommand::UninstallGame { id }),
+            command("hedgewars", |id| IpcCommand::EstimateInstall { id }),
             command("hedgewars", |id| IpcCommand::InstallGame { id }),
         ]
     );
@@ -745,4 +747,28 @@ fn a_paused_download_shows_resume_with_its_percent() {
     assert_eq!(*sent.borrow(), [command("xonotic", |id| IpcCommand::ResumeDownload { id })]);
     click(&window, "Details of Xonotic");
     assert_eq!(count(&window, "Resume"), 1, "the detail view offers Resume too");
+}
+
+/// A downloaded game's detail view asks what installing it takes and says
+/// so before Install is clicked; one that would not fit says that.
+#[test]
+fn the_detail_view_tells_what_an_install_takes_before_it_starts() {
+    let mut view = library_view();
+    let (window, ui, sent, _dir) = window_with(view.clone());
+    click(&window, "Details of Wesnoth");
+    assert!(sent.borrow().contains(&command("wesnoth", |id| IpcCommand::EstimateInstall { id })));
+    let estimate = |bytes| {
+        SupervisorEvent::Worker(IpcEvent::InstallEstimate {
+            id: "wesnoth".into(),
+            version: "1.16".into(),
+            bytes,
+            available: 10_000_000_000,
+        })
+    };
+    view.apply(estimate(2_000_000_000));
+    ui.update(view.clone());
+    assert_eq!(count(&window, "Installing takes 2.0 GB; 10.0 GB free."), 1);
+    view.apply(estimate(12_000_000_000));
+    ui.update(view);
+    assert_eq!(count(&window, "Installing takes 12.0 GB, more than the 10.0 GB free: free some space first."), 1);
 }

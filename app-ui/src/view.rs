@@ -265,6 +265,17 @@ pub struct ViewState {
     played: BTreeMap<String, u64>,
     /// Each game's cover file, as the worker reported it.
     covers: BTreeMap<String, String>,
+    /// What installing a downloaded game takes, as the worker measured it.
+    install_estimates: BTreeMap<String, InstallEstimate>,
+}
+
+/// What installing a downloaded version takes: the bytes it unpacks to and
+/// the bytes free where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallEstimate {
+    pub version: String,
+    pub bytes: u64,
+    pub available: u64,
 }
 
 /// A failure's message with what the user can do about it, by its kind.
@@ -320,6 +331,11 @@ impl ViewState {
             IpcEvent::NetworkGames(games) => self.network = games.into_iter().map(|g| (g.id.clone(), g)).collect(),
             IpcEvent::PeerCount(n) => self.peer_count = n,
             IpcEvent::Covers(covers) => self.covers = covers.into_iter().map(|c| (c.id, c.path)).collect(),
+            IpcEvent::InstallEstimate { id, version, bytes, available } => {
+                if self.catalog.contains_key(&id) {
+                    self.install_estimates.insert(id, InstallEstimate { version, bytes, available });
+                }
+            }
             IpcEvent::RuntimeFailure { context, kind, message } => {
                 self.last_failure = Some(with_hint(format!("{context}: {message}"), kind));
             }
@@ -411,6 +427,12 @@ impl ViewState {
             && self.network.is_empty()
             && self.peer_count == 0
             && self.peers.is_empty()
+    }
+
+    /// What installing the version of `id` that is here takes, once measured.
+    pub fn install_estimate(&self, id: &str) -> Option<&InstallEstimate> {
+        let here = self.library.iter().flat_map(|l| &l.games).find(|g| g.id == id)?.version.as_ref()?;
+        self.install_estimates.get(id).filter(|e| &e.version == here)
     }
 
     /// The game directory the worker uses, once it said.

@@ -128,6 +128,11 @@ pub enum IpcCommand {
     AddPeer {
         address: String,
     },
+    /// Tell what installing the downloaded game takes (answered by
+    /// [`IpcEvent::InstallEstimate`]; nothing when it cannot be measured).
+    EstimateInstall {
+        id: GameId,
+    },
 }
 
 /// Most peers [`IpcCommand::AddPeer`] may add while a worker runs.
@@ -148,7 +153,8 @@ impl IpcCommand {
             | IpcCommand::ResumeDownload { id }
             | IpcCommand::InstallGame { id }
             | IpcCommand::UninstallGame { id }
-            | IpcCommand::RemoveDownloaded { id } => Some(id),
+            | IpcCommand::RemoveDownloaded { id }
+            | IpcCommand::EstimateInstall { id } => Some(id),
             IpcCommand::Heartbeat
             | IpcCommand::ListGames
             | IpcCommand::SetGameDir { .. }
@@ -164,7 +170,7 @@ impl IpcCommand {
 impl Message for IpcCommand {
     const NAME: &'static str = "ipc command";
     const MAX_FRAME: usize = MAX_IPC_COMMAND;
-    const VARIANTS: Option<u32> = Some(17);
+    const VARIANTS: Option<u32> = Some(18);
 }
 
 /// A game root found in the local game directory.
@@ -356,12 +362,20 @@ pub enum IpcEvent {
     },
     /// Every game's cover file the worker knows (the whole set each time).
     Covers(Vec<GameCover>),
+    /// What installing `version` of a downloaded game takes: the bytes its
+    /// payload unpacks to, and the bytes free where it goes.
+    InstallEstimate {
+        id: GameId,
+        version: String,
+        bytes: u64,
+        available: u64,
+    },
 }
 
 impl Message for IpcEvent {
     const NAME: &'static str = "ipc event";
     const MAX_FRAME: usize = MAX_IPC_FRAME;
-    const VARIANTS: Option<u32> = Some(20);
+    const VARIANTS: Option<u32> = Some(21);
 }
 
 /// A file of a game, for the detail view.

@@ -42,6 +42,8 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         can_remove: d.can_remove,
         remove_label: d.remove_label.into(),
         disk: d.disk.into(),
+        install_note: d.install_note.into(),
+        install_too_big: d.install_too_big,
         can_view_files: d.can_view_files,
         busy: d.busy,
         can_cancel: d.can_cancel,

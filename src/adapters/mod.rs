@@ -23,7 +23,7 @@ use lanspread_app_ui::controllers::library::{
 };
 use lanspread_app_ui::controllers::peers::PeerLine;
 use lanspread_app_ui::memory::{Remembered, WindowPlace, memory_file};
-use lanspread_app_ui::view::ViewState;
+use lanspread_app_ui::view::{GameStatus, ViewState};
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
 use slint::{ComponentHandle, ModelRc, VecModel};
@@ -267,14 +267,23 @@ impl Ui {
         self.render();
     }
 
-    /// Measures what the open game takes on disk, off the UI thread, when
-    /// it opened or an operation on it began or ended.
+    /// Measures what the open game takes on disk, off the UI thread, and
+    /// asks the worker what installing it would take (a downloaded game
+    /// not installed, or a downloaded update), when it opened or an
+    /// operation on it began or ended.
     fn refresh_disk_use(self: &Rc<Self>) {
         let facts = self.detail.borrow().open_id().and_then(|id| self.view.borrow().row_of(id)).map(|row| {
             (row.id.clone(), row.local_version.clone(), row.installed, row.partial.is_some(), row.status.is_busy())
         });
         if facts.is_none() || *self.disk_facts.borrow() == facts {
             return;
+        }
+        if let Some((id, Some(_), installed, _, false)) = &facts {
+            let update_here =
+                self.view.borrow().row_of(id).is_some_and(|row| row.status == GameStatus::UpdateDownloaded);
+            if !installed || update_here {
+                self.send(IpcCommand::EstimateInstall { id: id.clone() });
+            }
         }
         *self.disk_facts.borrow_mut() = facts;
         let Some(id) = self.detail.borrow().open_id().map(str::to_owned) else { return };

@@ -310,6 +310,21 @@ fn handle_command(
                 Err(e) => drop(out.send(failed(e))),
             }
         }
+        IpcCommand::EstimateInstall { id } => {
+            if let Some(estimating) = node.estimate_install(&id) {
+                let out = out.clone();
+                tokio::spawn(async move {
+                    match estimating.await {
+                        Ok(estimate) => {
+                            let crate::install::InstallEstimate { version, bytes, available } = estimate;
+                            let _ = out.send(IpcEvent::InstallEstimate { id, version, bytes, available });
+                        }
+                        // The Install button says why, if it comes to that.
+                        Err(e) => tracing::debug!("{id}: no install estimate: {e}"),
+                    }
+                });
+            }
+        }
         IpcCommand::Shutdown => return Some(exit::SUCCESS),
     }
     None

@@ -85,6 +85,8 @@ pub struct Node {
     candidates: mpsc::UnboundedSender<Candidate>,
     /// The addresses added so far (at most [`MAX_ADDED_PEERS`]).
     added_peers: Arc<Mutex<BTreeSet<String>>>,
+    /// One install estimate at a time (it may read a tarball through).
+    estimating: Arc<tokio::sync::Semaphore>,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -242,8 +244,27 @@ impl Node {
             covers,
             candidates: candidate_tx,
             added_peers: Arc::default(),
+            estimating: Arc::new(tokio::sync::Semaphore::new(1)),
             cancel,
             tasks,
+        })
+    }
+
+    /// What installing the downloaded game `id` takes, measured on a
+    /// blocking thread, one game at a time; `None` when this node has no
+    /// game directory or `id` has no root that may be read.
+    pub fn estimate_install(
+        &self,
+        id: &str,
+    ) -> Option<impl Future<Output = Result<install::InstallEstimate, install::InstallError>> + Send + 'static> {
+        let game_dir = self.library.as_ref()?.state().game_dir.clone();
+        library::root::checked_root(&game_dir, id, &self.catalog).ok()?;
+        let (id, estimating) = (id.to_owned(), self.estimating.clone());
+        Some(async move {
+            let _turn = estimating.acquire_owned().await;
+            tokio::task::spawn_blocking(move || install::estimate(&game_dir, &id))
+                .await
+                .map_err(|e| install::InstallError::Io(std::io::Error::other(e)))?
         })
     }
 

@@ -64,6 +64,11 @@ pub struct Detail {
     /// "320.2 MB downloaded, 512.0 MB installed"; empty until measured or
     /// when nothing is here.
     pub disk: String,
+    /// What installing takes, before it starts ("Installing takes 1.2 GB;
+    /// 24.6 GB free"); empty while unknown or when there is nothing to install.
+    pub install_note: String,
+    /// The install would not fit.
+    pub install_too_big: bool,
     pub can_view_files: bool,
     pub busy: bool,
     pub can_cancel: bool,
@@ -168,6 +173,8 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
         can_remove: (downloaded || row.partial.is_some()) && !row.installed,
         remove_label: if downloaded { "Remove downloaded files" } else { "Delete partial download" },
         disk: String::new(),
+        install_note: view.install_estimate(&row.id).filter(|_| downloaded).map(install_note).unwrap_or_default(),
+        install_too_big: view.install_estimate(&row.id).is_some_and(|e| e.bytes > e.available),
         can_view_files: downloaded || row.installed,
         busy: row.status.is_busy(),
         can_cancel: matches!(row.status, GameStatus::Downloading | GameStatus::Installing),
@@ -200,6 +207,16 @@ pub fn pause_or_resume(view: &ViewState, id: &str) -> Option<IpcCommand> {
         _ => return None,
     };
     action.command(id)
+}
+
+/// What installing takes, in words.
+fn install_note(estimate: &crate::view::InstallEstimate) -> String {
+    let (needed, free) = (format_size(estimate.bytes), format_size(estimate.available));
+    if estimate.bytes > estimate.available {
+        format!("Installing takes {needed}, more than the {free} free: free some space first.")
+    } else {
+        format!("Installing takes {needed}; {free} free.")
+    }
 }
 
 /// What a game takes on disk, in words.

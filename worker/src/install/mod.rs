@@ -147,11 +147,7 @@ pub fn install(
 ) -> Result<InstallReport, InstallError> {
     let (game_dir, id, root) = (lock.game_dir(), lock.id(), lock.root());
     recover_root(root)?;
-    let game = scan::scan_game_root(game_dir, id)?.ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
-    let version = game.version.clone().ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
-    let items = payload::plan(&game)?;
-    let sizes = items.iter().map(formats::unpacked_size).collect::<Result<Vec<u64>, _>>()?;
-    let total = sizes.iter().fold(0u64, |sum, size| sum.saturating_add(*size));
+    let Measured { version, items, sizes, total } = measure(game_dir, id)?;
     let available = available_space(root)?;
     if available < total {
         return Err(InstallError::NoSpace { path: root.display().to_string(), needed: total, available });
@@ -172,6 +168,45 @@ pub fn install(
         return Err(e);
     }
     Ok(InstallReport { version, updated, bytes, items: items.len() })
+}
+
+/// A downloaded game's payload, in install order, with the bytes each
+/// item and all of them unpack to.
+struct Measured {
+    version: String,
+    items: Vec<payload::Item>,
+    sizes: Vec<u64>,
+    total: u64,
+}
+
+fn measure(game_dir: &Path, id: &str) -> Result<Measured, InstallError> {
+    let game = scan::scan_game_root(game_dir, id)?.ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
+    let version = game.version.clone().ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
+    let items = payload::plan(&game)?;
+    let sizes = items.iter().map(formats::unpacked_size).collect::<Result<Vec<u64>, _>>()?;
+    let total = sizes.iter().fold(0u64, |sum, size| sum.saturating_add(*size));
+    Ok(Measured { version, items, sizes, total })
+}
+
+/// What installing a downloaded game takes, told before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallEstimate {
+    pub version: String,
+    /// Bytes its payload unpacks to (a clone of a plain file may take
+    /// none of them, see [`staging::Staging::clone_or_copy`]).
+    pub bytes: u64,
+    /// Bytes free where it goes.
+    pub available: u64,
+}
+
+/// Measures what installing `id` (downloaded in `game_dir`) takes, the way
+/// an install does before it writes anything: archive indexes are read (a
+/// tarball through), nothing is written. `game_dir` and `id` must have
+/// passed [`crate::library::root::checked_root`].
+pub fn estimate(game_dir: &Path, id: &str) -> Result<InstallEstimate, InstallError> {
+    let Measured { version, total, .. } = measure(game_dir, id)?;
+    let available = available_space(&game_dir.join(id))?;
+    Ok(InstallEstimate { version, bytes: total, available })
 }
 
 fn unpack_all(

@@ -563,3 +563,21 @@ fn install_on_small_disk(tmp: &Path, size: &str) -> (String, String) {
     let output = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
     (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
+
+/// Before an install starts, the worker says what it takes: the bytes the
+/// payload unpacks to and the space free, measured like the install does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_tells_what_an_install_takes_before_it_starts() {
+    use lanspread_proto::ipc::{IpcCommand, IpcEvent};
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    crate::support::make_game(&games, "openarena", Some("0.8.8"), &[("data.pak", 5000), ("maps/a.bsp", 3000)]);
+    let ui = crate::liars::FakeUi::start(tmp.path(), &games, &[]).await;
+    ui.send(IpcCommand::EstimateInstall { id: "openarena".into() });
+    let event =
+        ui.wait_for(Duration::from_secs(20), "the estimate", |e| matches!(e, IpcEvent::InstallEstimate { .. })).await;
+    let IpcEvent::InstallEstimate { id, version, bytes, available } = event else { unreachable!() };
+    assert_eq!((id.as_str(), version.as_str(), bytes), ("openarena", "0.8.8", 8000));
+    assert!(available > 0);
+    assert!(!games.join("openarena/local").exists(), "nothing is written");
+}
