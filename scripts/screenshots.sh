@@ -136,7 +136,7 @@ shot 3-worker-restarting.png
 sleep 6
 shot 4-library-resumed.png
 click 420 100 2          # Armagetron Advanced, downloading again: its detail view
-click 787 577 2          # Cancel (below the progress, under the large cover)
+click 787 601 2          # Cancel (below the progress, beside Pause)
 xdotool key Escape; sleep 1
 shot 9-library-stopped.png
 click 947 28 2           # Settings
