@@ -92,17 +92,24 @@ PIDS+=($!)
 for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
 
 [ -n "$BACKEND" ] && export SLINT_BACKEND=$BACKEND
+# Starts the app with two screen probes timed from its start, into
+# badges$1.ms and free$1.ms: the first card's badge row turning "Installed"
+# green (#2e8b57), and the free space's first digits (muted #9aa3b5) where
+# the status bar puts them.
+start_app() {
+  local started
+  started=$(date +%s.%N)
+  scripts/screen-probe.py color "$started" 110 165 220 30 2e8b57 > "$WORK/badges$1.ms" &
+  BADGES=$!
+  scripts/screen-probe.py color "$started" 276 655 12 15 9aa3b5 > "$WORK/free$1.ms" &
+  FREE=$!
+  target/release/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns --peer 127.0.0.1:47475 \
+    --catalog "$WORK/catalog.json" 2>> "$WORK/app.log" &
+  APP=$!
+  PIDS+=($APP)
+}
 started=$(date +%s.%N)
-# The first card's badge row turning "Installed" green (#2e8b57), and the
-# free space's first digits (muted #9aa3b5) where the status bar puts them.
-scripts/screen-probe.py color "$started" 110 165 220 30 2e8b57 > "$WORK/badges.ms" &
-BADGES=$!
-scripts/screen-probe.py color "$started" 276 655 12 15 9aa3b5 > "$WORK/free.ms" &
-FREE=$!
-target/release/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns --peer 127.0.0.1:47475 \
-  --catalog "$WORK/catalog.json" 2> "$WORK/app.log" &
-APP=$!
-PIDS+=($APP)
+start_app ""
 WID=""
 for _ in $(seq 300); do WID=$(xdotool search --onlyvisible --name '^LanSpread$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.02; done
 mapped=$(date +%s.%N)
@@ -143,15 +150,7 @@ done
 scripts/close-window.py "$WID"
 for _ in $(seq 100); do kill -0 "$APP" 2>/dev/null || break; sleep 0.1; done
 for _ in $(seq 100); do pgrep -f "lanspread-worker ipc" >/dev/null || break; sleep 0.1; done
-restarted=$(date +%s.%N)
-scripts/screen-probe.py color "$restarted" 110 165 220 30 2e8b57 > "$WORK/badges-again.ms" &
-BADGES=$!
-scripts/screen-probe.py color "$restarted" 276 655 12 15 9aa3b5 > "$WORK/free-again.ms" &
-FREE=$!
-target/release/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns --peer 127.0.0.1:47475 \
-  --catalog "$WORK/catalog.json" 2>> "$WORK/app.log" &
-APP=$!
-PIDS+=($APP)
+start_app -again
 wait "$BADGES" "$FREE" || true
 
 echo "ui-bench: $GAMES games, a $SIZE_MB MB download at 200 Mbit/s, $SECS s per CPU figure, backend ${BACKEND:-the app default, Slint software renderer}"
