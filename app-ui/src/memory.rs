@@ -20,8 +20,8 @@ pub const MAX_PLAYED_GAMES: usize = 2000;
 /// A window side outside these bounds (physical pixels) is not restored.
 const WINDOW_SIDE: std::ops::RangeInclusive<u32> = 320..=16_384;
 /// A window corner further than this from the screens' origin is not
-/// restored (it would be off every screen).
-const MAX_WINDOW_OFFSET: i32 = 32_768;
+/// restored (no desktop of screens reaches that far).
+const MAX_WINDOW_OFFSET: u32 = 32_768;
 
 /// The window's place on the screen, in physical pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,8 +37,8 @@ impl WindowPlace {
     pub fn is_sane(&self) -> bool {
         WINDOW_SIDE.contains(&self.width)
             && WINDOW_SIDE.contains(&self.height)
-            && self.x.abs() <= MAX_WINDOW_OFFSET
-            && self.y.abs() <= MAX_WINDOW_OFFSET
+            && self.x.unsigned_abs() <= MAX_WINDOW_OFFSET
+            && self.y.unsigned_abs() <= MAX_WINDOW_OFFSET
     }
 }
 
@@ -162,6 +162,8 @@ mod tests {
                        "played": {"../etc": 5, "quake": 7}}"#;
         let remembered = Remembered::parse(text).unwrap();
         assert_eq!(remembered.window, None, "a window too small or too large is not restored");
+        let far = r#"{"window": {"x": -2147483648, "y": 0, "width": 800, "height": 600}}"#;
+        assert_eq!(Remembered::parse(far).unwrap().window, None, "a place off every screen is not restored");
         assert_eq!(remembered.played.keys().collect::<Vec<_>>(), ["quake"]);
         assert!(Remembered::parse("{not json").is_err());
 

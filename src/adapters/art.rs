@@ -14,8 +14,10 @@ use slint::{ComponentHandle, Image, Rgba8Pixel, SharedPixelBuffer};
 use super::Ui;
 use crate::{ArtAdapter, MainWindow};
 
-/// Decoded pictures kept (about 160 KB each at the card's size).
-const MAX_DECODED_ART: usize = 128;
+/// Decoded pictures kept (about 160 KB each at the card's size): more than
+/// the cards a 4K screen shows at once (about 200), so the cards in view
+/// never push each other out.
+const MAX_DECODED_ART: usize = 256;
 /// Files that failed to decode, remembered so they are not tried again.
 const MAX_FAILED_ART: usize = 1024;
 
@@ -25,13 +27,24 @@ type Key = (String, ArtSize);
 #[derive(Debug, Default)]
 pub(super) struct ArtShelf {
     decoded: RefCell<HashMap<Key, Image>>,
-    /// Oldest first, for eviction.
+    /// Least recently used first, for eviction.
     order: RefCell<VecDeque<Key>>,
     pending: RefCell<HashSet<Key>>,
     failed: RefCell<HashSet<Key>>,
 }
 
 impl ArtShelf {
+    /// A decoded picture, now the most recently used.
+    fn used(&self, key: &Key) -> Option<Image> {
+        let image = self.decoded.borrow().get(key).cloned()?;
+        let mut order = self.order.borrow_mut();
+        if let Some(at) = order.iter().position(|k| k == key) {
+            let key = order.remove(at)?;
+            order.push_back(key);
+        }
+        Some(image)
+    }
+
     fn keep(&self, key: Key, image: Image) {
         let mut order = self.order.borrow_mut();
         let mut decoded = self.decoded.borrow_mut();
@@ -64,8 +77,8 @@ fn image_of(art: Art) -> Image {
 fn picture(ui: &Rc<Ui>, path: &str, large: bool) -> Image {
     let size = if large { ArtSize::Detail } else { ArtSize::Card };
     let key = (path.to_owned(), size);
-    if let Some(image) = ui.art.decoded.borrow().get(&key) {
-        return image.clone();
+    if let Some(image) = ui.art.used(&key) {
+        return image;
     }
     if ui.art.failed.borrow().contains(&key) || !ui.art.pending.borrow_mut().insert(key.clone()) {
         return Image::default();

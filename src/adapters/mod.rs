@@ -173,7 +173,7 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
 impl Ui {
     /// Shows a new view state.
     pub fn update(self: &Rc<Self>, view: ViewState) {
-        *self.view.borrow_mut() = view;
+        self.take_view(view);
         self.render();
         self.refresh_disk_use();
     }
@@ -183,7 +183,7 @@ impl Ui {
     /// with an operation (not while a panel covers the grid), without
     /// building every card again.
     pub fn update_progress(&self, view: ViewState) {
-        *self.view.borrow_mut() = view;
+        self.take_view(view);
         let Some(window) = self.window.upgrade() else { return };
         let view = self.view.borrow();
         status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
@@ -202,6 +202,14 @@ impl Ui {
                 self.cards.replace(Card::of(&row), |c| c.id == id, library::card);
             }
         }
+    }
+
+    /// Takes a view from the app loop, with what only the window knows:
+    /// the games it started that still run, and when games were played.
+    fn take_view(&self, mut view: ViewState) {
+        view.set_running(self.running.borrow().keys().cloned().collect());
+        view.set_played(self.remembered.borrow().played.clone());
+        *self.view.borrow_mut() = view;
     }
 
     /// Free space on the game directory's disk, measured off the UI thread.
@@ -239,6 +247,7 @@ impl Ui {
 
     fn render(&self) {
         let Some(window) = self.window.upgrade() else { return };
+        // Games may have started or exited since the view came.
         self.view.borrow_mut().set_running(self.running.borrow().keys().cloned().collect());
         self.view.borrow_mut().set_played(self.remembered.borrow().played.clone());
         let view = self.view.borrow();

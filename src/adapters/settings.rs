@@ -102,7 +102,7 @@ fn save_form(window: &MainWindow, ui: &Rc<Ui>) {
                 Ok(saved) => {
                     let (commands, note) = applied(&saved, &ui.settings.file);
                     commands.into_iter().for_each(|command| ui.send(command));
-                    ui.set_trusted(saved.trusted_ids().into_iter().collect());
+                    ui.set_trusted(saved.settings.trusted_ids().into_iter().collect());
                     settings.set_error("".into());
                     settings.set_note(note.into());
                 }

@@ -59,6 +59,7 @@ pub fn spawn(
         failed: HashMap::new(),
         fetching: HashSet::new(),
         fetches: JoinSet::new(),
+        fetch_of: HashMap::new(),
     };
     let changes = events.subscribe();
     (covers, tokio::spawn(service.run(changes, events, cancel)))
@@ -72,7 +73,9 @@ struct CoverService {
     /// Covers no peer handed out, and when that was.
     failed: HashMap<[u8; 32], Instant>,
     fetching: HashSet<[u8; 32]>,
-    fetches: JoinSet<([u8; 32], Result<(), String>)>,
+    fetches: JoinSet<Result<(), String>>,
+    /// Which cover each fetch is for, so one that panics frees its place.
+    fetch_of: HashMap<tokio::task::Id, [u8; 32]>,
 }
 
 impl CoverService {
@@ -96,11 +99,17 @@ impl CoverService {
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                Some(Ok((hash, result))) = self.fetches.join_next() => {
-                    self.fetching.remove(&hash);
-                    if let Err(e) = result {
-                        tracing::debug!("cover {}: {e}", short(&hash));
-                        self.failed.insert(hash, Instant::now());
+                Some(ended) = self.fetches.join_next_with_id() => {
+                    let (id, result) = match ended {
+                        Ok((id, result)) => (id, result),
+                        Err(e) => (e.id(), Err(format!("the fetch stopped: {e}"))),
+                    };
+                    if let Some(hash) = self.fetch_of.remove(&id) {
+                        self.fetching.remove(&hash);
+                        if let Err(e) = result {
+                            tracing::debug!("cover {}: {e}", short(&hash));
+                            self.failed.insert(hash, Instant::now());
+                        }
                     }
                     due.get_or_insert_with(tokio::time::Instant::now);
                 }
@@ -154,18 +163,15 @@ impl CoverService {
                 && !self.failed.contains_key(&cover.hash)
                 && self.fetching.insert(cover.hash)
             {
-                let (access, cache) = (self.access.clone(), self.cache.clone());
-                self.fetches.spawn(async move {
-                    let result = async {
-                        let bytes = access.fetch_cover(&cover).await?;
-                        tokio::task::spawn_blocking(move || cache.store(&cover.hash, &bytes))
-                            .await
-                            .map_err(|e| e.to_string())?
-                            .map_err(|e| e.to_string())
-                    }
-                    .await;
-                    (cover.hash, result)
+                let (access, cache, hash) = (self.access.clone(), self.cache.clone(), cover.hash);
+                let fetch = self.fetches.spawn(async move {
+                    let bytes = access.fetch_cover(&cover).await?;
+                    tokio::task::spawn_blocking(move || cache.store(&cover.hash, &bytes))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())
                 });
+                self.fetch_of.insert(fetch.id(), hash);
             }
         }
         let shown = Arc::new(shown);
@@ -201,9 +207,17 @@ struct CoverCache {
 }
 
 impl CoverCache {
-    /// The cache in `dir`, trimmed to its bound.
+    /// The cache in `dir`, trimmed to its bound, without the half-written
+    /// pictures a stopped worker left.
     fn open(dir: PathBuf) -> CoverCache {
         let cache = CoverCache { dir };
+        if let Ok(entries) = fs::read_dir(&cache.dir) {
+            for entry in entries.flatten() {
+                if entry.path().extension().is_some() {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         if let Err(e) = cache.trim() {
             tracing::debug!("{}: {e}", cache.dir.display());
         }
@@ -219,7 +233,8 @@ impl CoverCache {
         fs::symlink_metadata(self.path(hash)).is_ok_and(|m| m.is_file())
     }
 
-    /// Writes a checked picture (temp file, then rename), then trims.
+    /// Writes a checked picture (a temporary file of its own, then a
+    /// rename), then trims.
     fn store(&self, hash: &[u8; 32], bytes: &[u8]) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
         let path = self.path(hash);
@@ -229,16 +244,14 @@ impl CoverCache {
         self.trim()
     }
 
-    /// Removes the oldest pictures beyond [`MAX_CACHED_COVERS`], and any
-    /// half-written one.
+    /// Removes the oldest pictures beyond [`MAX_CACHED_COVERS`] (files
+    /// being written, which have an extension, are left alone).
     fn trim(&self) -> io::Result<()> {
         let mut files = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let meta = entry.metadata()?;
-            if entry.path().extension().is_some() {
-                let _ = fs::remove_file(entry.path());
-            } else if meta.is_file() {
+            if entry.path().extension().is_none() && meta.is_file() {
                 files.push((meta.modified().ok(), entry.path()));
             }
         }

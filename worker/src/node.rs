@@ -87,6 +87,9 @@ pub struct Node {
     added_peers: Arc<Mutex<BTreeSet<String>>>,
     /// One install estimate at a time (it may read a tarball through).
     estimating: Arc<tokio::sync::Semaphore>,
+    /// Games with an estimate asked for and not yet told: asked again,
+    /// they are not queued twice.
+    estimates_pending: Arc<Mutex<BTreeSet<String>>>,
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -245,6 +248,7 @@ impl Node {
             candidates: candidate_tx,
             added_peers: Arc::default(),
             estimating: Arc::new(tokio::sync::Semaphore::new(1)),
+            estimates_pending: Arc::default(),
             cancel,
             tasks,
         })
@@ -252,19 +256,27 @@ impl Node {
 
     /// What installing the downloaded game `id` takes, measured on a
     /// blocking thread, one game at a time; `None` when this node has no
-    /// game directory or `id` has no root that may be read.
+    /// game directory, `id` has no root that may be read, or its estimate
+    /// is already under way.
     pub fn estimate_install(
         &self,
         id: &str,
     ) -> Option<impl Future<Output = Result<install::InstallEstimate, install::InstallError>> + Send + 'static> {
         let game_dir = self.library.as_ref()?.state().game_dir.clone();
         library::root::checked_root(&game_dir, id, &self.catalog).ok()?;
+        let pending = self.estimates_pending.clone();
+        if !pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned()) {
+            return None;
+        }
         let (id, estimating) = (id.to_owned(), self.estimating.clone());
         Some(async move {
             let _turn = estimating.acquire_owned().await;
-            tokio::task::spawn_blocking(move || install::estimate(&game_dir, &id))
+            let measured = id.clone();
+            let estimate = tokio::task::spawn_blocking(move || install::estimate(&game_dir, &measured))
                 .await
-                .map_err(|e| install::InstallError::Io(std::io::Error::other(e)))?
+                .map_err(|e| install::InstallError::Io(std::io::Error::other(e)));
+            pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            estimate?
         })
     }
 

@@ -209,13 +209,14 @@ pub fn pause_or_resume(view: &ViewState, id: &str) -> Option<IpcCommand> {
     action.command(id)
 }
 
-/// What installing takes, in words.
+/// What installing takes, in words: "up to", as plain files cloned on a
+/// copy-on-write filesystem take none of it.
 fn install_note(estimate: &crate::view::InstallEstimate) -> String {
     let (needed, free) = (format_size(estimate.bytes), format_size(estimate.available));
     if estimate.bytes > estimate.available {
-        format!("Installing takes {needed}, more than the {free} free: free some space first.")
+        format!("Installing takes up to {needed}, more than the {free} free: free some space first.")
     } else {
-        format!("Installing takes {needed}; {free} free.")
+        format!("Installing takes up to {needed}; {free} free.")
     }
 }
 

@@ -156,11 +156,20 @@ pub enum SaveError {
     File(#[from] SettingsError),
 }
 
+/// Settings just written, and the peers they added to the file's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    pub settings: Settings,
+    pub added_peers: Vec<String>,
+}
+
 /// Checks the form and writes `file` (for a helper thread).
-pub fn save(form: &SettingsForm, fields: &Fields, file: &Path) -> Result<Settings, SaveError> {
+pub fn save(form: &SettingsForm, fields: &Fields, file: &Path) -> Result<Saved, SaveError> {
     let settings = form.checked(fields)?;
+    let before = Settings::load(file).map(|s| s.peers).unwrap_or_default();
     settings.save(file)?;
-    Ok(settings)
+    let added_peers = settings.peers.iter().filter(|p| !before.contains(p)).cloned().collect();
+    Ok(Saved { settings, added_peers })
 }
 
 /// Reads the settings file (for a helper thread).
@@ -170,9 +179,10 @@ pub fn load(file: &Path) -> Result<Settings, SettingsError> {
 
 /// What the worker is told once settings are saved: auto-install, trust
 /// and new peers apply at once, the rest at the next start.
-pub fn applied(settings: &Settings, file: &Path) -> (Vec<IpcCommand>, String) {
+pub fn applied(saved: &Saved, file: &Path) -> (Vec<IpcCommand>, String) {
+    let settings = &saved.settings;
     let mut commands = vec![IpcCommand::SetAutoInstall { enabled: settings.auto_install }, settings.trust_command()];
-    commands.extend(settings.peers.iter().map(|address| IpcCommand::AddPeer { address: address.clone() }));
+    commands.extend(saved.added_peers.iter().map(|address| IpcCommand::AddPeer { address: address.clone() }));
     let note = format!(
         "Saved to {}. Trust and added PCs apply now; the game directory, removed PCs and the catalog at the next start.",
         file.display()
@@ -242,11 +252,14 @@ mod tests {
         let good = Fields { game_dir: games.display().to_string(), ..fields.clone() };
         let file = dir.path().join("conf/settings.json");
         let saved = save(&form, &good, &file).unwrap();
-        assert_eq!(Settings::load(&file).unwrap(), saved);
-        assert_eq!(saved.trusted, [PeerId([7; 32]).to_string()]);
+        assert_eq!(Settings::load(&file).unwrap(), saved.settings);
+        assert_eq!(saved.settings.trusted, [PeerId([7; 32]).to_string()]);
         let (commands, note) = applied(&saved, &file);
         assert_eq!(commands[0], IpcCommand::SetAutoInstall { enabled: true });
         assert!(matches!(commands[1], IpcCommand::SetTrust { .. }) && note.starts_with("Saved to "));
+        let peers_added = |saved: &Saved| saved.added_peers.clone();
+        assert_eq!(peers_added(&saved), form.peers, "the first save adds every peer");
+        assert!(peers_added(&save(&form, &good, &file).unwrap()).is_empty(), "saving again adds none");
         let relative = Fields { game_dir: "games".into(), ..fields };
         assert!(matches!(save(&form, &relative, &file), Err(SaveError::Input(InputError::NotAbsolute(_)))));
     }

@@ -218,7 +218,9 @@ impl<'a> Staging<'a> {
         if cloned {
             let size = fs::metadata(&abs).map_err(|e| io_at(&abs, e))?.len();
             self.advance(size)?;
-            fs::File::open(&abs).and_then(|f| f.sync_all()).map_err(|e| io_at(&abs, e))?;
+            // Written through a handle that may write: Windows flushes no other.
+            let synced = fs::OpenOptions::new().write(true).open(&abs).and_then(|f| f.sync_all());
+            synced.map_err(|e| io_at(&abs, e))?;
             if executable {
                 make_executable(&abs)?;
             }

@@ -290,14 +290,18 @@ impl Service {
                 _ => HashStats::default(),
             };
             self.end_pass(stats);
-            let (file, found) = (self.remembered_file.clone(), self.pass.state.borrow().clone());
-            // Waited for, so two saves never write the same file at once.
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Err(e) = remembered::save(&file, &found) {
-                    tracing::debug!("{}: not kept: {e}", file.display());
-                }
-            })
-            .await;
+            // Kept only from a pass that read the disk (not one that failed,
+            // say with the drive gone); waited for, so two saves never
+            // write the same file at once.
+            if matches!(result, Ok(Ok(_))) {
+                let (file, found) = (self.remembered_file.clone(), self.pass.state.borrow().clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = remembered::save(&file, &found) {
+                        tracing::debug!("{}: not kept: {e}", file.display());
+                    }
+                })
+                .await;
+            }
             match result {
                 // Only busy games were asked for (an operation writing in its root).
                 Ok(Ok(None)) => {}

@@ -69,6 +69,8 @@ const _: () = assert!(MAX_CONNECTIONS_PER_ADDRESS * PIECES_PER_CONNECTION * SEND
 const STOP_BAD_REQUEST: u32 = 1;
 /// Stream reset code when a chunk cannot be sent whole.
 const RESET_CHUNK_FAILED: u32 = 2;
+/// Stream reset code when the peer took none of an answer in time.
+const RESET_ANSWER_STALLED: u32 = 3;
 
 /// What the server needs to answer.
 #[derive(Debug)]
@@ -488,6 +490,8 @@ async fn handle_stream(
             Reply::Frame(error(ErrorCode::BadFrame, format!("no whole request within {REQUEST_TIMEOUT:?}")))
         }
     };
+    // A cover's bytes hold one send piece of the budget until written.
+    let mut cover_memory = None;
     let (response, chunk) = match reply {
         Reply::Frame(response) => (response, None),
         Reply::Chunk { path, offset, len, index } => match open_chunk(path.clone(), offset, len).await {
@@ -498,10 +502,10 @@ async fn handle_stream(
             }
         },
         Reply::Cover { path, hash } => {
-            // One send piece of memory, as a chunk's piece would take.
-            let (Ok(_connection), Ok(_all)) = (budget.connection.acquire().await, budget.all.acquire().await) else {
+            let (Ok(connection), Ok(all)) = (budget.connection.acquire().await, budget.all.acquire().await) else {
                 return;
             };
+            cover_memory = Some((connection, all));
             match read_cover(path.clone(), hash).await {
                 Ok(bytes) => (PeerResponse::Cover(bytes), None),
                 Err(e) => {
@@ -511,10 +515,20 @@ async fn handle_stream(
             }
         }
     };
-    if let Err(e) = write_frame(&mut send, &response).await {
-        tracing::debug!("peer {remote}: cannot answer: {e}");
-        return;
+    // A peer that takes nothing holds no memory for long.
+    match tokio::time::timeout(WRITE_TIMEOUT, write_frame(&mut send, &response)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::debug!("peer {remote}: cannot answer: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("peer {remote}: took nothing of the answer for {WRITE_TIMEOUT:?}");
+            let _ = send.reset(RESET_ANSWER_STALLED.into());
+            return;
+        }
     }
+    drop(cover_memory);
     if let Some((file, offset, len, index)) = chunk
         && let Err(e) = send_chunk(&mut send, file, (offset, len), index, &budget, &ctx).await
     {
