@@ -2,6 +2,8 @@
 //! log): the worker's own events, in its own terms. Only `ipc.rs` turns
 //! them into the UI's wire events, so a protocol change stays there.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use lanspread_proto::PeerId;
@@ -59,8 +61,9 @@ pub enum NodeEvent {
         manifest: Arc<GameManifest>,
         peers: Vec<PeerId>,
     },
-    /// The games' cover files changed.
-    CoversChanged(crate::covers::ShownCovers),
+    /// The games' cover files changed: each game's, by id (see
+    /// `covers::ShownCovers`; spelled out so this module needs none).
+    CoversChanged(Arc<BTreeMap<String, PathBuf>>),
     /// Something failed that the user should see, outside an operation.
     Failed {
         context: &'static str,
