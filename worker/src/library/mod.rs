@@ -246,6 +246,15 @@ impl Service {
         let mut full_rescan = tokio::time::interval(FULL_RESCAN_INTERVAL);
         full_rescan.tick().await;
         let mut busy_before = self.pass.busy.borrow_and_update().clone();
+        if self.pass.state.borrow().games.is_empty() {
+            // Nothing remembered (a first start): a quick look at the roots
+            // shows the games before the first pass, which recovers and
+            // hashes them after its debounce.
+            let pass = self.pass.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || pass.first_look()).await {
+                tracing::debug!("first look at the library: {e}");
+            }
+        }
         loop {
             let mut pending = Pending::default();
             let mut game_dir = self.pass.game_dir.clone();
@@ -382,6 +391,21 @@ struct Pass {
 }
 
 impl Pass {
+    /// Reads the roots and publishes what they are (no file lists, no
+    /// recovery, no lock taken): what the window shows until the first
+    /// pass ends.
+    fn first_look(&self) -> std::io::Result<()> {
+        let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
+        self.publish(|shown| {
+            let busy = self.busy.borrow();
+            for game in games.iter().filter(|g| !busy.contains(&g.id)) {
+                let partial = (self.tools.partial)(&self.game_dir.join(&game.id));
+                shown.entry(game.id.clone()).or_insert_with(|| state_of(game, None, partial));
+            }
+        });
+        Ok(())
+    }
+
     /// Scans what `pending` names; `None` when that is nothing (only busy or
     /// uncatalogued games were asked for).
     fn run(self, mut pending: Pending) -> std::io::Result<Option<HashStats>> {
