@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use lanspread_proto::exit;
+use lanspread_proto::{FrameError, exit};
 use std::collections::BTreeMap;
 
 use lanspread_proto::ipc::{
@@ -310,19 +310,16 @@ impl Run {
                             self.emit(SupervisorEvent::Worker(event));
                         }
                     }
+                    // A dying worker resets the socket or stops mid-frame:
+                    // its exit, not the frame, is the reason.
+                    Some(Err(e @ (FrameError::Io { .. } | FrameError::Truncated { .. }))) => {
+                        break Ended::Lost(exit_or(&mut child, format!("closed the socket ({e})")).await);
+                    }
                     Some(Err(e)) => {
                         let _ = child.kill().await;
                         break Ended::Lost(format!("sent a bad frame: {e}"));
                     }
-                    None => {
-                        // The socket closed; give the process a moment to exit by itself.
-                        let status = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
-                        let _ = child.kill().await;
-                        break Ended::Lost(match status {
-                            Ok(status) => exit_reason(status),
-                            Err(_) => "closed the socket".into(),
-                        });
-                    }
+                    None => break Ended::Lost(exit_or(&mut child, "closed the socket".into()).await),
                 },
                 control = self.control.recv() => match control {
                     Some(Control::Command(command)) => {
@@ -349,9 +346,20 @@ impl Run {
 
 async fn read_events(
     mut reader: tokio::io::ReadHalf<interprocess::local_socket::tokio::Stream>,
-    frames: mpsc::UnboundedSender<Result<IpcEvent, lanspread_proto::FrameError>>,
+    frames: mpsc::UnboundedSender<Result<IpcEvent, FrameError>>,
 ) {
     lanspread_proto::io::forward_frames(&mut reader, |frame| frames.send(frame).is_ok()).await;
+}
+
+/// Why a worker whose socket closed is gone: its exit, if it exits within
+/// a second; else it is killed and `otherwise` is the reason.
+async fn exit_or(child: &mut Child, otherwise: String) -> String {
+    let status = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+    let _ = child.kill().await;
+    match status {
+        Ok(status) => exit_reason(status),
+        Err(_) => otherwise,
+    }
 }
 
 fn exit_reason(status: std::io::Result<std::process::ExitStatus>) -> String {
