@@ -133,6 +133,13 @@ pub enum IpcCommand {
     EstimateInstall {
         id: GameId,
     },
+    /// Bandwidth limits in bytes per second (0 for none, at most
+    /// [`crate::units::MAX_RATE`]), applied at once to transfers under way.
+    SetLimits {
+        download: u64,
+        upload: u64,
+        upload_per_peer: u64,
+    },
 }
 
 /// Most peers [`IpcCommand::AddPeer`] may add while a worker runs.
@@ -162,7 +169,8 @@ impl IpcCommand {
             | IpcCommand::Shutdown
             | IpcCommand::SetAutoInstall { .. }
             | IpcCommand::SetTrust { .. }
-            | IpcCommand::AddPeer { .. } => None,
+            | IpcCommand::AddPeer { .. }
+            | IpcCommand::SetLimits { .. } => None,
         }
     }
 }
@@ -170,7 +178,7 @@ impl IpcCommand {
 impl Message for IpcCommand {
     const NAME: &'static str = "ipc command";
     const MAX_FRAME: usize = MAX_IPC_COMMAND;
-    const VARIANTS: Option<u32> = Some(18);
+    const VARIANTS: Option<u32> = Some(19);
 }
 
 /// A game root found in the local game directory.

@@ -88,7 +88,8 @@ fn variant_counts_match_the_enums() {
     }
     assert_eq!(tag_of(&PeerRequest::GetCover { id: String::new() }), known::<PeerRequest>());
     assert_eq!(tag_of(&PeerResponse::Cover(Vec::new())), known::<PeerResponse>());
-    assert_eq!(tag_of(&IpcCommand::EstimateInstall { id: String::new() }), known::<IpcCommand>());
+    let limits = IpcCommand::SetLimits { download: 0, upload: 0, upload_per_peer: 0 };
+    assert_eq!(tag_of(&limits), known::<IpcCommand>());
     let estimate = IpcEvent::InstallEstimate { id: String::new(), version: String::new(), bytes: 0, available: 0 };
     assert_eq!(tag_of(&estimate), known::<IpcEvent>());
     assert_eq!(tag_of(&HelloReply::Refused { reason: String::new() }), known::<HelloReply>());
@@ -114,8 +115,8 @@ fn huge_length_is_refused_before_reading_the_body() {
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
     assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 7, .. }), "{err}");
-    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 18]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 18, .. }), "{err}");
+    let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 19]).unwrap_err();
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 19, .. }), "{err}");
 }
 
 #[test]

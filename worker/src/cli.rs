@@ -16,6 +16,7 @@ use crate::events::NodeEvent;
 use crate::faults::Faults;
 use crate::manage::{self, LocalGames, check_game_dir};
 use crate::net::party::PartyKey;
+use crate::net::rate::TransferLimits;
 use crate::node::{Node, NodeOptions};
 use crate::platform;
 use crate::platform::fs::annotate;
@@ -159,6 +160,17 @@ pub struct NetArgs {
     /// when peers offer another version or list.
     #[arg(long)]
     pub install_untrusted: bool,
+    /// Download at most this fast, from all peers together: bytes per
+    /// second with a unit (4MB, 500KB, 1.5MiB; 0 for no limit).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value = "0")]
+    pub max_download: u64,
+    /// Upload at most this fast, to all peers together (4MB, 500KB; 0 for
+    /// no limit).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value = "0")]
+    pub max_upload: u64,
+    /// Upload at most this fast to any one peer (0 for no limit).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value = "0")]
+    pub max_upload_per_peer: u64,
     #[command(flatten)]
     pub faults: FaultArgs,
 }
@@ -239,6 +251,10 @@ impl LocalArgs {
 struct NotAPeerAddress(String);
 
 /// `HOST:PORT` with a numeric port; the host is resolved when the node starts.
+fn parse_rate(text: &str) -> Result<u64, lanspread_proto::units::RateError> {
+    lanspread_proto::units::parse_rate(text)
+}
+
 fn parse_peer(text: &str) -> Result<String, NotAPeerAddress> {
     if !is_valid_peer_address(text) {
         return Err(NotAPeerAddress(text.to_owned()));
@@ -267,6 +283,11 @@ impl NetArgs {
             display_name: self.name.clone().unwrap_or_else(host_name),
             trust: self.trust()?,
             show_covers: false,
+            limits: TransferLimits {
+                download: self.max_download,
+                upload: self.max_upload,
+                upload_per_peer: self.max_upload_per_peer,
+            },
             faults: self.faults.faults(),
         })
     }

@@ -325,6 +325,20 @@ fn handle_command(
                 });
             }
         }
+        IpcCommand::SetLimits { download, upload, upload_per_peer } => {
+            let limits = crate::net::rate::TransferLimits { download, upload, upload_per_peer };
+            if [download, upload, upload_per_peer].iter().all(|&rate| rate <= lanspread_proto::units::MAX_RATE) {
+                node.set_limits(limits);
+            } else {
+                tracing::warn!("ipc: refused bandwidth limits above {} B/s", lanspread_proto::units::MAX_RATE);
+                let failure = IpcEvent::RuntimeFailure {
+                    context: "bandwidth limits".into(),
+                    kind: FailureKind::Refused,
+                    message: "a limit above 100 GB/s is not a limit".into(),
+                };
+                let _ = out.send(failure);
+            }
+        }
         IpcCommand::Shutdown => return Some(exit::SUCCESS),
     }
     None

@@ -49,6 +49,7 @@
 //!     display_name: "lister".into(),
 //!     trust: Default::default(),
 //!     show_covers: false,
+//!     limits: Default::default(),
 //!     faults: Default::default(),
 //! })
 //! .await?;

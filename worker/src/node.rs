@@ -26,6 +26,7 @@ use crate::library::{self, Library};
 use crate::net::candidate::{Candidate, Origin};
 use crate::net::identity::Identity;
 use crate::net::party::PartyKey;
+use crate::net::rate::TransferLimits;
 use crate::net::server::{self, ServerContext};
 use crate::net::traffic::Traffic;
 use crate::net::transport;
@@ -57,6 +58,8 @@ pub struct NodeOptions {
     /// Fetch the covers of the network's games (for a window to show; see
     /// [`crate::covers`]). Needs a game directory.
     pub show_covers: bool,
+    /// Bandwidth limits at start ([`Node::set_limits`] changes them).
+    pub limits: TransferLimits,
     /// Fault switches for tests (empty unless built with `test-hooks`).
     pub faults: Faults,
 }
@@ -134,6 +137,7 @@ impl Node {
         let (party_key, _) = watch::channel(options.trust.party_key.clone());
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let traffic = Traffic::default();
+        traffic.set_limits(options.limits);
         let serving = options.games_dir.is_some();
         let endpoint = bind_endpoint(&options, &identity)?;
         let local_addr = endpoint.local_addr()?;
@@ -339,6 +343,12 @@ impl Node {
     /// The trust settings of the moment.
     pub fn trust(&self) -> TrustSettings {
         self.trust.borrow().clone()
+    }
+
+    /// Holds downloads and uploads to `limits` from now on, those under way
+    /// too (within [`crate::net::rate::MAX_WAIT_STEP`]).
+    pub fn set_limits(&self, limits: TransferLimits) {
+        self.traffic.set_limits(limits);
     }
 
     /// The chunk bytes this node has received and sent.

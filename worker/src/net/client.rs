@@ -237,53 +237,62 @@ impl PeerConnection {
     ) -> Result<(), ClientError> {
         let addr = self.addr;
         let request = PeerRequest::GetChunk { id: id.to_owned(), version: version.to_owned(), file, chunk };
+        // The peer has CHUNK_TIMEOUT for the whole chunk; time spent waiting
+        // on this node's own download limit is added to it.
+        let mut deadline = tokio::time::Instant::now() + CHUNK_TIMEOUT;
+        let timed_out = || ClientError::Timeout { addr, timeout: CHUNK_TIMEOUT };
         let exchange = async {
-            let (mut send, mut recv) =
+            let (mut send, recv) =
                 self.conn.open_bi().await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
             write_frame(&mut send, &request).await.map_err(|source| ClientError::Frame { addr, source })?;
             let _ = send.finish();
-            let header = read_frame::<PeerResponse, _>(&mut recv)
-                .await
-                .map_err(|source| ClientError::Frame { addr, source })?
-                .ok_or(ClientError::NoAnswer { addr })?;
-            match header {
-                PeerResponse::Chunk { len } if len == expected_len => {}
-                PeerResponse::Chunk { .. } => {
-                    return Err(ClientError::Unexpected { addr, request: "get chunk (wrong length)" });
-                }
-                PeerResponse::Error(error) => return Err(refused(addr, error)),
-                _ => return Err(ClientError::Unexpected { addr, request: "get chunk" }),
-            }
-            bytes.reset(expected_len as usize);
-            let mut uncounted = 0u64;
-            while bytes.len() < expected_len as usize {
-                let left = expected_len as usize - bytes.len();
-                let read = recv.read_chunk(left, true).await;
-                let piece =
-                    read.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?.ok_or_else(|| {
-                        ClientError::Connect {
-                            addr,
-                            reason: format!("the chunk ended after {} of {expected_len} bytes", bytes.len()),
-                        }
-                    })?;
-                bytes
-                    .extend(&piece.bytes)
-                    .map_err(|_| ClientError::Unexpected { addr, request: "get chunk (too many bytes)" })?;
-                // Counted as it arrives, so the total speed does not step per
-                // chunk, but not per packet: an atomic add per packet costs
-                // more than copying the packet.
-                uncounted += piece.bytes.len() as u64;
-                if uncounted >= Self::COUNT_EVERY {
-                    self.traffic.add_received(std::mem::take(&mut uncounted));
-                }
-            }
-            self.traffic.add_received(uncounted);
-            Ok(())
+            Ok::<_, ClientError>((send, recv))
         };
-        match tokio::time::timeout(CHUNK_TIMEOUT, exchange).await {
-            Err(_) => Err(ClientError::Timeout { addr, timeout: CHUNK_TIMEOUT }),
-            Ok(result) => result,
+        let (_send, mut recv) = tokio::time::timeout_at(deadline, exchange).await.map_err(|_| timed_out())??;
+        let header = tokio::time::timeout_at(deadline, read_frame::<PeerResponse, _>(&mut recv))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|source| ClientError::Frame { addr, source })?
+            .ok_or(ClientError::NoAnswer { addr })?;
+        match header {
+            PeerResponse::Chunk { len } if len == expected_len => {}
+            PeerResponse::Chunk { .. } => {
+                return Err(ClientError::Unexpected { addr, request: "get chunk (wrong length)" });
+            }
+            PeerResponse::Error(error) => return Err(refused(addr, error)),
+            _ => return Err(ClientError::Unexpected { addr, request: "get chunk" }),
         }
+        bytes.reset(expected_len as usize);
+        let mut uncounted = 0u64;
+        let limit = self.traffic.download_limit();
+        while bytes.len() < expected_len as usize {
+            let left = expected_len as usize - bytes.len();
+            let read = tokio::time::timeout_at(deadline, recv.read_chunk(left, true)).await.map_err(|_| timed_out())?;
+            let piece = read.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?.ok_or_else(|| {
+                ClientError::Connect {
+                    addr,
+                    reason: format!("the chunk ended after {} of {expected_len} bytes", bytes.len()),
+                }
+            })?;
+            bytes
+                .extend(&piece.bytes)
+                .map_err(|_| ClientError::Unexpected { addr, request: "get chunk (too many bytes)" })?;
+            // Counted as it arrives, so the total speed does not step per
+            // chunk, but not per packet: an atomic add per packet costs
+            // more than copying the packet.
+            uncounted += piece.bytes.len() as u64;
+            if uncounted >= Self::COUNT_EVERY {
+                self.traffic.add_received(std::mem::take(&mut uncounted));
+            }
+            if limit.is_active() {
+                // Not reading holds the peer back (QUIC's flow control).
+                let waited = tokio::time::Instant::now();
+                limit.take(piece.bytes.len() as u64).await;
+                deadline += waited.elapsed();
+            }
+        }
+        self.traffic.add_received(uncounted);
+        Ok(())
     }
 
     /// True once the connection is closed or lost.

@@ -6,6 +6,7 @@ pub mod client;
 pub mod identity;
 pub mod log_limit;
 pub mod party;
+pub mod rate;
 pub mod received;
 pub mod server;
 pub mod traffic;

@@ -65,6 +65,8 @@ pub const PIECES_PER_CONNECTION: usize = 2;
 /// Chunk bytes the server holds in memory at once, all connections together.
 pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
 const _: () = assert!(MAX_CONNECTIONS_PER_ADDRESS * PIECES_PER_CONNECTION * SEND_PIECE <= SERVE_MEMORY / 2);
+/// Under an upload limit, pieces are sent in slices of this many bytes.
+const LIMITED_SLICE: usize = 64 * 1024;
 /// Stream reset code after a bad request.
 const STOP_BAD_REQUEST: u32 = 1;
 /// Stream reset code when a chunk cannot be sent whole.
@@ -395,6 +397,7 @@ async fn handle_connection(
         connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)),
         all: admitted.limits.memory.clone(),
         pieces: admitted.limits.pieces.clone(),
+        peer_upload: Arc::new(ctx.traffic.peer_upload_limit()),
     };
     let session = Arc::new(Session::new(SessionSecret::of(&conn)));
     let streams = TaskTracker::new();
@@ -425,6 +428,8 @@ struct Budget {
     connection: Arc<Semaphore>,
     all: Arc<Semaphore>,
     pieces: Arc<PiecePool>,
+    /// This peer's share of the upload limit, if one is set.
+    peer_upload: Arc<crate::net::rate::RateLimit>,
 }
 
 /// Piece buffers QUIC has finished with, kept for the next pieces: a busy
@@ -617,8 +622,17 @@ async fn send_chunk(
             ctx.faults.corrupt_chunk(index, &mut piece);
         }
         // Handed over, not copied: QUIC sends from this buffer.
-        let piece = bytes::Bytes::from_owner(PooledPiece { bytes: piece, pool: budget.pieces.clone() });
-        tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(piece)).await.map_err(|_| SendError::Stalled)??;
+        let mut piece = bytes::Bytes::from_owner(PooledPiece { bytes: piece, pool: budget.pieces.clone() });
+        // Under a limit, a piece goes in slices, each when the limits allow
+        // it, so every stream moves and the rate holds.
+        let limited = budget.peer_upload.is_active() || ctx.traffic.upload_limit().is_active();
+        let slice = if limited { LIMITED_SLICE } else { piece.len() };
+        while !piece.is_empty() {
+            let part = piece.split_to(slice.min(piece.len()));
+            budget.peer_upload.take(part.len() as u64).await;
+            ctx.traffic.upload_limit().take(part.len() as u64).await;
+            tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(part)).await.map_err(|_| SendError::Stalled)??;
+        }
         ctx.traffic.add_sent(piece_len as u64);
         sent += piece_len;
     }

@@ -1,9 +1,11 @@
 //! Chunk bytes one node has sent to and received from peers, for the
-//! status bar's total speeds. Each node has its own counters (tests run
-//! several nodes in one process); clones share them.
+//! status bar's total speeds, and the limits they are held to. Each node
+//! has its own (tests run several nodes in one process); clones share them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::rate::{RateLimit, TransferLimits};
 
 #[derive(Debug, Clone, Default)]
 pub struct Traffic(Arc<Counters>);
@@ -12,9 +14,45 @@ pub struct Traffic(Arc<Counters>);
 struct Counters {
     sent: AtomicU64,
     received: AtomicU64,
+    download_rate: Arc<AtomicU64>,
+    upload_rate: Arc<AtomicU64>,
+    peer_upload_rate: Arc<AtomicU64>,
+    /// Made on first use, following the rates above.
+    download: std::sync::OnceLock<RateLimit>,
+    upload: std::sync::OnceLock<RateLimit>,
 }
 
 impl Traffic {
+    /// Holds transfers to `limits` from now on (those under way too).
+    pub fn set_limits(&self, limits: TransferLimits) {
+        self.0.download_rate.store(limits.download, Ordering::Relaxed);
+        self.0.upload_rate.store(limits.upload, Ordering::Relaxed);
+        self.0.peer_upload_rate.store(limits.upload_per_peer, Ordering::Relaxed);
+    }
+
+    pub fn limits(&self) -> TransferLimits {
+        TransferLimits {
+            download: self.0.download_rate.load(Ordering::Relaxed),
+            upload: self.0.upload_rate.load(Ordering::Relaxed),
+            upload_per_peer: self.0.peer_upload_rate.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The download limit, shared by every download.
+    pub fn download_limit(&self) -> &RateLimit {
+        self.0.download.get_or_init(|| RateLimit::following(self.0.download_rate.clone()))
+    }
+
+    /// The upload limit, shared by every peer served.
+    pub fn upload_limit(&self) -> &RateLimit {
+        self.0.upload.get_or_init(|| RateLimit::following(self.0.upload_rate.clone()))
+    }
+
+    /// A new upload limit for one peer, following the per-peer setting.
+    pub fn peer_upload_limit(&self) -> RateLimit {
+        RateLimit::following(self.0.peer_upload_rate.clone())
+    }
+
     pub fn add_sent(&self, bytes: u64) {
         self.0.sent.fetch_add(bytes, Ordering::Relaxed);
     }

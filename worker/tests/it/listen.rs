@@ -19,6 +19,7 @@ fn options(tmp: &std::path::Path, listen: std::net::SocketAddr, any_port_if_take
         display_name: "listener".into(),
         trust: Default::default(),
         show_covers: false,
+        limits: Default::default(),
         faults: Default::default(),
     }
 }

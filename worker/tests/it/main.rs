@@ -2,6 +2,7 @@
 //! real mDNS inside network namespaces the tests make themselves.
 
 mod archives;
+mod bandwidth;
 mod covers;
 mod download;
 mod hostile;

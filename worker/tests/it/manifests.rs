@@ -38,6 +38,7 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
         display_name: "client".into(),
         trust: Default::default(),
         show_covers: false,
+        limits: Default::default(),
         faults: Default::default(),
     })
     .await

@@ -27,6 +27,7 @@ fn options(dir: &std::path::Path, peers: Vec<String>) -> NodeOptions {
         display_name: dir.file_name().unwrap().to_string_lossy().into_owned(),
         trust: Default::default(),
         show_covers: false,
+        limits: Default::default(),
         faults: Default::default(),
     }
 }
