@@ -82,6 +82,7 @@ async fn ids_that_name_paths_never_reach_the_ui_and_are_refused() {
             IpcCommand::UninstallGame { id: id.clone() },
             IpcCommand::RemoveDownloaded { id: id.clone() },
             IpcCommand::GetGame { id: id.clone() },
+            IpcCommand::EstimateInstall { id: id.clone() },
         ] {
             ui.send(command);
         }

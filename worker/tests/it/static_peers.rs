@@ -144,5 +144,19 @@ async fn a_pc_added_by_address_while_the_worker_runs_is_joined() {
     .await;
     let refused = |needle: &'static str| move |e: &IpcEvent| matches!(e, IpcEvent::RuntimeFailure { context, message, .. } if context == "add a PC" && message.contains(needle));
     ui.wait_for(Duration::from_secs(5), "the bad address refused", refused("HOST:PORT")).await;
+    // A UI that adds without end is stopped at the bound (the seeder was
+    // the first of 64; closed loopback ports for the rest).
+    for port in 1..=64 {
+        ui.send(IpcCommand::AddPeer { address: format!("127.0.0.1:{port}") });
+    }
+    ui.wait_for(Duration::from_secs(10), "the 65th refused", refused("at most 64 PCs")).await;
+    // A limit no link has is refused, not taken.
+    ui.send(IpcCommand::SetLimits { download: u64::MAX, upload: 0, upload_per_peer: 0 });
+    ui.wait_for(
+        Duration::from_secs(5),
+        "the limit refused",
+        |e| matches!(e, IpcEvent::RuntimeFailure { context, .. } if context == "bandwidth limits"),
+    )
+    .await;
     assert!(ui.worker_alive());
 }
