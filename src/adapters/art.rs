@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use lanspread_app_ui::art::{Art, ArtSize, load_art};
+use lanspread_app_ui::art::{Art, ArtError, ArtSize, load_art};
 use slint::{ComponentHandle, Image, Rgba8Pixel, SharedPixelBuffer};
 
 use super::Ui;
@@ -58,6 +58,24 @@ impl ArtShelf {
         }
     }
 
+    /// Takes a decode's result: the picture kept, or the file remembered
+    /// as failed (with one log line). Returns the picture, empty on failure.
+    fn settle(&self, key: Key, decoded: Result<Art, ArtError>) -> Image {
+        self.pending.borrow_mut().remove(&key);
+        match decoded {
+            Ok(art) => {
+                let image = image_of(art);
+                self.keep(key, image.clone());
+                image
+            }
+            Err(e) => {
+                tracing::warn!("cover not shown: {e}");
+                self.fail(key);
+                Image::default()
+            }
+        }
+    }
+
     fn fail(&self, key: Key) {
         let mut failed = self.failed.borrow_mut();
         if failed.len() >= MAX_FAILED_ART {
@@ -86,31 +104,12 @@ fn picture(ui: &Rc<Ui>, path: &str, large: bool) -> Image {
     let file = PathBuf::from(path);
     let job = move || load_art(&file, size);
     if ui.jobs.is_none() {
-        // No helper thread (tests have no event loop): decoded at once.
-        let decoded = job();
-        ui.art.pending.borrow_mut().remove(&key);
-        return match decoded {
-            Ok(art) => {
-                let image = image_of(art);
-                ui.art.keep(key, image.clone());
-                image
-            }
-            Err(e) => {
-                tracing::warn!("cover not shown: {e}");
-                ui.art.fail(key);
-                Image::default()
-            }
-        };
+        // No helper thread (tests have no event loop): decoded at once, and
+        // no revision change (this runs inside the binding that asked).
+        return ui.art.settle(key, job());
     }
     ui.off_thread(job, move |ui, decoded| {
-        ui.art.pending.borrow_mut().remove(&key);
-        match decoded {
-            Ok(art) => ui.art.keep(key, image_of(art)),
-            Err(e) => {
-                tracing::warn!("cover not shown: {e}");
-                ui.art.fail(key);
-            }
-        }
+        ui.art.settle(key, decoded);
         if let Some(window) = ui.window.upgrade() {
             let adapter = window.global::<ArtAdapter<'_>>();
             adapter.set_revision(adapter.get_revision().wrapping_add(1));

@@ -23,7 +23,7 @@ use lanspread_app_ui::controllers::library::{
 };
 use lanspread_app_ui::controllers::peers::PeerLine;
 use lanspread_app_ui::memory::{Remembered, WindowPlace, memory_file};
-use lanspread_app_ui::view::{GameStatus, ViewState};
+use lanspread_app_ui::view::ViewState;
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
 use slint::{ComponentHandle, ModelRc, VecModel};
@@ -81,8 +81,7 @@ pub struct Ui {
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     /// Cover pictures, decoded.
     art: art::ArtShelf,
-    /// What the open game's disk use was last measured for.
-    disk_facts: RefCell<Option<DiskFacts>>,
+
     /// Games started with Play, until they exit.
     running: RefCell<BTreeMap<String, std::process::Child>>,
     /// Looks whether running games exited, while any runs.
@@ -91,10 +90,6 @@ pub struct Ui {
     remembered: RefCell<Remembered>,
     memory_file: PathBuf,
 }
-
-/// A game's id, version here, installed, partly downloaded and busy: when
-/// one changes, so may what it takes on disk.
-type DiskFacts = (String, Option<String>, bool, bool, bool);
 
 /// How often running games are checked for having exited.
 const RUNNING_POLL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -146,7 +141,7 @@ pub fn connect(window: &MainWindow, config: UiConfig, sink: impl Fn(UiRequest) +
             Background::Inline => None,
         },
         art: art::ArtShelf::default(),
-        disk_facts: RefCell::default(),
+
         running: RefCell::default(),
         running_poll: slint::Timer::default(),
     });
@@ -184,19 +179,11 @@ impl Ui {
     /// building every card again.
     pub fn update_progress(&self, view: ViewState) {
         self.take_view(view);
-        let Some(window) = self.window.upgrade() else { return };
-        let view = self.view.borrow();
-        status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
-        let trusted = self.trusted.borrow();
-        let detail = self.detail.borrow().model(&view, &trusted);
-        let covered = detail.is_some()
-            || window.global::<crate::SettingsAdapter<'_>>().get_open()
-            || window.global::<crate::PeersAdapter<'_>>().get_open();
-        detail::show(&window, self, detail);
-        if covered {
+        if self.show_status_and_detail() {
             // Drawn dimmed under the panel; brought up to date when it closes.
             return;
         }
+        let view = self.view.borrow();
         for id in view.operation_ids() {
             if let Some(row) = view.row_of(id) {
                 self.cards.replace(Card::of(&row), |c| c.id == id, library::card);
@@ -204,12 +191,33 @@ impl Ui {
         }
     }
 
-    /// Takes a view from the app loop, with what only the window knows:
-    /// the games it started that still run, and when games were played.
-    fn take_view(&self, mut view: ViewState) {
+    /// Takes a view from the app loop, with what only the window knows.
+    fn take_view(&self, view: ViewState) {
+        *self.view.borrow_mut() = view;
+        self.sync_window_facts();
+    }
+
+    /// Tells the view what only the window knows: the games it started that
+    /// still run, and when games were played (on a new view, and when
+    /// either changes).
+    fn sync_window_facts(&self) {
+        let mut view = self.view.borrow_mut();
         view.set_running(self.running.borrow().keys().cloned().collect());
         view.set_played(self.remembered.borrow().played.clone());
-        *self.view.borrow_mut() = view;
+    }
+
+    /// Shows the status bar and the detail view (if open); says whether a
+    /// panel covers the grid.
+    fn show_status_and_detail(&self) -> bool {
+        let Some(window) = self.window.upgrade() else { return false };
+        let view = self.view.borrow();
+        status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
+        let detail = self.detail.borrow().model(&view, &self.trusted.borrow());
+        let covered = detail.is_some()
+            || window.global::<crate::SettingsAdapter<'_>>().get_open()
+            || window.global::<crate::PeersAdapter<'_>>().get_open();
+        detail::show(&window, self, detail);
+        covered
     }
 
     /// Free space on the game directory's disk, measured off the UI thread.
@@ -247,21 +255,17 @@ impl Ui {
 
     fn render(&self) {
         let Some(window) = self.window.upgrade() else { return };
-        // Games may have started or exited since the view came.
-        self.view.borrow_mut().set_running(self.running.borrow().keys().cloned().collect());
-        self.view.borrow_mut().set_played(self.remembered.borrow().played.clone());
         let view = self.view.borrow();
         let query = window.global::<SearchAdapter<'_>>().get_query();
         let search = window.global::<SearchAdapter<'_>>();
         let cards = library_controller::cards(&view, Self::filter(&window), &query, Self::sort(&window));
         search.set_count(library_controller::count_label(cards.len(), view.game_count()).into());
         self.cards.show(cards, |c| c.id.clone(), library::card);
-        status::show(&window, &lanspread_app_ui::controllers::status::status(&view, self.free_space.get()));
         welcome::show(&window, &view);
-        let trusted = self.trusted.borrow();
-        let lines = lanspread_app_ui::controllers::peers::lines(&view, &trusted);
+        let lines = lanspread_app_ui::controllers::peers::lines(&view, &self.trusted.borrow());
         self.peer_lines.show(lines, |l| l.id.clone(), peers::line);
-        detail::show(&window, self, self.detail.borrow().model(&view, &trusted));
+        drop(view);
+        self.show_status_and_detail();
     }
 
     /// Opens `id`'s detail view (asking the peers who has it, and
@@ -271,40 +275,27 @@ impl Ui {
         if let Some(command) = ask {
             self.send(command);
         }
-        *self.disk_facts.borrow_mut() = None;
         self.refresh_disk_use();
         self.render();
     }
 
     /// Measures what the open game takes on disk, off the UI thread, and
-    /// asks the worker what installing it would take (a downloaded game
-    /// not installed, or a downloaded update), when it opened or an
-    /// operation on it began or ended.
+    /// asks the worker what installing it would take, when the detail
+    /// controller says the figures are due.
     fn refresh_disk_use(self: &Rc<Self>) {
-        let facts = self.detail.borrow().open_id().and_then(|id| self.view.borrow().row_of(id)).map(|row| {
-            (row.id.clone(), row.local_version.clone(), row.installed, row.partial.is_some(), row.status.is_busy())
-        });
-        if facts.is_none() || *self.disk_facts.borrow() == facts {
-            return;
+        let Some(check) = self.detail.borrow_mut().disk_check(&self.view.borrow()) else { return };
+        if check.estimate {
+            self.send(IpcCommand::EstimateInstall { id: check.id.clone() });
         }
-        if let Some((id, Some(_), installed, _, false)) = &facts {
-            let update_here =
-                self.view.borrow().row_of(id).is_some_and(|row| row.status == GameStatus::UpdateDownloaded);
-            if !installed || update_here {
-                self.send(IpcCommand::EstimateInstall { id: id.clone() });
-            }
-        }
-        *self.disk_facts.borrow_mut() = facts;
-        let Some(id) = self.detail.borrow().open_id().map(str::to_owned) else { return };
         let Some(game_dir) = self.view.borrow().game_dir().map(PathBuf::from) else { return };
-        let measured = id.clone();
+        let (id, measured) = (check.id.clone(), check.id);
         self.off_thread(
             move || lanspread_app_ui::disk::disk_use(&game_dir, &measured),
             move |ui, usage| {
                 // A game with no folder here takes nothing: no line.
                 let usage = usage.unwrap_or_default();
                 ui.detail.borrow_mut().set_disk_use(&id, usage);
-                ui.render();
+                ui.show_status_and_detail();
             },
         );
     }
@@ -339,6 +330,7 @@ impl Ui {
                 ui.remembered.borrow_mut().played_now(&id);
                 ui.save_remembered();
                 ui.running.borrow_mut().insert(id, child);
+                ui.sync_window_facts();
                 ui.watch_running();
                 ui.render();
             }
@@ -365,6 +357,7 @@ impl Ui {
                 ui.running_poll.stop();
             }
             if exited {
+                ui.sync_window_facts();
                 ui.render();
             }
         });

@@ -25,6 +25,28 @@ pub struct DetailController {
     message: String,
     /// What the open game takes on disk, once measured.
     disk: Option<DiskUse>,
+    /// The facts of the open game the disk figures were last asked for.
+    measured_for: Option<DiskFacts>,
+}
+
+/// What a game's disk figures depend on: when one changes (an operation
+/// began or ended), they are measured again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DiskFacts {
+    id: String,
+    version_here: Option<String>,
+    installed: bool,
+    status: GameStatus,
+    partial: bool,
+}
+
+/// The disk figures to ask for now (see [`DetailController::disk_check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskCheck {
+    pub id: String,
+    /// Also ask the worker what installing it takes: a downloaded game not
+    /// installed, or a downloaded update.
+    pub estimate: bool,
 }
 
 /// What the detail view shows.
@@ -92,6 +114,7 @@ impl DetailController {
         self.open = Some(id.to_owned());
         self.message.clear();
         self.disk = None;
+        self.measured_for = None;
         super::library::on_open(view, id)
     }
 
@@ -102,6 +125,27 @@ impl DetailController {
     /// The game whose view is open.
     pub fn open_id(&self) -> Option<&str> {
         self.open.as_deref()
+    }
+
+    /// The disk figures to measure for the open game: when it opened, and
+    /// again each time an operation on it began or ended; `None` otherwise.
+    pub fn disk_check(&mut self, view: &ViewState) -> Option<DiskCheck> {
+        let row = view.row_of(self.open.as_deref()?)?;
+        let facts = DiskFacts {
+            id: row.id.clone(),
+            version_here: row.local_version.clone(),
+            installed: row.installed,
+            status: row.status,
+            partial: row.partial.is_some(),
+        };
+        if self.measured_for.as_ref() == Some(&facts) {
+            return None;
+        }
+        let estimate = facts.version_here.is_some()
+            && !row.status.is_busy()
+            && (!row.installed || row.status == GameStatus::UpdateDownloaded);
+        self.measured_for = Some(facts);
+        Some(DiskCheck { id: row.id, estimate })
     }
 
     /// What `id` takes on disk, measured off the UI thread (kept only if
@@ -120,14 +164,19 @@ impl DetailController {
     /// The view of the open game, `None` when none is open (or it is gone).
     pub fn model(&self, view: &ViewState, trusted: &BTreeSet<PeerId>) -> Option<Detail> {
         let row = view.row_of(self.open.as_deref()?)?;
-        let mut detail = detail(view, trusted, &row, &self.message);
-        detail.disk = self.disk.map(|usage| disk_label(&usage)).unwrap_or_default();
-        Some(detail)
+        Some(detail(view, trusted, &row, &self.message, self.disk.as_ref()))
     }
 }
 
-fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: &str) -> Detail {
+fn detail(
+    view: &ViewState,
+    trusted: &BTreeSet<PeerId>,
+    row: &GameRow,
+    message: &str,
+    disk: Option<&DiskUse>,
+) -> Detail {
     let downloaded = row.local_version.is_some();
+    let estimate = row.local_version.as_deref().and_then(|here| view.install_estimate(&row.id, here));
     let progress = row.progress.as_ref();
     let (done, total, speed) = progress.map_or((0, 0, 0), |p| (p.bytes_done, p.bytes_total, p.bytes_per_sec));
     let peers = match view.sources(&row.id) {
@@ -172,17 +221,13 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
         can_uninstall: row.installed,
         can_remove: (downloaded || row.partial.is_some()) && !row.installed,
         remove_label: if downloaded { "Remove downloaded files" } else { "Delete partial download" },
-        disk: String::new(),
-        install_note: view.install_estimate(&row.id).filter(|_| downloaded).map(install_note).unwrap_or_default(),
-        install_too_big: view.install_estimate(&row.id).is_some_and(|e| e.bytes > e.available),
+        disk: disk.map(disk_label).unwrap_or_default(),
+        install_note: estimate.map(install_note).unwrap_or_default(),
+        install_too_big: estimate.is_some_and(|e| e.bytes > e.available),
         can_view_files: downloaded || row.installed,
         busy: row.status.is_busy(),
         can_cancel: matches!(row.status, GameStatus::Downloading | GameStatus::Installing),
-        pause: match row.status {
-            GameStatus::Downloading if row.paused => "Resume",
-            GameStatus::Downloading => "Pause",
-            _ => "",
-        },
+        pause: pause_action(row).map_or("", CardAction::label),
         fraction: fraction(done, total),
         percent: format_percent(done, total),
         speed: format_speed(speed),
@@ -200,13 +245,16 @@ fn detail(view: &ViewState, trusted: &BTreeSet<PeerId>, row: &GameRow, message: 
 /// The detail view's Pause or Resume: the command for the state the
 /// download is in now.
 pub fn pause_or_resume(view: &ViewState, id: &str) -> Option<IpcCommand> {
-    let row = view.row_of(id)?;
-    let action = match row.status {
-        GameStatus::Downloading if row.paused => CardAction::Continue,
-        GameStatus::Downloading => CardAction::Pause,
-        _ => return None,
-    };
-    action.command(id)
+    pause_action(&view.row_of(id)?)?.command(id)
+}
+
+/// Pause for a running download, Resume (go on) for a paused one.
+fn pause_action(row: &GameRow) -> Option<CardAction> {
+    match row.status {
+        GameStatus::Downloading if row.paused => Some(CardAction::Continue),
+        GameStatus::Downloading => Some(CardAction::Pause),
+        _ => None,
+    }
 }
 
 /// What installing takes, in words: "up to", as plain files cloned on a
@@ -362,5 +410,30 @@ mod tests {
         assert_eq!(disk, "320.2 MB downloaded, 512.0 MB installed");
         let partly = DiskUse { download: 1_000_000, install: 0, partial: true };
         assert_eq!(disk_label(&partly), "at least 1.0 MB downloaded");
+    }
+
+    #[test]
+    fn disk_figures_are_asked_for_once_per_state_of_the_open_game() {
+        let mut view = view();
+        let mut controller = DetailController::default();
+        assert_eq!(controller.disk_check(&view), None, "nothing open");
+        controller.open(&view, "xonotic");
+        let first = controller.disk_check(&view).expect("measured when it opens");
+        assert_eq!((first.id.as_str(), first.estimate), ("xonotic", false), "installed and current: no estimate");
+        assert_eq!(controller.disk_check(&view), None, "the same state is not measured again");
+        let uninstalled = LocalGame {
+            id: "xonotic".into(),
+            version: Some("0.8.5".into()),
+            installed: false,
+            size: 100,
+            installed_version: None,
+            partial: None,
+        };
+        let library = LibrarySnapshot { game_dir: "/games".into(), revision: 2, games: vec![uninstalled] };
+        view.apply(SupervisorEvent::Worker(IpcEvent::Library(library)));
+        let again = controller.disk_check(&view).expect("measured again after an uninstall");
+        assert!(again.estimate, "downloaded, not installed: what installing takes is asked");
+        controller.open(&view, "wesnoth");
+        assert!(!controller.disk_check(&view).unwrap().estimate, "nothing here to install");
     }
 }

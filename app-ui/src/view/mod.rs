@@ -214,10 +214,9 @@ impl ViewState {
             && self.peers.is_empty()
     }
 
-    /// What installing the version of `id` that is here takes, once measured.
-    pub fn install_estimate(&self, id: &str) -> Option<&InstallEstimate> {
-        let here = self.library.iter().flat_map(|l| &l.games).find(|g| g.id == id)?.version.as_ref()?;
-        self.install_estimates.get(id).filter(|e| &e.version == here)
+    /// What installing `version_here` of `id` takes, once measured.
+    pub fn install_estimate(&self, id: &str, version_here: &str) -> Option<&InstallEstimate> {
+        self.install_estimates.get(id).filter(|e| e.version == version_here)
     }
 
     /// The game directory the worker uses, once it said.
@@ -233,7 +232,8 @@ impl ViewState {
     /// The rows `filter` and the search `query` let through, in `sort`'s
     /// order.
     pub fn visible_rows(&self, filter: Filter, query: &str, sort: Sort) -> Vec<GameRow> {
-        let mut rows: Vec<GameRow> = self.rows().into_iter().filter(|row| row.matches(filter, query)).collect();
+        let query = query.trim().to_lowercase();
+        let mut rows: Vec<GameRow> = self.rows().into_iter().filter(|row| row.matches(filter, &query)).collect();
         match sort {
             Sort::Name => {}
             // Stable sorts keep the name order within a group.
@@ -291,7 +291,7 @@ impl ViewState {
         let local: BTreeMap<&str, &LocalGame> =
             self.library.iter().flat_map(|l| &l.games).map(|g| (g.id.as_str(), g)).collect();
         let mut rows: Vec<GameRow> = self.ids().into_iter().map(|id| self.row(id, local.get(id).copied())).collect();
-        rows.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.id.cmp(&b.id)));
+        rows.sort_by_cached_key(|row| (row.name.to_lowercase(), row.id.clone()));
         rows
     }
 

@@ -208,18 +208,19 @@ impl GameRow {
         }
     }
 
+    /// Whether the row passes `filter` and the search `query` (trimmed and
+    /// lowercased by the caller, once for all rows).
     pub(super) fn matches(&self, filter: Filter, query: &str) -> bool {
         let shown = match filter {
             Filter::All => true,
             Filter::OnThisPc => self.readiness() == 0,
             Filter::OnNetwork => self.network_version.is_some(),
         };
-        let query = query.trim().to_lowercase();
         shown
             && (query.is_empty()
-                || self.name.to_lowercase().contains(&query)
-                || self.genre.to_lowercase().contains(&query)
-                || self.id.contains(&query))
+                || self.name.to_lowercase().contains(query)
+                || self.genre.to_lowercase().contains(query)
+                || self.id.contains(query))
     }
 }
 
