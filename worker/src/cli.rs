@@ -162,14 +162,14 @@ pub struct NetArgs {
     pub install_untrusted: bool,
     /// Download at most this fast, from all peers together: bytes per
     /// second with a unit (4MB, 500KB, 1.5MiB; 0 for no limit).
-    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value = "0")]
+    #[arg(long, value_name = "RATE", value_parser = lanspread_proto::units::parse_rate, default_value = "0")]
     pub max_download: u64,
     /// Upload at most this fast, to all peers together (4MB, 500KB; 0 for
     /// no limit).
-    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value = "0")]
+    #[arg(long, value_name = "RATE", value_parser = lanspread_proto::units::parse_rate, default_value = "0")]
     pub max_upload: u64,
     /// Upload at most this fast to any one peer (0 for no limit).
-    #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value = "0")]
+    #[arg(long, value_name = "RATE", value_parser = lanspread_proto::units::parse_rate, default_value = "0")]
     pub max_upload_per_peer: u64,
     #[command(flatten)]
     pub faults: FaultArgs,
@@ -251,10 +251,6 @@ impl LocalArgs {
 struct NotAPeerAddress(String);
 
 /// `HOST:PORT` with a numeric port; the host is resolved when the node starts.
-fn parse_rate(text: &str) -> Result<u64, lanspread_proto::units::RateError> {
-    lanspread_proto::units::parse_rate(text)
-}
-
 fn parse_peer(text: &str) -> Result<String, NotAPeerAddress> {
     if !is_valid_peer_address(text) {
         return Err(NotAPeerAddress(text.to_owned()));

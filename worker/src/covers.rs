@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
@@ -51,30 +51,47 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> (watch::Receiver<ShownCovers>, tokio::task::JoinHandle<()>) {
     let (shown, covers) = watch::channel(ShownCovers::default());
-    let service = CoverService {
-        cache: Arc::new(CoverCache::open(cache_dir)),
-        library,
-        access,
-        shown,
-        failed: HashMap::new(),
-        fetching: HashSet::new(),
-        fetches: JoinSet::new(),
-        fetch_of: HashMap::new(),
-    };
     let changes = events.subscribe();
-    (covers, tokio::spawn(service.run(changes, events, cancel)))
+    let task = tokio::spawn(async move {
+        // The disk is read once here: the cache's pictures, and the covers
+        // the catalog names (it does not change while the node runs).
+        let catalog = library.catalog().clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            let named = catalog
+                .entries()
+                .filter_map(|e| Some((e.id.clone(), checked_cover_file(catalog.cover(&e.id)?)?)))
+                .collect();
+            (CoverCache::open(cache_dir), named)
+        })
+        .await;
+        let Ok((cache, catalog_covers)) = opened else { return };
+        let service = CoverService {
+            cache: Arc::new(cache),
+            catalog_covers,
+            library,
+            access,
+            shown,
+            failed: HashMap::new(),
+            fetches: JoinSet::new(),
+            fetch_of: HashMap::new(),
+        };
+        service.run(changes, events, cancel).await;
+    });
+    (covers, task)
 }
 
 struct CoverService {
     cache: Arc<CoverCache>,
+    /// The covers the catalog names, checked at start.
+    catalog_covers: BTreeMap<String, PathBuf>,
     library: Library,
     access: PeerAccess,
     shown: watch::Sender<ShownCovers>,
     /// Covers no peer handed out, and when that was.
     failed: HashMap<[u8; 32], Instant>,
-    fetching: HashSet<[u8; 32]>,
     fetches: JoinSet<Result<(), String>>,
-    /// Which cover each fetch is for, so one that panics frees its place.
+    /// Which cover each fetch under way is for (so one that panics frees
+    /// its place too).
     fetch_of: HashMap<tokio::task::Id, [u8; 32]>,
 }
 
@@ -88,7 +105,6 @@ impl CoverService {
         let mut due = Some(tokio::time::Instant::now());
         let mut retry = tokio::time::interval(RETRY_AFTER);
         loop {
-            let wake = due.unwrap_or_else(|| tokio::time::Instant::now() + RETRY_AFTER);
             tokio::select! {
                 () = cancel.cancelled() => break,
                 event = changes.recv() => match event {
@@ -104,19 +120,19 @@ impl CoverService {
                         Ok((id, result)) => (id, result),
                         Err(e) => (e.id(), Err(format!("the fetch stopped: {e}"))),
                     };
-                    if let Some(hash) = self.fetch_of.remove(&id) {
-                        self.fetching.remove(&hash);
-                        if let Err(e) = result {
-                            tracing::debug!("cover {}: {e}", short(&hash));
-                            self.failed.insert(hash, Instant::now());
-                        }
+                    if let (Some(hash), Err(e)) = (self.fetch_of.remove(&id), result) {
+                        tracing::debug!("cover {}: {e}", short(&hash));
+                        self.failed.insert(hash, Instant::now());
                     }
                     due.get_or_insert_with(tokio::time::Instant::now);
                 }
-                _ = retry.tick() => { due.get_or_insert_with(tokio::time::Instant::now); }
-                () = tokio::time::sleep_until(wake), if due.is_some() => {
+                // Covers no peer handed out are asked for again.
+                _ = retry.tick(), if !self.failed.is_empty() => {
+                    due.get_or_insert_with(tokio::time::Instant::now);
+                }
+                () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
                     due = None;
-                    if let Some(covers) = self.refresh().await {
+                    if let Some(covers) = self.refresh() {
                         let _ = events.send(NodeEvent::CoversChanged(covers));
                     }
                 }
@@ -127,41 +143,29 @@ impl CoverService {
 
     /// Looks at what the library and the network have, starts fetching
     /// covers that are missing, and publishes the covers if they changed.
-    async fn refresh(&mut self) -> Option<ShownCovers> {
+    /// Reads nothing from disk.
+    fn refresh(&mut self) -> Option<ShownCovers> {
         let state = self.library.state();
         let mut shown = BTreeMap::new();
         for game in state.games.values() {
             if let Some(cover) = game.manifest.as_ref().and_then(|m| m.cover()) {
-                let path = cover.path.split('/').fold(state.game_dir.join(&game.id), |p, part| p.join(part));
-                shown.insert(game.id.clone(), path);
+                shown.insert(game.id.clone(), state.file_path(&game.id, &cover.path));
             }
         }
-        let catalog = self.library.catalog().clone();
-        let named: Vec<(String, PathBuf)> = catalog
-            .entries()
-            .filter(|e| !shown.contains_key(&e.id))
-            .filter_map(|e| Some((e.id.clone(), catalog.cover(&e.id)?.to_owned())))
-            .collect();
-        let found = tokio::task::spawn_blocking(move || {
-            named.into_iter().filter_map(|(id, path)| Some((id, checked_cover_file(&path)?))).collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-        shown.extend(found);
-        let wanted: Vec<_> = self.access.covers().into_iter().filter(|c| !shown.contains_key(&c.id)).collect();
-        let cache = self.cache.clone();
-        let hashes: Vec<[u8; 32]> = wanted.iter().map(|c| c.hash).collect();
-        let cached = tokio::task::spawn_blocking(move || hashes.iter().map(|h| cache.has(h)).collect::<Vec<bool>>())
-            .await
-            .unwrap_or_default();
+        for (id, path) in &self.catalog_covers {
+            shown.entry(id.clone()).or_insert_with(|| path.clone());
+        }
         let now = Instant::now();
         self.failed.retain(|_, at| now.duration_since(*at) < RETRY_AFTER);
-        for (cover, cached) in wanted.into_iter().zip(cached) {
-            if cached {
+        for cover in self.access.covers() {
+            if shown.contains_key(&cover.id) {
+                continue;
+            }
+            if self.cache.has(&cover.hash) {
                 shown.insert(cover.id, self.cache.path(&cover.hash));
-            } else if self.fetching.len() < FETCHES_AT_ONCE
+            } else if self.fetch_of.len() < FETCHES_AT_ONCE
                 && !self.failed.contains_key(&cover.hash)
-                && self.fetching.insert(cover.hash)
+                && !self.fetch_of.values().any(|h| *h == cover.hash)
             {
                 let (access, cache, hash) = (self.access.clone(), self.cache.clone(), cover.hash);
                 let fetch = self.fetches.spawn(async move {
@@ -196,70 +200,73 @@ fn checked_cover_file(path: &Path) -> Option<PathBuf> {
 
 /// The first bytes of a hash, for log lines.
 fn short(hash: &[u8; 32]) -> String {
-    hash[..6].iter().map(|b| format!("{b:02x}")).collect()
+    blake3::Hash::from_bytes(*hash).to_hex()[..12].to_owned()
 }
 
 /// Pictures peers handed out, one file per hash, at most
-/// [`MAX_CACHED_COVERS`].
+/// [`MAX_CACHED_COVERS`]; which hashes it holds is kept in memory.
 #[derive(Debug)]
 struct CoverCache {
     dir: PathBuf,
+    held: Mutex<HashSet<[u8; 32]>>,
 }
 
 impl CoverCache {
-    /// The cache in `dir`, trimmed to its bound, without the half-written
-    /// pictures a stopped worker left.
+    /// The cache in `dir`, without the half-written pictures a stopped
+    /// worker left, trimmed to its bound.
     fn open(dir: PathBuf) -> CoverCache {
-        let cache = CoverCache { dir };
-        if let Ok(entries) = fs::read_dir(&cache.dir) {
-            for entry in entries.flatten() {
-                if entry.path().extension().is_some() {
-                    let _ = fs::remove_file(entry.path());
-                }
+        let cache = CoverCache { dir, held: Mutex::default() };
+        let mut held = HashSet::new();
+        for entry in fs::read_dir(&cache.dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            match name.to_str().and_then(|n| blake3::Hash::from_hex(n).ok()) {
+                Some(hash) if entry.path().extension().is_none() => drop(held.insert(*hash.as_bytes())),
+                _ => drop(fs::remove_file(entry.path())),
             }
         }
+        *cache.lock() = held;
         if let Err(e) = cache.trim() {
             tracing::debug!("{}: {e}", cache.dir.display());
         }
         cache
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn path(&self, hash: &[u8; 32]) -> PathBuf {
-        let name: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join(name)
+        self.dir.join(blake3::Hash::from_bytes(*hash).to_hex().as_str())
     }
 
     fn has(&self, hash: &[u8; 32]) -> bool {
-        fs::symlink_metadata(self.path(hash)).is_ok_and(|m| m.is_file())
+        self.lock().contains(hash)
     }
 
-    /// Writes a checked picture (a temporary file of its own, then a
-    /// rename), then trims.
+    /// Writes a checked picture (atomically), then trims.
     fn store(&self, hash: &[u8; 32], bytes: &[u8]) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
-        let path = self.path(hash);
-        let tmp = path.with_extension("part");
-        fs::write(&tmp, bytes)?;
-        fs::rename(&tmp, &path)?;
+        crate::platform::fs::write_atomic(&self.path(hash), bytes)?;
+        self.lock().insert(*hash);
         self.trim()
     }
 
-    /// Removes the oldest pictures beyond [`MAX_CACHED_COVERS`] (files
-    /// being written, which have an extension, are left alone).
+    /// Removes the oldest pictures beyond [`MAX_CACHED_COVERS`] (the disk
+    /// is listed only when there are more).
     fn trim(&self) -> io::Result<()> {
-        let mut files = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if entry.path().extension().is_none() && meta.is_file() {
-                files.push((meta.modified().ok(), entry.path()));
-            }
+        if self.lock().len() <= MAX_CACHED_COVERS {
+            return Ok(());
         }
-        if files.len() > MAX_CACHED_COVERS {
-            files.sort();
-            for (_, path) in &files[..files.len() - MAX_CACHED_COVERS] {
-                let _ = fs::remove_file(path);
-            }
+        let mut files = Vec::new();
+        for hash in self.lock().iter() {
+            let path = self.path(hash);
+            files.push((fs::metadata(&path).and_then(|m| m.modified()).ok(), *hash, path));
+        }
+        files.sort();
+        let mut held = self.lock();
+        for (_, hash, path) in &files[..files.len() - MAX_CACHED_COVERS] {
+            let _ = fs::remove_file(path);
+            held.remove(hash);
         }
         Ok(())
     }

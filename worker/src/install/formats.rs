@@ -130,8 +130,7 @@ pub fn unpack(item: &Item, unpacked: u64, staging: &mut Staging<'_>) -> Result<(
             let file = fs::File::open(&item.volumes[0])
                 .map_err(|e| InstallError::Io(crate::platform::fs::annotate(&item.volumes[0], e)))?;
             let executable = is_executable_file(&file);
-            drop(file);
-            staging.clone_or_copy(&path, &item.volumes[0], executable).map(drop)
+            staging.clone_or_copy(&path, &item.volumes[0], file, executable)
         }
         Kind::Zip => unpack_zip(item, staging),
         Kind::SevenZip => unpack_7z(item, staging),

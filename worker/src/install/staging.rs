@@ -209,8 +209,14 @@ impl<'a> Staging<'a> {
 
     /// Puts a plain payload file at `path`: a copy-on-write clone (reflink)
     /// where the filesystem makes them, which takes no space until either
-    /// side changes; else a copy. Says whether it was cloned.
-    pub fn clone_or_copy(&mut self, path: &EntryPath, from: &Path, executable: bool) -> Result<bool, InstallError> {
+    /// side changes; else a copy, read from `file` (`from`, opened).
+    pub fn clone_or_copy(
+        &mut self,
+        path: &EntryPath,
+        from: &Path,
+        mut file: fs::File,
+        executable: bool,
+    ) -> Result<(), InstallError> {
         self.prepare_parents(path)?;
         let abs = path.under(&self.dir);
         self.clear_leaf(&abs)?;
@@ -224,12 +230,10 @@ impl<'a> Staging<'a> {
             if executable {
                 make_executable(&abs)?;
             }
-            return Ok(true);
+            return Ok(());
         }
         // A failed clone may leave an empty file; write_file replaces it.
-        let mut file = fs::File::open(from).map_err(|e| io_at(from, e))?;
-        self.write_file(path, &mut file, executable)?;
-        Ok(false)
+        self.write_file(path, &mut file, executable)
     }
 
     /// Copies a file an earlier entry wrote (a tar hard link) to `path`.
@@ -427,10 +431,11 @@ mod tests {
         let mut staging = Staging::new(staging_dir.clone(), data.len() as u64, &mut tick);
         let path = EntryPath::parse("maps/payload.bin").unwrap();
         // Cloned on Btrfs or XFS, copied here (ext4): either way the same bytes.
-        staging.clone_or_copy(&path, &source, false).unwrap();
+        staging.clone_or_copy(&path, &source, fs::File::open(&source).unwrap(), false).unwrap();
         assert_eq!(fs::read(staging_dir.join("maps/payload.bin")).unwrap(), data);
         assert_eq!(staging.unpacked(), data.len() as u64, "counted against the budget");
-        let err = staging.clone_or_copy(&EntryPath::parse("again.bin").unwrap(), &source, false).unwrap_err();
+        let again = EntryPath::parse("again.bin").unwrap();
+        let err = staging.clone_or_copy(&again, &source, fs::File::open(&source).unwrap(), false).unwrap_err();
         assert!(matches!(err, InstallError::OverBudget { .. }), "past the budget, a clone is refused too: {err}");
     }
 }

@@ -31,8 +31,9 @@ pub const FULL_RESCAN_INTERVAL: Duration = Duration::from_secs(300);
 /// Watcher events for a game are gathered this long before it is rescanned.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// One game root as the library knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One game root as the library knows it (kept between runs without its
+/// file list, see [`remembered`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LocalGameState {
     pub id: String,
     pub version: Option<String>,
@@ -41,6 +42,7 @@ pub struct LocalGameState {
     pub size: u64,
     /// Present once every payload file is hashed (and no operation has
     /// changed the root since).
+    #[serde(skip)]
     pub manifest: Option<Arc<GameManifest>>,
     /// A download that stopped before the end.
     pub partial: Option<PartialDownload>,
@@ -64,6 +66,12 @@ pub struct LibraryState {
 }
 
 impl LibraryState {
+    /// Where the file `rel` (`/`-separated, from a file list this library
+    /// made) of game `id` is on disk.
+    pub fn file_path(&self, id: &str, rel: &str) -> PathBuf {
+        rel.split('/').fold(self.game_dir.join(id), |path, part| path.join(part))
+    }
+
     /// The games this node lists to peers: downloaded ones whose file list
     /// is ready and that no operation is changing (`busy`), so a peer that
     /// sees a game can fetch it at once.
@@ -149,7 +157,7 @@ impl Library {
             busy: busy.clone(),
             tools,
         };
-        let service = Service { pass, requests: requests.clone(), remembered_file };
+        let service = Service { pass, requests: requests.clone(), remembered_file, kept: Vec::new() };
         tokio::spawn(service.run(rx, cancel));
         let _ = requests.send(ScanRequest::All);
         Library { state, busy, requests, catalog }
@@ -208,6 +216,8 @@ struct Service {
     requests: mpsc::UnboundedSender<ScanRequest>,
     /// Where the games each pass found are kept for the next start.
     remembered_file: PathBuf,
+    /// What was written there last (or read at start).
+    kept: Vec<u8>,
 }
 
 /// What the next pass covers.
@@ -298,18 +308,17 @@ impl Service {
                 Ok(Ok(Some(stats))) => *stats,
                 _ => HashStats::default(),
             };
+            // Watched before the pass is announced: a change made as soon as
+            // a listener hears of the pass is seen.
+            let roots: Vec<PathBuf> =
+                self.pass.state.borrow().games.keys().map(|id| self.pass.game_dir.join(id)).collect();
+            watcher.sync(&self.pass.game_dir, &roots);
             self.end_pass(stats);
-            // Kept only from a pass that read the disk (not one that failed,
-            // say with the drive gone); waited for, so two saves never
-            // write the same file at once.
-            if matches!(result, Ok(Ok(_))) {
-                let (file, found) = (self.remembered_file.clone(), self.pass.state.borrow().clone());
-                let _ = tokio::task::spawn_blocking(move || {
-                    if let Err(e) = remembered::save(&file, &found) {
-                        tracing::debug!("{}: not kept: {e}", file.display());
-                    }
-                })
-                .await;
+            // Kept from a pass that read the disk (not one that failed, say
+            // with the drive gone, nor one of busy games only), when what it
+            // found changed; waited for, so two saves never overlap.
+            if matches!(result, Ok(Ok(Some(_)))) {
+                self.keep_library().await;
             }
             match result {
                 // Only busy games were asked for (an operation writing in its root).
@@ -324,9 +333,6 @@ impl Service {
                 Ok(Err(e)) => tracing::warn!("library scan failed: {e}"),
                 Err(e) => tracing::error!("library scan panicked: {e}"),
             }
-            let roots: Vec<PathBuf> =
-                self.pass.state.borrow().games.keys().map(|id| self.pass.game_dir.join(id)).collect();
-            watcher.sync(&self.pass.game_dir, &roots);
         }
     }
 }
@@ -351,6 +357,24 @@ impl Service {
             }
             state.revision += 1;
         });
+    }
+
+    /// Writes the library for the next start, if it changed since it was
+    /// last written.
+    async fn keep_library(&mut self) {
+        let state = self.pass.state.borrow().clone();
+        let Ok(bytes) = remembered::encode(&state) else { return };
+        if bytes == self.kept {
+            return;
+        }
+        let file = self.remembered_file.clone();
+        let written = bytes.clone();
+        let saved = tokio::task::spawn_blocking(move || crate::platform::fs::write_atomic(&file, &written)).await;
+        match saved {
+            Ok(Ok(())) => self.kept = bytes,
+            Ok(Err(e)) => tracing::debug!("{}: not kept: {e}", self.remembered_file.display()),
+            Err(_) => {}
+        }
     }
 
     /// A pass ended, having hashed what `stats` says.
@@ -396,11 +420,14 @@ impl Pass {
     /// pass ends.
     fn first_look(&self) -> std::io::Result<()> {
         let games = scan::scan_game_dir(&self.game_dir, &self.catalog)?;
+        let found: Vec<LocalGameState> = games
+            .iter()
+            .map(|game| state_of(game, None, (self.tools.partial)(&self.game_dir.join(&game.id))))
+            .collect();
         self.publish(|shown| {
             let busy = self.busy.borrow();
-            for game in games.iter().filter(|g| !busy.contains(&g.id)) {
-                let partial = (self.tools.partial)(&self.game_dir.join(&game.id));
-                shown.entry(game.id.clone()).or_insert_with(|| state_of(game, None, partial));
+            for game in found.into_iter().filter(|g| !busy.contains(&g.id)) {
+                shown.entry(game.id.clone()).or_insert(game);
             }
         });
         Ok(())
@@ -452,7 +479,13 @@ impl Pass {
         if !pending.all && scanned.is_empty() {
             return Ok(None);
         }
-        // Publish what was found at once; manifests follow as they are hashed.
+        // Publish what was found at once; manifests follow as they are
+        // hashed. Journals are read first, not while the state is locked.
+        let partials: BTreeMap<&str, Option<PartialDownload>> = scanned
+            .iter()
+            .filter(|(_, game)| game.is_some())
+            .map(|(id, _)| (id.as_str(), (self.tools.partial)(&self.game_dir.join(id))))
+            .collect();
         self.publish(|games| {
             let busy = self.busy.borrow();
             for (id, game) in &scanned {
@@ -467,7 +500,7 @@ impl Pass {
                         let old_manifest = games.get(id).and_then(|old| old.manifest.clone());
                         let manifest = old_manifest
                             .filter(|m| Some(&m.version) == game.version.as_ref() && !released.contains(id));
-                        let partial = (self.tools.partial)(&self.game_dir.join(id));
+                        let partial = partials.get(id.as_str()).cloned().flatten();
                         games.insert(id.clone(), state_of(game, manifest, partial));
                     }
                 }

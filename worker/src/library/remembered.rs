@@ -13,7 +13,6 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use lanspread_proto::game::is_valid_game_id;
-use lanspread_proto::ipc::PartialDownload;
 use lanspread_proto::names::is_valid_version;
 use serde::{Deserialize, Serialize};
 
@@ -25,39 +24,27 @@ pub const LIBRARY_FILE: &str = "library.bin";
 /// A larger file is not read.
 const MAX_LIBRARY_FILE: u64 = 4 * 1024 * 1024;
 
+/// The file's content: the game directory and its games, without file
+/// lists (see [`LocalGameState`]'s serde attributes).
 #[derive(Debug, Serialize, Deserialize)]
 struct Saved {
     game_dir: PathBuf,
-    games: Vec<SavedGame>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct SavedGame {
-    id: String,
-    version: Option<String>,
-    installed: bool,
-    installed_version: Option<String>,
-    size: u64,
-    partial: Option<PartialDownload>,
+    games: Vec<LocalGameState>,
 }
 
 /// The games last seen in `game_dir`, as kept in `path`; none when the file
 /// is missing, unreadable, too large, damaged or for another directory.
 pub fn load(path: &Path, game_dir: &Path, catalog: &Catalog) -> BTreeMap<String, LocalGameState> {
-    let read = || -> io::Result<Vec<u8>> {
+    let read = || -> io::Result<Saved> {
         let mut bytes = Vec::new();
         fs::File::open(path)?.take(MAX_LIBRARY_FILE + 1).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > MAX_LIBRARY_FILE {
             return Err(io::Error::other("too large to be ours"));
         }
-        Ok(bytes)
+        postcard::from_bytes(&bytes).map_err(io::Error::other)
     };
-    let saved = match read().map(|bytes| postcard::from_bytes::<Saved>(&bytes)) {
-        Ok(Ok(saved)) => saved,
-        Ok(Err(e)) => {
-            tracing::warn!("{}: not read ({e}); the library shows once scanned", path.display());
-            return BTreeMap::new();
-        }
+    let saved = match read() {
+        Ok(saved) => saved,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return BTreeMap::new(),
         Err(e) => {
             tracing::warn!("{}: not read ({e}); the library shows once scanned", path.display());
@@ -74,39 +61,15 @@ pub fn load(path: &Path, game_dir: &Path, catalog: &Catalog) -> BTreeMap<String,
         .filter(|g| g.version.iter().chain(&g.installed_version).all(|v| is_valid_version(v)))
         .filter(|g| g.partial.as_ref().is_none_or(|p| p.bytes_done <= p.bytes_total && is_valid_version(&p.version)))
         .take(catalog.len())
-        .map(|g| {
-            let state = LocalGameState {
-                id: g.id.clone(),
-                version: g.version,
-                installed: g.installed,
-                installed_version: g.installed_version,
-                size: g.size,
-                manifest: None,
-                partial: g.partial,
-            };
-            (g.id, state)
-        })
+        .map(|g| (g.id.clone(), g))
         .collect()
 }
 
-/// Keeps `state`'s games in `path` (a temporary file, then a rename).
-pub fn save(path: &Path, state: &LibraryState) -> io::Result<()> {
-    let games = state
-        .games
-        .values()
-        .map(|g| SavedGame {
-            id: g.id.clone(),
-            version: g.version.clone(),
-            installed: g.installed,
-            installed_version: g.installed_version.clone(),
-            size: g.size,
-            partial: g.partial.clone(),
-        })
-        .collect();
-    let bytes = postcard::to_stdvec(&Saved { game_dir: state.game_dir.clone(), games }).map_err(io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
+/// The file's bytes for `state` (the library service writes them when they
+/// differ from those it wrote last).
+pub fn encode(state: &LibraryState) -> io::Result<Vec<u8>> {
+    let saved = Saved { game_dir: state.game_dir.clone(), games: state.games.values().cloned().collect() };
+    postcard::to_stdvec(&saved).map_err(io::Error::other)
 }
 
 #[cfg(test)]
@@ -145,7 +108,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (path, games) = (tmp.path().join(LIBRARY_FILE), tmp.path().join("games"));
         let catalog = Catalog::bundled();
-        save(&path, &state(&games, &[("openarena", Some("0.8.8"), true), ("xonotic", None, false)])).unwrap();
+        fs::write(
+            &path,
+            encode(&state(&games, &[("openarena", Some("0.8.8"), true), ("xonotic", None, false)])).unwrap(),
+        )
+        .unwrap();
         let loaded = load(&path, &games, &catalog);
         assert_eq!(loaded.keys().collect::<Vec<_>>(), ["openarena", "xonotic"]);
         assert!(loaded["openarena"].installed && loaded["openarena"].manifest.is_none(), "never a file list");
@@ -159,7 +126,7 @@ mod tests {
         let (path, games) = (tmp.path().join(LIBRARY_FILE), tmp.path().join("games"));
         let catalog = Catalog::bundled();
         let hostile = [("../outside", Some("1"), true), ("notagame", Some("1"), true), ("wesnoth", Some("1\n2"), true)];
-        save(&path, &state(&games, &hostile)).unwrap();
+        fs::write(&path, encode(&state(&games, &hostile)).unwrap()).unwrap();
         assert!(load(&path, &games, &catalog).is_empty(), "ids and versions are checked like scanned ones");
         fs::write(&path, b"\xff\xff\xff garbage").unwrap();
         assert!(load(&path, &games, &catalog).is_empty());

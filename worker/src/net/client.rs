@@ -238,7 +238,10 @@ impl PeerConnection {
         let addr = self.addr;
         let request = PeerRequest::GetChunk { id: id.to_owned(), version: version.to_owned(), file, chunk };
         // The peer has CHUNK_TIMEOUT for the whole chunk; time spent waiting
-        // on this node's own download limit is added to it.
+        // on this node's own download limit is added to it. (The limit is
+        // taken as bytes arrive, not per chunk before asking: 4 MiB chunks
+        // would arrive in bursts, and the rate would hold only over many
+        // seconds, not second by second.)
         let mut deadline = tokio::time::Instant::now() + CHUNK_TIMEOUT;
         let timed_out = || ClientError::Timeout { addr, timeout: CHUNK_TIMEOUT };
         let exchange = async {

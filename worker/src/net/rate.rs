@@ -68,6 +68,11 @@ impl RateLimit {
         RateLimit { rate, bucket: tokio::sync::Mutex::new(None) }
     }
 
+    /// Changes the rate (0 for none); takes under way follow within a step.
+    pub fn set(&self, rate: u64) {
+        self.rate.store(rate, Ordering::Relaxed);
+    }
+
     pub fn is_active(&self) -> bool {
         self.rate.load(Ordering::Relaxed) > 0
     }

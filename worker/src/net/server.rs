@@ -219,8 +219,7 @@ impl ServerContext {
         let Some(cover) = manifest.as_ref().and_then(|m| m.cover()) else {
             return Reply::Frame(error(ErrorCode::NotFound, format!("no cover of {id:?} here")));
         };
-        let path = cover.path.split('/').fold(state.game_dir.join(id), |p, part| p.join(part));
-        Reply::Cover { path, hash: cover.chunks[0] }
+        Reply::Cover { path: state.file_path(id, &cover.path), hash: cover.chunks[0] }
     }
 
     /// Where the bytes of a chunk are, checked against our own manifest only.
@@ -244,8 +243,7 @@ impl ServerContext {
         };
         let offset = u64::from(chunk) * u64::from(manifest.chunk_size);
         let len = (entry.size - offset).min(u64::from(manifest.chunk_size));
-        let path = entry.path.split('/').fold(state.game_dir.join(id), |p, part| p.join(part));
-        Reply::Chunk { path, offset, len: len as u32, index: (file, chunk) }
+        Reply::Chunk { path: state.file_path(id, &entry.path), offset, len: len as u32, index: (file, chunk) }
     }
 }
 

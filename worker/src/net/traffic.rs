@@ -14,38 +14,28 @@ pub struct Traffic(Arc<Counters>);
 struct Counters {
     sent: AtomicU64,
     received: AtomicU64,
-    download_rate: Arc<AtomicU64>,
-    upload_rate: Arc<AtomicU64>,
+    download: RateLimit,
+    upload: RateLimit,
+    /// The per-peer upload rate each connection's own limit follows.
     peer_upload_rate: Arc<AtomicU64>,
-    /// Made on first use, following the rates above.
-    download: std::sync::OnceLock<RateLimit>,
-    upload: std::sync::OnceLock<RateLimit>,
 }
 
 impl Traffic {
     /// Holds transfers to `limits` from now on (those under way too).
     pub fn set_limits(&self, limits: TransferLimits) {
-        self.0.download_rate.store(limits.download, Ordering::Relaxed);
-        self.0.upload_rate.store(limits.upload, Ordering::Relaxed);
+        self.0.download.set(limits.download);
+        self.0.upload.set(limits.upload);
         self.0.peer_upload_rate.store(limits.upload_per_peer, Ordering::Relaxed);
-    }
-
-    pub fn limits(&self) -> TransferLimits {
-        TransferLimits {
-            download: self.0.download_rate.load(Ordering::Relaxed),
-            upload: self.0.upload_rate.load(Ordering::Relaxed),
-            upload_per_peer: self.0.peer_upload_rate.load(Ordering::Relaxed),
-        }
     }
 
     /// The download limit, shared by every download.
     pub fn download_limit(&self) -> &RateLimit {
-        self.0.download.get_or_init(|| RateLimit::following(self.0.download_rate.clone()))
+        &self.0.download
     }
 
     /// The upload limit, shared by every peer served.
     pub fn upload_limit(&self) -> &RateLimit {
-        self.0.upload.get_or_init(|| RateLimit::following(self.0.upload_rate.clone()))
+        &self.0.upload
     }
 
     /// A new upload limit for one peer, following the per-peer setting.
