@@ -13,6 +13,7 @@
 //! - [`controllers`]: what each part of the window shows (plain models) and
 //!   what its buttons send, built from the view state.
 //! - [`settings`]: the user's settings, their file and their checks.
+//! - [`state_file`]: reading and writing those two files, bounded and whole.
 //! - [`memory`]: what the window remembers between runs (its place, play
 //!   times).
 //! - [`files`]: "View Files", resolving a game's folder safely.
@@ -32,5 +33,6 @@ pub mod memory;
 pub mod platform;
 pub mod restart;
 pub mod settings;
+pub mod state_file;
 pub mod supervisor;
 pub mod view;

@@ -5,7 +5,6 @@
 //! checked when read and a bad one is dropped, never trusted.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,7 +66,7 @@ impl Remembered {
     /// Reads `path`: a missing, damaged or oversized file gives nothing
     /// remembered (with one log line), and only valid values are kept.
     pub fn load(path: &Path) -> Remembered {
-        match Self::read(path) {
+        match crate::state_file::read_small(path, MAX_MEMORY_FILE) {
             Ok(Some(text)) => Self::parse(&text).unwrap_or_else(|e| {
                 tracing::warn!("{}: {e}; starting with nothing remembered", path.display());
                 Remembered::default()
@@ -77,15 +76,6 @@ impl Remembered {
                 tracing::warn!("{}: {e}; starting with nothing remembered", path.display());
                 Remembered::default()
             }
-        }
-    }
-
-    fn read(path: &Path) -> io::Result<Option<String>> {
-        match fs::metadata(path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-            Ok(meta) if meta.len() > MAX_MEMORY_FILE => Err(io::Error::other("too large to be ours")),
-            Ok(_) => fs::read_to_string(path).map(Some),
         }
     }
 
@@ -100,16 +90,9 @@ impl Remembered {
 
     /// Writes `path` atomically (temp file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), SaveError> {
-        let failed = |path: &Path| {
-            let path = path.to_owned();
-            move |source| SaveError { path, source }
-        };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(failed(dir))?;
-        let text = serde_json::to_string_pretty(self).map_err(|e| failed(path)(io::Error::other(e)))?;
-        let tmp = path.with_extension("json.tmp");
-        fs::write(&tmp, text).map_err(failed(&tmp))?;
-        fs::rename(&tmp, path).map_err(failed(path))
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| SaveError { path: path.to_owned(), source: io::Error::other(e) })?;
+        crate::state_file::write_whole(path, &text).map_err(|(path, source)| SaveError { path, source })
     }
 
     /// Notes that `id` was started now.
@@ -140,6 +123,8 @@ impl Remembered {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

@@ -99,13 +99,12 @@ impl Settings {
     /// Reads `path`; a missing file gives the defaults, a broken one an
     /// error naming it.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
-        match fs::metadata(path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
+        let text = match crate::state_file::read_small(path, MAX_SETTINGS_FILE) {
+            Ok(None) => return Ok(Settings::default()),
+            Ok(Some(text)) => text,
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => return Err(SettingsError::TooLarge(path.to_owned())),
             Err(e) => return Err(SettingsError::io(path)(e)),
-            Ok(meta) if meta.len() > MAX_SETTINGS_FILE => return Err(SettingsError::TooLarge(path.to_owned())),
-            Ok(_) => {}
-        }
-        let text = fs::read_to_string(path).map_err(SettingsError::io(path))?;
+        };
         Settings::parse(&text).map_err(|source| SettingsError::Parse { path: path.to_owned(), source })
     }
 
@@ -117,13 +116,12 @@ impl Settings {
     /// Writes `path` atomically (temp file, then rename), readable by its
     /// owner only.
     pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
-        let dir = path.parent().ok_or_else(|| SettingsError::NotAFilePath(path.to_owned()))?;
-        fs::create_dir_all(dir).map_err(SettingsError::io(dir))?;
+        if path.parent().is_none() {
+            return Err(SettingsError::NotAFilePath(path.to_owned()));
+        }
         let text = serde_json::to_string_pretty(self)
             .map_err(|source| SettingsError::Parse { path: path.to_owned(), source })?;
-        let tmp = path.with_extension("json.tmp");
-        crate::platform::write_private(&tmp, text.as_bytes()).map_err(SettingsError::io(&tmp))?;
-        fs::rename(&tmp, path).map_err(SettingsError::io(path))
+        crate::state_file::write_whole(path, &text).map_err(|(path, source)| SettingsError::Io { path, source })
     }
 
     /// Adds `address` to the peers kept in `path` (a first-run "Add PC"),
