@@ -220,7 +220,7 @@ fn downloading(view: &mut ViewState) {
         bytes_total: 1_100_000_000,
         bytes_per_sec: 11_800_000,
         eta_secs: Some(65),
-        peers: vec![PeerSpeed { peer_id: peer, bytes_per_sec: 11_800_000 }],
+        peers: vec![PeerSpeed { peer_id: peer, bytes_per_sec: 11_800_000, bytes: 0, still_downloading: false }],
     })));
 }
 

@@ -19,7 +19,7 @@ use crate::frame::Message;
 use crate::game::{CatalogEntry, GameId, PeerId};
 
 /// Version exchanged in [`WorkerHello`]; a mismatch is refused.
-pub const IPC_PROTOCOL_VERSION: u32 = 6;
+pub const IPC_PROTOCOL_VERSION: u32 = 7;
 /// Largest IPC frame body (a library snapshot of thousands of games fits).
 pub const MAX_IPC_FRAME: usize = 16 * 1024 * 1024;
 /// Largest command body: commands carry an id or a path, nothing more.
@@ -282,6 +282,10 @@ pub enum Phase {
 pub struct PeerSpeed {
     pub peer_id: PeerId,
     pub bytes_per_sec: u64,
+    /// Verified bytes received from this peer in this transfer.
+    pub bytes: u64,
+    /// The peer is fetching the game too and serves what it has so far.
+    pub still_downloading: bool,
 }
 
 /// Progress of one operation: the one shape the card, the detail view and

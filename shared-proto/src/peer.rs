@@ -13,6 +13,14 @@
 //! ([`PeerRequest::GetCover`]), so a game shows its art before anyone here
 //! downloaded it.
 //!
+//! **Swarm.** Nodes fetching the same file list (named by its hash, see
+//! [`ManifestHash`]) serve each other the chunks they have verified. A
+//! downloader [joins](PeerRequest::Join) every source of its download on one
+//! stream that stays open: the source answers with a series of
+//! [`SwarmUpdate`]s (what it holds, then what it verified since, batched;
+//! the other members it knows of), so nobody polls. Whoever holds the whole
+//! game acts as the meeting point: no tracker, no setup.
+//!
 //! **Party key.** With an optional shared key set, a node answers nothing
 //! but [`PeerRequest::Hello`]'s refusal and [`PeerRequest::Prove`] until the
 //! connection has proven the key: each side sends a keyed hash of keying
@@ -38,8 +46,9 @@ use crate::game::{GameId, PeerId};
 pub const ALPN: &[u8] = b"lanspread/1";
 /// Version exchanged in [`Hello`]; a mismatch is refused with a readable
 /// error. 2: the party key ([`PeerRequest::Prove`]); 3: game lists say
-/// whether the library is still being scanned ([`PeerResponse::GameList`]).
-pub const PEER_PROTOCOL_VERSION: u32 = 4;
+/// whether the library is still being scanned ([`PeerResponse::GameList`]);
+/// 4: covers; 5: the swarm ([`PeerRequest::Join`]).
+pub const PEER_PROTOCOL_VERSION: u32 = 5;
 /// TLS exporter label of the party-key proof (RFC 8446 §7.5).
 pub const PARTY_EXPORTER_LABEL: &[u8] = b"EXPORTER-lanspread-party-key";
 /// What the connecting side's proof hashes beside the exported secret; the
@@ -158,12 +167,67 @@ pub enum PeerRequest {
     GetCover {
         id: GameId,
     },
+    /// Joins the swarm of the file list `manifest` of `id`: answered by
+    /// [`PeerResponse::Swarm`] frames, the first at once, until either side
+    /// ends the stream. `listen_port` (0: not serving) is where the joining
+    /// node, `peer_id` by its certificate, serves its own verified chunks;
+    /// the answering node names it to the other members, who check that
+    /// certificate when they connect.
+    Join {
+        id: GameId,
+        manifest: ManifestHash,
+        peer_id: PeerId,
+        listen_port: u16,
+    },
 }
 
 impl Message for PeerRequest {
     const NAME: &'static str = "peer request";
     const MAX_FRAME: usize = MAX_PEER_REQUEST;
-    const VARIANTS: Option<u32> = Some(7);
+    const VARIANTS: Option<u32> = Some(8);
+}
+
+/// The BLAKE3 hash of a file list's postcard encoding: two nodes with the
+/// same hash fetch the same content, chunk for chunk.
+pub type ManifestHash = [u8; 32];
+
+/// Most members one [`SwarmUpdate`] names (and a node remembers per swarm).
+pub const MAX_SWARM_MEMBERS: usize = 64;
+/// Most newly verified chunks one [`SwarmUpdate`] lists; more are sent as
+/// a whole [`Have::Bits`].
+pub const MAX_HAVE_BATCH: usize = 4096;
+/// Swarm updates on one stream are at most this often: verified chunks are
+/// batched, never sent one by one.
+pub const SWARM_UPDATE_INTERVAL_MS: u64 = 250;
+
+/// What a swarm member holds of the file list, chunks numbered in file
+/// order (file 0's chunks, then file 1's, …). Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Have {
+    /// Every chunk: the game is downloaded.
+    All,
+    /// One bit per chunk, chunk `i` at bit `i % 8` of byte `i / 8`; exactly
+    /// as many bytes as the chunks need.
+    Bits(Vec<u8>),
+    /// Chunks verified since the last update (at most [`MAX_HAVE_BATCH`]).
+    More(Vec<u32>),
+}
+
+/// Another node in a swarm: where it serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmMember {
+    pub peer_id: PeerId,
+    pub addr: std::net::SocketAddr,
+}
+
+/// One frame of a [`PeerRequest::Join`] stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmUpdate {
+    /// What the answering node holds (`None`: unchanged since the last update).
+    pub have: Option<Have>,
+    /// The other members it knows of (`None`: unchanged), at most
+    /// [`MAX_SWARM_MEMBERS`].
+    pub members: Option<Vec<SwarmMember>>,
 }
 
 /// The files at the top of a game root that are its cover picture, in the
@@ -249,6 +313,9 @@ pub enum ErrorCode {
     WrongPartyKey,
     /// A proof was sent to a node that has no party key.
     NoPartyKey,
+    /// Another swarm member is receiving this chunk from this node right
+    /// now: get it from that member once it has it.
+    Elsewhere,
 }
 
 /// An error answer with a message a person can read.
@@ -278,6 +345,8 @@ pub enum PeerResponse {
     GameList(GameList),
     /// A cover picture's bytes (at most [`MAX_COVER_BYTES`]).
     Cover(Vec<u8>),
+    /// One frame of a [`PeerRequest::Join`] stream.
+    Swarm(SwarmUpdate),
 }
 
 /// A node's games, and whether more may come soon: a node that has just
@@ -294,5 +363,5 @@ pub struct GameList {
 impl Message for PeerResponse {
     const NAME: &'static str = "peer response";
     const MAX_FRAME: usize = MAX_PEER_FRAME;
-    const VARIANTS: Option<u32> = Some(9);
+    const VARIANTS: Option<u32> = Some(10);
 }

@@ -8,6 +8,7 @@ use lanspread_proto::ipc::{
 };
 use lanspread_proto::peer::{
     ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Hello, PartyProof, PeerError, PeerRequest, PeerResponse,
+    SwarmUpdate,
 };
 use proptest::prelude::*;
 
@@ -86,8 +87,10 @@ fn variant_counts_match_the_enums() {
     fn known<M: Message>() -> u8 {
         M::VARIANTS.unwrap() as u8 - 1
     }
-    assert_eq!(tag_of(&PeerRequest::GetCover { id: String::new() }), known::<PeerRequest>());
-    assert_eq!(tag_of(&PeerResponse::Cover(Vec::new())), known::<PeerResponse>());
+    let join = PeerRequest::Join { id: String::new(), manifest: [0; 32], peer_id: PeerId([0; 32]), listen_port: 0 };
+    assert_eq!(tag_of(&join), known::<PeerRequest>());
+    let update = PeerResponse::Swarm(SwarmUpdate { have: None, members: None });
+    assert_eq!(tag_of(&update), known::<PeerResponse>());
     let limits = IpcCommand::SetLimits { download: 0, upload: 0, upload_per_peer: 0 };
     assert_eq!(tag_of(&limits), known::<IpcCommand>());
     let estimate = IpcEvent::InstallEstimate { id: String::new(), version: String::new(), bytes: 0, available: 0 };
@@ -114,7 +117,7 @@ fn huge_length_is_refused_before_reading_the_body() {
 #[test]
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 7, .. }), "{err}");
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 8, .. }), "{err}");
     let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 19]).unwrap_err();
     assert!(matches!(err, FrameError::UnknownVariant { tag: 19, .. }), "{err}");
 }
@@ -248,7 +251,12 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
                 bytes_total: total,
                 bytes_per_sec: speed,
                 eta_secs: eta,
-                peers: vec![PeerSpeed { peer_id: PeerId([3; 32]), bytes_per_sec: speed }],
+                peers: vec![PeerSpeed {
+                    peer_id: PeerId([3; 32]),
+                    bytes_per_sec: speed,
+                    bytes: 0,
+                    still_downloading: false
+                }],
             })
         ),
         (any::<u64>(), any::<u64>())

@@ -77,6 +77,11 @@ pub enum Command {
         /// Only download: leave the archives packed (no `local/`).
         #[arg(long)]
         no_install: bool,
+        /// UDP address to serve the chunks verified so far on, to others
+        /// fetching the same game (announced like `serve`; default: any
+        /// free port).
+        #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0")]
+        listen: SocketAddr,
         #[command(flatten)]
         net: NetArgs,
     },
@@ -191,6 +196,10 @@ pub struct FaultArgs {
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, value_name = "OPERATION:POINT", value_parser = parse_crash_point)]
     pub test_crash_at: Option<crate::faults::CrashPoint>,
+    /// While downloading, tell swarm members every chunk is here.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true)]
+    pub test_claim_all_chunks: bool,
 }
 
 impl FaultArgs {
@@ -200,6 +209,7 @@ impl FaultArgs {
             chunk_delay: self.test_chunk_delay_ms.map(Duration::from_millis),
             corrupt_every: self.test_corrupt_every,
             crash_at: self.test_crash_at,
+            claim_all_chunks: self.test_claim_all_chunks,
         };
         #[cfg(not(feature = "test-hooks"))]
         Faults::default()
@@ -284,6 +294,7 @@ impl NetArgs {
                 upload: self.max_upload,
                 upload_per_peer: self.max_upload_per_peer,
             },
+            serve_downloads: false,
             faults: self.faults.faults(),
         })
     }
@@ -319,8 +330,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             serve(net.options(Some(games), listen)?, json).await
         }
         Command::List { wait, json, net } => list(net.options(None, default_listen())?, wait_time(wait)?, json).await,
-        Command::Fetch { id, games, wait, json, no_install, net } => {
-            let options = net.options(None, default_listen())?;
+        Command::Fetch { id, games, wait, json, no_install, listen, net } => {
+            let mut options = net.options(None, listen)?;
+            options.serve_downloads = true;
             if !options.catalog.contains(&id) {
                 anyhow::bail!("{id:?} is not in the catalog (see --catalog)");
             }

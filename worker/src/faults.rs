@@ -1,5 +1,6 @@
 //! Fault switches for tests: a seeder that answers each chunk late or
-//! sends wrong bytes, an install that aborts (like kill -9) at a named
+//! sends wrong bytes, a downloader that claims chunks it lacks, an install
+//! that aborts (like kill -9) at a named
 //! step. They exist only with the `test-hooks` cargo feature, which the
 //! worker's own tests turn on; without it [`Faults`] is empty and every
 //! switch does nothing. They are set through the node's options (and the
@@ -18,6 +19,9 @@ pub struct Faults {
     /// The process aborts when an install transaction reaches this point.
     #[cfg(feature = "test-hooks")]
     pub crash_at: Option<CrashPoint>,
+    /// While downloading, the node tells swarm members it holds every chunk.
+    #[cfg(feature = "test-hooks")]
+    pub claim_all_chunks: bool,
 }
 
 impl Faults {
@@ -40,6 +44,14 @@ impl Faults {
         }
         #[cfg(not(feature = "test-hooks"))]
         let _ = (index, bytes);
+    }
+
+    /// Whether to claim every chunk of a download in progress, as a liar would.
+    pub fn claims_all_chunks(&self) -> bool {
+        #[cfg(feature = "test-hooks")]
+        return self.claim_all_chunks;
+        #[cfg(not(feature = "test-hooks"))]
+        false
     }
 
     /// Aborts the process at `point` if asked to: no unwinding, no cleanup,

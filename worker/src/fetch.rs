@@ -35,7 +35,12 @@ pub async fn run(
     }
     let index_path = options.state_dir.join(HASH_INDEX_FILE);
     let faults = options.faults.clone();
+    let name = options.display_name.clone();
     let node = Node::start(options).await?;
+    if json {
+        let (addr, peer_id) = (node.local_addr.to_string(), node.peer_id.to_string());
+        report::json(&JsonLine::Listening { addr: &addr, peer_id: &peer_id, name: &name });
+    }
     node.discover(wait, Some(id)).await;
     let agreement = match node.open_game(id).await.map(download::agree_on_manifest) {
         Some(Ok(agreement)) => agreement,
@@ -82,7 +87,8 @@ pub async fn run(
     let mut reporter = Reporter::new(json, format!("{id} {}", manifest.version), manifest.total_size());
     let version = manifest.version.clone();
     let kept = manifest.clone();
-    let result = download::download(&root, manifest, peers, |p| reporter.progress(&p), cancel).await;
+    let swarm = Some(node.access().swarm_link());
+    let result = download::download(&root, manifest, peers, swarm, |p| reporter.progress(&p), cancel).await;
     if result.is_ok() {
         // A `serve` on this state directory lists the game without hashing it.
         let mut index = HashIndex::load(&index_path);

@@ -14,6 +14,8 @@
 //!   list of a game count (plain logic).
 //! - [`download`]: verified multi-peer downloads that resume and keep what
 //!   an older version already has.
+//! - [`swarm`]: what this node's downloads and games offer to other
+//!   downloaders of the same file list, and sets of chunks peers hold.
 //! - [`install`]: unpacking into `local/`, updates, uninstall, removal and
 //!   crash recovery, each a transaction.
 //! - [`operations`]: the operation table (which game is downloading,
@@ -50,6 +52,7 @@
 //!     trust: Default::default(),
 //!     show_covers: false,
 //!     limits: Default::default(),
+//!     serve_downloads: false,
 //!     faults: Default::default(),
 //! })
 //! .await?;
@@ -76,4 +79,5 @@ pub mod node;
 pub mod operations;
 pub mod platform;
 pub mod report;
+pub mod swarm;
 pub mod trust;

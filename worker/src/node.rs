@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::covers::{self, ShownCovers};
-use crate::discovery::access::{GameSources, PeerAccess};
+use crate::discovery::access::{GameSources, PeerAccess, SwarmSeat};
 use crate::discovery::known::KnownPeers;
 use crate::discovery::{self, OwnIdentity, Peers, mdns};
 use crate::download;
@@ -31,6 +31,7 @@ use crate::net::server::{self, ServerContext};
 use crate::net::traffic::Traffic;
 use crate::net::transport;
 use crate::operations::Operations;
+use crate::swarm::Swarms;
 use crate::trust::TrustSettings;
 
 /// Name of the hash index in the state directory.
@@ -60,8 +61,18 @@ pub struct NodeOptions {
     pub show_covers: bool,
     /// Bandwidth limits at start ([`Node::set_limits`] changes them).
     pub limits: TransferLimits,
+    /// Serve the chunks downloads verify on `listen` even without a game
+    /// directory (`fetch`): downloaders of the same game fetch from us.
+    pub serve_downloads: bool,
     /// Fault switches for tests (empty unless built with `test-hooks`).
     pub faults: Faults,
+}
+
+impl NodeOptions {
+    /// Whether the node answers other nodes (its games, or its downloads).
+    fn serves(&self) -> bool {
+        self.games_dir.is_some() || self.serve_downloads
+    }
 }
 
 /// A running node.
@@ -75,6 +86,7 @@ pub struct Node {
     pub operations: Option<Operations>,
     pub catalog: Arc<Catalog>,
     peers: Peers,
+    access: PeerAccess,
     events: broadcast::Sender<NodeEvent>,
     traffic: Traffic,
     trust: watch::Sender<TrustSettings>,
@@ -112,7 +124,7 @@ pub enum AddPeerError {
 /// (on any free port when that one is taken and the options allow it), else
 /// a client on any port.
 fn bind_endpoint(options: &NodeOptions, identity: &Identity) -> anyhow::Result<quinn::Endpoint> {
-    let serving = options.games_dir.is_some();
+    let serving = options.serves();
     let bind = if serving { options.listen } else { SocketAddr::from(([0, 0, 0, 0], 0)) };
     let endpoint = if serving {
         let config = transport::server_config(identity)?;
@@ -138,7 +150,8 @@ impl Node {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let traffic = Traffic::default();
         traffic.set_limits(options.limits);
-        let serving = options.games_dir.is_some();
+        let serving = options.serves();
+        let swarms = Swarms::default();
         let endpoint = bind_endpoint(&options, &identity)?;
         let local_addr = endpoint.local_addr()?;
         let mut tasks = Vec::new();
@@ -153,12 +166,13 @@ impl Node {
             Library::start(dir, options.catalog.clone(), &index, busy_games, tools, cancel.clone())
         });
         let (candidate_tx, candidate_rx) = mpsc::unbounded_channel();
-        if let Some(library) = &library {
+        if serving {
             let ctx = Arc::new(ServerContext {
                 peer_id: identity.peer_id,
                 display_name: options.display_name.clone(),
                 listen_port: local_addr.port(),
                 library: library.clone(),
+                swarms: swarms.clone(),
                 candidates: candidate_tx.clone(),
                 log_limit: Default::default(),
                 party_key: party_key.subscribe(),
@@ -166,16 +180,18 @@ impl Node {
                 faults: options.faults.clone(),
             });
             tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
-            tasks.push(tokio::spawn(forward_library(library.clone(), events.clone(), cancel.clone())));
             tracing::info!("listening on {local_addr} as {} ({})", options.display_name, identity.peer_id);
+        }
+        if let Some(library) = &library {
+            tasks.push(tokio::spawn(forward_library(library.clone(), events.clone(), cancel.clone())));
         }
 
         let mdns = if options.mdns {
-            let announcement = library.as_ref().map(|l| mdns::Announcement {
+            let announcement = serving.then(|| mdns::Announcement {
                 peer_id: identity.peer_id,
                 port: local_addr.port(),
                 display_name: options.display_name.clone(),
-                revision: l.state().revision,
+                revision: library.as_ref().map_or(0, |l| l.state().revision),
                 party: options.trust.party_key.is_some(),
             });
             let mdns = mdns::Mdns::start(announcement.as_ref(), candidate_tx.clone(), cancel.clone())?;
@@ -215,12 +231,15 @@ impl Node {
         );
         tasks.push(manager);
 
+        let seat =
+            SwarmSeat { swarms, peer_id: identity.peer_id, listen_port: if serving { local_addr.port() } else { 0 } };
         let access = PeerAccess::new(
             endpoint.clone(),
             peers.db.clone(),
             peers.settling.clone(),
             trust.subscribe(),
             traffic.clone(),
+            seat,
         );
         let covers = match (&library, options.show_covers) {
             (Some(library), true) => {
@@ -234,7 +253,7 @@ impl Node {
         };
         let operations = library
             .clone()
-            .map(|library| Operations::new(events.clone(), busy, access, library, options.faults.clone()));
+            .map(|library| Operations::new(events.clone(), busy, access.clone(), library, options.faults.clone()));
         Ok(Node {
             peer_id: identity.peer_id,
             local_addr,
@@ -242,6 +261,7 @@ impl Node {
             operations,
             catalog: options.catalog,
             peers,
+            access,
             events,
             traffic,
             trust,
@@ -416,13 +436,7 @@ impl Node {
 
     /// A handle for asking peers, usable from other tasks.
     pub fn access(&self) -> PeerAccess {
-        PeerAccess::new(
-            self.endpoint.clone(),
-            self.peers.db.clone(),
-            self.peers.settling.clone(),
-            self.trust.subscribe(),
-            self.traffic.clone(),
-        )
+        self.access.clone()
     }
 
     /// Stops every task, says goodbye over mDNS and closes the endpoint.

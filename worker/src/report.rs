@@ -30,6 +30,10 @@ pub enum JsonLine<'a> {
         bytes_per_sec: u64,
         eta_secs: Option<u64>,
         peers: usize,
+        /// Verified bytes from each peer so far, by peer id.
+        per_peer: BTreeMap<String, u64>,
+        /// Of `peers`, those still fetching the game themselves.
+        peers_downloading: usize,
     },
     /// Whose file list is fetched.
     FileList {
@@ -80,7 +84,8 @@ pub enum JsonLine<'a> {
         id: &'a str,
         reason: String,
     },
-    /// `serve`: the node listens (the first line).
+    /// `serve`, `fetch`: the node listens (the first line); `fetch` serves
+    /// the chunks it has verified there.
     Listening {
         addr: &'a str,
         peer_id: &'a str,
@@ -237,6 +242,8 @@ impl Reporter {
                 bytes_per_sec: p.bytes_per_sec,
                 eta_secs: p.eta_secs,
                 peers: p.peers.len(),
+                per_peer: p.peers.iter().map(|s| (s.peer_id.to_string(), s.bytes)).collect(),
+                peers_downloading: p.peers.iter().filter(|s| s.still_downloading).count(),
             });
         } else if let Some(bar) = &self.bar {
             if p.phase == Phase::Checking {

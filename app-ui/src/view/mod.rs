@@ -552,7 +552,7 @@ mod tests {
             bytes_total: 100,
             bytes_per_sec: 10,
             eta_secs: Some(6),
-            peers: vec![PeerSpeed { peer_id: PeerId([1; 32]), bytes_per_sec: 10 }],
+            peers: vec![PeerSpeed { peer_id: PeerId([1; 32]), bytes_per_sec: 10, bytes: 0, still_downloading: false }],
         })));
         view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 10, upload_bps: 3 }));
         view.apply(SupervisorEvent::State(WorkerState::Restarting {

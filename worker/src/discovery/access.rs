@@ -12,9 +12,11 @@ use tokio::sync::watch;
 
 use super::peer_db::NetworkCover;
 use super::{PeerGameDb, Settling};
+use crate::download::follow::SwarmLink;
 use crate::net::client::{ClientError, PeerConnection};
 use crate::net::traffic::Traffic;
 use crate::net::transport;
+use crate::swarm::Swarms;
 use crate::trust::{Choice, TrustSettings};
 
 /// When a wait for peers is over, answers already under way (a connection,
@@ -44,6 +46,19 @@ pub struct PeerAccess {
     settling: watch::Receiver<Settling>,
     trust: watch::Receiver<TrustSettings>,
     traffic: Traffic,
+    /// This node in swarms: its registry, id and serving port (0: none).
+    swarms: Swarms,
+    me: PeerId,
+    listen_port: u16,
+}
+
+/// Who this node is in swarms (see [`PeerAccess::swarm_link`]).
+#[derive(Debug, Clone)]
+pub struct SwarmSeat {
+    pub swarms: Swarms,
+    pub peer_id: PeerId,
+    /// Where this node serves; 0 when it does not.
+    pub listen_port: u16,
 }
 
 impl PeerAccess {
@@ -53,8 +68,22 @@ impl PeerAccess {
         settling: watch::Receiver<Settling>,
         trust: watch::Receiver<TrustSettings>,
         traffic: Traffic,
+        seat: SwarmSeat,
     ) -> PeerAccess {
-        PeerAccess { endpoint, db, settling, trust, traffic }
+        let SwarmSeat { swarms, peer_id: me, listen_port } = seat;
+        PeerAccess { endpoint, db, settling, trust, traffic, swarms, me, listen_port }
+    }
+
+    /// What a download needs to take part in its swarm.
+    pub fn swarm_link(&self) -> SwarmLink {
+        SwarmLink {
+            swarms: self.swarms.clone(),
+            endpoint: self.endpoint.clone(),
+            party_key: self.trust.borrow().party_key.clone(),
+            traffic: self.traffic.clone(),
+            peer_id: self.me,
+            listen_port: self.listen_port,
+        }
     }
 
     /// Waits (at most `limit`) until every `--peer` answered or failed, so

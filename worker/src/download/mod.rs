@@ -23,8 +23,10 @@
 //! - [`journal`]: the resume journal.
 //! - [`reuse`]: chunks an update finds in the files already here.
 //! - [`transfer`]: the loop that runs the planner over QUIC connections.
+//! - [`follow`]: the download's swarm: joining sources, meeting members.
 //! - [`progress`]: speed and ETA.
 
+pub mod follow;
 pub mod journal;
 pub mod planner;
 pub mod progress;
@@ -109,13 +111,16 @@ impl DownloadReport {
 }
 
 /// Downloads `manifest` into `root` (from [`checked_root`], under its
-/// lock) from `peers`. A manifest of another game than the root's is refused.
+/// lock) from `peers` and, with a `swarm`, from other nodes fetching the
+/// same file list, serving them what it verified meanwhile. A manifest of
+/// another game than the root's is refused.
 ///
 /// [`checked_root`]: crate::library::root::checked_root
 pub async fn download(
     root: &Path,
     manifest: GameManifest,
     peers: Vec<PeerConnection>,
+    swarm: Option<follow::SwarmLink>,
     mut progress: impl FnMut(Progress) + Send,
     cancel: CancellationToken,
 ) -> Result<DownloadReport, DownloadError> {
@@ -152,16 +157,17 @@ pub async fn download(
         .collect();
 
     let target = Arc::new(transfer::Target::new(Arc::new(manifest.clone()), storage.clone(), journal.clone()));
-    let (per_peer, dropped) = match transfer::run(target, peers, wanted, bytes_reused, &mut progress, &cancel).await {
-        Ok(result) => result,
-        Err(e) => {
-            let _ = journal.sync();
-            let _ = std::fs::remove_file(root.join(VERSION_TMP));
-            // The old sentinel is not restored: its files may be overwritten.
-            let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
-            return Err(e);
-        }
-    };
+    let (per_peer, dropped) =
+        match transfer::run(target, peers, wanted, bytes_reused, swarm, &mut progress, &cancel).await {
+            Ok(result) => result,
+            Err(e) => {
+                let _ = journal.sync();
+                let _ = std::fs::remove_file(root.join(VERSION_TMP));
+                // The old sentinel is not restored: its files may be overwritten.
+                let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
+                return Err(e);
+            }
+        };
 
     progress(progress_of(&manifest, Phase::Committing, total, total, None, Vec::new()));
     let committed = manifest.clone();

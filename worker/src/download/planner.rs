@@ -2,6 +2,15 @@
 //! loop feeds it events with the time and carries out the requests it
 //! returns; no sockets, no files, no clock of its own.
 //!
+//! - **Only what a peer holds.** A peer fetching the same file list (a
+//!   swarm member, [`Planner::add_partial_peer`]) is asked only for chunks
+//!   it said it holds ([`Planner::peer_has`]).
+//! - **Rarest first.** Of the chunks a peer may be asked for, the one the
+//!   fewest usable peers hold goes first, so a seeder hands out chunks
+//!   nobody else has yet and the downloaders trade the rest among
+//!   themselves. Ties go in queue order, which each downloader draws for
+//!   itself ([`in_own_order`]), so downloaders ask a seeder for different
+//!   chunks.
 //! - **Largest first.** Whole-size chunks are asked for before the short
 //!   last chunks of files, so the end of a download is made of small
 //!   requests and fast and slow peers run out of work together instead of
@@ -19,7 +28,8 @@
 //!   a faster one would then have to fetch again at the end. All windows
 //!   together hold at most [`MAX_IN_FLIGHT_BYTES`].
 //! - **Endgame.** When the queue is empty, an idle peer re-requests a chunk
-//!   another peer is still working on; the first verified copy wins.
+//!   another peer is still working on; the first verified copy wins and the
+//!   other request is cancelled ([`Action::Cancel`]).
 //! - **Faults.** A chunk that fails verification goes back to the queue, to
 //!   be fetched from another peer if there is one; its sender is demoted (one
 //!   request at a time) and dropped after [`MAX_BAD_CHUNKS`]. A peer that
@@ -52,18 +62,30 @@ pub const MAX_ATTEMPTS: u32 = 6;
 /// Throughput is averaged over about this long.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
 
-/// A chunk of the manifest: file index and chunk index within the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ChunkRef {
-    pub file: u32,
-    pub chunk: u32,
-}
+pub use crate::swarm::chunks::ChunkRef;
 
 /// One chunk to fetch, with its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wanted {
     pub chunk: ChunkRef,
     pub len: u64,
+}
+
+/// `wanted` in an order of a downloader's own, drawn from `seed`: then
+/// downloaders that start together ask a seeder for different chunks, and
+/// when few chunks only the seeder holds are left, they do not all ask for
+/// the same one. (The planner keeps the largest first.)
+pub fn in_own_order(mut wanted: Vec<Wanted>, seed: u64) -> Vec<Wanted> {
+    wanted.sort_by_cached_key(|w| mix(seed ^ (u64::from(w.chunk.file) << 32 | u64::from(w.chunk.chunk))));
+    wanted
+}
+
+/// SplitMix64's finaliser: a well-spread, repeatable hash of `x`.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Where [`Planner::next_for`] found a chunk.
@@ -78,7 +100,15 @@ enum Next {
 /// What the transfer loop must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    Request { peer: PeerId, chunk: ChunkRef },
+    Request {
+        peer: PeerId,
+        chunk: ChunkRef,
+    },
+    /// Stop fetching `chunk` from `peer`: another copy was verified.
+    Cancel {
+        peer: PeerId,
+        chunk: ChunkRef,
+    },
 }
 
 /// Why a peer is not used any more.
@@ -109,11 +139,18 @@ struct PeerState {
     bad_chunks: u32,
     errors_in_row: u32,
     dropped: Option<PeerDrop>,
+    /// The wanted chunks it holds, one bit per [`Planner::dense`] number;
+    /// `None`: all of them.
+    holds: Option<Vec<u64>>,
 }
 
 impl PeerState {
     fn usable(&self) -> bool {
         self.dropped.is_none()
+    }
+
+    fn holds(&self, dense: u32) -> bool {
+        self.holds.as_ref().is_none_or(|bits| bits[(dense / 64) as usize] & (1 << (dense % 64)) != 0)
     }
 }
 
@@ -121,12 +158,22 @@ impl PeerState {
 #[derive(Debug)]
 pub struct Planner {
     sizes: BTreeMap<ChunkRef, u64>,
+    /// Each wanted chunk's number in the holding bits.
+    dense: BTreeMap<ChunkRef, u32>,
+    /// How many usable peers hold each wanted chunk, by dense number.
+    holders: Vec<u32>,
+    /// Requests to cancel, handed out by the next [`Planner::poll`].
+    cancels: Vec<Action>,
     queue: VecDeque<ChunkRef>,
     /// Who is fetching each chunk (several in the endgame).
     owners: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
     attempts: BTreeMap<ChunkRef, u32>,
     /// Peers that sent bad data for a chunk are not asked for it again.
     avoid: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
+    /// Peers that said another member is receiving a chunk from them right
+    /// now ([`Planner::chunk_elsewhere`]): not asked for it again until
+    /// someone else holds it, or [`Planner::retry_deferred`].
+    deferred: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
     peers: BTreeMap<PeerId, PeerState>,
     chunk_size: u64,
     remaining: usize,
@@ -136,8 +183,8 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// Plans fetching `wanted` from `peers`: largest chunks first, equal
-    /// sizes in the order given.
+    /// Plans fetching `wanted` from `peers`, which hold all of it: largest
+    /// chunks first, equal sizes in the order given (see [`in_own_order`]).
     pub fn new(
         wanted: impl IntoIterator<Item = Wanted>,
         chunk_size: u64,
@@ -146,19 +193,26 @@ impl Planner {
         let mut wanted: Vec<Wanted> = wanted.into_iter().collect();
         wanted.sort_by_key(|w| std::cmp::Reverse(w.len));
         let mut sizes = BTreeMap::new();
+        let mut dense = BTreeMap::new();
         let mut queue = VecDeque::new();
         for w in wanted {
-            sizes.insert(w.chunk, w.len);
-            queue.push_back(w.chunk);
+            if sizes.insert(w.chunk, w.len).is_none() {
+                dense.insert(w.chunk, dense.len() as u32);
+                queue.push_back(w.chunk);
+            }
         }
         let mut planner = Planner {
             remaining: queue.len(),
             remaining_bytes: sizes.values().sum(),
+            holders: vec![0; dense.len()],
+            dense,
+            cancels: Vec::new(),
             sizes,
             queue,
             owners: BTreeMap::new(),
             attempts: BTreeMap::new(),
             avoid: BTreeMap::new(),
+            deferred: BTreeMap::new(),
             peers: BTreeMap::new(),
             chunk_size: chunk_size.max(1),
             failure: None,
@@ -169,16 +223,78 @@ impl Planner {
         planner
     }
 
+    /// Adds a peer that holds every chunk.
     pub fn add_peer(&mut self, peer: PeerId) {
-        self.peers.entry(peer).or_insert(PeerState {
-            in_flight: BTreeSet::new(),
-            in_flight_bytes: 0,
-            rate: 0.0,
-            bytes_done: 0,
-            bad_chunks: 0,
-            errors_in_row: 0,
-            dropped: None,
-        });
+        if self.insert_peer(peer, None) {
+            self.holders.iter_mut().for_each(|n| *n += 1);
+        }
+    }
+
+    /// Adds a peer that holds nothing yet: it is asked only for what
+    /// [`Planner::peer_has`] says it holds.
+    pub fn add_partial_peer(&mut self, peer: PeerId) {
+        self.insert_peer(peer, Some(vec![0; self.dense.len().div_ceil(64)]));
+    }
+
+    fn insert_peer(&mut self, peer: PeerId, holds: Option<Vec<u64>>) -> bool {
+        if self.peers.contains_key(&peer) {
+            return false;
+        }
+        self.peers.insert(
+            peer,
+            PeerState {
+                in_flight: BTreeSet::new(),
+                in_flight_bytes: 0,
+                rate: 0.0,
+                bytes_done: 0,
+                bad_chunks: 0,
+                errors_in_row: 0,
+                dropped: None,
+                holds,
+            },
+        );
+        true
+    }
+
+    /// `peer` now holds `chunk` (one it may be asked for). Chunks not
+    /// wanted, or done, are ignored.
+    pub fn peer_has(&mut self, peer: PeerId, chunk: ChunkRef) {
+        let Some(&dense) = self.dense.get(&chunk) else { return };
+        let Some(state) = self.peers.get_mut(&peer).filter(|p| p.usable()) else { return };
+        let Some(bits) = &mut state.holds else { return };
+        let (word, bit) = ((dense / 64) as usize, 1u64 << (dense % 64));
+        if bits[word] & bit == 0 {
+            bits[word] |= bit;
+            self.holders[dense as usize] += 1;
+            // A new holder to ask: whoever sent us elsewhere was right.
+            self.deferred.remove(&chunk);
+        }
+    }
+
+    /// `peer` now holds every chunk.
+    pub fn peer_has_all(&mut self, peer: PeerId) {
+        let Some(state) = self.peers.get_mut(&peer).filter(|p| p.usable()) else { return };
+        let Some(bits) = state.holds.take() else { return };
+        for (dense, holders) in self.holders.iter_mut().enumerate() {
+            if bits[dense / 64] & (1 << (dense % 64)) == 0 {
+                *holders += 1;
+            }
+        }
+    }
+
+    /// Whether `peer` is known and still fetching the file list itself.
+    pub fn is_partial(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(|p| p.holds.is_some())
+    }
+
+    /// Whether `peer` was added (used or dropped).
+    pub fn knows(&self, peer: PeerId) -> bool {
+        self.peers.contains_key(&peer)
+    }
+
+    /// Requests in flight, all peers together.
+    pub fn in_flight(&self) -> usize {
+        self.peers.values().map(|p| p.in_flight.len()).sum()
     }
 
     /// Everything is verified.
@@ -227,7 +343,7 @@ impl Planner {
 
     /// The requests to send now.
     pub fn poll(&mut self) -> Vec<Action> {
-        let mut actions = Vec::new();
+        let mut actions = std::mem::take(&mut self.cancels);
         if self.failure.is_some() || self.is_done() {
             return actions;
         }
@@ -237,7 +353,10 @@ impl Planner {
         self.assign_all(&order, true, &mut actions);
         // The end-of-download rule must never leave work undone: with
         // nothing in flight, any peer allowed a queued chunk takes it.
-        if actions.is_empty() && !self.queue.is_empty() && self.peers.values().all(|p| p.in_flight.is_empty()) {
+        if !actions.iter().any(|a| matches!(a, Action::Request { .. }))
+            && !self.queue.is_empty()
+            && self.peers.values().all(|p| p.in_flight.is_empty())
+        {
             self.assign_all(&order, false, &mut actions);
         }
         self.check_stuck();
@@ -274,10 +393,16 @@ impl Planner {
         }
     }
 
-    /// Whether `peer` may be asked for `chunk`: it has not sent bad bytes
-    /// for it.
+    /// Whether `peer` may be asked for `chunk`: it holds it and has not
+    /// sent bad bytes for it.
     fn allowed(&self, peer: PeerId, chunk: &ChunkRef) -> bool {
-        !self.avoid.get(chunk).is_some_and(|s| s.contains(&peer))
+        let holds = self.dense.get(chunk).is_some_and(|d| self.peers.get(&peer).is_some_and(|p| p.holds(*d)));
+        let refused = |map: &BTreeMap<ChunkRef, BTreeSet<PeerId>>| map.get(chunk).is_some_and(|s| s.contains(&peer));
+        holds && !refused(&self.avoid) && !refused(&self.deferred)
+    }
+
+    fn holders_of(&self, chunk: &ChunkRef) -> u32 {
+        self.dense.get(chunk).map_or(0, |d| self.holders[*d as usize])
     }
 
     /// The next chunk for `peer`: from the queue (with `near_end_rule`, only
@@ -286,11 +411,22 @@ impl Planner {
     /// fetching.
     fn next_for(&self, peer: PeerId, near_end_rule: bool) -> Option<Next> {
         if !self.queue.is_empty() {
-            return self
-                .queue
-                .iter()
-                .position(|c| self.allowed(peer, c) && (!near_end_rule || self.finishes_in_time(peer, c)))
-                .map(Next::Queued);
+            // Rarest first; the first in the queue among equals. Nothing is
+            // rarer than a chunk only this peer holds.
+            let mut best: Option<(u32, usize)> = None;
+            for (pos, c) in self.queue.iter().enumerate() {
+                if !self.allowed(peer, c) || (near_end_rule && !self.finishes_in_time(peer, c)) {
+                    continue;
+                }
+                let holders = self.holders_of(c);
+                if best.is_none_or(|(fewest, _)| holders < fewest) {
+                    best = Some((holders, pos));
+                    if holders <= 1 {
+                        break;
+                    }
+                }
+            }
+            return best.map(|(_, pos)| Next::Queued(pos));
         }
         if !self.peers[&peer].in_flight.is_empty() {
             return None;
@@ -363,6 +499,15 @@ impl Planner {
     /// time. Returns false if the chunk was already done (an endgame copy).
     pub fn chunk_verified(&mut self, peer: PeerId, chunk: ChunkRef, elapsed: Duration) -> bool {
         let released = self.release(peer, chunk);
+        if !self.sizes.contains_key(&chunk) {
+            return false;
+        }
+        // Other owners (endgame) stop: their copies are not needed.
+        for other in self.owners.remove(&chunk).unwrap_or_default() {
+            if self.release(other, chunk) {
+                self.cancels.push(Action::Cancel { peer: other, chunk });
+            }
+        }
         let Some(len) = self.sizes.remove(&chunk) else { return false };
         self.remaining_bytes -= len;
         if let Some(state) = self.peers.get_mut(&peer) {
@@ -376,12 +521,31 @@ impl Planner {
             let weight = (elapsed.as_secs_f64() / RATE_WINDOW.as_secs_f64()).clamp(0.05, 1.0);
             state.rate = if state.rate == 0.0 { sample } else { state.rate + (sample - state.rate) * weight };
         }
-        // Other owners (endgame) keep fetching; their answers are ignored.
-        self.owners.remove(&chunk);
         self.queue.retain(|c| *c != chunk);
         self.avoid.remove(&chunk);
+        self.deferred.remove(&chunk);
         self.remaining -= 1;
         true
+    }
+
+    /// `peer` is sending `chunk` to another member right now and asks us to
+    /// get it from there: asked again only once someone else holds it (or
+    /// [`Planner::retry_deferred`]). Not a fault, not an attempt.
+    pub fn chunk_elsewhere(&mut self, peer: PeerId, chunk: ChunkRef) {
+        if !self.release(peer, chunk) {
+            return;
+        }
+        if let Some(attempts) = self.attempts.get_mut(&chunk) {
+            *attempts = attempts.saturating_sub(1);
+        }
+        self.deferred.entry(chunk).or_default().insert(peer);
+        self.requeue(chunk);
+    }
+
+    /// Forgets every [`Planner::chunk_elsewhere`]: the member that was to
+    /// get the chunk may never say it has (it left, or serves nobody).
+    pub fn retry_deferred(&mut self) {
+        self.deferred.clear();
     }
 
     /// `peer` sent bytes for `chunk` that do not match its hash.
@@ -421,6 +585,13 @@ impl Planner {
         self.check_stuck();
     }
 
+    /// `peer` broke the protocol (a false chunk list, a broken stream): it
+    /// is not used any more.
+    pub fn peer_misbehaved(&mut self, peer: PeerId, why: String) {
+        self.drop_peer(peer, PeerDrop::Errors(why));
+        self.check_stuck();
+    }
+
     /// `peer` is gone (connection lost, left the network).
     pub fn peer_lost(&mut self, peer: PeerId) {
         self.drop_peer(peer, PeerDrop::Left);
@@ -433,6 +604,12 @@ impl Planner {
             return;
         }
         state.dropped = Some(why);
+        self.deferred.clear();
+        for (dense, holders) in self.holders.iter_mut().enumerate() {
+            if state.holds(dense as u32) {
+                *holders -= 1;
+            }
+        }
         let chunks: Vec<ChunkRef> = state.in_flight.iter().copied().collect();
         for chunk in chunks {
             self.release(peer, chunk);
@@ -457,5 +634,7 @@ impl Planner {
 }
 
 /// The first characters of a peer id, for messages.
+#[cfg(test)]
+mod swarm_tests;
 #[cfg(test)]
 mod tests;

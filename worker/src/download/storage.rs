@@ -186,7 +186,13 @@ impl Storage {
 
     /// Whether `chunk` lives on disk (and so belongs in the journal).
     pub fn on_disk(&self, chunk: ChunkRef) -> bool {
-        self.files.get(chunk.file as usize).is_some_and(Option::is_some)
+        self.file_path(chunk.file).is_some()
+    }
+
+    /// Where file `file` of the manifest is written; `None` for
+    /// `version.ini` (held in memory) and numbers past the end.
+    pub fn file_path(&self, file: u32) -> Option<&Path> {
+        self.files.get(file as usize)?.as_deref()
     }
 
     /// Writes a verified chunk at its offset.

@@ -2,23 +2,27 @@
 //! chunk, checks its BLAKE3 hash, writes it at its offset (journaled first)
 //! and reports back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{PeerSpeed, Phase, Progress};
-use lanspread_proto::peer::GameManifest;
-use tokio::task::JoinSet;
+use lanspread_proto::peer::{ErrorCode, GameManifest};
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use super::follow::{Follower, SwarmEvent, SwarmLink};
 use super::journal::Journal;
-use super::planner::{Action, ChunkRef, Planner, Wanted};
+use super::planner::{Action, ChunkRef, Planner, Wanted, in_own_order};
 use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use super::storage::Storage;
 use super::{DownloadError, progress_of};
-use crate::net::client::PeerConnection;
+use crate::net::client::{ClientError, PeerConnection};
 use crate::net::received::ReceivedChunk;
+use crate::swarm::Offered;
+use crate::swarm::chunks::{ChunkBits, ChunkIndex, Holding};
 
 /// Bytes of received-chunk buffers kept for reuse: as many as may be in
 /// flight (see [`super::planner::MAX_IN_FLIGHT_BYTES`]).
@@ -28,7 +32,12 @@ const MAX_SPARE_BUFFER_BYTES: usize = super::planner::MAX_IN_FLIGHT_BYTES as usi
 enum Outcome {
     Verified,
     Corrupt,
-    Failed { error: String, connection_lost: bool },
+    /// The peer is sending the chunk to another member: get it there.
+    Elsewhere,
+    Failed {
+        error: String,
+        connection_lost: bool,
+    },
     WriteFailed(std::io::Error),
 }
 
@@ -39,33 +48,74 @@ struct Finished {
     elapsed: Duration,
 }
 
-/// Fetches `wanted` into `target`; returns the bytes each peer delivered
-/// and the peers that were dropped, with why.
+/// With nothing in flight and nothing verified for this long, while only
+/// members still fetching are left and none holds a missing chunk, the
+/// download gives up.
+pub const SWARM_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Chunks a peer sent elsewhere ([`Outcome::Elsewhere`]) may be asked of
+/// it again after this long, in case the member it named never says it
+/// has them.
+const DEFERRED_RETRY: Duration = Duration::from_secs(2);
+
+/// Fetches `wanted` into `target` from `peers` (which hold the whole file
+/// list) and, with a `swarm`, from the members of its swarm; offers what it
+/// verifies to them meanwhile. Returns the bytes each peer delivered and
+/// the peers that were dropped, with why.
 pub(super) async fn run(
     target: Arc<Target>,
     peers: Vec<PeerConnection>,
     wanted: Vec<Wanted>,
     bytes_reused: u64,
+    swarm: Option<SwarmLink>,
     progress: &mut (impl FnMut(Progress) + Send),
     cancel: &CancellationToken,
 ) -> Result<(Vec<(PeerId, u64)>, Vec<(PeerId, String)>), DownloadError> {
     let manifest = target.manifest.clone();
-    let conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
+    let index = ChunkIndex::of(&manifest).ok_or_else(|| DownloadError::NoPeers("too many chunks".into()))?;
+    let mut conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
+    let mut holdings: HashMap<PeerId, Holding> = conns.keys().map(|p| (*p, Holding::All)).collect();
     // Chunks still missing per file: a finished file is flushed to disk at once.
     let mut missing = vec![0usize; manifest.files.len()];
     for w in &wanted {
         missing[w.chunk.file as usize] += 1;
     }
-    let mut planner = Planner::new(wanted, u64::from(manifest.chunk_size), conns.keys().copied());
+    let (mut follower, mut swarm_events, offered) = match &swarm {
+        Some(link) => {
+            let (mut follower, events) = Follower::new(link.clone(), &manifest);
+            for conn in conns.values() {
+                follower.follow(conn.clone());
+            }
+            let offered = offer(link, &target, &wanted);
+            (Some(follower), Some(events), offered)
+        }
+        None => (None, None, None),
+    };
+    let own_seed =
+        swarm.as_ref().map_or(0, |link| u64::from_le_bytes(link.peer_id.0[..8].try_into().unwrap_or_default()));
+    let mut planner =
+        Planner::new(in_own_order(wanted, own_seed), u64::from(manifest.chunk_size), conns.keys().copied());
     let mut tasks: JoinSet<Finished> = JoinSet::new();
+    let mut requests: HashMap<(PeerId, ChunkRef), AbortHandle> = HashMap::new();
     let mut meter = SpeedMeter::default();
     let mut done_bytes = bytes_reused;
     let mut last_progress = Instant::now() - PROGRESS_INTERVAL;
+    let mut last_verified = Instant::now();
+    let mut last_retry = Instant::now();
     let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
     let result = loop {
-        for Action::Request { peer, chunk } in planner.poll() {
-            if let Some(conn) = conns.get(&peer) {
-                tasks.spawn(fetch(conn.clone(), target.clone(), chunk));
+        for action in planner.poll() {
+            match action {
+                Action::Request { peer, chunk } => {
+                    if let Some(conn) = conns.get(&peer) {
+                        requests.insert((peer, chunk), tasks.spawn(fetch(conn.clone(), target.clone(), chunk)));
+                    }
+                }
+                Action::Cancel { peer, chunk } => {
+                    if let Some(request) = requests.remove(&(peer, chunk)) {
+                        request.abort();
+                    }
+                }
             }
         }
         if planner.is_done() {
@@ -74,14 +124,49 @@ pub(super) async fn run(
         if let Some(failure) = planner.failure() {
             break Err(DownloadError::NoPeers(format!("{}: {failure}", manifest.id)));
         }
+        if planner.in_flight() == 0 && last_verified.elapsed() >= SWARM_STALL_TIMEOUT {
+            let why = format!("no peer has held the missing chunks for {} s", SWARM_STALL_TIMEOUT.as_secs());
+            break Err(DownloadError::NoPeers(format!("{}: {why}", manifest.id)));
+        }
         tokio::select! {
             () = cancel.cancelled() => break Err(DownloadError::Cancelled),
+            Some(event) = next_event(&mut swarm_events) => {
+                let Some(follower) = &mut follower else { continue };
+                match event {
+                    SwarmEvent::Have { peer, have } => {
+                        let Some(holding) = holdings.get_mut(&peer) else { continue };
+                        match holding.apply(have, index.total()) {
+                            Ok(_) if holding.is_all() => planner.peer_has_all(peer),
+                            Ok(new) => new.into_iter().filter_map(|n| index.chunk(n)).for_each(|c| planner.peer_has(peer, c)),
+                            Err(e) => planner.peer_misbehaved(peer, format!("its chunk list is false: {e}")),
+                        }
+                    }
+                    SwarmEvent::Members { members } => follower.meet(members),
+                    SwarmEvent::Connected(conn) => {
+                        if follower.has_met(conn.peer_id) || planner.knows(conn.peer_id) {
+                            conn.close();
+                            continue;
+                        }
+                        planner.add_partial_peer(conn.peer_id);
+                        holdings.insert(conn.peer_id, Holding::Some(ChunkBits::empty(index.total())));
+                        follower.follow(conn.clone());
+                        conns.insert(conn.peer_id, conn);
+                    }
+                    SwarmEvent::Misbehaved { peer, why } => planner.peer_misbehaved(peer, why),
+                    SwarmEvent::Left { peer } => planner.peer_lost(peer),
+                }
+            }
             Some(joined) = tasks.join_next() => {
                 let Ok(Finished { peer, chunk, outcome, elapsed }) = joined else { continue };
+                requests.remove(&(peer, chunk));
                 match outcome {
                     Outcome::Verified => {
                         if planner.chunk_verified(peer, chunk, elapsed) {
+                            last_verified = Instant::now();
                             done_bytes += super::storage::chunk_len(&manifest, chunk);
+                            if let Some(offered) = &offered {
+                                offered.verified(chunk);
+                            }
                             missing[chunk.file as usize] -= 1;
                             if missing[chunk.file as usize] == 0 {
                                 let target = target.clone();
@@ -90,6 +175,7 @@ pub(super) async fn run(
                             }
                         }
                     }
+                    Outcome::Elsewhere => planner.chunk_elsewhere(peer, chunk),
                     Outcome::Corrupt => {
                         tracing::warn!("{}: chunk {} of {} from peer {} failed verification", manifest.id, chunk.chunk, manifest.files[chunk.file as usize].path, peer.short());
                         planner.chunk_corrupt(peer, chunk);
@@ -109,6 +195,11 @@ pub(super) async fn run(
             _ = tick.tick() => {}
         }
         let now = Instant::now();
+        if now.duration_since(last_retry) >= DEFERRED_RETRY {
+            // A member a chunk was sent to may never say it has it.
+            last_retry = now;
+            planner.retry_deferred();
+        }
         if let Err(e) = target.journal.sync_if_due(now) {
             break Err(DownloadError::Io(e));
         }
@@ -119,16 +210,51 @@ pub(super) async fn run(
         }
     };
     tasks.abort_all();
+    drop(follower);
+    for conn in conns.values() {
+        if planner.is_partial(conn.peer_id) {
+            conn.close();
+        }
+    }
     target.journal.sync()?;
     result?;
     let dropped = planner.dropped().into_iter().map(|(peer, why)| (peer, why.to_string())).collect();
     Ok((planner.delivered().into_iter().collect(), dropped))
 }
 
+/// The next swarm event, or never without a swarm.
+async fn next_event(events: &mut Option<mpsc::Receiver<SwarmEvent>>) -> Option<SwarmEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Offers the chunks already here, and those verified from now on, to the
+/// download's swarm.
+fn offer(link: &SwarmLink, target: &Target, wanted: &[Wanted]) -> Option<Offered> {
+    let missing: HashSet<ChunkRef> = wanted.iter().map(|w| w.chunk).collect();
+    let here = super::storage::all_chunks(&target.manifest).filter(|c| !missing.contains(c));
+    let files = (0..target.manifest.files.len() as u32)
+        .map(|file| target.storage.file_path(file).map(ToOwned::to_owned))
+        .collect();
+    link.swarms.offer(target.manifest.clone(), files, here)
+}
+
 fn report(manifest: &GameManifest, planner: &Planner, meter: &SpeedMeter, done: u64) -> Progress {
     let speed = meter.bytes_per_sec();
-    let peers =
-        planner.rates().into_iter().map(|(peer_id, rate)| PeerSpeed { peer_id, bytes_per_sec: rate as u64 }).collect();
+    let rates = planner.rates();
+    let peers = planner
+        .delivered()
+        .into_iter()
+        .filter(|(peer, bytes)| *bytes > 0 || rates.contains_key(peer))
+        .map(|(peer_id, bytes)| PeerSpeed {
+            peer_id,
+            bytes_per_sec: rates.get(&peer_id).copied().unwrap_or(0.0) as u64,
+            bytes,
+            still_downloading: planner.is_partial(peer_id),
+        })
+        .collect();
     let remaining = manifest.total_size().saturating_sub(done);
     progress_of(manifest, Phase::Downloading, done, speed, eta_secs(remaining, speed), peers)
 }
@@ -193,6 +319,10 @@ async fn fetch(conn: PeerConnection, target: Arc<Target>, chunk: ChunkRef) -> Fi
     let mut buffer = target.buffer(len as usize);
     let result = conn.get_chunk(&manifest.id, &manifest.version, (chunk.file, chunk.chunk), len, &mut buffer).await;
     let outcome = match result {
+        Err(ClientError::Refused { error, .. }) if error.code == ErrorCode::Elsewhere => {
+            target.give_back(buffer);
+            Outcome::Elsewhere
+        }
         Err(e) => {
             target.give_back(buffer);
             Outcome::Failed { error: e.to_string(), connection_lost: conn.is_closed() }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::names::printable;
 use lanspread_proto::peer::{
-    self, ErrorCode, GameList, GameManifest, Hello, MAX_COVER_BYTES, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PeerError,
-    PeerRequest, PeerResponse,
+    self, ErrorCode, GameList, GameManifest, Hello, MAX_COVER_BYTES, ManifestHash, PARTY_CLIENT_ROLE,
+    PARTY_SERVER_ROLE, PeerError, PeerRequest, PeerResponse, SwarmUpdate,
 };
 use lanspread_proto::{FrameError, PeerId};
 
@@ -75,6 +75,32 @@ const MAX_PEER_MESSAGE_CHARS: usize = 300;
 fn refused(addr: SocketAddr, mut error: PeerError) -> ClientError {
     error.message = printable(&error.message, MAX_PEER_MESSAGE_CHARS);
     ClientError::Refused { addr, error }
+}
+
+/// The updates of a joined swarm (see [`PeerConnection::join`]); dropping
+/// it leaves the swarm.
+#[derive(Debug)]
+pub struct SwarmStream {
+    _send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    addr: SocketAddr,
+}
+
+impl SwarmStream {
+    /// The next update; `None` when the peer ended the stream (its
+    /// download is over). Each frame is bounded like every answer.
+    pub async fn next(&mut self) -> Result<Option<SwarmUpdate>, ClientError> {
+        let addr = self.addr;
+        match read_frame::<PeerResponse, _>(&mut self.recv)
+            .await
+            .map_err(|source| ClientError::Frame { addr, source })?
+        {
+            None => Ok(None),
+            Some(PeerResponse::Swarm(update)) => Ok(Some(update)),
+            Some(PeerResponse::Error(error)) => Err(refused(addr, error)),
+            Some(_) => Err(ClientError::Unexpected { addr, request: "join" }),
+        }
+    }
 }
 
 /// One open connection to a peer, identified by its certificate.
@@ -296,6 +322,32 @@ impl PeerConnection {
         }
         self.traffic.add_received(uncounted);
         Ok(())
+    }
+
+    /// Joins the peer's swarm of the file list `manifest` of `id` (see
+    /// [`PeerRequest::Join`]); the first update arrives within
+    /// [`RESPONSE_TIMEOUT`] or the join failed.
+    pub async fn join(
+        &self,
+        id: &str,
+        manifest: ManifestHash,
+        peer_id: PeerId,
+        listen_port: u16,
+    ) -> Result<(SwarmUpdate, SwarmStream), ClientError> {
+        let addr = self.addr;
+        let request = PeerRequest::Join { id: id.to_owned(), manifest, peer_id, listen_port };
+        let joining = async {
+            let (mut send, recv) =
+                self.conn.open_bi().await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
+            write_frame(&mut send, &request).await.map_err(|source| ClientError::Frame { addr, source })?;
+            let _ = send.finish();
+            let mut stream = SwarmStream { _send: send, recv, addr };
+            let first = stream.next().await?.ok_or(ClientError::NoAnswer { addr })?;
+            Ok((first, stream))
+        };
+        tokio::time::timeout(RESPONSE_TIMEOUT, joining)
+            .await
+            .map_err(|_| ClientError::Timeout { addr, timeout: RESPONSE_TIMEOUT })?
     }
 
     /// True once the connection is closed or lost.

@@ -1,4 +1,6 @@
-//! Answers peer requests from the published library state.
+//! Answers peer requests from the published library state, and from the
+//! downloads in progress for the chunks they have verified
+//! ([`crate::swarm`]).
 //!
 //! Each request arrives on its own bidirectional stream and is read under a
 //! size limit and a deadline. A bad frame is answered with an error the
@@ -30,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::peer::{
-    self, ErrorCode, Hello, MAX_COVER_BYTES, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PartyProof, PeerError, PeerRequest,
-    PeerResponse,
+    self, ErrorCode, Hello, MAX_COVER_BYTES, ManifestHash, PARTY_CLIENT_ROLE, PARTY_SERVER_ROLE, PartyProof, PeerError,
+    PeerRequest, PeerResponse, SWARM_UPDATE_INTERVAL_MS, SwarmMember,
 };
 use lanspread_proto::{FrameError, PeerId};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -44,6 +46,8 @@ use super::party::{PartyKey, SessionSecret};
 use super::traffic::Traffic;
 use crate::faults::Faults;
 use crate::library::Library;
+use crate::swarm::chunks::ChunkRef;
+use crate::swarm::{self, Elsewhere, Joined, Next, Sending, Swarms};
 
 /// A request must arrive whole within this time.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,7 +84,11 @@ pub struct ServerContext {
     pub peer_id: PeerId,
     pub display_name: String,
     pub listen_port: u16,
-    pub library: Library,
+    /// The games served whole; `None` on a node that serves only its
+    /// downloads in progress (`fetch`).
+    pub library: Option<Library>,
+    /// The swarms of this node's downloads and of the games it holds.
+    pub swarms: Swarms,
     /// Serving nodes that say hello become peer candidates.
     pub candidates: mpsc::UnboundedSender<Candidate>,
     /// Warnings about one source are rate-limited.
@@ -99,6 +107,8 @@ pub struct ServerContext {
 pub struct Session {
     secret: Option<SessionSecret>,
     proof: Mutex<ProofState>,
+    /// The swarms this connection joined as a serving member.
+    memberships: Mutex<Vec<(ManifestHash, u64)>>,
 }
 
 #[derive(Debug)]
@@ -110,7 +120,7 @@ enum ProofState {
 
 impl Session {
     pub fn new(secret: Option<SessionSecret>) -> Session {
-        Session { secret, proof: Mutex::new(ProofState::None) }
+        Session { secret, proof: Mutex::new(ProofState::None), memberships: Mutex::default() }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, ProofState> {
@@ -124,9 +134,22 @@ impl ServerContext {
             protocol_version: peer::PEER_PROTOCOL_VERSION,
             peer_id: self.peer_id,
             display_name: self.display_name.clone(),
-            library_revision: self.library.state().revision,
+            library_revision: self.revision(),
             listen_port: self.listen_port,
         }
+    }
+
+    fn revision(&self) -> u64 {
+        self.library.as_ref().map_or(0, |l| l.state().revision)
+    }
+
+    /// The file list of `id` when this node holds it whole and it is not
+    /// being changed.
+    fn whole_manifest(&self, id: &str) -> Option<Arc<peer::GameManifest>> {
+        let library = self.library.as_ref()?;
+        let state = library.state();
+        let game = state.games.get(id).filter(|g| g.version.is_some() && !library.is_busy(id))?;
+        game.manifest.clone()
     }
 
     /// The answer to one well-formed request from `remote` on the
@@ -143,11 +166,39 @@ impl ServerContext {
             return Reply::Frame(refusal);
         }
         let response = match request {
-            PeerRequest::GetChunk { id, version, file, chunk } => return self.locate_chunk(&id, &version, file, chunk),
+            PeerRequest::GetChunk { id, version, file, chunk } => {
+                let memberships = session.memberships.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let sending = match self.swarms.start_sending(&id, &version, ChunkRef { file, chunk }, &memberships) {
+                    Ok(sending) => sending,
+                    Err(Elsewhere) => {
+                        let message = format!("{id}: another member is getting chunk {chunk} of file {file} from here");
+                        return Reply::Frame(error(ErrorCode::Elsewhere, message));
+                    }
+                };
+                return match self.locate_chunk(&id, &version, file, chunk) {
+                    Reply::Chunk { path, offset, len, index, .. } => Reply::Chunk { path, offset, len, index, sending },
+                    other => other,
+                };
+            }
             PeerRequest::GetCover { id } => return self.locate_cover(&id),
             PeerRequest::Hello(theirs) => self.greet(&theirs, remote),
-            PeerRequest::Ping => PeerResponse::Pong { library_revision: self.library.state().revision },
-            PeerRequest::ListGames => PeerResponse::GameList(self.library.game_list()),
+            PeerRequest::Join { id, manifest, peer_id, listen_port } => {
+                let reply = self.join(&id, manifest, peer_id, swarm::member_addr(remote, listen_port));
+                if let Reply::Join(joined) = &reply
+                    && let Some(membership) = joined.membership()
+                {
+                    let mut memberships = session.memberships.lock().unwrap_or_else(|p| p.into_inner());
+                    // One per swarm: a member that joins again replaces itself.
+                    memberships.retain(|(hash, _)| *hash != membership.0);
+                    memberships.push(membership);
+                }
+                return reply;
+            }
+            PeerRequest::Ping => PeerResponse::Pong { library_revision: self.revision() },
+            PeerRequest::ListGames => PeerResponse::GameList(match &self.library {
+                Some(library) => library.game_list(),
+                None => peer::GameList { games: Vec::new(), scanning: false },
+            }),
             PeerRequest::GetGame { id } => self.manifest_of(&id),
             PeerRequest::Prove(proof) => self.check_proof(party_key, &proof, session, remote),
         };
@@ -202,8 +253,11 @@ impl ServerContext {
     }
 
     fn manifest_of(&self, id: &str) -> PeerResponse {
-        let state = self.library.state();
-        match state.games.get(id).filter(|g| g.version.is_some() && !self.library.is_busy(id)) {
+        let Some(library) = &self.library else {
+            return error(ErrorCode::NotFound, format!("no downloaded game {id:?} here"));
+        };
+        let state = library.state();
+        match state.games.get(id).filter(|g| g.version.is_some() && !library.is_busy(id)) {
             None => error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")),
             Some(game) => match &game.manifest {
                 Some(manifest) => PeerResponse::Game(manifest.as_ref().clone()),
@@ -212,20 +266,42 @@ impl ServerContext {
         }
     }
 
-    /// Where a listed game's cover is, and the hash its bytes must have.
-    fn locate_cover(&self, id: &str) -> Reply {
-        let state = self.library.state();
-        let manifest = state.games.get(id).and_then(|g| g.manifest.clone()).filter(|_| !self.library.is_busy(id));
-        let Some(cover) = manifest.as_ref().and_then(|m| m.cover()) else {
-            return Reply::Frame(error(ErrorCode::NotFound, format!("no cover of {id:?} here")));
-        };
-        Reply::Cover { path: state.file_path(id, &cover.path), hash: cover.chunks[0] }
+    /// Joins a peer to the swarm of a file list of `id` this node holds
+    /// whole or is fetching.
+    fn join(&self, id: &str, hash: ManifestHash, peer_id: PeerId, addr: Option<SocketAddr>) -> Reply {
+        let whole = self.whole_manifest(id);
+        let member = addr.filter(|_| peer_id != self.peer_id).map(|addr| SwarmMember { peer_id, addr });
+        match self.swarms.join(hash, whole.as_deref(), member) {
+            Some(mut joined) => {
+                if self.faults.claims_all_chunks() {
+                    joined.claim_whole();
+                }
+                Reply::Join(joined)
+            }
+            None => Reply::Frame(error(ErrorCode::NotFound, format!("{id}: no such file list here"))),
+        }
     }
 
-    /// Where the bytes of a chunk are, checked against our own manifest only.
+    /// Where a listed game's cover is, and the hash its bytes must have.
+    fn locate_cover(&self, id: &str) -> Reply {
+        let cover = self.whole_manifest(id).and_then(|m| m.cover().map(|c| (c.path.clone(), c.chunks[0])));
+        match (cover, &self.library) {
+            (Some((path, hash)), Some(library)) => Reply::Cover { path: library.state().file_path(id, &path), hash },
+            _ => Reply::Frame(error(ErrorCode::NotFound, format!("no cover of {id:?} here"))),
+        }
+    }
+
+    /// Where the bytes of a chunk are, checked against our own manifest
+    /// only: a game held whole, else a download in progress that has it.
     fn locate_chunk(&self, id: &str, version: &str, file: u32, chunk: u32) -> Reply {
-        let state = self.library.state();
-        if self.library.is_busy(id) {
+        if let Some((path, offset, len)) = self.swarms.chunk_file(id, version, file, chunk) {
+            return Reply::Chunk { path, offset, len, index: (file, chunk), sending: None };
+        }
+        let Some(library) = &self.library else {
+            return Reply::Frame(error(ErrorCode::NotFound, format!("{id}: no chunk {chunk} of file {file} here")));
+        };
+        let state = library.state();
+        if library.is_busy(id) {
             return Reply::Frame(error(
                 ErrorCode::NotReady,
                 format!("{id} is being changed on this node; ask again later"),
@@ -243,7 +319,8 @@ impl ServerContext {
         };
         let offset = u64::from(chunk) * u64::from(manifest.chunk_size);
         let len = (entry.size - offset).min(u64::from(manifest.chunk_size));
-        Reply::Chunk { path: state.file_path(id, &entry.path), offset, len: len as u32, index: (file, chunk) }
+        let path = state.file_path(id, &entry.path);
+        Reply::Chunk { path, offset, len: len as u32, index: (file, chunk), sending: None }
     }
 }
 
@@ -257,12 +334,16 @@ pub enum Reply {
         offset: u64,
         len: u32,
         index: (u32, u32),
+        /// Counts the chunk as on its way to a swarm member until sent.
+        sending: Option<Sending>,
     },
     /// A cover picture: `path`'s bytes, sent only if they hash to `hash`.
     Cover {
         path: PathBuf,
         hash: [u8; 32],
     },
+    /// Swarm updates until either side ends the stream.
+    Join(Joined),
 }
 
 /// The refusal for a connection that has not proven `key`, if there is a key.
@@ -496,9 +577,10 @@ async fn handle_stream(
     // A cover's bytes hold one send piece of the budget until written.
     let mut cover_memory = None;
     let (response, chunk) = match reply {
+        Reply::Join(joined) => return send_swarm_updates(send, joined, remote).await,
         Reply::Frame(response) => (response, None),
-        Reply::Chunk { path, offset, len, index } => match open_chunk(path.clone(), offset, len).await {
-            Ok(file) => (PeerResponse::Chunk { len }, Some((file, offset, len, index))),
+        Reply::Chunk { path, offset, len, index, sending } => match open_chunk(path.clone(), offset, len).await {
+            Ok(file) => (PeerResponse::Chunk { len }, Some((file, offset, len, index, sending))),
             Err(e) => {
                 warn(format!("cannot read {}: {e}", path.display()));
                 (error(ErrorCode::Internal, format!("cannot read the chunk: {e}")), None)
@@ -532,7 +614,7 @@ async fn handle_stream(
         }
     }
     drop(cover_memory);
-    if let Some((file, offset, len, index)) = chunk
+    if let Some((file, offset, len, index, _sending)) = chunk
         && let Err(e) = send_chunk(&mut send, file, (offset, len), index, &budget, &ctx).await
     {
         tracing::debug!("peer {remote}: chunk not sent: {e}");
@@ -542,6 +624,40 @@ async fn handle_stream(
     let _ = send.finish();
     // Let the answer drain before the stream is dropped.
     let _ = tokio::time::timeout(WRITE_TIMEOUT, send.stopped()).await;
+}
+
+/// Sends a joined peer what the swarm has, then what changes, at most once
+/// per [`SWARM_UPDATE_INTERVAL_MS`], until the peer stops reading, takes
+/// nothing for [`WRITE_TIMEOUT`], or the swarm here ends.
+async fn send_swarm_updates(mut send: quinn::SendStream, mut joined: Joined, remote: SocketAddr) {
+    let interval = Duration::from_millis(SWARM_UPDATE_INTERVAL_MS);
+    loop {
+        match joined.next_update() {
+            Next::End => break,
+            Next::Wait => {}
+            Next::Send(update) => {
+                let frame = PeerResponse::Swarm(update);
+                match tokio::time::timeout(WRITE_TIMEOUT, write_frame(&mut send, &frame)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!("peer {remote}: swarm updates end: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        let _ = send.reset(RESET_ANSWER_STALLED.into());
+                        return;
+                    }
+                }
+                // Batches what is verified meanwhile into the next update.
+                tokio::time::sleep(interval).await;
+            }
+        }
+        tokio::select! {
+            () = joined.changed() => {}
+            _ = send.stopped() => return,
+        }
+    }
+    let _ = send.finish();
 }
 
 /// Opens the file of a chunk and checks that the chunk lies inside it, so

@@ -216,7 +216,8 @@ impl Operations {
         let events = self.inner.events.clone();
         let kept = manifest.clone();
         let progress = |p| drop(events.send(NodeEvent::Progress(p)));
-        download::download(root, manifest, peers, progress, cancel.clone()).await?;
+        let swarm = Some(self.inner.access.swarm_link());
+        download::download(root, manifest, peers, swarm, progress, cancel.clone()).await?;
         self.inner.library.remember_download(kept);
         Ok((version, may_install))
     }

@@ -108,7 +108,7 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
                                     message: "no cover".into(),
                                 }),
                             },
-                            PeerRequest::GetChunk { .. } => PeerResponse::Error(PeerError {
+                            PeerRequest::GetChunk { .. } | PeerRequest::Join { .. } => PeerResponse::Error(PeerError {
                                 code: ErrorCode::NotFound,
                                 message: "no chunks from a liar".into(),
                             }),

@@ -20,6 +20,7 @@ fn options(tmp: &std::path::Path, listen: std::net::SocketAddr, any_port_if_take
         trust: Default::default(),
         show_covers: false,
         limits: Default::default(),
+        serve_downloads: false,
         faults: Default::default(),
     }
 }

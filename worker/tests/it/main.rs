@@ -23,4 +23,5 @@ mod rescan;
 mod seeding;
 mod static_peers;
 mod support;
+mod swarm;
 mod trust;

@@ -39,6 +39,7 @@ async fn file_lists_come_from_every_peer_with_the_newest_version() {
         trust: Default::default(),
         show_covers: false,
         limits: Default::default(),
+        serve_downloads: false,
         faults: Default::default(),
     })
     .await

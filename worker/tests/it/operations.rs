@@ -28,6 +28,7 @@ fn options(dir: &std::path::Path, peers: Vec<String>) -> NodeOptions {
         trust: Default::default(),
         show_covers: false,
         limits: Default::default(),
+        serve_downloads: false,
         faults: Default::default(),
     }
 }

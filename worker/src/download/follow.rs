@@ -1,0 +1,167 @@
+//! A download's side of its swarm ([`crate::swarm`]): it joins every source
+//! on one long-lived stream, hears what each holds and which other members
+//! each knows, and connects to those members, so downloaders of the same
+//! file list find each other through whoever holds the game whole.
+//!
+//! Everything heard is passed to the transfer loop as [`SwarmEvent`]s, in
+//! order, through a bounded channel; what a member claims is checked there
+//! (see [`crate::swarm::chunks::Holding::apply`]).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use lanspread_proto::PeerId;
+use lanspread_proto::peer::{GameManifest, Have, MAX_SWARM_MEMBERS, ManifestHash, SwarmMember, SwarmUpdate};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::net::client::{self, PeerConnection};
+use crate::net::party::PartyKey;
+use crate::net::traffic::Traffic;
+use crate::swarm::{Swarms, manifest_hash};
+
+/// Members a download connects to beyond its first sources.
+pub const MAX_SWARM_SOURCES: usize = 32;
+/// Events waiting for the transfer loop; a member that sends faster waits.
+const EVENT_BUFFER: usize = 64;
+
+/// What a download needs to take part in swarms: the node's registry, how
+/// to reach other nodes, and who this node is.
+#[derive(Debug, Clone)]
+pub struct SwarmLink {
+    pub swarms: Swarms,
+    pub endpoint: quinn::Endpoint,
+    pub party_key: Option<PartyKey>,
+    pub traffic: Traffic,
+    pub peer_id: PeerId,
+    /// Where this node serves (0: it does not, and is not named to others).
+    pub listen_port: u16,
+}
+
+/// What the swarm says, for the transfer loop.
+#[derive(Debug)]
+pub enum SwarmEvent {
+    /// What `peer` holds now.
+    Have { peer: PeerId, have: Have },
+    /// Other members a peer knows of.
+    Members { members: Vec<SwarmMember> },
+    /// A member found through the swarm, connected (not yet followed).
+    Connected(PeerConnection),
+    /// `peer`'s stream refused or broke what the protocol allows.
+    Misbehaved { peer: PeerId, why: String },
+    /// The connection to `peer`, a member still fetching, is lost, or its
+    /// download here is over: it is not asked for more.
+    Left { peer: PeerId },
+}
+
+/// Follows the swarm of one download.
+#[derive(Debug)]
+pub struct Follower {
+    link: SwarmLink,
+    id: String,
+    hash: ManifestHash,
+    events: mpsc::Sender<SwarmEvent>,
+    tasks: JoinSet<()>,
+    /// Addresses already connected to or tried, and the ids met.
+    tried: HashSet<SocketAddr>,
+    met: HashSet<PeerId>,
+}
+
+impl Follower {
+    pub fn new(link: SwarmLink, manifest: &GameManifest) -> (Follower, mpsc::Receiver<SwarmEvent>) {
+        let (events, received) = mpsc::channel(EVENT_BUFFER);
+        let follower = Follower {
+            hash: manifest_hash(manifest),
+            id: manifest.id.clone(),
+            events,
+            tasks: JoinSet::new(),
+            tried: HashSet::new(),
+            met: HashSet::from([link.peer_id]),
+            link,
+        };
+        (follower, received)
+    }
+
+    /// Joins `conn`'s swarm and passes on what it says until it ends.
+    pub fn follow(&mut self, conn: PeerConnection) {
+        self.met.insert(conn.peer_id);
+        self.tried.insert(conn.addr);
+        let (id, hash, events) = (self.id.clone(), self.hash, self.events.clone());
+        let (me, port) = (self.link.peer_id, self.link.listen_port);
+        self.tasks.spawn(async move {
+            let peer = conn.peer_id;
+            let (mut update, mut stream) = match conn.join(&id, hash, me, port).await {
+                Ok(joined) => joined,
+                Err(e) => {
+                    tracing::debug!("{id}: peer {} takes no part in the swarm: {e}", peer.short());
+                    return;
+                }
+            };
+            let mut whole = false;
+            loop {
+                whole |= update.have == Some(Have::All);
+                if forward(peer, update, &events).await.is_err() {
+                    return;
+                }
+                update = match stream.next().await {
+                    Ok(Some(update)) => update,
+                    Err(e) if !conn.is_closed() => {
+                        let why = format!("its swarm updates broke off: {e}");
+                        let _ = events.send(SwarmEvent::Misbehaved { peer, why }).await;
+                        return;
+                    }
+                    // A node holding the game whole keeps serving it even
+                    // if it has nobody to tell about it.
+                    Ok(None) | Err(_) if whole && !conn.is_closed() => return,
+                    Ok(None) | Err(_) => {
+                        let _ = events.send(SwarmEvent::Left { peer }).await;
+                        return;
+                    }
+                };
+            }
+        });
+    }
+
+    /// Connects to the members not met yet (at most [`MAX_SWARM_SOURCES`]
+    /// addresses in all); each that answers as the id it was named by is
+    /// passed on as [`SwarmEvent::Connected`] and followed by the loop.
+    pub fn meet(&mut self, members: Vec<SwarmMember>) {
+        for member in members {
+            if self.met.contains(&member.peer_id)
+                || self.tried.contains(&member.addr)
+                || self.tried.len() >= MAX_SWARM_SOURCES
+            {
+                continue;
+            }
+            self.tried.insert(member.addr);
+            let (link, events) = (self.link.clone(), self.events.clone());
+            self.tasks.spawn(async move {
+                let party_key = link.party_key.as_ref();
+                match client::connect(&link.endpoint, member.addr, Some(member.peer_id), party_key, &link.traffic).await
+                {
+                    Ok(conn) => {
+                        let _ = events.send(SwarmEvent::Connected(conn)).await;
+                    }
+                    Err(e) => tracing::debug!("swarm member {}: {e}", member.addr),
+                }
+            });
+        }
+    }
+
+    /// Whether `peer` was met (followed, or this node itself).
+    pub fn has_met(&self, peer: PeerId) -> bool {
+        self.met.contains(&peer)
+    }
+}
+
+/// Passes one update on: members first, so the loop can meet them.
+async fn forward(peer: PeerId, update: SwarmUpdate, events: &mpsc::Sender<SwarmEvent>) -> Result<(), ()> {
+    if let Some(have) = update.have {
+        events.send(SwarmEvent::Have { peer, have }).await.map_err(drop)?;
+    }
+    if let Some(mut members) = update.members {
+        members.truncate(MAX_SWARM_MEMBERS);
+        events.send(SwarmEvent::Members { members }).await.map_err(drop)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,402 @@
+//! The swarm: nodes fetching the same file list serve each other what they
+//! have verified, so a room of PCs fetching one game from one seeder is not
+//! limited by that seeder's uplink.
+//!
+//! Each node keeps a [`Swarms`] registry, shared by its server and its
+//! downloads:
+//! - a download *offers* its file list ([`Swarms::offer`]) and marks each
+//!   chunk as it is verified; the server then answers
+//!   [`GetChunk`](lanspread_proto::peer::PeerRequest::GetChunk) for those
+//!   chunks from the files being written;
+//! - a peer that *joins* ([`Swarms::join`]) a swarm of a game this node
+//!   holds whole, or is fetching, is told what this node has and, batched,
+//!   what it verifies next ([`Joined::next_update`]), and which other
+//!   members it knows; it becomes a member the others are told of.
+//!
+//! Whoever holds the whole game is the meeting point, so there is no
+//! tracker. What a member claims is only a hint: every chunk is still
+//! checked against the file list's hashes where it arrives.
+//!
+//! # Layout
+//! - [`chunks`]: chunk numbers across a file list and sets of them (plain
+//!   logic, the checks on what peers claim).
+//!
+//! The downloader's side (joining its sources and the members they name) is
+//! `download::follow`.
+
+pub mod chunks;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use lanspread_proto::peer::{
+    GameManifest, Have, MAX_HAVE_BATCH, MAX_SWARM_MEMBERS, ManifestHash, SwarmMember, SwarmUpdate,
+};
+use tokio::sync::watch;
+
+use chunks::{ChunkBits, ChunkIndex, ChunkRef};
+
+/// Members of one swarm at one IP address (several processes may share a
+/// PC; more than this is somebody filling the list).
+pub const MAX_MEMBERS_PER_ADDRESS: usize = 4;
+
+/// The hash that names a file list (see [`ManifestHash`]).
+pub fn manifest_hash(manifest: &GameManifest) -> ManifestHash {
+    let bytes = postcard::to_allocvec(manifest).unwrap_or_default();
+    *blake3::hash(&bytes).as_bytes()
+}
+
+/// The swarms this node takes part in.
+#[derive(Debug, Clone, Default)]
+pub struct Swarms {
+    inner: Arc<Mutex<HashMap<ManifestHash, Swarm>>>,
+}
+
+#[derive(Debug)]
+struct Swarm {
+    id: String,
+    version: String,
+    members: Vec<(u64, SwarmMember)>,
+    /// Bumped whenever `members` changes.
+    members_revision: u64,
+    next_member_key: u64,
+    /// This node's own download of the file list, while it runs.
+    own: Option<Own>,
+    /// Join streams open on this swarm.
+    joined: usize,
+    /// The chunks this node is sending to members right now, and to whom.
+    sending: HashMap<ChunkRef, Vec<u64>>,
+    changed: watch::Sender<()>,
+}
+
+#[derive(Debug)]
+struct Own {
+    manifest: Arc<GameManifest>,
+    /// Where each file is written; `None` for files not on disk until the
+    /// commit (`version.ini`), which are never offered.
+    files: Vec<Option<PathBuf>>,
+    index: ChunkIndex,
+    have: ChunkBits,
+    /// Chunk numbers in the order they were verified, so each stream sends
+    /// only what is new to it.
+    log: Vec<u32>,
+}
+
+impl Swarms {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ManifestHash, Swarm>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn entry<'a>(
+        swarms: &'a mut HashMap<ManifestHash, Swarm>,
+        hash: ManifestHash,
+        manifest: &GameManifest,
+    ) -> &'a mut Swarm {
+        swarms.entry(hash).or_insert_with(|| Swarm {
+            id: manifest.id.clone(),
+            version: manifest.version.clone(),
+            members: Vec::new(),
+            members_revision: 0,
+            next_member_key: 0,
+            own: None,
+            joined: 0,
+            sending: HashMap::new(),
+            changed: watch::channel(()).0,
+        })
+    }
+
+    /// Offers the chunks of a download as they are verified, starting with
+    /// `verified`, until the returned handle is dropped. `files` says where
+    /// each file of the list is written (`None`: not on disk before the
+    /// commit, never offered).
+    pub fn offer(
+        &self,
+        manifest: Arc<GameManifest>,
+        files: Vec<Option<PathBuf>>,
+        verified: impl IntoIterator<Item = ChunkRef>,
+    ) -> Option<Offered> {
+        let index = ChunkIndex::of(&manifest)?;
+        let hash = manifest_hash(&manifest);
+        let mut own = Own { have: ChunkBits::empty(index.total()), index, manifest, files, log: Vec::new() };
+        for chunk in verified {
+            own.add(chunk);
+        }
+        let mut swarms = self.lock();
+        let swarm = Swarms::entry(&mut swarms, hash, &own.manifest.clone());
+        swarm.own = Some(own);
+        swarm.changed.send_replace(());
+        Some(Offered { swarms: self.clone(), hash })
+    }
+
+    /// Where the bytes of a chunk this node has verified for a download in
+    /// progress of `id` at `version` are: the file, offset and length.
+    pub fn chunk_file(&self, id: &str, version: &str, file: u32, chunk: u32) -> Option<(PathBuf, u64, u32)> {
+        let swarms = self.lock();
+        let own = swarms.values().filter(|s| s.id == id && s.version == version).find_map(|s| s.own.as_ref())?;
+        let chunk = ChunkRef { file, chunk };
+        let number = own.index.number(chunk)?;
+        if !own.have.contains(number) {
+            return None;
+        }
+        let path = own.files.get(file as usize)?.clone()?;
+        let chunk_size = u64::from(own.manifest.chunk_size);
+        let offset = u64::from(chunk.chunk) * chunk_size;
+        let len = own.manifest.files[file as usize].size.saturating_sub(offset).min(chunk_size);
+        Some((path, offset, len as u32))
+    }
+
+    /// Joins `member` (if it serves) to the swarm of `hash`: `whole` is the
+    /// file list when this node holds the game whole; otherwise only a
+    /// download of its own in progress answers. `None`: not here.
+    pub fn join(
+        &self,
+        hash: ManifestHash,
+        whole: Option<&GameManifest>,
+        member: Option<SwarmMember>,
+    ) -> Option<Joined> {
+        let mut swarms = self.lock();
+        let whole = whole.filter(|m| manifest_hash(m) == hash);
+        let swarm = match whole {
+            Some(manifest) => Swarms::entry(&mut swarms, hash, manifest),
+            None => swarms.get_mut(&hash).filter(|s| s.own.is_some())?,
+        };
+        swarm.joined += 1;
+        let key = member.and_then(|member| swarm.add_member(member));
+        Some(Joined {
+            swarms: self.clone(),
+            hash,
+            key,
+            whole: whole.is_some(),
+            changed: swarm.changed.subscribe(),
+            sent_have: None,
+            sent_members: None,
+        })
+    }
+}
+
+/// Why a member is not sent a chunk: another member is getting it from
+/// this node right now and will serve it (see [`Swarms::start_sending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elsewhere;
+
+impl Swarms {
+    /// Counts a chunk of `id` at `version` as being sent to the member
+    /// `to` (a swarm key and member key from [`Joined::membership`]) until
+    /// the returned guard is dropped. A member asking for a chunk another
+    /// member is receiving from this node is sent there instead: this is
+    /// how a seeder facing many downloaders hands each of them different
+    /// chunks, and they trade the rest. Requests from nodes that are not
+    /// serving members are always sent.
+    pub fn start_sending(
+        &self,
+        id: &str,
+        version: &str,
+        chunk: ChunkRef,
+        to: &[(ManifestHash, u64)],
+    ) -> Result<Option<Sending>, Elsewhere> {
+        let mut swarms = self.lock();
+        let Some((hash, key)) = to.iter().copied().find(|(hash, key)| {
+            swarms
+                .get(hash)
+                .is_some_and(|s| s.id == id && s.version == version && s.members.iter().any(|m| m.0 == *key))
+        }) else {
+            return Ok(None);
+        };
+        let swarm = swarms.get_mut(&hash).expect("found above");
+        let receivers = swarm.sending.entry(chunk).or_default();
+        if receivers.iter().any(|k| *k != key) {
+            return Err(Elsewhere);
+        }
+        receivers.push(key);
+        Ok(Some(Sending { swarms: self.clone(), hash, chunk, key }))
+    }
+}
+
+/// A chunk on its way to a member (see [`Swarms::start_sending`]).
+#[derive(Debug)]
+pub struct Sending {
+    swarms: Swarms,
+    hash: ManifestHash,
+    chunk: ChunkRef,
+    key: u64,
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut swarms = self.swarms.lock();
+        let Some(swarm) = swarms.get_mut(&self.hash) else { return };
+        if let Some(receivers) = swarm.sending.get_mut(&self.chunk) {
+            if let Some(at) = receivers.iter().position(|k| *k == self.key) {
+                receivers.swap_remove(at);
+            }
+            if receivers.is_empty() {
+                swarm.sending.remove(&self.chunk);
+            }
+        }
+    }
+}
+
+impl Own {
+    fn add(&mut self, chunk: ChunkRef) {
+        if self.files.get(chunk.file as usize).is_some_and(Option::is_some)
+            && let Some(n) = self.index.number(chunk)
+            && self.have.insert(n)
+        {
+            self.log.push(n);
+        }
+    }
+}
+
+impl Swarm {
+    /// Adds a member unless the swarm is full or its address has its share;
+    /// one that joins again under the same address replaces its old entry.
+    fn add_member(&mut self, member: SwarmMember) -> Option<u64> {
+        self.members.retain(|(_, m)| m.addr != member.addr);
+        let ip: IpAddr = member.addr.ip();
+        let at_ip = self.members.iter().filter(|(_, m)| m.addr.ip() == ip).count();
+        if self.members.len() >= MAX_SWARM_MEMBERS || at_ip >= MAX_MEMBERS_PER_ADDRESS {
+            return None;
+        }
+        let key = self.next_member_key;
+        self.next_member_key += 1;
+        self.members.push((key, member));
+        self.members_revision += 1;
+        self.changed.send_replace(());
+        Some(key)
+    }
+
+    fn is_unused(&self) -> bool {
+        self.own.is_none() && self.joined == 0
+    }
+}
+
+/// A download's offer to its swarm; dropping it withdraws the offer.
+#[derive(Debug)]
+pub struct Offered {
+    swarms: Swarms,
+    hash: ManifestHash,
+}
+
+impl Offered {
+    /// `chunk` is verified and written: members may ask for it.
+    pub fn verified(&self, chunk: ChunkRef) {
+        let mut swarms = self.swarms.lock();
+        if let Some(swarm) = swarms.get_mut(&self.hash)
+            && let Some(own) = &mut swarm.own
+        {
+            own.add(chunk);
+            swarm.changed.send_replace(());
+        }
+    }
+}
+
+impl Drop for Offered {
+    fn drop(&mut self) {
+        let mut swarms = self.swarms.lock();
+        if let Some(swarm) = swarms.get_mut(&self.hash) {
+            swarm.own = None;
+            swarm.changed.send_replace(());
+            if swarm.is_unused() {
+                swarms.remove(&self.hash);
+            }
+        }
+    }
+}
+
+/// One peer's join stream: what it has been told so far.
+#[derive(Debug)]
+pub struct Joined {
+    swarms: Swarms,
+    hash: ManifestHash,
+    /// Its own entry in the member list, if it serves.
+    key: Option<u64>,
+    whole: bool,
+    changed: watch::Receiver<()>,
+    /// How many entries of the verified-chunk log it was sent (`Some(0)`
+    /// after a whole set), `None` before the first update.
+    sent_have: Option<usize>,
+    sent_members: Option<u64>,
+}
+
+/// What a join stream does next.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    Send(SwarmUpdate),
+    /// Nothing new.
+    Wait,
+    /// The download it followed here is over and this node does not hold
+    /// the game whole: the stream ends.
+    End,
+}
+
+impl Joined {
+    /// The swarm and the member this stream joined as, if it serves (see
+    /// [`Swarms::start_sending`]).
+    pub fn membership(&self) -> Option<(ManifestHash, u64)> {
+        self.key.map(|key| (self.hash, key))
+    }
+
+    /// Claims the whole game on this stream whatever this node holds: a
+    /// liar, for tests (see [`crate::faults`]).
+    pub fn claim_whole(&mut self) {
+        self.whole = true;
+    }
+
+    /// Waits until the swarm changed.
+    pub async fn changed(&mut self) {
+        let _ = self.changed.changed().await;
+    }
+
+    /// The update that brings the peer up to date.
+    pub fn next_update(&mut self) -> Next {
+        let swarms = self.swarms.lock();
+        let Some(swarm) = swarms.get(&self.hash) else { return Next::End };
+        self.changed.mark_unchanged();
+        let have = if self.whole {
+            (self.sent_have.is_none()).then_some(Have::All)
+        } else {
+            let Some(own) = &swarm.own else { return Next::End };
+            match self.sent_have {
+                Some(sent) if sent <= own.log.len() && own.log.len() - sent <= MAX_HAVE_BATCH => {
+                    (own.log.len() > sent).then(|| Have::More(own.log[sent..].to_vec()))
+                }
+                _ => Some(Have::Bits(own.have.to_wire())),
+            }
+            .inspect(|_| self.sent_have = Some(own.log.len()))
+        };
+        if self.whole {
+            self.sent_have = Some(0);
+        }
+        let members = (self.sent_members != Some(swarm.members_revision)).then(|| {
+            self.sent_members = Some(swarm.members_revision);
+            swarm.members.iter().filter(|(key, _)| Some(*key) != self.key).map(|(_, m)| m.clone()).collect()
+        });
+        if have.is_none() && members.is_none() {
+            return Next::Wait;
+        }
+        Next::Send(SwarmUpdate { have, members })
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        let mut swarms = self.swarms.lock();
+        let Some(swarm) = swarms.get_mut(&self.hash) else { return };
+        swarm.joined -= 1;
+        if let Some(key) = self.key {
+            swarm.members.retain(|(k, _)| *k != key);
+            swarm.members_revision += 1;
+            swarm.changed.send_replace(());
+        }
+        if swarm.is_unused() {
+            swarms.remove(&self.hash);
+        }
+    }
+}
+
+/// The address a joining peer serves on, as this node sees it.
+pub fn member_addr(remote: SocketAddr, listen_port: u16) -> Option<SocketAddr> {
+    (listen_port != 0).then(|| SocketAddr::new(remote.ip(), listen_port))
+}

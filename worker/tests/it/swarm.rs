@@ -1,0 +1,109 @@
+//! The swarm on loopback: `fetch` commands serve what they have verified to
+//! each other while a seeder hands out the game, found through the
+//! seeder's member list alone (each fetch is given only the seeder).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{WORKER, Worker, assert_same_tree, make_random_game, serve_with};
+
+const ID: &str = "openarena";
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// `lanspread-worker fetch --json` of [`ID`] from `seeder` alone, serving
+/// on a free loopback port.
+fn fetch(name: &str, tmp: &Path, seeder: SocketAddr, args: &[&str]) -> Worker {
+    let mut command = Command::new(WORKER);
+    command.args(["fetch", ID, "--json", "--no-mdns", "--no-install", "--wait", "10"]);
+    command.args(["--listen", "127.0.0.1:0", "--name", name, "--peer", &seeder.to_string()]).args(args);
+    command.arg("--games").arg(tmp.join(name)).arg("--state").arg(tmp.join(format!("{name}-state")));
+    Worker::spawn(name, command)
+}
+
+/// A seeder of a 40 MB game (ten 4 MiB chunks) with `args`.
+fn seeder(tmp: &Path, args: &[&str]) -> Worker {
+    make_random_game(&tmp.join("seed"), ID, "1.0", 40_000_000, 3);
+    let seeder = serve_with("seeder", &tmp.join("seed"), &tmp.join("seed-state"), &[], args);
+    seeder.wait_scanned(LIMIT);
+    seeder
+}
+
+/// Verified bytes `fetcher` reports from `peer` in a progress line.
+fn bytes_from(progress: &serde_json::Value, peer: &str) -> u64 {
+    progress["per_peer"][peer].as_u64().unwrap_or(0)
+}
+
+/// Waits until `fetcher` has verified at least `bytes` of the game.
+fn wait_downloaded(fetcher: &Worker, bytes: u64) {
+    fetcher.wait_event(LIMIT, "progress", |p| p["phase"] == "downloading" && p["bytes_done"].as_u64() >= Some(bytes));
+}
+
+#[test]
+fn a_later_fetcher_gets_chunks_from_one_still_downloading_and_every_tree_is_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The seeder's uplink is the bottleneck, as at a LAN party.
+    let seeder = seeder(tmp.path(), &["--max-upload", "4MB"]);
+    let mut b = fetch("b", tmp.path(), seeder.listen_addr(), &[]);
+    let b_id = b.peer_id();
+    wait_downloaded(&b, 8_000_000);
+    let mut c = fetch("c", tmp.path(), seeder.listen_addr(), &[]);
+    let from_b = c.wait_event(LIMIT, "progress", |p| bytes_from(p, &b_id) > 0);
+    assert_eq!(from_b["peers_downloading"], 1, "b counts as a source still downloading: {from_b}");
+    assert!(b.events("finished").is_empty(), "c had chunks from b before b finished");
+    assert_eq!(b.wait_exit(LIMIT), Some(0), "{}", b.log());
+    assert_eq!(c.wait_exit(LIMIT), Some(0), "{}", c.log());
+    let finished = &c.events("finished")[0];
+    assert!(finished["per_peer"][&b_id].as_u64().unwrap() > 0, "{finished}");
+    let dropped = finished["dropped"].as_object().unwrap();
+    assert!(dropped.iter().all(|(peer, why)| *peer == b_id && why == "left"), "only b, done, left: {finished}");
+    assert_same_tree(&tmp.path().join("seed").join(ID), &tmp.path().join("b").join(ID));
+    assert_same_tree(&tmp.path().join("seed").join(ID), &tmp.path().join("c").join(ID));
+}
+
+#[test]
+fn a_fetcher_killed_while_serving_leaves_the_others_to_finish_from_the_seeder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seeder = seeder(tmp.path(), &["--max-upload", "4MB"]);
+    let mut b = fetch("b", tmp.path(), seeder.listen_addr(), &[]);
+    let b_id = b.peer_id();
+    wait_downloaded(&b, 8_000_000);
+    let mut c = fetch("c", tmp.path(), seeder.listen_addr(), &[]);
+    c.wait_event(LIMIT, "progress", |p| bytes_from(p, &b_id) > 0);
+    b.kill();
+    assert_eq!(c.wait_exit(LIMIT), Some(0), "{}", c.log());
+    let finished = &c.events("finished")[0];
+    let from_b = finished["per_peer"][&b_id].as_u64().unwrap();
+    assert!(from_b > 0 && from_b < 40_000_000, "b served part of the game before it died: {finished}");
+    assert_same_tree(&tmp.path().join("seed").join(ID), &tmp.path().join("c").join(ID));
+    assert!(!tmp.path().join("b").join(ID).join("version.ini").exists(), "b's download is not whole");
+}
+
+/// Runs a liar `b` (fetching with `liar_args`) beside an honest seeder and
+/// checks that `c` drops it and still gets the whole game.
+fn a_liar_is_dropped(seeder_args: &[&str], liar_args: &[&str], b_has: u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let seeder = seeder(tmp.path(), seeder_args);
+    let mut b = fetch("b", tmp.path(), seeder.listen_addr(), liar_args);
+    let b_id = b.peer_id();
+    wait_downloaded(&b, b_has);
+    let mut c = fetch("c", tmp.path(), seeder.listen_addr(), &[]);
+    assert_eq!(c.wait_exit(LIMIT), Some(0), "{}", c.log());
+    let finished = &c.events("finished")[0];
+    assert!(finished["dropped"][&b_id].is_string(), "the liar is dropped: {finished}");
+    assert_same_tree(&tmp.path().join("seed").join(ID), &tmp.path().join("c").join(ID));
+    b.kill();
+}
+
+#[test]
+fn a_member_that_claims_chunks_it_does_not_have_is_dropped() {
+    // b holds nothing for a while, and says it holds everything.
+    a_liar_is_dropped(&["--test-chunk-delay-ms", "2000"], &["--test-claim-all-chunks"], 0);
+}
+
+#[test]
+fn a_member_that_sends_wrong_bytes_is_dropped() {
+    // b holds half the game when c starts, and spoils every chunk it sends.
+    a_liar_is_dropped(&["--max-upload", "4MB"], &["--test-corrupt-every", "1"], 20_000_000);
+}
