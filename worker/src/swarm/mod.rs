@@ -156,8 +156,8 @@ impl Swarms {
         whole: Option<&GameManifest>,
         member: Option<SwarmMember>,
     ) -> Option<Joined> {
-        let mut swarms = self.lock();
         let whole = whole.filter(|m| manifest_hash(m) == hash);
+        let mut swarms = self.lock();
         let swarm = match whole {
             Some(manifest) => Swarms::entry(&mut swarms, hash, manifest),
             None => swarms.get_mut(&hash).filter(|s| s.own.is_some())?,
@@ -399,4 +399,105 @@ impl Drop for Joined {
 /// The address a joining peer serves on, as this node sees it.
 pub fn member_addr(remote: SocketAddr, listen_port: u16) -> Option<SocketAddr> {
     (listen_port != 0).then(|| SocketAddr::new(remote.ip(), listen_port))
+}
+
+#[cfg(test)]
+mod tests {
+    use lanspread_proto::PeerId;
+    use lanspread_proto::peer::FileEntry;
+
+    use super::*;
+
+    fn manifest() -> Arc<GameManifest> {
+        let files = vec![
+            FileEntry { path: "data.bin".into(), size: 40, chunks: vec![[1; 32]; 10] },
+            FileEntry { path: "version.ini".into(), size: 2, chunks: vec![[2; 32]] },
+        ];
+        Arc::new(GameManifest { id: "g".into(), version: "1".into(), chunk_size: 4, files })
+    }
+
+    fn member(n: u8, port: u16) -> SwarmMember {
+        SwarmMember { peer_id: PeerId([n; 32]), addr: SocketAddr::from(([10, 0, 0, n], port)) }
+    }
+
+    fn offer(swarms: &Swarms, verified: &[u32]) -> Offered {
+        let files = vec![Some(PathBuf::from("root/data.bin")), None];
+        let verified = verified.iter().map(|&chunk| ChunkRef { file: 0, chunk });
+        swarms.offer(manifest(), files, verified).unwrap()
+    }
+
+    fn update(joined: &mut Joined) -> SwarmUpdate {
+        match joined.next_update() {
+            Next::Send(update) => update,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_member_hears_what_is_held_then_only_what_is_new_and_the_stream_ends_with_the_download() {
+        let swarms = Swarms::default();
+        let hash = manifest_hash(&manifest());
+        assert!(swarms.join(hash, None, None).is_none(), "nothing to join before a download");
+        let offered = offer(&swarms, &[0, 2]);
+        let mut joined = swarms.join(hash, None, Some(member(1, 7000))).unwrap();
+        let first = update(&mut joined);
+        assert_eq!(first.have, Some(Have::Bits(vec![0b101, 0])));
+        assert_eq!(first.members, Some(Vec::new()), "it is not told of itself");
+        assert_eq!(joined.next_update(), Next::Wait);
+        offered.verified(ChunkRef { file: 0, chunk: 5 });
+        offered.verified(ChunkRef { file: 1, chunk: 0 });
+        offered.verified(ChunkRef { file: 0, chunk: 5 });
+        assert_eq!(update(&mut joined), SwarmUpdate { have: Some(Have::More(vec![5])), members: None });
+        assert_eq!(swarms.chunk_file("g", "1", 0, 5), Some((PathBuf::from("root/data.bin"), 20, 4)));
+        assert_eq!(swarms.chunk_file("g", "1", 0, 6), None, "not verified");
+        assert_eq!(swarms.chunk_file("g", "1", 1, 0), None, "version.ini is written only at the commit");
+        assert_eq!(swarms.chunk_file("g", "2", 0, 5), None, "another version");
+        drop(offered);
+        assert_eq!(joined.next_update(), Next::End);
+        assert_eq!(swarms.chunk_file("g", "1", 0, 5), None);
+        drop(joined);
+        assert!(swarms.lock().is_empty(), "nothing is kept for a swarm nobody is in");
+    }
+
+    #[test]
+    fn a_whole_game_answers_all_and_members_are_bounded_per_address_and_in_all() {
+        let swarms = Swarms::default();
+        let whole = manifest();
+        let hash = manifest_hash(&whole);
+        let mut other = whole.as_ref().clone();
+        other.version = "2".into();
+        assert!(swarms.join(hash, Some(&other), None).is_none(), "a hash of another file list");
+        let mut first = swarms.join(hash, Some(&whole), None).unwrap();
+        assert_eq!(update(&mut first).have, Some(Have::All));
+        let mut joins = Vec::new();
+        for port in 0..10 {
+            joins.push(swarms.join(hash, Some(&whole), Some(member(1, 7000 + port))).unwrap());
+        }
+        let listed = update(&mut first).members.unwrap();
+        assert_eq!(listed.len(), MAX_MEMBERS_PER_ADDRESS, "one address fills only its share");
+        for n in 2..=200 {
+            joins.push(swarms.join(hash, Some(&whole), Some(member(n, 7000))).unwrap());
+        }
+        assert_eq!(update(&mut first).members.unwrap().len(), MAX_SWARM_MEMBERS);
+        joins.clear();
+        assert_eq!(update(&mut first).members, Some(Vec::new()), "members leave with their streams");
+    }
+
+    #[test]
+    fn a_chunk_on_its_way_to_one_member_sends_the_next_asker_elsewhere() {
+        let swarms = Swarms::default();
+        let whole = manifest();
+        let hash = manifest_hash(&whole);
+        let b = swarms.join(hash, Some(&whole), Some(member(2, 7000))).unwrap();
+        let c = swarms.join(hash, Some(&whole), Some(member(3, 7000))).unwrap();
+        let (b, c) = ([b.membership().unwrap()], [c.membership().unwrap()]);
+        let chunk = ChunkRef { file: 0, chunk: 4 };
+        let to_b = swarms.start_sending("g", "1", chunk, &b).unwrap();
+        assert!(to_b.is_some());
+        assert_eq!(swarms.start_sending("g", "1", chunk, &c).unwrap_err(), Elsewhere);
+        assert!(swarms.start_sending("g", "1", chunk, &[]).unwrap().is_none(), "a non-member is always served");
+        assert!(swarms.start_sending("g", "1", ChunkRef { file: 0, chunk: 5 }, &c).unwrap().is_some());
+        drop(to_b);
+        assert!(swarms.start_sending("g", "1", chunk, &c).unwrap().is_some(), "once sent, anyone may ask");
+    }
 }

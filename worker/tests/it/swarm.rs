@@ -107,3 +107,48 @@ fn a_member_that_sends_wrong_bytes_is_dropped() {
     // b holds half the game when c starts, and spoils every chunk it sends.
     a_liar_is_dropped(&["--max-upload", "4MB"], &["--test-corrupt-every", "1"], 20_000_000);
 }
+
+/// Joins from a liar: file lists that are not here, hostile ids, and one
+/// connection claiming dozens of members on as many ports. The seeder
+/// refuses what is not here, names at most a few members per address to
+/// the others, and keeps serving an honest fetcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_joins_are_refused_or_bounded_and_the_seeder_keeps_serving() {
+    use lanspread_proto::PeerId;
+    use lanspread_proto::peer::{ErrorCode, Have};
+    use lanspread_worker::net::client::{self, ClientError};
+    use lanspread_worker::net::traffic::Traffic;
+    use lanspread_worker::swarm::{MAX_MEMBERS_PER_ADDRESS, manifest_hash};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let seeder = seeder(tmp.path(), &[]);
+    let addr = seeder.listen_addr();
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conn = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
+    let manifest = conn.get_game(ID).await.unwrap();
+    let hash = manifest_hash(&manifest);
+
+    for (id, hash) in [(ID, [7; 32]), ("../outside", hash), (&*"x".repeat(3000), hash)] {
+        let refused = conn.join(id, hash, PeerId([1; 32]), 9000).await.unwrap_err();
+        assert!(
+            matches!(&refused, ClientError::Refused { error, .. } if error.code == ErrorCode::NotFound)
+                || matches!(refused, ClientError::Frame { .. }),
+            "{refused}"
+        );
+    }
+    // 60 joins on one connection, their streams kept open, each claiming a port.
+    let mut streams = Vec::new();
+    for port in 0..60u16 {
+        let (update, stream) = conn.join(ID, hash, PeerId([2; 32]), 10_000 + port).await.unwrap();
+        assert_eq!(update.have, Some(Have::All));
+        streams.push(stream);
+    }
+    let other = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
+    let (update, _stream) = other.join(ID, hash, PeerId([3; 32]), 0).await.unwrap();
+    let members = update.members.unwrap();
+    assert!(members.len() <= MAX_MEMBERS_PER_ADDRESS, "{} members named from one address", members.len());
+
+    let mut honest = fetch("honest", tmp.path(), addr, &[]);
+    assert_eq!(honest.wait_exit(LIMIT), Some(0), "{}", honest.log());
+    assert_same_tree(&tmp.path().join("seed").join(ID), &tmp.path().join("honest").join(ID));
+}
