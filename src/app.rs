@@ -78,6 +78,8 @@ impl App {
         supervisor.send(IpcCommand::SetAutoInstall { enabled: saved.auto_install });
         supervisor.send(saved.trust_command());
         let (requests, request_rx) = mpsc::unbounded_channel();
+        // Through the app loop, so the status bar knows the limits too.
+        let _ = requests.send(UiRequest::Command(saved.limits_command()));
         let remembered = Remembered::load(&memory_file(&settings_file));
         if let Some(place) = remembered.window {
             window.window().set_size(slint::PhysicalSize::new(place.width, place.height));
@@ -187,7 +189,12 @@ async fn app_loop(
                 let _ = updates.send(Update::Progress(Box::new(view.clone())));
             }
             request = requests.recv() => match request {
-                Some(UiRequest::Command(command)) => supervisor.send(command),
+                Some(UiRequest::Command(command)) => {
+                    if view.note_command(&command) {
+                        let _ = updates.send(Update::View(Box::new(view.clone())));
+                    }
+                    supervisor.send(command);
+                }
                 Some(UiRequest::Retry) => supervisor.retry(),
                 None => break,
             },

@@ -12,8 +12,8 @@ use lanspread_app_ui::settings::Settings;
 use lanspread_app_ui::supervisor::{SupervisorEvent, WorkerState};
 use lanspread_app_ui::view::ViewState;
 use lanspread_proto::ipc::{
-    ActiveOperation, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, PeerSpeed,
-    PeerSummary, Phase, Progress,
+    ActiveOperation, GameSpeed, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind,
+    PeerSpeed, PeerSummary, Phase, Progress,
 };
 use lanspread_proto::{CatalogEntry, PeerId};
 use slint::ComponentHandle;
@@ -77,7 +77,8 @@ fn library_view() -> ViewState {
     ]));
     apply(IpcEvent::PeerCount(2));
     // Nothing downloads here: the PC only serves.
-    apply(IpcEvent::Traffic { download_bps: 0, upload_bps: 2_500_000 });
+    let uploads = vec![GameSpeed { id: "openarena".into(), bytes_per_sec: 2_500_000 }];
+    apply(IpcEvent::Traffic { download_bps: 0, upload_bps: 2_500_000, uploads });
     view.apply(SupervisorEvent::State(WorkerState::Running { pid: 42 }));
     view
 }
@@ -143,7 +144,7 @@ fn the_library_shows_every_state_with_its_button_and_the_status_bar() {
         "1.1 GB",
         "Connected to 2 PCs ▾",
         "↓ 0 B/s",
-        "↑ 2.5 MB/s",
+        "↑ 2.5 MB/s: OpenArena",
         "Ready",
     ] {
         assert_eq!(count(&window, text), 1, "{text:?} is shown once");
@@ -316,6 +317,7 @@ fn settings_are_checked_and_saved() {
     assert!(settings.get_error().contains("not a peer id"), "{}", settings.get_error());
     settings.set_new_trusted(peer.to_string().into());
     click(&window, "Trust");
+    settings.set_max_upload("2MB".into());
     click(&window, "Save");
     assert_eq!(settings.get_error(), "");
     assert!(settings.get_note().contains("next start"), "{}", settings.get_note());
@@ -325,6 +327,8 @@ fn settings_are_checked_and_saved() {
     assert!(!saved.auto_install);
     assert!(!games.exists(), "the UI writes nothing there; the worker creates it");
     assert!(sent.borrow().contains(&UiRequest::Command(IpcCommand::SetAutoInstall { enabled: false })));
+    let limits = IpcCommand::SetLimits { download: 0, upload: 2_000_000, upload_per_peer: 0 };
+    assert!(sent.borrow().contains(&UiRequest::Command(limits)), "limits apply at once");
     let trust = IpcCommand::SetTrust {
         party_key: Some("our party words".into()),
         trusted: vec![peer],

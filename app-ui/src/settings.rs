@@ -13,6 +13,7 @@ use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{IpcCommand, MAX_TRUSTED_PEERS};
 use lanspread_proto::names::is_valid_peer_address;
 use lanspread_proto::peer::{PartyKeyError, party_key_text};
+use lanspread_proto::units::{MAX_RATE, RateError, format_size, parse_rate};
 use serde::{Deserialize, Serialize};
 
 /// A settings file larger than this is not ours.
@@ -34,6 +35,11 @@ pub struct Settings {
     /// Install downloads no trusted peer vouches for even when another
     /// version competes.
     pub auto_install_untrusted: bool,
+    /// Bandwidth limits in bytes per second (0: none): all downloads, all
+    /// uploads, and the upload to each PC.
+    pub max_download: u64,
+    pub max_upload: u64,
+    pub max_upload_per_peer: u64,
 }
 
 impl Default for Settings {
@@ -46,6 +52,9 @@ impl Default for Settings {
             party_key: None,
             trusted: Vec::new(),
             auto_install_untrusted: false,
+            max_download: 0,
+            max_upload: 0,
+            max_upload_per_peer: 0,
         }
     }
 }
@@ -93,6 +102,8 @@ pub enum InputError {
     NotAPeerAddress(String),
     #[error("{0}: no such file")]
     NoSuchFile(String),
+    #[error("{what}: {error}")]
+    Rate { what: &'static str, error: RateError },
 }
 
 impl Settings {
@@ -141,6 +152,16 @@ impl Settings {
     }
 
     /// The command that gives the worker these trust settings.
+    /// The bandwidth limits for the worker (a hand-edited file's values
+    /// above [`MAX_RATE`] are taken as that).
+    pub fn limits_command(&self) -> IpcCommand {
+        IpcCommand::SetLimits {
+            download: self.max_download.min(MAX_RATE),
+            upload: self.max_upload.min(MAX_RATE),
+            upload_per_peer: self.max_upload_per_peer.min(MAX_RATE),
+        }
+    }
+
     pub fn trust_command(&self) -> IpcCommand {
         IpcCommand::SetTrust {
             party_key: self.party_key.clone().filter(|k| !k.trim().is_empty()),
@@ -208,6 +229,23 @@ pub fn validate_peer(text: &str) -> Result<String, InputError> {
 }
 
 /// Checks an extra catalog file: empty for none, else an existing file.
+/// A bandwidth limit as typed (`4MB`, `500KB`; empty or `0`: none), for the
+/// field called `what`.
+pub fn validate_rate(what: &'static str, text: &str) -> Result<u64, InputError> {
+    if text.trim().is_empty() {
+        return Ok(0);
+    }
+    parse_rate(text).map_err(|error| InputError::Rate { what, error })
+}
+
+/// A limit as the Settings field shows it: empty for none.
+pub fn rate_text(bytes_per_sec: u64) -> String {
+    match bytes_per_sec {
+        0 => String::new(),
+        n => format!("{}/s", format_size(n)).replace(' ', ""),
+    }
+}
+
 pub fn validate_catalog(text: &str) -> Result<Option<PathBuf>, InputError> {
     let text = text.trim();
     if text.is_empty() {
@@ -237,6 +275,9 @@ mod tests {
             party_key: Some("our party".into()),
             trusted: vec![PeerId([3; 32]).to_string(), "not an id".into()],
             auto_install_untrusted: true,
+            max_download: 4_000_000,
+            max_upload: 0,
+            max_upload_per_peer: 500_000,
         };
         settings.save(&path).unwrap();
         #[cfg(unix)]

@@ -148,6 +148,7 @@ fn setting_key(command: &IpcCommand) -> Option<&'static str> {
         IpcCommand::SetAutoInstall { .. } => Some("auto-install"),
         IpcCommand::SetTrust { .. } => Some("trust"),
         IpcCommand::SetGameDir { .. } => Some("game-dir"),
+        IpcCommand::SetLimits { .. } => Some("limits"),
         _ => None,
     }
 }

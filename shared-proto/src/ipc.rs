@@ -277,6 +277,16 @@ pub enum Phase {
     Installing,
 }
 
+/// One game's speed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameSpeed {
+    pub id: GameId,
+    pub bytes_per_sec: u64,
+}
+
+/// Most games a [`IpcEvent::Traffic`] names the upload of.
+pub const MAX_GAME_UPLOADS: usize = 32;
+
 /// One peer's share of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerSpeed {
@@ -367,10 +377,13 @@ pub enum IpcEvent {
         failure: FailureKind,
         reason: String,
     },
-    /// Chunk bytes per second from and to peers, over the last second.
+    /// Chunk bytes per second from and to peers, over the last second, and
+    /// the upload of each game being uploaded (fastest first, at most
+    /// [`MAX_GAME_UPLOADS`]).
     Traffic {
         download_bps: u64,
         upload_bps: u64,
+        uploads: Vec<GameSpeed>,
     },
     /// Every game's cover file the worker knows (the whole set each time).
     Covers(Vec<GameCover>),

@@ -3,8 +3,8 @@
 use lanspread_proto::frame::{self, FrameDecoder, FrameError, Message};
 use lanspread_proto::game::{CatalogEntry, LaunchCommand, LaunchOs, PeerId};
 use lanspread_proto::ipc::{
-    FailureKind, HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, PartialDownload,
-    PeerSpeed, Phase, Progress, WorkerHello,
+    FailureKind, GameSpeed, HelloReply, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind,
+    PartialDownload, PeerSpeed, Phase, Progress, WorkerHello,
 };
 use lanspread_proto::peer::{
     ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Hello, PartyProof, PeerError, PeerRequest, PeerResponse,
@@ -254,13 +254,14 @@ fn arb_event() -> impl Strategy<Value = IpcEvent> {
                 peers: vec![PeerSpeed {
                     peer_id: PeerId([3; 32]),
                     bytes_per_sec: speed,
-                    bytes: 0,
-                    still_downloading: false
+                    bytes: speed / 2,
+                    still_downloading: speed % 2 == 0
                 }],
             })
         ),
-        (any::<u64>(), any::<u64>())
-            .prop_map(|(download_bps, upload_bps)| IpcEvent::Traffic { download_bps, upload_bps }),
+        (any::<u64>(), any::<u64>(), "[a-z]{1,8}", any::<u64>()).prop_map(|(download_bps, upload_bps, id, bps)| {
+            IpcEvent::Traffic { download_bps, upload_bps, uploads: vec![GameSpeed { id, bytes_per_sec: bps }] }
+        }),
         ("[a-z]{1,8}", arb_failure_kind(), ".{0,30}").prop_map(|(id, failure, reason)| IpcEvent::OperationFailed {
             id,
             kind: OperationKind::Install,

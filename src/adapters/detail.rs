@@ -56,6 +56,8 @@ pub(super) fn show(window: &MainWindow, ui: &Ui, detail: Option<Detail>) {
         eta: d.eta.into(),
         bytes: d.bytes.into(),
         phase: d.phase.into(),
+        sources: d.sources.into(),
+        upload: d.upload.into(),
     };
     // Set only when changed: setting a struct redraws all that shows it.
     if adapter.get_game() != game {

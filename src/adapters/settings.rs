@@ -56,6 +56,9 @@ fn fields(window: &MainWindow) -> Fields {
         auto_install: settings.get_auto_install(),
         party_key: settings.get_party_key().into(),
         auto_install_untrusted: settings.get_auto_install_untrusted(),
+        max_download: settings.get_max_download().into(),
+        max_upload: settings.get_max_upload().into(),
+        max_upload_per_peer: settings.get_max_upload_per_peer().into(),
     }
 }
 
@@ -75,6 +78,9 @@ fn open(ui: &Rc<Ui>) {
             settings.set_auto_install(fields.auto_install);
             settings.set_party_key(fields.party_key.into());
             settings.set_auto_install_untrusted(fields.auto_install_untrusted);
+            settings.set_max_download(fields.max_download.into());
+            settings.set_max_upload(fields.max_upload.into());
+            settings.set_max_upload_per_peer(fields.max_upload_per_peer.into());
             settings.set_new_peer("".into());
             settings.set_show_party_key(false);
             settings.set_new_trusted("".into());

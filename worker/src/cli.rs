@@ -367,6 +367,9 @@ fn wait_time(secs: f64) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// How often `serve` says what it uploaded to whom.
+const UPLOAD_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
 async fn serve(options: NodeOptions, json: bool) -> anyhow::Result<i32> {
     let name = options.display_name.clone();
     let node = Arc::new(Node::start(options).await?);
@@ -389,9 +392,23 @@ async fn serve(options: NodeOptions, json: bool) -> anyhow::Result<i32> {
             }
         }
     });
+    let uploads = tokio::spawn({
+        let traffic = node.traffic().clone();
+        async move {
+            let mut minutes =
+                tokio::time::interval_at(tokio::time::Instant::now() + UPLOAD_LOG_INTERVAL, UPLOAD_LOG_INTERVAL);
+            loop {
+                minutes.tick().await;
+                if let Some(line) = report::uploads_line(&traffic.take_sent_by_peer()) {
+                    tracing::info!("{line}");
+                }
+            }
+        }
+    });
     report::stop_requested().await;
     tracing::info!("shutting down");
     logger.abort();
+    uploads.abort();
     let _ = logger.await;
     match Arc::try_unwrap(node) {
         Ok(node) => node.shutdown().await,

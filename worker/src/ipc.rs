@@ -2,6 +2,7 @@
 //! present the launch token, then bridge node events and UI commands until
 //! the UI is gone.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use interprocess::local_socket::GenericNamespaced;
@@ -9,8 +10,9 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
 use lanspread_proto::io::{forward_frames, read_frame, write_frame};
 use lanspread_proto::ipc::{
-    ActiveOperation, FailureKind, GameCover, GameFile, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, HelloReply,
-    IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, OperationKind, WorkerHello,
+    ActiveOperation, FailureKind, GameCover, GameFile, GameSpeed, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS,
+    HelloReply, IPC_PROTOCOL_VERSION, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, MAX_GAME_UPLOADS,
+    OperationKind, WorkerHello,
 };
 use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
 use lanspread_proto::{FrameError, PeerId, exit, frame};
@@ -489,22 +491,38 @@ fn library_snapshot(state: &LibraryState) -> LibrarySnapshot {
 /// they change (so an idle worker sends nothing).
 #[derive(Debug, Default)]
 struct TrafficMeter {
-    last: Option<(Instant, u64, u64)>,
-    last_sent: (u64, u64),
+    last: Option<(Instant, u64, u64, BTreeMap<String, u64>)>,
+    last_event: Option<IpcEvent>,
 }
 
 impl TrafficMeter {
     fn tick(&mut self, now: Instant, traffic: &Traffic) -> Option<IpcEvent> {
         let (received, sent) = traffic.totals();
-        let previous = self.last.replace((now, received, sent));
-        let (then, received_before, sent_before) = previous?;
+        let by_game = traffic.sent_by_game();
+        let previous = self.last.replace((now, received, sent, by_game.clone()));
+        let (then, received_before, sent_before, by_game_before) = previous?;
         let secs = now.duration_since(then).as_secs_f64().max(1e-3);
-        let rates = (((received - received_before) as f64 / secs) as u64, ((sent - sent_before) as f64 / secs) as u64);
-        if rates == self.last_sent {
+        let rate = |bytes: u64| (bytes as f64 / secs) as u64;
+        let mut uploads: Vec<GameSpeed> = by_game
+            .into_iter()
+            .map(|(id, bytes)| {
+                let before = by_game_before.get(&id).copied().unwrap_or(0);
+                GameSpeed { id, bytes_per_sec: rate(bytes.saturating_sub(before)) }
+            })
+            .filter(|g| g.bytes_per_sec > 0)
+            .collect();
+        uploads.sort_by_key(|g| std::cmp::Reverse(g.bytes_per_sec));
+        uploads.truncate(MAX_GAME_UPLOADS);
+        let event = IpcEvent::Traffic {
+            download_bps: rate(received - received_before),
+            upload_bps: rate(sent - sent_before),
+            uploads,
+        };
+        if self.last_event.as_ref() == Some(&event) {
             return None;
         }
-        self.last_sent = rates;
-        Some(IpcEvent::Traffic { download_bps: rates.0, upload_bps: rates.1 })
+        self.last_event = Some(event.clone());
+        Some(event)
     }
 }
 

@@ -280,3 +280,27 @@ fn phase_name(phase: Phase) -> &'static str {
         Phase::Installing => "installing",
     }
 }
+
+/// Uploads named in one line of [`uploads_line`]; the rest are counted.
+const MAX_UPLOADS_NAMED: usize = 6;
+
+/// `serve`'s line of what it uploaded to whom in the last minute, largest
+/// first; `None` when it uploaded nothing.
+pub fn uploads_line(sent: &BTreeMap<(String, std::net::IpAddr), u64>) -> Option<String> {
+    let mut sent: Vec<_> = sent.iter().filter(|(_, bytes)| **bytes > 0).collect();
+    if sent.is_empty() {
+        return None;
+    }
+    sent.sort_by(|a, b| b.1.cmp(a.1));
+    let total: u64 = sent.iter().map(|(_, b)| **b).sum();
+    let named: Vec<String> = sent
+        .iter()
+        .take(MAX_UPLOADS_NAMED)
+        .map(|((game, to), b)| format!("{} of {game} to {to}", format_size(**b)))
+        .collect();
+    let more = match sent.len().saturating_sub(MAX_UPLOADS_NAMED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!("uploaded {} in the last minute: {}{more}", format_size(total), named.join(", ")))
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use lanspread_proto::PeerId;
-use lanspread_proto::ipc::IpcCommand;
+use lanspread_proto::ipc::{IpcCommand, PeerSpeed, Progress};
 
 use super::fraction;
 use super::library::Cover;
@@ -105,6 +105,10 @@ pub struct Detail {
     pub peer_lines: Vec<PeerLine>,
     /// Each peer's share of a transfer: (name, speed).
     pub peer_speeds: Vec<(String, String)>,
+    /// "From 3 peers, 2 of them still downloading" ("" unless some are).
+    pub sources: String,
+    /// This PC's upload of the game to others ("" when none).
+    pub upload: String,
     pub message: String,
 }
 
@@ -235,10 +239,33 @@ fn detail(
         bytes: format_bytes_of(done, total),
         phase: if row.paused { "Paused".to_owned() } else { row.status.label(row.peers) },
         peer_lines,
-        peer_speeds: progress
-            .map(|p| p.peers.iter().map(|s| (view.peer_name(&s.peer_id), format_speed(s.bytes_per_sec))).collect())
-            .unwrap_or_default(),
+        peer_speeds: progress.map(|p| p.peers.iter().map(|s| peer_speed(view, s)).collect()).unwrap_or_default(),
+        sources: progress.map(sources_note).unwrap_or_default(),
+        upload: match view.upload_of(&row.id) {
+            0 => String::new(),
+            bps => format!("{} to other PCs", format_speed(bps)),
+        },
         message: message.to_owned(),
+    }
+}
+
+/// A peer's line under a transfer: its name (and whether it is fetching
+/// the game too) and its speed.
+fn peer_speed(view: &ViewState, speed: &PeerSpeed) -> (String, String) {
+    let name = view.peer_name(&speed.peer_id);
+    let name = if speed.still_downloading { format!("{name} (still downloading)") } else { name };
+    (name, format_speed(speed.bytes_per_sec))
+}
+
+/// "From 3 peers, 2 of them still downloading" while some sources are
+/// fetching the game too; else nothing.
+fn sources_note(progress: &Progress) -> String {
+    let downloading = progress.peers.iter().filter(|p| p.still_downloading).count();
+    match (progress.peers.len(), downloading) {
+        (_, 0) => String::new(),
+        (1, _) => "From 1 peer, still downloading it too".into(),
+        (n, 1) => format!("From {n} peers, 1 of them still downloading"),
+        (n, d) => format!("From {n} peers, {d} of them still downloading"),
     }
 }
 
@@ -395,6 +422,53 @@ mod tests {
         assert_eq!(act(&view, "wesnoth"), Some(Act::Send(IpcCommand::DownloadGame { id: "wesnoth".into() })));
         assert_eq!(act(&view, "xonotic"), Some(Act::Send(IpcCommand::FetchLatest { id: "xonotic".into() })));
         assert_eq!(act(&view, "0ad"), None);
+    }
+
+    #[test]
+    fn a_download_from_peers_still_downloading_says_so_and_the_upload_shows() {
+        use lanspread_proto::ipc::{ActiveOperation, GameSpeed, OperationKind, Phase};
+
+        let mut view = view();
+        let download = ActiveOperation { id: "wesnoth".into(), kind: OperationKind::Download, paused: false };
+        view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![download])));
+        let speed = |n: u8, still_downloading| PeerSpeed {
+            peer_id: PeerId([n; 32]),
+            bytes_per_sec: 1_000_000,
+            bytes: 4_000_000,
+            still_downloading,
+        };
+        view.apply(SupervisorEvent::Worker(IpcEvent::Progress(Progress {
+            id: "wesnoth".into(),
+            phase: Phase::Downloading,
+            bytes_done: 12_000_000,
+            bytes_total: 120_000_000,
+            bytes_per_sec: 3_000_000,
+            eta_secs: Some(36),
+            peers: vec![speed(1, false), speed(2, true), speed(3, true)],
+        })));
+        let uploads = vec![GameSpeed { id: "wesnoth".into(), bytes_per_sec: 2_500_000 }];
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic {
+            download_bps: 3_000_000,
+            upload_bps: 2_500_000,
+            uploads,
+        }));
+        let mut detail = DetailController::default();
+        detail.open(&view, "wesnoth");
+        let shown = detail.model(&view, &BTreeSet::new()).unwrap();
+        assert_eq!(shown.sources, "From 3 peers, 2 of them still downloading");
+        assert!(shown.peer_speeds[1].0.ends_with("(still downloading)"), "{:?}", shown.peer_speeds);
+        assert!(!shown.peer_speeds[0].0.contains("still"));
+        // The catalog does not name wesnoth here, so its upload is not told apart.
+        assert_eq!(shown.upload, "");
+        let entry = |id: &str| lanspread_proto::CatalogEntry { id: id.into(), ..Default::default() };
+        view.apply(SupervisorEvent::Worker(IpcEvent::Catalog(vec![entry("wesnoth"), entry("xonotic")])));
+        let uploads = vec![GameSpeed { id: "wesnoth".into(), bytes_per_sec: 2_500_000 }];
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic {
+            download_bps: 3_000_000,
+            upload_bps: 2_500_000,
+            uploads,
+        }));
+        assert_eq!(detail.model(&view, &BTreeSet::new()).unwrap().upload, "2.5 MB/s to other PCs");
     }
 
     #[test]

@@ -9,8 +9,8 @@ use lanspread_proto::PeerId;
 use lanspread_proto::ipc::IpcCommand;
 
 use crate::settings::{
-    InputError, Settings, SettingsError, validate_catalog, validate_game_dir, validate_party_key, validate_peer,
-    validate_peer_id,
+    InputError, Settings, SettingsError, rate_text, validate_catalog, validate_game_dir, validate_party_key,
+    validate_peer, validate_peer_id, validate_rate,
 };
 use crate::view::ViewState;
 
@@ -22,6 +22,10 @@ pub struct Fields {
     pub auto_install: bool,
     pub party_key: String,
     pub auto_install_untrusted: bool,
+    /// Bandwidth limits as typed (`4MB`; empty: none).
+    pub max_download: String,
+    pub max_upload: String,
+    pub max_upload_per_peer: String,
 }
 
 /// A trusted peer as the panel lists it.
@@ -91,6 +95,9 @@ impl SettingsForm {
             auto_install: loaded.auto_install,
             party_key: loaded.party_key.clone().unwrap_or_default(),
             auto_install_untrusted: loaded.auto_install_untrusted,
+            max_download: rate_text(loaded.max_download),
+            max_upload: rate_text(loaded.max_upload),
+            max_upload_per_peer: rate_text(loaded.max_upload_per_peer),
         };
         let form = SettingsForm { trusted: loaded.trusted_ids(), peers: loaded.peers };
         (form, fields, error)
@@ -143,6 +150,9 @@ impl SettingsForm {
             party_key: validate_party_key(&fields.party_key)?,
             trusted: self.trusted.iter().map(ToString::to_string).collect(),
             auto_install_untrusted: fields.auto_install_untrusted,
+            max_download: validate_rate("Download limit", &fields.max_download)?,
+            max_upload: validate_rate("Upload limit", &fields.max_upload)?,
+            max_upload_per_peer: validate_rate("Upload limit per PC", &fields.max_upload_per_peer)?,
         })
     }
 }
@@ -181,10 +191,15 @@ pub fn load(file: &Path) -> Result<Settings, SettingsError> {
 /// and new peers apply at once, the rest at the next start.
 pub fn applied(saved: &Saved, file: &Path) -> (Vec<IpcCommand>, String) {
     let settings = &saved.settings;
-    let mut commands = vec![IpcCommand::SetAutoInstall { enabled: settings.auto_install }, settings.trust_command()];
+    let mut commands = vec![
+        IpcCommand::SetAutoInstall { enabled: settings.auto_install },
+        settings.trust_command(),
+        settings.limits_command(),
+    ];
     commands.extend(saved.added_peers.iter().map(|address| IpcCommand::AddPeer { address: address.clone() }));
     let note = format!(
-        "Saved to {}. Trust and added PCs apply now; the game directory, removed PCs and the catalog at the next start.",
+        "Saved to {}. Trust, limits and added PCs apply now; the game directory, removed PCs and the catalog at the \
+         next start.",
         file.display()
     );
     (commands, note)
@@ -224,6 +239,35 @@ pub fn list_folders(dir: &Path) -> std::io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bandwidth_limits_are_typed_with_units_checked_and_applied_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("settings.json");
+        let (form, fields, _) = SettingsForm::open(Ok(Settings::default()), None);
+        assert_eq!((fields.max_download.as_str(), fields.max_upload.as_str()), ("", ""), "no limit by default");
+        let games = dir.path().join("games");
+        let typed = Fields {
+            game_dir: games.display().to_string(),
+            max_download: "4MB".into(),
+            max_upload: " 2 MB/s ".into(),
+            max_upload_per_peer: "0".into(),
+            ..fields.clone()
+        };
+        let saved = save(&form, &typed, &file).unwrap();
+        let (commands, _) = applied(&saved, &file);
+        let limits = IpcCommand::SetLimits { download: 4_000_000, upload: 2_000_000, upload_per_peer: 0 };
+        assert!(commands.contains(&limits), "{commands:?}");
+        let (_, reopened, _) = SettingsForm::open(Settings::load(&file), None);
+        assert_eq!((reopened.max_download.as_str(), reopened.max_upload.as_str()), ("4.0MB/s", "2.0MB/s"));
+        assert_eq!(reopened.max_upload_per_peer, "");
+
+        for bad in ["fast", "4 parsecs", "-1MB", "200GB"] {
+            let typed = Fields { max_upload: bad.into(), ..typed.clone() };
+            let error = save(&form, &typed, &file).unwrap_err().to_string();
+            assert!(error.starts_with("Upload limit: "), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn a_form_edits_its_lists_and_checks_every_field() {

@@ -27,11 +27,36 @@ pub fn peers_label(count: u32) -> String {
     }
 }
 
+/// A total speed, and its limit when one is set.
+fn speed_label(bytes_per_sec: u64, limit: u64) -> String {
+    match limit {
+        0 => format_speed(bytes_per_sec),
+        limit => format!("{} (limit {})", format_speed(bytes_per_sec), format_speed(limit)),
+    }
+}
+
+/// The total upload, which games it is of, and the limit.
+fn upload_label(view: &ViewState) -> String {
+    let (_, upload, per_peer) = view.limits;
+    let mut label = speed_label(view.upload_bps, upload);
+    if per_peer > 0 {
+        label = match upload {
+            0 => format!("{label} (limit {} per PC)", format_speed(per_peer)),
+            _ => label.replacen(')', &format!(", {} per PC)", format_speed(per_peer)), 1),
+        };
+    }
+    match view.uploads.as_slice() {
+        [] => label,
+        [(id, _)] => format!("{label}: {}", view.game_name(id)),
+        [(id, _), rest @ ..] => format!("{label}: {} and {} more", view.game_name(id), rest.len()),
+    }
+}
+
 pub fn status(view: &ViewState, free_space: Option<u64>) -> Status {
     Status {
         peers: peers_label(view.peer_count),
-        download_speed: format_speed(view.download_bps),
-        upload_speed: format_speed(view.upload_bps),
+        download_speed: speed_label(view.download_bps, view.limits.0),
+        upload_speed: upload_label(view),
         free_space: free_space.map(|b| format!("{} free", format_size(b))).unwrap_or_default(),
         worker: worker_label(view.worker.as_ref()),
         stale: view.is_stale(),
@@ -43,6 +68,39 @@ pub fn status(view: &ViewState, free_space: Option<u64>) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn speeds_name_their_limits_and_the_games_uploaded() {
+        use lanspread_proto::CatalogEntry;
+        use lanspread_proto::ipc::{GameSpeed, IpcEvent};
+
+        use crate::supervisor::SupervisorEvent;
+
+        let mut view = ViewState::default();
+        let entry = |id: &str, name: &str| CatalogEntry { id: id.into(), name: name.into(), ..CatalogEntry::default() };
+        let catalog = vec![entry("openarena", "OpenArena"), entry("xonotic", "Xonotic")];
+        view.apply(SupervisorEvent::Worker(IpcEvent::Catalog(catalog)));
+        let uploads = vec![
+            GameSpeed { id: "openarena".into(), bytes_per_sec: 2_000_000 },
+            GameSpeed { id: "uncatalogued".into(), bytes_per_sec: 9 },
+        ];
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 0, upload_bps: 2_000_000, uploads }));
+        let shown = status(&view, None);
+        assert_eq!((shown.download_speed.as_str(), shown.upload_speed.as_str()), ("0 B/s", "2.0 MB/s: OpenArena"));
+        assert_eq!(view.upload_of("openarena"), 2_000_000);
+
+        view.limits = (4_000_000, 2_000_000, 500_000);
+        let uploads = vec![
+            GameSpeed { id: "openarena".into(), bytes_per_sec: 1_500_000 },
+            GameSpeed { id: "xonotic".into(), bytes_per_sec: 500_000 },
+        ];
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 0, upload_bps: 2_000_000, uploads }));
+        let shown = status(&view, None);
+        assert_eq!(shown.download_speed, "0 B/s (limit 4.0 MB/s)");
+        assert_eq!(shown.upload_speed, "2.0 MB/s (limit 2.0 MB/s, 500.0 KB/s per PC): OpenArena and 1 more");
+        view.limits = (0, 0, 500_000);
+        assert_eq!(status(&view, None).upload_speed, "2.0 MB/s (limit 500.0 KB/s per PC): OpenArena and 1 more");
+    }
 
     #[test]
     fn peers_are_counted_in_words() {

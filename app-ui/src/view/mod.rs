@@ -8,8 +8,8 @@ mod row;
 use std::collections::{BTreeMap, BTreeSet};
 
 use lanspread_proto::ipc::{
-    ActiveOperation, FailureKind, IpcEvent, LibrarySnapshot, LocalGame, NetworkGame, OperationKind, PeerSummary,
-    Progress,
+    ActiveOperation, FailureKind, IpcCommand, IpcEvent, LibrarySnapshot, LocalGame, MAX_GAME_UPLOADS, NetworkGame,
+    OperationKind, PeerSummary, Progress,
 };
 use lanspread_proto::{CatalogEntry, PeerId};
 
@@ -44,6 +44,11 @@ pub struct ViewState {
     /// Chunk bytes per second from and to peers.
     pub download_bps: u64,
     pub upload_bps: u64,
+    /// Each catalogued game's upload, bytes per second, fastest first.
+    pub uploads: Vec<(String, u64)>,
+    /// The bandwidth limits this window asked the worker for (bytes per
+    /// second, 0: none): download, upload, upload per PC.
+    pub limits: (u64, u64, u64),
     /// Games started with Play that still run (the UI's own knowledge).
     running: BTreeSet<String>,
     /// When games were last started with Play (seconds since 1970).
@@ -102,10 +107,16 @@ impl ViewState {
             IpcEvent::PeerLeft { peer_id } => {
                 self.peers.remove(&peer_id);
             }
-            IpcEvent::Traffic { download_bps, upload_bps } => {
+            IpcEvent::Traffic { download_bps, upload_bps, uploads } => {
                 // A report that trails a finished download is not shown.
                 self.download_bps = if self.is_downloading() { download_bps } else { 0 };
                 self.upload_bps = upload_bps;
+                self.uploads = uploads
+                    .into_iter()
+                    .filter(|g| self.catalog.contains_key(&g.id))
+                    .take(MAX_GAME_UPLOADS)
+                    .map(|g| (g.id, g.bytes_per_sec))
+                    .collect();
             }
             IpcEvent::GameFiles { id, version, files, peers } => {
                 let peers = peers.iter().map(|p| self.peer_name(p)).collect();
@@ -175,6 +186,28 @@ impl ViewState {
 
     /// A peer's display name, or the start of its id when it has not
     /// introduced itself.
+    /// Takes note of what the window asks the worker that it shows itself
+    /// (the bandwidth limits); true if that changed anything.
+    pub fn note_command(&mut self, command: &IpcCommand) -> bool {
+        match *command {
+            IpcCommand::SetLimits { download, upload, upload_per_peer } => {
+                let limits = (download, upload, upload_per_peer);
+                std::mem::replace(&mut self.limits, limits) != limits
+            }
+            _ => false,
+        }
+    }
+
+    /// A catalogued game's name (its id when it is not catalogued).
+    pub fn game_name(&self, id: &str) -> String {
+        self.catalog.get(id).map_or_else(|| id.to_owned(), |e| e.name.clone())
+    }
+
+    /// What this PC uploads of `id` to others now, bytes per second.
+    pub fn upload_of(&self, id: &str) -> u64 {
+        self.uploads.iter().find(|(game, _)| game == id).map_or(0, |(_, bps)| *bps)
+    }
+
     pub fn peer_name(&self, peer: &PeerId) -> String {
         self.peers.get(peer).map_or_else(|| peer.short(), |p| p.display_name.clone())
     }
@@ -273,6 +306,7 @@ impl ViewState {
     fn stop_speeds(&mut self) {
         self.download_bps = 0;
         self.upload_bps = 0;
+        self.uploads.clear();
         for progress in self.progress.values_mut() {
             progress.bytes_per_sec = 0;
             progress.eta_secs = None;
@@ -554,7 +588,7 @@ mod tests {
             eta_secs: Some(6),
             peers: vec![PeerSpeed { peer_id: PeerId([1; 32]), bytes_per_sec: 10, bytes: 0, still_downloading: false }],
         })));
-        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 10, upload_bps: 3 }));
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 10, upload_bps: 3, uploads: Vec::new() }));
         view.apply(SupervisorEvent::State(WorkerState::Restarting {
             reason: "killed".into(),
             retry_in: std::time::Duration::from_millis(500),
@@ -570,13 +604,13 @@ mod tests {
         let mut view = ViewState::default();
         let download = ActiveOperation { id: "xonotic".into(), kind: OperationKind::Download, paused: false };
         view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![download.clone()])));
-        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 10, upload_bps: 3 }));
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 10, upload_bps: 3, uploads: Vec::new() }));
         let install = ActiveOperation { id: "quake".into(), kind: OperationKind::Install, paused: false };
         view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![download, install.clone()])));
         assert_eq!(view.download_bps, 10, "another game's operation changes nothing");
         view.apply(SupervisorEvent::Worker(IpcEvent::ActiveOperations(vec![install])));
         assert_eq!((view.download_bps, view.upload_bps), (0, 3), "uploads go on");
-        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 7, upload_bps: 4 }));
+        view.apply(SupervisorEvent::Worker(IpcEvent::Traffic { download_bps: 7, upload_bps: 4, uploads: Vec::new() }));
         assert_eq!((view.download_bps, view.upload_bps), (0, 4), "a report trailing the download shows no speed");
     }
 }

@@ -8,7 +8,8 @@
 //! - **Rarest first.** Of the chunks a peer may be asked for, the one the
 //!   fewest usable peers hold goes first, so a seeder hands out chunks
 //!   nobody else has yet and the downloaders trade the rest among
-//!   themselves. Ties go in queue order, which each downloader draws for
+//!   themselves; a seeder is not asked for chunks a member holds unless it
+//!   is much faster than every member. Ties go in queue order, which each downloader draws for
 //!   itself ([`in_own_order`]), so downloaders ask a seeder for different
 //!   chunks.
 //! - **Largest first.** Whole-size chunks are asked for before the short
@@ -28,8 +29,9 @@
 //!   a faster one would then have to fetch again at the end. All windows
 //!   together hold at most [`MAX_IN_FLIGHT_BYTES`].
 //! - **Endgame.** When the queue is empty, an idle peer re-requests a chunk
-//!   another peer is still working on; the first verified copy wins and the
-//!   other request is cancelled ([`Action::Cancel`]).
+//!   another peer is still working on, if it would deliver it well sooner;
+//!   the first verified copy wins and the other request is cancelled
+//!   ([`Action::Cancel`]).
 //! - **Faults.** A chunk that fails verification goes back to the queue, to
 //!   be fetched from another peer if there is one; its sender is demoted (one
 //!   request at a time) and dropped after [`MAX_BAD_CHUNKS`]. A peer that
@@ -59,6 +61,9 @@ pub const MAX_BAD_CHUNKS: u32 = 3;
 pub const MAX_PEER_ERRORS: u32 = 3;
 /// Attempts per chunk before the download fails.
 pub const MAX_ATTEMPTS: u32 = 6;
+/// A second copy of a chunk in flight is asked for only if it would arrive
+/// this many times sooner than the first.
+const ENDGAME_MARGIN: f64 = 2.0;
 /// Throughput is averaged over about this long.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
 
@@ -86,6 +91,13 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// What [`Planner::spare_members`] found for one peer.
+struct SpareMembers {
+    /// Usable peers that hold every chunk.
+    whole_holders: u32,
+    may_serve_what_members_hold: bool,
 }
 
 /// Where [`Planner::next_for`] found a chunk.
@@ -413,12 +425,16 @@ impl Planner {
         if !self.queue.is_empty() {
             // Rarest first; the first in the queue among equals. Nothing is
             // rarer than a chunk only this peer holds.
+            let spare_members = self.spare_members(peer);
             let mut best: Option<(u32, usize)> = None;
             for (pos, c) in self.queue.iter().enumerate() {
                 if !self.allowed(peer, c) || (near_end_rule && !self.finishes_in_time(peer, c)) {
                     continue;
                 }
                 let holders = self.holders_of(c);
+                if holders > spare_members.whole_holders && !spare_members.may_serve_what_members_hold {
+                    continue;
+                }
                 if best.is_none_or(|(fewest, _)| holders < fewest) {
                     best = Some((holders, pos));
                     if holders <= 1 {
@@ -433,8 +449,40 @@ impl Planner {
         }
         self.owners
             .iter()
-            .find(|(c, owners)| !owners.contains(&peer) && owners.len() < 2 && self.allowed(peer, c))
+            .find(|(c, owners)| {
+                !owners.contains(&peer)
+                    && owners.len() < 2
+                    && self.allowed(peer, c)
+                    && self.much_sooner(peer, c, owners)
+            })
             .map(|(c, _)| Next::Endgame(*c))
+    }
+
+    /// Whether `peer` may be asked for chunks members hold: it is a member
+    /// itself, or it holds the whole game and is much faster than every
+    /// member (or not measured yet). A seeder's uplink is what a swarm waits on, so it is kept
+    /// for chunks no member holds yet.
+    fn spare_members(&self, peer: PeerId) -> SpareMembers {
+        let me = &self.peers[&peer];
+        let usable = || self.peers.values().filter(|p| p.usable());
+        let whole_holders = usable().filter(|p| p.holds.is_none()).count() as u32;
+        let fastest_member = usable().filter(|p| p.holds.is_some()).map(|p| p.rate).fold(0.0, f64::max);
+        // An unmeasured seeder is tried, so it gets a speed.
+        let may_serve_what_members_hold =
+            me.holds.is_some() || me.rate == 0.0 || me.rate >= ENDGAME_MARGIN * fastest_member;
+        SpareMembers { whole_holders, may_serve_what_members_hold }
+    }
+
+    /// Whether `peer`, idle, would deliver `chunk` in well under the time
+    /// its `owners` still need (or either speed is unknown): only then is it
+    /// worth a second copy, which in a swarm takes a shared uplink's time.
+    fn much_sooner(&self, peer: PeerId, chunk: &ChunkRef, owners: &BTreeSet<PeerId>) -> bool {
+        let me = &self.peers[&peer];
+        let mine = self.sizes[chunk] as f64 / me.rate;
+        owners.iter().filter_map(|o| self.peers.get(o)).all(|owner| {
+            let theirs = owner.in_flight_bytes as f64 / owner.rate;
+            me.rate == 0.0 || owner.rate == 0.0 || mine * ENDGAME_MARGIN < theirs
+        })
     }
 
     /// Whether `peer` should take `chunk`: it would deliver it (after what

@@ -21,9 +21,12 @@ use super::transport;
 
 /// A handshake must finish within this time (a LAN answers in milliseconds).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// A whole chunk must arrive within this time (4 MiB at 20 Mbit/s takes 2 s,
-/// behind a window of others).
+/// A whole chunk must arrive within this time once the peer starts sending
+/// it (4 MiB at 20 Mbit/s takes 2 s, behind a window of others).
 pub const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+/// A peer must start sending a chunk asked for within this time: it may
+/// first wait for one of its upload slots while it serves others.
+pub const CHUNK_QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A response must arrive within this time.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -263,13 +266,14 @@ impl PeerConnection {
     ) -> Result<(), ClientError> {
         let addr = self.addr;
         let request = PeerRequest::GetChunk { id: id.to_owned(), version: version.to_owned(), file, chunk };
-        // The peer has CHUNK_TIMEOUT for the whole chunk; time spent waiting
-        // on this node's own download limit is added to it. (The limit is
-        // taken as bytes arrive, not per chunk before asking: 4 MiB chunks
-        // would arrive in bursts, and the rate would hold only over many
-        // seconds, not second by second.)
-        let mut deadline = tokio::time::Instant::now() + CHUNK_TIMEOUT;
-        let timed_out = || ClientError::Timeout { addr, timeout: CHUNK_TIMEOUT };
+        // The peer has CHUNK_QUEUE_TIMEOUT to start and then CHUNK_TIMEOUT
+        // for the whole chunk; time spent waiting on this node's own
+        // download limit is added to it. (The limit is taken as bytes
+        // arrive, not per chunk before asking: 4 MiB chunks would arrive in
+        // bursts, and the rate would hold only over many seconds, not second
+        // by second.)
+        let queued = tokio::time::Instant::now() + CHUNK_QUEUE_TIMEOUT;
+        let timed_out = |timeout| move || ClientError::Timeout { addr, timeout };
         let exchange = async {
             let (mut send, recv) =
                 self.conn.open_bi().await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
@@ -277,12 +281,15 @@ impl PeerConnection {
             let _ = send.finish();
             Ok::<_, ClientError>((send, recv))
         };
-        let (_send, mut recv) = tokio::time::timeout_at(deadline, exchange).await.map_err(|_| timed_out())??;
-        let header = tokio::time::timeout_at(deadline, read_frame::<PeerResponse, _>(&mut recv))
+        let (_send, mut recv) =
+            tokio::time::timeout_at(queued, exchange).await.map_err(|_| timed_out(CHUNK_QUEUE_TIMEOUT)())??;
+        let header = tokio::time::timeout_at(queued, read_frame::<PeerResponse, _>(&mut recv))
             .await
-            .map_err(|_| timed_out())?
+            .map_err(|_| timed_out(CHUNK_QUEUE_TIMEOUT)())?
             .map_err(|source| ClientError::Frame { addr, source })?
             .ok_or(ClientError::NoAnswer { addr })?;
+        let mut deadline = tokio::time::Instant::now() + CHUNK_TIMEOUT;
+        let timed_out = timed_out(CHUNK_TIMEOUT);
         match header {
             PeerResponse::Chunk { len } if len == expected_len => {}
             PeerResponse::Chunk { .. } => {

@@ -16,6 +16,16 @@
 //! [`SERVE_MEMORY`] in all), each piece handed to a peer that reads it
 //! within [`WRITE_TIMEOUT`] or the stream is reset.
 //!
+//! **Upload slots.** At most [`UPLOAD_SLOTS`] chunks are sent at once, at
+//! most [`SLOTS_PER_CONNECTION`] of them to one connection, granted in the
+//! order asked (the semaphores are fair): a seeder facing many downloaders
+//! sends a few chunks at a time at the link's speed, each soon whole and
+//! passed on by its receiver, instead of every chunk at once and all of
+//! them late; and no peer takes the uplink from the others. A slot is
+//! held until the peer has the whole chunk; one that waited [`SLOT_WAIT`]
+//! goes out anyway, so peers that take slots and read nothing cannot
+//! starve the rest.
+//!
 //! With a party key set, a connection gets nothing but refusals until it
 //! has proven the key ([`super::party`]); the check is made for every
 //! request against the key of the moment, so a key changed while the node
@@ -66,6 +76,12 @@ pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 pub const SEND_PIECE: usize = 1024 * 1024;
 /// Pieces one connection may hold in memory at once.
 pub const PIECES_PER_CONNECTION: usize = 2;
+/// Chunks sent at once, all connections together.
+pub const UPLOAD_SLOTS: usize = 4;
+/// Chunks sent at once to one connection.
+pub const SLOTS_PER_CONNECTION: usize = 2;
+/// A chunk waits at most this long for upload slots.
+pub const SLOT_WAIT: Duration = Duration::from_secs(5);
 /// Chunk bytes the server holds in memory at once, all connections together.
 pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
 const _: () = assert!(MAX_CONNECTIONS_PER_ADDRESS * PIECES_PER_CONNECTION * SEND_PIECE <= SERVE_MEMORY / 2);
@@ -168,7 +184,8 @@ impl ServerContext {
         let response = match request {
             PeerRequest::GetChunk { id, version, file, chunk } => {
                 let memberships = session.memberships.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let sending = match self.swarms.start_sending(&id, &version, ChunkRef { file, chunk }, &memberships) {
+                let chunk_ref = ChunkRef { file, chunk };
+                let sending = match self.swarms.start_sending(&id, &version, chunk_ref, &memberships, Instant::now()) {
                     Ok(sending) => sending,
                     Err(Elsewhere) => {
                         let message = format!("{id}: another member is getting chunk {chunk} of file {file} from here");
@@ -176,7 +193,9 @@ impl ServerContext {
                     }
                 };
                 return match self.locate_chunk(&id, &version, file, chunk) {
-                    Reply::Chunk { path, offset, len, index, .. } => Reply::Chunk { path, offset, len, index, sending },
+                    Reply::Chunk { path, offset, len, index, game, .. } => {
+                        Reply::Chunk { path, offset, len, index, sending, game }
+                    }
                     other => other,
                 };
             }
@@ -295,7 +314,7 @@ impl ServerContext {
     /// only: a game held whole, else a download in progress that has it.
     fn locate_chunk(&self, id: &str, version: &str, file: u32, chunk: u32) -> Reply {
         if let Some((path, offset, len)) = self.swarms.chunk_file(id, version, file, chunk) {
-            return Reply::Chunk { path, offset, len, index: (file, chunk), sending: None };
+            return Reply::Chunk { path, offset, len, index: (file, chunk), sending: None, game: id.to_owned() };
         }
         let Some(library) = &self.library else {
             return Reply::Frame(error(ErrorCode::NotFound, format!("{id}: no chunk {chunk} of file {file} here")));
@@ -320,7 +339,7 @@ impl ServerContext {
         let offset = u64::from(chunk) * u64::from(manifest.chunk_size);
         let len = (entry.size - offset).min(u64::from(manifest.chunk_size));
         let path = state.file_path(id, &entry.path);
-        Reply::Chunk { path, offset, len: len as u32, index: (file, chunk), sending: None }
+        Reply::Chunk { path, offset, len: len as u32, index: (file, chunk), sending: None, game: id.to_owned() }
     }
 }
 
@@ -336,6 +355,8 @@ pub enum Reply {
         index: (u32, u32),
         /// Counts the chunk as on its way to a swarm member until sent.
         sending: Option<Sending>,
+        /// The game it is of, for the upload counts.
+        game: String,
     },
     /// A cover picture: `path`'s bytes, sent only if they hash to `hash`.
     Cover {
@@ -376,6 +397,7 @@ fn code_for(err: &FrameError) -> ErrorCode {
 #[derive(Debug)]
 struct Limits {
     memory: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
     pieces: Arc<PiecePool>,
     connections: Mutex<Connections>,
 }
@@ -396,6 +418,7 @@ impl Limits {
     fn new() -> Self {
         Limits {
             memory: Arc::new(Semaphore::new(SERVE_MEMORY / SEND_PIECE)),
+            slots: Arc::new(Semaphore::new(UPLOAD_SLOTS)),
             pieces: Arc::default(),
             connections: Mutex::new(Connections::default()),
         }
@@ -474,6 +497,8 @@ async fn handle_connection(
     };
     let budget = Budget {
         connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)),
+        slots_here: Arc::new(Semaphore::new(SLOTS_PER_CONNECTION)),
+        slots: admitted.limits.slots.clone(),
         all: admitted.limits.memory.clone(),
         pieces: admitted.limits.pieces.clone(),
         peer_upload: Arc::new(ctx.traffic.peer_upload_limit()),
@@ -506,6 +531,9 @@ async fn handle_connection(
 struct Budget {
     connection: Arc<Semaphore>,
     all: Arc<Semaphore>,
+    /// Upload slots: this connection's, and the server's.
+    slots_here: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
     pieces: Arc<PiecePool>,
     /// This peer's share of the upload limit, if one is set.
     peer_upload: Arc<crate::net::rate::RateLimit>,
@@ -579,13 +607,30 @@ async fn handle_stream(
     let (response, chunk) = match reply {
         Reply::Join(joined) => return send_swarm_updates(send, joined, remote).await,
         Reply::Frame(response) => (response, None),
-        Reply::Chunk { path, offset, len, index, sending } => match open_chunk(path.clone(), offset, len).await {
-            Ok(file) => (PeerResponse::Chunk { len }, Some((file, offset, len, index, sending))),
-            Err(e) => {
-                warn(format!("cannot read {}: {e}", path.display()));
-                (error(ErrorCode::Internal, format!("cannot read the chunk: {e}")), None)
+        Reply::Chunk { path, offset, len, index, sending, game } => {
+            // The chunk waits its turn for an upload slot; a peer that gives
+            // up meanwhile leaves the queue.
+            let slots = async {
+                let here = budget.slots_here.clone().acquire_owned().await.ok();
+                let all = budget.slots.clone().acquire_owned().await.ok();
+                (here, all)
+            };
+            // Peers that hold slots and read nothing delay the others by
+            // SLOT_WAIT at most: then the chunk goes out beside them.
+            let (here, all) = tokio::select! {
+                slots = tokio::time::timeout(SLOT_WAIT, slots) => slots.unwrap_or_default(),
+                _ = send.stopped() => return,
+            };
+            match open_chunk(path.clone(), offset, len).await {
+                Ok(file) => {
+                    (PeerResponse::Chunk { len }, Some((file, offset, len, (game, index), (sending, here, all))))
+                }
+                Err(e) => {
+                    warn(format!("cannot read {}: {e}", path.display()));
+                    (error(ErrorCode::Internal, format!("cannot read the chunk: {e}")), None)
+                }
             }
-        },
+        }
         Reply::Cover { path, hash } => {
             let (Ok(connection), Ok(all)) = (budget.connection.acquire().await, budget.all.acquire().await) else {
                 return;
@@ -614,16 +659,29 @@ async fn handle_stream(
         }
     }
     drop(cover_memory);
-    if let Some((file, offset, len, index, _sending)) = chunk
-        && let Err(e) = send_chunk(&mut send, file, (offset, len), index, &budget, &ctx).await
-    {
-        tracing::debug!("peer {remote}: chunk not sent: {e}");
-        let _ = send.reset(RESET_CHUNK_FAILED.into());
-        return;
+    // The chunk keeps its upload slots until the peer has it all: QUIC
+    // buffers what is written, and a slot freed then would only buffer more.
+    let mut held = None;
+    if let Some((file, offset, len, index, slots)) = chunk {
+        let what = format!("{} chunk {}/{}", index.0, index.1.0, index.1.1);
+        if let Err(e) = send_chunk(&mut send, file, (offset, len), index, (&budget, remote.ip()), &ctx).await {
+            tracing::debug!("peer {remote}: {what} not sent: {e}");
+            let _ = send.reset(RESET_CHUNK_FAILED.into());
+            return;
+        }
+        held = Some((what, slots));
     }
     let _ = send.finish();
     // Let the answer drain before the stream is dropped.
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, send.stopped()).await;
+    let drained = tokio::time::timeout(WRITE_TIMEOUT, send.stopped()).await;
+    if let Some((what, (sending, _slot_here, _slot))) = held
+        && let Ok(Ok(None)) = drained
+    {
+        tracing::trace!("peer {remote}: {what} delivered");
+        if let Some(sending) = sending {
+            sending.delivered(Instant::now());
+        }
+    }
 }
 
 /// Sends a joined peer what the swarm has, then what changes, at most once
@@ -705,14 +763,15 @@ enum SendError {
     Write(#[from] quinn::WriteError),
 }
 
-/// Sends `len` bytes of `file` from `offset`, one [`SEND_PIECE`] at a time,
-/// each read only once the budget has room for it.
+/// Sends `len` bytes of `file` from `offset` (chunk `index` of `game`) to
+/// `to`, one [`SEND_PIECE`] at a time, each read only once the budget has
+/// room for it.
 async fn send_chunk(
     send: &mut quinn::SendStream,
     file: Arc<std::fs::File>,
     (offset, len): (u64, u32),
-    index: (u32, u32),
-    budget: &Budget,
+    (game, index): (String, (u32, u32)),
+    (budget, to): (&Budget, IpAddr),
     ctx: &ServerContext,
 ) -> Result<(), SendError> {
     let mut sent = 0usize;
@@ -747,7 +806,7 @@ async fn send_chunk(
             ctx.traffic.upload_limit().take(part.len() as u64).await;
             tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(part)).await.map_err(|_| SendError::Stalled)??;
         }
-        ctx.traffic.add_sent(piece_len as u64);
+        ctx.traffic.add_sent(&game, to, piece_len as u64);
         sent += piece_len;
     }
     Ok(())

@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lanspread_proto::peer::{
     GameManifest, Have, MAX_HAVE_BATCH, MAX_SWARM_MEMBERS, ManifestHash, SwarmMember, SwarmUpdate,
@@ -66,8 +67,9 @@ struct Swarm {
     own: Option<Own>,
     /// Join streams open on this swarm.
     joined: usize,
-    /// The chunks this node is sending to members right now, and to whom.
-    sending: HashMap<ChunkRef, Vec<u64>>,
+    /// The chunks this node is sending to members, to whom, and until when
+    /// a delivered one still counts (see [`DELIVERED_LINGER`]).
+    sending: HashMap<ChunkRef, Vec<(u64, Option<Instant>)>>,
     changed: watch::Sender<()>,
 }
 
@@ -176,6 +178,11 @@ impl Swarms {
     }
 }
 
+/// A chunk delivered to a member still sends others asking for it there
+/// this long: until that member has told them it holds it (its updates are
+/// batched every [`lanspread_proto::peer::SWARM_UPDATE_INTERVAL_MS`]).
+pub const DELIVERED_LINGER: Duration = Duration::from_secs(1);
+
 /// Why a member is not sent a chunk: another member is getting it from
 /// this node right now and will serve it (see [`Swarms::start_sending`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,17 +191,19 @@ pub struct Elsewhere;
 impl Swarms {
     /// Counts a chunk of `id` at `version` as being sent to the member
     /// `to` (a swarm key and member key from [`Joined::membership`]) until
-    /// the returned guard is dropped. A member asking for a chunk another
-    /// member is receiving from this node is sent there instead: this is
-    /// how a seeder facing many downloaders hands each of them different
-    /// chunks, and they trade the rest. Requests from nodes that are not
-    /// serving members are always sent.
+    /// the returned guard is dropped, and [`DELIVERED_LINGER`] longer once
+    /// [`Sending::delivered`]. A member asking for a chunk another member is
+    /// receiving (or just received) from this node is sent there instead:
+    /// this is how a seeder facing many downloaders hands each of them
+    /// different chunks, and they trade the rest. Requests from nodes that
+    /// are not serving members are always sent.
     pub fn start_sending(
         &self,
         id: &str,
         version: &str,
         chunk: ChunkRef,
         to: &[(ManifestHash, u64)],
+        now: Instant,
     ) -> Result<Option<Sending>, Elsewhere> {
         let mut swarms = self.lock();
         let Some((hash, key)) = to.iter().copied().find(|(hash, key)| {
@@ -205,12 +214,15 @@ impl Swarms {
             return Ok(None);
         };
         let swarm = swarms.get_mut(&hash).expect("found above");
+        let members = &swarm.members;
         let receivers = swarm.sending.entry(chunk).or_default();
-        if receivers.iter().any(|k| *k != key) {
+        // A receiver that left, or whose delivery is long told, counts no more.
+        receivers.retain(|(k, until)| until.is_none_or(|t| t > now) && members.iter().any(|m| m.0 == *k));
+        if receivers.iter().any(|(k, _)| *k != key) {
             return Err(Elsewhere);
         }
-        receivers.push(key);
-        Ok(Some(Sending { swarms: self.clone(), hash, chunk, key }))
+        receivers.push((key, None));
+        Ok(Some(Sending { swarms: self.clone(), hash, chunk, key, delivered: None }))
     }
 }
 
@@ -221,18 +233,30 @@ pub struct Sending {
     hash: ManifestHash,
     chunk: ChunkRef,
     key: u64,
+    delivered: Option<Instant>,
+}
+
+impl Sending {
+    /// The chunk was sent whole at `now`: others asking are sent to its
+    /// receiver a while longer.
+    pub fn delivered(mut self, now: Instant) {
+        self.delivered = Some(now);
+    }
 }
 
 impl Drop for Sending {
     fn drop(&mut self) {
         let mut swarms = self.swarms.lock();
         let Some(swarm) = swarms.get_mut(&self.hash) else { return };
-        if let Some(receivers) = swarm.sending.get_mut(&self.chunk) {
-            if let Some(at) = receivers.iter().position(|k| *k == self.key) {
+        let Some(receivers) = swarm.sending.get_mut(&self.chunk) else { return };
+        let Some(at) = receivers.iter().position(|(k, until)| *k == self.key && until.is_none()) else { return };
+        match self.delivered {
+            Some(now) => receivers[at].1 = Some(now + DELIVERED_LINGER),
+            None => {
                 receivers.swap_remove(at);
-            }
-            if receivers.is_empty() {
-                swarm.sending.remove(&self.chunk);
+                if receivers.is_empty() {
+                    swarm.sending.remove(&self.chunk);
+                }
             }
         }
     }
@@ -492,12 +516,22 @@ mod tests {
         let c = swarms.join(hash, Some(&whole), Some(member(3, 7000))).unwrap();
         let (b, c) = ([b.membership().unwrap()], [c.membership().unwrap()]);
         let chunk = ChunkRef { file: 0, chunk: 4 };
-        let to_b = swarms.start_sending("g", "1", chunk, &b).unwrap();
-        assert!(to_b.is_some());
-        assert_eq!(swarms.start_sending("g", "1", chunk, &c).unwrap_err(), Elsewhere);
-        assert!(swarms.start_sending("g", "1", chunk, &[]).unwrap().is_none(), "a non-member is always served");
-        assert!(swarms.start_sending("g", "1", ChunkRef { file: 0, chunk: 5 }, &c).unwrap().is_some());
-        drop(to_b);
-        assert!(swarms.start_sending("g", "1", chunk, &c).unwrap().is_some(), "once sent, anyone may ask");
+        let t0 = Instant::now();
+        let ask = |chunk, who: &[(ManifestHash, u64)], at| swarms.start_sending("g", "1", chunk, who, at);
+        let to_b = ask(chunk, &b, t0).unwrap().unwrap();
+        assert_eq!(ask(chunk, &c, t0).unwrap_err(), Elsewhere);
+        assert!(ask(chunk, &[], t0).unwrap().is_none(), "a non-member is always served");
+        assert!(ask(ChunkRef { file: 0, chunk: 5 }, &c, t0).unwrap().is_some());
+        to_b.delivered(t0);
+        let told = t0 + DELIVERED_LINGER;
+        assert_eq!(ask(chunk, &c, told - Duration::from_millis(1)).unwrap_err(), Elsewhere, "b has it: ask b");
+        assert!(ask(chunk, &c, told).unwrap().is_some(), "once b told the others, anyone may ask");
+
+        let failed = ask(ChunkRef { file: 0, chunk: 6 }, &b, t0).unwrap();
+        drop(failed);
+        assert!(
+            ask(ChunkRef { file: 0, chunk: 6 }, &c, t0).unwrap().is_some(),
+            "a send that failed counts for nothing"
+        );
     }
 }

@@ -269,3 +269,36 @@ fn a_downloader_that_leaves_hands_nothing_bad_to_the_others() {
     // Measured 1.06: the seeder's and the other members' links carry on.
     assert!(last / alone(chunks) < 1.15, "{:.3} of one alone", last / alone(chunks));
 }
+
+#[test]
+fn a_seeder_is_kept_for_chunks_no_member_holds_unless_it_is_much_faster() {
+    let (seeder, member) = (node(100), node(2));
+    let chunk = |i| ChunkRef { file: 0, chunk: i };
+    // The member holds chunks 0 to 3 and delivers one a second; the seeder
+    // alone holds 4 to 7 and delivers each in `seeder_time`. Returns what
+    // the seeder was asked for, in order.
+    let asked_of_seeder = |seeder_time: Duration| {
+        let mut planner = Planner::new(wanted(8), CHUNK, [seeder]);
+        planner.add_partial_peer(member);
+        (0..4).for_each(|i| planner.peer_has(member, chunk(i)));
+        let first = planner.poll();
+        assert_eq!(asked_of(&first, member), [chunk(0), chunk(1)]);
+        assert!(planner.chunk_verified(member, chunk(0), Duration::from_secs(1)));
+        let mut asked = asked_of(&first, seeder);
+        let mut next = asked.clone();
+        while !next.is_empty() {
+            for c in &next {
+                assert!(planner.chunk_verified(seeder, *c, seeder_time));
+            }
+            next = asked_of(&planner.poll(), seeder);
+            asked.extend(&next);
+        }
+        asked
+    };
+    // As fast as the member: the seeder is asked only for what no member holds.
+    assert_eq!(asked_of_seeder(Duration::from_secs(1)), [chunk(4), chunk(5), chunk(6), chunk(7)]);
+    // Much faster: rare chunks first, then what the member holds too.
+    let fast = asked_of_seeder(Duration::from_millis(10));
+    assert_eq!(fast[..4], [chunk(4), chunk(5), chunk(6), chunk(7)]);
+    assert!(fast[4..].contains(&chunk(2)) && fast[4..].contains(&chunk(3)), "{fast:?}");
+}
