@@ -10,6 +10,9 @@
 #   3-worker-restarting.png    the status bar right after kill -9 of the worker
 #   4-library-resumed.png      the download going on with the new worker
 #   5-settings.png             the settings panel
+#   5b-settings-limits.png     its end: the bandwidth limits (an upload
+#                              limit is saved before the app starts, so
+#                              the status bar names it in every shot)
 #   6-peers.png                the peer list (from the status bar), ids and Trust
 #   7-peers-trusted.png        the same after Trust on one of them
 #   8-detail-trusted.png       a game offered in two versions, its file list
@@ -92,6 +95,8 @@ Xvfb "$DISPLAY" -screen 0 1200x760x24 -nolisten tcp 2> /dev/null &
 PIDS+=($!)
 # Ready once it answers (its socket appears before it does).
 for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
+mkdir -p "$XDG_CONFIG_HOME/lanspread"
+echo '{"max_upload": 8000000}' > "$XDG_CONFIG_HOME/lanspread/settings.json"
 target/debug/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns \
   --peer 127.0.0.1:47475 --peer 127.0.0.1:47476 &
 APP=$!
@@ -141,6 +146,10 @@ xdotool key Escape; sleep 1
 shot 9-library-stopped.png
 click 947 28 2           # Settings
 shot 5-settings.png
+xdotool mousemove 600 400
+for _ in $(seq 15); do xdotool click 5; done
+sleep 0.5
+shot 5b-settings-limits.png
 xdotool key Escape; sleep 0.5
 click 35 662 1           # "2 peers" in the status bar
 shot 6-peers.png

@@ -13,7 +13,8 @@
 #   --seeder-rate R  the seeder's link (default: --rate)
 #   --size MB        game size (default 150)
 #   --runs N         interleaved runs; medians are printed (default 3)
-#   --write          append the results to BENCHMARKS.md
+#   --write          add the results to BENCHMARKS.md (before the latest
+#                    scripts/bench.sh run)
 #   --only TOOLS     run only these of "lanspread bittorrent http" (quick looks)
 #   --keep DIR       copy LanSpread's JSON lines and logs of the last run there
 #
@@ -222,11 +223,15 @@ RESULTS=$WORK/results.md
 } > "$RESULTS"
 cat "$RESULTS"
 if [ "$WRITE" = 1 ]; then
+  # Before the results that scripts/bench.sh rewrites.
   {
-    echo
+    sed '/^## Latest run$/,$d' BENCHMARKS.md
     echo "### Swarm, $(date -u +%Y-%m-%d): \`sudo scripts/swarm-bench.sh --downloaders $N --rate $RATE --seeder-rate $SEEDER_RATE --size $SIZE_MB --runs $RUNS\`"
     echo
     cat "$RESULTS"
-  } >> BENCHMARKS.md
+    echo
+    sed -n '/^## Latest run$/,$p' BENCHMARKS.md
+  } > "$WORK/BENCHMARKS.md"
+  cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
   echo "swarm-bench: BENCHMARKS.md updated" >&2
 fi

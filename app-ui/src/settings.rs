@@ -1,9 +1,9 @@
 //! The user's settings: game directory, extra peers, an extra catalog file,
-//! whether downloads install by themselves, and trust (the party key, the
-//! trusted peers, whether untrusted downloads install by themselves). Kept
-//! as JSON in the platform config directory (readable by its owner only, as
-//! it may hold the party key); trust applies at once, the rest when the app
-//! starts.
+//! whether downloads install by themselves, trust (the party key, the
+//! trusted peers, whether untrusted downloads install by themselves) and
+//! bandwidth limits. Kept as JSON in the platform config directory
+//! (readable by its owner only, as it may hold the party key); trust and
+//! limits apply at once, the rest when the app starts.
 
 use std::fs;
 use std::io;
@@ -151,7 +151,6 @@ impl Settings {
         self.trusted.iter().filter_map(|t| t.parse().ok()).take(MAX_TRUSTED_PEERS).collect()
     }
 
-    /// The command that gives the worker these trust settings.
     /// The bandwidth limits for the worker (a hand-edited file's values
     /// above [`MAX_RATE`] are taken as that).
     pub fn limits_command(&self) -> IpcCommand {
@@ -162,6 +161,7 @@ impl Settings {
         }
     }
 
+    /// The command that gives the worker these trust settings.
     pub fn trust_command(&self) -> IpcCommand {
         IpcCommand::SetTrust {
             party_key: self.party_key.clone().filter(|k| !k.trim().is_empty()),
@@ -228,7 +228,6 @@ pub fn validate_peer(text: &str) -> Result<String, InputError> {
     if is_valid_peer_address(text) { Ok(text.to_owned()) } else { Err(InputError::NotAPeerAddress(text.to_owned())) }
 }
 
-/// Checks an extra catalog file: empty for none, else an existing file.
 /// A bandwidth limit as typed (`4MB`, `500KB`; empty or `0`: none), for the
 /// field called `what`.
 pub fn validate_rate(what: &'static str, text: &str) -> Result<u64, InputError> {
@@ -246,6 +245,7 @@ pub fn rate_text(bytes_per_sec: u64) -> String {
     }
 }
 
+/// Checks an extra catalog file: empty for none, else an existing file.
 pub fn validate_catalog(text: &str) -> Result<Option<PathBuf>, InputError> {
     let text = text.trim();
     if text.is_empty() {

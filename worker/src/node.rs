@@ -178,6 +178,7 @@ impl Node {
                 party_key: party_key.subscribe(),
                 traffic: traffic.clone(),
                 faults: options.faults.clone(),
+                manifest_hashes: Mutex::default(),
             });
             tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
             tracing::info!("listening on {local_addr} as {} ({})", options.display_name, identity.peer_id);

@@ -426,18 +426,23 @@ impl Planner {
             // Rarest first; the first in the queue among equals. Nothing is
             // rarer than a chunk only this peer holds.
             let spare_members = self.spare_members(peer);
+            // No chunk has fewer holders than the peers holding every chunk.
+            let fewest_possible = spare_members.whole_holders.max(1);
             let mut best: Option<(u32, usize)> = None;
             for (pos, c) in self.queue.iter().enumerate() {
                 if !self.allowed(peer, c) || (near_end_rule && !self.finishes_in_time(peer, c)) {
                     continue;
                 }
                 let holders = self.holders_of(c);
-                if holders > spare_members.whole_holders && !spare_members.may_serve_what_members_hold {
+                if holders > spare_members.whole_holders
+                    && !spare_members.may_serve_what_members_hold
+                    && self.a_member_may_serve(c)
+                {
                     continue;
                 }
                 if best.is_none_or(|(fewest, _)| holders < fewest) {
                     best = Some((holders, pos));
-                    if holders <= 1 {
+                    if holders <= fewest_possible {
                         break;
                     }
                 }
@@ -471,6 +476,11 @@ impl Planner {
         let may_serve_what_members_hold =
             me.holds.is_some() || me.rate == 0.0 || me.rate >= ENDGAME_MARGIN * fastest_member;
         SpareMembers { whole_holders, may_serve_what_members_hold }
+    }
+
+    /// Whether some usable member holds `chunk` and may be asked for it.
+    fn a_member_may_serve(&self, chunk: &ChunkRef) -> bool {
+        self.peers.iter().any(|(id, p)| p.usable() && p.holds.is_some() && self.allowed(*id, chunk))
     }
 
     /// Whether `peer`, idle, would deliver `chunk` in well under the time
@@ -510,8 +520,14 @@ impl Planner {
         let state = self.peers.get_mut(&peer).expect("assigned peers exist");
         state.in_flight.insert(chunk);
         state.in_flight_bytes += len;
+        // Only attempts at peers holding the whole game count towards giving
+        // up: members cost nothing to make up, and one that fails a chunk is
+        // not asked for it again (see `chunk_failed`).
+        let whole = state.holds.is_none();
         self.owners.entry(chunk).or_default().insert(peer);
-        *self.attempts.entry(chunk).or_default() += 1;
+        if whole {
+            *self.attempts.entry(chunk).or_default() += 1;
+        }
     }
 
     fn release(&mut self, peer: PeerId, chunk: ChunkRef) -> bool {
@@ -583,7 +599,9 @@ impl Planner {
         if !self.release(peer, chunk) {
             return;
         }
-        if let Some(attempts) = self.attempts.get_mut(&chunk) {
+        if self.peers.get(&peer).is_some_and(|p| p.holds.is_none())
+            && let Some(attempts) = self.attempts.get_mut(&chunk)
+        {
             *attempts = attempts.saturating_sub(1);
         }
         self.deferred.entry(chunk).or_default().insert(peer);
@@ -624,6 +642,10 @@ impl Planner {
             return;
         }
         if let Some(state) = self.peers.get_mut(&peer) {
+            if state.holds.is_some() {
+                // A member that said it holds the chunk and did not send it.
+                self.avoid.entry(chunk).or_default().insert(peer);
+            }
             state.errors_in_row += 1;
             if state.errors_in_row >= MAX_PEER_ERRORS {
                 self.drop_peer(peer, PeerDrop::Errors(error.to_owned()));

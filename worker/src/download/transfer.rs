@@ -48,9 +48,9 @@ struct Finished {
     elapsed: Duration,
 }
 
-/// With nothing in flight and nothing verified for this long, while only
-/// members still fetching are left and none holds a missing chunk, the
-/// download gives up.
+/// With nothing in flight and nothing verified for this long (members that
+/// are still fetching hold none of the missing chunks, say), the download
+/// gives up.
 pub const SWARM_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Chunks a peer sent elsewhere ([`Outcome::Elsewhere`]) may be asked of
@@ -72,7 +72,8 @@ pub(super) async fn run(
     cancel: &CancellationToken,
 ) -> Result<(Vec<(PeerId, u64)>, Vec<(PeerId, String)>), DownloadError> {
     let manifest = target.manifest.clone();
-    let index = ChunkIndex::of(&manifest).ok_or_else(|| DownloadError::NoPeers("too many chunks".into()))?;
+    let index = ChunkIndex::of(&manifest)
+        .ok_or_else(|| DownloadError::NoPeers(format!("{}: the file list has too many chunks", manifest.id)))?;
     let mut conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
     let mut holdings: HashMap<PeerId, Holding> = conns.keys().map(|p| (*p, Holding::All)).collect();
     // Chunks still missing per file: a finished file is flushed to disk at once.

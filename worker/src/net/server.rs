@@ -37,6 +37,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,6 +116,9 @@ pub struct ServerContext {
     pub traffic: Traffic,
     /// Fault switches for tests.
     pub faults: Faults,
+    /// The hash of each whole game's file list, kept while the list is the
+    /// same (hashing one is megabytes of work).
+    pub manifest_hashes: Mutex<HashMap<String, (Arc<peer::GameManifest>, ManifestHash)>>,
 }
 
 /// What the server knows of one connection: its TLS session's exported
@@ -125,6 +129,31 @@ pub struct Session {
     proof: Mutex<ProofState>,
     /// The swarms this connection joined as a serving member.
     memberships: Mutex<Vec<(ManifestHash, u64)>>,
+    /// Join streams open on this connection.
+    joins: Arc<AtomicUsize>,
+}
+
+/// Join streams one connection may have open at once (a download has one
+/// per source; more is a peer holding streams and members for nothing).
+pub const MAX_JOINS_PER_CONNECTION: usize = 4;
+
+/// A connection's place for one join stream, given back on drop.
+#[derive(Debug)]
+pub struct JoinPlace(Arc<AtomicUsize>);
+
+impl JoinPlace {
+    fn take(joins: &Arc<AtomicUsize>) -> Option<JoinPlace> {
+        joins
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_JOINS_PER_CONNECTION).then_some(n + 1))
+            .ok()
+            .map(|_| JoinPlace(joins.clone()))
+    }
+}
+
+impl Drop for JoinPlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug)]
@@ -136,7 +165,7 @@ enum ProofState {
 
 impl Session {
     pub fn new(secret: Option<SessionSecret>) -> Session {
-        Session { secret, proof: Mutex::new(ProofState::None), memberships: Mutex::default() }
+        Session { secret, proof: Mutex::new(ProofState::None), memberships: Mutex::default(), joins: Arc::default() }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, ProofState> {
@@ -202,8 +231,8 @@ impl ServerContext {
             PeerRequest::GetCover { id } => return self.locate_cover(&id),
             PeerRequest::Hello(theirs) => self.greet(&theirs, remote),
             PeerRequest::Join { id, manifest, peer_id, listen_port } => {
-                let reply = self.join(&id, manifest, peer_id, swarm::member_addr(remote, listen_port));
-                if let Reply::Join(joined) = &reply
+                let reply = self.join(&id, manifest, peer_id, swarm::member_addr(remote, listen_port), session);
+                if let Reply::Join(joined, _) = &reply
                     && let Some(membership) = joined.membership()
                 {
                     let mut memberships = session.memberships.lock().unwrap_or_else(|p| p.into_inner());
@@ -285,17 +314,45 @@ impl ServerContext {
         }
     }
 
+    /// The hash of `manifest`, the file list of `id` held whole, worked out
+    /// once per list.
+    fn manifest_hash_of(&self, id: &str, manifest: &Arc<peer::GameManifest>) -> ManifestHash {
+        let mut hashes = self.manifest_hashes.lock().unwrap_or_else(|p| p.into_inner());
+        match hashes.get(id) {
+            Some((known, hash)) if Arc::ptr_eq(known, manifest) => *hash,
+            _ => {
+                let hash = swarm::manifest_hash(manifest);
+                hashes.insert(id.to_owned(), (manifest.clone(), hash));
+                hash
+            }
+        }
+    }
+
     /// Joins a peer to the swarm of a file list of `id` this node holds
     /// whole or is fetching.
-    fn join(&self, id: &str, hash: ManifestHash, peer_id: PeerId, addr: Option<SocketAddr>) -> Reply {
-        let whole = self.whole_manifest(id);
+    fn join(
+        &self,
+        id: &str,
+        hash: ManifestHash,
+        peer_id: PeerId,
+        addr: Option<SocketAddr>,
+        session: &Session,
+    ) -> Reply {
+        let Some(place) = JoinPlace::take(&session.joins) else {
+            let message = format!("at most {MAX_JOINS_PER_CONNECTION} swarms at once on one connection");
+            return Reply::Frame(error(ErrorCode::Busy, message));
+        };
+        let whole = self.whole_manifest(id).map(|m| {
+            let hash = self.manifest_hash_of(id, &m);
+            (m, hash)
+        });
         let member = addr.filter(|_| peer_id != self.peer_id).map(|addr| SwarmMember { peer_id, addr });
-        match self.swarms.join(hash, whole.as_deref(), member) {
+        match self.swarms.join(hash, whole.as_ref().map(|(m, hash)| (m.as_ref(), *hash)), member) {
             Some(mut joined) => {
                 if self.faults.claims_all_chunks() {
                     joined.claim_whole();
                 }
-                Reply::Join(joined)
+                Reply::Join(joined, place)
             }
             None => Reply::Frame(error(ErrorCode::NotFound, format!("{id}: no such file list here"))),
         }
@@ -363,8 +420,9 @@ pub enum Reply {
         path: PathBuf,
         hash: [u8; 32],
     },
-    /// Swarm updates until either side ends the stream.
-    Join(Joined),
+    /// Swarm updates until either side ends the stream, in one of the
+    /// connection's places for them.
+    Join(Joined, JoinPlace),
 }
 
 /// The refusal for a connection that has not proven `key`, if there is a key.
@@ -605,7 +663,7 @@ async fn handle_stream(
     // A cover's bytes hold one send piece of the budget until written.
     let mut cover_memory = None;
     let (response, chunk) = match reply {
-        Reply::Join(joined) => return send_swarm_updates(send, joined, remote).await,
+        Reply::Join(joined, _place) => return send_swarm_updates(send, joined, remote).await,
         Reply::Frame(response) => (response, None),
         Reply::Chunk { path, offset, len, index, sending, game } => {
             // The chunk waits its turn for an upload slot; a peer that gives

@@ -73,6 +73,8 @@ pub enum HaveError {
     NoSuchChunk(u32),
     #[error("it names {0} chunks at once (at most {MAX_HAVE_BATCH})")]
     TooMany(usize),
+    #[error("it no longer holds chunk {0} it said it held")]
+    Shrank(u32),
 }
 
 impl ChunkBits {
@@ -88,7 +90,7 @@ impl ChunkBits {
         if bytes.len() != want {
             return Err(HaveError::WrongLength { got: bytes.len(), want });
         }
-        let spare = (want as u32 * 8) - total;
+        let spare = (8 - total % 8) % 8;
         if spare > 0 && bytes[want - 1] >> (8 - spare) != 0 {
             return Err(HaveError::NoSuchChunk(total));
         }
@@ -112,10 +114,6 @@ impl ChunkBits {
         self.bytes[(n / 8) as usize] |= 1 << (n % 8);
         self.count += 1;
         true
-    }
-
-    pub fn count(&self) -> u32 {
-        self.count
     }
 
     pub fn is_full(&self) -> bool {
@@ -146,6 +144,10 @@ impl Holding {
             }
             Have::Bits(bytes) => {
                 let bits = ChunkBits::from_wire(bytes, total)?;
+                // Verified chunks stay verified: a set may only grow.
+                if let Some(lost) = (0..total).find(|n| self.contains(*n) && !bits.contains(*n)) {
+                    return Err(HaveError::Shrank(lost));
+                }
                 let new = (0..total).filter(|n| bits.contains(*n) && !self.contains(*n)).collect();
                 *self = if bits.is_full() { Holding::All } else { Holding::Some(bits) };
                 Ok(new)
@@ -217,7 +219,7 @@ mod tests {
         assert_eq!(ChunkBits::from_wire(vec![0xff, 0x04], 10), Err(HaveError::NoSuchChunk(10)));
         let bits = ChunkBits::from_wire(vec![0x81, 0x02], 10).unwrap();
         assert_eq!((0..10).filter(|n| bits.contains(*n)).collect::<Vec<_>>(), [0, 7, 9]);
-        assert_eq!(bits.count(), 3);
+        assert_eq!(bits.count, 3);
 
         let mut holding = Holding::Some(ChunkBits::empty(10));
         assert_eq!(holding.apply(Have::More(vec![3, 3, 4]), 10), Ok(vec![3, 4]));
@@ -225,7 +227,9 @@ mod tests {
         let many = vec![1; MAX_HAVE_BATCH + 1];
         assert_eq!(holding.apply(Have::More(many), 10), Err(HaveError::TooMany(MAX_HAVE_BATCH + 1)));
         assert!(holding.contains(3) && !holding.contains(5), "refused updates change nothing");
+        assert_eq!(holding.apply(Have::Bits(vec![0x08, 0x00]), 10), Err(HaveError::Shrank(4)));
         assert_eq!(holding.apply(Have::Bits(vec![0xff, 0x03]), 10).unwrap().len(), 8);
         assert!(holding.is_all(), "every bit set is the whole game");
+        assert_eq!(holding.apply(Have::Bits(vec![0xff, 0x01]), 10), Err(HaveError::Shrank(9)), "All stays All");
     }
 }

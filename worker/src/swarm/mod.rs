@@ -26,7 +26,7 @@
 
 pub mod chunks;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -70,6 +70,10 @@ struct Swarm {
     /// The chunks this node is sending to members, to whom, and until when
     /// a delivered one still counts (see [`DELIVERED_LINGER`]).
     sending: HashMap<ChunkRef, Vec<(u64, Option<Instant>)>>,
+    /// Members sent elsewhere for a chunk once: the next time they ask for
+    /// it they are served, so a member that hogs a chunk delays the others
+    /// by one retry at most.
+    redirected: HashSet<(u64, ChunkRef)>,
     changed: watch::Sender<()>,
 }
 
@@ -105,6 +109,7 @@ impl Swarms {
             own: None,
             joined: 0,
             sending: HashMap::new(),
+            redirected: HashSet::new(),
             changed: watch::channel(()).0,
         })
     }
@@ -150,15 +155,16 @@ impl Swarms {
     }
 
     /// Joins `member` (if it serves) to the swarm of `hash`: `whole` is the
-    /// file list when this node holds the game whole; otherwise only a
-    /// download of its own in progress answers. `None`: not here.
+    /// file list (and its hash) when this node holds the game whole;
+    /// otherwise only a download of its own in progress answers. `None`:
+    /// not here.
     pub fn join(
         &self,
         hash: ManifestHash,
-        whole: Option<&GameManifest>,
+        whole: Option<(&GameManifest, ManifestHash)>,
         member: Option<SwarmMember>,
     ) -> Option<Joined> {
-        let whole = whole.filter(|m| manifest_hash(m) == hash);
+        let whole = whole.filter(|(_, whole_hash)| *whole_hash == hash).map(|(m, _)| m);
         let mut swarms = self.lock();
         let swarm = match whole {
             Some(manifest) => Swarms::entry(&mut swarms, hash, manifest),
@@ -178,6 +184,10 @@ impl Swarms {
     }
 }
 
+/// Members sent elsewhere remembered per swarm; past this the memory
+/// starts over.
+const MAX_REDIRECTS_KEPT: usize = 4096;
+
 /// A chunk delivered to a member still sends others asking for it there
 /// this long: until that member has told them it holds it (its updates are
 /// batched every [`lanspread_proto::peer::SWARM_UPDATE_INTERVAL_MS`]).
@@ -195,8 +205,9 @@ impl Swarms {
     /// [`Sending::delivered`]. A member asking for a chunk another member is
     /// receiving (or just received) from this node is sent there instead:
     /// this is how a seeder facing many downloaders hands each of them
-    /// different chunks, and they trade the rest. Requests from nodes that
-    /// are not serving members are always sent.
+    /// different chunks, and they trade the rest. A member already sent
+    /// elsewhere for the chunk is served the next time it asks; requests
+    /// from nodes that are not serving members are always served.
     pub fn start_sending(
         &self,
         id: &str,
@@ -218,7 +229,11 @@ impl Swarms {
         let receivers = swarm.sending.entry(chunk).or_default();
         // A receiver that left, or whose delivery is long told, counts no more.
         receivers.retain(|(k, until)| until.is_none_or(|t| t > now) && members.iter().any(|m| m.0 == *k));
-        if receivers.iter().any(|(k, _)| *k != key) {
+        if receivers.iter().any(|(k, _)| *k != key) && !swarm.redirected.remove(&(key, chunk)) {
+            if swarm.redirected.len() >= MAX_REDIRECTS_KEPT {
+                swarm.redirected.clear();
+            }
+            swarm.redirected.insert((key, chunk));
             return Err(Elsewhere);
         }
         receivers.push((key, None));
@@ -490,17 +505,19 @@ mod tests {
         let hash = manifest_hash(&whole);
         let mut other = whole.as_ref().clone();
         other.version = "2".into();
-        assert!(swarms.join(hash, Some(&other), None).is_none(), "a hash of another file list");
-        let mut first = swarms.join(hash, Some(&whole), None).unwrap();
+        let other_hash = manifest_hash(&other);
+        assert!(swarms.join(hash, Some((&other, other_hash)), None).is_none(), "another file list");
+        let whole = Some((whole.as_ref(), hash));
+        let mut first = swarms.join(hash, whole, None).unwrap();
         assert_eq!(update(&mut first).have, Some(Have::All));
         let mut joins = Vec::new();
         for port in 0..10 {
-            joins.push(swarms.join(hash, Some(&whole), Some(member(1, 7000 + port))).unwrap());
+            joins.push(swarms.join(hash, whole, Some(member(1, 7000 + port))).unwrap());
         }
         let listed = update(&mut first).members.unwrap();
         assert_eq!(listed.len(), MAX_MEMBERS_PER_ADDRESS, "one address fills only its share");
         for n in 2..=200 {
-            joins.push(swarms.join(hash, Some(&whole), Some(member(n, 7000))).unwrap());
+            joins.push(swarms.join(hash, whole, Some(member(n, 7000))).unwrap());
         }
         assert_eq!(update(&mut first).members.unwrap().len(), MAX_SWARM_MEMBERS);
         joins.clear();
@@ -512,8 +529,9 @@ mod tests {
         let swarms = Swarms::default();
         let whole = manifest();
         let hash = manifest_hash(&whole);
-        let b = swarms.join(hash, Some(&whole), Some(member(2, 7000))).unwrap();
-        let c = swarms.join(hash, Some(&whole), Some(member(3, 7000))).unwrap();
+        let whole = Some((whole.as_ref(), hash));
+        let b = swarms.join(hash, whole, Some(member(2, 7000))).unwrap();
+        let c = swarms.join(hash, whole, Some(member(3, 7000))).unwrap();
         let (b, c) = ([b.membership().unwrap()], [c.membership().unwrap()]);
         let chunk = ChunkRef { file: 0, chunk: 4 };
         let t0 = Instant::now();
@@ -524,8 +542,17 @@ mod tests {
         assert!(ask(ChunkRef { file: 0, chunk: 5 }, &c, t0).unwrap().is_some());
         to_b.delivered(t0);
         let told = t0 + DELIVERED_LINGER;
-        assert_eq!(ask(chunk, &c, told - Duration::from_millis(1)).unwrap_err(), Elsewhere, "b has it: ask b");
-        assert!(ask(chunk, &c, told).unwrap().is_some(), "once b told the others, anyone may ask");
+        let d = swarms.join(hash, whole, Some(member(4, 7000))).unwrap();
+        let d = [d.membership().unwrap()];
+        assert_eq!(ask(chunk, &d, told - Duration::from_millis(1)).unwrap_err(), Elsewhere, "b has it: ask b");
+        assert!(ask(chunk, &d, told).unwrap().is_some(), "once b told the others, anyone may ask");
+        let e = swarms.join(hash, whole, Some(member(5, 7000))).unwrap();
+        let e = [e.membership().unwrap()];
+        let t1 = told + Duration::from_secs(1);
+        let to_e = ask(ChunkRef { file: 0, chunk: 7 }, &e, t1).unwrap();
+        assert_eq!(ask(ChunkRef { file: 0, chunk: 7 }, &d, t1).unwrap_err(), Elsewhere);
+        assert!(ask(ChunkRef { file: 0, chunk: 7 }, &d, t1).unwrap().is_some(), "sent elsewhere once, served next");
+        drop(to_e);
 
         let failed = ask(ChunkRef { file: 0, chunk: 6 }, &b, t0).unwrap();
         drop(failed);

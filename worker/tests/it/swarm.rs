@@ -109,14 +109,16 @@ fn a_member_that_sends_wrong_bytes_is_dropped() {
 }
 
 /// Joins from a liar: file lists that are not here, hostile ids, and one
-/// connection claiming dozens of members on as many ports. The seeder
-/// refuses what is not here, names at most a few members per address to
-/// the others, and keeps serving an honest fetcher.
+/// address claiming dozens of members on as many ports, a few joins per
+/// connection. The seeder refuses what is not here and joins past a
+/// connection's share, names at most a few members per address to the
+/// others, and keeps serving an honest fetcher.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_joins_are_refused_or_bounded_and_the_seeder_keeps_serving() {
     use lanspread_proto::PeerId;
     use lanspread_proto::peer::{ErrorCode, Have};
     use lanspread_worker::net::client::{self, ClientError};
+    use lanspread_worker::net::server::MAX_JOINS_PER_CONNECTION;
     use lanspread_worker::net::traffic::Traffic;
     use lanspread_worker::swarm::{MAX_MEMBERS_PER_ADDRESS, manifest_hash};
 
@@ -136,12 +138,18 @@ async fn hostile_joins_are_refused_or_bounded_and_the_seeder_keeps_serving() {
             "{refused}"
         );
     }
-    // 60 joins on one connection, their streams kept open, each claiming a port.
+    // 48 joins over 12 connections, their streams kept open, each claiming a
+    // port; a connection's fifth join is refused.
     let mut streams = Vec::new();
-    for port in 0..60u16 {
-        let (update, stream) = conn.join(ID, hash, PeerId([2; 32]), 10_000 + port).await.unwrap();
-        assert_eq!(update.have, Some(Have::All));
-        streams.push(stream);
+    for c in 0..12u16 {
+        let conn = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
+        for j in 0..MAX_JOINS_PER_CONNECTION as u16 {
+            let (update, stream) = conn.join(ID, hash, PeerId([2; 32]), 10_000 + c * 10 + j).await.unwrap();
+            assert_eq!(update.have, Some(Have::All));
+            streams.push(stream);
+        }
+        let refused = conn.join(ID, hash, PeerId([2; 32]), 9_999).await.unwrap_err();
+        assert!(matches!(&refused, ClientError::Refused { error, .. } if error.code == ErrorCode::Busy), "{refused}");
     }
     let other = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
     let (update, _stream) = other.join(ID, hash, PeerId([3; 32]), 0).await.unwrap();
