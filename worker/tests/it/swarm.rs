@@ -40,16 +40,23 @@ fn wait_downloaded(fetcher: &Worker, bytes: u64) {
     fetcher.wait_event(LIMIT, "progress", |p| p["phase"] == "downloading" && p["bytes_done"].as_u64() >= Some(bytes));
 }
 
+/// A seeder whose uplink is the bottleneck, as at a LAN party; `b` fetches
+/// from it, and `c`, started once `b` has 8 MB, has had chunks from `b`.
+/// Returns them with `b`'s id and `c`'s first progress line with bytes from `b`.
+fn b_serving_c(tmp: &Path) -> (Worker, Worker, String, Worker, serde_json::Value) {
+    let seeder = seeder(tmp, &["--max-upload", "4MB"]);
+    let b = fetch("b", tmp, seeder.listen_addr(), &[]);
+    let b_id = b.peer_id();
+    wait_downloaded(&b, 8_000_000);
+    let c = fetch("c", tmp, seeder.listen_addr(), &[]);
+    let from_b = c.wait_event(LIMIT, "progress", |p| bytes_from(p, &b_id) > 0);
+    (seeder, b, b_id, c, from_b)
+}
+
 #[test]
 fn a_later_fetcher_gets_chunks_from_one_still_downloading_and_every_tree_is_the_same() {
     let tmp = tempfile::tempdir().unwrap();
-    // The seeder's uplink is the bottleneck, as at a LAN party.
-    let seeder = seeder(tmp.path(), &["--max-upload", "4MB"]);
-    let mut b = fetch("b", tmp.path(), seeder.listen_addr(), &[]);
-    let b_id = b.peer_id();
-    wait_downloaded(&b, 8_000_000);
-    let mut c = fetch("c", tmp.path(), seeder.listen_addr(), &[]);
-    let from_b = c.wait_event(LIMIT, "progress", |p| bytes_from(p, &b_id) > 0);
+    let (_seeder, mut b, b_id, mut c, from_b) = b_serving_c(tmp.path());
     assert_eq!(from_b["peers_downloading"], 1, "b counts as a source still downloading: {from_b}");
     assert!(b.events("finished").is_empty(), "c had chunks from b before b finished");
     assert_eq!(b.wait_exit(LIMIT), Some(0), "{}", b.log());
@@ -65,12 +72,7 @@ fn a_later_fetcher_gets_chunks_from_one_still_downloading_and_every_tree_is_the_
 #[test]
 fn a_fetcher_killed_while_serving_leaves_the_others_to_finish_from_the_seeder() {
     let tmp = tempfile::tempdir().unwrap();
-    let seeder = seeder(tmp.path(), &["--max-upload", "4MB"]);
-    let mut b = fetch("b", tmp.path(), seeder.listen_addr(), &[]);
-    let b_id = b.peer_id();
-    wait_downloaded(&b, 8_000_000);
-    let mut c = fetch("c", tmp.path(), seeder.listen_addr(), &[]);
-    c.wait_event(LIMIT, "progress", |p| bytes_from(p, &b_id) > 0);
+    let (_seeder, mut b, b_id, mut c, _) = b_serving_c(tmp.path());
     b.kill();
     assert_eq!(c.wait_exit(LIMIT), Some(0), "{}", c.log());
     let finished = &c.events("finished")[0];
