@@ -7,18 +7,23 @@
 //! order, through a bounded channel; what a member claims is checked there
 //! (see [`crate::swarm::chunks::Holding::apply`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use lanspread_proto::PeerId;
 use lanspread_proto::peer::{GameManifest, Have, MAX_SWARM_MEMBERS, ManifestHash, SwarmMember, SwarmUpdate};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::DownloadError;
+use super::planner::Planner;
 use crate::net::client::{self, PeerConnection};
 use crate::net::party::PartyKey;
 use crate::net::traffic::Traffic;
-use crate::swarm::{Swarms, manifest_hash};
+use crate::swarm::chunks::{ChunkBits, ChunkIndex, ChunkRef, Holding};
+use crate::swarm::{Offered, Swarms, manifest_hash};
 
 /// Members a download connects to beyond its first sources.
 pub const MAX_SWARM_SOURCES: usize = 32;
@@ -151,6 +156,92 @@ impl Follower {
     /// Whether `peer` was met (followed, or this node itself).
     pub fn has_met(&self, peer: PeerId) -> bool {
         self.met.contains(&peer)
+    }
+}
+
+/// What a download offers its swarm (see [`Swarms::offer`]).
+#[derive(Debug)]
+pub struct Offer {
+    pub manifest: Arc<GameManifest>,
+    pub files: Vec<Option<PathBuf>>,
+    pub here: Vec<ChunkRef>,
+}
+
+/// One download's part in its swarm: the follower, what each peer holds,
+/// and the offer of what is verified here.
+#[derive(Debug)]
+pub struct DownloadSwarm {
+    follower: Follower,
+    events: mpsc::Receiver<SwarmEvent>,
+    offered: Option<Offered>,
+    holdings: HashMap<PeerId, Holding>,
+    index: ChunkIndex,
+}
+
+impl DownloadSwarm {
+    /// Offers `offer` and joins the swarm of each of `sources` (which hold
+    /// the whole file list).
+    pub fn start<'a>(
+        link: SwarmLink,
+        manifest: &GameManifest,
+        offer: Offer,
+        sources: impl IntoIterator<Item = &'a PeerConnection>,
+    ) -> Result<DownloadSwarm, DownloadError> {
+        let index = ChunkIndex::of(manifest)
+            .ok_or_else(|| DownloadError::NoPeers(format!("{}: the file list has too many chunks", manifest.id)))?;
+        let offered = link.swarms.offer(offer.manifest, offer.files, offer.here);
+        let (mut follower, events) = Follower::new(link, manifest);
+        let mut holdings = HashMap::new();
+        for conn in sources {
+            holdings.insert(conn.peer_id, Holding::All);
+            follower.follow(conn.clone());
+        }
+        Ok(DownloadSwarm { follower, events, offered, holdings, index })
+    }
+
+    /// The next swarm event, or never without a swarm.
+    pub async fn next_event(swarm: &mut Option<DownloadSwarm>) -> Option<SwarmEvent> {
+        match swarm {
+            Some(swarm) => swarm.events.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Tells `planner` what `event` says; a member met is connected and
+    /// added to `conns`.
+    pub fn apply(&mut self, event: SwarmEvent, planner: &mut Planner, conns: &mut HashMap<PeerId, PeerConnection>) {
+        match event {
+            SwarmEvent::Have { peer, have } => {
+                let Some(holding) = self.holdings.get_mut(&peer) else { return };
+                match holding.apply(have, self.index.total()) {
+                    Ok(_) if holding.is_all() => planner.peer_has_all(peer),
+                    Ok(new) => {
+                        new.into_iter().filter_map(|n| self.index.chunk(n)).for_each(|c| planner.peer_has(peer, c));
+                    }
+                    Err(e) => planner.peer_misbehaved(peer, format!("its chunk list is false: {e}")),
+                }
+            }
+            SwarmEvent::Members { members } => self.follower.meet(members),
+            SwarmEvent::Connected(conn) => {
+                if self.follower.has_met(conn.peer_id) || planner.knows(conn.peer_id) {
+                    conn.close();
+                    return;
+                }
+                planner.add_partial_peer(conn.peer_id);
+                self.holdings.insert(conn.peer_id, Holding::Some(ChunkBits::empty(self.index.total())));
+                self.follower.follow(conn.clone());
+                conns.insert(conn.peer_id, conn);
+            }
+            SwarmEvent::Misbehaved { peer, why } => planner.peer_misbehaved(peer, why),
+            SwarmEvent::Left { peer } => planner.peer_lost(peer),
+        }
+    }
+
+    /// `chunk` is verified and written here: members may ask for it.
+    pub fn verified(&self, chunk: ChunkRef) {
+        if let Some(offered) = &self.offered {
+            offered.verified(chunk);
+        }
     }
 }
 

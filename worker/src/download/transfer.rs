@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{PeerSpeed, Phase, Progress};
 use lanspread_proto::peer::{ErrorCode, GameManifest};
-use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use super::follow::{Follower, SwarmEvent, SwarmLink};
+use super::follow::{DownloadSwarm, Offer, SwarmLink};
 use super::journal::Journal;
 use super::planner::{Action, ChunkRef, Planner, Wanted, in_own_order};
 use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
@@ -21,8 +20,6 @@ use super::storage::Storage;
 use super::{DownloadError, progress_of};
 use crate::net::client::{ClientError, PeerConnection};
 use crate::net::received::ReceivedChunk;
-use crate::swarm::Offered;
-use crate::swarm::chunks::{ChunkBits, ChunkIndex, Holding};
 
 /// Bytes of received-chunk buffers kept for reuse: as many as may be in
 /// flight (see [`super::planner::MAX_IN_FLIGHT_BYTES`]).
@@ -72,28 +69,18 @@ pub(super) async fn run(
     cancel: &CancellationToken,
 ) -> Result<(Vec<(PeerId, u64)>, Vec<(PeerId, String)>), DownloadError> {
     let manifest = target.manifest.clone();
-    let index = ChunkIndex::of(&manifest)
-        .ok_or_else(|| DownloadError::NoPeers(format!("{}: the file list has too many chunks", manifest.id)))?;
     let mut conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
-    let mut holdings: HashMap<PeerId, Holding> = conns.keys().map(|p| (*p, Holding::All)).collect();
     // Chunks still missing per file: a finished file is flushed to disk at once.
     let mut missing = vec![0usize; manifest.files.len()];
     for w in &wanted {
         missing[w.chunk.file as usize] += 1;
     }
-    let (mut follower, mut swarm_events, offered) = match &swarm {
-        Some(link) => {
-            let (mut follower, events) = Follower::new(link.clone(), &manifest);
-            for conn in conns.values() {
-                follower.follow(conn.clone());
-            }
-            let offered = offer(link, &target, &wanted);
-            (Some(follower), Some(events), offered)
-        }
-        None => (None, None, None),
-    };
     let own_seed =
         swarm.as_ref().map_or(0, |link| u64::from_le_bytes(link.peer_id.0[..8].try_into().unwrap_or_default()));
+    let mut swarm = match swarm {
+        Some(link) => Some(DownloadSwarm::start(link, &manifest, offer_of(&target, &wanted), conns.values())?),
+        None => None,
+    };
     let mut planner =
         Planner::new(in_own_order(wanted, own_seed), u64::from(manifest.chunk_size), conns.keys().copied());
     let mut tasks: JoinSet<Finished> = JoinSet::new();
@@ -131,30 +118,9 @@ pub(super) async fn run(
         }
         tokio::select! {
             () = cancel.cancelled() => break Err(DownloadError::Cancelled),
-            Some(event) = next_event(&mut swarm_events) => {
-                let Some(follower) = &mut follower else { continue };
-                match event {
-                    SwarmEvent::Have { peer, have } => {
-                        let Some(holding) = holdings.get_mut(&peer) else { continue };
-                        match holding.apply(have, index.total()) {
-                            Ok(_) if holding.is_all() => planner.peer_has_all(peer),
-                            Ok(new) => new.into_iter().filter_map(|n| index.chunk(n)).for_each(|c| planner.peer_has(peer, c)),
-                            Err(e) => planner.peer_misbehaved(peer, format!("its chunk list is false: {e}")),
-                        }
-                    }
-                    SwarmEvent::Members { members } => follower.meet(members),
-                    SwarmEvent::Connected(conn) => {
-                        if follower.has_met(conn.peer_id) || planner.knows(conn.peer_id) {
-                            conn.close();
-                            continue;
-                        }
-                        planner.add_partial_peer(conn.peer_id);
-                        holdings.insert(conn.peer_id, Holding::Some(ChunkBits::empty(index.total())));
-                        follower.follow(conn.clone());
-                        conns.insert(conn.peer_id, conn);
-                    }
-                    SwarmEvent::Misbehaved { peer, why } => planner.peer_misbehaved(peer, why),
-                    SwarmEvent::Left { peer } => planner.peer_lost(peer),
+            Some(event) = DownloadSwarm::next_event(&mut swarm) => {
+                if let Some(swarm) = &mut swarm {
+                    swarm.apply(event, &mut planner, &mut conns);
                 }
             }
             Some(joined) = tasks.join_next() => {
@@ -165,8 +131,8 @@ pub(super) async fn run(
                         if planner.chunk_verified(peer, chunk, elapsed) {
                             last_verified = Instant::now();
                             done_bytes += super::storage::chunk_len(&manifest, chunk);
-                            if let Some(offered) = &offered {
-                                offered.verified(chunk);
+                            if let Some(swarm) = &swarm {
+                                swarm.verified(chunk);
                             }
                             missing[chunk.file as usize] -= 1;
                             if missing[chunk.file as usize] == 0 {
@@ -211,7 +177,7 @@ pub(super) async fn run(
         }
     };
     tasks.abort_all();
-    drop(follower);
+    drop(swarm);
     for conn in conns.values() {
         if planner.is_partial(conn.peer_id) {
             conn.close();
@@ -223,23 +189,16 @@ pub(super) async fn run(
     Ok((planner.delivered().into_iter().collect(), dropped))
 }
 
-/// The next swarm event, or never without a swarm.
-async fn next_event(events: &mut Option<mpsc::Receiver<SwarmEvent>>) -> Option<SwarmEvent> {
-    match events {
-        Some(events) => events.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Offers the chunks already here, and those verified from now on, to the
-/// download's swarm.
-fn offer(link: &SwarmLink, target: &Target, wanted: &[Wanted]) -> Option<Offered> {
+/// What a download offers its swarm: its file list, where each file is
+/// written (`None`: not on disk before the commit), and the chunks already
+/// here.
+fn offer_of(target: &Target, wanted: &[Wanted]) -> Offer {
     let missing: HashSet<ChunkRef> = wanted.iter().map(|w| w.chunk).collect();
-    let here = super::storage::all_chunks(&target.manifest).filter(|c| !missing.contains(c));
+    let here = super::storage::all_chunks(&target.manifest).filter(|c| !missing.contains(c)).collect();
     let files = (0..target.manifest.files.len() as u32)
         .map(|file| target.storage.file_path(file).map(ToOwned::to_owned))
         .collect();
-    link.swarms.offer(target.manifest.clone(), files, here)
+    Offer { manifest: target.manifest.clone(), files, here }
 }
 
 fn report(manifest: &GameManifest, planner: &Planner, meter: &SpeedMeter, done: u64) -> Progress {

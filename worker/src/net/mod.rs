@@ -1,5 +1,6 @@
 //! QUIC between nodes: identity, the party key, transport settings, the
-//! server that answers peers and the client that asks them.
+//! server that answers peers (and how its chunk bytes leave, `upload`) and
+//! the client that asks them.
 
 pub mod candidate;
 pub mod client;
@@ -11,6 +12,7 @@ pub mod received;
 pub mod server;
 pub mod traffic;
 pub mod transport;
+pub mod upload;
 
 /// The message for a hello with another protocol version, for either side.
 pub fn version_mismatch(theirs: u32) -> String {

@@ -11,20 +11,8 @@
 //! What one peer can make the server hold is bounded: at most
 //! [`MAX_CONNECTIONS_PER_ADDRESS`] connections from one address and
 //! [`MAX_CONNECTIONS`] in all, [`transport::MAX_STREAMS_PER_PEER`] requests
-//! per connection, and chunks are read from disk a [`SEND_PIECE`] at a time
-//! under two budgets ([`PIECES_PER_CONNECTION`] per connection,
-//! [`SERVE_MEMORY`] in all), each piece handed to a peer that reads it
-//! within [`WRITE_TIMEOUT`] or the stream is reset.
-//!
-//! **Upload slots.** At most [`UPLOAD_SLOTS`] chunks are sent at once, at
-//! most [`SLOTS_PER_CONNECTION`] of them to one connection, granted in the
-//! order asked (the semaphores are fair): a seeder facing many downloaders
-//! sends a few chunks at a time at the link's speed, each soon whole and
-//! passed on by its receiver, instead of every chunk at once and all of
-//! them late; and no peer takes the uplink from the others. A slot is
-//! held until the peer has the whole chunk; one that waited [`SLOT_WAIT`]
-//! goes out anyway, so peers that take slots and read nothing cannot
-//! starve the rest.
+//! per connection, [`MAX_JOINS_PER_CONNECTION`] of them swarm joins, and
+//! the memory and upload slots chunks take ([`super::upload`]).
 //!
 //! With a party key set, a connection gets nothing but refusals until it
 //! has proven the key ([`super::party`]); the check is made for every
@@ -47,7 +35,7 @@ use lanspread_proto::peer::{
     PeerRequest, PeerResponse, SWARM_UPDATE_INTERVAL_MS, SwarmMember,
 };
 use lanspread_proto::{FrameError, PeerId};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -55,6 +43,7 @@ use super::candidate::{Candidate, Origin};
 use super::log_limit::{LogLimiter, held_back};
 use super::party::{PartyKey, SessionSecret};
 use super::traffic::Traffic;
+use super::upload::{Budget, ChunkBytes, Uploads, open_chunk, send_chunk};
 use crate::faults::Faults;
 use crate::library::Library;
 use crate::swarm::chunks::ChunkRef;
@@ -69,25 +58,6 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// Connections served at once from one IP address (a PC keeps two: one for
 /// discovery, one per download; several processes may share an address).
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
-/// A chunk is read from disk and handed to QUIC in pieces of this size,
-/// each counted as sent. A megabyte keeps hand-offs to the blocking pool
-/// few while [`MAX_CONNECTIONS_PER_ADDRESS`] connections of one address,
-/// [`PIECES_PER_CONNECTION`] pieces each, hold at most half of
-/// [`SERVE_MEMORY`]: one PC cannot starve the others.
-pub const SEND_PIECE: usize = 1024 * 1024;
-/// Pieces one connection may hold in memory at once.
-pub const PIECES_PER_CONNECTION: usize = 2;
-/// Chunks sent at once, all connections together.
-pub const UPLOAD_SLOTS: usize = 4;
-/// Chunks sent at once to one connection.
-pub const SLOTS_PER_CONNECTION: usize = 2;
-/// A chunk waits at most this long for upload slots.
-pub const SLOT_WAIT: Duration = Duration::from_secs(5);
-/// Chunk bytes the server holds in memory at once, all connections together.
-pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
-const _: () = assert!(MAX_CONNECTIONS_PER_ADDRESS * PIECES_PER_CONNECTION * SEND_PIECE <= SERVE_MEMORY / 2);
-/// Under an upload limit, pieces are sent in slices of this many bytes.
-const LIMITED_SLICE: usize = 64 * 1024;
 /// Stream reset code after a bad request.
 const STOP_BAD_REQUEST: u32 = 1;
 /// Stream reset code when a chunk cannot be sent whole.
@@ -451,12 +421,10 @@ fn code_for(err: &FrameError) -> ErrorCode {
     }
 }
 
-/// What every connection shares: the memory budget and who is connected.
+/// What every connection shares: the uploads' budget and who is connected.
 #[derive(Debug)]
 struct Limits {
-    memory: Arc<Semaphore>,
-    slots: Arc<Semaphore>,
-    pieces: Arc<PiecePool>,
+    uploads: Uploads,
     connections: Mutex<Connections>,
 }
 
@@ -474,12 +442,7 @@ struct Admitted {
 
 impl Limits {
     fn new() -> Self {
-        Limits {
-            memory: Arc::new(Semaphore::new(SERVE_MEMORY / SEND_PIECE)),
-            slots: Arc::new(Semaphore::new(UPLOAD_SLOTS)),
-            pieces: Arc::default(),
-            connections: Mutex::new(Connections::default()),
-        }
+        Limits { uploads: Uploads::new(), connections: Mutex::new(Connections::default()) }
     }
 
     /// Counts a new connection from `ip`, or says why it is refused.
@@ -553,14 +516,7 @@ async fn handle_connection(
             return;
         }
     };
-    let budget = Budget {
-        connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)),
-        slots_here: Arc::new(Semaphore::new(SLOTS_PER_CONNECTION)),
-        slots: admitted.limits.slots.clone(),
-        all: admitted.limits.memory.clone(),
-        pieces: admitted.limits.pieces.clone(),
-        peer_upload: Arc::new(ctx.traffic.peer_upload_limit()),
-    };
+    let budget = admitted.limits.uploads.budget(&ctx.traffic);
     let session = Arc::new(Session::new(SessionSecret::of(&conn)));
     let streams = TaskTracker::new();
     loop {
@@ -581,56 +537,6 @@ async fn handle_connection(
     streams.close();
     streams.wait().await;
     drop(admitted);
-}
-
-/// The memory a connection's chunk pieces may take: a piece needs a permit
-/// of its connection's and one of the server's.
-#[derive(Debug, Clone)]
-struct Budget {
-    connection: Arc<Semaphore>,
-    all: Arc<Semaphore>,
-    /// Upload slots: this connection's, and the server's.
-    slots_here: Arc<Semaphore>,
-    slots: Arc<Semaphore>,
-    pieces: Arc<PiecePool>,
-    /// This peer's share of the upload limit, if one is set.
-    peer_upload: Arc<crate::net::rate::RateLimit>,
-}
-
-/// Piece buffers QUIC has finished with, kept for the next pieces: a busy
-/// server would otherwise map (and fault in) fresh memory for every piece.
-#[derive(Debug, Default)]
-struct PiecePool(Mutex<Vec<Vec<u8>>>);
-
-/// Spare piece buffers kept at most.
-const MAX_SPARE_PIECES: usize = 16;
-
-impl PiecePool {
-    fn take(&self) -> Vec<u8> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
-    }
-}
-
-/// A piece on its way out; its buffer goes back to the pool when QUIC
-/// drops it.
-struct PooledPiece {
-    bytes: Vec<u8>,
-    pool: Arc<PiecePool>,
-}
-
-impl AsRef<[u8]> for PooledPiece {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
-impl Drop for PooledPiece {
-    fn drop(&mut self) {
-        let mut spare = self.pool.0.lock().unwrap_or_else(|p| p.into_inner());
-        if spare.len() < MAX_SPARE_PIECES {
-            spare.push(std::mem::take(&mut self.bytes));
-        }
-    }
 }
 
 async fn handle_stream(
@@ -668,20 +574,14 @@ async fn handle_stream(
         Reply::Chunk { path, offset, len, index, sending, game } => {
             // The chunk waits its turn for an upload slot; a peer that gives
             // up meanwhile leaves the queue.
-            let slots = async {
-                let here = budget.slots_here.clone().acquire_owned().await.ok();
-                let all = budget.slots.clone().acquire_owned().await.ok();
-                (here, all)
-            };
-            // Peers that hold slots and read nothing delay the others by
-            // SLOT_WAIT at most: then the chunk goes out beside them.
-            let (here, all) = tokio::select! {
-                slots = tokio::time::timeout(SLOT_WAIT, slots) => slots.unwrap_or_default(),
+            let slots = tokio::select! {
+                slots = budget.slots() => slots,
                 _ = send.stopped() => return,
             };
             match open_chunk(path.clone(), offset, len).await {
                 Ok(file) => {
-                    (PeerResponse::Chunk { len }, Some((file, offset, len, (game, index), (sending, here, all))))
+                    let bytes = ChunkBytes { file, offset, len, game, index };
+                    (PeerResponse::Chunk { len }, Some((bytes, sending, slots)))
                 }
                 Err(e) => {
                     warn(format!("cannot read {}: {e}", path.display()));
@@ -690,10 +590,8 @@ async fn handle_stream(
             }
         }
         Reply::Cover { path, hash } => {
-            let (Ok(connection), Ok(all)) = (budget.connection.acquire().await, budget.all.acquire().await) else {
-                return;
-            };
-            cover_memory = Some((connection, all));
+            let Some(memory) = budget.piece_memory().await else { return };
+            cover_memory = Some(memory);
             match read_cover(path.clone(), hash).await {
                 Ok(bytes) => (PeerResponse::Cover(bytes), None),
                 Err(e) => {
@@ -719,23 +617,20 @@ async fn handle_stream(
     drop(cover_memory);
     // The chunk keeps its upload slots until the peer has it all: QUIC
     // buffers what is written, and a slot freed then would only buffer more.
-    let mut held = None;
-    if let Some((file, offset, len, index, slots)) = chunk {
-        let what = format!("{} chunk {}/{}", index.0, index.1.0, index.1.1);
-        if let Err(e) = send_chunk(&mut send, file, (offset, len), index, (&budget, remote.ip()), &ctx).await {
-            tracing::debug!("peer {remote}: {what} not sent: {e}");
-            let _ = send.reset(RESET_CHUNK_FAILED.into());
-            return;
-        }
-        held = Some((what, slots));
+    if let Some((bytes, _, _)) = &chunk
+        && let Err(e) = send_chunk(&mut send, bytes, (&budget, remote.ip()), (&ctx.traffic, &ctx.faults)).await
+    {
+        tracing::debug!("peer {remote}: {} chunk {:?} not sent: {e}", bytes.game, bytes.index);
+        let _ = send.reset(RESET_CHUNK_FAILED.into());
+        return;
     }
     let _ = send.finish();
     // Let the answer drain before the stream is dropped.
     let drained = tokio::time::timeout(WRITE_TIMEOUT, send.stopped()).await;
-    if let Some((what, (sending, _slot_here, _slot))) = held
+    if let Some((bytes, sending, _slots)) = chunk
         && let Ok(Ok(None)) = drained
     {
-        tracing::trace!("peer {remote}: {what} delivered");
+        tracing::trace!("peer {remote}: {} chunk {:?} delivered", bytes.game, bytes.index);
         if let Some(sending) = sending {
             sending.delivered(Instant::now());
         }
@@ -776,20 +671,6 @@ async fn send_swarm_updates(mut send: quinn::SendStream, mut joined: Joined, rem
     let _ = send.finish();
 }
 
-/// Opens the file of a chunk and checks that the chunk lies inside it, so
-/// the header promises only bytes that are there.
-async fn open_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Arc<std::fs::File>> {
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path)?;
-        if file.metadata()?.len() < offset + u64::from(len) {
-            return Err(std::io::Error::other("the file is shorter than its manifest says"));
-        }
-        Ok(Arc::new(file))
-    })
-    .await
-    .map_err(std::io::Error::other)?
-}
-
 /// Reads a cover file (at most [`MAX_COVER_BYTES`]) and checks it is still
 /// the picture the manifest names.
 async fn read_cover(path: PathBuf, hash: [u8; 32]) -> std::io::Result<Vec<u8>> {
@@ -804,83 +685,4 @@ async fn read_cover(path: PathBuf, hash: [u8; 32]) -> std::io::Result<Vec<u8>> {
     })
     .await
     .map_err(std::io::Error::other)?
-}
-
-/// Why a chunk was not sent whole.
-#[derive(Debug, thiserror::Error)]
-enum SendError {
-    #[error("no memory to send within {WRITE_TIMEOUT:?}")]
-    NoMemory,
-    #[error("the server is shutting down")]
-    ShuttingDown,
-    #[error("cannot read the chunk: {0}")]
-    Read(std::io::Error),
-    #[error("the peer took nothing for {WRITE_TIMEOUT:?}")]
-    Stalled,
-    #[error("{0}")]
-    Write(#[from] quinn::WriteError),
-}
-
-/// Sends `len` bytes of `file` from `offset` (chunk `index` of `game`) to
-/// `to`, one [`SEND_PIECE`] at a time, each read only once the budget has
-/// room for it.
-async fn send_chunk(
-    send: &mut quinn::SendStream,
-    file: Arc<std::fs::File>,
-    (offset, len): (u64, u32),
-    (game, index): (String, (u32, u32)),
-    (budget, to): (&Budget, IpAddr),
-    ctx: &ServerContext,
-) -> Result<(), SendError> {
-    let mut sent = 0usize;
-    while sent < len as usize {
-        let piece_len = SEND_PIECE.min(len as usize - sent);
-        let permits = async { (budget.connection.acquire().await, budget.all.acquire().await) };
-        let (Ok(_connection), Ok(_all)) =
-            tokio::time::timeout(WRITE_TIMEOUT, permits).await.map_err(|_| SendError::NoMemory)?
-        else {
-            return Err(SendError::ShuttingDown);
-        };
-        let file = file.clone();
-        let at = offset + sent as u64;
-        let buffer = budget.pieces.take();
-        let mut piece = tokio::task::spawn_blocking(move || read_piece(&file, at, piece_len, buffer))
-            .await
-            .map_err(|e| SendError::Read(std::io::Error::other(e)))?
-            .map_err(SendError::Read)?;
-        if sent == 0 {
-            ctx.faults.delay_chunk().await;
-            ctx.faults.corrupt_chunk(index, &mut piece);
-        }
-        // Handed over, not copied: QUIC sends from this buffer.
-        let mut piece = bytes::Bytes::from_owner(PooledPiece { bytes: piece, pool: budget.pieces.clone() });
-        // Under a limit, a piece goes in slices, each when the limits allow
-        // it, so every stream moves and the rate holds.
-        let limited = budget.peer_upload.is_active() || ctx.traffic.upload_limit().is_active();
-        let slice = if limited { LIMITED_SLICE } else { piece.len() };
-        while !piece.is_empty() {
-            let part = piece.split_to(slice.min(piece.len()));
-            budget.peer_upload.take(part.len() as u64).await;
-            ctx.traffic.upload_limit().take(part.len() as u64).await;
-            tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(part)).await.map_err(|_| SendError::Stalled)??;
-        }
-        ctx.traffic.add_sent(&game, to, piece_len as u64);
-        sent += piece_len;
-    }
-    Ok(())
-}
-
-/// Reads `len` bytes of `file` at `at` into `piece` (emptied first), with
-/// no zeroing. The file handle is this request's own, so its cursor is too.
-fn read_piece(file: &std::fs::File, at: u64, len: usize, mut piece: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = file;
-    file.seek(SeekFrom::Start(at))?;
-    piece.clear();
-    piece.reserve(len);
-    file.take(len as u64).read_to_end(&mut piece)?;
-    if piece.len() < len {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(piece)
 }

@@ -1,0 +1,253 @@
+//! How chunk bytes leave this node: the memory they may take, the upload
+//! slots they wait for, and the bandwidth limits they are held to.
+//!
+//! Chunks are read from disk a [`SEND_PIECE`] at a time under two budgets
+//! ([`PIECES_PER_CONNECTION`] per connection, [`SERVE_MEMORY`] in all),
+//! each piece handed to a peer that reads it within [`WRITE_TIMEOUT`] or
+//! the stream is reset.
+//!
+//! **Upload slots.** At most [`UPLOAD_SLOTS`] chunks are sent at once, at
+//! most [`SLOTS_PER_CONNECTION`] of them to one connection, granted in the
+//! order asked (the semaphores are fair): a seeder facing many downloaders
+//! sends a few chunks at a time at the link's speed, each soon whole and
+//! passed on by its receiver, instead of every chunk at once and all of
+//! them late; and no peer takes the uplink from the others. A slot is held
+//! until the peer has the whole chunk; one that waited [`SLOT_WAIT`] goes
+//! out anyway, so peers that take slots and read nothing cannot starve the
+//! rest.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
+
+use super::rate::RateLimit;
+use super::server::{MAX_CONNECTIONS_PER_ADDRESS, WRITE_TIMEOUT};
+use super::traffic::Traffic;
+use crate::faults::Faults;
+
+/// A chunk is read from disk and handed to QUIC in pieces of this size,
+/// each counted as sent. A megabyte keeps hand-offs to the blocking pool
+/// few while [`MAX_CONNECTIONS_PER_ADDRESS`] connections of one address,
+/// [`PIECES_PER_CONNECTION`] pieces each, hold at most half of
+/// [`SERVE_MEMORY`]: one PC cannot starve the others.
+pub const SEND_PIECE: usize = 1024 * 1024;
+/// Pieces one connection may hold in memory at once.
+pub const PIECES_PER_CONNECTION: usize = 2;
+/// Chunks sent at once, all connections together.
+pub const UPLOAD_SLOTS: usize = 4;
+/// Chunks sent at once to one connection.
+pub const SLOTS_PER_CONNECTION: usize = 2;
+/// A chunk waits at most this long for upload slots.
+pub const SLOT_WAIT: Duration = Duration::from_secs(5);
+/// Chunk bytes the server holds in memory at once, all connections together.
+pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
+const _: () = assert!(MAX_CONNECTIONS_PER_ADDRESS * PIECES_PER_CONNECTION * SEND_PIECE <= SERVE_MEMORY / 2);
+/// Under an upload limit, pieces are sent in slices of this many bytes.
+const LIMITED_SLICE: usize = 64 * 1024;
+/// Spare piece buffers kept at most.
+const MAX_SPARE_PIECES: usize = 16;
+
+/// What every connection's uploads share: the memory, the slots and the
+/// spare piece buffers.
+#[derive(Debug)]
+pub(super) struct Uploads {
+    memory: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
+    pieces: Arc<PiecePool>,
+}
+
+impl Uploads {
+    pub(super) fn new() -> Uploads {
+        Uploads {
+            memory: Arc::new(Semaphore::new(SERVE_MEMORY / SEND_PIECE)),
+            slots: Arc::new(Semaphore::new(UPLOAD_SLOTS)),
+            pieces: Arc::default(),
+        }
+    }
+
+    /// One connection's budget, its upload held to `traffic`'s per-peer limit.
+    pub(super) fn budget(&self, traffic: &Traffic) -> Budget {
+        Budget {
+            connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)),
+            all: self.memory.clone(),
+            slots_here: Arc::new(Semaphore::new(SLOTS_PER_CONNECTION)),
+            slots: self.slots.clone(),
+            pieces: self.pieces.clone(),
+            peer_upload: Arc::new(traffic.peer_upload_limit()),
+        }
+    }
+}
+
+/// What a connection's uploads may take: a piece needs a memory permit of
+/// its connection's and one of the server's, a chunk an upload slot of each.
+#[derive(Debug, Clone)]
+pub(super) struct Budget {
+    connection: Arc<Semaphore>,
+    all: Arc<Semaphore>,
+    slots_here: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
+    pieces: Arc<PiecePool>,
+    /// This peer's share of the upload limit, if one is set.
+    peer_upload: Arc<RateLimit>,
+}
+
+/// The upload slots a chunk holds (none after [`SLOT_WAIT`] in line).
+#[derive(Debug)]
+pub(super) struct Slots {
+    _here: Option<OwnedSemaphorePermit>,
+    _all: Option<OwnedSemaphorePermit>,
+}
+
+impl Budget {
+    /// Waits for the chunk's turn at the upload slots, at most [`SLOT_WAIT`].
+    pub(super) async fn slots(&self) -> Slots {
+        let slots = async {
+            let here = self.slots_here.clone().acquire_owned().await.ok();
+            (here, self.slots.clone().acquire_owned().await.ok())
+        };
+        let (here, all) = tokio::time::timeout(SLOT_WAIT, slots).await.unwrap_or_default();
+        Slots { _here: here, _all: all }
+    }
+
+    /// One piece of memory, for an answer held whole (a cover); `None` once
+    /// the server shuts down.
+    pub(super) async fn piece_memory(&self) -> Option<(SemaphorePermit<'_>, SemaphorePermit<'_>)> {
+        Some((self.connection.acquire().await.ok()?, self.all.acquire().await.ok()?))
+    }
+}
+
+/// Piece buffers QUIC has finished with, kept for the next pieces: a busy
+/// server would otherwise map (and fault in) fresh memory for every piece.
+#[derive(Debug, Default)]
+struct PiecePool(Mutex<Vec<Vec<u8>>>);
+
+impl PiecePool {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default()
+    }
+}
+
+/// A piece on its way out; its buffer goes back to the pool when QUIC
+/// drops it.
+struct PooledPiece {
+    bytes: Vec<u8>,
+    pool: Arc<PiecePool>,
+}
+
+impl AsRef<[u8]> for PooledPiece {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for PooledPiece {
+    fn drop(&mut self) {
+        let mut spare = self.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < MAX_SPARE_PIECES {
+            spare.push(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+/// Opens the file of a chunk and checks that the chunk lies inside it, so
+/// the header promises only bytes that are there.
+pub(super) async fn open_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Arc<std::fs::File>> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        if file.metadata()?.len() < offset + u64::from(len) {
+            return Err(std::io::Error::other("the file is shorter than its manifest says"));
+        }
+        Ok(Arc::new(file))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Why a chunk was not sent whole.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SendError {
+    #[error("no memory to send within {WRITE_TIMEOUT:?}")]
+    NoMemory,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("cannot read the chunk: {0}")]
+    Read(std::io::Error),
+    #[error("the peer took nothing for {WRITE_TIMEOUT:?}")]
+    Stalled,
+    #[error("{0}")]
+    Write(#[from] quinn::WriteError),
+}
+
+/// A chunk to send: `len` bytes of `file` from `offset`, chunk `index` of
+/// `game`.
+pub(super) struct ChunkBytes {
+    pub file: Arc<std::fs::File>,
+    pub offset: u64,
+    pub len: u32,
+    pub game: String,
+    pub index: (u32, u32),
+}
+
+/// Sends `chunk` to `to`, one [`SEND_PIECE`] at a time, each read only once
+/// the budget has room for it, held to the limits and counted in `traffic`.
+pub(super) async fn send_chunk(
+    send: &mut quinn::SendStream,
+    chunk: &ChunkBytes,
+    (budget, to): (&Budget, IpAddr),
+    (traffic, faults): (&Traffic, &Faults),
+) -> Result<(), SendError> {
+    let mut sent = 0usize;
+    while sent < chunk.len as usize {
+        let piece_len = SEND_PIECE.min(chunk.len as usize - sent);
+        let permits = async { (budget.connection.acquire().await, budget.all.acquire().await) };
+        let (Ok(_connection), Ok(_all)) =
+            tokio::time::timeout(WRITE_TIMEOUT, permits).await.map_err(|_| SendError::NoMemory)?
+        else {
+            return Err(SendError::ShuttingDown);
+        };
+        let file = chunk.file.clone();
+        let at = chunk.offset + sent as u64;
+        let buffer = budget.pieces.take();
+        let mut piece = tokio::task::spawn_blocking(move || read_piece(&file, at, piece_len, buffer))
+            .await
+            .map_err(|e| SendError::Read(std::io::Error::other(e)))?
+            .map_err(SendError::Read)?;
+        if sent == 0 {
+            faults.delay_chunk().await;
+            faults.corrupt_chunk(chunk.index, &mut piece);
+        }
+        // Handed over, not copied: QUIC sends from this buffer.
+        let mut piece = bytes::Bytes::from_owner(PooledPiece { bytes: piece, pool: budget.pieces.clone() });
+        // Under a limit, a piece goes in slices, each when the limits allow
+        // it, so every stream moves and the rate holds.
+        let limited = budget.peer_upload.is_active() || traffic.upload_limit().is_active();
+        let slice = if limited { LIMITED_SLICE } else { piece.len() };
+        while !piece.is_empty() {
+            let part = piece.split_to(slice.min(piece.len()));
+            budget.peer_upload.take(part.len() as u64).await;
+            traffic.upload_limit().take(part.len() as u64).await;
+            tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(part)).await.map_err(|_| SendError::Stalled)??;
+        }
+        traffic.add_sent(&chunk.game, to, piece_len as u64);
+        sent += piece_len;
+    }
+    Ok(())
+}
+
+/// Reads `len` bytes of `file` at `at` into `piece` (emptied first), with
+/// no zeroing. The file handle is this request's own, so its cursor is too.
+fn read_piece(file: &std::fs::File, at: u64, len: usize, mut piece: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(at))?;
+    piece.clear();
+    piece.reserve(len);
+    file.take(len as u64).read_to_end(&mut piece)?;
+    if piece.len() < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(piece)
+}
