@@ -302,3 +302,30 @@ fn a_seeder_is_kept_for_chunks_no_member_holds_unless_it_is_much_faster() {
     assert_eq!(fast[..4], [chunk(4), chunk(5), chunk(6), chunk(7)]);
     assert!(fast[4..].contains(&chunk(2)) && fast[4..].contains(&chunk(3)), "{fast:?}");
 }
+
+#[test]
+fn members_that_fail_a_chunk_they_claim_cannot_make_the_download_give_up() {
+    let seeder = node(100);
+    let chunk = ChunkRef { file: 0, chunk: 0 };
+    let mut planner = Planner::new(wanted(1), CHUNK, [seeder]);
+    // More liars than a chunk has attempts, each claiming the one chunk.
+    let liars: Vec<PeerId> = (1..=2 * MAX_ATTEMPTS as u8).map(node).collect();
+    for liar in &liars {
+        planner.add_partial_peer(*liar);
+        planner.peer_has(*liar, chunk);
+    }
+    let mut asked_seeder = false;
+    for _ in 0..4 * MAX_ATTEMPTS {
+        for action in planner.poll() {
+            match action {
+                Action::Request { peer, .. } if peer == seeder => asked_seeder = true,
+                Action::Request { peer, chunk } => planner.chunk_failed(peer, chunk, "no such chunk"),
+                Action::Cancel { .. } => {}
+            }
+        }
+        assert_eq!(planner.failure(), None, "lying members do not use up the chunk's attempts");
+    }
+    assert!(asked_seeder, "the seeder is asked once the liars are used up");
+    assert!(planner.chunk_verified(seeder, chunk, Duration::from_millis(5)));
+    assert!(planner.is_done());
+}
