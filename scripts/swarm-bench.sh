@@ -16,7 +16,7 @@
 #   --write          add the results to BENCHMARKS.md (before the latest
 #                    scripts/bench.sh run)
 #   --only TOOLS     run only these of "lanspread bittorrent http" (quick looks)
-#   --keep DIR       copy LanSpread's JSON lines and logs of the last run there
+#   --keep DIR       copy LanSpread's JSON lines and logs of each run to DIR/run-N
 #
 # For each tool: one downloader alone, then N together (time until the last
 # is done: LanSpread's `fetch` exits once `version.ini` is committed), the
@@ -148,14 +148,27 @@ ceiling() {
 }
 
 # run_together TOOL HOSTS...: starts TOOL on every host at once; prints the
-# seconds until the last is done.
+# seconds until the last is done. Each copy is compared with the seeder's
+# afterwards, outside the time.
 run_together() {
-  local tool=$1 pids=() h start
+  local tool=$1 pids=() h start took
   shift
   start=$(now)
   for h in "$@"; do "$tool" "$h" & pids+=($!); done
   for pid in "${pids[@]}"; do wait "$pid" || { echo "swarm-bench: a $tool run failed" >&2; exit 1; }; done
-  elapsed "$start"
+  took=$(elapsed "$start")
+  for h in "$@"; do
+    diff -rq "$GAME" "$(copy_of "$tool" "$h")" > /dev/null || { echo "swarm-bench: $h's $tool copy differs" >&2; exit 1; }
+  done
+  echo "$took"
+}
+
+copy_of() {
+  case $1 in
+    lanspread) echo "$WORK/out-$2/openarena" ;;
+    bittorrent) echo "$WORK/bt-$2/openarena" ;;
+    http) echo "$WORK/http-$2/openarena" ;;
+  esac
 }
 
 lanspread() {
@@ -164,7 +177,6 @@ lanspread() {
   in_host "$h" "$WORKER" fetch openarena --games "$WORK/out-$h" --no-mdns --no-install --wait 10 --json \
     --state "$WORK/state-$h" --listen "$(addr_of "$h"):47474" --name "$h" --peer "$SEEDER:47474" \
     > "$WORK/fetch-$h.json" 2> "$WORK/fetch-$h.log" || { tail -5 "$WORK/fetch-$h.log" >&2; return 1; }
-  diff -rq "$GAME" "$WORK/out-$h/openarena" > /dev/null || { echo "swarm-bench: $h's copy differs" >&2; return 1; }
 }
 
 bittorrent() {
@@ -172,7 +184,6 @@ bittorrent() {
   rm -rf "$WORK/bt-$h"; mkdir -p "$WORK/bt-$h"
   in_host "$h" aria2c "${BT_OPTS[@]}" --seed-time=0 --dir="$WORK/bt-$h" --listen-port=6881 \
     --bt-external-ip="$(addr_of "$h")" "$WORK/game.torrent" > "$WORK/bt-$h.log" 2>&1 || { tail -5 "$WORK/bt-$h.log" >&2; return 1; }
-  diff -rq "$GAME" "$WORK/bt-$h/openarena" > /dev/null || { echo "swarm-bench: $h's torrent copy differs" >&2; return 1; }
 }
 
 http() {
@@ -196,12 +207,12 @@ for run in $(seq 1 "$RUNS"); do
     idle=$(awk -v i=$((idle1 - idle0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.0f", 100 * i / t }')
     echo "$one $many $idle" >> "$WORK/$tool.runs"
     echo "swarm-bench: run $run, $tool: one alone ${one} s, $N together ${many} s (CPU idle ${idle}%)" >&2
+    if [ -n "$KEEP" ] && [ "$tool" = lanspread ]; then
+      mkdir -p "$KEEP/run-$run"
+      cp "$WORK"/fetch-* "$WORK/seeder.json" "$WORK/seeder.log" "$KEEP/run-$run/"
+    fi
   done
 done
-if [ -n "$KEEP" ]; then
-  mkdir -p "$KEEP"
-  cp "$WORK"/fetch-* "$WORK/seeder.json" "$WORK/seeder.log" "$KEEP/" 2>/dev/null || true
-fi
 
 col() { awk -v c="$2" '{ print $c }' "$WORK/$1.runs" | median; }
 IDEAL=$(awk -v b="$TOTAL" -v c="$CEILING" 'BEGIN { printf "%.2f", b * 8 / (c * 1e6) }')

@@ -198,7 +198,7 @@ pub const MAX_SWARM_MEMBERS: usize = 64;
 pub const MAX_HAVE_BATCH: usize = 4096;
 /// Swarm updates on one stream are at most this often: verified chunks are
 /// batched, never sent one by one.
-pub const SWARM_UPDATE_INTERVAL_MS: u64 = 250;
+pub const SWARM_UPDATE_INTERVAL_MS: u64 = 100;
 
 /// What a swarm member holds of the file list, chunks numbered in file
 /// order (file 0's chunks, then file 1's, …). Append-only.

@@ -54,9 +54,12 @@ pub enum SwarmEvent {
     Connected(PeerConnection),
     /// `peer`'s stream refused or broke what the protocol allows.
     Misbehaved { peer: PeerId, why: String },
-    /// The connection to `peer`, a member still fetching, is lost, or its
-    /// download here is over: it is not asked for more.
+    /// The connection to `peer`, a member still fetching, is lost: it is not
+    /// asked for more, and what it was sending is asked of others.
     Left { peer: PeerId },
+    /// `peer`, a member, ended its updates: its download is over. It is
+    /// not asked for more, but finishes what it is sending.
+    Done { peer: PeerId },
 }
 
 /// Follows the swarm of one download.
@@ -118,6 +121,10 @@ impl Follower {
                     // A node holding the game whole keeps serving it even
                     // if it has nobody to tell about it.
                     Ok(None) | Err(_) if whole && !conn.is_closed() => return,
+                    Ok(None) if !conn.is_closed() => {
+                        let _ = events.send(SwarmEvent::Done { peer }).await;
+                        return;
+                    }
                     Ok(None) | Err(_) => {
                         let _ = events.send(SwarmEvent::Left { peer }).await;
                         return;
@@ -234,6 +241,7 @@ impl DownloadSwarm {
             }
             SwarmEvent::Misbehaved { peer, why } => planner.peer_misbehaved(peer, why),
             SwarmEvent::Left { peer } => planner.peer_lost(peer),
+            SwarmEvent::Done { peer } => planner.peer_done(peer),
         }
     }
 

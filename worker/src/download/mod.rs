@@ -24,6 +24,7 @@
 //! - [`reuse`]: chunks an update finds in the files already here.
 //! - [`transfer`]: the loop that runs the planner over QUIC connections.
 //! - [`follow`]: the download's swarm: joining sources, meeting members.
+//! - [`silence`]: peers that owe chunks and have gone quiet.
 //! - [`progress`]: speed and ETA.
 
 pub mod follow;
@@ -31,6 +32,7 @@ pub mod journal;
 pub mod planner;
 pub mod progress;
 pub mod reuse;
+pub mod silence;
 pub mod storage;
 pub mod transfer;
 

@@ -29,8 +29,9 @@
 //!   a faster one would then have to fetch again at the end. All windows
 //!   together hold at most [`MAX_IN_FLIGHT_BYTES`].
 //! - **Endgame.** When the queue is empty, an idle peer re-requests a chunk
-//!   another peer is still working on, if it would deliver it well sooner;
-//!   the first verified copy wins and the other request is cancelled
+//!   another peer is still working on, if it would deliver it well sooner
+//!   (or that peer has gone silent, [`Planner::peer_silent`]); the first
+//!   verified copy wins and the other request is cancelled
 //!   ([`Action::Cancel`]).
 //! - **Faults.** A chunk that fails verification goes back to the queue, to
 //!   be fetched from another peer if there is one; its sender is demoted (one
@@ -93,6 +94,35 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Chunks deferred at peers ([`Planner::chunk_elsewhere`]), in two ages.
+#[derive(Debug, Default)]
+struct Deferrals {
+    recent: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
+    /// Deferred before the last [`Planner::retry_deferred`].
+    older: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
+}
+
+impl Deferrals {
+    fn insert(&mut self, chunk: ChunkRef, peer: PeerId) {
+        self.recent.entry(chunk).or_default().insert(peer);
+    }
+
+    fn contains(&self, chunk: &ChunkRef, peer: PeerId) -> bool {
+        [&self.recent, &self.older].iter().any(|map| map.get(chunk).is_some_and(|s| s.contains(&peer)))
+    }
+
+    /// Forgets `chunk`: someone new holds it, or it is done.
+    fn remove(&mut self, chunk: &ChunkRef) {
+        self.recent.remove(chunk);
+        self.older.remove(chunk);
+    }
+
+    fn clear(&mut self) {
+        self.recent.clear();
+        self.older.clear();
+    }
+}
+
 /// What [`Planner::spare_members`] found for one peer.
 struct SpareMembers {
     /// Usable peers that hold every chunk.
@@ -151,6 +181,9 @@ struct PeerState {
     bad_chunks: u32,
     errors_in_row: u32,
     dropped: Option<PeerDrop>,
+    /// It owes chunks and has sent nothing for a while
+    /// ([`Planner::peer_silent`]).
+    silent: bool,
     /// The wanted chunks it holds, one bit per [`Planner::dense`] number;
     /// `None`: all of them.
     holds: Option<Vec<u64>>,
@@ -185,7 +218,9 @@ pub struct Planner {
     /// Peers that said another member is receiving a chunk from them right
     /// now ([`Planner::chunk_elsewhere`]): not asked for it again until
     /// someone else holds it, or [`Planner::retry_deferred`].
-    deferred: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
+    deferred: Deferrals,
+    /// Some queued chunk is held by no member, as of the last poll.
+    only_whole_holders_have_some: bool,
     peers: BTreeMap<PeerId, PeerState>,
     chunk_size: u64,
     remaining: usize,
@@ -224,7 +259,8 @@ impl Planner {
             owners: BTreeMap::new(),
             attempts: BTreeMap::new(),
             avoid: BTreeMap::new(),
-            deferred: BTreeMap::new(),
+            deferred: Deferrals::default(),
+            only_whole_holders_have_some: true,
             peers: BTreeMap::new(),
             chunk_size: chunk_size.max(1),
             failure: None,
@@ -262,6 +298,7 @@ impl Planner {
                 bad_chunks: 0,
                 errors_in_row: 0,
                 dropped: None,
+                silent: false,
                 holds,
             },
         );
@@ -302,6 +339,11 @@ impl Planner {
     /// Whether `peer` was added (used or dropped).
     pub fn knows(&self, peer: PeerId) -> bool {
         self.peers.contains_key(&peer)
+    }
+
+    /// Whether requests to `peer` are in flight.
+    pub fn owes(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(|p| !p.in_flight.is_empty())
     }
 
     /// Requests in flight, all peers together.
@@ -348,6 +390,7 @@ impl Planner {
     fn has_room(&self, peer: &PeerState, len: u64) -> bool {
         let all: u64 = self.peers.values().map(|p| p.in_flight_bytes).sum();
         peer.usable()
+            && (!peer.silent || peer.in_flight.is_empty())
             && peer.in_flight.len() < MAX_IN_FLIGHT
             && (peer.in_flight.is_empty() || peer.in_flight_bytes + len <= self.window_bytes(peer))
             && (all == 0 || all + len <= MAX_IN_FLIGHT_BYTES)
@@ -359,6 +402,9 @@ impl Planner {
         if self.failure.is_some() || self.is_done() {
             return actions;
         }
+        let whole_holders = self.peers.values().filter(|p| p.usable() && p.holds.is_none()).count() as u32;
+        let members = self.peers.values().any(|p| p.usable() && p.holds.is_some());
+        self.only_whole_holders_have_some = members && self.queue.iter().any(|c| self.holders_of(c) <= whole_holders);
         // Fastest peers first, so the queue head goes where it returns soonest.
         let mut order: Vec<PeerId> = self.peers.keys().copied().collect();
         order.sort_by(|a, b| self.peers[b].rate.total_cmp(&self.peers[a].rate));
@@ -409,8 +455,8 @@ impl Planner {
     /// sent bad bytes for it.
     fn allowed(&self, peer: PeerId, chunk: &ChunkRef) -> bool {
         let holds = self.dense.get(chunk).is_some_and(|d| self.peers.get(&peer).is_some_and(|p| p.holds(*d)));
-        let refused = |map: &BTreeMap<ChunkRef, BTreeSet<PeerId>>| map.get(chunk).is_some_and(|s| s.contains(&peer));
-        holds && !refused(&self.avoid) && !refused(&self.deferred)
+        let avoided = self.avoid.get(chunk).is_some_and(|s| s.contains(&peer));
+        holds && !avoided && !self.deferred.contains(chunk, peer)
     }
 
     fn holders_of(&self, chunk: &ChunkRef) -> u32 {
@@ -465,16 +511,21 @@ impl Planner {
 
     /// Whether `peer` may be asked for chunks members hold: it is a member
     /// itself, or it holds the whole game and is much faster than every
-    /// member (or not measured yet). A seeder's uplink is what a swarm waits on, so it is kept
-    /// for chunks no member holds yet.
+    /// member (or not measured yet), or no chunk left to queue is one only
+    /// whole holders have. A seeder's uplink is what a swarm waits on, so
+    /// it is kept for chunks no member holds yet; once the swarm holds
+    /// everything, the seeder has nothing new to hand out and its uplink
+    /// helps the members finish.
     fn spare_members(&self, peer: PeerId) -> SpareMembers {
         let me = &self.peers[&peer];
         let usable = || self.peers.values().filter(|p| p.usable());
         let whole_holders = usable().filter(|p| p.holds.is_none()).count() as u32;
         let fastest_member = usable().filter(|p| p.holds.is_some()).map(|p| p.rate).fold(0.0, f64::max);
         // An unmeasured seeder is tried, so it gets a speed.
-        let may_serve_what_members_hold =
-            me.holds.is_some() || me.rate == 0.0 || me.rate >= ENDGAME_MARGIN * fastest_member;
+        let may_serve_what_members_hold = me.holds.is_some()
+            || me.rate == 0.0
+            || me.rate >= ENDGAME_MARGIN * fastest_member
+            || !self.only_whole_holders_have_some;
         SpareMembers { whole_holders, may_serve_what_members_hold }
     }
 
@@ -491,7 +542,7 @@ impl Planner {
         let mine = self.sizes[chunk] as f64 / me.rate;
         owners.iter().filter_map(|o| self.peers.get(o)).all(|owner| {
             let theirs = owner.in_flight_bytes as f64 / owner.rate;
-            me.rate == 0.0 || owner.rate == 0.0 || mine * ENDGAME_MARGIN < theirs
+            owner.silent || me.rate == 0.0 || owner.rate == 0.0 || mine * ENDGAME_MARGIN < theirs
         })
     }
 
@@ -604,14 +655,17 @@ impl Planner {
         {
             *attempts = attempts.saturating_sub(1);
         }
-        self.deferred.entry(chunk).or_default().insert(peer);
+        self.deferred.insert(chunk, peer);
         self.requeue(chunk);
     }
 
-    /// Forgets every [`Planner::chunk_elsewhere`]: the member that was to
-    /// get the chunk may never say it has (it left, or serves nobody).
+    /// Forgets the [`Planner::chunk_elsewhere`]s older than the previous
+    /// call: the member that was to get the chunk may never say it has (it
+    /// left, or serves nobody). Called every period, a chunk stays deferred
+    /// for one to two periods, never for a moment: asked again at once, the
+    /// peer would send a copy the swarm already has on its way.
     pub fn retry_deferred(&mut self) {
-        self.deferred.clear();
+        self.deferred.older = std::mem::take(&mut self.deferred.recent);
     }
 
     /// `peer` sent bytes for `chunk` that do not match its hash.
@@ -624,7 +678,7 @@ impl Planner {
             state.bad_chunks += 1;
             state.rate /= 2.0;
             if state.bad_chunks >= MAX_BAD_CHUNKS {
-                self.drop_peer(peer, PeerDrop::BadData);
+                self.drop_peer(peer, PeerDrop::BadData, false);
             }
         }
         // With nobody else to ask, the same peer may try again.
@@ -648,7 +702,7 @@ impl Planner {
             }
             state.errors_in_row += 1;
             if state.errors_in_row >= MAX_PEER_ERRORS {
-                self.drop_peer(peer, PeerDrop::Errors(error.to_owned()));
+                self.drop_peer(peer, PeerDrop::Errors(error.to_owned()), false);
             }
         }
         self.requeue(chunk);
@@ -658,27 +712,49 @@ impl Planner {
     /// `peer` broke the protocol (a false chunk list, a broken stream): it
     /// is not used any more.
     pub fn peer_misbehaved(&mut self, peer: PeerId, why: String) {
-        self.drop_peer(peer, PeerDrop::Errors(why));
+        self.drop_peer(peer, PeerDrop::Errors(why), false);
         self.check_stuck();
+    }
+
+    /// `peer`, which owes chunks, has sent nothing for a while (`silent`),
+    /// or has been heard from again. A silent peer may be gone without a
+    /// word, which QUIC notices only at its idle timeout: it is given
+    /// nothing more meanwhile, and in the endgame its chunks go to any
+    /// idle peer that holds them, whatever its speed.
+    pub fn peer_silent(&mut self, peer: PeerId, silent: bool) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.silent = silent;
+        }
     }
 
     /// `peer` is gone (connection lost, left the network).
     pub fn peer_lost(&mut self, peer: PeerId) {
-        self.drop_peer(peer, PeerDrop::Left);
+        self.drop_peer(peer, PeerDrop::Left, false);
         self.check_stuck();
     }
 
-    fn drop_peer(&mut self, peer: PeerId, why: PeerDrop) {
+    /// `peer`, a member, finished its own download and serves no more: it
+    /// is asked for nothing new, but the chunks it is sending still count
+    /// (it sends them before it goes), so they are not fetched twice.
+    pub fn peer_done(&mut self, peer: PeerId) {
+        self.drop_peer(peer, PeerDrop::Left, true);
+    }
+
+    /// Stops using `peer`; with `keep_in_flight`, what it is sending still
+    /// counts (it fails, or arrives, on its own).
+    fn drop_peer(&mut self, peer: PeerId, why: PeerDrop, keep_in_flight: bool) {
         let Some(state) = self.peers.get_mut(&peer) else { return };
-        if state.dropped.is_some() {
-            return;
-        }
-        state.dropped = Some(why);
-        self.deferred.clear();
-        for (dense, holders) in self.holders.iter_mut().enumerate() {
-            if state.holds(dense as u32) {
-                *holders -= 1;
+        if state.dropped.is_none() {
+            state.dropped = Some(why);
+            self.deferred.clear();
+            for (dense, holders) in self.holders.iter_mut().enumerate() {
+                if state.holds(dense as u32) {
+                    *holders -= 1;
+                }
             }
+        }
+        if keep_in_flight {
+            return;
         }
         let chunks: Vec<ChunkRef> = state.in_flight.iter().copied().collect();
         for chunk in chunks {

@@ -16,6 +16,7 @@ use super::follow::{DownloadSwarm, Offer, SwarmLink};
 use super::journal::Journal;
 use super::planner::{Action, ChunkRef, Planner, Wanted, in_own_order};
 use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
+use super::silence::SilenceWatch;
 use super::storage::Storage;
 use super::{DownloadError, progress_of};
 use crate::net::client::{ClientError, PeerConnection};
@@ -51,9 +52,9 @@ struct Finished {
 pub const SWARM_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Chunks a peer sent elsewhere ([`Outcome::Elsewhere`]) may be asked of
-/// it again after this long, in case the member it named never says it
-/// has them.
-const DEFERRED_RETRY: Duration = Duration::from_secs(2);
+/// it again after one to two of these, in case the member it named never
+/// says it has them (a 1 MiB chunk is passed on well within it).
+const DEFERRED_RETRY: Duration = Duration::from_millis(500);
 
 /// Fetches `wanted` into `target` from `peers` (which hold the whole file
 /// list) and, with a `swarm`, from the members of its swarm; offers what it
@@ -86,6 +87,7 @@ pub(super) async fn run(
     let mut tasks: JoinSet<Finished> = JoinSet::new();
     let mut requests: HashMap<(PeerId, ChunkRef), AbortHandle> = HashMap::new();
     let mut meter = SpeedMeter::default();
+    let mut silence = SilenceWatch::default();
     let mut done_bytes = bytes_reused;
     let mut last_progress = Instant::now() - PROGRESS_INTERVAL;
     let mut last_verified = Instant::now();
@@ -172,6 +174,12 @@ pub(super) async fn run(
         }
         if now.duration_since(last_progress) >= PROGRESS_INTERVAL {
             last_progress = now;
+            for conn in conns.values() {
+                let (peer, frames) = (conn.peer_id, conn.stream_frames_received());
+                if let Some(silent) = silence.observe(peer, frames, planner.owes(peer), now) {
+                    planner.peer_silent(peer, silent);
+                }
+            }
             meter.record(now, done_bytes);
             progress(report(&manifest, &planner, &meter, done_bytes));
         }

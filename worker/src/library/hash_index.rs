@@ -8,12 +8,21 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use lanspread_proto::peer::{FileEntry, GameManifest};
+use lanspread_proto::peer::{FileEntry, GameManifest, MAX_CHUNK_SIZE};
 
 use super::scan::{PayloadFile, scan_game_root};
 
-/// Bytes per chunk in every manifest this node builds.
-pub const CHUNK_SIZE: u32 = 4 * 1024 * 1024;
+/// Bytes per chunk in the manifests this node builds, unless the game is
+/// so large that it would need more than [`MAX_MANIFEST_CHUNKS`]. Small
+/// chunks are what a swarm trades: a chunk is passed on only once it is
+/// whole and verified, so the smaller it is the sooner every downloader
+/// has something to give, and the shorter the wait for the last ones.
+pub const CHUNK_SIZE: u32 = 1024 * 1024;
+/// Chunks a manifest this node builds names at most (by size; a game of
+/// many small files has more): 4 MiB of hashes, half of what a peer
+/// accepts in one answer ([`lanspread_proto::peer::MAX_PEER_FRAME`]).
+pub const MAX_MANIFEST_CHUNKS: u64 = 128 * 1024;
+const _: () = assert!(MAX_MANIFEST_CHUNKS * 32 <= lanspread_proto::peer::MAX_PEER_FRAME as u64 / 2);
 /// An index file larger than this is discarded instead of read.
 const MAX_INDEX_FILE: u64 = 1024 * 1024 * 1024;
 /// Bumped when the index layout changes; an old index is rebuilt.
@@ -73,30 +82,36 @@ impl HashIndex {
         HashIndex { path: path.to_owned(), entries, dirty: false }
     }
 
-    /// The indexed hashes of `file`, if it has not changed since.
-    fn current(&self, file: &PayloadFile) -> Option<&IndexedFile> {
+    /// The indexed hashes of `file` in chunks of `chunk_size`, if it has not
+    /// changed since.
+    fn current(&self, file: &PayloadFile, chunk_size: u32) -> Option<&IndexedFile> {
         self.entries.get(file.abs.to_string_lossy().as_ref()).filter(|known| {
-            known.size == file.size && known.mtime_ns == file.mtime_ns && known.chunk_size == CHUNK_SIZE
+            known.size == file.size && known.mtime_ns == file.mtime_ns && known.chunk_size == chunk_size
         })
     }
 
     /// Whether [`HashIndex::chunks_for`] would answer `file` without reading it.
-    pub fn is_current(&self, file: &PayloadFile) -> bool {
-        self.current(file).is_some()
+    pub fn is_current(&self, file: &PayloadFile, chunk_size: u32) -> bool {
+        self.current(file, chunk_size).is_some()
     }
 
-    /// The chunk hashes of `file`, from the index when it is unchanged.
-    pub fn chunks_for(&mut self, file: &PayloadFile, stats: &mut HashStats) -> io::Result<Vec<[u8; 32]>> {
-        if let Some(known) = self.current(file) {
+    /// The hashes of `file`'s chunks of `chunk_size`, from the index when it
+    /// is unchanged.
+    pub fn chunks_for(
+        &mut self,
+        file: &PayloadFile,
+        chunk_size: u32,
+        stats: &mut HashStats,
+    ) -> io::Result<Vec<[u8; 32]>> {
+        if let Some(known) = self.current(file, chunk_size) {
             stats.files_reused += 1;
             return Ok(known.chunks.clone());
         }
         let key = file.abs.to_string_lossy().into_owned();
-        let chunks = hash_chunks(&file.abs, CHUNK_SIZE)?;
+        let chunks = hash_chunks(&file.abs, chunk_size)?;
         stats.files_hashed += 1;
         stats.bytes_hashed += file.size;
-        let entry =
-            IndexedFile { size: file.size, mtime_ns: file.mtime_ns, chunk_size: CHUNK_SIZE, chunks: chunks.clone() };
+        let entry = IndexedFile { size: file.size, mtime_ns: file.mtime_ns, chunk_size, chunks: chunks.clone() };
         self.entries.insert(key, entry);
         self.dirty = true;
         Ok(chunks)
@@ -107,9 +122,6 @@ impl HashIndex {
     /// written, so the files need not be read again to be served. Files
     /// whose size does not match the manifest are left to be hashed.
     pub fn remember_download(&mut self, game_dir: &Path, manifest: &GameManifest) -> io::Result<()> {
-        if manifest.chunk_size != CHUNK_SIZE {
-            return Ok(());
-        }
         let Some(game) = scan_game_root(game_dir, &manifest.id)? else { return Ok(()) };
         let listed: HashMap<&str, &FileEntry> = manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
         for file in &game.files {
@@ -117,7 +129,7 @@ impl HashIndex {
                 let indexed = IndexedFile {
                     size: file.size,
                     mtime_ns: file.mtime_ns,
-                    chunk_size: CHUNK_SIZE,
+                    chunk_size: manifest.chunk_size,
                     chunks: entry.chunks.clone(),
                 };
                 self.entries.insert(file.abs.to_string_lossy().into_owned(), indexed);
@@ -164,6 +176,17 @@ fn read_index(path: &Path) -> io::Result<HashMap<String, IndexedFile>> {
         return Err(io::Error::other(format!("index format {} is not {INDEX_FORMAT}", index.format)));
     }
     Ok(index.entries)
+}
+
+/// The chunk size of a game of `total` bytes: [`CHUNK_SIZE`], doubled
+/// until the game fits in [`MAX_MANIFEST_CHUNKS`] (at most
+/// [`MAX_CHUNK_SIZE`], which covers 2 TiB).
+pub fn chunk_size_for(total: u64) -> u32 {
+    let mut size = CHUNK_SIZE;
+    while total.div_ceil(u64::from(size)) > MAX_MANIFEST_CHUNKS && size < MAX_CHUNK_SIZE {
+        size *= 2;
+    }
+    size
 }
 
 /// BLAKE3 of each `chunk_size` piece of the file at `path`.
@@ -214,6 +237,19 @@ mod tests {
     }
 
     #[test]
+    fn the_chunk_size_grows_only_for_games_too_large_for_a_manifest() {
+        const GIB: u64 = 1024 * 1024 * 1024;
+        assert_eq!(chunk_size_for(0), CHUNK_SIZE);
+        assert_eq!(chunk_size_for(128 * GIB), CHUNK_SIZE);
+        assert_eq!(chunk_size_for(128 * GIB + 1), 2 * CHUNK_SIZE);
+        assert_eq!(chunk_size_for(300 * GIB), 4 * CHUNK_SIZE);
+        assert_eq!(chunk_size_for(u64::MAX), MAX_CHUNK_SIZE);
+        for total in [GIB, 129 * GIB, 1000 * GIB, 2048 * GIB] {
+            assert!(total.div_ceil(u64::from(chunk_size_for(total))) <= MAX_MANIFEST_CHUNKS, "{total}");
+        }
+    }
+
+    #[test]
     fn unchanged_files_are_not_hashed_again_even_after_reload() {
         let dir = tempfile::tempdir().unwrap();
         let games = dir.path().join("games");
@@ -226,7 +262,7 @@ mod tests {
         let mut index = HashIndex::load(&index_path);
         let mut first = HashStats::default();
         for file in &game.files {
-            index.chunks_for(file, &mut first).unwrap();
+            index.chunks_for(file, CHUNK_SIZE, &mut first).unwrap();
         }
         index.save().unwrap();
         assert_eq!((first.files_hashed, first.bytes_hashed), (2, 5004));
@@ -234,7 +270,7 @@ mod tests {
         let mut index = HashIndex::load(&index_path);
         let mut second = HashStats::default();
         for file in &game.files {
-            index.chunks_for(file, &mut second).unwrap();
+            index.chunks_for(file, CHUNK_SIZE, &mut second).unwrap();
         }
         assert_eq!(second, HashStats { files_hashed: 0, bytes_hashed: 0, files_reused: 2 });
 
@@ -242,7 +278,7 @@ mod tests {
         let game = scan_game_root(&games, "wesnoth").unwrap().unwrap();
         let mut third = HashStats::default();
         for file in &game.files {
-            index.chunks_for(file, &mut third).unwrap();
+            index.chunks_for(file, CHUNK_SIZE, &mut third).unwrap();
         }
         assert_eq!((third.files_hashed, third.bytes_hashed, third.files_reused), (1, 6000, 1));
     }
@@ -275,7 +311,7 @@ mod tests {
         let game = scan_game_root(&games, "wesnoth").unwrap().unwrap();
         let mut stats = HashStats::default();
         for file in &game.files {
-            let chunks = index.chunks_for(file, &mut stats).unwrap();
+            let chunks = index.chunks_for(file, CHUNK_SIZE, &mut stats).unwrap();
             assert_eq!(chunks, hash_chunks(&file.abs, CHUNK_SIZE).unwrap(), "{}", file.rel);
         }
         assert_eq!((stats.files_reused, stats.files_hashed), (2, 1));

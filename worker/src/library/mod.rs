@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch as state_watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use hash_index::{CHUNK_SIZE, HashIndex, HashStats};
+use hash_index::{HashIndex, HashStats, chunk_size_for};
 use scan::ScannedGame;
 
 /// A full rescan runs this often to catch events the watcher missed.
@@ -512,7 +512,10 @@ impl Pass {
         {
             let index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             scanned.sort_by_cached_key(|(_, game)| {
-                game.as_ref().is_some_and(|g| !g.files.iter().all(|f| index.is_current(f)))
+                game.as_ref().is_some_and(|g| {
+                    let chunk_size = chunk_size_for(g.files.iter().map(|f| f.size).sum());
+                    !g.files.iter().all(|f| index.is_current(f, chunk_size))
+                })
             });
         }
         let mut stats = HashStats::default();
@@ -524,10 +527,11 @@ impl Pass {
             let Some(version) = game.version.clone() else {
                 continue;
             };
+            let chunk_size = chunk_size_for(game.files.iter().map(|f| f.size).sum());
             let mut files = Vec::with_capacity(game.files.len());
             let mut game_stats = HashStats::default();
             for file in &game.files {
-                match index.chunks_for(file, &mut game_stats) {
+                match index.chunks_for(file, chunk_size, &mut game_stats) {
                     Ok(chunks) => files.push(FileEntry { path: file.rel.clone(), size: file.size, chunks }),
                     Err(e) => {
                         tracing::warn!("{id}: cannot hash: {e}");
@@ -543,7 +547,7 @@ impl Pass {
             if files.len() != game.files.len() {
                 continue;
             }
-            let manifest = Arc::new(GameManifest { id: id.clone(), version, chunk_size: CHUNK_SIZE, files });
+            let manifest = Arc::new(GameManifest { id: id.clone(), version, chunk_size, files });
             self.publish(|games| {
                 if let Some(entry) = games.get_mut(&id)
                     && !self.busy.borrow().contains(&id)

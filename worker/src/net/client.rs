@@ -357,6 +357,12 @@ impl PeerConnection {
             .map_err(|_| ClientError::Timeout { addr, timeout: RESPONSE_TIMEOUT })?
     }
 
+    /// Stream frames received on this connection so far: while chunks are
+    /// owed, a count that stands still means the peer sends nothing.
+    pub fn stream_frames_received(&self) -> u64 {
+        self.conn.stats().frame_rx.stream
+    }
+
     /// True once the connection is closed or lost.
     pub fn is_closed(&self) -> bool {
         self.conn.close_reason().is_some()

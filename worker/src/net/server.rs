@@ -53,6 +53,8 @@ use crate::swarm::{self, Elsewhere, Joined, Next, Sending, Swarms};
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A piece of a chunk the peer does not take within this time ends its stream.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// At shutdown, chunks on their way get this long to arrive.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(1);
 /// Connections served at once, all peers together.
 pub const MAX_CONNECTIONS: usize = 256;
 /// Connections served at once from one IP address (a PC keeps two: one for
@@ -497,8 +499,12 @@ pub async fn serve(endpoint: quinn::Endpoint, ctx: Arc<ServerContext>, cancel: C
             }
         }
     }
-    endpoint.close(peer::close::SHUTDOWN.into(), b"shutting down");
+    // Chunks on their way are sent to the end (a member leaving a swarm
+    // says so first, so their receivers wait for them instead of asking
+    // again elsewhere), for a moment at most.
     tracker.close();
+    let _ = tokio::time::timeout(SHUTDOWN_DRAIN, tracker.wait()).await;
+    endpoint.close(peer::close::SHUTDOWN.into(), b"shutting down");
     tracker.wait().await;
 }
 
@@ -526,7 +532,8 @@ async fn handle_connection(
         };
         match stream {
             Ok((send, recv)) => {
-                streams.spawn(handle_stream(send, recv, ctx.clone(), budget.clone(), session.clone(), remote));
+                let (ctx, budget, session) = (ctx.clone(), budget.clone(), session.clone());
+                streams.spawn(handle_stream(send, recv, ctx, budget, (session, remote), cancel.clone()));
             }
             Err(e) => {
                 tracing::debug!("peer {remote}: connection ended: {e}");
@@ -544,8 +551,8 @@ async fn handle_stream(
     mut recv: quinn::RecvStream,
     ctx: Arc<ServerContext>,
     budget: Budget,
-    session: Arc<Session>,
-    remote: SocketAddr,
+    (session, remote): (Arc<Session>, SocketAddr),
+    cancel: CancellationToken,
 ) {
     let warn = |what: String| {
         if let Some(n) = ctx.log_limit.allow(remote.ip(), Instant::now()) {
@@ -569,7 +576,7 @@ async fn handle_stream(
     // A cover's bytes hold one send piece of the budget until written.
     let mut cover_memory = None;
     let (response, chunk) = match reply {
-        Reply::Join(joined, _place) => return send_swarm_updates(send, joined, remote).await,
+        Reply::Join(joined, _place) => return send_swarm_updates(send, joined, remote, cancel).await,
         Reply::Frame(response) => (response, None),
         Reply::Chunk { path, offset, len, index, sending, game } => {
             // The chunk waits its turn for an upload slot; a peer that gives
@@ -640,7 +647,15 @@ async fn handle_stream(
 /// Sends a joined peer what the swarm has, then what changes, at most once
 /// per [`SWARM_UPDATE_INTERVAL_MS`], until the peer stops reading, takes
 /// nothing for [`WRITE_TIMEOUT`], or the swarm here ends.
-async fn send_swarm_updates(mut send: quinn::SendStream, mut joined: Joined, remote: SocketAddr) {
+/// Tells a joined peer what changes until the swarm is gone here, the peer
+/// stops reading, or the node shuts down (then the stream is finished:
+/// the peer lets what is on its way arrive, see `serve`).
+async fn send_swarm_updates(
+    mut send: quinn::SendStream,
+    mut joined: Joined,
+    remote: SocketAddr,
+    cancel: CancellationToken,
+) {
     let interval = Duration::from_millis(SWARM_UPDATE_INTERVAL_MS);
     loop {
         match joined.next_update() {
@@ -666,6 +681,7 @@ async fn send_swarm_updates(mut send: quinn::SendStream, mut joined: Joined, rem
         tokio::select! {
             () = joined.changed() => {}
             _ = send.stopped() => return,
+            () = cancel.cancelled() => break,
         }
     }
     let _ = send.finish();

@@ -252,6 +252,58 @@ fn the_endgame_copy_that_loses_is_cancelled() {
 }
 
 #[test]
+fn a_silent_members_last_chunk_goes_to_an_idle_peer_of_any_speed() {
+    let (seeder, member) = (node(100), node(2));
+    let chunk = |i| ChunkRef { file: 0, chunk: i };
+    let mut planner = Planner::new(wanted(3), CHUNK, [seeder]);
+    planner.add_partial_peer(member);
+    planner.peer_has(member, chunk(0));
+    planner.peer_has(member, chunk(1));
+    let first = planner.poll();
+    assert_eq!((asked_of(&first, member), asked_of(&first, seeder)), (vec![chunk(0), chunk(1)], vec![chunk(2)]));
+    assert!(planner.chunk_verified(member, chunk(0), Duration::from_millis(100)));
+    assert!(planner.chunk_verified(seeder, chunk(2), Duration::from_millis(100)));
+    assert_eq!(planner.poll(), [], "the member is faster: its last chunk is not doubled");
+    // Until it goes quiet: then the idle seeder is asked for it.
+    planner.peer_silent(member, true);
+    assert_eq!(planner.poll(), [Action::Request { peer: seeder, chunk: chunk(1) }]);
+    assert!(planner.chunk_verified(seeder, chunk(1), Duration::from_millis(100)));
+    assert!(planner.is_done());
+    assert_eq!(planner.poll(), [Action::Cancel { peer: member, chunk: chunk(1) }]);
+}
+
+#[test]
+fn a_member_done_with_its_download_finishes_what_it_sends_and_is_asked_nothing_more() {
+    let (seeder, member) = (node(100), node(2));
+    // The member, measured fast, is sending one chunk when it says it is
+    // done; the seeder has delivered its first ones.
+    let done_while_sending = || {
+        let mut planner = Planner::new(wanted(6), CHUNK, [seeder]);
+        planner.add_partial_peer(member);
+        (0..6).for_each(|i| planner.peer_has(member, ChunkRef { file: 0, chunk: i }));
+        let first = planner.poll();
+        let sent_by_member = asked_of(&first, member);
+        assert_eq!(sent_by_member.len(), 2, "{first:?}");
+        assert!(planner.chunk_verified(member, sent_by_member[0], Duration::from_millis(10)));
+        planner.peer_done(member);
+        for c in asked_of(&first, seeder) {
+            assert!(planner.chunk_verified(seeder, c, Duration::from_millis(100)));
+        }
+        (planner, sent_by_member[1])
+    };
+    let (mut planner, on_its_way) = done_while_sending();
+    let next = planner.poll();
+    assert!(asked_of(&next, member).is_empty(), "nothing new for a member that is done: {next:?}");
+    assert!(!asked_of(&next, seeder).contains(&on_its_way), "what it sends is not fetched twice: {next:?}");
+    assert!(planner.chunk_verified(member, on_its_way, Duration::from_millis(10)), "and it counts");
+    // If its connection drops instead, what it had not sent is asked elsewhere.
+    let (mut planner, on_its_way) = done_while_sending();
+    planner.peer_lost(member);
+    let after = planner.poll();
+    assert!(asked_of(&after, seeder).contains(&on_its_way), "{after:?}");
+}
+
+#[test]
 fn a_downloader_that_leaves_hands_nothing_bad_to_the_others() {
     let chunks = 120;
     let mut room = Room::new(chunks, 6);
@@ -276,7 +328,7 @@ fn a_seeder_is_kept_for_chunks_no_member_holds_unless_it_is_much_faster() {
     let chunk = |i| ChunkRef { file: 0, chunk: i };
     // The member holds chunks 0 to 3 and delivers one a second; the seeder
     // alone holds 4 to 7 and delivers each in `seeder_time`. Returns what
-    // the seeder was asked for, in order.
+    // the seeder was asked for, request by request.
     let asked_of_seeder = |seeder_time: Duration| {
         let mut planner = Planner::new(wanted(8), CHUNK, [seeder]);
         planner.add_partial_peer(member);
@@ -284,23 +336,25 @@ fn a_seeder_is_kept_for_chunks_no_member_holds_unless_it_is_much_faster() {
         let first = planner.poll();
         assert_eq!(asked_of(&first, member), [chunk(0), chunk(1)]);
         assert!(planner.chunk_verified(member, chunk(0), Duration::from_secs(1)));
-        let mut asked = asked_of(&first, seeder);
-        let mut next = asked.clone();
-        while !next.is_empty() {
-            for c in &next {
-                assert!(planner.chunk_verified(seeder, *c, seeder_time));
+        let mut asked = vec![asked_of(&first, seeder)];
+        while let Some(next) = asked.last().filter(|next| !next.is_empty()) {
+            for c in next.clone() {
+                assert!(planner.chunk_verified(seeder, c, seeder_time));
             }
-            next = asked_of(&planner.poll(), seeder);
-            asked.extend(&next);
+            asked.push(asked_of(&planner.poll(), seeder));
         }
         asked
     };
-    // As fast as the member: the seeder is asked only for what no member holds.
-    assert_eq!(asked_of_seeder(Duration::from_secs(1)), [chunk(4), chunk(5), chunk(6), chunk(7)]);
-    // Much faster: rare chunks first, then what the member holds too.
+    // As fast as the member: the seeder is asked for what the member holds
+    // only once nothing is left that no member holds.
+    let even = asked_of_seeder(Duration::from_secs(1));
+    let rare_done = even.iter().position(|batch| batch.contains(&chunk(7))).unwrap();
+    assert_eq!(even[..=rare_done].concat(), [chunk(4), chunk(5), chunk(6), chunk(7)], "{even:?}");
+    assert!(even[rare_done + 1..].concat().contains(&chunk(2)), "{even:?}");
+    // Much faster: what the member holds goes along with the rare ones.
     let fast = asked_of_seeder(Duration::from_millis(10));
-    assert_eq!(fast[..4], [chunk(4), chunk(5), chunk(6), chunk(7)]);
-    assert!(fast[4..].contains(&chunk(2)) && fast[4..].contains(&chunk(3)), "{fast:?}");
+    let rare_done = fast.iter().position(|batch| batch.contains(&chunk(7))).unwrap();
+    assert!(fast[..=rare_done].concat().contains(&chunk(2)), "{fast:?}");
 }
 
 #[test]
