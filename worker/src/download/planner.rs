@@ -15,7 +15,7 @@
 //! - **Largest first.** Whole-size chunks are asked for before the short
 //!   last chunks of files, so the end of a download is made of small
 //!   requests and fast and slow peers run out of work together instead of
-//!   one waiting for another's last 4 MiB. Near the end a peer is given
+//!   one waiting for another's last whole chunk. Near the end a peer is given
 //!   only a chunk it can deliver before all peers together, at their
 //!   speeds, would finish what is left (a slow peer takes a short chunk
 //!   instead, or waits).

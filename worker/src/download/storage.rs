@@ -3,7 +3,7 @@
 //!
 //! No file stays open between writes: a game of tens of thousands of files
 //! must download under the usual limit of 1,024 open files (or less), and
-//! opening a file per 4 MiB chunk costs nothing next to writing it. Nothing
+//! opening a file per 1 MiB chunk costs nothing next to writing it. Nothing
 //! is ever written through a symbolic link: a link anywhere on a file's way
 //! down from the root stops the download.
 

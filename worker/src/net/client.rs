@@ -22,7 +22,8 @@ use super::transport;
 /// A handshake must finish within this time (a LAN answers in milliseconds).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A whole chunk must arrive within this time once the peer starts sending
-/// it (4 MiB at 20 Mbit/s takes 2 s, behind a window of others).
+/// it (a 4 MiB chunk of a very large game at 20 Mbit/s takes 2 s, behind a
+/// window of others).
 pub const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
 /// A peer must start sending a chunk asked for within this time: it may
 /// first wait for one of its upload slots while it serves others.
@@ -269,7 +270,7 @@ impl PeerConnection {
         // The peer has CHUNK_QUEUE_TIMEOUT to start and then CHUNK_TIMEOUT
         // for the whole chunk; time spent waiting on this node's own
         // download limit is added to it. (The limit is taken as bytes
-        // arrive, not per chunk before asking: 4 MiB chunks would arrive in
+        // arrive, not per chunk before asking: whole chunks would arrive in
         // bursts, and the rate would hold only over many seconds, not second
         // by second.)
         let queued = tokio::time::Instant::now() + CHUNK_QUEUE_TIMEOUT;

@@ -29,8 +29,8 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Per-stream flow-control window: a whole chunk (4 MiB) plus headroom, so
-/// one chunk never waits for window updates.
+/// Per-stream flow-control window: a whole chunk (1 MiB, 4 MiB for a game
+/// past 256 GiB) plus headroom, so one chunk never waits for window updates.
 const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 /// Per-connection window: several chunks in flight; far above the
 /// bandwidth-delay product of a LAN (1 Gbit/s × 1 ms = 125 KB), so the

@@ -22,7 +22,7 @@ fn fetch(name: &str, tmp: &Path, seeder: SocketAddr, args: &[&str]) -> Worker {
     Worker::spawn(name, command)
 }
 
-/// A seeder of a 40 MB game (ten 4 MiB chunks) with `args`.
+/// A seeder of a 40 MB game (forty 1 MiB chunks) with `args`.
 fn seeder(tmp: &Path, args: &[&str]) -> Worker {
     make_random_game(&tmp.join("seed"), ID, "1.0", 40_000_000, 3);
     let seeder = serve_with("seeder", &tmp.join("seed"), &tmp.join("seed-state"), &[], args);
