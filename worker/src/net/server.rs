@@ -43,7 +43,9 @@ use super::candidate::{Candidate, Origin};
 use super::log_limit::{LogLimiter, held_back};
 use super::party::{PartyKey, SessionSecret};
 use super::traffic::Traffic;
-use super::upload::{Budget, ChunkBytes, Uploads, open_chunk, send_chunk};
+use super::upload::{
+    Budget, ChunkBytes, PIECES_PER_CONNECTION, SEND_PIECE, SERVE_MEMORY, Uploads, WRITE_TIMEOUT, open_chunk, send_chunk,
+};
 use crate::faults::Faults;
 use crate::library::Library;
 use crate::swarm::chunks::ChunkRef;
@@ -51,8 +53,6 @@ use crate::swarm::{self, Elsewhere, Joined, Next, Sending, Swarms};
 
 /// A request must arrive whole within this time.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A piece of a chunk the peer does not take within this time ends its stream.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// At shutdown, chunks on their way get this long to arrive.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(1);
 /// Connections served at once, all peers together.
@@ -60,6 +60,9 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// Connections served at once from one IP address (a PC keeps two: one for
 /// discovery, one per download; several processes may share an address).
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
+// One PC's connections, each holding its pieces, take at most half of the
+// memory uploads may hold: one PC cannot starve the others.
+const _: () = assert!(MAX_CONNECTIONS_PER_ADDRESS * PIECES_PER_CONNECTION * SEND_PIECE <= SERVE_MEMORY / 2);
 /// Stream reset code after a bad request.
 const STOP_BAD_REQUEST: u32 = 1;
 /// Stream reset code when a chunk cannot be sent whole.

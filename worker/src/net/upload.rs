@@ -27,16 +27,18 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 use super::rate::RateLimit;
-use super::server::{MAX_CONNECTIONS_PER_ADDRESS, WRITE_TIMEOUT};
 use super::traffic::Traffic;
 use crate::faults::Faults;
 
 /// A chunk is read from disk and handed to QUIC in pieces of this size,
 /// each counted as sent. A megabyte keeps hand-offs to the blocking pool
-/// few while [`MAX_CONNECTIONS_PER_ADDRESS`] connections of one address,
+/// few while [`super::server::MAX_CONNECTIONS_PER_ADDRESS`] connections of one address,
 /// [`PIECES_PER_CONNECTION`] pieces each, hold at most half of
 /// [`SERVE_MEMORY`]: one PC cannot starve the others.
 pub const SEND_PIECE: usize = 1024 * 1024;
+/// A piece of a chunk (or any answer) the peer does not take within this
+/// time ends its stream.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pieces one connection may hold in memory at once.
 pub const PIECES_PER_CONNECTION: usize = 2;
 /// Chunks sent at once, all connections together.
@@ -47,7 +49,6 @@ pub const SLOTS_PER_CONNECTION: usize = 2;
 pub const SLOT_WAIT: Duration = Duration::from_secs(5);
 /// Chunk bytes the server holds in memory at once, all connections together.
 pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
-const _: () = assert!(MAX_CONNECTIONS_PER_ADDRESS * PIECES_PER_CONNECTION * SEND_PIECE <= SERVE_MEMORY / 2);
 /// Under an upload limit, pieces are sent in slices of this many bytes.
 const LIMITED_SLICE: usize = 64 * 1024;
 /// Spare piece buffers kept at most.
