@@ -513,7 +513,7 @@ impl Pass {
             let index = self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             scanned.sort_by_cached_key(|(_, game)| {
                 game.as_ref().is_some_and(|g| {
-                    let chunk_size = chunk_size_for(g.files.iter().map(|f| f.size).sum());
+                    let chunk_size = chunk_size_for(g.size());
                     !g.files.iter().all(|f| index.is_current(f, chunk_size))
                 })
             });
@@ -527,7 +527,7 @@ impl Pass {
             let Some(version) = game.version.clone() else {
                 continue;
             };
-            let chunk_size = chunk_size_for(game.files.iter().map(|f| f.size).sum());
+            let chunk_size = chunk_size_for(game.size());
             let mut files = Vec::with_capacity(game.files.len());
             let mut game_stats = HashStats::default();
             for file in &game.files {
