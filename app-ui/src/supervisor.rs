@@ -182,7 +182,7 @@ impl Run {
             let started = Instant::now();
             let reason = match self.run_worker(&mut links, &shutdown).await {
                 Ended::Shutdown => break,
-                Ended::Lost(reason) => reason,
+                Ended::Lost(reason) => lanspread_proto::os_error::readable(&reason).into_owned(),
             };
             tracing::warn!("worker {reason}");
             match self.policy.on_exit(started, Instant::now()) {

@@ -90,9 +90,23 @@ fn running_pid(event: &SupervisorEvent) -> Option<u32> {
     }
 }
 
-#[cfg(unix)]
+/// The process `pid`, if it runs.
+fn process(pid: u32) -> Option<sysinfo::System> {
+    let pid = sysinfo::Pid::from_u32(pid);
+    let mut system = sysinfo::System::new();
+    system.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), true);
+    system.process(pid).is_some().then_some(system)
+}
+
 fn alive(pid: u32) -> bool {
-    std::process::Command::new("kill").args(["-0", &pid.to_string()]).stderr(Stdio::null()).status().unwrap().success()
+    process(pid).is_some()
+}
+
+/// Ends process `pid` at once, as a crash would: SIGKILL, or
+/// TerminateProcess on Windows.
+fn kill_hard(pid: u32) {
+    let system = process(pid).unwrap_or_else(|| panic!("no process {pid} to kill"));
+    assert!(system.process(sysinfo::Pid::from_u32(pid)).is_some_and(|p| p.kill()), "cannot kill {pid}");
 }
 
 #[tokio::test]
@@ -178,7 +192,6 @@ async fn a_worker_without_heartbeats_from_its_ui_leaves() {
     assert_eq!(status.code(), Some(exit::UI_GONE));
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn a_killed_worker_is_restarted_and_shutdown_ends_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -193,12 +206,13 @@ async fn a_killed_worker_is_restarted_and_shutdown_ends_it() {
     .await;
 
     let killed = Instant::now();
-    std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+    kill_hard(first);
     let restarting = expect_event(&mut supervisor, Duration::from_secs(10), "restarting", |e| {
         matches!(e, SupervisorEvent::State(WorkerState::Restarting { .. }))
     })
     .await;
-    assert!(format!("{restarting:?}").contains("killed"), "{restarting:?}");
+    // Unix tells a kill from an exit; Windows sees only TerminateProcess's exit code.
+    assert!(cfg!(windows) || format!("{restarting:?}").contains("killed"), "{restarting:?}");
     let second =
         expect_event(&mut supervisor, Duration::from_secs(10), "a new worker", |e| running_pid(e).is_some()).await;
     let second = running_pid(&second).unwrap();
@@ -436,7 +450,7 @@ async fn a_worker_killed_mid_download_is_replaced_and_the_download_continues_fro
 
     let first = pid.expect("a running worker");
     let killed = Instant::now();
-    std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+    kill_hard(first);
     let running = expect_event(&mut supervisor, Duration::from_secs(10), "a new worker", |e| {
         view.apply(e.clone());
         running_pid(e).is_some()
@@ -497,7 +511,7 @@ async fn a_worker_killed_mid_install_is_replaced_and_the_install_is_redone_whole
     })
     .await;
     let first = pid.expect("a running worker");
-    std::process::Command::new("kill").args(["-9", &first.to_string()]).status().unwrap();
+    kill_hard(first);
 
     // The new worker recovers the root and the supervisor starts the install again.
     let finished = operation_end(&mut supervisor, OperationKind::Install).await;

@@ -26,6 +26,7 @@
 //! - [`exit`]: process exit codes shared by the supervisor and the worker.
 //! - [`units`]: byte counts as people read them.
 //! - [`path_error`]: I/O errors that name their path.
+//! - [`os_error`]: Windows OS errors in words (name and meaning).
 //!
 //! # Example
 //! ```
@@ -44,6 +45,7 @@ pub mod game;
 pub mod io;
 pub mod ipc;
 pub mod names;
+pub mod os_error;
 pub mod path_error;
 pub mod peer;
 pub mod units;

@@ -406,6 +406,7 @@ impl Ui {
 
     /// Shows `message` in the detail view and the status line.
     fn tell(&self, message: String) {
+        let message = lanspread_proto::os_error::readable(&message).into_owned();
         if let Some(window) = self.window.upgrade() {
             window.global::<StatusAdapter<'_>>().set_message(message.clone().into());
         }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{FailureKind, OperationKind, Progress};
+use lanspread_proto::os_error::readable;
 use lanspread_proto::peer::GameManifest;
 
 use crate::library::LibraryState;
@@ -87,8 +88,10 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A Windows OS error in `message` is put in words
+    /// ([`lanspread_proto::os_error`]): a failure is what a user reads.
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
-        Failure { kind, message: message.into() }
+        Failure { kind, message: readable(&message.into()).into_owned() }
     }
 }
 

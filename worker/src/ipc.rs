@@ -15,6 +15,7 @@ use lanspread_proto::ipc::{
     OperationKind, WorkerHello,
 };
 use lanspread_proto::names::{MAX_GAME_ID_LEN, printable};
+use lanspread_proto::os_error::readable;
 use lanspread_proto::{FrameError, PeerId, exit, frame};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
@@ -58,7 +59,7 @@ async fn run_inner(socket: &str, token: String, options: NodeOptions) -> anyhow:
             let failure = IpcEvent::RuntimeFailure {
                 context: "the worker could not start".into(),
                 kind: FailureKind::Other,
-                message: format!("{e:#}"),
+                message: readable(&format!("{e:#}")).into_owned(),
             };
             let _ = write_frame(&mut writer, &failure).await;
             return Err(e);
@@ -269,7 +270,7 @@ fn handle_command(
                     let failure = IpcEvent::RuntimeFailure {
                         context: "set game directory".into(),
                         kind: FailureKind::of_io(&e),
-                        message: format!("{path}: {e}"),
+                        message: readable(&format!("{path}: {e}")).into_owned(),
                     };
                     let _ = out.send(failure);
                 }
@@ -297,7 +298,7 @@ fn handle_command(
                 IpcEvent::RuntimeFailure {
                     context: "add a PC".into(),
                     kind: FailureKind::Refused,
-                    message: e.to_string(),
+                    message: readable(&e.to_string()).into_owned(),
                 }
             };
             match node.add_peer(&address) {

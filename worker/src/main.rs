@@ -27,7 +27,7 @@ fn main() {
     let code = match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", lanspread_proto::os_error::readable(&format!("{e:#}")));
             exit::FAILURE
         }
     };

@@ -10,6 +10,7 @@ use super::plan::{Action, Found, Place, RootFacts};
 use super::{BACKUP_DIR, InstallError, OWNED_MARKER, STAGING_DIR, io_at};
 use crate::download::journal::JOURNAL_FILE;
 use crate::faults::Faults;
+use crate::library::lock::LOCK_DIR;
 use crate::library::scan::{INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
 use crate::platform::fs::{remove_atomic, remove_file_if_present, sync_parent, write_atomic};
 
@@ -90,14 +91,30 @@ pub fn apply(
                 }
             }
             Action::ClearLog => Intent::clear(root)?,
-            Action::RemoveRoot => {
-                fs::remove_dir(root).map_err(|e| io_at(root, e))?;
-                sync_parent(root);
-            }
+            Action::RemoveRoot => remove_root(root)?,
             Action::Crash(point) => faults.crash(*point),
         }
     }
     Ok(())
+}
+
+/// Deletes the emptied `root`. It is moved aside into the lock folder
+/// first, so its name is free at once: Windows deletes a folder another
+/// handle holds (the library's watch, an Explorer window) only when that
+/// handle closes.
+fn remove_root(root: &Path) -> Result<(), InstallError> {
+    let aside = match (root.parent(), root.file_name()) {
+        (Some(game_dir), Some(id)) => game_dir.join(LOCK_DIR).join(format!("removed-{}", id.to_string_lossy())),
+        _ => return Err(io_at(root, io::ErrorKind::InvalidInput.into())),
+    };
+    // An empty one left by a crash between the two steps below.
+    let _ = fs::remove_dir(&aside);
+    let removed = match fs::rename(root, &aside) {
+        Ok(()) => fs::remove_dir(&aside).map_err(|e| io_at(&aside, e)),
+        Err(_) => fs::remove_dir(root).map_err(|e| io_at(root, e)),
+    };
+    sync_parent(root);
+    removed
 }
 
 fn mark_owned(dir: &Path) -> Result<(), InstallError> {

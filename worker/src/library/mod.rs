@@ -279,6 +279,7 @@ impl Service {
                     let busy = self.pass.busy.borrow_and_update().clone();
                     self.taken(&busy_before, &busy);
                     busy_before = busy;
+                    self.watch_free_roots(&mut watcher);
                     continue;
                 }
             }
@@ -310,9 +311,7 @@ impl Service {
             };
             // Watched before the pass is announced: a change made as soon as
             // a listener hears of the pass is seen.
-            let roots: Vec<PathBuf> =
-                self.pass.state.borrow().games.keys().map(|id| self.pass.game_dir.join(id)).collect();
-            watcher.sync(&self.pass.game_dir, &roots);
+            self.watch_free_roots(&mut watcher);
             self.end_pass(stats);
             // Kept from a pass that read the disk (not one that failed, say
             // with the drive gone, nor one of busy games only), when what it
@@ -338,6 +337,18 @@ impl Service {
 }
 
 impl Service {
+    /// Watches the game directory and the roots no operation holds. A busy
+    /// root's events are not wanted, and on Windows a watch holds its
+    /// folder open: a removed root would stay until the watch ended.
+    fn watch_free_roots(&self, watcher: &mut watch::GameDirWatcher) {
+        let roots: Vec<PathBuf> = {
+            let busy = self.pass.busy.borrow();
+            let state = self.pass.state.borrow();
+            state.games.keys().filter(|id| !busy.contains(*id)).map(|id| self.pass.game_dir.join(id)).collect()
+        };
+        watcher.sync(&self.pass.game_dir, &roots);
+    }
+
     /// An operation took games: their file lists are dropped (their files
     /// are about to change) and the revision bumped so peers re-list. A game
     /// freed is scanned when the operation says so ([`Library::released`]):

@@ -25,3 +25,6 @@ mod static_peers;
 mod support;
 mod swarm;
 mod trust;
+// Drives the Windows build under Wine from Linux (scripts/windows-check.sh).
+#[cfg(target_os = "linux")]
+mod windows;
