@@ -16,6 +16,7 @@ rustup target list --installed | grep -qx x86_64-pc-windows-gnu || rustup target
 export WINEPREFIX=${WINEPREFIX:-$PWD/target/wine-prefix} WINEDEBUG=-all
 system32=$WINEPREFIX/drive_c/windows/system32
 if [ ! -f "$system32/bcryptprimitives.dll" ]; then
+  mkdir -p "$(dirname "$WINEPREFIX")" # Wine makes the prefix, not its parent
   /usr/lib/wine/wine64 cmd /c exit >/dev/null 2>&1 || true # makes the prefix
   shim=$(mktemp -d)
   cat >"$shim/bcryptprimitives.c" <<'EOF'

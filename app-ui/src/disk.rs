@@ -4,19 +4,14 @@
 use std::fs;
 use std::path::Path;
 
-use sysinfo::Disks;
-
-/// Bytes free for `path`'s filesystem: the mounted disk with the longest
-/// mount point that contains the path. `None` when no disk matches.
+/// Bytes this user may still write on `path`'s filesystem, as the worker
+/// measures them before a download (the filesystem is asked for the path
+/// itself: no list of disks to match, which Wine leaves empty). `None` when
+/// the path is not there.
 pub fn free_space(path: &Path) -> Option<u64> {
-    let path = crate::platform::plain_path(fs::canonicalize(path).ok()?);
-    let disks = Disks::new_with_refreshed_list();
-    disks
-        .list()
-        .iter()
-        .filter(|disk| path.starts_with(disk.mount_point()))
-        .max_by_key(|disk| disk.mount_point().as_os_str().len())
-        .map(sysinfo::Disk::available_space)
+    // Windows answers for the drive of a path that is not there.
+    fs::metadata(path).ok()?;
+    fs4::available_space(path).ok()
 }
 
 /// Entries looked at in one game folder, at most: a folder with more is

@@ -14,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use lanspread_proto::game::{LaunchCommand, LaunchCommandError, LaunchOs, check_launch_commands};
 use lanspread_proto::names::check_relative_path;
 
+use crate::platform::plain_path;
+
 /// A game's own launch commands, at its root (JSON: a list of
 /// `{"os", "program", "args", "working_dir"}`, as in the catalog).
 pub const LAUNCH_FILE: &str = "launch.json";
@@ -122,8 +124,10 @@ pub fn plan(game_dir: &Path, id: &str, catalog: &[LaunchCommand]) -> Result<Laun
 /// console, no inherited input or output), so closing LanSpread leaves the
 /// game running.
 pub fn start(launch: &Launch) -> Result<Child, LaunchError> {
-    let mut command = Command::new(&launch.program);
-    command.args(&launch.args).current_dir(&launch.dir);
+    // Plain paths, as Explorer starts programs: cmd.exe (for a .bat) takes
+    // a verbatim working folder (`\\?\C:\…`) for a network share.
+    let mut command = Command::new(plain_path(launch.program.clone()));
+    command.args(&launch.args).current_dir(plain_path(launch.dir.clone()));
     command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     crate::platform::detach(&mut command);
     command.spawn().map_err(|source| LaunchError::Start { program: launch.program.clone(), source })
@@ -167,6 +171,46 @@ mod tests {
             plan(dir.path(), "game", &[command(elsewhere, "bin/run")]),
             Err(LaunchError::NoCommand { .. })
         ));
+    }
+
+    /// A small game for this PC in `local/bin`: it writes the folder it
+    /// runs in and its arguments to `played.txt` there.
+    fn playable(dir: &Path) -> &'static str {
+        let bin = dir.join("game/local/bin");
+        fs::create_dir_all(&bin).unwrap();
+        if cfg!(windows) {
+            fs::write(bin.join("game.bat"), "@echo off\r\ncd > played.txt\r\necho %* >> played.txt\r\n").unwrap();
+            "bin/game.bat"
+        } else {
+            let script = bin.join("game.sh");
+            fs::write(&script, "#!/bin/sh\npwd > played.txt\necho \"$@\" >> played.txt\n").unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            "bin/game.sh"
+        }
+    }
+
+    #[test]
+    fn play_starts_the_program_in_its_folder_with_its_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = playable(dir.path());
+        let command = LaunchCommand {
+            os: LaunchOs::Any,
+            program: program.into(),
+            args: vec!["--map".into(), "dm1".into()],
+            working_dir: None,
+        };
+        let launch = plan(dir.path(), "game", &[command]).unwrap();
+        let status = start(&launch).unwrap().wait().unwrap();
+        assert!(status.success(), "{status}");
+        let played = fs::read_to_string(dir.path().join("game/local/bin/played.txt")).unwrap();
+        let mut lines = played.lines().map(str::trim);
+        let ran_in = fs::canonicalize(lines.next().unwrap()).unwrap();
+        assert_eq!(ran_in, fs::canonicalize(dir.path().join("game/local/bin")).unwrap(), "{played}");
+        assert_eq!(lines.next(), Some("--map dm1"), "{played}");
     }
 
     #[test]

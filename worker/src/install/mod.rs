@@ -98,6 +98,9 @@ pub enum InstallError {
     EntryConflict(String),
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// A file or folder of the install is open in another program.
+    #[error("{0} is in use by another program (is the game running?): close it and try again; nothing was changed")]
+    InUse(String),
 }
 
 impl InstallError {
@@ -112,7 +115,8 @@ impl InstallError {
             | InstallError::Root(_)
             | InstallError::OverBudget { .. }
             | InstallError::UnsafeLink(_)
-            | InstallError::EntryConflict(_) => FailureKind::Refused,
+            | InstallError::EntryConflict(_)
+            | InstallError::InUse(_) => FailureKind::Refused,
             InstallError::Cancelled => FailureKind::Cancelled,
             InstallError::Io(e) => FailureKind::of_io(e),
         }

@@ -59,6 +59,10 @@ pub struct RootFacts {
 /// One step of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// Refuse, changing nothing, when another program holds something in
+    /// a place open so that it cannot be moved or deleted (on Windows, a
+    /// running game's files and folders).
+    CheckFree(Place),
     /// Write the intent log (durably, before the steps it names).
     Record(Intent),
     /// Create the staging folder with its ownership marker.
@@ -120,16 +124,23 @@ pub fn install(facts: &RootFacts, version: &str) -> Result<Vec<Action>, Refusal>
             CrashPoint::InstallCommitted,
         ],
     };
-    let mut steps = vec![
+    let mut steps = Vec::new();
+    if operation == Operation::Update {
+        // Before the slow unpack, and again just before the swap: a game
+        // started in between is found there, and its undo keeps the old.
+        steps.push(Action::CheckFree(Place::Local));
+    }
+    steps.extend([
         record(Step::Unpacking),
         Action::Crash(unpacking),
         Action::CreateStaging,
         Action::Unpack,
         Action::Crash(unpacked),
         record(Step::Swapping),
-    ];
+    ]);
     if operation == Operation::Update {
         steps.extend([
+            Action::CheckFree(Place::Local),
             Action::Rename { from: Place::Local, to: Place::Backup },
             Action::MarkOwned(Place::Backup),
             Action::Crash(CrashPoint::UpdateBackedUp),
@@ -157,6 +168,8 @@ pub fn uninstall(facts: &RootFacts) -> Vec<Action> {
         return Vec::new();
     }
     vec![
+        // Before the log: a refused uninstall must not be finished by a recovery.
+        Action::CheckFree(Place::Local),
         Action::Record(Intent { operation: Operation::Uninstall, step: Step::Removing, version: None }),
         Action::Crash(CrashPoint::UninstallStarted),
         Action::Rename { from: Place::Local, to: Place::Backup },

@@ -12,7 +12,7 @@ use crate::download::journal::JOURNAL_FILE;
 use crate::faults::Faults;
 use crate::library::lock::LOCK_DIR;
 use crate::library::scan::{INSTALL_DIR, INSTALLED_VERSION_FILE, VERSION_FILE};
-use crate::platform::fs::{remove_atomic, remove_file_if_present, sync_parent, write_atomic};
+use crate::platform::fs::{held_open, remove_atomic, remove_file_if_present, sync_parent, write_atomic};
 
 /// What is at `root` now. An intent log that cannot be read is reported
 /// and left out: recovery then goes by the ownership markers.
@@ -62,6 +62,11 @@ pub fn apply(
 ) -> Result<(), InstallError> {
     for step in steps {
         match step {
+            Action::CheckFree(place) => {
+                if let Some(path) = held_open(&path_of(root, *place)) {
+                    return Err(InstallError::InUse(path.display().to_string()));
+                }
+            }
             Action::Record(intent) => intent.record(root)?,
             Action::CreateStaging => {
                 let staging = path_of(root, Place::Staging);

@@ -581,3 +581,40 @@ async fn the_worker_tells_what_an_install_takes_before_it_starts() {
     assert!(available > 0);
     assert!(!games.join("openarena/local").exists(), "nothing is written");
 }
+
+/// A running game holds its files open without `FILE_SHARE_DELETE` (the
+/// default share mode of most Windows programs): neither an update nor an
+/// uninstall may then take `local/` apart. Both are refused with the file
+/// named, the install stays whole, and both work once the file is closed.
+#[cfg(windows)]
+#[test]
+fn an_install_whose_files_a_running_game_holds_is_neither_updated_nor_uninstalled_until_they_are_closed() {
+    use std::os::windows::fs::OpenOptionsExt;
+    /// `FILE_SHARE_READ` (winnt.h): others may read, not delete or rename.
+    const SHARE_READ: u32 = 1;
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let (old, new) = (content(1, 200_000), content(2, 300_000));
+    let old_tree = expected_tree(&tmp.path().join("v1"), &old);
+    let root = downloaded(&games, "1", |root| archives::zip(&root.join("pak.zip"), &old));
+    assert!(run(&games, &["install", GAME], &[]).status.success());
+    fs::remove_file(root.join("pak.zip")).unwrap();
+    archives::zip(&root.join("pak.zip"), &new);
+    fs::write(root.join("version.ini"), "2\n").unwrap();
+
+    let held = fs::OpenOptions::new().read(true).share_mode(SHARE_READ).open(root.join("local/data/big.bin")).unwrap();
+    for command in ["install", "uninstall"] {
+        let refused = run(&games, &[command, GAME], &[]);
+        assert!(!refused.status.success(), "{command} went ahead while a file was held");
+        let why = stderr(&refused);
+        assert!(why.contains("big.bin") && why.contains("in use by another program"), "{command}: {why}");
+        assert_same_tree(&root.join("local"), &old_tree);
+        assert_no_reserved(&root);
+    }
+    drop(held);
+
+    assert!(run(&games, &["install", GAME], &[]).status.success(), "the update once the file is closed");
+    assert_same_tree(&root.join("local"), &expected_tree(&tmp.path().join("v2"), &new));
+    assert!(run(&games, &["uninstall", GAME], &[]).status.success(), "the uninstall once the file is closed");
+    assert!(!root.join("local").exists());
+}

@@ -9,7 +9,7 @@ use crate::support::{WORKER, Worker, make_game};
 
 /// Network namespaces joined by a bridge that has no uplink, so nothing the
 /// test sends can leave them.
-struct Lab {
+pub(crate) struct Lab {
     prefix: String,
     hosts: usize,
 }
@@ -20,8 +20,11 @@ fn ip(args: &[&str]) {
 }
 
 impl Lab {
-    fn up(hosts: usize) -> Lab {
-        let prefix = format!("lsp{}", std::process::id() % 100_000);
+    pub(crate) fn up(hosts: usize) -> Lab {
+        // Each lab of this process has its own names: tests run at once.
+        static LABS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("lsp{}n{n}", std::process::id() % 100_000);
         let lab = Lab { prefix, hosts };
         let sw = lab.ns("sw");
         ip(&["netns", "add", &sw]);
@@ -45,11 +48,16 @@ impl Lab {
         format!("{}-{name}", self.prefix)
     }
 
+    /// A command that runs `program ARGS` inside host `i`.
+    pub(crate) fn run_in(&self, i: usize, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.ns(&format!("h{i}"))]).arg(program);
+        command
+    }
+
     /// A command that runs `lanspread-worker ARGS` inside host `i`.
     fn worker(&self, i: usize) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.ns(&format!("h{i}")), WORKER]);
-        command
+        self.run_in(i, WORKER)
     }
 }
 
@@ -62,7 +70,7 @@ impl Drop for Lab {
     }
 }
 
-fn lab_possible() -> Result<(), String> {
+pub(crate) fn lab_possible() -> Result<(), String> {
     let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Err("needs root to make network namespaces".into());

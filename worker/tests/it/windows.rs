@@ -15,7 +15,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::archives::{self, Entry};
-use crate::support::{WORKER, Worker, noise};
+use crate::mdns_lab::{Lab, lab_possible};
+use crate::support::{WORKER, Worker, make_game, noise};
 
 /// The environment variable naming the Windows `lanspread-worker.exe`.
 const WINDOWS_WORKER: &str = "LANSPREAD_WINDOWS_WORKER";
@@ -23,6 +24,28 @@ const ID: &str = "openarena";
 /// Wine starts a process in a second or two; a debug build moves tens of MB
 /// a second under it.
 const LIMIT: Duration = Duration::from_secs(120);
+
+/// A Wine prefix of its own: Wine's sockets belong to the prefix's
+/// wineserver, which lives in the network namespace of the first Wine
+/// program started with it, so each host of a lab needs one. Copied from
+/// the check's prefix; its wineserver is ended on drop.
+struct Prefix(PathBuf);
+
+impl Prefix {
+    fn copy_to(dir: &Path) -> Prefix {
+        let from = std::env::var_os("WINEPREFIX").expect("WINEPREFIX names the check's Wine prefix");
+        let status = Command::new("cp").arg("-a").arg("--reflink=auto").arg(from).arg(dir).status().unwrap();
+        assert!(status.success(), "cannot copy the Wine prefix to {}", dir.display());
+        Prefix(dir.to_owned())
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let wineserver = std::env::var_os("WINESERVER").unwrap_or_else(|| "wineserver".into());
+        let _ = Command::new(wineserver).arg("-k").env("WINEPREFIX", &self.0).status();
+    }
+}
 
 /// Which build of the worker a node runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +57,18 @@ enum Os {
 impl Os {
     /// `lanspread-worker`, ready for its arguments.
     fn worker(self) -> Command {
+        self.worker_with(Command::new)
+    }
+
+    /// `lanspread-worker` as `start` starts a program (in a lab host, say).
+    fn worker_with(self, start: impl FnOnce(OsString) -> Command) -> Command {
         match self {
-            Os::Linux => Command::new(WORKER),
+            Os::Linux => start(WORKER.into()),
             Os::Windows => {
                 let exe = std::env::var_os(WINDOWS_WORKER).unwrap_or_else(|| {
                     panic!("{WINDOWS_WORKER} names no Windows worker: run scripts/windows-check.sh")
                 });
-                let mut command = Command::new(std::env::var_os("WINE").unwrap_or_else(|| "wine".into()));
+                let mut command = start(std::env::var_os("WINE").unwrap_or_else(|| "wine".into()));
                 command.arg(exe);
                 command
             }
@@ -200,4 +228,51 @@ fn a_windows_and_a_linux_downloader_serve_each_other_in_a_swarm() {
             assert!(same, "{name}: {} differs", file.display());
         }
     }
+}
+
+/// Two Windows workers and a Linux worker, each in a host of its own on a
+/// bridge, find each other over mDNS with no `--peer`, and a Windows
+/// worker lists every game of the network.
+#[test]
+#[ignore = "needs the Windows build under Wine: scripts/windows-check.sh"]
+fn two_windows_workers_and_a_linux_one_find_each_other_over_mdns() {
+    lab_possible().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::up(3);
+    let hosts = [(Os::Windows, "openarena"), (Os::Windows, "xonotic"), (Os::Linux, "wesnoth")];
+    let mut prefixes = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, (os, game)) in hosts.into_iter().enumerate() {
+        let (host, dir) = (i + 1, tmp.path().join(format!("h{}", i + 1)));
+        make_game(&dir.join("games"), game, Some("1.0"), &[("payload.bin", 100_000)]);
+        let mut command = os.worker_with(|program| lab.run_in(host, program));
+        if os == Os::Windows {
+            let prefix = Prefix::copy_to(&tmp.path().join(format!("prefix-h{host}")));
+            command.env("WINEPREFIX", &prefix.0);
+            prefixes.push(prefix);
+        }
+        command.args(["serve", "--json", "--name", &format!("host{host}")]);
+        command.arg("--games").arg(os.path(&dir.join("games"))).arg("--state").arg(os.path(&dir.join("state")));
+        nodes.push(Worker::spawn(&format!("h{host}"), command));
+    }
+    let ids: Vec<String> = nodes.iter().map(Worker::peer_id).collect();
+    for (i, node) in nodes.iter().enumerate() {
+        for (j, id) in ids.iter().enumerate() {
+            if i != j {
+                let joined = node.wait_event(LIMIT, "peer_joined", |v| v["id"] == id.as_str());
+                eprintln!("host{} found host{} over mDNS: {joined}", i + 1, j + 1);
+            }
+        }
+    }
+
+    let mut list = Os::Windows.worker_with(|program| lab.run_in(1, program));
+    list.env("WINEPREFIX", &prefixes[0].0);
+    list.args(["list", "--json", "--wait", "3"]).arg("--state").arg(Os::Windows.path(&tmp.path().join("lister")));
+    let output = list.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for game in ["xonotic", "wesnoth"] {
+        assert!(stdout.contains(&format!("\"id\":\"{game}\"")), "{game} missing from {stdout}");
+    }
+    drop(nodes);
 }

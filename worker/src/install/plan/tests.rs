@@ -22,9 +22,9 @@ fn logged(operation: Operation, step: Step, facts: RootFacts) -> RootFacts {
     RootFacts { log: Some(Intent { operation, step, version: Some("2.0".into()) }), ..facts }
 }
 
-/// The steps without the crash points and log writes: what moves on disk.
+/// The steps without the crash points, log writes and checks: what moves on disk.
 fn moves(steps: &[Action]) -> Vec<&Action> {
-    steps.iter().filter(|a| !matches!(a, Action::Crash(_) | Action::Record(_))).collect()
+    steps.iter().filter(|a| !matches!(a, Action::Crash(_) | Action::Record(_) | Action::CheckFree(_))).collect()
 }
 
 fn logged_steps(steps: &[Action]) -> Vec<Step> {
@@ -92,7 +92,7 @@ fn uninstall_takes_the_game_out_of_installed_with_one_rename_first() {
     assert!(uninstall(&facts()).is_empty(), "not installed: nothing to do");
     assert!(uninstall(&RootFacts { local: Found::Other, ..facts() }).is_empty(), "a link is never followed");
     let steps = uninstall(&installed());
-    assert!(matches!(&steps[0], Action::Record(Intent { operation: Operation::Uninstall, .. })));
+    assert!(matches!(&steps[1], Action::Record(Intent { operation: Operation::Uninstall, .. })));
     assert_eq!(
         moves(&steps),
         [
@@ -200,4 +200,17 @@ fn a_root_that_is_not_a_folder_is_never_recovered() {
         let facts = logged(Operation::Remove, Step::Removing, RootFacts { root, ..facts() });
         assert_eq!(recover(&facts), (Vec::new(), Vec::new(), Vec::new()));
     }
+}
+
+#[test]
+fn an_install_a_running_game_holds_is_checked_before_anything_is_logged_or_moved() {
+    let position = |steps: &[Action], wanted: &Action| steps.iter().position(|a| a == wanted);
+    let check = Action::CheckFree(Place::Local);
+    let uninstall = uninstall(&installed());
+    assert_eq!(uninstall.first(), Some(&check), "first of all: a refused uninstall leaves no log to finish");
+    let update = install(&installed(), "2.0").unwrap();
+    assert_eq!(update.first(), Some(&check), "before the slow unpack");
+    let swap = position(&update, &Action::Rename { from: Place::Local, to: Place::Backup }).unwrap();
+    assert_eq!(update[swap - 1], check, "and again just before the swap");
+    assert!(!install(&facts(), "2.0").unwrap().contains(&check), "a first install has nothing to check");
 }
