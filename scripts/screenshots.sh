@@ -24,9 +24,17 @@
 #   11-first-run.png           an empty game directory and nobody around.
 #
 #   sudo scripts/screenshots.sh [OUT_DIR]     (default target/screenshots)
+#
+# With --windows, the Windows build (lanspread.exe and its worker, under
+# Wine) against the same Linux seeders takes 0, 1 and 2, then its window is
+# closed and the app and its worker must end:
+#
+#   sudo scripts/screenshots.sh --windows [OUT_DIR]   (default target/screenshots/windows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=$(realpath -m "${1:-target/screenshots}")
+WINDOWS=""
+if [ "${1:-}" = --windows ]; then WINDOWS=1; shift; fi
+OUT=$(realpath -m "${1:-target/screenshots${WINDOWS:+/windows}}")
 
 if [ -z "${LANSPREAD_SHOTS_INSIDE:-}" ]; then
   [ "$(id -u)" = 0 ] || { echo "screenshots: needs root for a private network namespace (sudo)" >&2; exit 2; }
@@ -41,8 +49,15 @@ if [ -z "${LANSPREAD_SHOTS_INSIDE:-}" ]; then
   # The seeders answer slowly (a test hook), so a download is caught mid-way.
   cargo build -q -p lanspread
   cargo build -q -p lanspread-worker --features test-hooks
+  if [ -n "$WINDOWS" ]; then
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] ||
+      apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null
+    source scripts/wine-prefix.sh
+    cargo build -q --target x86_64-pc-windows-gnu -p lanspread -p lanspread-worker
+    /usr/lib/wine/wineserver -k 2>/dev/null || true # none may run outside the namespace
+  fi
   mkdir -p "$OUT"
-  exec unshare -n env LANSPREAD_SHOTS_INSIDE=1 "$0" "$OUT"
+  exec unshare -n env LANSPREAD_SHOTS_INSIDE=1 "$0" ${WINDOWS:+--windows} "$OUT"
 fi
 
 ip link set lo up
@@ -50,6 +65,7 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -z "$WINDOWS" ] || WINEPREFIX=$WORK/wine-prefix /usr/lib/wine/wineserver -k 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -95,10 +111,18 @@ Xvfb "$DISPLAY" -screen 0 1200x760x24 -nolisten tcp 2> /dev/null &
 PIDS+=($!)
 # Ready once it answers (its socket appears before it does).
 for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
-mkdir -p "$XDG_CONFIG_HOME/lanspread"
-echo '{"max_upload": 8000000}' > "$XDG_CONFIG_HOME/lanspread/settings.json"
-target/debug/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns \
-  --peer 127.0.0.1:47475 --peer 127.0.0.1:47476 &
+if [ -n "$WINDOWS" ]; then
+  export WINEPREFIX=$WORK/wine-prefix WINEDEBUG=-all
+  source scripts/wine-window.sh
+  winpath() { local p=$1; echo "Z:${p//\//\\}"; }
+  /usr/lib/wine/wine64 target/x86_64-pc-windows-gnu/debug/lanspread.exe --games "$(winpath "$WORK/games")" \
+    --state "$(winpath "$WORK/state")" --no-mdns --peer 127.0.0.1:47475 --peer 127.0.0.1:47476 &
+else
+  mkdir -p "$XDG_CONFIG_HOME/lanspread"
+  echo '{"max_upload": 8000000}' > "$XDG_CONFIG_HOME/lanspread/settings.json"
+  target/debug/lanspread --games "$WORK/games" --state "$WORK/state" --no-mdns \
+    --peer 127.0.0.1:47475 --peer 127.0.0.1:47476 &
+fi
 APP=$!
 PIDS+=($APP)
 WID=""
@@ -120,7 +144,8 @@ xdotool windowfocus --sync "$WID"
 sleep 5 # the worker scans, meets both seeders and lists their games
 
 shot() { import -window root "$OUT/$1"; echo "screenshots: $OUT/$1"; }
-click() { xdotool mousemove "$1" "$2" click 1; sleep "${3:-0.5}"; }
+# Wine places its window away from the corner: clicks are the window's own.
+click() { xdotool mousemove ${WINDOWS:+--window "$WID"} "$1" "$2" click 1; sleep "${3:-0.5}"; }
 
 # Three columns of cards about 314x138 at x = 12 + 326 * column and
 # y = 56 + 12 + 150 * row, games here first: 0 A.D., AssaultCube, BZFlag,
@@ -133,6 +158,13 @@ xdotool key ctrl+a BackSpace; sleep 1
 shot 1-library-downloading.png
 click 420 100 2          # Armagetron Advanced, now downloading (row 0, column 1): its detail view
 shot 2-detail-downloading.png
+if [ -n "$WINDOWS" ]; then
+  close_window
+  for _ in $(seq 100); do pgrep -f 'lanspread-worker\.exe' >/dev/null || break; sleep 0.1; done
+  if pgrep -f 'lanspread-worker\.exe' >/dev/null; then echo "screenshots: the worker outlived the window" >&2; exit 1; fi
+  echo "screenshots: closing the Windows window ended the app and its worker"
+  exit 0
+fi
 click 791 65 1           # the detail view's Close
 worker=$(pgrep -f "lanspread-worker ipc .*--games $WORK/games" | head -1)
 kill -9 "$worker"
