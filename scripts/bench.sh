@@ -4,12 +4,18 @@
 # ceiling), on tbf-shaped links in a private network-namespace lab.
 #
 #   sudo scripts/bench.sh [--size MB] [--small N] [--runs N] [--write]
+#   sudo scripts/bench.sh --windows [--size MB] [--small N] [--runs N]
 #
 #   --size MB   game size (default 256; a few hundred MB is the reference,
 #               1024 for the unshaped scenario's CPU figures)
 #   --small N   number of small files in it (default 300)
 #   --runs N    runs of the unshaped scenario, interleaved (default 3)
 #   --write     replace the results section of BENCHMARKS.md
+#   --windows   only the Windows worker (release, cross-built, under Wine)
+#               fetching from one 100 Mbit/s source, beside the Linux worker
+#               in the same runs (interleaved): Mbit/s, ratio to the ceiling,
+#               the fetching process's CPU s/GB and Wine's own (its
+#               wineserver's) apart; printed, not written
 #
 # Scenarios: one source at 100 Mbit/s; two at 100 + 100; two at 100 + 20;
 # and unshaped on one host's loopback, LanSpread beside raw quinn (the
@@ -22,16 +28,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SIZE_MB=256 SMALL=300 RUNS=3 WRITE=0
+SIZE_MB=256 SMALL=300 RUNS=3 WRITE=0 WINDOWS=0
 while [ $# -gt 0 ]; do
   case $1 in
+    --windows) WINDOWS=1; shift ;;
     --size) SIZE_MB=$2; shift 2 ;;
     --small) SMALL=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --write) WRITE=1; shift ;;
-    *) sed -n '2,24p' "$0"; exit 2 ;;
+    *) sed -n '2,30p' "$0"; exit 2 ;;
   esac
 done
+[ "$WINDOWS" = 0 ] || [ "$WRITE" = 0 ] || { echo "bench: --windows prints its figures; it does not --write" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "bench: needs root for network namespaces" >&2; exit 1; }
 
 need=()
@@ -44,6 +52,13 @@ fi
 cargo build --release -q -p lanspread-worker --bin lanspread-worker --example raw_quinn
 WORKER=$PWD/target/release/lanspread-worker
 RAW_QUINN=$PWD/target/release/examples/raw_quinn
+if [ "$WINDOWS" = 1 ]; then
+  source scripts/wine-prefix.sh
+  cargo build --release -q --target x86_64-pc-windows-gnu -p lanspread-worker --bin lanspread-worker
+  WINDOWS_WORKER=$PWD/target/x86_64-pc-windows-gnu/release/lanspread-worker.exe
+  WINE_PREFIX_SOURCE=$WINEPREFIX
+  /usr/lib/wine/wineserver -k 2>/dev/null || true # none may run outside the lab
+fi
 
 PFX="lsb$$"
 SUBNET=10.231.9
@@ -219,7 +234,7 @@ scenario() {
 
 echo "bench: running (each scenario moves the game three times)"
 # BENCH_ONLY="1 3" runs only those scenarios (for quick looks).
-want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+want() { [ "$WINDOWS" = 0 ] && { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }; }
 want 1 && scenario "1 source, 100 Mbit/s" 100mbit ""
 want 2 && scenario "2 sources, 100 + 100 Mbit/s" 100mbit 100mbit
 want 3 && scenario "2 sources, 100 + 20 Mbit/s" 100mbit 20mbit
@@ -295,6 +310,71 @@ unshaped() {
     "$(ratio "$(col "$WORK/ls.runs" 4)" "$(col "$WORK/raw.runs" 4)")" | tee -a "$RESULTS"
 }
 want 4 && { shape h1 ""; unshaped; }
+
+# --- the Windows worker under Wine beside the Linux worker ---
+# Wine's sockets belong to its wineserver: h3 gets a prefix of its own and a
+# wineserver started there, kept for the whole scenario so its CPU time
+# (Wine's own work: sockets, file handles, waits) is read apart.
+windows_fetch() {
+  rm -rf "$WORK/out-win" "$WORK/state-win"; mkdir -p "$WORK/out-win"
+  local before after user sys rss secs
+  before=$(cpu_ticks "$WINESERVER_PID")
+  in_host h3 env WINEPREFIX="$WORK/wine-h3" WINEDEBUG=-all /usr/bin/time -f "%e %U %S %M" -o "$WORK/win.time" \
+    /usr/lib/wine/wine64 "$WINDOWS_WORKER" fetch openarena --games "Z:${WORK//\//\\}\\out-win" --no-mdns --no-install \
+    --state "Z:${WORK//\//\\}\\state-win" --json --peer "$SUBNET.1:47474" > "$WORK/win.json" 2> "$WORK/win.log" ||
+    { echo "bench: the Windows fetch failed:" >&2; tail -5 "$WORK/win.log" >&2; exit 1; }
+  after=$(cpu_ticks "$WINESERVER_PID")
+  diff -rq "$GAME" "$WORK/out-win/openarena" > /dev/null || { echo "bench: the Windows worker's copy differs" >&2; exit 1; }
+  read -r _ user sys rss < "$WORK/win.time"
+  secs=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    v = json.loads(l)
+    if v["event"] == "finished": print(v["seconds"])' "$WORK/win.json")
+  echo "$secs $(per_gb "$(awk -v a="$user" -v b="$sys" 'BEGIN { print a + b }')") $((rss / 1024)) $(per_gb "$(awk -v t="$((after - before))" -v hz="$HZ" 'BEGIN { print t / hz }')")"
+}
+
+# linux_fetch: the same figures for the Linux worker (no wineserver: 0).
+linux_fetch() {
+  local wall cpu rss secs
+  read -r wall cpu rss < <(lanspread 1)
+  secs=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    v = json.loads(l)
+    if v["event"] == "finished": print(v["seconds"])' "$WORK/fetch.json")
+  echo "$secs $cpu $rss 0"
+}
+
+windows_scenario() {
+  shape h1 100mbit; shape h2 ""; shape h3 ""
+  cp -a --reflink=auto "$WINE_PREFIX_SOURCE" "$WORK/wine-h3"
+  in_host h3 env WINEPREFIX="$WORK/wine-h3" /usr/lib/wine/wineserver -p
+  WINESERVER_PID=$(pgrep -n -f "wineserver64 -p")
+  local ceil run
+  ceil=$(ceiling 1)
+  : > "$WORK/linux.runs"; : > "$WORK/windows.runs"; : > "$RESULTS"
+  for run in $(seq "$RUNS"); do
+    linux_fetch >> "$WORK/linux.runs"
+    windows_fetch >> "$WORK/windows.runs"
+  done
+  WINEPREFIX="$WORK/wine-h3" /usr/lib/wine/wineserver -k 2>/dev/null || true
+  col() { awk -v c="$2" '{ print $c }' "$1" | median; }
+  {
+    echo
+    echo "One source at 100 Mbit/s (ceiling $ceil Mbit/s), medians of $RUNS interleaved runs, transfer time:"
+    echo
+    echo "| fetching worker | Mbit/s (ratio) | fetch process CPU s/GB | Wine's wineserver CPU s/GB | fetch process peak RSS MB |"
+    echo "|---|---|---|---|---|"
+  } >> "$RESULTS"
+  local name label m
+  for name in linux windows; do
+    label="Linux (native)"
+    [ "$name" = windows ] && label="Windows, under Wine 8"
+    m=$(mbit "$TOTAL" "$(col "$WORK/$name.runs" 1)")
+    printf '| %s | %s (%s) | %s | %s | %s |\n' "$label" "$m" "$(ratio "$m" "$ceil")" \
+      "$(col "$WORK/$name.runs" 2)" "$(col "$WORK/$name.runs" 4)" "$(col "$WORK/$name.runs" 3)" | tee -a "$RESULTS"
+  done
+}
+if [ "$WINDOWS" = 1 ]; then windows_scenario; cat "$RESULTS"; fi
 
 if [ "$WRITE" = 1 ]; then
   {

@@ -75,6 +75,8 @@ fi
 interop windows::a_windows_seeder_serves_a_linux_fetch_that_installs \
   windows::a_linux_seeder_serves_a_windows_fetch_into_a_long_non_ascii_path_that_installs
 proved "1: a Windows serve and a Linux fetch, a Linux serve and a Windows fetch, both installing, byte-identical"
+interop windows::a_windows_error_reaches_the_user_as_words
+proved "1: a Windows error reaches the user as words ('WSAEADDRINUSE: the address is already in use …')"
 interop windows::a_windows_and_a_linux_downloader_serve_each_other_in_a_swarm
 proved "2: a Windows and a Linux downloader got chunks from each other beside a Linux seeder, byte-identical"
 

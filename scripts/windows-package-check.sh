@@ -11,9 +11,9 @@
 # --version` prints the workspace version; an install / uninstall / remove
 # round trip on a small zip game works from the installed location; a silent
 # uninstall leaves nothing in Program Files, the registry or the Start menu.
-# Not in CI (it takes minutes). What Wine cannot judge here: the window
-# (Slint finds no fonts) and the network (quinn's sockets fail on the ECN
-# option), and the firewall rule (Wine's netsh is a stub).
+# Not in CI (it takes minutes). What Wine cannot judge here: the firewall
+# rule (Wine's netsh is a stub). The window and the network are proven by
+# scripts/screenshots.sh --windows and scripts/windows-check.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "windows-package-check: needs root to install packages" >&2; exit 1; }

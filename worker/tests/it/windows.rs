@@ -276,3 +276,24 @@ fn two_windows_workers_and_a_linux_one_find_each_other_over_mdns() {
     }
     drop(nodes);
 }
+
+/// A Windows OS error reaches the user as words: the code's name and
+/// meaning, never "FormatMessageW() returned error 317" (Wine has no text
+/// for Winsock codes).
+#[test]
+#[ignore = "needs the Windows build under Wine: scripts/windows-check.sh"]
+fn a_windows_error_reaches_the_user_as_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut command = Os::Windows.worker();
+    command.args(["serve", "--no-mdns", "--listen", &addr]);
+    command.arg("--games").arg(Os::Windows.path(tmp.path())).arg("--state").arg(Os::Windows.path(&tmp.path().join("s")));
+    let output = command.output().unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    let line = said.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line: {said}"));
+    assert!(line.contains(&format!("cannot listen on {addr}")), "{line}");
+    assert!(line.contains("WSAEADDRINUSE: the address is already in use"), "{line}");
+    assert!(!line.contains("FormatMessageW"), "{line}");
+}
