@@ -288,7 +288,11 @@ fn a_windows_error_reaches_the_user_as_words() {
     let addr = taken.local_addr().unwrap().to_string();
     let mut command = Os::Windows.worker();
     command.args(["serve", "--no-mdns", "--listen", &addr]);
-    command.arg("--games").arg(Os::Windows.path(tmp.path())).arg("--state").arg(Os::Windows.path(&tmp.path().join("s")));
+    command
+        .arg("--games")
+        .arg(Os::Windows.path(tmp.path()))
+        .arg("--state")
+        .arg(Os::Windows.path(&tmp.path().join("s")));
     let output = command.output().unwrap();
     let said = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{said}");
