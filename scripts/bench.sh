@@ -348,7 +348,12 @@ windows_scenario() {
   shape h1 100mbit; shape h2 ""; shape h3 ""
   cp -a --reflink=auto "$WINE_PREFIX_SOURCE" "$WORK/wine-h3"
   in_host h3 env WINEPREFIX="$WORK/wine-h3" /usr/lib/wine/wineserver -p
-  WINESERVER_PID=$(pgrep -n -f "wineserver64 -p")
+  local pid
+  WINESERVER_PID=""
+  for pid in $(ip netns pids "$(ns h3)"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = wineserver64 ] && WINESERVER_PID=$pid
+  done
+  [ -n "$WINESERVER_PID" ] || { echo "bench: no wineserver in h3" >&2; exit 1; }
   local ceil run
   ceil=$(ceiling 1)
   : > "$WORK/linux.runs"; : > "$WORK/windows.runs"; : > "$RESULTS"

@@ -160,8 +160,10 @@ click 420 100 2          # Armagetron Advanced, now downloading (row 0, column 1
 shot 2-detail-downloading.png
 if [ -n "$WINDOWS" ]; then
   close_window
-  for _ in $(seq 100); do pgrep -f 'lanspread-worker\.exe' >/dev/null || break; sleep 0.1; done
-  if pgrep -f 'lanspread-worker\.exe' >/dev/null; then echo "screenshots: the worker outlived the window" >&2; exit 1; fi
+  # This app's worker: its command line names this run's folder.
+  worker_running() { pgrep -f "lanspread-worker\.exe.*${WORK##*/}" >/dev/null; }
+  for _ in $(seq 100); do worker_running || break; sleep 0.1; done
+  if worker_running; then echo "screenshots: the worker outlived the window" >&2; exit 1; fi
   echo "screenshots: closing the Windows window ended the app and its worker"
   exit 0
 fi

@@ -11,7 +11,7 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-rustup target list --installed | grep -qx x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
+rustup target list --installed | grep -x x86_64-pc-windows-gnu >/dev/null || rustup target add x86_64-pc-windows-gnu
 
 export WINEPREFIX=${WINEPREFIX:-$PWD/target/wine-prefix} WINEDEBUG=-all
 system32=$WINEPREFIX/drive_c/windows/system32

@@ -124,13 +124,22 @@ pub fn plan(game_dir: &Path, id: &str, catalog: &[LaunchCommand]) -> Result<Laun
 /// console, no inherited input or output), so closing LanSpread leaves the
 /// game running.
 pub fn start(launch: &Launch) -> Result<Child, LaunchError> {
-    // Plain paths, as Explorer starts programs: cmd.exe (for a .bat) takes
-    // a verbatim working folder (`\\?\C:\…`) for a network share.
-    let mut command = Command::new(plain_path(launch.program.clone()));
-    command.args(&launch.args).current_dir(plain_path(launch.dir.clone()));
+    let mut command = Command::new(startable(&launch.program));
+    command.args(&launch.args).current_dir(startable(&launch.dir));
     command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     crate::platform::detach(&mut command);
     command.spawn().map_err(|source| LaunchError::Start { program: launch.program.clone(), source })
+}
+
+/// `path` as Explorer would start a program from it: plain (`C:\…`), since
+/// cmd.exe (running a .bat) takes a verbatim working folder (`\\?\C:\…`)
+/// for a network share; verbatim only past `MAX_PATH`, which only the
+/// verbatim form can reach.
+fn startable(path: &Path) -> PathBuf {
+    /// Windows' `MAX_PATH`, the terminating NUL included.
+    const MAX_PATH: usize = 260;
+    let plain = plain_path(path.to_path_buf());
+    if plain.as_os_str().len() < MAX_PATH { plain } else { path.to_path_buf() }
 }
 
 #[cfg(test)]

@@ -3,11 +3,14 @@
 //! Rust prints an OS error as the system's own text and `(os error N)`.
 //! Where Windows has no text for a code (Wine has none for the Winsock
 //! codes) that text is `OS Error N (FormatMessageW() returned error 317)`,
-//! which tells a user nothing. [`readable`] rewrites an error message on its
-//! way to the user: on Windows, each `(os error N)` of a code in
-//! [`WINDOWS_CODES`] gains its name (`WSAEADDRINUSE`), and the unreadable
-//! text is replaced by the name and its meaning. Elsewhere the text is left
-//! as it is: there `N` is an errno, and the system's text is good.
+//! which tells a user nothing. [`readable`] rewrites exactly that form, on
+//! a message's way to the user, into the code's name and meaning from
+//! [`WINDOWS_CODES`]. Every other text is left as it is: the system's own
+//! words are good, and an `(os error N)` from elsewhere (a Linux peer's
+//! message, an errno) must not be named as a Windows code. Only Rust on
+//! Windows writes that form, so the rewrite applies on every platform (a
+//! Linux PC reads a Windows peer's errors in words too), and a second pass
+//! changes nothing.
 
 use std::borrow::Cow;
 
@@ -110,55 +113,50 @@ pub fn windows_code(code: i32) -> Option<(&'static str, &'static str)> {
     WINDOWS_CODES.binary_search_by_key(&code, |&(c, _, _)| c).ok().map(|i| (WINDOWS_CODES[i].1, WINDOWS_CODES[i].2))
 }
 
-/// An error message as the user should read it on this PC (see the module
-/// docs); unchanged except on Windows.
+/// What Rust writes for a Windows code the system has no text for:
+/// `OS Error {N}{UNTOLD}{M}) (os error {N})`.
+const OS_ERROR: &str = "OS Error ";
+const UNTOLD: &str = " (FormatMessageW() returned error ";
+
+/// `message` with every Windows error the system had no text for put in
+/// words (see the module docs).
 pub fn readable(message: &str) -> Cow<'_, str> {
-    if cfg!(windows) { with_windows_names(message) } else { Cow::Borrowed(message) }
-}
-
-/// What Rust prints after the code when Windows has no text for it.
-const NO_TEXT: &str = " (FormatMessageW() returned error ";
-const MARK: &str = "(os error ";
-
-/// [`readable`] for a Windows message, on any platform (for tests).
-pub fn with_windows_names(message: &str) -> Cow<'_, str> {
-    if !message.contains(MARK) {
+    if !message.contains(UNTOLD) {
         return Cow::Borrowed(message);
     }
     let mut out = String::with_capacity(message.len() + 64);
     let mut rest = message;
-    while let Some(at) = rest.find(MARK) {
-        let after = &rest[at + MARK.len()..];
-        let Some((code, tail)) = after.split_once(')').and_then(|(n, tail)| Some((n.parse::<i32>().ok()?, tail)))
-        else {
-            out.push_str(&rest[..at + MARK.len()]);
-            rest = after;
-            continue;
-        };
-        let before = &rest[..at];
-        // Rust's text when Windows has none: "OS Error N (FormatMessageW() returned error M) ".
-        let untold = before
-            .rfind(&format!("OS Error {code}{NO_TEXT}"))
-            .filter(|&start| before[start..].ends_with(") ") && !before[start..].contains('\n'));
-        match (windows_code(code), untold) {
-            (Some((name, meaning)), Some(start)) => {
-                out.push_str(&before[..start]);
-                out.push_str(&format!("{name}: {meaning} (os error {code})"));
+    while let Some(at) = rest.find(OS_ERROR) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        match untold(from) {
+            Some((code, len)) => {
+                let words = match windows_code(code) {
+                    Some((name, meaning)) => format!("{name}: {meaning}"),
+                    None => format!("Windows error {code}"),
+                };
+                out.push_str(&format!("{words} (os error {code})"));
+                rest = &from[len..];
             }
-            (Some((name, _)), None) => {
-                out.push_str(before);
-                out.push_str(&format!("({name}, os error {code})"));
+            None => {
+                out.push_str(OS_ERROR);
+                rest = &from[OS_ERROR.len()..];
             }
-            (None, Some(start)) => {
-                out.push_str(&before[..start]);
-                out.push_str(&format!("Windows error {code} (os error {code})"));
-            }
-            (None, None) => out.push_str(&rest[..at + MARK.len() + after.len() - tail.len()]),
         }
-        rest = tail;
     }
     out.push_str(rest);
     Cow::Owned(out)
+}
+
+/// The code of the untold error `text` starts with, and the length of
+/// that text; `None` unless it is exactly Rust's form.
+fn untold(text: &str) -> Option<(i32, usize)> {
+    let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).filter(|&n| n > 0);
+    let after = text.strip_prefix(OS_ERROR)?;
+    let (code, after) = after.split_at(digits(after)?);
+    let after = after.strip_prefix(UNTOLD)?;
+    let tail = after[digits(after)?..].strip_prefix(&format!(") (os error {code})"))?;
+    Some((code.parse().ok()?, text.len() - tail.len()))
 }
 
 #[cfg(test)]
@@ -178,33 +176,30 @@ mod tests {
     fn an_error_windows_has_no_text_for_gets_its_name_and_meaning() {
         let wine =
             "cannot listen on 127.0.0.1:0: OS Error 10045 (FormatMessageW() returned error 317) (os error 10045)";
-        assert_eq!(
-            with_windows_names(wine),
-            "cannot listen on 127.0.0.1:0: WSAEOPNOTSUPP: the network stack does not support this operation (os error 10045)"
-        );
+        let words = "cannot listen on 127.0.0.1:0: WSAEOPNOTSUPP: the network stack does not support this operation (os error 10045)";
+        assert_eq!(readable(wine), words);
+        assert_eq!(readable(words), words, "a second pass changes nothing");
+        let two = format!("{wine}; then {wine}");
+        assert_eq!(readable(&two), format!("{words}; then {words}"));
         let unknown = "x: OS Error 4242 (FormatMessageW() returned error 317) (os error 4242)";
-        assert_eq!(with_windows_names(unknown), "x: Windows error 4242 (os error 4242)");
+        assert_eq!(readable(unknown), "x: Windows error 4242 (os error 4242)");
     }
 
     #[test]
-    fn the_systems_own_text_keeps_its_words_and_gains_the_name() {
-        let told = "cannot listen on 0.0.0.0:47500: Only one usage of each socket address is normally permitted. (os error 10048); \
-                    C:\\g\\x.pak: The process cannot access the file because it is being used by another process. (os error 32)";
-        assert_eq!(
-            with_windows_names(told),
-            "cannot listen on 0.0.0.0:47500: Only one usage of each socket address is normally permitted. (WSAEADDRINUSE, os error 10048); \
-             C:\\g\\x.pak: The process cannot access the file because it is being used by another process. (ERROR_SHARING_VIOLATION, os error 32)"
-        );
-    }
-
-    #[test]
-    fn text_that_only_looks_like_an_os_error_is_kept() {
-        for text in ["no error here", "(os error )", "(os error 12x)", "(os error 99999)", "ends with (os error 5"] {
-            assert_eq!(with_windows_names(text), text);
-        }
-        // Not Windows: the text is the system's and stays.
-        if !cfg!(windows) {
-            assert_eq!(readable("Permission denied (os error 5)"), "Permission denied (os error 5)");
+    fn every_other_text_is_kept() {
+        for text in [
+            "no error here",
+            // The system's own words, on Windows or elsewhere (a Linux peer's errno is no Windows code).
+            "C:\\g\\x.pak: The process cannot access the file because it is being used by another process. (os error 32)",
+            "cannot read the chunk: Input/output error (os error 5)",
+            // Only nearly Rust's form.
+            "OS Error 5 (FormatMessageW() returned error 317) (os error 6)",
+            "OS Error 5 (FormatMessageW() returned error ) (os error 5)",
+            "OS Error (FormatMessageW() returned error 317) (os error 5)",
+            "a path named OS Error 5 (FormatMessageW() returned error 317x) (os error 5)",
+            "ends early: OS Error 5 (FormatMessageW() returned error 317",
+        ] {
+            assert_eq!(readable(text), text);
         }
     }
 }

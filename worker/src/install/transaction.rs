@@ -106,20 +106,30 @@ pub fn apply(
 /// Deletes the emptied `root`. It is moved aside into the lock folder
 /// first, so its name is free at once: Windows deletes a folder another
 /// handle holds (the library's watch, an Explorer window) only when that
-/// handle closes.
+/// handle closes. A root that is not empty is never moved: its removal
+/// fails where it is, as it would have before.
 fn remove_root(root: &Path) -> Result<(), InstallError> {
+    let empty = fs::read_dir(root).map_err(|e| io_at(root, e))?.next().is_none();
     let aside = match (root.parent(), root.file_name()) {
-        (Some(game_dir), Some(id)) => game_dir.join(LOCK_DIR).join(format!("removed-{}", id.to_string_lossy())),
-        _ => return Err(io_at(root, io::ErrorKind::InvalidInput.into())),
+        (Some(game_dir), Some(id)) if empty => {
+            Some(game_dir.join(LOCK_DIR).join(format!("removed-{}", id.to_string_lossy())))
+        }
+        _ => None,
     };
-    // An empty one left by a crash between the two steps below.
-    let _ = fs::remove_dir(&aside);
-    let removed = match fs::rename(root, &aside) {
-        Ok(()) => fs::remove_dir(&aside).map_err(|e| io_at(&aside, e)),
-        Err(_) => fs::remove_dir(root).map_err(|e| io_at(root, e)),
-    };
+    if let Some(aside) = aside {
+        // An empty one left by a crash between the rename and the delete.
+        let _ = fs::remove_dir(&aside);
+        if fs::rename(root, &aside).is_ok() {
+            sync_parent(root);
+            if let Err(e) = fs::remove_dir(&aside) {
+                tracing::warn!("{}: not deleted yet: {e}", aside.display());
+            }
+            return Ok(());
+        }
+    }
+    fs::remove_dir(root).map_err(|e| io_at(root, e))?;
     sync_parent(root);
-    removed
+    Ok(())
 }
 
 fn mark_owned(dir: &Path) -> Result<(), InstallError> {
@@ -148,4 +158,32 @@ fn discard(path: &Path) -> Result<(), InstallError> {
     result.map_err(|e| io_at(path, e))?;
     sync_parent(path);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_root_is_removed_and_nothing_is_left_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("openarena");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(dir.path().join(LOCK_DIR).join("removed-openarena")).unwrap(); // from a crash
+        remove_root(&root).unwrap();
+        assert!(!root.exists());
+        assert_eq!(fs::read_dir(dir.path().join(LOCK_DIR)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_root_with_something_left_in_it_stays_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("openarena");
+        fs::create_dir_all(dir.path().join(LOCK_DIR)).unwrap();
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join("written-late.txt"), "x").unwrap();
+        assert!(remove_root(&root).is_err());
+        assert!(root.join("written-late.txt").is_file(), "nothing is hidden in the lock folder");
+        assert_eq!(fs::read_dir(dir.path().join(LOCK_DIR)).unwrap().count(), 0);
+    }
 }

@@ -47,12 +47,16 @@ fn restrict(_options: &mut fs::OpenOptions, _private: bool) {}
 /// A file or folder under `dir` (or `dir` itself) that another program
 /// holds open so that it cannot be deleted or moved: on Windows, opened
 /// without `FILE_SHARE_DELETE`, as a running game holds its files and its
-/// working folder. Unix has no such hold: always `None` there.
+/// working folder, or a running program's own file (Windows refuses to
+/// write it, and to delete it). Unix has no such hold: always `None` there.
+/// Stops at the first one.
 #[cfg(windows)]
 pub fn held_open(dir: &Path) -> Option<PathBuf> {
     use std::os::windows::fs::OpenOptionsExt;
     /// `DELETE` access (winnt.h): what a rename or delete needs.
     const DELETE: u32 = 0x0001_0000;
+    /// `FILE_WRITE_DATA` (winnt.h): refused for a program that is running.
+    const WRITE_DATA: u32 = 0x0002;
     /// `FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE`: this open
     /// never stands in anyone's way.
     const SHARE_ALL: u32 = 7;
@@ -60,20 +64,20 @@ pub fn held_open(dir: &Path) -> Option<PathBuf> {
     const BACKUP_SEMANTICS: u32 = 0x0200_0000;
     /// `ERROR_SHARING_VIOLATION` (winerror.h).
     const SHARING_VIOLATION: i32 = 32;
-    let held = |path: &Path| {
+    let held = |path: &Path, access: u32| {
         let opened =
-            fs::OpenOptions::new().access_mode(DELETE).share_mode(SHARE_ALL).custom_flags(BACKUP_SEMANTICS).open(path);
+            fs::OpenOptions::new().access_mode(access).share_mode(SHARE_ALL).custom_flags(BACKUP_SEMANTICS).open(path);
         opened.is_err_and(|e| e.raw_os_error() == Some(SHARING_VIOLATION))
     };
     let mut folders = vec![dir.to_owned()];
     while let Some(folder) = folders.pop() {
-        if held(&folder) {
+        if held(&folder, DELETE) {
             return Some(folder);
         }
         for entry in fs::read_dir(&folder).into_iter().flatten().flatten() {
             match entry.file_type() {
                 Ok(kind) if kind.is_dir() => folders.push(entry.path()),
-                Ok(kind) if kind.is_file() && held(&entry.path()) => return Some(entry.path()),
+                Ok(kind) if kind.is_file() && held(&entry.path(), DELETE | WRITE_DATA) => return Some(entry.path()),
                 _ => {}
             }
         }

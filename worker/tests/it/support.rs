@@ -169,25 +169,27 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Asserts two trees hold the same files with the same bytes.
-pub fn assert_same_tree(a: &Path, b: &Path) {
-    let list = |root: &Path| {
-        let mut files = Vec::new();
-        let mut stack = vec![root.to_owned()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let entry = entry.unwrap();
-                if entry.file_type().unwrap().is_dir() {
-                    stack.push(entry.path());
-                } else {
-                    files.push(entry.path().strip_prefix(root).unwrap().to_owned());
-                }
+/// Every file under `root`, relative, sorted.
+pub fn files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.push(entry.path().strip_prefix(root).unwrap().to_owned());
             }
         }
-        files.sort();
-        files
-    };
-    let (fa, fb) = (list(a), list(b));
+    }
+    files.sort();
+    files
+}
+
+/// Asserts two trees hold the same files with the same bytes.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let (fa, fb) = (files(a), files(b));
     assert_eq!(fa, fb, "the same files");
     for f in fa {
         assert!(std::fs::read(a.join(&f)).unwrap() == std::fs::read(b.join(&f)).unwrap(), "{} differs", f.display());

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::archives::{self, Entry};
 use crate::mdns_lab::{Lab, lab_possible};
-use crate::support::{WORKER, Worker, make_game, noise};
+use crate::support::{WORKER, Worker, files, make_game, noise};
 
 /// The environment variable naming the Windows `lanspread-worker.exe`.
 const WINDOWS_WORKER: &str = "LANSPREAD_WINDOWS_WORKER";
@@ -120,24 +120,6 @@ fn fetch(os: Os, name: &str, games: &Path, state: &Path, peers: &[SocketAddr], a
         command.arg("--peer").arg(peer.to_string());
     }
     Worker::spawn(name, command)
-}
-
-/// Every file under `root`, relative, sorted.
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(entry.path());
-            } else {
-                files.push(entry.path().strip_prefix(root).unwrap().to_owned());
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 /// `fetched` holds every file of `seed` byte for byte, and its `local/`
@@ -267,7 +249,7 @@ fn two_windows_workers_and_a_linux_one_find_each_other_over_mdns() {
 
     let mut list = Os::Windows.worker_with(|program| lab.run_in(1, program));
     list.env("WINEPREFIX", &prefixes[0].0);
-    list.args(["list", "--json", "--wait", "3"]).arg("--state").arg(Os::Windows.path(&tmp.path().join("lister")));
+    list.args(["list", "--json", "--wait", "8"]).arg("--state").arg(Os::Windows.path(&tmp.path().join("lister")));
     let output = list.output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
