@@ -179,13 +179,28 @@ pub enum PeerRequest {
         peer_id: PeerId,
         listen_port: u16,
     },
+    /// Members of the swarm of the file list `manifest` of `id` that the
+    /// sending node's download asked for chunks they claimed and got none
+    /// from (at most [`MAX_DROPPED_REPORT`]), answered by
+    /// [`PeerResponse::Noted`]. The answering node stops naming them to
+    /// others and asks each for a chunk itself: one that delivers is named
+    /// again. A node that does not know this request refuses it, which
+    /// changes nothing.
+    Dropped {
+        id: GameId,
+        manifest: ManifestHash,
+        peers: Vec<PeerId>,
+    },
 }
 
 impl Message for PeerRequest {
     const NAME: &'static str = "peer request";
     const MAX_FRAME: usize = MAX_PEER_REQUEST;
-    const VARIANTS: Option<u32> = Some(8);
+    const VARIANTS: Option<u32> = Some(9);
 }
+
+/// Most members one [`PeerRequest::Dropped`] names.
+pub const MAX_DROPPED_REPORT: usize = 32;
 
 /// The BLAKE3 hash of a file list's postcard encoding: two nodes with the
 /// same hash fetch the same content, chunk for chunk.
@@ -347,6 +362,8 @@ pub enum PeerResponse {
     Cover(Vec<u8>),
     /// One frame of a [`PeerRequest::Join`] stream.
     Swarm(SwarmUpdate),
+    /// A [`PeerRequest::Dropped`] was taken in.
+    Noted,
 }
 
 /// A node's games, and whether more may come soon: a node that has just
@@ -363,5 +380,5 @@ pub struct GameList {
 impl Message for PeerResponse {
     const NAME: &'static str = "peer response";
     const MAX_FRAME: usize = MAX_PEER_FRAME;
-    const VARIANTS: Option<u32> = Some(10);
+    const VARIANTS: Option<u32> = Some(11);
 }

@@ -8,7 +8,6 @@ use lanspread_proto::ipc::{
 };
 use lanspread_proto::peer::{
     ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Hello, PartyProof, PeerError, PeerRequest, PeerResponse,
-    SwarmUpdate,
 };
 use proptest::prelude::*;
 
@@ -87,10 +86,9 @@ fn variant_counts_match_the_enums() {
     fn known<M: Message>() -> u8 {
         M::VARIANTS.unwrap() as u8 - 1
     }
-    let join = PeerRequest::Join { id: String::new(), manifest: [0; 32], peer_id: PeerId([0; 32]), listen_port: 0 };
-    assert_eq!(tag_of(&join), known::<PeerRequest>());
-    let update = PeerResponse::Swarm(SwarmUpdate { have: None, members: None });
-    assert_eq!(tag_of(&update), known::<PeerResponse>());
+    let dropped = PeerRequest::Dropped { id: String::new(), manifest: [0; 32], peers: Vec::new() };
+    assert_eq!(tag_of(&dropped), known::<PeerRequest>());
+    assert_eq!(tag_of(&PeerResponse::Noted), known::<PeerResponse>());
     let limits = IpcCommand::SetLimits { download: 0, upload: 0, upload_per_peer: 0 };
     assert_eq!(tag_of(&limits), known::<IpcCommand>());
     let estimate = IpcEvent::InstallEstimate { id: String::new(), version: String::new(), bytes: 0, available: 0 };
@@ -117,7 +115,7 @@ fn huge_length_is_refused_before_reading_the_body() {
 #[test]
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 8, .. }), "{err}");
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 9, .. }), "{err}");
     let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 19]).unwrap_err();
     assert!(matches!(err, FrameError::UnknownVariant { tag: 19, .. }), "{err}");
 }

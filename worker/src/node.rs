@@ -30,6 +30,7 @@ use crate::net::rate::TransferLimits;
 use crate::net::server::{self, ServerContext};
 use crate::net::traffic::Traffic;
 use crate::net::transport;
+use crate::net::vetting::Vetting;
 use crate::operations::Operations;
 use crate::swarm::Swarms;
 use crate::trust::TrustSettings;
@@ -179,6 +180,13 @@ impl Node {
                 traffic: traffic.clone(),
                 faults: options.faults.clone(),
                 manifest_hashes: Mutex::default(),
+                vetting: Vetting::new(
+                    endpoint.clone(),
+                    swarms.clone(),
+                    party_key.subscribe(),
+                    traffic.clone(),
+                    identity.peer_id,
+                ),
             });
             tasks.push(tokio::spawn(server::serve(endpoint.clone(), ctx, cancel.clone())));
             tracing::info!("listening on {local_addr} as {} ({})", options.display_name, identity.peer_id);

@@ -11,9 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use lanspread_proto::PeerId;
-use lanspread_proto::peer::{GameManifest, Have, MAX_SWARM_MEMBERS, ManifestHash, SwarmMember, SwarmUpdate};
+use lanspread_proto::peer::{
+    GameManifest, Have, MAX_DROPPED_REPORT, MAX_SWARM_MEMBERS, ManifestHash, PeerRequest, SwarmMember, SwarmUpdate,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -183,7 +186,14 @@ pub struct DownloadSwarm {
     offered: Option<Offered>,
     holdings: HashMap<PeerId, Holding>,
     index: ChunkIndex,
+    /// The download's first sources, which hold the whole file list and
+    /// name members to others.
+    sources: Vec<PeerConnection>,
 }
+
+/// A report of members that delivered nothing waits this long for each
+/// source's answer (an old node refuses it at once).
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl DownloadSwarm {
     /// Offers `offer` and joins the swarm of each of `sources` (which hold
@@ -199,11 +209,12 @@ impl DownloadSwarm {
         let offered = link.swarms.offer(offer.manifest, offer.files, offer.here);
         let (mut follower, events) = Follower::new(link, manifest);
         let mut holdings = HashMap::new();
-        for conn in sources {
+        let sources: Vec<PeerConnection> = sources.into_iter().cloned().collect();
+        for conn in &sources {
             holdings.insert(conn.peer_id, Holding::All);
             follower.follow(conn.clone());
         }
-        Ok(DownloadSwarm { follower, events, offered, holdings, index })
+        Ok(DownloadSwarm { follower, events, offered, holdings, index, sources })
     }
 
     /// The next swarm event, or never without a swarm.
@@ -243,6 +254,34 @@ impl DownloadSwarm {
             SwarmEvent::Left { peer } => planner.peer_lost(peer),
             SwarmEvent::Done { peer } => planner.peer_done(peer),
         }
+    }
+
+    /// `peers`, members, took requests and delivered nothing: this node
+    /// stops naming them to others, and the returned future tells every
+    /// source (each answer awaited at most [`REPORT_TIMEOUT`]), which
+    /// checks them itself ([`crate::net::vetting`]).
+    pub fn report_dropped(&self, peers: &[PeerId]) -> impl Future<Output = ()> + Send + 'static {
+        let hash = self.follower.hash;
+        for peer in peers {
+            self.follower.link.swarms.withhold(hash, *peer);
+        }
+        let mut reports = JoinSet::new();
+        for batch in peers.chunks(MAX_DROPPED_REPORT) {
+            for source in &self.sources {
+                let request =
+                    PeerRequest::Dropped { id: self.follower.id.clone(), manifest: hash, peers: batch.to_vec() };
+                let source = source.clone();
+                reports.spawn(async move {
+                    let peer = source.peer_id.short();
+                    match tokio::time::timeout(REPORT_TIMEOUT, source.request(&request)).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::debug!("peer {peer} took no report of members: {e}"),
+                        Err(_) => tracing::debug!("peer {peer} did not answer a report of members in time"),
+                    }
+                });
+            }
+        }
+        async move { while reports.join_next().await.is_some() {} }
     }
 
     /// `chunk` is verified and written here: members may ask for it.

@@ -28,10 +28,20 @@
 //!   so small files are pipelined and a slow peer does not hoard chunks that
 //!   a faster one would then have to fetch again at the end. All windows
 //!   together hold at most [`MAX_IN_FLIGHT_BYTES`].
-//! - **Endgame.** When the queue is empty, an idle peer re-requests a chunk
-//!   another peer is still working on, if it would deliver it well sooner
-//!   (or that peer has gone silent, [`Planner::peer_silent`]); the first
-//!   verified copy wins and the other request is cancelled
+//! - **Claims are cheap, deliveries count.** A swarm member is on
+//!   probation until it delivers a verified chunk: one request at a time,
+//!   no endgame copies. A member that owes chunks and sends no byte of them
+//!   for [`Planner::stall_limit`] (a second while unproven, longer only as
+//!   its own delivered rate makes a chunk take longer) has stalled, and a
+//!   member whose request fails has failed: either is dropped from the
+//!   download and its requests go elsewhere at once ([`Action::Cancel`]).
+//!   Members claim chunks in a line of text; only delivered bytes show
+//!   they hold them.
+//! - **Endgame.** When the queue is empty, an idle peer that has delivered
+//!   (or holds the whole game) re-requests a chunk another peer is still
+//!   working on, if it would deliver it well sooner (or that peer has gone
+//!   silent, [`Planner::peer_quiet`], or is a member on probation); the
+//!   first verified copy wins and the other request is cancelled
 //!   ([`Action::Cancel`]).
 //! - **Faults.** A chunk that fails verification goes back to the queue, to
 //!   be fetched from another peer if there is one; its sender is demoted (one
@@ -67,6 +77,17 @@ pub const MAX_ATTEMPTS: u32 = 6;
 const ENDGAME_MARGIN: f64 = 2.0;
 /// Throughput is averaged over about this long.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
+/// A peer that owes chunks and has sent no byte of them for this long is
+/// silent: it gets nothing new, and its chunks may be copied in the endgame.
+/// A live peer sends a chunk's bytes continuously; a seeder may hold a
+/// request in its upload queue longer, which only costs an endgame copy.
+pub const SILENT_AFTER: Duration = Duration::from_secs(1);
+/// A proven member stalls after the time it takes, at its own delivered
+/// rate, to send this many chunks with no byte sent ...
+const STALL_CHUNKS: f64 = 4.0;
+/// ... but never later than this: a request waits at most
+/// [`crate::net::upload::SLOT_WAIT`] for an honest peer's upload slot.
+pub const MAX_STALL_LIMIT: Duration = Duration::from_secs(6);
 
 pub use crate::swarm::chunks::ChunkRef;
 
@@ -159,6 +180,10 @@ pub enum PeerDrop {
     Left,
     BadData,
     Errors(String),
+    /// A member that owed chunks and sent no byte of them for this long.
+    Stalled(Duration),
+    /// A member whose request for a chunk it claimed failed.
+    Failed(String),
 }
 
 impl std::fmt::Display for PeerDrop {
@@ -167,6 +192,10 @@ impl std::fmt::Display for PeerDrop {
             PeerDrop::Left => write!(f, "left"),
             PeerDrop::BadData => write!(f, "sent {MAX_BAD_CHUNKS} chunks that failed verification"),
             PeerDrop::Errors(e) => write!(f, "failed {MAX_PEER_ERRORS} times ({e})"),
+            PeerDrop::Stalled(quiet) => {
+                write!(f, "claimed chunks and sent none of their bytes for {:.1} s", quiet.as_secs_f64())
+            }
+            PeerDrop::Failed(e) => write!(f, "claimed a chunk and did not send it ({e})"),
         }
     }
 }
@@ -178,6 +207,8 @@ struct PeerState {
     /// Bytes per second, smoothed.
     rate: f64,
     bytes_done: u64,
+    /// Requests sent to it in all.
+    asked: u32,
     bad_chunks: u32,
     errors_in_row: u32,
     dropped: Option<PeerDrop>,
@@ -187,11 +218,19 @@ struct PeerState {
     /// The wanted chunks it holds, one bit per [`Planner::dense`] number;
     /// `None`: all of them.
     holds: Option<Vec<u64>>,
+    /// Met through the swarm, not one of the download's sources: what it
+    /// holds is its own claim.
+    member: bool,
 }
 
 impl PeerState {
     fn usable(&self) -> bool {
         self.dropped.is_none()
+    }
+
+    /// A member that has not delivered a verified chunk yet.
+    fn on_probation(&self) -> bool {
+        self.member && self.bytes_done == 0
     }
 
     fn holds(&self, dense: u32) -> bool {
@@ -222,6 +261,8 @@ pub struct Planner {
     /// Some queued chunk is held by no member, as of the last poll.
     only_whole_holders_have_some: bool,
     peers: BTreeMap<PeerId, PeerState>,
+    /// Dropped peers, in the order they were dropped.
+    drop_order: Vec<PeerId>,
     chunk_size: u64,
     remaining: usize,
     /// Bytes of the chunks not verified yet (queued or in flight).
@@ -262,6 +303,7 @@ impl Planner {
             deferred: Deferrals::default(),
             only_whole_holders_have_some: true,
             peers: BTreeMap::new(),
+            drop_order: Vec::new(),
             chunk_size: chunk_size.max(1),
             failure: None,
         };
@@ -285,6 +327,7 @@ impl Planner {
     }
 
     fn insert_peer(&mut self, peer: PeerId, holds: Option<Vec<u64>>) -> bool {
+        let member = holds.is_some();
         if self.peers.contains_key(&peer) {
             return false;
         }
@@ -295,11 +338,13 @@ impl Planner {
                 in_flight_bytes: 0,
                 rate: 0.0,
                 bytes_done: 0,
+                asked: 0,
                 bad_chunks: 0,
                 errors_in_row: 0,
                 dropped: None,
                 silent: false,
                 holds,
+                member,
             },
         );
         true
@@ -334,6 +379,11 @@ impl Planner {
     /// Whether `peer` is known and still fetching the file list itself.
     pub fn is_partial(&self, peer: PeerId) -> bool {
         self.peers.get(&peer).is_some_and(|p| p.holds.is_some())
+    }
+
+    /// Whether `peer` was met through the swarm (not a first source).
+    pub fn is_member(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(|p| p.member)
     }
 
     /// Whether `peer` was added (used or dropped).
@@ -371,13 +421,28 @@ impl Planner {
         self.peers.iter().filter(|(_, p)| p.usable()).map(|(id, p)| (*id, p.rate)).collect()
     }
 
-    /// Why each dropped peer was dropped.
-    pub fn dropped(&self) -> Vec<(PeerId, PeerDrop)> {
-        self.peers.iter().filter_map(|(id, p)| p.dropped.clone().map(|d| (*id, d))).collect()
+    /// Members that were asked for chunks and delivered none, and were not
+    /// dropped for it: at the end of a download, they are as suspect as
+    /// the dropped ones.
+    pub fn never_delivered(&self) -> Vec<PeerId> {
+        let suspect = |p: &PeerState| p.member && p.asked > 0 && p.bytes_done == 0;
+        let undropped = |p: &PeerState| p.dropped.as_ref().is_none_or(|d| *d == PeerDrop::Left);
+        self.peers.iter().filter(|(_, p)| suspect(p) && undropped(p)).map(|(id, _)| *id).collect()
     }
 
+    /// Why each dropped peer was dropped, in the order they were.
+    pub fn dropped(&self) -> Vec<(PeerId, PeerDrop)> {
+        self.dropped_since(0).map(|(id, why)| (id, why.clone())).collect()
+    }
+
+    /// The peers dropped after the first `skip`, with why.
+    pub fn dropped_since(&self, skip: usize) -> impl Iterator<Item = (PeerId, &PeerDrop)> {
+        self.drop_order.iter().skip(skip).filter_map(|id| Some((*id, self.peers[id].dropped.as_ref()?)))
+    }
+
+    /// Bytes `peer` may have in flight beyond its first request.
     fn window_bytes(&self, peer: &PeerState) -> u64 {
-        if peer.bad_chunks > 0 {
+        if peer.bad_chunks > 0 || peer.on_probation() {
             return 0;
         }
         if peer.rate == 0.0 {
@@ -495,14 +560,18 @@ impl Planner {
             }
             return best.map(|(_, pos)| Next::Queued(pos));
         }
-        if !self.peers[&peer].in_flight.is_empty() {
+        let me = &self.peers[&peer];
+        if !me.in_flight.is_empty() || me.on_probation() {
             return None;
         }
+        // Owners that may be lying or gone do not count towards the two
+        // copies: an idle source never waits on them.
+        let counted = |owner: &PeerId| self.peers.get(owner).is_some_and(|o| !o.silent && !o.on_probation());
         self.owners
             .iter()
             .find(|(c, owners)| {
                 !owners.contains(&peer)
-                    && owners.len() < 2
+                    && owners.iter().filter(|o| counted(o)).count() < 2
                     && self.allowed(peer, c)
                     && self.much_sooner(peer, c, owners)
             })
@@ -542,7 +611,11 @@ impl Planner {
         let mine = self.sizes[chunk] as f64 / me.rate;
         owners.iter().filter_map(|o| self.peers.get(o)).all(|owner| {
             let theirs = owner.in_flight_bytes as f64 / owner.rate;
-            owner.silent || me.rate == 0.0 || owner.rate == 0.0 || mine * ENDGAME_MARGIN < theirs
+            owner.silent
+                || owner.on_probation()
+                || me.rate == 0.0
+                || owner.rate == 0.0
+                || mine * ENDGAME_MARGIN < theirs
         })
     }
 
@@ -571,6 +644,7 @@ impl Planner {
         let state = self.peers.get_mut(&peer).expect("assigned peers exist");
         state.in_flight.insert(chunk);
         state.in_flight_bytes += len;
+        state.asked += 1;
         // Only attempts at peers holding the whole game count towards giving
         // up: members cost nothing to make up, and one that fails a chunk is
         // not asked for it again (see `chunk_failed`).
@@ -696,13 +770,15 @@ impl Planner {
             return;
         }
         if let Some(state) = self.peers.get_mut(&peer) {
-            if state.holds.is_some() {
-                // A member that said it holds the chunk and did not send it.
-                self.avoid.entry(chunk).or_default().insert(peer);
-            }
-            state.errors_in_row += 1;
-            if state.errors_in_row >= MAX_PEER_ERRORS {
-                self.drop_peer(peer, PeerDrop::Errors(error.to_owned()), false);
+            if state.member {
+                // It said it holds the chunk and did not send it: asking it
+                // again would only wait on it again.
+                self.drop_peer(peer, PeerDrop::Failed(error.to_owned()), false);
+            } else {
+                state.errors_in_row += 1;
+                if state.errors_in_row >= MAX_PEER_ERRORS {
+                    self.drop_peer(peer, PeerDrop::Errors(error.to_owned()), false);
+                }
             }
         }
         self.requeue(chunk);
@@ -716,15 +792,34 @@ impl Planner {
         self.check_stuck();
     }
 
-    /// `peer`, which owes chunks, has sent nothing for a while (`silent`),
-    /// or has been heard from again. A silent peer may be gone without a
-    /// word, which QUIC notices only at its idle timeout: it is given
-    /// nothing more meanwhile, and in the endgame its chunks go to any
-    /// idle peer that holds them, whatever its speed.
-    pub fn peer_silent(&mut self, peer: PeerId, silent: bool) {
-        if let Some(state) = self.peers.get_mut(&peer) {
-            state.silent = silent;
+    /// `peer` has sent no chunk byte for `quiet` while it owed chunks (zero:
+    /// it owes none, or was just heard from). After [`SILENT_AFTER`] it is
+    /// silent: a peer may be gone without a word, which QUIC notices only at
+    /// its idle timeout, so it is given nothing more meanwhile, and in the
+    /// endgame its chunks go to any idle peer that holds them, whatever its
+    /// speed. A member quiet past its [`Planner::stall_limit`] is dropped.
+    pub fn peer_quiet(&mut self, peer: PeerId, quiet: Duration) {
+        let Some(limit) = self.stall_limit(peer) else { return };
+        let Some(state) = self.peers.get_mut(&peer).filter(|p| p.usable()) else { return };
+        state.silent = quiet >= SILENT_AFTER;
+        if state.member && quiet >= limit {
+            self.drop_peer(peer, PeerDrop::Stalled(quiet), false);
+            self.check_stuck();
         }
+    }
+
+    /// How long `peer`, a member, may owe chunks without sending a byte
+    /// before it has stalled: [`SILENT_AFTER`] until it has delivered, then
+    /// the time [`STALL_CHUNKS`] chunks take at its own delivered rate
+    /// (between [`SILENT_AFTER`] and [`MAX_STALL_LIMIT`]). `None` for a peer
+    /// not known.
+    pub fn stall_limit(&self, peer: PeerId) -> Option<Duration> {
+        let state = self.peers.get(&peer)?;
+        if state.on_probation() || state.rate <= 0.0 {
+            return Some(SILENT_AFTER);
+        }
+        let secs = STALL_CHUNKS * self.chunk_size as f64 / state.rate;
+        Some(Duration::from_secs_f64(secs.clamp(SILENT_AFTER.as_secs_f64(), MAX_STALL_LIMIT.as_secs_f64())))
     }
 
     /// `peer` is gone (connection lost, left the network).
@@ -746,6 +841,7 @@ impl Planner {
         let Some(state) = self.peers.get_mut(&peer) else { return };
         if state.dropped.is_none() {
             state.dropped = Some(why);
+            self.drop_order.push(peer);
             self.deferred.clear();
             for (dense, holders) in self.holders.iter_mut().enumerate() {
                 if state.holds(dense as u32) {
@@ -758,7 +854,11 @@ impl Planner {
         }
         let chunks: Vec<ChunkRef> = state.in_flight.iter().copied().collect();
         for chunk in chunks {
-            self.release(peer, chunk);
+            // Its requests may still be waiting on it: they are stopped, not
+            // left to their timeouts.
+            if self.release(peer, chunk) {
+                self.cancels.push(Action::Cancel { peer, chunk });
+            }
             self.requeue(chunk);
         }
     }

@@ -127,12 +127,7 @@ pub fn all_chunks(manifest: &GameManifest) -> impl Iterator<Item = ChunkRef> + '
         .flat_map(|(f, file)| (0..file.chunks.len() as u32).map(move |chunk| ChunkRef { file: f as u32, chunk }))
 }
 
-/// The length of a chunk (the last of a file is shorter).
-pub fn chunk_len(manifest: &GameManifest, chunk: ChunkRef) -> u64 {
-    let Some(file) = manifest.files.get(chunk.file as usize) else { return 0 };
-    let offset = u64::from(chunk.chunk) * u64::from(manifest.chunk_size);
-    file.size.saturating_sub(offset).min(u64::from(manifest.chunk_size))
-}
+pub use crate::swarm::chunks::chunk_len;
 
 /// The files of one download, by index in the manifest.
 #[derive(Debug)]

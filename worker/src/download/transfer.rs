@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::follow::{DownloadSwarm, Offer, SwarmLink};
 use super::journal::Journal;
-use super::planner::{Action, ChunkRef, Planner, Wanted, in_own_order};
+use super::planner::{Action, ChunkRef, PeerDrop, Planner, Wanted, in_own_order};
 use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use super::silence::SilenceWatch;
 use super::storage::Storage;
@@ -88,6 +88,7 @@ pub(super) async fn run(
     let mut requests: HashMap<(PeerId, ChunkRef), AbortHandle> = HashMap::new();
     let mut meter = SpeedMeter::default();
     let mut silence = SilenceWatch::default();
+    let mut reported = 0;
     let mut done_bytes = bytes_reused;
     let mut last_progress = Instant::now() - PROGRESS_INTERVAL;
     let mut last_verified = Instant::now();
@@ -175,16 +176,26 @@ pub(super) async fn run(
         if now.duration_since(last_progress) >= PROGRESS_INTERVAL {
             last_progress = now;
             for conn in conns.values() {
-                let (peer, frames) = (conn.peer_id, conn.stream_frames_received());
-                if let Some(silent) = silence.observe(peer, frames, planner.owes(peer), now) {
-                    planner.peer_silent(peer, silent);
-                }
+                let peer = conn.peer_id;
+                planner.peer_quiet(peer, silence.observe(peer, conn.chunk_pieces_received(), planner.owes(peer), now));
             }
+            report_drops(&manifest.id, &planner, swarm.as_ref(), &mut reported);
             meter.record(now, done_bytes);
             progress(report(&manifest, &planner, &meter, done_bytes));
         }
     };
     tasks.abort_all();
+    if let Some(swarm) = swarm.as_ref().filter(|_| result.is_ok()) {
+        let never_delivered = planner.never_delivered();
+        if !never_delivered.is_empty() {
+            tracing::info!(
+                "{}: {} swarm members took requests and delivered nothing",
+                manifest.id,
+                never_delivered.len()
+            );
+            swarm.report_dropped(&never_delivered).await;
+        }
+    }
     drop(swarm);
     for conn in conns.values() {
         if planner.is_partial(conn.peer_id) {
@@ -195,6 +206,25 @@ pub(super) async fn run(
     result?;
     let dropped = planner.dropped().into_iter().map(|(peer, why)| (peer, why.to_string())).collect();
     Ok((planner.delivered().into_iter().collect(), dropped))
+}
+
+/// Logs, once, each peer the download dropped for what it did since the
+/// last call (`reported` counts the drops seen; one that left is logged
+/// where it is noticed), and reports the members among them to the swarm.
+fn report_drops(game: &str, planner: &Planner, swarm: Option<&DownloadSwarm>, reported: &mut usize) {
+    let mut members = Vec::new();
+    for (peer, why) in planner.dropped_since(*reported) {
+        *reported += 1;
+        if *why != PeerDrop::Left {
+            tracing::warn!("{game}: not asking peer {} again: it {why}", peer.short());
+            if planner.is_member(peer) {
+                members.push(peer);
+            }
+        }
+    }
+    if let Some(swarm) = swarm.filter(|_| !members.is_empty()) {
+        tokio::spawn(swarm.report_dropped(&members));
+    }
 }
 
 /// What a download offers its swarm: its file list, where each file is

@@ -3,6 +3,8 @@
 //! deadline.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lanspread_proto::io::{read_frame, write_frame};
@@ -116,6 +118,10 @@ pub struct PeerConnection {
     pub addr: SocketAddr,
     /// Where received chunk bytes are counted.
     traffic: Traffic,
+    /// Chunk headers and pieces of chunk bytes received on this connection:
+    /// while chunks are owed, a count that stands still means the peer
+    /// sends none (whatever else it sends).
+    chunk_pieces: Arc<AtomicU64>,
 }
 
 /// Connects to `addr`, accepting only `expected` when it is known; with a
@@ -144,7 +150,7 @@ pub async fn connect(
         .and_then(|any| any.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
         .and_then(|certs| certs.first().and_then(|c| peer_id_of(c)))
         .ok_or_else(|| fail("the peer presented no usable certificate".into()))?;
-    let connection = PeerConnection { conn, peer_id, addr, traffic: traffic.clone() };
+    let connection = PeerConnection { conn, peer_id, addr, traffic: traffic.clone(), chunk_pieces: Arc::default() };
     if let Some(key) = party_key
         && let Err(e) = connection.prove(key).await
     {
@@ -252,6 +258,10 @@ impl PeerConnection {
 
     /// Received bytes are added to the traffic counters this many at a time.
     const COUNT_EVERY: u64 = 256 * 1024;
+    /// Pieces of a chunk (about a packet each) are counted in
+    /// [`PeerConnection::chunk_pieces_received`] this many at a time: often
+    /// enough to show a slow peer is alive, never once per packet.
+    const PIECES_PER_COUNT: u64 = 16;
 
     /// Fetches one chunk, which must be `expected_len` bytes long, into
     /// `bytes` (emptied first). The bytes are unverified; the caller checks
@@ -289,6 +299,7 @@ impl PeerConnection {
             .map_err(|_| timed_out(CHUNK_QUEUE_TIMEOUT)())?
             .map_err(|source| ClientError::Frame { addr, source })?
             .ok_or(ClientError::NoAnswer { addr })?;
+        self.chunk_pieces.fetch_add(1, Ordering::Relaxed);
         let mut deadline = tokio::time::Instant::now() + CHUNK_TIMEOUT;
         let timed_out = timed_out(CHUNK_TIMEOUT);
         match header {
@@ -300,7 +311,7 @@ impl PeerConnection {
             _ => return Err(ClientError::Unexpected { addr, request: "get chunk" }),
         }
         bytes.reset(expected_len as usize);
-        let mut uncounted = 0u64;
+        let (mut uncounted, mut pieces) = (0u64, 0u64);
         let limit = self.traffic.download_limit();
         while bytes.len() < expected_len as usize {
             let left = expected_len as usize - bytes.len();
@@ -317,6 +328,10 @@ impl PeerConnection {
             // Counted as it arrives, so the total speed does not step per
             // chunk, but not per packet: an atomic add per packet costs
             // more than copying the packet.
+            pieces += 1;
+            if pieces % Self::PIECES_PER_COUNT == 0 {
+                self.chunk_pieces.fetch_add(Self::PIECES_PER_COUNT, Ordering::Relaxed);
+            }
             uncounted += piece.bytes.len() as u64;
             if uncounted >= Self::COUNT_EVERY {
                 self.traffic.add_received(std::mem::take(&mut uncounted));
@@ -329,6 +344,7 @@ impl PeerConnection {
             }
         }
         self.traffic.add_received(uncounted);
+        self.chunk_pieces.fetch_add(pieces % Self::PIECES_PER_COUNT, Ordering::Relaxed);
         Ok(())
     }
 
@@ -358,10 +374,10 @@ impl PeerConnection {
             .map_err(|_| ClientError::Timeout { addr, timeout: RESPONSE_TIMEOUT })?
     }
 
-    /// Stream frames received on this connection so far: while chunks are
-    /// owed, a count that stands still means the peer sends nothing.
-    pub fn stream_frames_received(&self) -> u64 {
-        self.conn.stats().frame_rx.stream
+    /// Chunk headers and pieces of chunk bytes received on this connection
+    /// so far.
+    pub fn chunk_pieces_received(&self) -> u64 {
+        self.chunk_pieces.load(Ordering::Relaxed)
     }
 
     /// True once the connection is closed or lost.

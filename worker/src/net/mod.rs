@@ -13,6 +13,7 @@ pub mod server;
 pub mod traffic;
 pub mod transport;
 pub mod upload;
+pub mod vetting;
 
 /// The message for a hello with another protocol version, for either side.
 pub fn version_mismatch(theirs: u32) -> String {

@@ -46,6 +46,7 @@ use super::traffic::Traffic;
 use super::upload::{
     Budget, ChunkBytes, PIECES_PER_CONNECTION, SEND_PIECE, SERVE_MEMORY, Uploads, WRITE_TIMEOUT, open_chunk, send_chunk,
 };
+use super::vetting::Vetting;
 use crate::faults::Faults;
 use crate::library::Library;
 use crate::swarm::chunks::ChunkRef;
@@ -94,6 +95,8 @@ pub struct ServerContext {
     /// The hash of each whole game's file list, kept while the list is the
     /// same (hashing one is megabytes of work).
     pub manifest_hashes: Mutex<HashMap<String, (Arc<peer::GameManifest>, ManifestHash)>>,
+    /// Checks the swarm members downloaders report.
+    pub vetting: Vetting,
 }
 
 /// What the server knows of one connection: its TLS session's exported
@@ -224,6 +227,13 @@ impl ServerContext {
             }),
             PeerRequest::GetGame { id } => self.manifest_of(&id),
             PeerRequest::Prove(proof) => self.check_proof(party_key, &proof, session, remote),
+            PeerRequest::Dropped { id, manifest, peers } => {
+                if let Some(file_list) = self.file_list(&id, manifest) {
+                    let peers = &peers[..peers.len().min(peer::MAX_DROPPED_REPORT)];
+                    self.vetting.reported(remote.ip(), file_list, manifest, peers);
+                }
+                PeerResponse::Noted
+            }
         };
         Reply::Frame(response)
     }
@@ -301,6 +311,13 @@ impl ServerContext {
                 hash
             }
         }
+    }
+
+    /// The file list of `id` named by `hash`: one held whole, or one this
+    /// node is fetching.
+    fn file_list(&self, id: &str, hash: ManifestHash) -> Option<Arc<peer::GameManifest>> {
+        let whole = self.whole_manifest(id).filter(|m| self.manifest_hash_of(id, m) == hash);
+        whole.or_else(|| self.swarms.own_manifest(hash))
     }
 
     /// Joins a peer to the swarm of a file list of `id` this node holds

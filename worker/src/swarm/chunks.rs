@@ -181,6 +181,14 @@ impl Holding {
     }
 }
 
+/// The length of a chunk (the last of a file is shorter; 0 for one the
+/// file list does not have).
+pub fn chunk_len(manifest: &GameManifest, chunk: ChunkRef) -> u64 {
+    let Some(file) = manifest.files.get(chunk.file as usize) else { return 0 };
+    let offset = u64::from(chunk.chunk) * u64::from(manifest.chunk_size);
+    file.size.saturating_sub(offset).min(u64::from(manifest.chunk_size))
+}
+
 #[cfg(test)]
 mod tests {
     use lanspread_proto::peer::FileEntry;

@@ -32,6 +32,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lanspread_proto::PeerId;
 use lanspread_proto::peer::{
     GameManifest, Have, MAX_HAVE_BATCH, MAX_SWARM_MEMBERS, ManifestHash, SwarmMember, SwarmUpdate,
 };
@@ -42,6 +43,9 @@ use chunks::{ChunkBits, ChunkIndex, ChunkRef};
 /// Members of one swarm at one IP address (several processes may share a
 /// PC; more than this is somebody filling the list).
 pub const MAX_MEMBERS_PER_ADDRESS: usize = 4;
+/// Members one swarm keeps from naming ([`Swarms::withhold`]); the oldest
+/// is forgotten first.
+pub const MAX_WITHHELD: usize = 2 * MAX_SWARM_MEMBERS;
 
 /// The hash that names a file list (see [`ManifestHash`]).
 pub fn manifest_hash(manifest: &GameManifest) -> ManifestHash {
@@ -60,6 +64,10 @@ struct Swarm {
     id: String,
     version: String,
     members: Vec<(u64, SwarmMember)>,
+    /// Members not named to others: a download dropped them, or they never
+    /// delivered what they claimed ([`Swarms::withhold`]); with their entry
+    /// while their join stream is open, to name them again.
+    withheld: std::collections::VecDeque<(PeerId, Option<(u64, SwarmMember)>)>,
     /// Bumped whenever `members` changes.
     members_revision: u64,
     next_member_key: u64,
@@ -104,6 +112,7 @@ impl Swarms {
             id: manifest.id.clone(),
             version: manifest.version.clone(),
             members: Vec::new(),
+            withheld: std::collections::VecDeque::new(),
             members_revision: 0,
             next_member_key: 0,
             own: None,
@@ -186,6 +195,52 @@ impl Swarms {
 
 /// Members sent elsewhere remembered per swarm; past this the memory
 /// starts over.
+impl Swarms {
+    /// Stops naming `peer` to the members of the swarm `hash`, and takes
+    /// it out of the member list; it may still join and download.
+    pub fn withhold(&self, hash: ManifestHash, peer: PeerId) {
+        let mut swarms = self.lock();
+        let Some(swarm) = swarms.get_mut(&hash) else { return };
+        let entry = swarm.members.iter().position(|(_, m)| m.peer_id == peer).map(|at| swarm.members.remove(at));
+        if entry.is_some() {
+            swarm.members_revision += 1;
+            swarm.changed.send_replace(());
+        }
+        match swarm.withheld.iter_mut().find(|(p, _)| *p == peer) {
+            Some(withheld) => withheld.1 = withheld.1.take().or(entry),
+            None => {
+                if swarm.withheld.len() >= MAX_WITHHELD {
+                    swarm.withheld.pop_front();
+                }
+                swarm.withheld.push_back((peer, entry));
+            }
+        }
+    }
+
+    /// Names `peer` again (it delivered after all).
+    pub fn name_again(&self, hash: ManifestHash, peer: PeerId) {
+        let mut swarms = self.lock();
+        let Some(swarm) = swarms.get_mut(&hash) else { return };
+        let Some(at) = swarm.withheld.iter().position(|(p, _)| *p == peer) else { return };
+        if let Some((_, Some(entry))) = swarm.withheld.remove(at) {
+            swarm.members.push(entry);
+            swarm.members_revision += 1;
+            swarm.changed.send_replace(());
+        }
+    }
+
+    /// The member `peer` of the swarm `hash`, if it is one.
+    pub fn member(&self, hash: ManifestHash, peer: PeerId) -> Option<SwarmMember> {
+        let swarms = self.lock();
+        swarms.get(&hash)?.members.iter().find(|(_, m)| m.peer_id == peer).map(|(_, m)| m.clone())
+    }
+
+    /// The file list of this node's own download in the swarm `hash`.
+    pub fn own_manifest(&self, hash: ManifestHash) -> Option<Arc<GameManifest>> {
+        self.lock().get(&hash)?.own.as_ref().map(|own| own.manifest.clone())
+    }
+}
+
 const MAX_REDIRECTS_KEPT: usize = 4096;
 
 /// A chunk delivered to a member still sends others asking for it there
@@ -292,6 +347,9 @@ impl Swarm {
     /// Adds a member unless the swarm is full or its address has its share;
     /// one that joins again under the same address replaces its old entry.
     fn add_member(&mut self, member: SwarmMember) -> Option<u64> {
+        if self.withheld.iter().any(|(p, _)| *p == member.peer_id) {
+            return None;
+        }
         self.members.retain(|(_, m)| m.addr != member.addr);
         let ip: IpAddr = member.addr.ip();
         let at_ip = self.members.iter().filter(|(_, m)| m.addr.ip() == ip).count();
@@ -425,6 +483,11 @@ impl Drop for Joined {
         let Some(swarm) = swarms.get_mut(&self.hash) else { return };
         swarm.joined -= 1;
         if let Some(key) = self.key {
+            for (_, entry) in &mut swarm.withheld {
+                if entry.as_ref().is_some_and(|(k, _)| *k == key) {
+                    *entry = None;
+                }
+            }
             swarm.members.retain(|(k, _)| *k != key);
             swarm.members_revision += 1;
             swarm.changed.send_replace(());
@@ -522,6 +585,46 @@ mod tests {
         assert_eq!(update(&mut first).members.unwrap().len(), MAX_SWARM_MEMBERS);
         joins.clear();
         assert_eq!(update(&mut first).members, Some(Vec::new()), "members leave with their streams");
+    }
+
+    #[test]
+    fn a_withheld_member_is_not_named_cannot_join_again_and_is_named_again_when_cleared() {
+        let swarms = Swarms::default();
+        let whole = manifest();
+        let hash = manifest_hash(&whole);
+        let whole = Some((whole.as_ref(), hash));
+        let mut watcher = swarms.join(hash, whole, None).unwrap();
+        let (liar, honest) = (member(2, 7000), member(3, 7000));
+        let _liar_stream = swarms.join(hash, whole, Some(liar.clone())).unwrap();
+        let _honest_stream = swarms.join(hash, whole, Some(honest.clone())).unwrap();
+        assert_eq!(update(&mut watcher).members, Some(vec![liar.clone(), honest.clone()]));
+        swarms.withhold(hash, liar.peer_id);
+        swarms.withhold(hash, honest.peer_id);
+        assert_eq!(update(&mut watcher).members, Some(Vec::new()));
+        let again = swarms.join(hash, whole, Some(liar.clone())).unwrap();
+        assert_eq!(again.membership(), None, "joined to download, not as a member");
+        assert_eq!(watcher.next_update(), Next::Wait);
+        swarms.name_again(hash, honest.peer_id);
+        assert_eq!(update(&mut watcher).members, Some(vec![honest.clone()]));
+        assert_eq!(swarms.member(hash, honest.peer_id), Some(honest));
+        assert_eq!(swarms.member(hash, liar.peer_id), None);
+    }
+
+    #[test]
+    fn withheld_members_are_bounded_and_the_oldest_is_forgotten() {
+        let swarms = Swarms::default();
+        let whole = manifest();
+        let hash = manifest_hash(&whole);
+        let _watcher = swarms.join(hash, Some((whole.as_ref(), hash)), None).unwrap();
+        for n in 0..=MAX_WITHHELD as u32 {
+            let mut id = [0; 32];
+            id[..4].copy_from_slice(&n.to_le_bytes());
+            swarms.withhold(hash, PeerId(id));
+        }
+        let swarms = swarms.lock();
+        let withheld = &swarms[&hash].withheld;
+        assert_eq!(withheld.len(), MAX_WITHHELD);
+        assert_ne!(withheld[0].0, PeerId([0; 32]), "the first withheld was forgotten");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The hostile side of the hostile-input tests: a peer that lies (a real
-//! QUIC server with its own identity, answering from a script), a client
-//! that floods, and a stand-in for the desktop UI on the IPC socket that
+//! QUIC server with its own identity, answering from a script), a swarm
+//! member that claims every chunk and never delivers ([`SwarmLiar`]), a
+//! client that floods, and a stand-in for the desktop UI on the IPC socket that
 //! records everything the worker tells it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,14 +13,18 @@ use std::time::{Duration, Instant};
 
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericNamespaced, ListenerOptions};
+use lanspread_proto::PeerId;
 use lanspread_proto::io::{read_frame, write_frame};
 use lanspread_proto::ipc::{HelloReply, IpcCommand, IpcEvent, TOKEN_ENV, WorkerHello};
 use lanspread_proto::peer::{
-    ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Hello, PEER_PROTOCOL_VERSION, PeerError, PeerRequest,
-    PeerResponse,
+    ErrorCode, FileEntry, GameList, GameManifest, GameSummary, Have, Hello, PEER_PROTOCOL_VERSION, PeerError,
+    PeerRequest, PeerResponse, SwarmUpdate,
 };
+use lanspread_worker::net::client::{self, PeerConnection, SwarmStream};
 use lanspread_worker::net::identity::Identity;
+use lanspread_worker::net::traffic::Traffic;
 use lanspread_worker::net::transport;
+use lanspread_worker::swarm;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -108,10 +113,12 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
                                     message: "no cover".into(),
                                 }),
                             },
-                            PeerRequest::GetChunk { .. } | PeerRequest::Join { .. } => PeerResponse::Error(PeerError {
-                                code: ErrorCode::NotFound,
-                                message: "no chunks from a liar".into(),
-                            }),
+                            PeerRequest::GetChunk { .. } | PeerRequest::Join { .. } | PeerRequest::Dropped { .. } => {
+                                PeerResponse::Error(PeerError {
+                                    code: ErrorCode::NotFound,
+                                    message: "no chunks from a liar".into(),
+                                })
+                            }
                             PeerRequest::Prove(_) => PeerResponse::Error(PeerError {
                                 code: ErrorCode::NoPartyKey,
                                 message: "a liar in no party".into(),
@@ -234,4 +241,108 @@ fn raw_frame(command: &IpcCommand) -> Vec<u8> {
 
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+}
+
+/// How a [`SwarmLiar`] answers the chunk requests it invites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkLie {
+    /// Never answers: the stream stays open, the connection alive.
+    Silent,
+    /// Sends the chunk's header and 1 KiB of it, then nothing more.
+    Stall,
+}
+
+/// A QUIC peer, with its own identity and listening address, that joins a
+/// seeder's swarm of a game as a member, claims every chunk to whoever
+/// joins it, and answers chunk requests as its [`ChunkLie`] says. Its
+/// connections stay alive (QUIC keep-alives flow) until it is dropped.
+pub struct SwarmLiar {
+    pub peer_id: PeerId,
+    /// Where each chunk request it was sent came from.
+    pub asked: Arc<Mutex<Vec<SocketAddr>>>,
+    endpoint: quinn::Endpoint,
+    _membership: (PeerConnection, SwarmStream),
+}
+
+impl Drop for SwarmLiar {
+    fn drop(&mut self) {
+        self.endpoint.close(0u32.into(), b"done");
+    }
+}
+
+impl SwarmLiar {
+    /// Starts a liar on `ip` (a loopback address; at most
+    /// `MAX_MEMBERS_PER_ADDRESS` members per address are accepted) with
+    /// its identity in `state`, and joins `seeder`'s swarm of `id`.
+    pub async fn join(state: &Path, ip: IpAddr, seeder: SocketAddr, id: &str, lie: ChunkLie) -> SwarmLiar {
+        let identity = Identity::load_or_create(state).unwrap();
+        let mut config = transport::server_config(&identity).unwrap();
+        let mut transport_config = quinn::TransportConfig::default();
+        transport_config.keep_alive_interval(Some(Duration::from_secs(1)));
+        config.transport_config(Arc::new(transport_config));
+        let endpoint = quinn::Endpoint::server(config, SocketAddr::new(ip, 0)).unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let asked: Arc<Mutex<Vec<SocketAddr>>> = Arc::default();
+        tokio::spawn(serve_lies(endpoint.clone(), identity.peer_id, lie, asked.clone()));
+
+        let conn = client::connect(&endpoint, seeder, None, None, &Traffic::default()).await.unwrap();
+        let manifest = conn.get_game(id).await.unwrap();
+        let hash = swarm::manifest_hash(&manifest);
+        let (_first, stream) = conn.join(id, hash, identity.peer_id, addr.port()).await.unwrap();
+        SwarmLiar { peer_id: identity.peer_id, asked, endpoint, _membership: (conn, stream) }
+    }
+}
+
+/// Answers whoever connects to a [`SwarmLiar`]: a hello, a swarm update
+/// claiming every chunk (and the stream kept open), and chunk requests
+/// as `lie` says.
+async fn serve_lies(endpoint: quinn::Endpoint, peer_id: PeerId, lie: ChunkLie, asked: Arc<Mutex<Vec<SocketAddr>>>) {
+    while let Some(incoming) = endpoint.accept().await {
+        let asked = asked.clone();
+        tokio::spawn(async move {
+            let Ok(conn) = incoming.await else { return };
+            let from = conn.remote_address();
+            while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                let asked = asked.clone();
+                tokio::spawn(async move {
+                    let Ok(Some(request)) = read_frame::<PeerRequest, _>(&mut recv).await else { return };
+                    let response = match request {
+                        PeerRequest::Hello(_) => PeerResponse::Hello(Hello {
+                            protocol_version: PEER_PROTOCOL_VERSION,
+                            peer_id,
+                            display_name: "swarm liar".into(),
+                            library_revision: 1,
+                            listen_port: 0,
+                        }),
+                        PeerRequest::Ping => PeerResponse::Pong { library_revision: 1 },
+                        PeerRequest::Join { .. } => {
+                            PeerResponse::Swarm(SwarmUpdate { have: Some(Have::All), members: Some(Vec::new()) })
+                        }
+                        PeerRequest::GetChunk { .. } => {
+                            asked.lock().unwrap().push(from);
+                            if lie == ChunkLie::Stall {
+                                let _ = write_frame(&mut send, &PeerResponse::Chunk { len: 1 << 20 }).await;
+                                let _ = send.write_all(&[0x5a; 1024]).await;
+                            }
+                            // Holds the stream open, sending nothing more.
+                            std::future::pending::<()>().await;
+                            return;
+                        }
+                        _ => PeerResponse::Error(PeerError {
+                            code: ErrorCode::NotFound,
+                            message: "a swarm liar has nothing else".into(),
+                        }),
+                    };
+                    let _ = write_frame(&mut send, &response).await;
+                    if matches!(response, PeerResponse::Swarm(_)) {
+                        // The join stream stays open: a member whose stream
+                        // ends is done, and would not be asked.
+                        std::future::pending::<()>().await;
+                    }
+                    let _ = send.finish();
+                    let _ = send.stopped().await;
+                });
+            }
+        });
+    }
 }

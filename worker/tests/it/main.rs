@@ -24,6 +24,7 @@ mod seeding;
 mod static_peers;
 mod support;
 mod swarm;
+mod swarm_liars;
 mod trust;
 // Drives the Windows build under Wine from Linux (scripts/windows-check.sh).
 #[cfg(target_os = "linux")]

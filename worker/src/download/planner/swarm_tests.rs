@@ -232,7 +232,9 @@ fn a_member_is_asked_only_for_what_it_holds_and_nothing_without_it() {
     planner.peer_has(partial, ChunkRef { file: 0, chunk: 2 });
     assert_eq!(asked_of(&planner.poll(), partial), [ChunkRef { file: 0, chunk: 2 }]);
     planner.peer_has_all(partial);
-    assert_eq!(asked_of(&planner.poll(), partial).len(), 1, "its window is one request while the first is out");
+    assert_eq!(asked_of(&planner.poll(), partial), [], "on probation: one request until it delivers");
+    assert!(planner.chunk_verified(partial, ChunkRef { file: 0, chunk: 2 }, Duration::from_millis(10)));
+    assert!(asked_of(&planner.poll(), partial).len() >= 2, "delivered: its window grows");
 }
 
 #[test]
@@ -252,24 +254,101 @@ fn the_endgame_copy_that_loses_is_cancelled() {
 }
 
 #[test]
-fn a_silent_members_last_chunk_goes_to_an_idle_peer_of_any_speed() {
-    let (seeder, member) = (node(100), node(2));
-    let chunk = |i| ChunkRef { file: 0, chunk: i };
-    let mut planner = Planner::new(wanted(3), CHUNK, [seeder]);
-    planner.add_partial_peer(member);
-    planner.peer_has(member, chunk(0));
-    planner.peer_has(member, chunk(1));
+fn a_silent_sources_last_chunk_goes_to_an_idle_peer_of_any_speed() {
+    let (fast, slow) = (node(1), node(2));
+    let mut planner = Planner::new(wanted(5), CHUNK, [fast, slow]);
     let first = planner.poll();
-    assert_eq!((asked_of(&first, member), asked_of(&first, seeder)), (vec![chunk(0), chunk(1)], vec![chunk(2)]));
-    assert!(planner.chunk_verified(member, chunk(0), Duration::from_millis(100)));
-    assert!(planner.chunk_verified(seeder, chunk(2), Duration::from_millis(100)));
-    assert_eq!(planner.poll(), [], "the member is faster: its last chunk is not doubled");
-    // Until it goes quiet: then the idle seeder is asked for it.
-    planner.peer_silent(member, true);
-    assert_eq!(planner.poll(), [Action::Request { peer: seeder, chunk: chunk(1) }]);
-    assert!(planner.chunk_verified(seeder, chunk(1), Duration::from_millis(100)));
+    for c in asked_of(&first, fast) {
+        assert!(planner.chunk_verified(fast, c, Duration::from_millis(10)));
+    }
+    let last = asked_of(&planner.poll(), fast);
+    assert_eq!(last.len(), 1, "the fast source takes the last queued chunk");
+    for c in asked_of(&first, slow) {
+        assert!(planner.chunk_verified(slow, c, Duration::from_secs(1)));
+    }
+    assert_eq!(planner.poll(), [], "the fast source's last chunk is not doubled by the slow one");
+    // Until it goes quiet: then the idle slow source is asked for it, and
+    // the quiet one stays a source (it may be serving others first).
+    planner.peer_quiet(fast, SILENT_AFTER);
+    assert_eq!(planner.poll(), [Action::Request { peer: slow, chunk: last[0] }]);
+    assert!(planner.chunk_verified(slow, last[0], Duration::from_secs(1)));
     assert!(planner.is_done());
-    assert_eq!(planner.poll(), [Action::Cancel { peer: member, chunk: chunk(1) }]);
+    assert_eq!(planner.poll(), [Action::Cancel { peer: fast, chunk: last[0] }]);
+    assert_eq!(planner.dropped(), []);
+}
+
+#[test]
+fn a_member_that_stalls_on_probation_is_dropped_at_once_and_its_chunk_goes_elsewhere() {
+    let (seeder, liar) = (node(100), node(2));
+    let chunk = |i| ChunkRef { file: 0, chunk: i };
+    let mut planner = Planner::new(wanted(4), CHUNK, [seeder]);
+    planner.add_partial_peer(liar);
+    planner.peer_has_all(liar);
+    let first = planner.poll();
+    let lied_to = asked_of(&first, liar);
+    assert_eq!(lied_to.len(), 1, "on probation: one request, {first:?}");
+    assert_eq!(planner.stall_limit(liar), Some(SILENT_AFTER));
+    planner.peer_quiet(liar, SILENT_AFTER - Duration::from_millis(1));
+    assert_eq!(planner.dropped(), []);
+    planner.peer_quiet(liar, SILENT_AFTER);
+    assert_eq!(planner.dropped(), [(liar, PeerDrop::Stalled(SILENT_AFTER))]);
+    for c in asked_of(&first, seeder) {
+        assert!(planner.chunk_verified(seeder, c, Duration::from_millis(10)));
+    }
+    let next = planner.poll();
+    assert!(next.contains(&Action::Cancel { peer: liar, chunk: lied_to[0] }), "{next:?}");
+    assert!(asked_of(&next, seeder).contains(&lied_to[0]), "{next:?}");
+    assert!(asked_of(&next, liar).is_empty());
+    // Heard from again, it is still not asked: dropped for this download.
+    planner.peer_quiet(liar, Duration::ZERO);
+    planner.peer_has(liar, chunk(3));
+    for c in asked_of(&next, seeder) {
+        assert!(planner.chunk_verified(seeder, c, Duration::from_millis(10)));
+    }
+    let rest = planner.poll();
+    assert!(asked_of(&rest, liar).is_empty(), "{rest:?}");
+}
+
+#[test]
+fn a_proven_members_stall_limit_follows_its_own_rate_within_bounds() {
+    let (seeder, member) = (node(100), node(2));
+    let limit_after = |elapsed: Duration| {
+        let mut planner = Planner::new(wanted(4), CHUNK, [seeder]);
+        planner.add_partial_peer(member);
+        planner.peer_has_all(member);
+        let first = asked_of(&planner.poll(), member);
+        assert!(planner.chunk_verified(member, first[0], elapsed));
+        planner.stall_limit(member).unwrap()
+    };
+    assert_eq!(limit_after(Duration::from_millis(10)), SILENT_AFTER, "fast: a second");
+    let limit = limit_after(Duration::from_millis(500));
+    assert!(limit > SILENT_AFTER && limit < MAX_STALL_LIMIT, "{limit:?}");
+    assert_eq!(limit_after(Duration::from_secs(30)), MAX_STALL_LIMIT, "slow: never past the bound");
+}
+
+#[test]
+fn endgame_copies_go_to_peers_that_delivered_never_to_a_second_unproven_member() {
+    let (seeder, liar, other_liar) = (node(100), node(2), node(3));
+    let mut planner = Planner::new(wanted(3), CHUNK, [seeder]);
+    for m in [liar, other_liar] {
+        planner.add_partial_peer(m);
+        planner.peer_has_all(m);
+    }
+    // The liars never answer; the seeder answers at once. Neither liar
+    // is asked for more than its one request on probation, and the seeder,
+    // idle, copies what they hold without waiting on them.
+    let mut asked_of_liars = Vec::new();
+    for _ in 0..10 {
+        let actions = planner.poll();
+        asked_of_liars.extend(asked_of(&actions, liar).into_iter().map(|c| (liar, c)));
+        asked_of_liars.extend(asked_of(&actions, other_liar).into_iter().map(|c| (other_liar, c)));
+        for c in asked_of(&actions, seeder) {
+            assert!(planner.chunk_verified(seeder, c, Duration::from_millis(10)));
+        }
+    }
+    assert!(planner.is_done(), "done without a word from the liars");
+    assert_eq!(asked_of_liars.len(), 2, "one request each: {asked_of_liars:?}");
+    assert_ne!(asked_of_liars[0].1, asked_of_liars[1].1, "no endgame copy to a member on probation");
 }
 
 #[test]
@@ -282,14 +361,17 @@ fn a_member_done_with_its_download_finishes_what_it_sends_and_is_asked_nothing_m
         planner.add_partial_peer(member);
         (0..6).for_each(|i| planner.peer_has(member, ChunkRef { file: 0, chunk: i }));
         let first = planner.poll();
-        let sent_by_member = asked_of(&first, member);
-        assert_eq!(sent_by_member.len(), 2, "{first:?}");
-        assert!(planner.chunk_verified(member, sent_by_member[0], Duration::from_millis(10)));
+        let proof = asked_of(&first, member);
+        assert_eq!(proof.len(), 1, "on probation: {first:?}");
+        assert!(planner.chunk_verified(member, proof[0], Duration::from_millis(10)));
+        let second = planner.poll();
+        let sent_by_member = asked_of(&second, member);
+        assert!(!sent_by_member.is_empty(), "{second:?}");
         planner.peer_done(member);
-        for c in asked_of(&first, seeder) {
+        for c in asked_of(&first, seeder).into_iter().chain(asked_of(&second, seeder)) {
             assert!(planner.chunk_verified(seeder, c, Duration::from_millis(100)));
         }
-        (planner, sent_by_member[1])
+        (planner, sent_by_member[0])
     };
     let (mut planner, on_its_way) = done_while_sending();
     let next = planner.poll();
@@ -334,7 +416,7 @@ fn a_seeder_is_kept_for_chunks_no_member_holds_unless_it_is_much_faster() {
         planner.add_partial_peer(member);
         (0..4).for_each(|i| planner.peer_has(member, chunk(i)));
         let first = planner.poll();
-        assert_eq!(asked_of(&first, member), [chunk(0), chunk(1)]);
+        assert_eq!(asked_of(&first, member), [chunk(0)], "on probation");
         assert!(planner.chunk_verified(member, chunk(0), Duration::from_secs(1)));
         let mut asked = vec![asked_of(&first, seeder)];
         while let Some(next) = asked.last().filter(|next| !next.is_empty()) {
