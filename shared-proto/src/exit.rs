@@ -14,6 +14,9 @@ pub const IPC_REFUSED: i32 = 4;
 /// `fetch` downloaded the game but did not install it: no trusted peer
 /// vouches for its file list and another version or list is on offer.
 pub const NOT_INSTALLED: i32 = 5;
+/// `fetch` downloaded nothing: the peers whose file list counts offer
+/// different ones, and none of them is trusted to settle it.
+pub const DISAGREEMENT: i32 = 6;
 /// Interrupted by Ctrl-C or SIGTERM before the work finished.
 pub const INTERRUPTED: i32 = 130;
 
@@ -26,6 +29,7 @@ pub fn describe(code: i32) -> &'static str {
         UI_GONE => "lost its UI",
         IPC_REFUSED => "was refused by the UI",
         NOT_INSTALLED => "downloaded without installing",
+        DISAGREEMENT => "found peers disagreeing on a file list",
         INTERRUPTED => "was interrupted",
         _ => "crashed",
     }

@@ -433,6 +433,9 @@ pub enum FailureKind {
     Other,
     /// Stopped on request; the previous state is kept.
     Cancelled,
+    /// The peers whose file list counts offer different ones: nothing was
+    /// downloaded until the user trusts one of them.
+    Disagreement,
 }
 
 impl FailureKind {

@@ -15,8 +15,8 @@ use crate::library::lock::RootLock;
 use crate::manage::install_after;
 use crate::net::client::PeerConnection;
 use crate::node::{HASH_INDEX_FILE, Node, NodeOptions};
-use crate::report::{self, JsonLine, Reporter};
-use crate::trust::{Agreement, NOT_INSTALLED_BY_ITSELF};
+use crate::report::{self, FileListJson, JsonLine, Reporter};
+use crate::trust::{Agreement, NOT_INSTALLED_BY_ITSELF, NoAgreement};
 
 /// Runs the command; returns the exit code.
 pub async fn run(
@@ -44,6 +44,23 @@ pub async fn run(
     node.discover(wait, Some(id)).await;
     let agreement = match node.open_game(id).await.map(download::agree_on_manifest) {
         Some(Ok(agreement)) => agreement,
+        Some(Err(NoAgreement::Disagreement { version, lists })) => {
+            node.shutdown().await;
+            let why = NoAgreement::Disagreement { version: version.clone(), lists: lists.clone() };
+            if json {
+                let lists = lists
+                    .into_iter()
+                    .map(|l| FileListJson {
+                        peers: l.peers.iter().map(ToString::to_string).collect(),
+                        files: l.files,
+                        bytes: l.bytes,
+                    })
+                    .collect();
+                report::json(&JsonLine::Disagreement { id, version: &version, lists });
+            }
+            eprintln!("error: cannot fetch {id}: {why}; run it again with --trust PEERID");
+            return Ok(exit::DISAGREEMENT);
+        }
         Some(Err(why)) => {
             node.shutdown().await;
             anyhow::bail!("cannot fetch {id}: {why}");

@@ -17,6 +17,14 @@ use lanspread_proto::units::format_size;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+/// One of the file lists peers disagree on ([`JsonLine::Disagreement`]).
+#[derive(Debug, Serialize)]
+pub struct FileListJson {
+    pub peers: Vec<String>,
+    pub files: usize,
+    pub bytes: u64,
+}
+
 /// One line of `--json` output. Field names are part of the command line's
 /// interface: add fields and events, never rename them.
 #[derive(Debug, Serialize)]
@@ -46,6 +54,13 @@ pub enum JsonLine<'a> {
     UpToDate {
         id: &'a str,
         version: &'a str,
+    },
+    /// Peers disagree on the file list of the version to fetch: each list
+    /// with the peers that sent it; nothing was downloaded.
+    Disagreement {
+        id: &'a str,
+        version: &'a str,
+        lists: Vec<FileListJson>,
     },
     Finished {
         id: &'a str,

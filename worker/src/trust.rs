@@ -6,7 +6,10 @@
 //! the peers whose file list counts, from the offers peers listed: with a
 //! trusted peer among them only trusted offers count; without one the
 //! newest version does, as on a plain home LAN. File lists are then
-//! compared by [`crate::download::agree_on_manifest`], one vote per address.
+//! compared by [`agree`]: the peers whose list counts must all send the
+//! same one. There is no vote: one PC can hold many addresses and make
+//! identities at will, so where they differ the user decides whom to trust
+//! before anything is downloaded.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -109,7 +112,8 @@ pub struct Agreement<C> {
     pub manifest: GameManifest,
     /// Connections of every source whose list is that one.
     pub sources: Vec<C>,
-    /// The peers whose word made it the one (trusted, or the majority).
+    /// The peers whose word made it the one (the trusted ones, or every
+    /// peer with the version when none is trusted).
     pub supplied_by: Vec<PeerId>,
     /// A trusted peer vouches for it.
     pub trusted: bool,
@@ -130,19 +134,49 @@ impl<C> Agreement<C> {
     }
 }
 
-/// No file list counts: none of the peers whose list counts sent one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no {}peer that has it sent its file list", if *trusted { "trusted " } else { "" })]
-pub struct NoFileList {
-    /// Only the trusted peers' lists counted.
-    pub trusted: bool,
+/// Why no file list counts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoAgreement {
+    /// None of the peers whose list counts sent one.
+    #[error("no {}peer that has it sent its file list", if *trusted { "trusted " } else { "" })]
+    NoFileList {
+        /// Only the trusted peers' lists counted.
+        trusted: bool,
+    },
+    /// The peers whose list counts sent different ones (at least two).
+    #[error("{}", disagreement_text(.version, .lists))]
+    Disagreement { version: String, lists: Vec<FileListOffer> },
 }
 
-/// Picks the file list of `choice` from the sources' answers: the one the
-/// most addresses among its authorities sent (a PC running many nodes
-/// counts once); ties go to the list of the lowest peer id. `Err` carries
-/// why none counts, with every connection to close.
-pub fn agree<C>(choice: &Choice, answers: Vec<Answer<C>>) -> Result<Agreement<C>, (NoFileList, Vec<C>)> {
+/// One of the file lists peers disagree on, and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileListOffer {
+    pub peers: Vec<PeerId>,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+fn disagreement_text(version: &str, lists: &[FileListOffer]) -> String {
+    let lists: Vec<String> = lists
+        .iter()
+        .map(|l| {
+            let peers: Vec<String> = l.peers.iter().map(|p| p.short().to_string()).collect();
+            let size = lanspread_proto::units::format_size(l.bytes);
+            format!("{} files, {size}, from {}", l.files, peers.join(", "))
+        })
+        .collect();
+    format!(
+        "peers offer {} different file lists for version {version} ({}); nothing was downloaded: trust the peer \
+         whose list you want",
+        lists.len(),
+        lists.join("; ")
+    )
+}
+
+/// Picks the file list of `choice` from the sources' answers: the one every
+/// authority that answered sent. Sources whose list differs from it are
+/// rejected. `Err` carries why none counts, with every connection to close.
+pub fn agree<C>(choice: &Choice, answers: Vec<Answer<C>>) -> Result<Agreement<C>, (NoAgreement, Vec<C>)> {
     let mut groups: Vec<(GameManifest, Vec<Answer<C>>)> = Vec::new();
     for answer in answers {
         let manifest = answer.manifest.clone();
@@ -151,20 +185,32 @@ pub fn agree<C>(choice: &Choice, answers: Vec<Answer<C>>) -> Result<Agreement<C>
             None => groups.push((manifest, vec![answer])),
         }
     }
-    let votes = |members: &[Answer<C>]| {
-        let voters = members.iter().filter(|a| choice.authorities.contains(&a.peer));
-        let addresses: BTreeSet<IpAddr> = voters.clone().map(|a| a.ip).collect();
-        (addresses.len(), std::cmp::Reverse(voters.map(|a| a.peer).min()))
+    let authorities_in = |members: &[Answer<C>]| -> Vec<PeerId> {
+        members.iter().filter(|a| choice.authorities.contains(&a.peer)).map(|a| a.peer).collect()
     };
-    let best = groups.iter().enumerate().max_by_key(|(_, (_, members))| votes(members)).map(|(i, _)| i);
+    let counted: Vec<usize> = (0..groups.len()).filter(|&i| !authorities_in(&groups[i].1).is_empty()).collect();
+    let close_all =
+        |groups: Vec<(GameManifest, Vec<Answer<C>>)>| groups.into_iter().flat_map(|(_, m)| m).map(|a| a.conn).collect();
+    let best = match counted.as_slice() {
+        [] => return Err((NoAgreement::NoFileList { trusted: choice.trusted }, close_all(groups))),
+        [one] => *one,
+        _ => {
+            let lists = counted
+                .iter()
+                .map(|&i| FileListOffer {
+                    peers: authorities_in(&groups[i].1),
+                    files: groups[i].0.files.len(),
+                    bytes: groups[i].0.total_size(),
+                })
+                .collect();
+            let why = NoAgreement::Disagreement { version: choice.version.clone(), lists };
+            return Err((why, close_all(groups)));
+        }
+    };
     let competing = choice.has_competition() || groups.len() > 1;
-    let Some(best) = best.filter(|&i| votes(&groups[i].1).0 > 0) else {
-        let why = NoFileList { trusted: choice.trusted };
-        return Err((why, groups.into_iter().flat_map(|(_, m)| m).map(|a| a.conn).collect()));
-    };
     let (manifest, members) = groups.swap_remove(best);
     let rejected = groups.into_iter().flat_map(|(_, m)| m).map(|a| (a.peer, a.conn)).collect();
-    let supplied_by = members.iter().filter(|a| choice.authorities.contains(&a.peer)).map(|a| a.peer).collect();
+    let supplied_by = authorities_in(&members);
     Ok(Agreement {
         manifest,
         sources: members.into_iter().map(|a| a.conn).collect(),
@@ -214,21 +260,47 @@ mod tests {
     }
 
     #[test]
-    fn file_lists_are_voted_on_one_address_one_vote() {
-        let offers = [offer(1, "1.0"), offer(2, "1.0"), offer(3, "1.0")];
+    fn differing_file_lists_without_trust_are_a_disagreement_however_many_addresses_back_one() {
+        let offers = [offer(1, "1.0"), offer(2, "1.0"), offer(3, "1.0"), offer(4, "1.0")];
         let choice = choose(&offers, &BTreeSet::new()).unwrap();
-        // Peers 2 and 3 agree but share a PC; peer 1 is alone on its own: a
-        // tie of one address each, which the lowest peer id wins.
-        let answers = vec![answer(1, 1, "honest"), answer_as(2, 9, "liar", 2), answer_as(3, 9, "liar", 2)];
+        // Peers 2, 3 and 4 agree, from three addresses (one PC can hold
+        // them all); peer 1 alone sends another list. No vote decides.
+        let answers = vec![
+            answer(1, 1, "honest"),
+            answer_as(2, 2, "liar", 2),
+            answer_as(3, 3, "liar", 2),
+            answer_as(4, 4, "liar", 2),
+        ];
+        let (why, closed) = agree(&choice, answers).unwrap_err();
+        let NoAgreement::Disagreement { version, lists } = &why else { panic!("{why:?}") };
+        assert_eq!(version, "1.0");
+        let peers: Vec<Vec<PeerId>> = lists.iter().map(|l| l.peers.clone()).collect();
+        assert_eq!(peers, [ids(&[1]), ids(&[2, 3, 4])]);
+        assert_eq!(closed, [1, 2, 3, 4], "nothing is downloaded from anyone");
+        let text = why.to_string();
+        assert!(text.contains("2 different file lists for version 1.0") && text.contains("trust the peer"), "{text}");
+        // Trusting one side settles it.
+        let trusted: BTreeSet<PeerId> = ids(&[1]).into_iter().collect();
+        let choice = choose(&offers, &trusted).unwrap();
+        let answers = vec![
+            answer(1, 1, "honest"),
+            answer_as(2, 2, "liar", 2),
+            answer_as(3, 3, "liar", 2),
+            answer_as(4, 4, "liar", 2),
+        ];
         let agreed = agree(&choice, answers).unwrap();
         assert_eq!(agreed.manifest.files[0].path, "honest");
-        assert_eq!(agreed.sources, [1]);
-        assert_eq!(agreed.rejected.iter().map(|(_, c)| *c).collect::<Vec<_>>(), [2, 3]);
-        assert!(agreed.competing && !agreed.trusted);
+        assert_eq!(agreed.rejected.iter().map(|(_, c)| *c).collect::<Vec<_>>(), [2, 3, 4]);
+    }
+
+    #[test]
+    fn untrusted_peers_that_agree_give_their_list_and_competition_is_noted() {
+        let offers = [offer(1, "1.0"), offer(2, "1.0"), offer(3, "0.9")];
+        let choice = choose(&offers, &BTreeSet::new()).unwrap();
+        let agreed = agree(&choice, vec![answer_as(1, 1, "same", 7), answer_as(2, 2, "same", 7)]).unwrap();
+        assert_eq!(agreed.sources, [1, 2]);
+        assert!(agreed.competing && !agreed.trusted, "another version is on offer");
         assert!(!agreed.may_auto_install(&TrustSettings::default()));
-        // Two PCs agreeing outvote one.
-        let answers = vec![answer(1, 1, "honest"), answer_as(2, 2, "liar", 2), answer_as(3, 3, "liar", 2)];
-        assert_eq!(agree(&choice, answers).unwrap().manifest.files[0].path, "liar");
     }
 
     #[test]
@@ -250,7 +322,7 @@ mod tests {
         // The trusted peer did not answer: the others' lists do not count.
         let answers = vec![answer_as(2, 2, "liar", 2), answer_as(3, 3, "liar", 2)];
         let (why, closed) = agree(&choice, answers).unwrap_err();
-        assert_eq!(why, NoFileList { trusted: true });
+        assert_eq!(why, NoAgreement::NoFileList { trusted: true });
         assert_eq!(why.to_string(), "no trusted peer that has it sent its file list");
         assert_eq!(closed, [2, 3]);
     }

@@ -75,6 +75,9 @@ fn with_hint(text: String, kind: FailureKind) -> String {
         FailureKind::NoPeers => "No PC on the network offers it right now; try again once one that has it is on.",
         FailureKind::Busy => "Another operation is working on this game; try again when it is done.",
         FailureKind::Archive => "The game's pack may be damaged; ask whoever shared it for a new copy.",
+        FailureKind::Disagreement => {
+            "Trust the PC whose file list you want (Peers, in Settings or below), then download again."
+        }
         FailureKind::NotTrusted
         | FailureKind::Refused
         | FailureKind::Io

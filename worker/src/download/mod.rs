@@ -77,6 +77,9 @@ pub enum DownloadError {
     Cancelled,
     #[error("{0}")]
     NoPeers(String),
+    /// The peers whose file list counts disagree (see [`trust::NoAgreement::Disagreement`]).
+    #[error("{0}")]
+    Disagreement(String),
 }
 
 impl DownloadError {
@@ -84,6 +87,7 @@ impl DownloadError {
     pub fn kind(&self) -> FailureKind {
         match self {
             DownloadError::NoPeers(_) => FailureKind::NoPeers,
+            DownloadError::Disagreement(_) => FailureKind::Disagreement,
             DownloadError::BadManifest(_) | DownloadError::WrongRoot { .. } => FailureKind::Refused,
             DownloadError::NoSpace { .. } => FailureKind::NoSpace,
             DownloadError::Io(e) => FailureKind::of_io(e),
@@ -297,7 +301,7 @@ pub fn partial_download(root: &Path) -> Option<lanspread_proto::ipc::PartialDown
 /// The file list that counts for a game (see [`trust::agree`]) and the
 /// connections of the peers that have it. Peers that failed or disagree
 /// are reported and closed; `Err` says why no list counts.
-pub fn agree_on_manifest(sources: GameSources) -> Result<Agreement<PeerConnection>, trust::NoFileList> {
+pub fn agree_on_manifest(sources: GameSources) -> Result<Agreement<PeerConnection>, trust::NoAgreement> {
     let mut answers = Vec::new();
     for (peer, result) in sources.answers {
         match result {

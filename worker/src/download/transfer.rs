@@ -185,6 +185,7 @@ pub(super) async fn run(
         }
     };
     tasks.abort_all();
+    report_drops(&manifest.id, &planner, swarm.as_ref(), &mut reported);
     if let Some(swarm) = swarm.as_ref().filter(|_| result.is_ok()) {
         let never_delivered = planner.never_delivered();
         if !never_delivered.is_empty() {

@@ -29,7 +29,7 @@ use crate::library::Library;
 use crate::library::lock::RootLock;
 use crate::library::root::RootError;
 use crate::net::client::PeerConnection;
-use crate::trust::{Agreement, TrustSettings};
+use crate::trust::{Agreement, NoAgreement, TrustSettings};
 use table::{DownloadEnd, DownloadKind, Effect, Install, OperationTable, WorkKind};
 
 /// How long a download looks for peers offering the game before failing.
@@ -239,6 +239,10 @@ impl Operations {
                 let trust = sources.trust.clone();
                 match download::agree_on_manifest(sources) {
                     Ok(agreement) => return Ok((agreement, trust)),
+                    // Waiting changes nothing: the user decides whom to trust.
+                    Err(e @ NoAgreement::Disagreement { .. }) => {
+                        return Err(DownloadError::Disagreement(format!("cannot download {id}: {e}")));
+                    }
                     Err(e) => why = format!("cannot download {id}: {e}"),
                 }
             }
@@ -286,6 +290,9 @@ impl Operations {
                         conn.close();
                     }
                     NodeEvent::GameFiles { manifest: Arc::new(agreement.manifest), peers }
+                }
+                Some(Err(why @ NoAgreement::Disagreement { .. })) => {
+                    failed(FailureKind::Disagreement, format!("{id}: {why}"))
                 }
                 Some(Err(why)) => failed(FailureKind::NoPeers, format!("{id}: {why}")),
                 None => failed(FailureKind::NoPeers, format!("no peer offers {id} right now")),

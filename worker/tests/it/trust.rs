@@ -324,3 +324,79 @@ impl Drop for Relay {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// `serve` of `GAME` 1.0 made from `seed`, listening on `ip`.
+fn seeder_at(tmp: &Path, name: &str, ip: &str, seed: usize) -> Worker {
+    let games = tmp.join(name).join("games");
+    make_game(&games, GAME, Some("1.0"), &[("data/xonotic.pk3", 20_000 + seed), ("readme.txt", 100 + seed)]);
+    let mut command = Command::new(WORKER);
+    command.args(["serve", "--json", "--no-mdns", "--listen", &format!("{ip}:0"), "--name", name]);
+    command.arg("--games").arg(&games).arg("--state").arg(tmp.join(name).join("state"));
+    let node = Worker::spawn(name, command);
+    node.wait_scanned(Duration::from_secs(20));
+    node
+}
+
+#[test]
+fn differing_untrusted_file_lists_download_nothing_until_one_peer_is_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (honest, honest_root) = seeder(tmp.path(), "honest", "1.0", 0, &[]);
+    // One PC holding three addresses and three identities, all sending one
+    // other list for the same version: they used to win the vote.
+    let liars: Vec<Worker> =
+        (2..=4).map(|n| seeder_at(tmp.path(), &format!("liar{n}"), &format!("127.0.0.{n}"), 1)).collect();
+    let mut peers = vec![honest.listen_addr()];
+    peers.extend(liars.iter().map(Worker::listen_addr));
+    let honest_id = honest.peer_id();
+    let liar_ids: Vec<String> = liars.iter().map(Worker::peer_id).collect();
+
+    let fetcher = tmp.path().join("fetcher");
+    let args = ["xonotic", "--json", "--games", fetcher.to_str().unwrap()];
+    let refused = worker("fetch", tmp.path(), "fetcher-state", &peers, &args);
+    assert_eq!(refused.status.code(), Some(lanspread_proto::exit::DISAGREEMENT), "{}", stderr(&refused));
+    let why = stderr(&refused);
+    assert!(why.contains("2 different file lists for version 1.0") && why.contains("--trust"), "{why}");
+    let events = json_lines(&refused);
+    let disagreement = events.iter().find(|e| e["event"] == "disagreement").expect("a disagreement line");
+    let mut lists: Vec<Vec<String>> = disagreement["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["peers"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect())
+        .collect();
+    lists.iter_mut().for_each(|l| l.sort());
+    lists.sort_by_key(Vec::len);
+    let mut liar_list = liar_ids.clone();
+    liar_list.sort();
+    assert_eq!(lists, [vec![honest_id.clone()], liar_list], "both lists, each with its peers");
+    assert!(!fetcher.join(GAME).join("data").exists(), "nothing was downloaded");
+
+    // The desktop app's worker refuses the same way, at once, for the
+    // window to show with its Trust buttons.
+    let games = tmp.path().join("ui-games");
+    std::fs::create_dir_all(&games).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ui = FakeUi::start(tmp.path(), &games, &peers).await;
+        ui.wait_for(
+            Duration::from_secs(20),
+            "xonotic listed",
+            |e| matches!(e, IpcEvent::NetworkGames(g) if g.iter().any(|g| g.id == GAME && g.peers_total == 4)),
+        )
+        .await;
+        ui.send(IpcCommand::DownloadGame { id: GAME.into() });
+        let failed = ui
+            .wait_for(Duration::from_secs(20), "the download refused", |e| matches!(e, IpcEvent::DownloadFailed { .. }))
+            .await;
+        let IpcEvent::DownloadFailed { failure, reason, .. } = failed else { unreachable!() };
+        assert_eq!(failure, FailureKind::Disagreement, "{reason}");
+        assert!(liar_ids.iter().chain([&honest_id]).all(|id| reason.contains(&id[..10])), "{reason}");
+    });
+    assert!(!games.join(GAME).join("data").exists(), "nothing was downloaded for the window either");
+
+    // Trusting the honest peer settles it: its list, byte-identical.
+    let trusted = [&args[..], &["--trust", honest_id.as_str()]].concat();
+    let fetched = worker("fetch", tmp.path(), "fetcher-state", &peers, &trusted);
+    assert!(fetched.status.success(), "{}", stderr(&fetched));
+    assert_same_tree(&honest_root.join("data"), &fetcher.join(GAME).join("data"));
+}
