@@ -245,6 +245,10 @@ pub struct NetworkGame {
     /// first) and who offers them: older copies, or versions from peers that
     /// are not trusted where a trusted one has the game.
     pub other_versions: Vec<OtherVersion>,
+    /// The peers of `supplied_by` grouped by the file list each sent, when
+    /// they sent different ones (of the lists this node fetched): nothing
+    /// is downloaded until the user trusts one. Empty when they agree.
+    pub disagreement: Vec<Vec<PeerId>>,
 }
 
 /// Other versions of a game listed in a [`NetworkGame`], at most.

@@ -456,6 +456,7 @@ async fn list(options: NodeOptions, wait: Duration, json: bool) -> anyhow::Resul
     let catalog = options.catalog.clone();
     let node = Node::start(options).await?;
     node.discover(wait, None).await;
+    node.fetch_contested_file_lists().await;
     let games = node.network_games();
     let mut offers = node.offers_by_game();
     let offers: Vec<Vec<(PeerSummary, String)>> =
@@ -510,6 +511,11 @@ fn print_games(
                 size: game.size,
                 trusted: game.trusted,
                 other_versions: game.other_versions.iter().map(|o| o.version.as_str()).collect(),
+                disagreement: game
+                    .disagreement
+                    .iter()
+                    .map(|list| list.iter().map(ToString::to_string).collect())
+                    .collect(),
                 peers,
             });
         }
@@ -542,6 +548,14 @@ fn print_games(
             lanspread_proto::units::format_size(game.size),
             named(offers, &game.supplied_by)
         ));
+        if !game.disagreement.is_empty() {
+            let lists: Vec<String> = game.disagreement.iter().map(|list| named(offers, list)).collect();
+            report::say(format_args!(
+                "{:<16} peers disagree on its file list: {}; not fetched until you trust one",
+                "",
+                lists.join(" | ")
+            ));
+        }
         for other in &game.other_versions {
             let note = if game.trusted { ", not trusted: not fetched" } else { "" };
             report::say(format_args!("{:<16} also {} from {}{note}", "", other.version, named(offers, &other.peers)));

@@ -432,7 +432,14 @@ fn wire_events(event: NodeEvent, node: &Node) -> Vec<IpcEvent> {
         NodeEvent::DownloadFinished { id, version } => IpcEvent::DownloadFinished { id, version },
         NodeEvent::DownloadStopped { id, paused } => IpcEvent::DownloadCancelled { id, paused },
         NodeEvent::DownloadFailed { id, failure: Failure { kind, message } } => {
-            IpcEvent::DownloadFailed { id, failure: kind, reason: message }
+            let failed = IpcEvent::DownloadFailed { id, failure: kind, reason: message };
+            // The file lists were fetched to find the disagreement: the
+            // window shows who sent which.
+            if kind == FailureKind::Disagreement {
+                let [games, peers] = network(node);
+                return vec![failed, games, peers];
+            }
+            failed
         }
         NodeEvent::WorkBegin { id, kind } => IpcEvent::OperationBegin { id, kind },
         NodeEvent::WorkFinished { id, kind } => IpcEvent::OperationFinished { id, kind },

@@ -443,6 +443,21 @@ impl Node {
         self.access().open_game(game).await
     }
 
+    /// Fetches the file lists of every game whose list no trusted peer
+    /// vouches for and more than one peer supplies, so
+    /// [`Node::network_games`] can tell where they differ.
+    pub async fn fetch_contested_file_lists(&self) {
+        let contested: Vec<String> =
+            self.network_games().into_iter().filter(|g| !g.trusted && g.supplied_by.len() > 1).map(|g| g.id).collect();
+        for id in contested {
+            if let Some(sources) = self.open_game(&id).await {
+                for conn in sources.answers.into_iter().filter_map(|(_, answer)| answer.ok()).map(|(conn, _)| conn) {
+                    conn.close();
+                }
+            }
+        }
+    }
+
     /// A handle for asking peers, usable from other tasks.
     pub fn access(&self) -> PeerAccess {
         self.access.clone()

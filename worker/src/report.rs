@@ -138,6 +138,9 @@ pub struct ListedGame<'a> {
     pub size: u64,
     pub trusted: bool,
     pub other_versions: Vec<&'a str>,
+    /// The peers whose file list counts, grouped by the list each sent,
+    /// when they differ: nothing is fetched until one is trusted.
+    pub disagreement: Vec<Vec<String>>,
     pub peers: Vec<ListedPeer<'a>>,
 }
 

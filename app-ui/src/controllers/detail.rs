@@ -313,10 +313,12 @@ pub fn disk_label(usage: &DiskUse) -> String {
 fn offers(view: &ViewState, trusted: &BTreeSet<PeerId>, id: &str) -> (String, String, Vec<PeerLine>) {
     let Some(game) = view.network_game(id) else { return (String::new(), String::new(), Vec::new()) };
     let names = |peers: &[PeerId]| peers.iter().map(|p| view.peer_name(p)).collect::<Vec<_>>().join(", ");
+    let lists: Vec<String> = game.disagreement.iter().map(|list| names(list)).collect();
     let supplied = match (game.trusted, game.supplied_by.len()) {
+        _ if !lists.is_empty() => format!("peers disagree: {}; trust one to download", lists.join(" | ")),
         (true, _) => format!("{} (trusted)", names(&game.supplied_by)),
         (false, 1) => format!("{} (not trusted)", names(&game.supplied_by)),
-        (false, _) => format!("{} (not trusted; the list most PCs agree on)", names(&game.supplied_by)),
+        (false, _) => format!("{} (not trusted; they all send this list)", names(&game.supplied_by)),
     };
     let others = game
         .other_versions
@@ -327,11 +329,11 @@ fn offers(view: &ViewState, trusted: &BTreeSet<PeerId>, id: &str) -> (String, St
         })
         .collect::<Vec<_>>()
         .join("; ");
-    let mut lines: Vec<PeerLine> = game
-        .supplied_by
-        .iter()
-        .map(|p| PeerLine::of(view, trusted, p, format!("{}, its file list", game.newest_version)))
-        .collect();
+    let note = |peer: &PeerId| match game.disagreement.iter().position(|list| list.contains(peer)) {
+        Some(n) => format!("{}, file list {} of {}", game.newest_version, n + 1, game.disagreement.len()),
+        None => format!("{}, its file list", game.newest_version),
+    };
+    let mut lines: Vec<PeerLine> = game.supplied_by.iter().map(|p| PeerLine::of(view, trusted, p, note(p))).collect();
     for other in &game.other_versions {
         lines.extend(other.peers.iter().map(|p| PeerLine::of(view, trusted, p, other.version.clone())));
     }
@@ -407,6 +409,29 @@ mod tests {
         assert!(nobody.note.starts_with("No PC on the network has this game") && nobody.primary.is_empty());
         detail.close();
         assert_eq!(detail.model(&view, &BTreeSet::new()), None);
+    }
+
+    #[test]
+    fn peers_that_disagree_on_the_file_list_are_named_with_their_list_and_trust() {
+        let mut view = view();
+        let (a, b, c) = (PeerId([1; 32]), PeerId([2; 32]), PeerId([3; 32]));
+        let contested = NetworkGame {
+            id: "wesnoth".into(),
+            newest_version: "1.18".into(),
+            peers_with_newest: 3,
+            peers_total: 3,
+            supplied_by: vec![a, b, c],
+            disagreement: vec![vec![a], vec![b, c]],
+            ..NetworkGame::default()
+        };
+        view.apply(SupervisorEvent::Worker(IpcEvent::NetworkGames(vec![contested])));
+        let mut detail = DetailController::default();
+        detail.open(&view, "wesnoth");
+        let shown = detail.model(&view, &BTreeSet::new()).unwrap();
+        assert!(shown.supplied.starts_with("peers disagree: ") && shown.supplied.contains(" | "), "{}", shown.supplied);
+        let notes: Vec<&str> = shown.peer_lines.iter().map(|l| l.note.as_str()).collect();
+        assert_eq!(notes, ["1.18, file list 1 of 2", "1.18, file list 2 of 2", "1.18, file list 2 of 2"]);
+        assert!(shown.peer_lines.iter().all(|l| !l.trusted), "each line offers Trust");
     }
 
     #[test]

@@ -186,12 +186,33 @@ impl PeerGameDb {
             .collect()
     }
 
+    /// `authorities` grouped by the file list of `id` at `version` each
+    /// sent, when the lists fetched from them differ; empty otherwise.
+    fn disagreement(&self, id: &str, version: &str, authorities: &[PeerId]) -> Vec<Vec<PeerId>> {
+        let mut groups: Vec<(&GameManifest, Vec<PeerId>)> = Vec::new();
+        for peer in authorities {
+            let Some(list) = self.peers.get(peer).and_then(|p| p.manifests.get(id)).filter(|m| m.version == version)
+            else {
+                continue;
+            };
+            match groups.iter_mut().find(|(m, _)| *m == list.as_ref()) {
+                Some((_, peers)) => peers.push(*peer),
+                None => groups.push((list.as_ref(), vec![*peer])),
+            }
+        }
+        if groups.len() < 2 {
+            return Vec::new();
+        }
+        groups.into_iter().map(|(_, peers)| peers).collect()
+    }
+
     /// Every game some peer has, with the version to fetch and who has it.
     pub fn network_games(&self, trusted: &BTreeSet<PeerId>) -> Vec<NetworkGame> {
         self.offers_by_game()
             .into_iter()
             .filter_map(|(id, offers)| {
                 let choice = trust::choose(&offers, trusted)?;
+                let disagreement = self.disagreement(id, &choice.version, &choice.authorities);
                 Some(NetworkGame {
                     id: id.to_owned(),
                     newest_version: choice.version,
@@ -206,6 +227,7 @@ impl PeerGameDb {
                         .take(MAX_OTHER_VERSIONS)
                         .map(|(version, peers)| OtherVersion { version, peers })
                         .collect(),
+                    disagreement,
                 })
             })
             .collect()
@@ -249,6 +271,7 @@ mod tests {
                 trusted: false,
                 supplied_by: vec![b, c],
                 other_versions: vec![OtherVersion { version: "0.8.9".into(), peers: vec![a] }],
+                disagreement: Vec::new(),
             }
         );
         assert_eq!(games[1].peers_with_newest, 1);

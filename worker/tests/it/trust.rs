@@ -350,6 +350,27 @@ fn differing_untrusted_file_lists_download_nothing_until_one_peer_is_trusted() {
     let honest_id = honest.peer_id();
     let liar_ids: Vec<String> = liars.iter().map(Worker::peer_id).collect();
 
+    let mut liar_list = liar_ids.clone();
+    liar_list.sort();
+    let both = [vec![honest_id.clone()], liar_list];
+    // Sorted lists of peer ids, the shorter first.
+    let lists_of = |value: &serde_json::Value| {
+        let mut lists: Vec<Vec<String>> = value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect())
+            .collect();
+        lists.iter_mut().for_each(|l: &mut Vec<String>| l.sort());
+        lists.sort_by_key(Vec::len);
+        lists
+    };
+
+    // The list names the disagreement, each list with its peers.
+    let listed = json_lines(&worker("list", tmp.path(), "lister", &peers, &["--json"]));
+    let game = listed.iter().find(|g| g["id"] == GAME).expect("xonotic is listed");
+    assert_eq!(lists_of(&game["disagreement"]), both, "{game}");
+
     let fetcher = tmp.path().join("fetcher");
     let args = ["xonotic", "--json", "--games", fetcher.to_str().unwrap()];
     let refused = worker("fetch", tmp.path(), "fetcher-state", &peers, &args);
@@ -358,17 +379,9 @@ fn differing_untrusted_file_lists_download_nothing_until_one_peer_is_trusted() {
     assert!(why.contains("2 different file lists for version 1.0") && why.contains("--trust"), "{why}");
     let events = json_lines(&refused);
     let disagreement = events.iter().find(|e| e["event"] == "disagreement").expect("a disagreement line");
-    let mut lists: Vec<Vec<String>> = disagreement["lists"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["peers"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect())
-        .collect();
-    lists.iter_mut().for_each(|l| l.sort());
-    lists.sort_by_key(Vec::len);
-    let mut liar_list = liar_ids.clone();
-    liar_list.sort();
-    assert_eq!(lists, [vec![honest_id.clone()], liar_list], "both lists, each with its peers");
+    let peers_of_lists: Vec<serde_json::Value> =
+        disagreement["lists"].as_array().unwrap().iter().map(|l| l["peers"].clone()).collect();
+    assert_eq!(lists_of(&serde_json::Value::Array(peers_of_lists)), both, "both lists, each with its peers");
     assert!(!fetcher.join(GAME).join("data").exists(), "nothing was downloaded");
 
     // The desktop app's worker refuses the same way, at once, for the
@@ -391,6 +404,13 @@ fn differing_untrusted_file_lists_download_nothing_until_one_peer_is_trusted() {
         let IpcEvent::DownloadFailed { failure, reason, .. } = failed else { unreachable!() };
         assert_eq!(failure, FailureKind::Disagreement, "{reason}");
         assert!(liar_ids.iter().chain([&honest_id]).all(|id| reason.contains(&id[..10])), "{reason}");
+        // And the network view says who sent which list, for the detail view.
+        ui.wait_for(
+            Duration::from_secs(20),
+            "the disagreement in the network view",
+            |e| matches!(e, IpcEvent::NetworkGames(g) if g.iter().any(|g| g.id == GAME && g.disagreement.len() == 2)),
+        )
+        .await;
     });
     assert!(!games.join(GAME).join("data").exists(), "nothing was downloaded for the window either");
 
