@@ -265,13 +265,11 @@ mod tests {
         let choice = choose(&offers, &BTreeSet::new()).unwrap();
         // Peers 2, 3 and 4 agree, from three addresses (one PC can hold
         // them all); peer 1 alone sends another list. No vote decides.
-        let answers = vec![
-            answer(1, 1, "honest"),
-            answer_as(2, 2, "liar", 2),
-            answer_as(3, 3, "liar", 2),
-            answer_as(4, 4, "liar", 2),
-        ];
-        let (why, closed) = agree(&choice, answers).unwrap_err();
+        let answers = || {
+            let liars = (2..=4).map(|n| answer_as(n, n, "liar", 2));
+            std::iter::once(answer(1, 1, "honest")).chain(liars).collect::<Vec<_>>()
+        };
+        let (why, closed) = agree(&choice, answers()).unwrap_err();
         let NoAgreement::Disagreement { version, lists } = &why else { panic!("{why:?}") };
         assert_eq!(version, "1.0");
         let peers: Vec<Vec<PeerId>> = lists.iter().map(|l| l.peers.clone()).collect();
@@ -281,14 +279,7 @@ mod tests {
         assert!(text.contains("2 different file lists for version 1.0") && text.contains("trust the peer"), "{text}");
         // Trusting one side settles it.
         let trusted: BTreeSet<PeerId> = ids(&[1]).into_iter().collect();
-        let choice = choose(&offers, &trusted).unwrap();
-        let answers = vec![
-            answer(1, 1, "honest"),
-            answer_as(2, 2, "liar", 2),
-            answer_as(3, 3, "liar", 2),
-            answer_as(4, 4, "liar", 2),
-        ];
-        let agreed = agree(&choice, answers).unwrap();
+        let agreed = agree(&choose(&offers, &trusted).unwrap(), answers()).unwrap();
         assert_eq!(agreed.manifest.files[0].path, "honest");
         assert_eq!(agreed.rejected.iter().map(|(_, c)| *c).collect::<Vec<_>>(), [2, 3, 4]);
     }

@@ -68,6 +68,17 @@ pub fn small_manifest(id: &str, version: &str) -> GameManifest {
     }
 }
 
+/// A liar's hello: `peer_id` (its certificate's), named `name`, serving nothing.
+fn hello(peer_id: PeerId, name: &str) -> PeerResponse {
+    PeerResponse::Hello(Hello {
+        protocol_version: PEER_PROTOCOL_VERSION,
+        peer_id,
+        display_name: name.into(),
+        library_revision: 1,
+        listen_port: 0,
+    })
+}
+
 /// Starts a lying peer on loopback with its identity kept in `state`.
 pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
     let identity = Identity::load_or_create(state).unwrap();
@@ -87,13 +98,7 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
                     tokio::spawn(async move {
                         let Ok(Some(request)) = read_frame::<PeerRequest, _>(&mut recv).await else { return };
                         let response = match request {
-                            PeerRequest::Hello(_) => PeerResponse::Hello(Hello {
-                                protocol_version: PEER_PROTOCOL_VERSION,
-                                peer_id,
-                                display_name: "liar\u{1b}[2J\u{1b}]0;pwned\u{7}".into(),
-                                library_revision: 1,
-                                listen_port: 0,
-                            }),
+                            PeerRequest::Hello(_) => hello(peer_id, "liar\u{1b}[2J\u{1b}]0;pwned\u{7}"),
                             PeerRequest::Ping => {
                                 let changed = if script.scans_forever { counter.load(Ordering::Relaxed) } else { 0 };
                                 PeerResponse::Pong { library_revision: 1 + changed as u64 }
@@ -307,13 +312,7 @@ async fn serve_lies(endpoint: quinn::Endpoint, peer_id: PeerId, lie: ChunkLie, a
                 tokio::spawn(async move {
                     let Ok(Some(request)) = read_frame::<PeerRequest, _>(&mut recv).await else { return };
                     let response = match request {
-                        PeerRequest::Hello(_) => PeerResponse::Hello(Hello {
-                            protocol_version: PEER_PROTOCOL_VERSION,
-                            peer_id,
-                            display_name: "swarm liar".into(),
-                            library_revision: 1,
-                            listen_port: 0,
-                        }),
+                        PeerRequest::Hello(_) => hello(peer_id, "swarm liar"),
                         PeerRequest::Ping => PeerResponse::Pong { library_revision: 1 },
                         PeerRequest::Join { .. } => {
                             PeerResponse::Swarm(SwarmUpdate { have: Some(Have::All), members: Some(Vec::new()) })
