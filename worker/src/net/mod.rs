@@ -4,6 +4,7 @@
 
 pub mod candidate;
 pub mod client;
+pub mod fair;
 pub mod identity;
 pub mod log_limit;
 pub mod party;

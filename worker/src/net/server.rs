@@ -542,7 +542,7 @@ async fn handle_connection(
             return;
         }
     };
-    let budget = admitted.limits.uploads.budget(&ctx.traffic);
+    let budget = admitted.limits.uploads.budget(&ctx.traffic, remote.ip());
     let session = Arc::new(Session::new(SessionSecret::of(&conn)));
     let streams = TaskTracker::new();
     loop {

@@ -7,8 +7,9 @@
 //! the stream is reset.
 //!
 //! **Upload slots.** At most [`UPLOAD_SLOTS`] chunks are sent at once, at
-//! most [`SLOTS_PER_CONNECTION`] of them to one connection, granted in the
-//! order asked (the semaphores are fair): a seeder facing many downloaders
+//! most [`SLOTS_PER_CONNECTION`] of them to one connection, each address
+//! within its share and a PC that starts asking served from a reserve
+//! ([`super::fair`]): a seeder facing many downloaders
 //! sends a bounded number of chunks at a time, each soon whole and passed
 //! on by its receiver, instead of every chunk at once and all of them
 //! late; and no peer takes the uplink from the others. (With 1 MiB chunks,
@@ -17,7 +18,10 @@
 //! about 15.1 s.) A slot is held
 //! until the peer has the whole chunk; one that waited [`SLOT_WAIT`] goes
 //! out anyway, so peers that take slots and read nothing cannot starve the
-//! rest.
+//! rest. Send memory is shared by address the same way. While others wait
+//! for slots or memory, pieces go out in slices, and a slice the peer has
+//! not taken for [`STALL_CUT`] ends its stream: a flood of requests nobody
+//! reads holds what it took for about two seconds, not [`WRITE_TIMEOUT`].
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -26,6 +30,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
+use super::fair::{FairPermit, FairShare};
 use super::rate::RateLimit;
 use super::traffic::Traffic;
 use crate::faults::Faults;
@@ -49,8 +54,17 @@ pub const SLOTS_PER_CONNECTION: usize = 2;
 pub const SLOT_WAIT: Duration = Duration::from_secs(5);
 /// Chunk bytes the server holds in memory at once, all connections together.
 pub const SERVE_MEMORY: usize = 64 * 1024 * 1024;
-/// Under an upload limit, pieces are sent in slices of this many bytes.
-const LIMITED_SLICE: usize = 64 * 1024;
+/// Upload slots and send pieces kept for addresses that hold none.
+const SLOTS_RESERVE: usize = 2;
+const PIECES_RESERVE: usize = 8;
+/// A slice the peer has not taken for this long ends its stream when other
+/// addresses wait for slots or memory (64 KiB in 2 s is 256 kbit/s).
+pub const STALL_CUT: Duration = Duration::from_secs(2);
+/// How often a stalled write looks at whether others wait.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+/// Under an upload limit, or while others wait for slots or memory, pieces
+/// are sent in slices of this many bytes.
+const SLICE: usize = 64 * 1024;
 /// Spare piece buffers kept at most.
 const MAX_SPARE_PIECES: usize = 16;
 
@@ -58,23 +72,25 @@ const MAX_SPARE_PIECES: usize = 16;
 /// spare piece buffers.
 #[derive(Debug)]
 pub(super) struct Uploads {
-    memory: Arc<Semaphore>,
-    slots: Arc<Semaphore>,
+    memory: FairShare,
+    slots: FairShare,
     pieces: Arc<PiecePool>,
 }
 
 impl Uploads {
     pub(super) fn new() -> Uploads {
         Uploads {
-            memory: Arc::new(Semaphore::new(SERVE_MEMORY / SEND_PIECE)),
-            slots: Arc::new(Semaphore::new(UPLOAD_SLOTS)),
+            memory: FairShare::new(SERVE_MEMORY / SEND_PIECE, PIECES_RESERVE),
+            slots: FairShare::new(UPLOAD_SLOTS, SLOTS_RESERVE),
             pieces: Arc::default(),
         }
     }
 
-    /// One connection's budget, its upload held to `traffic`'s per-peer limit.
-    pub(super) fn budget(&self, traffic: &Traffic) -> Budget {
+    /// The budget of one connection from `ip`, its upload held to
+    /// `traffic`'s per-peer limit.
+    pub(super) fn budget(&self, traffic: &Traffic, ip: IpAddr) -> Budget {
         Budget {
+            ip,
             connection: Arc::new(Semaphore::new(PIECES_PER_CONNECTION)),
             all: self.memory.clone(),
             slots_here: Arc::new(Semaphore::new(SLOTS_PER_CONNECTION)),
@@ -89,10 +105,12 @@ impl Uploads {
 /// its connection's and one of the server's, a chunk an upload slot of each.
 #[derive(Debug, Clone)]
 pub(super) struct Budget {
+    /// The address the connection comes from: its share of `all` and `slots`.
+    ip: IpAddr,
     connection: Arc<Semaphore>,
-    all: Arc<Semaphore>,
+    all: FairShare,
     slots_here: Arc<Semaphore>,
-    slots: Arc<Semaphore>,
+    slots: FairShare,
     pieces: Arc<PiecePool>,
     /// This peer's share of the upload limit, if one is set.
     peer_upload: Arc<RateLimit>,
@@ -102,7 +120,7 @@ pub(super) struct Budget {
 #[derive(Debug)]
 pub(super) struct Slots {
     _here: Option<OwnedSemaphorePermit>,
-    _all: Option<OwnedSemaphorePermit>,
+    _all: Option<FairPermit>,
 }
 
 impl Budget {
@@ -110,7 +128,7 @@ impl Budget {
     pub(super) async fn slots(&self) -> Slots {
         let slots = async {
             let here = self.slots_here.clone().acquire_owned().await.ok();
-            (here, self.slots.clone().acquire_owned().await.ok())
+            (here, Some(self.slots.take(self.ip).await))
         };
         let (here, all) = tokio::time::timeout(SLOT_WAIT, slots).await.unwrap_or_default();
         Slots { _here: here, _all: all }
@@ -118,8 +136,13 @@ impl Budget {
 
     /// One piece of memory, for an answer held whole (a cover); `None` once
     /// the server shuts down.
-    pub(super) async fn piece_memory(&self) -> Option<(SemaphorePermit<'_>, SemaphorePermit<'_>)> {
-        Some((self.connection.acquire().await.ok()?, self.all.acquire().await.ok()?))
+    pub(super) async fn piece_memory(&self) -> Option<(SemaphorePermit<'_>, FairPermit)> {
+        Some((self.connection.acquire().await.ok()?, self.all.take(self.ip).await))
+    }
+
+    /// Whether other addresses wait for slots or memory.
+    fn contended(&self) -> bool {
+        self.all.contended() || self.slots.contended()
     }
 }
 
@@ -206,8 +229,8 @@ pub(super) async fn send_chunk(
     let mut sent = 0usize;
     while sent < chunk.len as usize {
         let piece_len = SEND_PIECE.min(chunk.len as usize - sent);
-        let permits = async { (budget.connection.acquire().await, budget.all.acquire().await) };
-        let (Ok(_connection), Ok(_all)) =
+        let permits = async { (budget.connection.acquire().await, budget.all.take(budget.ip).await) };
+        let (Ok(_connection), _all) =
             tokio::time::timeout(WRITE_TIMEOUT, permits).await.map_err(|_| SendError::NoMemory)?
         else {
             return Err(SendError::ShuttingDown);
@@ -226,19 +249,40 @@ pub(super) async fn send_chunk(
         // Handed over, not copied: QUIC sends from this buffer.
         let mut piece = bytes::Bytes::from_owner(PooledPiece { bytes: piece, pool: budget.pieces.clone() });
         // Under a limit, a piece goes in slices, each when the limits allow
-        // it, so every stream moves and the rate holds.
+        // it, so every stream moves and the rate holds. While others wait,
+        // too: then a slice not taken in time shows a peer that reads
+        // nothing, not one on a slow link.
         let limited = budget.peer_upload.is_active() || traffic.upload_limit().is_active();
-        let slice = if limited { LIMITED_SLICE } else { piece.len() };
+        let slice = if limited || budget.contended() { SLICE } else { piece.len() };
         while !piece.is_empty() {
             let part = piece.split_to(slice.min(piece.len()));
             budget.peer_upload.take(part.len() as u64).await;
             traffic.upload_limit().take(part.len() as u64).await;
-            tokio::time::timeout(WRITE_TIMEOUT, send.write_chunk(part)).await.map_err(|_| SendError::Stalled)??;
+            write_or_cut(send, part, budget).await?;
         }
         traffic.add_sent(&chunk.game, to, piece_len as u64);
         sent += piece_len;
     }
     Ok(())
+}
+
+/// Hands `part` to QUIC; a peer that takes none of it for [`WRITE_TIMEOUT`],
+/// or for [`STALL_CUT`] while others wait for what it holds, is cut off.
+async fn write_or_cut(send: &mut quinn::SendStream, part: bytes::Bytes, budget: &Budget) -> Result<(), SendError> {
+    let started = tokio::time::Instant::now();
+    let write = send.write_chunk(part);
+    tokio::pin!(write);
+    loop {
+        match tokio::time::timeout(STALL_CHECK, &mut write).await {
+            Ok(written) => return Ok(written?),
+            Err(_) => {
+                let waited = started.elapsed();
+                if waited >= WRITE_TIMEOUT || (waited >= STALL_CUT && budget.contended()) {
+                    return Err(SendError::Stalled);
+                }
+            }
+        }
+    }
 }
 
 /// Reads `len` bytes of `file` at `at` into `piece` (emptied first), with

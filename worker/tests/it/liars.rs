@@ -345,3 +345,73 @@ async fn serve_lies(endpoint: quinn::Endpoint, peer_id: PeerId, lie: ChunkLie, a
         });
     }
 }
+
+/// Clients on one address that ask a seeder for chunks and never read them:
+/// `connections` connections of `requests` unread chunk requests each, with
+/// tiny receive windows so the seeder can hand QUIC almost nothing. Every
+/// `renew` they are dropped and made again, as a flooder that keeps up its
+/// flood would; [`Flood::ready`] once the first round is all sent.
+pub struct Flood {
+    task: tokio::task::JoinHandle<()>,
+    ready: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a [`Flood`] asks for: chunks of `file` of the seeder's `manifest`.
+pub struct FloodTarget {
+    pub seeder: SocketAddr,
+    pub seeder_id: PeerId,
+    pub manifest: GameManifest,
+    pub file: u32,
+}
+
+impl Flood {
+    pub fn start(ip: IpAddr, target: Arc<FloodTarget>, connections: usize, requests: u32, renew: Duration) -> Flood {
+        let endpoint = quinn::Endpoint::client(SocketAddr::new(ip, 0)).unwrap();
+        let mut stingy = quinn::TransportConfig::default();
+        stingy
+            .stream_receive_window(16_384u32.into())
+            .receive_window(65_536u32.into())
+            .keep_alive_interval(Some(Duration::from_secs(2)));
+        let stingy = Arc::new(stingy);
+        let (ready_tx, ready) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let (mut held, mut conns) = (Vec::new(), Vec::new());
+                for _ in 0..connections {
+                    let mut config = transport::client_config(Some(target.seeder_id)).unwrap();
+                    config.transport_config(stingy.clone());
+                    let Ok(connecting) = endpoint.connect_with(config, target.seeder, "lanspread") else { continue };
+                    let Ok(conn) = connecting.await else { continue };
+                    for i in 0..requests {
+                        let Ok((mut send, recv)) = conn.open_bi().await else { break };
+                        let request = PeerRequest::GetChunk {
+                            id: target.manifest.id.clone(),
+                            version: target.manifest.version.clone(),
+                            file: target.file,
+                            chunk: i % 4,
+                        };
+                        let _ = write_frame(&mut send, &request).await;
+                        let _ = send.finish();
+                        held.push((send, recv));
+                    }
+                    conns.push(conn);
+                }
+                ready_tx.send_replace(true);
+                tokio::time::sleep(renew).await;
+                drop((held, conns));
+            }
+        });
+        Flood { task, ready }
+    }
+
+    /// Waits until the first round of requests is sent.
+    pub async fn ready(&mut self) {
+        let _ = self.ready.wait_for(|ready| *ready).await;
+    }
+}

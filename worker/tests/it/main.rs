@@ -5,6 +5,9 @@ mod archives;
 mod bandwidth;
 mod covers;
 mod download;
+// Extra loopback addresses (127.0.0.2 and on) stand in for other PCs.
+#[cfg(target_os = "linux")]
+mod flood;
 mod hostile;
 mod hostile_peer;
 mod install;
