@@ -22,6 +22,8 @@
 #   10-thousand-games.png      the grid of a 1,000-game catalog, in the size
 #                              and place the first window closed with
 #   11-first-run.png           an empty game directory and nobody around.
+#   12-detail-disagreement.png two peers sending different file lists for one
+#                              version: nothing downloaded, both lists named (Linux only)
 #
 #   sudo scripts/screenshots.sh [OUT_DIR]     (default target/screenshots)
 #
@@ -233,3 +235,33 @@ PIDS+=($APP)
 find_window
 sleep 3
 shot 11-first-run.png
+close_window
+
+# --- two peers that send different file lists for one version ---
+if [ -z "$WINDOWS" ]; then
+  game "$WORK/seed-c" wesnoth 1.18 4
+  game "$WORK/seed-d" wesnoth 1.18 4 # the same version, other bytes
+  for seed in c:47477:party-box d:47478:stranger; do
+    IFS=: read -r name port label <<< "$seed"
+    "$WORKER" serve --json --games "$WORK/seed-$name" --state "$WORK/state-$name" \
+      --listen "127.0.0.1:$port" --no-mdns --name "$label" > "$WORK/seed-$name.json" 2> "$WORK/seed-$name.log" &
+    PIDS+=($!)
+  done
+  for name in c d; do
+    for _ in $(seq 100); do grep -q '"event":"library"' "$WORK/seed-$name.json" && break; sleep 0.1; done
+  done
+  mkdir -p "$WORK/games-contested"
+  target/debug/lanspread --games "$WORK/games-contested" --state "$WORK/state-contested" --no-mdns \
+    --peer 127.0.0.1:47477 --peer 127.0.0.1:47478 &
+  APP=$!
+  PIDS+=($APP)
+  find_window
+  xdotool windowfocus --sync "$WID"
+  sleep 5
+  # The window opens where the last one closed (40,20): the first card is
+  # Wesnoth, the only game offered.
+  click 330 199 3 # "Download" on it: refused, nothing downloaded
+  click 200 130 2 # the card: its detail view names both lists with Trust
+  shot 12-detail-disagreement.png
+  close_window
+fi
