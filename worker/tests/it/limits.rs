@@ -2,18 +2,18 @@
 //! a seeder's memory under unread chunk requests, its CPU after a flood of
 //! hellos, and a fetcher's open files on a game of thousands of files.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
-use lanspread_proto::io::write_frame;
-use lanspread_proto::peer::{Hello, PEER_PROTOCOL_VERSION, PeerRequest};
+use lanspread_proto::peer::{Hello, PEER_PROTOCOL_VERSION};
+use lanspread_worker::net::client;
 use lanspread_worker::net::traffic::Traffic;
-use lanspread_worker::net::{client, transport};
 
+use crate::liars::{Flood, FloodTarget};
 use crate::support::{WORKER, Worker, assert_same_tree, make_random_game, serve};
 
 /// A field of `/proc/PID/status` in kB (`VmRSS`, `VmHWM`).
@@ -64,33 +64,15 @@ async fn unread_chunk_requests_cannot_grow_a_seeder_and_honest_fetchers_still_fi
     // Clients that ask and never read: tiny receive windows, so the seeder
     // can hand QUIC almost nothing of what it was asked for.
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let mut stingy = quinn::TransportConfig::default();
-    stingy
-        .stream_receive_window(16_384u32.into())
-        .receive_window(65_536u32.into())
-        .keep_alive_interval(Some(Duration::from_secs(2)));
-    let stingy = Arc::new(stingy);
     let manifest = {
         let conn = client::connect(&endpoint, addr, Some(seeder_id), None, &Traffic::default()).await.unwrap();
         conn.get_game("openarena").await.unwrap()
     };
     let file = manifest.files.iter().position(|f| f.path == "data/pack.bin").unwrap() as u32;
-    let mut unread = Vec::new();
-    let mut connections = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let mut config = transport::client_config(Some(seeder_id)).unwrap();
-        config.transport_config(stingy.clone());
-        let conn = endpoint.connect_with(config, addr, "lanspread").unwrap().await.unwrap();
-        for i in 0..REQUESTS {
-            let (mut send, recv) = conn.open_bi().await.unwrap();
-            let request =
-                PeerRequest::GetChunk { id: "openarena".into(), version: manifest.version.clone(), file, chunk: i % 4 };
-            write_frame(&mut send, &request).await.unwrap();
-            send.finish().unwrap();
-            unread.push((send, recv));
-        }
-        connections.push(conn);
-    }
+    let target = Arc::new(FloodTarget { seeder: addr, seeder_id, manifest, file });
+    // Not renewed while the test runs, so the seeder has them all the while.
+    let mut flood = Flood::start(IpAddr::from([127, 0, 0, 1]), target, CONNECTIONS, REQUESTS, Duration::from_secs(600));
+    flood.ready().await;
 
     // An honest fetcher beside them finishes.
     let out = tmp.path().join("out");
@@ -100,10 +82,9 @@ async fn unread_chunk_requests_cannot_grow_a_seeder_and_honest_fetchers_still_fi
 
     let pid = seeder.child.id();
     let (rss, peak) = (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:"));
-    eprintln!("seeder RSS {rss} kB, peak {peak} kB with {} unread requests", unread.len());
+    eprintln!("seeder RSS {rss} kB, peak {peak} kB with {} unread requests", CONNECTIONS as u32 * REQUESTS);
     assert!(peak < 150_000, "the seeder peaked at {peak} kB");
-    // Held open until here, so the seeder had them all the while.
-    drop((unread, connections));
+    drop(flood);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
