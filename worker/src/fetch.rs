@@ -44,9 +44,9 @@ pub async fn run(
     node.discover(wait, Some(id)).await;
     let agreement = match node.open_game(id).await.map(download::agree_on_manifest) {
         Some(Ok(agreement)) => agreement,
-        Some(Err(NoAgreement::Disagreement { version, lists })) => {
+        Some(Err(NoAgreement::Disagreement { version, lists, trusted })) => {
             node.shutdown().await;
-            let why = NoAgreement::Disagreement { version: version.clone(), lists: lists.clone() };
+            let why = NoAgreement::Disagreement { version: version.clone(), lists: lists.clone(), trusted };
             if json {
                 let lists = lists
                     .into_iter()
@@ -58,7 +58,8 @@ pub async fn run(
                     .collect();
                 report::json(&JsonLine::Disagreement { id, version: &version, lists });
             }
-            eprintln!("error: cannot fetch {id}: {why}; run it again with --trust PEERID");
+            let how = if trusted { "without --trust for the other peers" } else { "with --trust PEERID" };
+            eprintln!("error: cannot fetch {id}: {why}; run it again {how}");
             return Ok(exit::DISAGREEMENT);
         }
         Some(Err(why)) => {

@@ -143,9 +143,10 @@ pub enum NoAgreement {
         /// Only the trusted peers' lists counted.
         trusted: bool,
     },
-    /// The peers whose list counts sent different ones (at least two).
-    #[error("{}", disagreement_text(.version, .lists))]
-    Disagreement { version: String, lists: Vec<FileListOffer> },
+    /// The peers whose list counts sent different ones (at least two);
+    /// `trusted`: they are trusted peers.
+    #[error("{}", disagreement_text(.version, .lists, *.trusted))]
+    Disagreement { version: String, lists: Vec<FileListOffer>, trusted: bool },
 }
 
 /// One of the file lists peers disagree on, and who sent it.
@@ -156,7 +157,7 @@ pub struct FileListOffer {
     pub bytes: u64,
 }
 
-fn disagreement_text(version: &str, lists: &[FileListOffer]) -> String {
+fn disagreement_text(version: &str, lists: &[FileListOffer], trusted: bool) -> String {
     let lists: Vec<String> = lists
         .iter()
         .map(|l| {
@@ -165,9 +166,13 @@ fn disagreement_text(version: &str, lists: &[FileListOffer]) -> String {
             format!("{} files, {size}, from {}", l.files, peers.join(", "))
         })
         .collect();
+    let (whose, settle) = if trusted {
+        ("trusted peers", "stop trusting the peers whose list you do not want")
+    } else {
+        ("peers", "trust the peer whose list you want")
+    };
     format!(
-        "peers offer {} different file lists for version {version} ({}); nothing was downloaded: trust the peer \
-         whose list you want",
+        "{whose} offer {} different file lists for version {version} ({}); nothing was downloaded: {settle}",
         lists.len(),
         lists.join("; ")
     )
@@ -203,7 +208,7 @@ pub fn agree<C>(choice: &Choice, answers: Vec<Answer<C>>) -> Result<Agreement<C>
                     bytes: groups[i].0.total_size(),
                 })
                 .collect();
-            let why = NoAgreement::Disagreement { version: choice.version.clone(), lists };
+            let why = NoAgreement::Disagreement { version: choice.version.clone(), lists, trusted: choice.trusted };
             return Err((why, close_all(groups)));
         }
     };
@@ -270,7 +275,7 @@ mod tests {
             std::iter::once(answer(1, 1, "honest")).chain(liars).collect::<Vec<_>>()
         };
         let (why, closed) = agree(&choice, answers()).unwrap_err();
-        let NoAgreement::Disagreement { version, lists } = &why else { panic!("{why:?}") };
+        let NoAgreement::Disagreement { version, lists, trusted: false } = &why else { panic!("{why:?}") };
         assert_eq!(version, "1.0");
         let peers: Vec<Vec<PeerId>> = lists.iter().map(|l| l.peers.clone()).collect();
         assert_eq!(peers, [ids(&[1]), ids(&[2, 3, 4])]);
@@ -282,6 +287,11 @@ mod tests {
         let agreed = agree(&choose(&offers, &trusted).unwrap(), answers()).unwrap();
         assert_eq!(agreed.manifest.files[0].path, "honest");
         assert_eq!(agreed.rejected.iter().map(|(_, c)| *c).collect::<Vec<_>>(), [2, 3, 4]);
+        // Two trusted peers that disagree: trusting more cannot settle it.
+        let trusted: BTreeSet<PeerId> = ids(&[1, 2]).into_iter().collect();
+        let (why, _) = agree(&choose(&offers, &trusted).unwrap(), answers()).unwrap_err();
+        assert!(matches!(why, NoAgreement::Disagreement { trusted: true, .. }), "{why:?}");
+        assert!(why.to_string().contains("stop trusting"), "{why}");
     }
 
     #[test]

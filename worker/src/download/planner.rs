@@ -209,6 +209,10 @@ struct PeerState {
     bytes_done: u64,
     /// Requests sent to it in all.
     asked: u32,
+    /// It answered a request somehow (sent chunk bytes, or named another
+    /// member to ask): a member that only lost races to faster copies is
+    /// not suspect ([`Planner::peer_answered`]).
+    answered: bool,
     bad_chunks: u32,
     errors_in_row: u32,
     dropped: Option<PeerDrop>,
@@ -339,6 +343,7 @@ impl Planner {
                 rate: 0.0,
                 bytes_done: 0,
                 asked: 0,
+                answered: false,
                 bad_chunks: 0,
                 errors_in_row: 0,
                 dropped: None,
@@ -421,11 +426,11 @@ impl Planner {
         self.peers.iter().filter(|(_, p)| p.usable()).map(|(id, p)| (*id, p.rate)).collect()
     }
 
-    /// Members that were asked for chunks and delivered none, and were not
-    /// dropped for it: at the end of a download, they are as suspect as
-    /// the dropped ones.
+    /// Members that were asked for chunks and answered none of them (no
+    /// byte, no other answer), and were not dropped for it: at the end of a
+    /// download, they are as suspect as the dropped ones.
     pub fn never_delivered(&self) -> Vec<PeerId> {
-        let suspect = |p: &PeerState| p.member && p.asked > 0 && p.bytes_done == 0;
+        let suspect = |p: &PeerState| p.member && p.asked > 0 && p.bytes_done == 0 && !p.answered;
         let undropped = |p: &PeerState| p.dropped.as_ref().is_none_or(|d| *d == PeerDrop::Left);
         self.peers.iter().filter(|(_, p)| suspect(p) && undropped(p)).map(|(id, _)| *id).collect()
     }
@@ -730,7 +735,16 @@ impl Planner {
             *attempts = attempts.saturating_sub(1);
         }
         self.deferred.insert(chunk, peer);
+        self.peer_answered(peer);
         self.requeue(chunk);
+    }
+
+    /// `peer` sent bytes of a chunk (or another answer): it is not a
+    /// member that takes requests and never answers.
+    pub fn peer_answered(&mut self, peer: PeerId) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.answered = true;
+        }
     }
 
     /// Forgets the [`Planner::chunk_elsewhere`]s older than the previous
@@ -800,9 +814,11 @@ impl Planner {
     /// speed. A member quiet past its [`Planner::stall_limit`] is dropped.
     pub fn peer_quiet(&mut self, peer: PeerId, quiet: Duration) {
         let Some(limit) = self.stall_limit(peer) else { return };
-        let Some(state) = self.peers.get_mut(&peer).filter(|p| p.usable()) else { return };
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        // A member that is done still owes what it is sending: silent, its
+        // chunks may be copied.
         state.silent = quiet >= SILENT_AFTER;
-        if state.member && quiet >= limit {
+        if state.usable() && state.member && quiet >= limit {
             self.drop_peer(peer, PeerDrop::Stalled(quiet), false);
             self.check_stuck();
         }

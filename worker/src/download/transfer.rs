@@ -176,8 +176,11 @@ pub(super) async fn run(
         if now.duration_since(last_progress) >= PROGRESS_INTERVAL {
             last_progress = now;
             for conn in conns.values() {
-                let peer = conn.peer_id;
-                planner.peer_quiet(peer, silence.observe(peer, conn.chunk_pieces_received(), planner.owes(peer), now));
+                let (peer, pieces) = (conn.peer_id, conn.chunk_pieces_received());
+                if pieces > 0 {
+                    planner.peer_answered(peer);
+                }
+                planner.peer_quiet(peer, silence.observe(peer, pieces, planner.owes(peer), now));
             }
             report_drops(&manifest.id, &planner, swarm.as_ref(), &mut reported);
             meter.record(now, done_bytes);

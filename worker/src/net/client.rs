@@ -341,6 +341,9 @@ impl PeerConnection {
                 let waited = tokio::time::Instant::now();
                 limit.take(piece.bytes.len() as u64).await;
                 deadline += waited.elapsed();
+                // Our own wait is not the peer's silence: the quiet time
+                // starts again once we read on.
+                self.chunk_pieces.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.traffic.add_received(uncounted);

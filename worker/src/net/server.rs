@@ -228,7 +228,10 @@ impl ServerContext {
             PeerRequest::GetGame { id } => self.manifest_of(&id),
             PeerRequest::Prove(proof) => self.check_proof(party_key, &proof, session, remote),
             PeerRequest::Dropped { id, manifest, peers } => {
-                if let Some(file_list) = self.file_list(&id, manifest) {
+                // Only a member of that swarm here has met its members.
+                let member =
+                    session.memberships.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|m| m.0 == manifest);
+                if let Some(file_list) = self.file_list(&id, manifest).filter(|_| member) {
                     let peers = &peers[..peers.len().min(peer::MAX_DROPPED_REPORT)];
                     self.vetting.reported(remote.ip(), file_list, manifest, peers);
                 }

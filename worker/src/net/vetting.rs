@@ -12,13 +12,16 @@
 //!   downloaders caught lying, so each liar costs the swarm once.
 //! - **Non-goals.** Punishing anyone: a withheld member may still join and
 //!   download, and nothing is shared beyond this node's member lists. A
-//!   false report cannot hide an honest member for longer than one probe.
+//!   false report hides an honest member for one probe (longer only if the
+//!   member cannot answer it, at most [`crate::swarm::WITHHOLD_FOR`]).
 //!   A liar that serves this node's probes and nobody else is not caught
 //!   here (the downloaders it fails still drop it within a second).
 //!
-//! Bounded: [`MAX_PROBES`] probes at once (members beyond it are left as
-//! they are), each at most [`PROBE_TIMEOUT`]; [`MAX_VOUCHED`] members
-//! remembered.
+//! Bounded: reports are taken only from members of that swarm here;
+//! [`MAX_PROBES`] probes at once, [`MAX_PROBES_PER_REPORTER`] for one
+//! reporting address (members beyond them are left as they are), each at
+//! most [`PROBE_TIMEOUT`]; [`MAX_VOUCHED`] members remembered; a withheld
+//! member is named again after [`crate::swarm::WITHHOLD_FOR`].
 //!
 //! [`PeerRequest::Dropped`]: lanspread_proto::peer::PeerRequest::Dropped
 
@@ -40,6 +43,9 @@ use crate::swarm::chunks::{ChunkIndex, chunk_len};
 
 /// Probes of reported members running at once, all swarms together.
 pub const MAX_PROBES: usize = 16;
+/// Probes one reporting address may have running at once, so one PC's
+/// reports cannot keep the others' from being checked.
+pub const MAX_PROBES_PER_REPORTER: usize = 4;
 /// A probe's whole time: connect, join, and one chunk. Longer than an
 /// honest member's upload queue may hold a request
 /// ([`super::upload::SLOT_WAIT`]).
@@ -58,7 +64,27 @@ pub struct Vetting {
     traffic: Traffic,
     peer_id: PeerId,
     probes: Arc<Semaphore>,
+    /// Probes running for each reporting address.
+    by_reporter: Arc<Mutex<HashMap<IpAddr, usize>>>,
     vouched: Arc<Mutex<HashMap<PeerId, Instant>>>,
+}
+
+/// One probe counted against its reporter while it runs.
+struct ReporterTurn {
+    by_reporter: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    reporter: IpAddr,
+}
+
+impl Drop for ReporterTurn {
+    fn drop(&mut self) {
+        let mut by_reporter = self.by_reporter.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(running) = by_reporter.get_mut(&self.reporter) {
+            *running -= 1;
+            if *running == 0 {
+                by_reporter.remove(&self.reporter);
+            }
+        }
+    }
 }
 
 impl Vetting {
@@ -76,6 +102,7 @@ impl Vetting {
             traffic,
             peer_id,
             probes: Arc::new(Semaphore::new(MAX_PROBES)),
+            by_reporter: Arc::default(),
             vouched: Arc::default(),
         }
     }
@@ -85,12 +112,13 @@ impl Vetting {
     pub fn reported(&self, reporter: IpAddr, manifest: Arc<GameManifest>, hash: ManifestHash, peers: &[PeerId]) {
         for &peer in peers {
             let Some(member) = self.swarms.member(hash, peer).filter(|_| !self.is_vouched(peer)) else { continue };
+            let Some(turn) = self.reporter_turn(reporter) else { return };
             let Ok(permit) = self.probes.clone().try_acquire_owned() else { return };
             self.swarms.withhold(hash, peer);
             let (vetting, manifest) = (self.clone(), manifest.clone());
             tokio::spawn(async move {
                 let outcome = tokio::time::timeout(PROBE_TIMEOUT, vetting.probe(&manifest, hash, &member)).await;
-                drop(permit);
+                drop((permit, turn));
                 match outcome {
                     Ok(Ok(())) => {
                         tracing::info!(
@@ -118,6 +146,17 @@ impl Vetting {
             member.peer_id.short(),
             member.addr
         );
+    }
+
+    /// A probe's place among `reporter`'s, if it has one left.
+    fn reporter_turn(&self, reporter: IpAddr) -> Option<ReporterTurn> {
+        let mut by_reporter = self.by_reporter.lock().unwrap_or_else(|p| p.into_inner());
+        let running = by_reporter.entry(reporter).or_default();
+        if *running >= MAX_PROBES_PER_REPORTER {
+            return None;
+        }
+        *running += 1;
+        Some(ReporterTurn { by_reporter: self.by_reporter.clone(), reporter })
     }
 
     fn is_vouched(&self, peer: PeerId) -> bool {

@@ -46,6 +46,10 @@ pub const MAX_MEMBERS_PER_ADDRESS: usize = 4;
 /// Members one swarm keeps from naming ([`Swarms::withhold`]); the oldest
 /// is forgotten first.
 pub const MAX_WITHHELD: usize = 2 * MAX_SWARM_MEMBERS;
+/// A member is withheld this long after it was last reported: a liar is
+/// met again (and dropped within a second) after it, an honest member
+/// wrongly reported is named again.
+pub const WITHHOLD_FOR: Duration = Duration::from_secs(600);
 
 /// The hash that names a file list (see [`ManifestHash`]).
 pub fn manifest_hash(manifest: &GameManifest) -> ManifestHash {
@@ -67,7 +71,7 @@ struct Swarm {
     /// Members not named to others: a download dropped them, or they never
     /// delivered what they claimed ([`Swarms::withhold`]); with their entry
     /// while their join stream is open, to name them again.
-    withheld: std::collections::VecDeque<(PeerId, Option<(u64, SwarmMember)>)>,
+    withheld: std::collections::VecDeque<Withheld>,
     /// Bumped whenever `members` changes.
     members_revision: u64,
     next_member_key: u64,
@@ -83,6 +87,15 @@ struct Swarm {
     /// by one retry at most.
     redirected: HashSet<(u64, ChunkRef)>,
     changed: watch::Sender<()>,
+}
+
+/// A member not named to others, since when, and its entry while its join
+/// stream is open (to name it again).
+#[derive(Debug)]
+struct Withheld {
+    peer: PeerId,
+    since: Instant,
+    entry: Option<(u64, SwarmMember)>,
 }
 
 #[derive(Debug)]
@@ -196,36 +209,35 @@ impl Swarms {
 /// Members sent elsewhere remembered per swarm; past this the memory
 /// starts over.
 impl Swarms {
-    /// Stops naming `peer` to the members of the swarm `hash`, and takes
-    /// it out of the member list; it may still join and download.
+    /// Stops naming `peer` to the members of the swarm `hash` for
+    /// [`WITHHOLD_FOR`], and takes it out of the member list; it may still
+    /// join and download.
     pub fn withhold(&self, hash: ManifestHash, peer: PeerId) {
         let mut swarms = self.lock();
         let Some(swarm) = swarms.get_mut(&hash) else { return };
+        let now = Instant::now();
+        swarm.forget_withheld(now);
         let entry = swarm.members.iter().position(|(_, m)| m.peer_id == peer).map(|at| swarm.members.remove(at));
         if entry.is_some() {
             swarm.members_revision += 1;
             swarm.changed.send_replace(());
         }
-        match swarm.withheld.iter_mut().find(|(p, _)| *p == peer) {
-            Some(withheld) => withheld.1 = withheld.1.take().or(entry),
-            None => {
-                if swarm.withheld.len() >= MAX_WITHHELD {
-                    swarm.withheld.pop_front();
-                }
-                swarm.withheld.push_back((peer, entry));
-            }
+        // Reported again, it goes to the back: the list stays in order of time.
+        let before = swarm.withheld.iter().position(|w| w.peer == peer).and_then(|at| swarm.withheld.remove(at));
+        let entry = before.and_then(|w| w.entry).or(entry);
+        if swarm.withheld.len() >= MAX_WITHHELD {
+            swarm.withheld.pop_front();
         }
+        swarm.withheld.push_back(Withheld { peer, since: now, entry });
     }
 
     /// Names `peer` again (it delivered after all).
     pub fn name_again(&self, hash: ManifestHash, peer: PeerId) {
         let mut swarms = self.lock();
         let Some(swarm) = swarms.get_mut(&hash) else { return };
-        let Some(at) = swarm.withheld.iter().position(|(p, _)| *p == peer) else { return };
-        if let Some((_, Some(entry))) = swarm.withheld.remove(at) {
-            swarm.members.push(entry);
-            swarm.members_revision += 1;
-            swarm.changed.send_replace(());
+        let Some(at) = swarm.withheld.iter().position(|w| w.peer == peer) else { return };
+        if let Some(Withheld { entry: Some(entry), .. }) = swarm.withheld.remove(at) {
+            swarm.restore(entry);
         }
     }
 
@@ -347,7 +359,8 @@ impl Swarm {
     /// Adds a member unless the swarm is full or its address has its share;
     /// one that joins again under the same address replaces its old entry.
     fn add_member(&mut self, member: SwarmMember) -> Option<u64> {
-        if self.withheld.iter().any(|(p, _)| *p == member.peer_id) {
+        self.forget_withheld(Instant::now());
+        if self.withheld.iter().any(|w| w.peer == member.peer_id) {
             return None;
         }
         self.members.retain(|(_, m)| m.addr != member.addr);
@@ -362,6 +375,21 @@ impl Swarm {
         self.members_revision += 1;
         self.changed.send_replace(());
         Some(key)
+    }
+
+    /// Names again the members withheld for [`WITHHOLD_FOR`].
+    fn forget_withheld(&mut self, now: Instant) {
+        while self.withheld.front().is_some_and(|w| now.duration_since(w.since) >= WITHHOLD_FOR) {
+            if let Some(Withheld { entry: Some(entry), .. }) = self.withheld.pop_front() {
+                self.restore(entry);
+            }
+        }
+    }
+
+    fn restore(&mut self, entry: (u64, SwarmMember)) {
+        self.members.push(entry);
+        self.members_revision += 1;
+        self.changed.send_replace(());
     }
 
     fn is_unused(&self) -> bool {
@@ -483,9 +511,9 @@ impl Drop for Joined {
         let Some(swarm) = swarms.get_mut(&self.hash) else { return };
         swarm.joined -= 1;
         if let Some(key) = self.key {
-            for (_, entry) in &mut swarm.withheld {
-                if entry.as_ref().is_some_and(|(k, _)| *k == key) {
-                    *entry = None;
+            for withheld in &mut swarm.withheld {
+                if withheld.entry.as_ref().is_some_and(|(k, _)| *k == key) {
+                    withheld.entry = None;
                 }
             }
             swarm.members.retain(|(k, _)| *k != key);
@@ -611,6 +639,27 @@ mod tests {
     }
 
     #[test]
+    fn a_withheld_member_is_named_again_after_its_time() {
+        let swarms = Swarms::default();
+        let whole = manifest();
+        let hash = manifest_hash(&whole);
+        let whole = Some((whole.as_ref(), hash));
+        let mut watcher = swarms.join(hash, whole, None).unwrap();
+        let member = member(2, 7000);
+        let _stream = swarms.join(hash, whole, Some(member.clone())).unwrap();
+        swarms.withhold(hash, member.peer_id);
+        assert_eq!(update(&mut watcher).members, Some(Vec::new()));
+        let mut all = swarms.lock();
+        let swarm = all.get_mut(&hash).unwrap();
+        swarm.forget_withheld(Instant::now() + WITHHOLD_FOR - Duration::from_secs(1));
+        assert_eq!(swarm.members.len(), 0, "not yet");
+        swarm.forget_withheld(Instant::now() + WITHHOLD_FOR);
+        assert!(swarm.withheld.is_empty());
+        drop(all);
+        assert_eq!(update(&mut watcher).members, Some(vec![member]));
+    }
+
+    #[test]
     fn withheld_members_are_bounded_and_the_oldest_is_forgotten() {
         let swarms = Swarms::default();
         let whole = manifest();
@@ -624,7 +673,7 @@ mod tests {
         let swarms = swarms.lock();
         let withheld = &swarms[&hash].withheld;
         assert_eq!(withheld.len(), MAX_WITHHELD);
-        assert_ne!(withheld[0].0, PeerId([0; 32]), "the first withheld was forgotten");
+        assert_ne!(withheld[0].peer, PeerId([0; 32]), "the first withheld was forgotten");
     }
 
     #[test]

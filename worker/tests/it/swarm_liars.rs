@@ -149,8 +149,10 @@ async fn a_false_report_hides_an_honest_member_only_until_it_delivers_to_the_see
         "the honest member is named before the report"
     );
 
-    // A report that it delivered nothing: the seeder asks it for a chunk
-    // itself, gets one, and names it again.
+    // A report that it delivered nothing, from a member of the swarm (only
+    // members' reports count): the seeder asks it for a chunk itself, gets
+    // one, and names it again.
+    let _membership = conn.join(ID, hash, PeerId([7; 32]), 1).await.unwrap();
     let report = PeerRequest::Dropped { id: ID.into(), manifest: hash, peers: vec![honest_id] };
     assert_eq!(conn.request(&report).await.unwrap(), PeerResponse::Noted);
     let deadline = Instant::now() + LIMIT;
