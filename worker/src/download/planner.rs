@@ -90,6 +90,10 @@ const STALL_CHUNKS: f64 = 4.0;
 pub const MAX_STALL_LIMIT: Duration = Duration::from_secs(6);
 
 pub use crate::swarm::chunks::ChunkRef;
+pub use peer::PeerDrop;
+use peer::{Deferrals, PeerState};
+
+mod peer;
 
 /// One chunk to fetch, with its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,35 +117,6 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
-}
-
-/// Chunks deferred at peers ([`Planner::chunk_elsewhere`]), in two ages.
-#[derive(Debug, Default)]
-struct Deferrals {
-    recent: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
-    /// Deferred before the last [`Planner::retry_deferred`].
-    older: BTreeMap<ChunkRef, BTreeSet<PeerId>>,
-}
-
-impl Deferrals {
-    fn insert(&mut self, chunk: ChunkRef, peer: PeerId) {
-        self.recent.entry(chunk).or_default().insert(peer);
-    }
-
-    fn contains(&self, chunk: &ChunkRef, peer: PeerId) -> bool {
-        [&self.recent, &self.older].iter().any(|map| map.get(chunk).is_some_and(|s| s.contains(&peer)))
-    }
-
-    /// Forgets `chunk`: someone new holds it, or it is done.
-    fn remove(&mut self, chunk: &ChunkRef) {
-        self.recent.remove(chunk);
-        self.older.remove(chunk);
-    }
-
-    fn clear(&mut self) {
-        self.recent.clear();
-        self.older.clear();
-    }
 }
 
 /// What [`Planner::spare_members`] found for one peer.
@@ -172,74 +147,6 @@ pub enum Action {
         peer: PeerId,
         chunk: ChunkRef,
     },
-}
-
-/// Why a peer is not used any more.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PeerDrop {
-    Left,
-    BadData,
-    Errors(String),
-    /// A member that owed chunks and sent no byte of them for this long.
-    Stalled(Duration),
-    /// A member whose request for a chunk it claimed failed.
-    Failed(String),
-}
-
-impl std::fmt::Display for PeerDrop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PeerDrop::Left => write!(f, "left"),
-            PeerDrop::BadData => write!(f, "sent {MAX_BAD_CHUNKS} chunks that failed verification"),
-            PeerDrop::Errors(e) => write!(f, "failed {MAX_PEER_ERRORS} times ({e})"),
-            PeerDrop::Stalled(quiet) => {
-                write!(f, "claimed chunks and sent none of their bytes for {:.1} s", quiet.as_secs_f64())
-            }
-            PeerDrop::Failed(e) => write!(f, "claimed a chunk and did not send it ({e})"),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct PeerState {
-    in_flight: BTreeSet<ChunkRef>,
-    in_flight_bytes: u64,
-    /// Bytes per second, smoothed.
-    rate: f64,
-    bytes_done: u64,
-    /// Requests sent to it in all.
-    asked: u32,
-    /// It answered a request somehow (sent chunk bytes, or named another
-    /// member to ask): a member that only lost races to faster copies is
-    /// not suspect ([`Planner::peer_answered`]).
-    answered: bool,
-    bad_chunks: u32,
-    errors_in_row: u32,
-    dropped: Option<PeerDrop>,
-    /// It owes chunks and has sent nothing for a while
-    /// ([`Planner::peer_silent`]).
-    silent: bool,
-    /// The wanted chunks it holds, one bit per [`Planner::dense`] number;
-    /// `None`: all of them.
-    holds: Option<Vec<u64>>,
-    /// Met through the swarm, not one of the download's sources: what it
-    /// holds is its own claim.
-    member: bool,
-}
-
-impl PeerState {
-    fn usable(&self) -> bool {
-        self.dropped.is_none()
-    }
-
-    /// A member that has not delivered a verified chunk yet.
-    fn on_probation(&self) -> bool {
-        self.member && self.bytes_done == 0
-    }
-
-    fn holds(&self, dense: u32) -> bool {
-        self.holds.as_ref().is_none_or(|bits| bits[(dense / 64) as usize] & (1 << (dense % 64)) != 0)
-    }
 }
 
 /// The plan of one download.
@@ -826,7 +733,7 @@ impl Planner {
 
     /// How long `peer`, a member, may owe chunks without sending a byte
     /// before it has stalled: [`SILENT_AFTER`] until it has delivered, then
-    /// the time [`STALL_CHUNKS`] chunks take at its own delivered rate
+    /// the time four chunks take at its own delivered rate
     /// (between [`SILENT_AFTER`] and [`MAX_STALL_LIMIT`]). `None` for a peer
     /// not known.
     pub fn stall_limit(&self, peer: PeerId) -> Option<Duration> {
