@@ -35,6 +35,18 @@ pub fn may_take(total: usize, reserve: usize, all_held: usize, held: usize, aske
     free > reserve && held < share
 }
 
+/// The key an address's share is counted under: an IPv4 address, or the
+/// /64 network of an IPv6 one (an IPv4-mapped one counts as IPv4).
+pub fn share_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 #[derive(Debug, Default)]
 struct Ledger {
     held: HashMap<IpAddr, usize>,
@@ -116,8 +128,9 @@ impl FairShare {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A unit for `key` now, if its share allows.
-    pub fn try_take(&self, key: IpAddr) -> Option<FairPermit> {
+    /// A unit for the address `ip` now, if its share allows.
+    pub fn try_take(&self, ip: IpAddr) -> Option<FairPermit> {
+        let key = share_key(ip);
         let mut ledger = self.lock();
         let held = ledger.held.get(&key).copied().unwrap_or(0);
         let askers =
@@ -130,16 +143,17 @@ impl FairShare {
         Some(FairPermit { pool: self.clone(), key })
     }
 
-    /// Waits for a unit for `key`.
-    pub async fn take(&self, key: IpAddr) -> FairPermit {
-        if let Some(permit) = self.try_take(key) {
+    /// Waits for a unit for the address `ip`.
+    pub async fn take(&self, ip: IpAddr) -> FairPermit {
+        if let Some(permit) = self.try_take(ip) {
             return permit;
         }
+        let key = share_key(ip);
         *self.lock().waiting.entry(key).or_default() += 1;
         let _waiting = Waiting { pool: self, key };
         loop {
             let released = self.released.notified();
-            if let Some(permit) = self.try_take(key) {
+            if let Some(permit) = self.try_take(ip) {
                 return permit;
             }
             released.await;
@@ -151,10 +165,10 @@ impl FairShare {
         !self.lock().waiting.is_empty()
     }
 
-    /// Units held by `key`.
+    /// Units held by the address `ip`'s key.
     #[cfg(test)]
-    fn held_by(&self, key: IpAddr) -> usize {
-        self.lock().held.get(&key).copied().unwrap_or(0)
+    fn held_by(&self, ip: IpAddr) -> usize {
+        self.lock().held.get(&share_key(ip)).copied().unwrap_or(0)
     }
 }
 
@@ -190,6 +204,16 @@ mod tests {
         assert!(pool.try_take(ip(5)).is_some(), "an honest PC starting now is served at once");
         drop(held);
         assert_eq!(pool.held_by(ip(1)), 0, "units go back when dropped");
+    }
+
+    #[test]
+    fn one_ipv6_network_is_one_address() {
+        let pool = FairShare::new(16, 2);
+        let in_64 = |n: u16| IpAddr::from([0xfd00, 0, 0, 1, 0, 0, 0, n]);
+        let held: Vec<FairPermit> = (1..=16).filter_map(|n| pool.try_take(in_64(n))).collect();
+        assert_eq!(held.len(), 14, "sixteen addresses of one /64 share one share");
+        assert!(pool.try_take(IpAddr::from([0xfd00, 0, 0, 2, 0, 0, 0, 1])).is_some(), "another /64 is a newcomer");
+        assert_eq!(share_key("::ffff:10.0.0.1".parse().unwrap()), ip(1));
     }
 
     #[test]
