@@ -167,4 +167,10 @@ async fn a_false_report_hides_an_honest_member_only_until_it_delivers_to_the_see
         named(&endpoint, seeder.listen_addr(), hash, honest_id).await,
         "a member that delivered is not hidden again"
     );
+    // A report naming far more peers than a report may (unknown ones too)
+    // is taken in, cut to its bound, and changes nothing for the honest.
+    let many: Vec<PeerId> = (0..100u8).map(|n| PeerId([n; 32])).chain([honest_id]).collect();
+    let oversized = PeerRequest::Dropped { id: ID.into(), manifest: hash, peers: many };
+    assert_eq!(conn.request(&oversized).await.unwrap(), PeerResponse::Noted);
+    assert!(named(&endpoint, seeder.listen_addr(), hash, honest_id).await, "still named");
 }
