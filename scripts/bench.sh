@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Download benchmark: LanSpread's `fetch` against aria2c (multi-source HTTP
-# from nginx on the same sources), curl (one source) and iperf3 (the link
-# ceiling), on tbf-shaped links in a private network-namespace lab.
+# from nginx on the same sources), curl and rsync (one source each) and
+# iperf3 (the link ceiling), on tbf-shaped links in a private
+# network-namespace lab.
 #
 #   sudo scripts/bench.sh [--size MB] [--small N] [--runs N] [--write]
 #   sudo scripts/bench.sh --windows [--size MB] [--small N] [--runs N]
 #
 #   --size MB   game size (default 256; a few hundred MB is the reference,
 #               1024 for the unshaped scenario's CPU figures)
-#   --small N   number of small files in it (default 300)
+#   --small N   number of small files (1-61 KB) in it (default 300; the
+#               many-files scenario is --small 20000 --size 927)
 #   --runs N    runs of the unshaped scenario, interleaved (default 3)
 #   --write     replace the results section of BENCHMARKS.md
 #   --windows   only the Windows worker (release, cross-built, under Wine)
@@ -23,7 +25,8 @@
 # nowhere), with each side's CPU seconds per GB and peak RSS (medians).
 # Prints Mbit/s and the ratio to the iperf3 ceiling for each tool, and the
 # fetching worker's CPU seconds per GB and peak RSS. Needs root (network
-# namespaces); installs nginx, aria2, iperf3, curl and GNU time if missing.
+# namespaces); installs nginx, aria2, iperf3, curl, rsync and GNU time if
+# missing.
 # Traffic stays inside the lab: the switch namespace has no uplink.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,10 +46,10 @@ done
 [ "$(id -u)" = 0 ] || { echo "bench: needs root for network namespaces" >&2; exit 1; }
 
 need=()
-for p in nginx-light aria2 iperf3 curl time iproute2; do
+for p in nginx-light aria2 iperf3 curl rsync time iproute2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
-if [ ${#need[@]} -gt 0 ] && ! command -v nginx >/dev/null; then
+if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 cargo build --release -q -p lanspread-worker --bin lanspread-worker --example raw_quinn
@@ -136,6 +139,9 @@ http {
 }
 CONF
   in_host "h$i" nginx -c "$WORK/nginx-h$i.conf"
+  printf 'uid = root\ngid = root\nuse chroot = no\npid file = %s\n[game]\npath = %s\nread only = yes\n' \
+    "$WORK/rsyncd-h$i.pid" "$WORK/src" > "$WORK/rsyncd-h$i.conf"
+  in_host "h$i" rsync --daemon --config="$WORK/rsyncd-h$i.conf" --address="$SUBNET.$i" --port=8873
   in_host "h$i" iperf3 -s -D -B "$SUBNET.$i" -p 5201
 done
 for i in 1 2; do
@@ -210,26 +216,40 @@ curl_one() {
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
 }
 
+# rsync_one: the whole game from the first source's rsync daemon, whole
+# files (nothing to compare against), no compression.
+rsync_one() {
+  rm -rf "$WORK/out-rsync"; mkdir -p "$WORK/out-rsync"
+  local start end
+  start=$(date +%s.%N)
+  in_host h3 rsync -a --whole-file "rsync://$SUBNET.1:8873/game/openarena" "$WORK/out-rsync/"
+  end=$(date +%s.%N)
+  diff -rq "$GAME" "$WORK/out-rsync/openarena" > /dev/null || { echo "bench: rsync's copy differs" >&2; exit 1; }
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
+}
+
 RESULTS=$WORK/results.md
 {
-  echo "| scenario | ceiling Mbit/s | LanSpread Mbit/s (ratio) | aria2c Mbit/s (ratio) | curl, one source Mbit/s (ratio) | LanSpread CPU s/GB | LanSpread peak RSS MB |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| scenario | ceiling Mbit/s | LanSpread Mbit/s (ratio) | aria2c Mbit/s (ratio) | curl, one source Mbit/s (ratio) | rsync, one source Mbit/s (ratio) | LanSpread CPU s/GB | LanSpread peak RSS MB |"
+  echo "|---|---|---|---|---|---|---|---|"
 } > "$RESULTS"
 
 scenario() {
   local name=$1 r1=$2 r2=$3 sources=(1)
   shape h1 "$r1"; shape h2 "$r2"; shape h3 ""
   [ -n "$r2" ] && sources=(1 2)
-  local ceil ls_wall ls_cpu ls_rss aria_s curl_s
+  local ceil ls_wall ls_cpu ls_rss aria_s curl_s rsync_s
   ceil=$(ceiling "${sources[@]}")
   read -r ls_wall ls_cpu ls_rss < <(lanspread "${sources[@]}")
   aria_s=$(aria "${sources[@]}")
   curl_s=$(curl_one)
-  local ls_m aria_m curl_m
+  rsync_s=$(rsync_one)
+  local ls_m aria_m curl_m rsync_m
   ls_m=$(mbit "$TOTAL" "$ls_wall"); aria_m=$(mbit "$TOTAL" "$aria_s"); curl_m=$(mbit "$TOTAL" "$curl_s")
-  printf '| %s | %s | %s (%s) | %s (%s) | %s (%s) | %s | %s |\n' "$name" "$ceil" \
+  rsync_m=$(mbit "$TOTAL" "$rsync_s")
+  printf '| %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s | %s |\n' "$name" "$ceil" \
     "$ls_m" "$(ratio "$ls_m" "$ceil")" "$aria_m" "$(ratio "$aria_m" "$ceil")" "$curl_m" "$(ratio "$curl_m" "$ceil")" \
-    "$ls_cpu" "$ls_rss" | tee -a "$RESULTS"
+    "$rsync_m" "$(ratio "$rsync_m" "$ceil")" "$ls_cpu" "$ls_rss" | tee -a "$RESULTS"
 }
 
 echo "bench: running (each scenario moves the game three times)"

@@ -9,7 +9,8 @@
 //! alive and whether its library changed ([`PeerRequest::Ping`]), which games
 //! it offers ([`PeerRequest::ListGames`]), what a game is made of, down to
 //! the BLAKE3 hash of every chunk ([`PeerRequest::GetGame`]), the chunks
-//! themselves ([`PeerRequest::GetChunk`]), and a game's cover picture
+//! themselves ([`PeerRequest::GetChunk`]; small files a run at a time,
+//! [`PeerRequest::GetRun`]), and a game's cover picture
 //! ([`PeerRequest::GetCover`]), so a game shows its art before anyone here
 //! downloaded it.
 //!
@@ -47,8 +48,9 @@ pub const ALPN: &[u8] = b"lanspread/1";
 /// Version exchanged in [`Hello`]; a mismatch is refused with a readable
 /// error. 2: the party key ([`PeerRequest::Prove`]); 3: game lists say
 /// whether the library is still being scanned ([`PeerResponse::GameList`]);
-/// 4: covers; 5: the swarm ([`PeerRequest::Join`]).
-pub const PEER_PROTOCOL_VERSION: u32 = 5;
+/// 4: covers; 5: the swarm ([`PeerRequest::Join`]); 6: runs of small files
+/// ([`PeerRequest::GetRun`]).
+pub const PEER_PROTOCOL_VERSION: u32 = 6;
 /// TLS exporter label of the party-key proof (RFC 8446 §7.5).
 pub const PARTY_EXPORTER_LABEL: &[u8] = b"EXPORTER-lanspread-party-key";
 /// What the connecting side's proof hashes beside the exported secret; the
@@ -191,13 +193,33 @@ pub enum PeerRequest {
         manifest: ManifestHash,
         peers: Vec<PeerId>,
     },
+    /// The whole files `file..file + count` of the server's manifest of
+    /// `id` at `version`, each of at most one chunk (a run of small files,
+    /// at most [`MAX_RUN_FILES`] of them and [`MAX_RUN_BYTES`] in all, and
+    /// never more than one chunk size), answered by [`PeerResponse::Chunk`]
+    /// with the sum of their sizes and then their bytes one after another.
+    /// One request, stream and upload slot for what would otherwise be
+    /// hundreds: a game of many small files moves at the link's speed.
+    GetRun {
+        id: GameId,
+        version: String,
+        file: u32,
+        count: u32,
+    },
 }
 
 impl Message for PeerRequest {
     const NAME: &'static str = "peer request";
     const MAX_FRAME: usize = MAX_PEER_REQUEST;
-    const VARIANTS: Option<u32> = Some(9);
+    const VARIANTS: Option<u32> = Some(10);
 }
+
+/// Most files one [`PeerRequest::GetRun`] asks for.
+pub const MAX_RUN_FILES: u32 = 256;
+/// Most bytes one [`PeerRequest::GetRun`] answers with (and at most the
+/// file list's chunk size): a run is read whole before its header goes out,
+/// so it takes one send piece of the server's memory.
+pub const MAX_RUN_BYTES: u32 = 1024 * 1024;
 
 /// Most members one [`PeerRequest::Dropped`] names.
 pub const MAX_DROPPED_REPORT: usize = 32;

@@ -26,6 +26,10 @@ fn golden_peer_requests() {
         frame::encode(&PeerRequest::GetChunk { id: "x".into(), version: "1".into(), file: 2, chunk: 300 }).unwrap(),
         [8, 0, 0, 0, 4, 1, b'x', 1, b'1', 2, 0xac, 0x02]
     );
+    assert_eq!(
+        frame::encode(&PeerRequest::GetRun { id: "x".into(), version: "1".into(), file: 2, count: 300 }).unwrap(),
+        [8, 0, 0, 0, 9, 1, b'x', 1, b'1', 2, 0xac, 0x02]
+    );
     assert_eq!(frame::encode(&PeerResponse::Chunk { len: 5 }).unwrap(), [2, 0, 0, 0, 5, 5]);
     assert_eq!(
         frame::encode(&PeerRequest::GetGame { id: "xonotic".into() }).unwrap(),
@@ -86,8 +90,8 @@ fn variant_counts_match_the_enums() {
     fn known<M: Message>() -> u8 {
         M::VARIANTS.unwrap() as u8 - 1
     }
-    let dropped = PeerRequest::Dropped { id: String::new(), manifest: [0; 32], peers: Vec::new() };
-    assert_eq!(tag_of(&dropped), known::<PeerRequest>());
+    let run = PeerRequest::GetRun { id: String::new(), version: String::new(), file: 0, count: 0 };
+    assert_eq!(tag_of(&run), known::<PeerRequest>());
     assert_eq!(tag_of(&PeerResponse::Noted), known::<PeerResponse>());
     let limits = IpcCommand::SetLimits { download: 0, upload: 0, upload_per_peer: 0 };
     assert_eq!(tag_of(&limits), known::<IpcCommand>());
@@ -115,7 +119,7 @@ fn huge_length_is_refused_before_reading_the_body() {
 #[test]
 fn unknown_variant_is_named() {
     let err = decode_one::<PeerRequest>(&[2, 0, 0, 0, 0xc8, 0x01]).unwrap_err();
-    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 9, .. }), "{err}");
+    assert!(matches!(err, FrameError::UnknownVariant { tag: 200, known: 10, .. }), "{err}");
     let err = decode_one::<IpcCommand>(&[1, 0, 0, 0, 19]).unwrap_err();
     assert!(matches!(err, FrameError::UnknownVariant { tag: 19, .. }), "{err}");
 }

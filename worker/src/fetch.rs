@@ -106,7 +106,9 @@ pub async fn run(
     let version = manifest.version.clone();
     let kept = manifest.clone();
     let swarm = Some(node.access().swarm_link());
-    let result = download::download(&root, manifest, peers, swarm, |p| reporter.progress(&p), cancel).await;
+    // Installed as the bytes come, when it installs by itself.
+    let along = (install && may_install).then(|| faults.clone());
+    let result = download::download(&root, manifest, peers, (swarm, along), |p| reporter.progress(&p), cancel).await;
     if result.is_ok() {
         // A `serve` on this state directory lists the game without hashing it.
         let mut index = HashIndex::load(&index_path);
@@ -119,9 +121,13 @@ pub async fn run(
     node.shutdown().await;
 
     match result {
-        Ok(report) => {
+        Ok(mut report) => {
             print_finished(id, &version, &report, json);
-            if install { install_unless_held(lock, json, may_install, &faults).await } else { Ok(exit::SUCCESS) }
+            match report.installed.take() {
+                Some(installed) => crate::manage::report_install(id, installed, json),
+                None if install => install_unless_held(lock, json, may_install, &faults).await,
+                None => Ok(exit::SUCCESS),
+            }
         }
         Err(DownloadError::Cancelled) => {
             if json {
@@ -185,6 +191,7 @@ fn print_finished(id: &str, version: &str, report: &download::DownloadReport, js
             bytes_total: report.bytes_total,
             bytes_fetched: report.bytes_fetched(),
             bytes_reused: report.bytes_reused,
+            requests: report.requests,
             seconds: report.elapsed.as_secs_f64(),
             per_peer: report.per_peer.iter().map(|(p, b)| (p.to_string(), *b)).collect(),
             dropped: report.dropped.iter().map(|(p, why)| (p.to_string(), why.as_str())).collect(),

@@ -71,15 +71,25 @@ pub async fn install_after(lock: RootLock, json: bool, faults: &Faults) -> anyho
     })
     .await?;
     signals.abort();
+    report_install(&id, result, json)
+}
+
+/// Says how the install of `id` ended; the exit code to end with.
+pub fn report_install(
+    id: &str,
+    result: Result<install::InstallReport, InstallError>,
+    json: bool,
+) -> anyhow::Result<i32> {
     match result {
         Ok(report) => {
             let what = if report.updated { "updated" } else { "installed" };
             if json {
-                let (id, version, bytes, items) = (id.as_str(), report.version.as_str(), report.bytes, report.items);
+                let (version, bytes, items) = (report.version.as_str(), report.bytes, report.items);
+                let archive_bytes_read = report.archive_bytes_read;
                 report::json(&if report.updated {
-                    JsonLine::Updated { id, version, bytes, items }
+                    JsonLine::Updated { id, version, bytes, items, archive_bytes_read }
                 } else {
-                    JsonLine::Installed { id, version, bytes, items }
+                    JsonLine::Installed { id, version, bytes, items, archive_bytes_read }
                 });
             } else {
                 report::say(format_args!("{what} {id} {}: {} in local/", report.version, format_size(report.bytes)));
@@ -88,7 +98,7 @@ pub async fn install_after(lock: RootLock, json: bool, faults: &Faults) -> anyho
         }
         Err(e) => {
             if json {
-                report::json(&JsonLine::InstallFailed { id: &id, reason: e.to_string() });
+                report::json(&JsonLine::InstallFailed { id, reason: e.to_string() });
             }
             if matches!(e, InstallError::Cancelled) {
                 if !report::output_gone() {

@@ -68,6 +68,8 @@ pub enum JsonLine<'a> {
         bytes_total: u64,
         bytes_fetched: u64,
         bytes_reused: u64,
+        /// Requests sent: a chunk or a run of small files each.
+        requests: u64,
         seconds: f64,
         per_peer: BTreeMap<String, u64>,
         dropped: BTreeMap<String, &'a str>,
@@ -88,12 +90,16 @@ pub enum JsonLine<'a> {
         version: &'a str,
         bytes: u64,
         items: usize,
+        /// Bytes read from the archives (each is read once).
+        archive_bytes_read: u64,
     },
     Updated {
         id: &'a str,
         version: &'a str,
         bytes: u64,
         items: usize,
+        /// Bytes read from the archives (each is read once).
+        archive_bytes_read: u64,
     },
     InstallFailed {
         id: &'a str,

@@ -7,7 +7,7 @@
 //! order, through a bounded channel; what a member claims is checked there
 //! (see [`crate::swarm::chunks::Holding::apply`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::DownloadError;
+use super::pieces::Pieces;
 use super::planner::Planner;
 use crate::net::client::{self, PeerConnection};
 use crate::net::party::PartyKey;
@@ -225,16 +226,29 @@ impl DownloadSwarm {
         }
     }
 
-    /// Tells `planner` what `event` says; a member met is connected and
+    /// Tells `planner` what `event` says, in `pieces` (a member holds a
+    /// run once it holds each of its chunks); a member met is connected and
     /// added to `conns`.
-    pub fn apply(&mut self, event: SwarmEvent, planner: &mut Planner, conns: &mut HashMap<PeerId, PeerConnection>) {
+    pub fn apply(
+        &mut self,
+        event: SwarmEvent,
+        pieces: &Pieces,
+        planner: &mut Planner,
+        conns: &mut HashMap<PeerId, PeerConnection>,
+    ) {
         match event {
             SwarmEvent::Have { peer, have } => {
                 let Some(holding) = self.holdings.get_mut(&peer) else { return };
                 match holding.apply(have, self.index.total()) {
                     Ok(_) if holding.is_all() => planner.peer_has_all(peer),
                     Ok(new) => {
-                        new.into_iter().filter_map(|n| self.index.chunk(n)).for_each(|c| planner.peer_has(peer, c));
+                        let index = &self.index;
+                        let held = |c: &ChunkRef| index.number(*c).is_some_and(|n| holding.contains(n));
+                        let new: BTreeSet<ChunkRef> =
+                            new.into_iter().filter_map(|n| index.chunk(n)).map(|c| pieces.piece_of(c)).collect();
+                        for piece in new.into_iter().filter(|p| pieces.chunks(p).iter().all(held)) {
+                            planner.peer_has(peer, piece);
+                        }
                     }
                     Err(e) => planner.peer_misbehaved(peer, format!("its chunk list is false: {e}")),
                 }

@@ -124,19 +124,21 @@ impl Journal {
         })
     }
 
-    /// Records that `chunk` is about to be written (a resume re-checks it).
-    pub fn writing(&self, chunk: ChunkRef) -> io::Result<()> {
-        self.append(record(WRITING, chunk))
+    /// Records that `chunks` are about to be written (a resume re-checks
+    /// them), in one write.
+    pub fn writing(&self, chunks: &[ChunkRef]) -> io::Result<()> {
+        let records: Vec<u8> = chunks.iter().flat_map(|c| record(WRITING, *c)).collect();
+        self.append(&records)
     }
 
     /// Records that `chunk` is on disk and verified (a chunk copied within
     /// the root).
     pub fn verified(&self, chunk: ChunkRef) -> io::Result<()> {
-        self.append(record(VERIFIED, chunk))
+        self.append(&record(VERIFIED, chunk))
     }
 
-    fn append(&self, record: [u8; RECORD_LEN]) -> io::Result<()> {
-        self.file.lock().unwrap_or_else(|p| p.into_inner()).write_all(&record).map_err(|e| annotate(&self.path, e))?;
+    fn append(&self, records: &[u8]) -> io::Result<()> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner()).write_all(records).map_err(|e| annotate(&self.path, e))?;
         self.sync.lock().unwrap_or_else(|p| p.into_inner()).unsynced = true;
         Ok(())
     }
@@ -192,8 +194,7 @@ mod tests {
         let first = ChunkRef { file: 0, chunk: 2 };
         let journal = Journal::create(dir.path(), &manifest(), [first]).unwrap();
         let (writing, verified) = (ChunkRef { file: 1, chunk: 0 }, ChunkRef { file: 1, chunk: 1 });
-        journal.writing(writing).unwrap();
-        journal.writing(verified).unwrap();
+        journal.writing(&[writing, verified]).unwrap();
         journal.verified(verified).unwrap();
         drop(journal);
         let path = dir.path().join(JOURNAL_FILE);

@@ -29,12 +29,14 @@
 
 pub mod follow;
 pub mod journal;
+pub mod pieces;
 pub mod planner;
 pub mod progress;
 pub mod reuse;
 pub mod silence;
 pub mod storage;
 pub mod transfer;
+pub mod verified;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -97,7 +99,7 @@ impl DownloadError {
 }
 
 /// What a finished download did.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DownloadReport {
     pub bytes_total: u64,
     /// Bytes found verified on disk: from an earlier attempt, or chunks of
@@ -107,7 +109,11 @@ pub struct DownloadReport {
     pub per_peer: Vec<(PeerId, u64)>,
     /// Peers that stopped being used, and why.
     pub dropped: Vec<(PeerId, String)>,
+    /// Requests sent: a chunk or a run of small files each.
+    pub requests: u64,
     pub elapsed: Duration,
+    /// How the install that ran along with the download ended, when one did.
+    pub installed: Option<Result<crate::install::InstallReport, crate::install::InstallError>>,
 }
 
 impl DownloadReport {
@@ -118,15 +124,17 @@ impl DownloadReport {
 
 /// Downloads `manifest` into `root` (from [`checked_root`], under its
 /// lock) from `peers` and, with a `swarm`, from other nodes fetching the
-/// same file list, serving them what it verified meanwhile. A manifest of
-/// another game than the root's is refused.
+/// same file list, serving them what it verified meanwhile. With `install`
+/// (the faults it may be told to simulate), the game is installed as its
+/// bytes come ([`install::install_streamed`]), ready once the download is.
+/// A manifest of another game than the root's is refused.
 ///
 /// [`checked_root`]: crate::library::root::checked_root
 pub async fn download(
     root: &Path,
     manifest: GameManifest,
     peers: Vec<PeerConnection>,
-    swarm: Option<follow::SwarmLink>,
+    (swarm, install): (Option<follow::SwarmLink>, Option<crate::faults::Faults>),
     mut progress: impl FnMut(Progress) + Send,
     cancel: CancellationToken,
 ) -> Result<DownloadReport, DownloadError> {
@@ -162,25 +170,72 @@ pub async fn download(
         .map(|chunk| Wanted { chunk, len: storage::chunk_len(&manifest, chunk) })
         .collect();
 
-    let target = Arc::new(transfer::Target::new(Arc::new(manifest.clone()), storage.clone(), journal.clone()));
-    let (per_peer, dropped) =
-        match transfer::run(target, peers, wanted, bytes_reused, swarm, &mut progress, &cancel).await {
-            Ok(result) => result,
-            Err(e) => {
-                let _ = journal.sync();
-                let _ = std::fs::remove_file(root.join(VERSION_TMP));
-                // The old sentinel is not restored: its files may be overwritten.
-                let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
-                return Err(e);
+    let (pieces, wanted) = pieces::Pieces::group(&manifest, &wanted);
+    let unpacking = install.map(|faults| StreamedInstall::start(root, &manifest, &storage, &verified, faults, &cancel));
+    let gate = unpacking.as_ref().map(|u| u.verified.clone());
+    let target =
+        Arc::new(transfer::Target::new(Arc::new(manifest.clone()), pieces, storage.clone(), journal.clone(), gate));
+    let transferred = transfer::run(target, peers, wanted, bytes_reused, swarm, &mut progress, &cancel).await;
+    let committed = match transferred {
+        Ok(transferred) => {
+            progress(progress_of(&manifest, Phase::Committing, total, total, None, Vec::new()));
+            let committed = manifest.clone();
+            match blocking(move || storage.commit(&committed)).await {
+                Ok(Ok(())) => Ok(transferred),
+                Ok(Err(e)) | Err(e) => Err(DownloadError::Io(e)),
             }
-        };
-
-    progress(progress_of(&manifest, Phase::Committing, total, total, None, Vec::new()));
-    let committed = manifest.clone();
-    blocking(move || storage.commit(&committed)).await??;
+        }
+        Err(e) => {
+            let _ = journal.sync();
+            let _ = std::fs::remove_file(root.join(VERSION_TMP));
+            // The old sentinel is not restored: its files may be overwritten.
+            let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
+            Err(e)
+        }
+    };
+    let installed = match unpacking {
+        Some(unpacking) => Some(unpacking.end(committed.is_ok()).await),
+        None => None,
+    };
+    let transfer::Transferred { per_peer, dropped, requests } = committed?;
     journal.remove();
     let _ = std::fs::remove_file(root.join(VERSION_DISCARDED));
-    Ok(DownloadReport { bytes_total: total, bytes_reused, per_peer, dropped, elapsed: started.elapsed() })
+    let elapsed = started.elapsed();
+    Ok(DownloadReport { bytes_total: total, bytes_reused, per_peer, dropped, requests, elapsed, installed })
+}
+
+/// An install running along with its download.
+struct StreamedInstall {
+    verified: Arc<verified::Verified>,
+    task: tokio::task::JoinHandle<Result<crate::install::InstallReport, crate::install::InstallError>>,
+}
+
+impl StreamedInstall {
+    /// Starts installing `manifest` into `root` from what `storage` holds
+    /// verified (`here`, then each chunk as the download verifies it).
+    fn start(
+        root: &Path,
+        manifest: &GameManifest,
+        storage: &Storage,
+        here: &BTreeSet<ChunkRef>,
+        faults: crate::faults::Faults,
+        cancel: &CancellationToken,
+    ) -> StreamedInstall {
+        let verified = Arc::new(verified::Verified::new(manifest, storage, here.iter().copied()));
+        let gate: Arc<dyn crate::install::PayloadGate> = verified.clone();
+        let (root, manifest, cancel) = (root.to_owned(), manifest.clone(), cancel.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            crate::install::install_streamed(&root, &manifest, gate, &cancel, &faults)
+        });
+        StreamedInstall { verified, task }
+    }
+
+    /// Tells the install how the download ended (`committed`, or stopped)
+    /// and waits for it: it swaps the game in, or undoes what it unpacked.
+    async fn end(self, committed: bool) -> Result<crate::install::InstallReport, crate::install::InstallError> {
+        self.verified.ended(committed);
+        self.task.await.unwrap_or_else(|e| Err(crate::install::InstallError::Io(std::io::Error::other(e))))
+    }
 }
 
 /// What may already be in a root before its download starts.

@@ -191,6 +191,17 @@ impl Planner {
     ) -> Self {
         let mut wanted: Vec<Wanted> = wanted.into_iter().collect();
         wanted.sort_by_key(|w| std::cmp::Reverse(w.len));
+        Planner::in_order(wanted, chunk_size, peers)
+    }
+
+    /// Plans fetching `wanted` from `peers` in the order given, not largest
+    /// first: an install that unpacks as the bytes come wants them in
+    /// archive order. (Rarer chunks still go first in a swarm.)
+    pub fn in_order(
+        wanted: impl IntoIterator<Item = Wanted>,
+        chunk_size: u64,
+        peers: impl IntoIterator<Item = PeerId>,
+    ) -> Self {
         let mut sizes = BTreeMap::new();
         let mut dense = BTreeMap::new();
         let mut queue = VecDeque::new();

@@ -3,9 +3,12 @@
 //!
 //! No file stays open between writes: a game of tens of thousands of files
 //! must download under the usual limit of 1,024 open files (or less), and
-//! opening a file per 1 MiB chunk costs nothing next to writing it. Nothing
-//! is ever written through a symbolic link: a link anywhere on a file's way
-//! down from the root stops the download.
+//! opening a file per 1 MiB chunk costs nothing next to writing it. A file
+//! of one chunk is created when its chunk is written (whole, in one go), not
+//! up front: creating 20,000 small files before the first byte arrives
+//! takes seconds that writing them as they come hides behind the network.
+//! Nothing is ever written through a symbolic link: a link anywhere on a
+//! file's way down from the root stops the download.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -136,6 +139,8 @@ pub struct Storage {
     chunk_size: u64,
     /// Where each file lives; `None` for `version.ini`, held in memory.
     files: Vec<Option<PathBuf>>,
+    /// Files of one chunk, written whole when it comes (created then).
+    whole: Vec<bool>,
     version_file: Option<usize>,
     version_bytes: Mutex<Vec<u8>>,
     /// Whole chunks are written past the page cache until the filesystem
@@ -149,14 +154,27 @@ impl Storage {
     pub fn open(root: &Path, manifest: &GameManifest) -> io::Result<Self> {
         refuse_link(root)?;
         let mut files = Vec::with_capacity(manifest.files.len());
+        let mut whole = Vec::with_capacity(manifest.files.len());
+        let mut folders = BTreeSet::new();
         let mut version_file = None;
         for (i, entry) in manifest.files.iter().enumerate() {
+            let written_whole = entry.chunks.len() == 1;
+            whole.push(written_whole);
             if entry.path == VERSION_FILE {
                 version_file = Some(i);
                 files.push(None);
                 continue;
             }
-            let path = prepare_path(root, &entry.path)?;
+            let path = prepare_path(root, &entry.path, &mut folders)?;
+            if written_whole {
+                // Created by its write; one that is here keeps its bytes
+                // (they may be reused) at the listed size.
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.len() != entry.size) {
+                    open_existing(&path, true)?.set_len(entry.size).map_err(|e| annotate(&path, e))?;
+                }
+                files.push(Some(path));
+                continue;
+            }
             let file = OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -173,6 +191,7 @@ impl Storage {
             root: root.to_owned(),
             chunk_size: u64::from(manifest.chunk_size),
             files,
+            whole,
             version_file,
             version_bytes: Mutex::new(vec![0; size]),
             unbuffered: AtomicBool::new(true),
@@ -194,6 +213,13 @@ impl Storage {
     pub fn write(&self, chunk: ChunkRef, bytes: &[u8]) -> io::Result<()> {
         let offset = u64::from(chunk.chunk) * self.chunk_size;
         match self.files.get(chunk.file as usize) {
+            Some(Some(path)) if self.whole[chunk.file as usize] => {
+                refuse_link(path)?;
+                // Not truncated: a second copy of the chunk (an endgame
+                // duplicate) rewrites the same bytes, never leaves it short.
+                let file = OpenOptions::new().write(true).create(true).truncate(false).open(path);
+                write_all_at(&file.map_err(|e| annotate(path, e))?, bytes, 0).map_err(|e| annotate(path, e))
+            }
             Some(Some(path)) => {
                 if self.unbuffered.load(Ordering::Relaxed) && unbuffered::is_aligned(bytes, offset) {
                     refuse_link(path)?;
@@ -246,12 +272,16 @@ impl Storage {
         }
     }
 
-    /// Syncs every file, removes payload files the manifest does not name
+    /// Syncs every file (the whole filesystem at once where it can),
+    /// removes payload files the manifest does not name
     /// (an older version's), then commits `version.ini` (temp file, fsync,
     /// rename).
     pub fn commit(&self, manifest: &GameManifest) -> io::Result<()> {
-        for path in self.files.iter().flatten() {
-            open_existing(path, true)?.sync_all().map_err(|e| annotate(path, e))?;
+        self.create_empty_files(manifest)?;
+        if !crate::platform::fs::sync_filesystem(&self.root)? {
+            for path in self.files.iter().flatten() {
+                open_existing(path, true)?.sync_all().map_err(|e| annotate(path, e))?;
+            }
         }
         self.remove_stale_files(manifest)?;
         if self.version_file.is_some() {
@@ -265,6 +295,17 @@ impl Storage {
             fs::rename(&tmp, &target).map_err(|e| annotate(&target, e))?;
             if let Ok(dir) = File::open(&self.root) {
                 let _ = dir.sync_all();
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the listed empty files that are not here (nothing writes them).
+    fn create_empty_files(&self, manifest: &GameManifest) -> io::Result<()> {
+        for (entry, path) in manifest.files.iter().zip(&self.files) {
+            if let Some(path) = path.as_ref().filter(|_| entry.chunks.is_empty()) {
+                refuse_link(path)?;
+                OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(|e| annotate(path, e))?;
             }
         }
         Ok(())
@@ -315,12 +356,16 @@ fn open_existing(path: &Path, write: bool) -> io::Result<File> {
 }
 
 /// The absolute path of `rel` under `root`, its folders created, with no
-/// link and no file on the way where a folder should be.
-fn prepare_path(root: &Path, rel: &str) -> io::Result<PathBuf> {
+/// link and no file on the way where a folder should be (`checked`: the
+/// folders this download has already looked at).
+fn prepare_path(root: &Path, rel: &str, checked: &mut BTreeSet<PathBuf>) -> io::Result<PathBuf> {
     let parts: Vec<&str> = rel.split('/').collect();
     let mut path = root.to_owned();
     for part in &parts[..parts.len() - 1] {
         path.push(part);
+        if checked.contains(&path) {
+            continue;
+        }
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => {
@@ -334,6 +379,7 @@ fn prepare_path(root: &Path, rel: &str) -> io::Result<PathBuf> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&path).map_err(|e| annotate(&path, e))?,
             Err(e) => return Err(annotate(&path, e)),
         }
+        checked.insert(path.clone());
     }
     path.push(parts[parts.len() - 1]);
     refuse_link(&path)?;

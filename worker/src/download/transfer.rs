@@ -1,6 +1,7 @@
 //! Runs the [`Planner`] over real connections: each request fetches one
-//! chunk, checks its BLAKE3 hash, writes it at its offset (journaled first)
-//! and reports back.
+//! piece (a chunk, or a run of small files, see [`super::pieces`]), checks
+//! each chunk's BLAKE3 hash, writes it at its offset (journaled first) and
+//! reports back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -8,16 +9,18 @@ use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
 use lanspread_proto::ipc::{PeerSpeed, Phase, Progress};
-use lanspread_proto::peer::{ErrorCode, GameManifest};
+use lanspread_proto::peer::{ErrorCode, GameManifest, PeerRequest};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::follow::{DownloadSwarm, Offer, SwarmLink};
 use super::journal::Journal;
+use super::pieces::Pieces;
 use super::planner::{Action, ChunkRef, PeerDrop, Planner, Wanted, in_own_order};
 use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use super::silence::SilenceWatch;
 use super::storage::Storage;
+use super::verified::Verified;
 use super::{DownloadError, progress_of};
 use crate::net::client::{ClientError, PeerConnection};
 use crate::net::received::ReceivedChunk;
@@ -56,10 +59,19 @@ pub const SWARM_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// says it has them (a 1 MiB chunk is passed on well within it).
 const DEFERRED_RETRY: Duration = Duration::from_millis(500);
 
-/// Fetches `wanted` into `target` from `peers` (which hold the whole file
-/// list) and, with a `swarm`, from the members of its swarm; offers what it
-/// verifies to them meanwhile. Returns the bytes each peer delivered and
-/// the peers that were dropped, with why.
+/// What a transfer did.
+pub(super) struct Transferred {
+    /// Bytes each peer delivered.
+    pub per_peer: Vec<(PeerId, u64)>,
+    /// Peers that were dropped, with why.
+    pub dropped: Vec<(PeerId, String)>,
+    /// Requests sent (chunks and runs, copies in the endgame included).
+    pub requests: u64,
+}
+
+/// Fetches `wanted` (the target's pieces) into `target` from `peers` (which
+/// hold the whole file list) and, with a `swarm`, from the members of its
+/// swarm; offers what it verifies to them meanwhile.
 pub(super) async fn run(
     target: Arc<Target>,
     peers: Vec<PeerConnection>,
@@ -68,13 +80,13 @@ pub(super) async fn run(
     swarm: Option<SwarmLink>,
     progress: &mut (impl FnMut(Progress) + Send),
     cancel: &CancellationToken,
-) -> Result<(Vec<(PeerId, u64)>, Vec<(PeerId, String)>), DownloadError> {
+) -> Result<Transferred, DownloadError> {
     let manifest = target.manifest.clone();
     let mut conns: HashMap<PeerId, PeerConnection> = peers.into_iter().map(|c| (c.peer_id, c)).collect();
     // Chunks still missing per file: a finished file is flushed to disk at once.
     let mut missing = vec![0usize; manifest.files.len()];
-    for w in &wanted {
-        missing[w.chunk.file as usize] += 1;
+    for chunk in wanted.iter().flat_map(|w| target.pieces.chunks(&w.chunk)) {
+        missing[chunk.file as usize] += 1;
     }
     let own_seed =
         swarm.as_ref().map_or(0, |link| u64::from_le_bytes(link.peer_id.0[..8].try_into().unwrap_or_default()));
@@ -82,13 +94,16 @@ pub(super) async fn run(
         Some(link) => Some(DownloadSwarm::start(link, &manifest, offer_of(&target, &wanted), conns.values())?),
         None => None,
     };
-    let mut planner =
-        Planner::new(in_own_order(wanted, own_seed), u64::from(manifest.chunk_size), conns.keys().copied());
+    let chunk_size = u64::from(manifest.chunk_size);
+    let mut planner = match &target.unpacking {
+        Some(_) => Planner::in_order(in_unpack_order(wanted), chunk_size, conns.keys().copied()),
+        None => Planner::new(in_own_order(wanted, own_seed), chunk_size, conns.keys().copied()),
+    };
     let mut tasks: JoinSet<Finished> = JoinSet::new();
-    let mut requests: HashMap<(PeerId, ChunkRef), AbortHandle> = HashMap::new();
+    let mut in_flight: HashMap<(PeerId, ChunkRef), AbortHandle> = HashMap::new();
     let mut meter = SpeedMeter::default();
     let mut silence = SilenceWatch::default();
-    let mut reported = 0;
+    let (mut reported, mut requests) = (0, 0);
     let mut done_bytes = bytes_reused;
     let mut last_progress = Instant::now() - PROGRESS_INTERVAL;
     let mut last_verified = Instant::now();
@@ -99,11 +114,12 @@ pub(super) async fn run(
             match action {
                 Action::Request { peer, chunk } => {
                     if let Some(conn) = conns.get(&peer) {
-                        requests.insert((peer, chunk), tasks.spawn(fetch(conn.clone(), target.clone(), chunk)));
+                        in_flight.insert((peer, chunk), tasks.spawn(fetch(conn.clone(), target.clone(), chunk)));
+                        requests += 1;
                     }
                 }
                 Action::Cancel { peer, chunk } => {
-                    if let Some(request) = requests.remove(&(peer, chunk)) {
+                    if let Some(request) = in_flight.remove(&(peer, chunk)) {
                         request.abort();
                     }
                 }
@@ -123,31 +139,28 @@ pub(super) async fn run(
             () = cancel.cancelled() => break Err(DownloadError::Cancelled),
             Some(event) = DownloadSwarm::next_event(&mut swarm) => {
                 if let Some(swarm) = &mut swarm {
-                    swarm.apply(event, &mut planner, &mut conns);
+                    swarm.apply(event, &target.pieces, &mut planner, &mut conns);
                 }
             }
             Some(joined) = tasks.join_next() => {
                 let Ok(Finished { peer, chunk, outcome, elapsed }) = joined else { continue };
-                requests.remove(&(peer, chunk));
+                in_flight.remove(&(peer, chunk));
                 match outcome {
                     Outcome::Verified => {
                         if planner.chunk_verified(peer, chunk, elapsed) {
                             last_verified = Instant::now();
-                            done_bytes += super::storage::chunk_len(&manifest, chunk);
-                            if let Some(swarm) = &swarm {
-                                swarm.verified(chunk);
-                            }
-                            missing[chunk.file as usize] -= 1;
-                            if missing[chunk.file as usize] == 0 {
-                                let target = target.clone();
-                                // A failure here shows again in the commit's own sync.
-                                tokio::task::spawn_blocking(move || target.storage.sync_file(chunk.file));
-                            }
+                            done_bytes += target.pieces.len(&manifest, chunk);
+                            piece_verified(&target, chunk, swarm.as_ref(), &mut missing);
                         }
                     }
                     Outcome::Elsewhere => planner.chunk_elsewhere(peer, chunk),
                     Outcome::Corrupt => {
-                        tracing::warn!("{}: chunk {} of {} from peer {} failed verification", manifest.id, chunk.chunk, manifest.files[chunk.file as usize].path, peer.short());
+                        let path = &manifest.files[chunk.file as usize].path;
+                        let what = match target.pieces.run_files(chunk) {
+                            Some(files) => format!("the run of {files} files from {path}"),
+                            None => format!("chunk {} of {path}", chunk.chunk),
+                        };
+                        tracing::warn!("{}: {what} from peer {} failed verification", manifest.id, peer.short());
                         planner.chunk_corrupt(peer, chunk);
                     }
                     Outcome::Failed { error, connection_lost } => {
@@ -209,7 +222,43 @@ pub(super) async fn run(
     target.journal.sync()?;
     result?;
     let dropped = planner.dropped().into_iter().map(|(peer, why)| (peer, why.to_string())).collect();
-    Ok((planner.delivered().into_iter().collect(), dropped))
+    Ok(Transferred { per_peer: planner.delivered().into_iter().collect(), dropped, requests })
+}
+
+/// Offers the chunks of a verified piece to the swarm and flushes each large
+/// file it completes (`missing`: chunks still missing per file), so the
+/// commit does not flush the whole game at once; small files are left to
+/// the commit (a flush per small file would cost more than writing it).
+fn piece_verified(target: &Arc<Target>, piece: ChunkRef, swarm: Option<&DownloadSwarm>, missing: &mut [usize]) {
+    for &chunk in target.pieces.chunks(&piece) {
+        if let Some(swarm) = swarm {
+            swarm.verified(chunk);
+        }
+        if let Some(unpacking) = &target.unpacking {
+            unpacking.chunk_verified(chunk, super::storage::chunk_len(&target.manifest, chunk));
+        }
+        let file = chunk.file as usize;
+        missing[file] -= 1;
+        if missing[file] == 0 && target.manifest.files[file].chunks.len() > 1 {
+            let target = target.clone();
+            // A failure here shows again in the commit's own sync.
+            tokio::task::spawn_blocking(move || target.storage.sync_file(chunk.file));
+        }
+    }
+}
+
+/// `wanted` in the order an install unpacking as the bytes come reads
+/// them: the last two chunks of every file of more first (a zip's or 7z's
+/// index is at its end), then every file from its start, in file-list order.
+fn in_unpack_order(mut wanted: Vec<Wanted>) -> Vec<Wanted> {
+    let mut last: HashMap<u32, u32> = HashMap::new();
+    for w in &wanted {
+        let entry = last.entry(w.chunk.file).or_default();
+        *entry = (*entry).max(w.chunk.chunk);
+    }
+    let in_tail = |c: ChunkRef| last[&c.file] >= 2 && c.chunk + 2 > last[&c.file];
+    wanted.sort_by_key(|w| (!in_tail(w.chunk), w.chunk.file, w.chunk.chunk));
+    wanted
 }
 
 /// Logs, once, each peer the download dropped for what it did since the
@@ -235,7 +284,7 @@ fn report_drops(game: &str, planner: &Planner, swarm: Option<&DownloadSwarm>, re
 /// written (`None`: not on disk before the commit), and the chunks already
 /// here.
 fn offer_of(target: &Target, wanted: &[Wanted]) -> Offer {
-    let missing: HashSet<ChunkRef> = wanted.iter().map(|w| w.chunk).collect();
+    let missing: HashSet<ChunkRef> = wanted.iter().flat_map(|w| target.pieces.chunks(&w.chunk)).copied().collect();
     let here = super::storage::all_chunks(&target.manifest).filter(|c| !missing.contains(c)).collect();
     let files = (0..target.manifest.files.len() as u32)
         .map(|file| target.storage.file_path(file).map(ToOwned::to_owned))
@@ -261,51 +310,79 @@ fn report(manifest: &GameManifest, planner: &Planner, meter: &SpeedMeter, done: 
     progress_of(manifest, Phase::Downloading, done, speed, eta_secs(remaining, speed), peers)
 }
 
-/// Where one download's chunks go: its manifest, files and journal, and
-/// the receive buffers its requests reuse.
+/// Where one download's chunks go: its manifest, the pieces they travel
+/// in, files and journal, and the receive buffers its requests reuse.
 pub(super) struct Target {
     manifest: Arc<GameManifest>,
+    pieces: Pieces,
     storage: Arc<Storage>,
     journal: Arc<Journal>,
     buffers: Mutex<Vec<ReceivedChunk>>,
+    /// What an install unpacking meanwhile may read; then the pieces are
+    /// fetched in the order it reads them.
+    unpacking: Option<Arc<Verified>>,
 }
 
 impl Target {
-    pub(super) fn new(manifest: Arc<GameManifest>, storage: Arc<Storage>, journal: Arc<Journal>) -> Target {
-        Target { manifest, storage, journal, buffers: Mutex::new(Vec::new()) }
+    pub(super) fn new(
+        manifest: Arc<GameManifest>,
+        pieces: Pieces,
+        storage: Arc<Storage>,
+        journal: Arc<Journal>,
+        unpacking: Option<Arc<Verified>>,
+    ) -> Target {
+        Target { manifest, pieces, storage, journal, buffers: Mutex::new(Vec::new()), unpacking }
     }
 
-    /// A buffer for a chunk of `len` bytes: a whole chunk's from an
-    /// earlier request (its pages already mapped), or a new one of `len`.
-    /// Only whole chunks' buffers are kept, so memory follows the bytes in
-    /// flight whatever the file list's chunk size.
+    /// A buffer for a piece of `len` bytes: a whole chunk's from an
+    /// earlier request (its pages already mapped) when the piece is at
+    /// least half a chunk, or a new one of `len`. Only whole chunks'
+    /// buffers are kept, so memory follows the bytes in flight whatever the
+    /// file list's chunk size.
     fn buffer(&self, len: usize) -> ReceivedChunk {
         let whole = self.manifest.chunk_size as usize;
-        let reused = (len == whole).then(|| self.buffers.lock().unwrap_or_else(|p| p.into_inner()).pop()).flatten();
-        reused.unwrap_or_else(|| ReceivedChunk::with_capacity(len))
+        if len > whole || len < whole / 2 {
+            return ReceivedChunk::with_capacity(len);
+        }
+        let reused = self.buffers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        reused.unwrap_or_else(|| ReceivedChunk::with_capacity(whole))
     }
 
     fn give_back(&self, buffer: ReceivedChunk) {
         let whole = self.manifest.chunk_size as usize;
         let mut buffers = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
-        if buffer.capacity() == whole && (buffers.len() + 1) * whole <= MAX_SPARE_BUFFER_BYTES {
+        if buffer.room() >= whole && (buffers.len() + 1) * whole <= MAX_SPARE_BUFFER_BYTES {
             buffers.push(buffer);
         }
     }
 
-    /// Checks a received chunk and writes it, journaled first (`version.ini`
-    /// is held in memory until the commit: nothing to journal).
-    fn store(&self, chunk: ChunkRef, received: &mut ReceivedChunk) -> Outcome {
-        let expected = &self.manifest.files[chunk.file as usize].chunks[chunk.chunk as usize];
-        if received.hash().as_bytes() != expected {
+    /// Checks a received piece chunk by chunk and writes it, journaled
+    /// first (`version.ini` is held in memory until the commit: nothing to
+    /// journal).
+    fn store(&self, piece: ChunkRef, received: &mut ReceivedChunk) -> Outcome {
+        let chunks = self.pieces.chunks(&piece);
+        let whole_hash = (chunks.len() == 1).then(|| received.hash());
+        let bytes = received.as_slice();
+        let mut parts = Vec::with_capacity(chunks.len());
+        let mut at = 0usize;
+        for &chunk in chunks {
+            let len = super::storage::chunk_len(&self.manifest, chunk) as usize;
+            let Some(part) = bytes.get(at..at + len) else { return Outcome::Corrupt };
+            parts.push((chunk, part));
+            at += len;
+        }
+        let expected = |c: ChunkRef| &self.manifest.files[c.file as usize].chunks[c.chunk as usize];
+        let verified = match (whole_hash, parts.as_slice()) {
+            (Some(hash), [(chunk, _)]) => hash.as_bytes() == expected(*chunk),
+            _ => parts.iter().all(|(chunk, part)| blake3::hash(part).as_bytes() == expected(*chunk)),
+        };
+        if !verified || at != bytes.len() {
             return Outcome::Corrupt;
         }
-        let bytes = received.as_slice();
         let written = (|| {
-            if self.storage.on_disk(chunk) {
-                self.journal.writing(chunk)?;
-            }
-            self.storage.write(chunk, bytes)
+            let on_disk: Vec<ChunkRef> = chunks.iter().copied().filter(|c| self.storage.on_disk(*c)).collect();
+            self.journal.writing(&on_disk)?;
+            parts.iter().try_for_each(|(chunk, part)| self.storage.write(*chunk, part))
         })();
         match written {
             Ok(()) => Outcome::Verified,
@@ -317,9 +394,16 @@ impl Target {
 async fn fetch(conn: PeerConnection, target: Arc<Target>, chunk: ChunkRef) -> Finished {
     let started = Instant::now();
     let manifest = &target.manifest;
-    let len = super::storage::chunk_len(manifest, chunk) as u32;
+    let len = target.pieces.len(manifest, chunk) as u32;
     let mut buffer = target.buffer(len as usize);
-    let result = conn.get_chunk(&manifest.id, &manifest.version, (chunk.file, chunk.chunk), len, &mut buffer).await;
+    let (id, version) = (manifest.id.clone(), manifest.version.clone());
+    let run = target.pieces.run_files(chunk);
+    let request = match run {
+        Some(count) => PeerRequest::GetRun { id, version, file: chunk.file, count },
+        None => PeerRequest::GetChunk { id, version, file: chunk.file, chunk: chunk.chunk },
+    };
+    buffer.hash_as_it_fills(run.is_none());
+    let result = conn.get_chunk(&request, len, &mut buffer).await;
     let outcome = match result {
         Err(ClientError::Refused { error, .. }) if error.code == ErrorCode::Elsewhere => {
             target.give_back(buffer);

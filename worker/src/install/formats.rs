@@ -1,6 +1,10 @@
 //! Unpacking zip, 7z and tarballs natively, each entry through [`Staging`],
-//! and measuring how many bytes an archive unpacks to (for the free-space
-//! check and the progress total) before anything is written.
+//! and measuring how many bytes an archive declares it unpacks to (for the
+//! free-space check and the progress total) before anything is written.
+//!
+//! A compressed tarball declares nothing (its headers are spread over the
+//! stream): it is read once, while unpacking, its bytes bounded by the
+//! staging writer's budget, not decompressed a first time to be measured.
 
 use std::collections::HashMap;
 use std::fs;
@@ -9,10 +13,11 @@ use std::io::{self, Read};
 use sevenz_rust2::{ArchiveReader, Password};
 
 use super::InstallError;
-use super::payload::{Compression, Item, Kind, Volumes};
+use super::payload::{ArchiveReads, Compression, Item, Kind, Volumes};
 use super::staging::{EntryPath, Staging};
 
-/// Entries one tarball may have (the size pass remembers each one's size).
+/// Entries one tarball may have: a stream of millions of empty files is
+/// refused, not unpacked.
 const MAX_ARCHIVE_ENTRIES: usize = 2_000_000;
 /// Memory an xz decoder may take (its dictionary); `xz -9` needs 65 MiB,
 /// so only a hostile header asks for more.
@@ -28,55 +33,115 @@ const S_IFLNK: u32 = 0o120_000;
 /// 7z's flag for "the high 16 attribute bits hold a Unix mode".
 const SEVENZ_UNIX_EXTENSION: u32 = 0x8000;
 
-/// Bytes `item` unpacks to. Tarballs are read once through (their headers
-/// are spread over the stream); RAR sets are listed by their unpacker.
-pub fn unpacked_size(item: &Item) -> Result<u64, InstallError> {
+/// Bytes `item` declares it unpacks to, its index read through `reads`:
+/// a plain file's size, a zip's or 7z's index, a plain tarball's headers;
+/// `None` for a compressed tarball, which declares nothing (nor does a
+/// plain one being downloaded). RAR sets are listed by their unpacker.
+pub fn unpacked_size(item: &Item, reads: &ArchiveReads) -> Result<Option<u64>, InstallError> {
     match item.kind {
-        Kind::Copy => Ok(item.size),
-        Kind::Rar => super::external::rar_unpacked_size(item),
+        Kind::Copy => Ok(Some(item.size)),
+        // A plain tarball's headers are read, its file data skipped; not
+        // while it downloads (they are spread over all of it).
+        Kind::Tar(Compression::None) if reads.gate().is_none() => plain_tar_size(item, reads).map(Some),
+        Kind::Tar(_) => Ok(None),
+        Kind::Rar => {
+            wait_for_volumes(item, reads)?;
+            super::external::rar_unpacked_size(item).map(Some)
+        }
         Kind::UnsupportedTarball => Err(unsupported_tarball(item)),
         Kind::Zip => {
-            let mut zip = open_zip(item)?;
+            let zip = open_zip(item, reads)?;
             let mut total = 0u64;
             for i in 0..zip.len() {
-                let entry = zip.by_index_raw(i).map_err(|e| archive_error(item, e))?;
+                // The central directory's record only: no local header is
+                // read, so a zip being downloaded is measured from its end.
+                let entry = zip.by_index_data(i).map_err(|e| archive_error(item, e))?;
                 if let Some(why) = undecodable_zip_entry(entry.compression(), entry.encrypted()) {
                     let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
                     return Err(archive_error(item, format!("entry {name:?} {why}")));
                 }
                 total = total.saturating_add(entry.size());
             }
-            Ok(total)
+            Ok(Some(total))
         }
         Kind::SevenZip => {
-            let reader = open_7z(item)?;
-            Ok(reader.archive().files.iter().map(|f| f.size()).fold(0, u64::saturating_add))
-        }
-        Kind::Tar(compression) => {
-            // A hard link unpacks to a full copy of its target (see
-            // `Staging::copy_within`), so it counts as the target's size.
-            let mut archive = tar::Archive::new(tar_stream(item, compression)?);
-            let mut sizes: HashMap<String, u64> = HashMap::new();
-            let mut total = 0u64;
-            for (n, entry) in archive.entries().map_err(|e| stream_error(item, &e))?.enumerate() {
-                if n >= MAX_ARCHIVE_ENTRIES {
-                    return Err(archive_error(item, format!("more than {MAX_ARCHIVE_ENTRIES} entries")));
-                }
-                let entry = entry.map_err(|e| stream_error(item, &e))?;
-                let name = normalized(&entry.path_bytes());
-                let size = if entry.header().entry_type().is_hard_link() {
-                    let target = entry.link_name_bytes().map(|t| normalized(&t)).unwrap_or_default();
-                    sizes.get(&target).copied().unwrap_or(0)
-                } else {
-                    entry.size()
-                };
-                sizes.insert(name, size);
-                total = total.saturating_add(size);
-            }
-            drain_trailer(item, archive.into_inner())?;
-            Ok(total)
+            let reader = open_7z(item, reads)?;
+            Ok(Some(reader.archive().files.iter().map(|f| f.size()).fold(0, u64::saturating_add)))
         }
     }
+}
+
+/// Writes an entry's bytes, read from the archive's stream, to `path`. A
+/// stream that fails to read (a corrupt block, a file cut short) fails the
+/// install naming the archive and its format, not the entry being written.
+fn write_entry(
+    item: &Item,
+    staging: &mut Staging<'_>,
+    path: &EntryPath,
+    data: &mut dyn Read,
+    executable: bool,
+) -> Result<(), InstallError> {
+    let mut reading = EntryReader { data, failed: None };
+    staging.write_file(path, &mut reading, executable).map_err(|e| match reading.failed.take() {
+        Some(read) => stream_error(item, &read),
+        None => e,
+    })
+}
+
+/// An entry's bytes; keeps the stream's read error.
+struct EntryReader<'r> {
+    data: &'r mut dyn Read,
+    failed: Option<io::Error>,
+}
+
+impl Read for EntryReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.data.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.failed = Some(io::Error::new(e.kind(), e.to_string()));
+            }
+        })
+    }
+}
+
+/// The bytes a plain tarball unpacks to, from its headers alone (the data
+/// is sought past). A hard link unpacks to a full copy of its target (see
+/// `Staging::copy_within`), so it counts as the target's size.
+fn plain_tar_size(item: &Item, reads: &ArchiveReads) -> Result<u64, InstallError> {
+    let mut archive = tar::Archive::new(Volumes::open(&item.volumes, reads)?);
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let mut total = 0u64;
+    for (n, entry) in archive.entries_with_seek().map_err(|e| stream_error(item, &e))?.enumerate() {
+        if n >= MAX_ARCHIVE_ENTRIES {
+            return Err(archive_error(item, format!("more than {MAX_ARCHIVE_ENTRIES} entries")));
+        }
+        let entry = entry.map_err(|e| stream_error(item, &e))?;
+        let name = normalized(&entry.path_bytes());
+        let size = if entry.header().entry_type().is_hard_link() {
+            let target = entry.link_name_bytes().map(|t| normalized(&t)).unwrap_or_default();
+            sizes.get(&target).copied().unwrap_or(0)
+        } else {
+            entry.size()
+        };
+        sizes.insert(name, size);
+        total = total.saturating_add(size);
+    }
+    Ok(total)
+}
+
+/// An entry name as the staging writer will see it, for matching links.
+fn normalized(name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    EntryPath::parse(&name).map_or_else(|_| name.into_owned(), |p| p.to_string())
+}
+
+/// Waits until every volume of `item` may be read whole (an external
+/// unpacker reads them itself).
+fn wait_for_volumes(item: &Item, reads: &ArchiveReads) -> Result<(), InstallError> {
+    for volume in &item.volumes {
+        reads.wait_whole(volume).map_err(|e| InstallError::Io(crate::platform::fs::annotate(volume, e)))?;
+    }
+    Ok(())
 }
 
 fn unsupported_tarball(item: &Item) -> InstallError {
@@ -121,12 +186,14 @@ fn drain_trailer(item: &Item, stream: impl Read) -> Result<(), InstallError> {
     Ok(())
 }
 
-/// Unpacks (or copies) `item`, which unpacks to `unpacked` bytes, into the
-/// staging directory.
+/// Unpacks (or copies) `item`, which declared `unpacked` bytes (0: nothing
+/// declared), into the staging directory.
 pub fn unpack(item: &Item, unpacked: u64, staging: &mut Staging<'_>) -> Result<(), InstallError> {
     match item.kind {
         Kind::Copy => {
             let path = EntryPath::parse(&item.rel).map_err(|why| unsafe_entry(item, &item.rel, why))?;
+            let annotate = |e| InstallError::Io(crate::platform::fs::annotate(&item.volumes[0], e));
+            staging.reads().wait_whole(&item.volumes[0]).map_err(annotate)?;
             let file = fs::File::open(&item.volumes[0])
                 .map_err(|e| InstallError::Io(crate::platform::fs::annotate(&item.volumes[0], e)))?;
             let executable = is_executable_file(&file);
@@ -135,13 +202,16 @@ pub fn unpack(item: &Item, unpacked: u64, staging: &mut Staging<'_>) -> Result<(
         Kind::Zip => unpack_zip(item, staging),
         Kind::SevenZip => unpack_7z(item, staging),
         Kind::Tar(compression) => unpack_tar(item, compression, staging),
-        Kind::Rar => super::external::unpack_rar(item, unpacked, staging),
+        Kind::Rar => {
+            wait_for_volumes(item, &staging.reads())?;
+            super::external::unpack_rar(item, unpacked, staging)
+        }
         Kind::UnsupportedTarball => Err(unsupported_tarball(item)),
     }
 }
 
 fn unpack_zip(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError> {
-    let mut zip = open_zip(item)?;
+    let mut zip = open_zip(item, &staging.reads())?;
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| archive_error(item, e))?;
         let name = entry.name().map_err(|e| archive_error(item, e))?.into_owned();
@@ -156,14 +226,14 @@ fn unpack_zip(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError
             let target = read_link_target(item, &name, &mut entry)?;
             staging.symlink(&path, &target).map_err(|why| unsafe_entry(item, &name, why))?;
         } else {
-            staging.write_file(&path, &mut entry, mode & 0o111 != 0)?;
+            write_entry(item, staging, &path, &mut entry, mode & 0o111 != 0)?;
         }
     }
     Ok(())
 }
 
 fn unpack_7z(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError> {
-    let mut reader = open_7z(item)?;
+    let mut reader = open_7z(item, &staging.reads())?;
     let mut failure = None;
     let result = reader.for_each_entries(|entry, data| match unpack_7z_entry(item, entry, data, staging) {
         Ok(()) => Ok(true),
@@ -196,13 +266,19 @@ fn unpack_7z_entry(
         let target = read_link_target(item, entry.name(), data)?;
         staging.symlink(&path, &target).map_err(|why| unsafe_entry(item, entry.name(), why))
     } else {
-        staging.write_file(&path, data, mode & 0o111 != 0)
+        write_entry(item, staging, &path, data, mode & 0o111 != 0)
     }
 }
 
+/// Unpacks a tarball in one pass; the compressed stream's own checksum
+/// (gzip, xz, zstd, lz4), read past the end marker, is checked before the
+/// install counts as done.
 fn unpack_tar(item: &Item, compression: Compression, staging: &mut Staging<'_>) -> Result<(), InstallError> {
-    let mut archive = tar::Archive::new(tar_stream(item, compression)?);
-    for entry in archive.entries().map_err(|e| stream_error(item, &e))? {
+    let mut archive = tar::Archive::new(tar_stream(item, compression, &staging.reads())?);
+    for (n, entry) in archive.entries().map_err(|e| stream_error(item, &e))?.enumerate() {
+        if n >= MAX_ARCHIVE_ENTRIES {
+            return Err(archive_error(item, format!("more than {MAX_ARCHIVE_ENTRIES} entries")));
+        }
         let mut entry = entry.map_err(|e| stream_error(item, &e))?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = entry.header().entry_type();
@@ -225,30 +301,24 @@ fn unpack_tar(item: &Item, compression: Compression, staging: &mut Staging<'_>) 
             let source = EntryPath::parse(&target).map_err(|why| unsafe_entry(item, &name, why))?;
             staging.copy_within(&source, &path)?;
         } else if kind.is_file() || kind.is_contiguous() || kind.is_gnu_sparse() {
-            staging.write_file(&path, &mut entry, mode & 0o111 != 0)?;
+            write_entry(item, staging, &path, &mut entry, mode & 0o111 != 0)?;
         } else {
             tracing::warn!("{}: skipping {name}: devices and pipes are not unpacked", item.rel);
         }
     }
-    Ok(())
+    drain_trailer(item, archive.into_inner())
 }
 
-/// An entry name as the staging writer will see it, for matching links.
-fn normalized(name: &[u8]) -> String {
-    let name = String::from_utf8_lossy(name);
-    EntryPath::parse(&name).map_or_else(|_| name.into_owned(), |p| p.to_string())
+fn open_zip(item: &Item, reads: &ArchiveReads) -> Result<zip::ZipArchive<Volumes>, InstallError> {
+    zip::ZipArchive::new(Volumes::open(&item.volumes, reads)?).map_err(|e| archive_error(item, e))
 }
 
-fn open_zip(item: &Item) -> Result<zip::ZipArchive<Volumes>, InstallError> {
-    zip::ZipArchive::new(Volumes::open(&item.volumes)?).map_err(|e| archive_error(item, e))
+fn open_7z(item: &Item, reads: &ArchiveReads) -> Result<ArchiveReader<Volumes>, InstallError> {
+    ArchiveReader::new(Volumes::open(&item.volumes, reads)?, Password::empty()).map_err(|e| archive_error(item, e))
 }
 
-fn open_7z(item: &Item) -> Result<ArchiveReader<Volumes>, InstallError> {
-    ArchiveReader::new(Volumes::open(&item.volumes)?, Password::empty()).map_err(|e| archive_error(item, e))
-}
-
-fn tar_stream(item: &Item, compression: Compression) -> Result<Box<dyn Read>, InstallError> {
-    let file = io::BufReader::new(Volumes::open(&item.volumes)?);
+fn tar_stream(item: &Item, compression: Compression, reads: &ArchiveReads) -> Result<Box<dyn Read>, InstallError> {
+    let file = io::BufReader::new(Volumes::open(&item.volumes, reads)?);
     Ok(match compression {
         Compression::None => Box::new(file),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),

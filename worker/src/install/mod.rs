@@ -41,11 +41,14 @@ mod recovery;
 mod staging;
 mod transaction;
 
+use std::cell::Cell;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use lanspread_proto::ipc::{FailureKind, Phase, Progress};
+use lanspread_proto::peer::GameManifest;
 use lanspread_proto::units::format_size;
 use tokio_util::sync::CancellationToken;
 
@@ -55,9 +58,11 @@ use crate::library::lock::RootLock;
 use crate::library::root::RootError;
 use crate::library::scan::{self, VERSION_FILE};
 use crate::platform::fs::available_space;
-use plan::Refusal;
+use payload::ArchiveReads;
+pub use payload::PayloadGate;
+use plan::{Refusal, RootFacts};
 pub use recovery::{Recovery, recover_game_dir, recover_root};
-use staging::Staging;
+use staging::{Budget, Staging};
 
 /// Where a new install is unpacked before it becomes `local/`.
 pub const STAGING_DIR: &str = ".local.installing";
@@ -81,6 +86,10 @@ pub enum InstallError {
     NoUnpacker { archive: String },
     #[error("not enough free space in {path}: the install needs {}, {} is free", format_size(*needed), format_size(*available))]
     NoSpace { path: String, needed: u64, available: u64 },
+    /// A compressed tarball, which declares nothing, unpacked to more than
+    /// the room there was.
+    #[error("not enough free space in {path}: the game unpacks to more than the {} free; nothing was installed", format_size(*available))]
+    NoRoom { path: String, available: u64 },
     /// A removal's guard said no; nothing was deleted.
     #[error("{0}")]
     Refused(String),
@@ -107,7 +116,7 @@ impl InstallError {
     /// What kind of failure this is, for the UI to act on.
     pub fn kind(&self) -> FailureKind {
         match self {
-            InstallError::NoSpace { .. } => FailureKind::NoSpace,
+            InstallError::NoSpace { .. } | InstallError::NoRoom { .. } => FailureKind::NoSpace,
             InstallError::Archive { .. } | InstallError::NoUnpacker { .. } => FailureKind::Archive,
             InstallError::NotDownloaded(_)
             | InstallError::UnsafeEntry { .. }
@@ -138,6 +147,8 @@ pub struct InstallReport {
     pub bytes: u64,
     /// Archives unpacked and files copied.
     pub items: usize,
+    /// Bytes read from the archives (each is read once).
+    pub archive_bytes_read: u64,
 }
 
 /// Unpacks the downloaded game `id` into `local/`, replacing an existing
@@ -151,18 +162,81 @@ pub fn install(
 ) -> Result<InstallReport, InstallError> {
     let (game_dir, id, root) = (lock.game_dir(), lock.id(), lock.root());
     recover_root(root)?;
-    let Measured { version, items, sizes, total } = measure(game_dir, id)?;
+    let game = scan::scan_game_root(game_dir, id)?.ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
+    let measured = measure(&game, ArchiveReads::default())?;
+    apply_install(root, id, measured, transaction::read_facts(root), progress, cancel, faults)
+}
+
+/// Installs the game whose download into `root` (under the lock the
+/// download holds) runs meanwhile, as [`install`] does, its payload read
+/// through `gate` as the bytes become verified, in archive order; the
+/// unpacked game replaces `local/` only once the download is committed.
+/// The download reports the progress.
+pub fn install_streamed(
+    root: &Path,
+    manifest: &GameManifest,
+    gate: Arc<dyn PayloadGate>,
+    cancel: &CancellationToken,
+    faults: &Faults,
+) -> Result<InstallReport, InstallError> {
+    recover_root(root)?;
+    let measured = measure(&game_of(root, manifest), ArchiveReads::gated(gate))?;
+    // Downloaded by the time the swap comes: the unpack waits for the commit.
+    let facts = RootFacts { downloaded: true, ..transaction::read_facts(root) };
+    apply_install(root, &manifest.id, measured, facts, &mut |_| {}, cancel, faults)
+}
+
+/// The game `manifest` describes as a scan of `root` will find it once
+/// downloaded.
+fn game_of(root: &Path, manifest: &GameManifest) -> scan::ScannedGame {
+    let mut files: Vec<scan::PayloadFile> = manifest
+        .files
+        .iter()
+        .map(|f| scan::PayloadFile {
+            rel: f.path.clone(),
+            abs: f.path.split('/').fold(root.to_owned(), |path, part| path.join(part)),
+            size: f.size,
+            mtime_ns: 0,
+        })
+        .collect();
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let version = Some(manifest.version.clone());
+    scan::ScannedGame { id: manifest.id.clone(), version, installed: false, installed_version: None, files }
+}
+
+/// Checks the room for `measured`, plans the install from `facts` and
+/// carries it out; on a failure, undoes what it did.
+fn apply_install(
+    root: &Path,
+    id: &str,
+    Measured { version, items, sizes, total, reads }: Measured,
+    facts: RootFacts,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &CancellationToken,
+    faults: &Faults,
+) -> Result<InstallReport, InstallError> {
     let available = available_space(root)?;
-    if available < total {
-        return Err(InstallError::NoSpace { path: root.display().to_string(), needed: total, available });
+    // A download still running takes its share of the room first.
+    let needed = total.saturating_add(reads.gate().map_or(0, PayloadGate::bytes_to_come));
+    if available < needed {
+        return Err(InstallError::NoSpace { path: root.display().to_string(), needed, available });
     }
-    let facts = transaction::read_facts(root);
+    // A compressed tarball declares nothing: what it unpacks to is bounded
+    // by the room on the disk instead.
+    let budget = match sizes.iter().any(Option::is_none) {
+        true => Budget::Room { bytes: available.saturating_sub(needed - total), path: root.display().to_string() },
+        false => Budget::Declared(total),
+    };
     let updated = facts.local.is_folder();
     let steps = plan::install(&facts, &version).map_err(|_| InstallError::NotDownloaded(id.to_owned()))?;
     let mut bytes = 0;
     let mut unpack = |staging: &Path| {
-        bytes = unpack_all(id, &items, &sizes, staging, total, progress, cancel)?;
-        Ok(())
+        let sizes = Sizes { each: &sizes, total, budget: budget.clone() };
+        bytes = unpack_all(id, &items, sizes, staging, &reads, progress, cancel)?;
+        match reads.gate() {
+            Some(gate) => gate.committed().map_err(|_| InstallError::Cancelled),
+            None => Ok(()),
+        }
     };
     if let Err(e) = transaction::apply(root, &steps, &mut unpack, faults) {
         // Undo (or finish) now rather than at the next start.
@@ -171,33 +245,58 @@ pub fn install(
         }
         return Err(e);
     }
-    Ok(InstallReport { version, updated, bytes, items: items.len() })
+    Ok(InstallReport { version, updated, bytes, items: items.len(), archive_bytes_read: reads.get() })
 }
 
 /// A downloaded game's payload, in install order, with the bytes each
-/// item and all of them unpack to.
+/// item declares it unpacks to (`None`: a compressed tarball, which
+/// declares nothing), and what they take at least: those bytes, and a
+/// compressed tarball's own size.
 struct Measured {
     version: String,
     items: Vec<payload::Item>,
-    sizes: Vec<u64>,
+    sizes: Vec<Option<u64>>,
     total: u64,
+    /// The bytes read from the archives so far.
+    reads: ArchiveReads,
 }
 
-fn measure(game_dir: &Path, id: &str) -> Result<Measured, InstallError> {
-    let game = scan::scan_game_root(game_dir, id)?.ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
-    let version = game.version.clone().ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
-    let items = payload::plan(&game)?;
-    let sizes = items.iter().map(formats::unpacked_size).collect::<Result<Vec<u64>, _>>()?;
-    let total = sizes.iter().fold(0u64, |sum, size| sum.saturating_add(*size));
-    Ok(Measured { version, items, sizes, total })
+/// What installing `game` takes, its archives read through `reads`.
+fn measure(game: &scan::ScannedGame, reads: ArchiveReads) -> Result<Measured, InstallError> {
+    let version = game.version.clone().ok_or_else(|| InstallError::NotDownloaded(game.id.clone()))?;
+    let items = payload::plan(game)?;
+    let sizes = items.iter().map(|i| formats::unpacked_size(i, &reads)).collect::<Result<Vec<_>, _>>()?;
+    let total = items.iter().zip(&sizes).fold(0u64, |sum, (item, size)| sum.saturating_add(size.unwrap_or(item.size)));
+    Ok(Measured { version, items, sizes, total, reads })
+}
+
+/// The bytes an install's items declare, what they take at least, and how
+/// many it may write.
+#[derive(Debug, Clone)]
+struct Sizes<'a> {
+    each: &'a [Option<u64>],
+    total: u64,
+    budget: Budget,
+}
+
+/// Where the progress of the item being unpacked starts. A compressed
+/// tarball, which declares no size, moves the bar by the bytes read from it.
+#[derive(Debug, Clone, Copy, Default)]
+struct ItemStart {
+    done: u64,
+    unpacked: u64,
+    reads: u64,
+    /// The compressed size of a tarball counted by its reads.
+    by_reads: Option<u64>,
 }
 
 /// What installing a downloaded game takes, told before it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallEstimate {
     pub version: String,
-    /// Bytes its payload unpacks to (a clone of a plain file may take
-    /// none of them, see [`staging::Staging::clone_or_copy`]).
+    /// Bytes its payload unpacks to, at least (a clone of a plain file may
+    /// take none of them, see [`staging::Staging::clone_or_copy`]; a
+    /// compressed tarball counts at its own size).
     pub bytes: u64,
     /// Bytes free where it goes.
     pub available: u64,
@@ -205,10 +304,12 @@ pub struct InstallEstimate {
 
 /// Measures what installing `id` (downloaded in `game_dir`) takes, the way
 /// an install does before it writes anything: archive indexes are read (a
-/// tarball through), nothing is written. `game_dir` and `id` must have
+/// compressed tarball, which has none, counts at its own size), nothing is
+/// written. `game_dir` and `id` must have
 /// passed [`crate::library::root::checked_root`].
 pub fn estimate(game_dir: &Path, id: &str) -> Result<InstallEstimate, InstallError> {
-    let Measured { version, total, .. } = measure(game_dir, id)?;
+    let game = scan::scan_game_root(game_dir, id)?.ok_or_else(|| InstallError::NotDownloaded(id.to_owned()))?;
+    let Measured { version, total, .. } = measure(&game, ArchiveReads::default())?;
     let available = available_space(&game_dir.join(id))?;
     Ok(InstallEstimate { version, bytes: total, available })
 }
@@ -216,9 +317,9 @@ pub fn estimate(game_dir: &Path, id: &str) -> Result<InstallEstimate, InstallErr
 fn unpack_all(
     id: &str,
     items: &[payload::Item],
-    sizes: &[u64],
+    Sizes { each: sizes, total, budget }: Sizes<'_>,
     staging_dir: &Path,
-    total: u64,
+    reads: &ArchiveReads,
     progress: &mut dyn FnMut(Progress),
     cancel: &CancellationToken,
 ) -> Result<u64, InstallError> {
@@ -244,20 +345,32 @@ fn unpack_all(
         });
     };
     report(0, true);
-    let mut tick = |done: u64| {
-        report(done, false);
+    let item_start = Cell::new(ItemStart::default());
+    let mut tick = |unpacked: u64| {
+        let start = item_start.get();
+        let moved = match start.by_reads {
+            Some(size) => (reads.get() - start.reads).min(size),
+            None => unpacked - start.unpacked,
+        };
+        report(start.done + moved, false);
         !cancel.is_cancelled()
     };
-    let mut staging = Staging::new(staging_dir.to_path_buf(), total, &mut tick);
+    let mut staging = Staging::new(staging_dir.to_path_buf(), budget, reads.clone(), &mut tick);
+    let mut done = 0u64;
     for (item, size) in items.iter().zip(sizes) {
         if cancel.is_cancelled() {
             return Err(InstallError::Cancelled);
         }
-        formats::unpack(item, *size, &mut staging)?;
+        let by_reads = size.is_none().then_some(item.size);
+        item_start.set(ItemStart { done, unpacked: staging.unpacked(), reads: reads.get(), by_reads });
+        formats::unpack(item, size.unwrap_or(0), &mut staging)?;
+        done = done.saturating_add(size.unwrap_or(item.size));
     }
     let bytes = staging.unpacked();
     drop(staging);
     staging::check_links(staging_dir)?;
+    // Every file unpacked reaches the disk before the swap.
+    crate::platform::fs::sync_filesystem(staging_dir)?;
     report(bytes, true);
     tracing::info!(
         "{id}: unpacked {} items, {} in {:.1} s",

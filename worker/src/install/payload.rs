@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lanspread_proto::game::compare_versions;
 
@@ -204,38 +206,102 @@ fn classify(name: &str) -> Option<Volume> {
     None
 }
 
+/// Where an install reads its payload: every read of an archive is counted
+/// (each archive is read once, and this shows it) and, for an install that
+/// unpacks while the game downloads, waits at the gate for the bytes it
+/// needs to be verified.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveReads {
+    count: Arc<AtomicU64>,
+    gate: Option<Arc<dyn PayloadGate>>,
+}
+
+/// What a download in progress lets an install read.
+pub trait PayloadGate: Send + Sync + std::fmt::Debug {
+    /// How many bytes of `path` from `offset`, at most `want`, are verified
+    /// and may be read: waits until there is at least one (none only past
+    /// the file's end); fails when the download ended without them.
+    fn readable(&self, path: &Path, offset: u64, want: u64) -> io::Result<u64>;
+    /// Waits for the download to end: `Ok` once it is committed.
+    fn committed(&self) -> io::Result<()>;
+    /// Bytes the download has still to write.
+    fn bytes_to_come(&self) -> u64;
+}
+
+impl ArchiveReads {
+    /// Reads that wait at `gate` for bytes still being downloaded.
+    pub fn gated(gate: Arc<dyn PayloadGate>) -> ArchiveReads {
+        ArchiveReads { count: Arc::default(), gate: Some(gate) }
+    }
+
+    pub fn get(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn gate(&self) -> Option<&dyn PayloadGate> {
+        self.gate.as_deref()
+    }
+
+    /// How much of `path` from `offset`, at most `want`, may be read now.
+    fn readable(&self, path: &Path, offset: u64, want: u64) -> io::Result<u64> {
+        match &self.gate {
+            Some(gate) => gate.readable(path, offset, want),
+            None => Ok(want),
+        }
+    }
+
+    /// Waits until the whole of `path` may be read (a file copied as it
+    /// is, or a volume handed to an external unpacker).
+    pub fn wait_whole(&self, path: &Path) -> io::Result<()> {
+        let mut offset = 0;
+        if self.gate.is_some() {
+            while let n @ 1.. = self.readable(path, offset, u64::MAX)? {
+                offset += n;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The volumes of a byte-split archive read as one file.
 #[derive(Debug)]
 pub struct Volumes {
-    files: Vec<(fs::File, u64)>,
+    files: Vec<(fs::File, u64, PathBuf)>,
     total: u64,
     pos: u64,
+    reads: ArchiveReads,
 }
 
 impl Volumes {
-    pub fn open(paths: &[PathBuf]) -> io::Result<Volumes> {
+    /// Opens every volume of a set, its reads counted in `reads`.
+    pub fn open(paths: &[PathBuf], reads: &ArchiveReads) -> io::Result<Volumes> {
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
             let annotate = |e: io::Error| crate::platform::fs::annotate(path, e);
+            // A file being downloaded is there (at its size) once its first
+            // chunk is: a small one is created by its only chunk's write.
+            reads.readable(path, 0, 1).map_err(annotate)?;
             let file = fs::File::open(path).map_err(annotate)?;
             let len = file.metadata().map_err(annotate)?.len();
-            files.push((file, len));
+            files.push((file, len, path.clone()));
         }
-        let total = files.iter().map(|(_, len)| len).sum();
-        Ok(Volumes { files, total, pos: 0 })
+        let total = files.iter().map(|(_, len, _)| len).sum();
+        Ok(Volumes { files, total, pos: 0, reads: reads.clone() })
     }
 }
 
 impl Read for Volumes {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut start = 0;
-        for (file, len) in &mut self.files {
+        for (file, len, path) in &mut self.files {
             if self.pos < start + *len {
                 let offset = self.pos - start;
                 file.seek(SeekFrom::Start(offset))?;
                 let want = buf.len().min(usize::try_from(*len - offset).unwrap_or(usize::MAX));
+                let want = (self.reads.readable(path, offset, want as u64)? as usize).min(buf.len());
                 let n = file.read(&mut buf[..want])?;
                 self.pos += n as u64;
+                self.reads.count.fetch_add(n as u64, Ordering::Relaxed);
                 return Ok(n);
             }
             start += *len;
@@ -369,7 +435,8 @@ mod tests {
         fs::write(&paths[0], b"hello ").unwrap();
         fs::write(&paths[1], b"").unwrap();
         fs::write(&paths[2], b"world").unwrap();
-        let mut v = Volumes::open(&paths).unwrap();
+        let reads = ArchiveReads::default();
+        let mut v = Volumes::open(&paths, &reads).unwrap();
         let mut all = String::new();
         v.read_to_string(&mut all).unwrap();
         assert_eq!(all, "hello world");
@@ -381,5 +448,6 @@ mod tests {
         let mut two = [0; 3];
         v.read_exact(&mut two).unwrap();
         assert_eq!(&two, b"o w");
+        assert_eq!(reads.get(), 11 + 5 + 3, "every byte read is counted");
     }
 }

@@ -5,7 +5,8 @@
 //! prefix, no NUL; links must point inside the staging directory; and no
 //! entry is written through a link or a file that an earlier entry made.
 //! The writer also keeps a byte budget, the total the archives declared
-//! (and the free-space check allowed): an archive that unpacks to more is
+//! (and the free-space check allowed), or the room on the disk where a
+//! compressed tarball declares nothing: an archive that unpacks to more is
 //! stopped as soon as it passes it. Once everything is unpacked,
 //! [`check_links`] follows every link as the filesystem would, through the
 //! links already there, and refuses the install if one leads outside.
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use lanspread_proto::names::check_component;
 
+use super::payload::ArchiveReads;
 use super::{InstallError, io_at};
 
 /// Copy buffer; progress is reported once per buffer.
@@ -121,12 +123,32 @@ impl std::fmt::Display for EntryPath {
     }
 }
 
+/// What a staging writer may write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Budget {
+    /// What the archives declared they unpack to.
+    Declared(u64),
+    /// The room on the disk at `path`: a compressed tarball declares
+    /// nothing.
+    Room { bytes: u64, path: String },
+}
+
+impl Budget {
+    fn bytes(&self) -> u64 {
+        match self {
+            Budget::Declared(bytes) | Budget::Room { bytes, .. } => *bytes,
+        }
+    }
+}
+
 /// The staging directory being filled, with the unpacked byte count.
 pub struct Staging<'a> {
     dir: PathBuf,
     unpacked: u64,
-    /// What the archives declared they unpack to; more is refused.
-    budget: u64,
+    /// What may be written; more is refused.
+    budget: Budget,
+    /// Bytes read from the archives.
+    reads: ArchiveReads,
     /// Called with the running byte count; `false` cancels the install.
     tick: &'a mut dyn FnMut(u64) -> bool,
 }
@@ -142,9 +164,15 @@ impl std::fmt::Debug for Staging<'_> {
 }
 
 impl<'a> Staging<'a> {
-    /// A writer into `dir` that refuses to write more than `budget` bytes.
-    pub fn new(dir: PathBuf, budget: u64, tick: &'a mut dyn FnMut(u64) -> bool) -> Self {
-        Staging { dir, unpacked: 0, budget, tick }
+    /// A writer into `dir` that refuses to write past `budget`, its
+    /// archives' reads counted in `reads`.
+    pub fn new(dir: PathBuf, budget: Budget, reads: ArchiveReads, tick: &'a mut dyn FnMut(u64) -> bool) -> Self {
+        Staging { dir, unpacked: 0, budget, reads, tick }
+    }
+
+    /// Where the archives it unpacks count their reads.
+    pub fn reads(&self) -> ArchiveReads {
+        self.reads.clone()
     }
 
     pub fn dir(&self) -> &Path {
@@ -159,8 +187,11 @@ impl<'a> Staging<'a> {
     /// refusing any past the budget.
     pub fn advance(&mut self, bytes: u64) -> Result<(), InstallError> {
         self.unpacked = self.unpacked.saturating_add(bytes);
-        if self.unpacked > self.budget {
-            return Err(InstallError::OverBudget { declared: self.budget });
+        if self.unpacked > self.budget.bytes() {
+            return Err(match &self.budget {
+                Budget::Declared(declared) => InstallError::OverBudget { declared: *declared },
+                Budget::Room { bytes, path } => InstallError::NoRoom { path: path.clone(), available: *bytes },
+            });
         }
         if (self.tick)(self.unpacked) { Ok(()) } else { Err(InstallError::Cancelled) }
     }
@@ -200,7 +231,7 @@ impl<'a> Staging<'a> {
             self.advance(n as u64)?;
             file.write_all(&buf[..n]).map_err(|e| io_at(&abs, e))?;
         }
-        file.sync_all().map_err(|e| io_at(&abs, e))?;
+        flush(&abs, &file)?;
         if executable {
             make_executable(&abs)?;
         }
@@ -225,8 +256,8 @@ impl<'a> Staging<'a> {
             let size = fs::metadata(&abs).map_err(|e| io_at(&abs, e))?.len();
             self.advance(size)?;
             // Written through a handle that may write: Windows flushes no other.
-            let synced = fs::OpenOptions::new().write(true).open(&abs).and_then(|f| f.sync_all());
-            synced.map_err(|e| io_at(&abs, e))?;
+            let file = fs::OpenOptions::new().write(true).open(&abs).map_err(|e| io_at(&abs, e))?;
+            flush(&abs, &file)?;
             if executable {
                 make_executable(&abs)?;
             }
@@ -360,6 +391,15 @@ fn create_symlink(target: &str, at: &Path) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Flushes an unpacked file, where the staging folder is not flushed whole
+/// once everything is unpacked (see [`crate::platform::fs::sync_filesystem`]).
+fn flush(abs: &Path, file: &fs::File) -> Result<(), InstallError> {
+    if crate::platform::fs::FLUSHES_FILESYSTEM {
+        return Ok(());
+    }
+    file.sync_all().map_err(|e| io_at(abs, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,7 +442,7 @@ mod tests {
     fn an_archive_that_unpacks_to_more_than_it_declared_is_stopped_at_the_budget() {
         let dir = tempfile::tempdir().unwrap();
         let mut tick = |_| true;
-        let mut staging = Staging::new(dir.path().to_owned(), 10, &mut tick);
+        let mut staging = Staging::new(dir.path().to_owned(), Budget::Declared(10), ArchiveReads::default(), &mut tick);
         let path = EntryPath::parse("a.bin").unwrap();
         staging.write_file(&path, &mut &[1u8; 10][..], false).unwrap();
         let err = staging.write_file(&EntryPath::parse("b.bin").unwrap(), &mut &[1u8; 5][..], false).unwrap_err();
@@ -428,7 +468,8 @@ mod tests {
         let staging_dir = dir.path().join("staging");
         fs::create_dir(&staging_dir).unwrap();
         let mut tick = |_| true;
-        let mut staging = Staging::new(staging_dir.clone(), data.len() as u64, &mut tick);
+        let mut staging =
+            Staging::new(staging_dir.clone(), Budget::Declared(data.len() as u64), ArchiveReads::default(), &mut tick);
         let path = EntryPath::parse("maps/payload.bin").unwrap();
         // Cloned on Btrfs or XFS, copied here (ext4): either way the same bytes.
         staging.clone_or_copy(&path, &source, fs::File::open(&source).unwrap(), false).unwrap();

@@ -263,20 +263,19 @@ impl PeerConnection {
     /// enough to show a slow peer is alive, never once per packet.
     const PIECES_PER_COUNT: u64 = 16;
 
-    /// Fetches one chunk, which must be `expected_len` bytes long, into
-    /// `bytes` (emptied first). The bytes are unverified; the caller checks
-    /// them against the manifest. They are copied once, from QUIC's buffers
-    /// into an aligned buffer that can be written past the page cache.
+    /// Fetches one chunk or run (`request`, a [`PeerRequest::GetChunk`] or
+    /// [`PeerRequest::GetRun`]), which must be `expected_len` bytes long,
+    /// into `bytes` (emptied first). The bytes are unverified; the caller
+    /// checks them against the manifest. They are copied once, from QUIC's
+    /// buffers into an aligned buffer that can be written past the page
+    /// cache.
     pub async fn get_chunk(
         &self,
-        id: &str,
-        version: &str,
-        (file, chunk): (u32, u32),
+        request: &PeerRequest,
         expected_len: u32,
         bytes: &mut ReceivedChunk,
     ) -> Result<(), ClientError> {
         let addr = self.addr;
-        let request = PeerRequest::GetChunk { id: id.to_owned(), version: version.to_owned(), file, chunk };
         // The peer has CHUNK_QUEUE_TIMEOUT to start and then CHUNK_TIMEOUT
         // for the whole chunk; time spent waiting on this node's own
         // download limit is added to it. (The limit is taken as bytes
@@ -288,7 +287,7 @@ impl PeerConnection {
         let exchange = async {
             let (mut send, recv) =
                 self.conn.open_bi().await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
-            write_frame(&mut send, &request).await.map_err(|source| ClientError::Frame { addr, source })?;
+            write_frame(&mut send, request).await.map_err(|source| ClientError::Frame { addr, source })?;
             let _ = send.finish();
             Ok::<_, ClientError>((send, recv))
         };

@@ -18,6 +18,8 @@ pub struct ReceivedChunk {
     capacity: usize,
     hasher: blake3::Hasher,
     hashed: usize,
+    /// Off for a run of small files, each checked against its own hash.
+    hash_as_it_fills: bool,
 }
 
 impl ReceivedChunk {
@@ -26,14 +28,21 @@ impl ReceivedChunk {
         let mut bytes: Vec<u8> = Vec::with_capacity(capacity + UNBUFFERED_ALIGN);
         let start = bytes.as_ptr().align_offset(UNBUFFERED_ALIGN).min(UNBUFFERED_ALIGN);
         bytes.resize(start, 0);
-        ReceivedChunk { bytes, start, capacity, hasher: blake3::Hasher::new(), hashed: 0 }
+        ReceivedChunk { bytes, start, capacity, hasher: blake3::Hasher::new(), hashed: 0, hash_as_it_fills: true }
+    }
+
+    /// Whether the bytes are hashed as they arrive (for
+    /// [`ReceivedChunk::hash`]); a run's files are hashed one by one instead.
+    pub fn hash_as_it_fills(&mut self, on: bool) {
+        self.hash_as_it_fills = on;
     }
 
     /// Empties the buffer for up to `capacity` bytes, keeping its memory
     /// when it is large enough (a reused buffer costs no page faults).
     pub fn reset(&mut self, capacity: usize) {
         if self.bytes.capacity() < self.start + capacity {
-            *self = ReceivedChunk::with_capacity(capacity);
+            let hash_as_it_fills = self.hash_as_it_fills;
+            *self = ReceivedChunk { hash_as_it_fills, ..ReceivedChunk::with_capacity(capacity) };
         } else {
             self.bytes.truncate(self.start);
             self.capacity = capacity;
@@ -49,6 +58,9 @@ impl ReceivedChunk {
             return Err(self.len() + piece.len());
         }
         self.bytes.extend_from_slice(piece);
+        if !self.hash_as_it_fills {
+            return Ok(());
+        }
         let ready = (self.len() - self.hashed) / HASH_STEP * HASH_STEP;
         if ready > 0 {
             let from = self.start + self.hashed;
@@ -65,6 +77,12 @@ impl ReceivedChunk {
     /// The most bytes it holds (what [`ReceivedChunk::reset`] last allowed).
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The most bytes its memory holds, whatever [`ReceivedChunk::reset`]
+    /// last allowed.
+    pub fn room(&self) -> usize {
+        self.bytes.capacity() - self.start
     }
 
     pub fn is_empty(&self) -> bool {

@@ -44,12 +44,12 @@ use super::log_limit::{LogLimiter, held_back};
 use super::party::{PartyKey, SessionSecret};
 use super::traffic::Traffic;
 use super::upload::{
-    Budget, ChunkBytes, PIECES_PER_CONNECTION, SEND_PIECE, SERVE_MEMORY, Uploads, WRITE_TIMEOUT, open_chunk, send_chunk,
+    Budget, ChunkBytes, ChunkPlace, PIECES_PER_CONNECTION, SEND_PIECE, SERVE_MEMORY, Uploads, WRITE_TIMEOUT, send_chunk,
 };
 use super::vetting::Vetting;
 use crate::faults::Faults;
-use crate::library::Library;
-use crate::swarm::chunks::ChunkRef;
+use crate::library::{Library, LibraryState};
+use crate::swarm::chunks::{ChunkRef, chunk_len, run_len};
 use crate::swarm::{self, Elsewhere, Joined, Next, Sending, Swarms};
 
 /// A request must arrive whole within this time.
@@ -190,21 +190,12 @@ impl ServerContext {
         }
         let response = match request {
             PeerRequest::GetChunk { id, version, file, chunk } => {
-                let memberships = session.memberships.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let chunk_ref = ChunkRef { file, chunk };
-                let sending = match self.swarms.start_sending(&id, &version, chunk_ref, &memberships, Instant::now()) {
-                    Ok(sending) => sending,
-                    Err(Elsewhere) => {
-                        let message = format!("{id}: another member is getting chunk {chunk} of file {file} from here");
-                        return Reply::Frame(error(ErrorCode::Elsewhere, message));
-                    }
-                };
-                return match self.locate_chunk(&id, &version, file, chunk) {
-                    Reply::Chunk { path, offset, len, index, game, .. } => {
-                        Reply::Chunk { path, offset, len, index, sending, game }
-                    }
-                    other => other,
-                };
+                let located = self.locate_chunk(&id, &version, file, chunk);
+                return self.send_or_redirect(located, &id, &version, ChunkRef { file, chunk }, session);
+            }
+            PeerRequest::GetRun { id, version, file, count } => {
+                let located = self.locate_run(&id, &version, file, count);
+                return self.send_or_redirect(located, &id, &version, ChunkRef { file, chunk: 0 }, session);
             }
             PeerRequest::GetCover { id } => return self.locate_cover(&id),
             PeerRequest::Hello(theirs) => self.greet(&theirs, remote),
@@ -362,36 +353,91 @@ impl ServerContext {
         }
     }
 
-    /// Where the bytes of a chunk are, checked against our own manifest
-    /// only: a game held whole, else a download in progress that has it.
-    fn locate_chunk(&self, id: &str, version: &str, file: u32, chunk: u32) -> Reply {
-        if let Some((path, offset, len)) = self.swarms.chunk_file(id, version, file, chunk) {
-            return Reply::Chunk { path, offset, len, index: (file, chunk), sending: None, game: id.to_owned() };
+    /// `located`, a chunk or run whose first chunk is `first`, counted as
+    /// on its way to the swarm member asking; or, when another member is
+    /// getting it from here right now, a pointer there
+    /// ([`Swarms::start_sending`]).
+    fn send_or_redirect(&self, located: Reply, id: &str, version: &str, first: ChunkRef, session: &Session) -> Reply {
+        let Reply::Chunk { place, len, index, game, .. } = located else { return located };
+        let memberships = session.memberships.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match self.swarms.start_sending(id, version, first, &memberships, Instant::now()) {
+            Ok(sending) => Reply::Chunk { place, len, index, sending, game },
+            Err(Elsewhere) => {
+                let (file, chunk) = (first.file, first.chunk);
+                let message = format!("{id}: another member is getting chunk {chunk} of file {file} from here");
+                Reply::Frame(error(ErrorCode::Elsewhere, message))
+            }
         }
+    }
+
+    /// The file list of `id` at `version` held whole here and not being
+    /// changed (with the library state it is from), or the refusal to send.
+    fn served_manifest(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> Result<(Arc<peer::GameManifest>, Arc<LibraryState>), PeerResponse> {
         let Some(library) = &self.library else {
-            return Reply::Frame(error(ErrorCode::NotFound, format!("{id}: no chunk {chunk} of file {file} here")));
+            return Err(error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")));
         };
-        let state = library.state();
         if library.is_busy(id) {
-            return Reply::Frame(error(
-                ErrorCode::NotReady,
-                format!("{id} is being changed on this node; ask again later"),
-            ));
+            return Err(error(ErrorCode::NotReady, format!("{id} is being changed on this node; ask again later")));
         }
+        let state = library.state();
         let Some(manifest) = state.games.get(id).and_then(|g| g.manifest.clone()) else {
-            return Reply::Frame(error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")));
+            return Err(error(ErrorCode::NotFound, format!("no downloaded game {id:?} here")));
         };
         if manifest.version != version {
             let message = format!("{id}: this node has version {}, not {version}", manifest.version);
-            return Reply::Frame(error(ErrorCode::NotFound, message));
+            return Err(error(ErrorCode::NotFound, message));
         }
+        Ok((manifest, state))
+    }
+
+    /// Where the bytes of a chunk are, checked against our own manifest
+    /// only: a game held whole, else a download in progress that has it.
+    fn locate_chunk(&self, id: &str, version: &str, file: u32, chunk: u32) -> Reply {
+        let game = id.to_owned();
+        if let Some((path, offset, len)) = self.swarms.chunk_file(id, version, file, chunk) {
+            return Reply::Chunk {
+                place: ChunkPlace::Range { path, offset },
+                len,
+                index: (file, chunk),
+                sending: None,
+                game,
+            };
+        }
+        let (manifest, state) = match self.served_manifest(id, version) {
+            Ok(served) => served,
+            Err(refusal) => return Reply::Frame(refusal),
+        };
         let Some(entry) = manifest.files.get(file as usize).filter(|f| (chunk as usize) < f.chunks.len()) else {
             return Reply::Frame(error(ErrorCode::NotFound, format!("{id}: no chunk {chunk} of file {file}")));
         };
+        let len = chunk_len(&manifest, ChunkRef { file, chunk }) as u32;
         let offset = u64::from(chunk) * u64::from(manifest.chunk_size);
-        let len = (entry.size - offset).min(u64::from(manifest.chunk_size));
         let path = state.file_path(id, &entry.path);
-        Reply::Chunk { path, offset, len: len as u32, index: (file, chunk), sending: None, game: id.to_owned() }
+        Reply::Chunk { place: ChunkPlace::Range { path, offset }, len, index: (file, chunk), sending: None, game }
+    }
+
+    /// Where the files of a run are (see [`PeerRequest::GetRun`]): a game
+    /// held whole, else a download in progress that has each of them.
+    fn locate_run(&self, id: &str, version: &str, file: u32, count: u32) -> Reply {
+        let game = id.to_owned();
+        if let Some((files, len)) = self.swarms.run_files(id, version, file, count) {
+            return Reply::Chunk { place: ChunkPlace::Files(files), len, index: (file, 0), sending: None, game };
+        }
+        let (manifest, state) = match self.served_manifest(id, version) {
+            Ok(served) => served,
+            Err(refusal) => return Reply::Frame(refusal),
+        };
+        let Some(len) = run_len(&manifest, file, count) else {
+            let message = format!("{id}: no run of {count} small files from file {file}");
+            return Reply::Frame(error(ErrorCode::NotFound, message));
+        };
+        let entries = &manifest.files[file as usize..(file + count) as usize];
+        let files = entries.iter().filter(|f| f.size > 0).map(|f| (state.file_path(id, &f.path), f.size)).collect();
+        Reply::Chunk { place: ChunkPlace::Files(files), len: len as u32, index: (file, 0), sending: None, game }
     }
 }
 
@@ -399,10 +445,9 @@ impl ServerContext {
 #[derive(Debug)]
 pub enum Reply {
     Frame(PeerResponse),
-    /// A chunk header, then `len` bytes of `path` from `offset`.
+    /// A chunk header, then `len` bytes from `place`.
     Chunk {
-        path: PathBuf,
-        offset: u64,
+        place: ChunkPlace,
         len: u32,
         index: (u32, u32),
         /// Counts the chunk as on its way to a swarm member until sent.
@@ -601,20 +646,20 @@ async fn handle_stream(
     let (response, chunk) = match reply {
         Reply::Join(joined, _place) => return send_swarm_updates(send, joined, remote, cancel).await,
         Reply::Frame(response) => (response, None),
-        Reply::Chunk { path, offset, len, index, sending, game } => {
+        Reply::Chunk { place, len, index, sending, game } => {
             // The chunk waits its turn for an upload slot; a peer that gives
             // up meanwhile leaves the queue.
             let slots = tokio::select! {
                 slots = budget.slots() => slots,
                 _ = send.stopped() => return,
             };
-            match open_chunk(path.clone(), offset, len).await {
-                Ok(file) => {
-                    let bytes = ChunkBytes { file, offset, len, game, index };
+            match place.open(len).await {
+                Ok(source) => {
+                    let bytes = ChunkBytes { source, len, game, index };
                     (PeerResponse::Chunk { len }, Some((bytes, sending, slots)))
                 }
                 Err(e) => {
-                    warn(format!("cannot read {}: {e}", path.display()));
+                    warn(format!("cannot read chunk {index:?} of {game}: {e}"));
                     (error(ErrorCode::Internal, format!("cannot read the chunk: {e}")), None)
                 }
             }

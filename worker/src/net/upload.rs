@@ -179,18 +179,50 @@ impl Drop for PooledPiece {
     }
 }
 
-/// Opens the file of a chunk and checks that the chunk lies inside it, so
-/// the header promises only bytes that are there.
-pub(super) async fn open_chunk(path: PathBuf, offset: u64, len: u32) -> std::io::Result<Arc<std::fs::File>> {
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path)?;
-        if file.metadata()?.len() < offset + u64::from(len) {
-            return Err(std::io::Error::other("the file is shorter than its manifest says"));
-        }
-        Ok(Arc::new(file))
-    })
-    .await
-    .map_err(std::io::Error::other)?
+/// Where the bytes of an answer are on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkPlace {
+    /// A chunk: bytes of one file from an offset.
+    Range { path: PathBuf, offset: u64 },
+    /// A run: whole files one after another, each with its size.
+    Files(Vec<(PathBuf, u64)>),
+}
+
+impl ChunkPlace {
+    /// Whether `self` is on disk as it says, `len` bytes in all: a chunk's
+    /// file is long enough, a run's files are exactly their sizes. So the
+    /// header promises only bytes that are there. A chunk's file is opened
+    /// for the whole send; a run's files, which may be hundreds, are each
+    /// opened as their bytes are read.
+    pub(super) async fn open(self, len: u32) -> std::io::Result<ChunkSource> {
+        tokio::task::spawn_blocking(move || match self {
+            ChunkPlace::Range { path, offset } => {
+                let file = std::fs::File::open(&path)?;
+                if file.metadata()?.len() < offset + u64::from(len) {
+                    return Err(std::io::Error::other("the file is shorter than its manifest says"));
+                }
+                Ok(ChunkSource::Range { file: Arc::new(file), offset })
+            }
+            ChunkPlace::Files(files) => {
+                for (path, size) in &files {
+                    if std::fs::metadata(path)?.len() != *size {
+                        let what = format!("{} is not the size its manifest says", path.display());
+                        return Err(std::io::Error::other(what));
+                    }
+                }
+                Ok(ChunkSource::Files(Arc::new(files)))
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
+/// The bytes of an answer, ready to be read: see [`ChunkPlace::open`].
+#[derive(Debug, Clone)]
+pub(super) enum ChunkSource {
+    Range { file: Arc<std::fs::File>, offset: u64 },
+    Files(Arc<Vec<(PathBuf, u64)>>),
 }
 
 /// Why a chunk was not sent whole.
@@ -208,11 +240,10 @@ pub(super) enum SendError {
     Write(#[from] quinn::WriteError),
 }
 
-/// A chunk to send: `len` bytes of `file` from `offset`, chunk `index` of
-/// `game`.
+/// A chunk (or run) to send: `len` bytes of `source`, chunk `index` of
+/// `game` (a run's first).
 pub(super) struct ChunkBytes {
-    pub file: Arc<std::fs::File>,
-    pub offset: u64,
+    pub source: ChunkSource,
     pub len: u32,
     pub game: String,
     pub index: (u32, u32),
@@ -235,10 +266,9 @@ pub(super) async fn send_chunk(
         else {
             return Err(SendError::ShuttingDown);
         };
-        let file = chunk.file.clone();
-        let at = chunk.offset + sent as u64;
+        let source = chunk.source.clone();
         let buffer = budget.pieces.take();
-        let mut piece = tokio::task::spawn_blocking(move || read_piece(&file, at, piece_len, buffer))
+        let mut piece = tokio::task::spawn_blocking(move || read_piece(&source, sent as u64, piece_len, buffer))
             .await
             .map_err(|e| SendError::Read(std::io::Error::other(e)))?
             .map_err(SendError::Read)?;
@@ -285,17 +315,40 @@ async fn write_or_cut(send: &mut quinn::SendStream, part: bytes::Bytes, budget: 
     }
 }
 
-/// Reads `len` bytes of `file` at `at` into `piece` (emptied first), with
-/// no zeroing. The file handle is this request's own, so its cursor is too.
-fn read_piece(file: &std::fs::File, at: u64, len: usize, mut piece: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = file;
-    file.seek(SeekFrom::Start(at))?;
+/// Reads `len` bytes of `source` from `at` (counted from its start) into
+/// `piece` (emptied first), with no zeroing. A chunk's file handle is its
+/// request's own, so its cursor is too.
+fn read_piece(source: &ChunkSource, at: u64, len: usize, mut piece: Vec<u8>) -> std::io::Result<Vec<u8>> {
     piece.clear();
     piece.reserve(len);
-    file.take(len as u64).read_to_end(&mut piece)?;
+    match source {
+        ChunkSource::Range { file, offset } => read_into(file, offset + at, len, &mut piece)?,
+        ChunkSource::Files(files) => {
+            let (end, mut start) = (at + len as u64, 0u64);
+            for (path, size) in files.iter() {
+                let (from, to) = (at.max(start), end.min(start + size));
+                if from < to {
+                    let before = piece.len();
+                    read_into(&std::fs::File::open(path)?, from - start, (to - from) as usize, &mut piece)?;
+                    if piece.len() - before < (to - from) as usize {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                start += size;
+            }
+        }
+    }
     if piece.len() < len {
         return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
     Ok(piece)
+}
+
+/// Appends `len` bytes of `file` at `at` to `piece`, fewer at its end.
+fn read_into(file: &std::fs::File, at: u64, len: usize, piece: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(at))?;
+    file.take(len as u64).read_to_end(piece)?;
+    Ok(())
 }

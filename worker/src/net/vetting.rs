@@ -22,8 +22,6 @@
 //! reporting address (members beyond them are left as they are), each at
 //! most [`PROBE_TIMEOUT`]; [`MAX_VOUCHED`] members remembered; a withheld
 //! member is named again after [`crate::swarm::WITHHOLD_FOR`].
-//!
-//! [`PeerRequest::Dropped`]: lanspread_proto::peer::PeerRequest::Dropped
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -31,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lanspread_proto::PeerId;
-use lanspread_proto::peer::{GameManifest, Have, ManifestHash, SwarmMember};
+use lanspread_proto::peer::{GameManifest, Have, ManifestHash, PeerRequest, SwarmMember};
 use tokio::sync::{Semaphore, watch};
 
 use super::client;
@@ -198,9 +196,13 @@ impl Vetting {
             let Some(chunk) = number.and_then(|n| index.chunk(n)) else { return Ok(()) };
             let len = chunk_len(manifest, chunk) as u32;
             let mut bytes = ReceivedChunk::with_capacity(len as usize);
-            conn.get_chunk(&manifest.id, &manifest.version, (chunk.file, chunk.chunk), len, &mut bytes)
-                .await
-                .map_err(|e| format!("did not send it ({e})"))?;
+            let request = PeerRequest::GetChunk {
+                id: manifest.id.clone(),
+                version: manifest.version.clone(),
+                file: chunk.file,
+                chunk: chunk.chunk,
+            };
+            conn.get_chunk(&request, len, &mut bytes).await.map_err(|e| format!("did not send it ({e})"))?;
             let expected = &manifest.files[chunk.file as usize].chunks[chunk.chunk as usize];
             if bytes.hash().as_bytes() != expected {
                 return Err("sent bytes that fail verification".to_owned());

@@ -182,11 +182,14 @@ impl Operations {
 
     async fn download(self, id: String, root: std::path::PathBuf, cancel: CancellationToken) -> DownloadEnd {
         match self.run_download(&id, &root, &cancel).await {
-            Ok((version, may_install)) => {
-                let install = match (self.inner.auto_install.load(Ordering::Relaxed), may_install) {
-                    (false, _) => Install::Off,
-                    (true, true) => Install::Now,
-                    (true, false) => Install::NotTrusted,
+            Ok((version, may_install, streamed)) => {
+                let install = match (self.inner.auto_install.load(Ordering::Relaxed), may_install, streamed) {
+                    (_, _, Some(result)) => {
+                        Install::Streamed(result.map(drop).map_err(|e| Failure::new(e.kind(), e.to_string())))
+                    }
+                    (false, _, None) => Install::Off,
+                    (true, true, None) => Install::Now,
+                    (true, false, None) => Install::NotTrusted,
                 };
                 DownloadEnd::Finished { version, install }
             }
@@ -195,16 +198,19 @@ impl Operations {
         }
     }
 
-    /// Downloads `id`; returns the version and whether it may install by
-    /// itself (see [`Agreement::may_auto_install`]).
+    /// Downloads `id`, installing it as the bytes come when it may install
+    /// by itself (see [`Agreement::may_auto_install`]) and installs are on;
+    /// returns the version, whether it may install by itself and how the
+    /// install along with it ended.
     async fn run_download(
         &self,
         id: &str,
         root: &Path,
         cancel: &CancellationToken,
-    ) -> Result<(String, bool), DownloadError> {
+    ) -> Result<(String, bool, Option<Result<install::InstallReport, InstallError>>), DownloadError> {
         let (agreement, trust) = self.find_sources(id, cancel).await?;
         let may_install = agreement.may_auto_install(&trust);
+        let along = (may_install && self.inner.auto_install.load(Ordering::Relaxed)).then(|| self.inner.faults.clone());
         let (manifest, peers) = (agreement.manifest, agreement.sources);
         let version = manifest.version.clone();
         let begin = NodeEvent::DownloadBegin {
@@ -217,9 +223,9 @@ impl Operations {
         let kept = manifest.clone();
         let progress = |p| drop(events.send(NodeEvent::Progress(p)));
         let swarm = Some(self.inner.access.swarm_link());
-        download::download(root, manifest, peers, swarm, progress, cancel.clone()).await?;
+        let report = download::download(root, manifest, peers, (swarm, along), progress, cancel.clone()).await?;
         self.inner.library.remember_download(kept);
-        Ok((version, may_install))
+        Ok((version, may_install, report.installed))
     }
 
     /// The agreed manifest and the peers offering it. A worker that just

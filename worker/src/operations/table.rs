@@ -122,9 +122,11 @@ pub enum DownloadEnd {
 }
 
 /// Whether a finished download is installed by itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Install {
     Now,
+    /// Installed as its bytes came, along with the download (or failed).
+    Streamed(Result<(), Failure>),
     /// Installing by itself is turned off.
     Off,
     /// No trusted peer vouches for the version; the user installs it from
@@ -320,6 +322,21 @@ impl<L> OperationTable<L> {
                     self.changed(),
                     Effect::Emit(NodeEvent::WorkBegin { id: id.to_owned(), kind: kind.into() }),
                     Effect::StartWork { id: id.to_owned(), kind, cancel, lock },
+                ];
+            }
+            // Installed already: told as an install that begins and ends now.
+            DownloadEnd::Finished { version, install: Install::Streamed(result) } => {
+                let (id, kind) = (id.to_owned(), WorkKind::Install.into());
+                let end = match result {
+                    Ok(()) => NodeEvent::WorkFinished { id: id.clone(), kind },
+                    Err(failure) => NodeEvent::WorkFailed { id: id.clone(), kind, failure },
+                };
+                return vec![
+                    Effect::Emit(NodeEvent::DownloadFinished { id: id.clone(), version }),
+                    Effect::Emit(NodeEvent::WorkBegin { id: id.clone(), kind }),
+                    Effect::Release { id, lock },
+                    self.changed(),
+                    Effect::Emit(end),
                 ];
             }
             DownloadEnd::Finished { version, install } => {

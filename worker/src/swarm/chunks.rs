@@ -2,7 +2,7 @@
 //! a swarm member holds. Plain logic; every set from a peer is checked here
 //! against the file list before anything uses it.
 
-use lanspread_proto::peer::{GameManifest, Have, MAX_HAVE_BATCH};
+use lanspread_proto::peer::{GameManifest, Have, MAX_HAVE_BATCH, MAX_RUN_BYTES, MAX_RUN_FILES};
 
 /// A chunk of a file list: file index and chunk index within the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -189,6 +189,38 @@ pub fn chunk_len(manifest: &GameManifest, chunk: ChunkRef) -> u64 {
     file.size.saturating_sub(offset).min(u64::from(manifest.chunk_size))
 }
 
+/// Most bytes one run of small files of `manifest` holds: a chunk, and at
+/// most [`MAX_RUN_BYTES`].
+pub fn run_limit(manifest: &GameManifest) -> u64 {
+    u64::from(manifest.chunk_size.min(MAX_RUN_BYTES))
+}
+
+/// Whether file `file` of `manifest` may be part of a run: at most one
+/// chunk (an empty file has none and adds no bytes).
+pub fn fits_a_run(manifest: &GameManifest, file: u32) -> bool {
+    manifest.files.get(file as usize).is_some_and(|f| f.chunks.len() <= 1 && f.size <= run_limit(manifest))
+}
+
+/// The bytes of the run of `count` whole files from `file` (see
+/// [`lanspread_proto::peer::PeerRequest::GetRun`]): `None` unless each
+/// [`fits_a_run`], there are 1 to [`MAX_RUN_FILES`] of them, and together
+/// they hold at least one byte and at most [`run_limit`]. The one rule the
+/// server answers by and the fetcher plans with.
+pub fn run_len(manifest: &GameManifest, file: u32, count: u32) -> Option<u64> {
+    if count == 0 || count > MAX_RUN_FILES {
+        return None;
+    }
+    let end = file.checked_add(count)?;
+    let mut total = 0u64;
+    for f in file..end {
+        if !fits_a_run(manifest, f) {
+            return None;
+        }
+        total += manifest.files[f as usize].size;
+    }
+    (total > 0 && total <= run_limit(manifest)).then_some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use lanspread_proto::peer::FileEntry;
@@ -219,6 +251,24 @@ mod tests {
         assert_eq!(index.number(ChunkRef { file: 1, chunk: 0 }), None, "an empty file has no chunk");
         assert_eq!(index.number(ChunkRef { file: 9, chunk: 0 }), None);
         assert_eq!(index.number(ChunkRef { file: 2, chunk: u32::MAX }), None);
+    }
+
+    #[test]
+    fn a_run_is_whole_small_files_within_one_chunk_and_the_file_list() {
+        // Files of 0, 1, 2 and 1 chunks of 4 bytes.
+        let mut list = manifest(&[0, 1, 2, 1, 1]);
+        list.files[3].size = 3;
+        assert_eq!(run_len(&list, 0, 2), Some(4), "an empty file adds nothing");
+        assert_eq!(run_len(&list, 0, 1), None, "no bytes");
+        assert_eq!(run_len(&list, 1, 2), None, "file 2 has two chunks");
+        assert_eq!(run_len(&list, 3, 1), Some(3));
+        assert_eq!(run_len(&list, 3, 2), None, "7 bytes, more than a chunk");
+        assert_eq!(run_len(&list, 4, 2), None, "past the end");
+        assert_eq!(run_len(&list, u32::MAX, 2), None);
+        assert_eq!(run_len(&list, 1, 0), None);
+        let many = GameManifest { chunk_size: 1 << 20, ..manifest(&[1; 300]) };
+        assert_eq!(run_len(&many, 0, MAX_RUN_FILES), Some(4 * u64::from(MAX_RUN_FILES)));
+        assert_eq!(run_len(&many, 0, MAX_RUN_FILES + 1), None, "too many files");
     }
 
     #[test]

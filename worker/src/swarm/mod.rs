@@ -176,6 +176,25 @@ impl Swarms {
         Some((path, offset, len as u32))
     }
 
+    /// Where the files of a run (see [`chunks::run_len`]) of a download in
+    /// progress of `id` at `version` are, when this node has verified every
+    /// one of them: each non-empty file with its size, and the bytes in all.
+    pub fn run_files(&self, id: &str, version: &str, file: u32, count: u32) -> Option<(Vec<(PathBuf, u64)>, u32)> {
+        let swarms = self.lock();
+        let own = swarms.values().filter(|s| s.id == id && s.version == version).find_map(|s| s.own.as_ref())?;
+        let len = chunks::run_len(&own.manifest, file, count)?;
+        let mut files = Vec::new();
+        for f in file..file + count {
+            let size = own.manifest.files[f as usize].size;
+            if size > 0 {
+                let number = own.index.number(ChunkRef { file: f, chunk: 0 })?;
+                own.have.contains(number).then_some(())?;
+                files.push((own.files.get(f as usize)?.clone()?, size));
+            }
+        }
+        Some((files, len as u32))
+    }
+
     /// Joins `member` (if it serves) to the swarm of `hash`: `whole` is the
     /// file list (and its hash) when this node holds the game whole;
     /// otherwise only a download of its own in progress answers. `None`:

@@ -48,11 +48,24 @@ fn mode(executable: bool) -> u32 {
 }
 
 pub fn zip(path: &Path, entries: &[Entry]) {
+    zip_with(path, entries, zip::CompressionMethod::Deflated);
+}
+
+/// A zip whose files are stored, not compressed (as many game packs are);
+/// for the streamed-install test that kills a worker (Unix signals).
+#[cfg(unix)]
+pub fn zip_stored(path: &Path, entries: &[Entry]) {
+    zip_with(path, entries, zip::CompressionMethod::Stored);
+}
+
+fn zip_with(path: &Path, entries: &[Entry], method: zip::CompressionMethod) {
     let mut zip = zip::ZipWriter::new(fs::File::create(path).unwrap());
     for entry in entries {
         match entry {
             Entry::File { name, data, executable } => {
-                let options = zip::write::SimpleFileOptions::default().unix_permissions(mode(*executable));
+                let options = zip::write::SimpleFileOptions::default()
+                    .unix_permissions(mode(*executable))
+                    .compression_method(method);
                 zip.start_file(name.as_str(), options).unwrap();
                 zip.write_all(data).unwrap();
             }

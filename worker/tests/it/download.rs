@@ -11,22 +11,28 @@ use crate::support::{WORKER, Worker, assert_same_tree, copy_tree, make_random_ga
 
 const MIB: usize = 1024 * 1024;
 /// The chunk size of every file list a node builds.
-const CHUNK: usize = 4 * MIB;
-const GAME: &str = "openarena";
-const DELAY: &str = "--test-chunk-delay-ms";
+pub(crate) const CHUNK: usize = 4 * MIB;
+pub(crate) const GAME: &str = "openarena";
+pub(crate) const DELAY: &str = "--test-chunk-delay-ms";
 
-struct Lab {
-    tmp: tempfile::TempDir,
-    seeders: Vec<Worker>,
-    addrs: Vec<SocketAddr>,
+pub(crate) struct Lab {
+    pub tmp: tempfile::TempDir,
+    pub seeders: Vec<Worker>,
+    pub addrs: Vec<SocketAddr>,
 }
 
 impl Lab {
     /// `seeders` nodes serving the same game, each with its own arguments.
     fn new(big: usize, small: usize, args: &[&[&str]]) -> Lab {
+        Lab::with_game(|games| drop(make_random_game(games, GAME, "0.8.10", big, small)), args)
+    }
+
+    /// `seeders` nodes serving the game `make` puts in the game directory
+    /// it is given, each with its own arguments.
+    pub fn with_game(make: impl FnOnce(&Path), args: &[&[&str]]) -> Lab {
         let tmp = tempfile::tempdir().unwrap();
         let first = tmp.path().join("seed0");
-        make_random_game(&first, GAME, "0.8.10", big, small);
+        make(&first);
         let mut seeders = Vec::new();
         for (i, args) in args.iter().enumerate() {
             let games = tmp.path().join(format!("seed{i}"));
@@ -43,15 +49,15 @@ impl Lab {
         Lab { tmp, seeders, addrs }
     }
 
-    fn out(&self) -> std::path::PathBuf {
+    pub fn out(&self) -> std::path::PathBuf {
         self.tmp.path().join("out")
     }
 
-    fn fetch(&self, name: &str) -> Worker {
+    pub fn fetch(&self, name: &str) -> Worker {
         fetch_into(name, &self.out(), &self.tmp.path().join("fetcher-state"), &self.addrs)
     }
 
-    fn source(&self) -> std::path::PathBuf {
+    pub fn source(&self) -> std::path::PathBuf {
         self.tmp.path().join("seed0").join(GAME)
     }
 }
@@ -70,7 +76,7 @@ fn fetch_into(name: &str, games: &Path, state: &Path, peers: &[SocketAddr]) -> W
     Worker::spawn(name, command)
 }
 
-fn json_lines(worker: &Worker, event: &str) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(worker: &Worker, event: &str) -> Vec<serde_json::Value> {
     worker
         .out
         .lock()
@@ -81,12 +87,12 @@ fn json_lines(worker: &Worker, event: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn finished(worker: &Worker) -> serde_json::Value {
+pub(crate) fn finished(worker: &Worker) -> serde_json::Value {
     json_lines(worker, "finished").pop().unwrap_or_else(|| panic!("no finished line; log:\n{}", worker.log()))
 }
 
 /// Waits until the fetch reports at least `fraction` of the bytes done.
-fn wait_for_fraction(worker: &Worker, fraction: f64) {
+pub(crate) fn wait_for_fraction(worker: &Worker, fraction: f64) {
     worker.wait_for_out(Duration::from_secs(60), &format!("{fraction} done"), |l| {
         serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
             v["event"] == "progress"
@@ -97,7 +103,7 @@ fn wait_for_fraction(worker: &Worker, fraction: f64) {
 }
 
 #[cfg(unix)]
-fn assert_not_downloaded(root: &Path) {
+pub(crate) fn assert_not_downloaded(root: &Path) {
     assert!(!root.join("version.ini").exists(), "version.ini must not exist before the commit");
     assert!(root.join(".lanspread-download").exists(), "the journal is kept for a resume");
 }

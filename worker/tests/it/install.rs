@@ -90,6 +90,31 @@ fn every_native_format_installs_byte_identical() {
     }
 }
 
+/// Issue "games as they are on disk": a compressed tarball is read once,
+/// while it is unpacked (its stream's checksum included); measuring it
+/// reads nothing. A plain one's headers are read to measure it.
+#[test]
+fn a_tarball_is_read_once() {
+    let entries = content(1, 3_000_000);
+    for name in ["pak.tar.zst", "pak.tar.gz", "pak.tar"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let games = tmp.path().join("games");
+        let root = downloaded(&games, "1.0", |root| archives::by_name(&root.join(name), &entries));
+        let size = fs::metadata(root.join(name)).unwrap().len();
+        let output = run(&games, &["install", GAME, "--json"], &[]);
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        let installed = json_lines(&output).into_iter().find(|l| l["event"] == "installed").unwrap();
+        let read = installed["archive_bytes_read"].as_u64().unwrap();
+        if name == "pak.tar" {
+            // Its headers are read first (the data sought past), to measure it.
+            assert!(read >= size && read < size + size / 10, "{name}: {read} bytes read from an archive of {size}");
+        } else {
+            assert_eq!(read, size, "{name}: {read} bytes read from an archive of {size}");
+        }
+        assert_same_tree(&root.join("local"), &expected_tree(&tmp.path().join("expected"), &entries));
+    }
+}
+
 #[test]
 fn split_volumes_and_loose_files_install_in_order() {
     let tmp = tempfile::tempdir().unwrap();
@@ -538,12 +563,12 @@ fn a_hard_link_bomb_is_refused_by_the_free_space_check_before_unpacking() {
 
 /// Installs the downloaded game under `tmp/src`, whose payload is `pack`,
 /// on a tmpfs of `size` and asserts it is refused for lack of room with
-/// `needed` in the message, before anything was unpacked.
+/// `needed` in the message, and nothing unpacked left in the root.
 #[cfg(unix)]
 pub(crate) fn refused_for_lack_of_room(tmp: &Path, size: &str, pack: &str, needed: &str) {
     let (stdout, stderr) = install_on_small_disk(tmp, size);
     assert!(stdout.contains("exit=1"), "{pack}: {stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("left={pack} version.ini \n")), "{pack}: nothing unpacked: {stdout}");
+    assert!(stdout.contains(&format!("left={pack} version.ini \n")), "{pack}: nothing unpacked is left: {stdout}");
     assert!(stderr.contains("not enough free space") && stderr.contains(needed), "{pack}: {stderr}");
 }
 

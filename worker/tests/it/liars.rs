@@ -118,12 +118,13 @@ pub fn lying_peer(state: &Path, script: Script) -> LyingPeer {
                                     message: "no cover".into(),
                                 }),
                             },
-                            PeerRequest::GetChunk { .. } | PeerRequest::Join { .. } | PeerRequest::Dropped { .. } => {
-                                PeerResponse::Error(PeerError {
-                                    code: ErrorCode::NotFound,
-                                    message: "no chunks from a liar".into(),
-                                })
-                            }
+                            PeerRequest::GetChunk { .. }
+                            | PeerRequest::GetRun { .. }
+                            | PeerRequest::Join { .. }
+                            | PeerRequest::Dropped { .. } => PeerResponse::Error(PeerError {
+                                code: ErrorCode::NotFound,
+                                message: "no chunks from a liar".into(),
+                            }),
                             PeerRequest::Prove(_) => PeerResponse::Error(PeerError {
                                 code: ErrorCode::NoPartyKey,
                                 message: "a liar in no party".into(),
@@ -317,7 +318,7 @@ async fn serve_lies(endpoint: quinn::Endpoint, peer_id: PeerId, lie: ChunkLie, a
                         PeerRequest::Join { .. } => {
                             PeerResponse::Swarm(SwarmUpdate { have: Some(Have::All), members: Some(Vec::new()) })
                         }
-                        PeerRequest::GetChunk { .. } => {
+                        PeerRequest::GetChunk { .. } | PeerRequest::GetRun { .. } => {
                             asked.lock().unwrap().push(from);
                             if lie == ChunkLie::Stall {
                                 let _ = write_frame(&mut send, &PeerResponse::Chunk { len: 1 << 20 }).await;

@@ -17,6 +17,7 @@ mod liars;
 mod limits;
 mod listen;
 mod manifests;
+mod many_files;
 mod mdns_lab;
 mod operations;
 // Packs made with the Unix tools people use (tar, zip, 7z).
@@ -25,6 +26,7 @@ mod packs;
 mod rescan;
 mod seeding;
 mod static_peers;
+mod streamed;
 mod support;
 mod swarm;
 mod swarm_liars;

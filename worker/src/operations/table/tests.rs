@@ -81,6 +81,22 @@ fn a_download_takes_the_game_then_frees_it_before_saying_it_finished() {
 }
 
 #[test]
+fn an_install_streamed_with_the_download_is_told_as_one_that_begins_and_ends_then() {
+    let mut table = Table::default();
+    table.download("xonotic", DownloadKind::Download, false, free);
+    let ended = table.download_ended("xonotic", finished(Install::Streamed(Ok(()))));
+    assert_eq!(
+        steps(&ended),
+        ["finished xonotic 2.0", "begin Install xonotic", "release xonotic", "operations []", "done Install xonotic"]
+    );
+    assert!(table.busy().is_empty());
+    table.download("xonotic", DownloadKind::Update, false, free);
+    let failure = Failure::new(FailureKind::Refused, "a link out");
+    let ended = table.download_ended("xonotic", finished(Install::Streamed(Err(failure))));
+    assert_eq!(steps(&ended).last().unwrap(), "Install failed xonotic Refused");
+}
+
+#[test]
 fn a_finished_download_goes_on_to_its_install_holding_the_same_lock() {
     let mut table = Table::default();
     let begun = table.download("xonotic", DownloadKind::Update, false, free);

@@ -1,0 +1,163 @@
+//! Issue "games as they are on disk": a download that installs by itself
+//! unpacks its archives as their bytes are verified, into the staging
+//! folder of the usual install transaction, and swaps it in once the
+//! download is committed.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::archives::{self, Entry};
+use crate::download::GAME;
+#[cfg(unix)]
+use crate::download::{DELAY, Lab, wait_for_fraction};
+use crate::install::assert_no_reserved;
+use crate::support::{WORKER, Worker, assert_same_tree, noise, serve_with};
+
+const MIB: usize = 1024 * 1024;
+#[cfg(unix)]
+const STAGING: &str = ".local.installing";
+
+/// A pack of `files` incompressible files of a MiB each, with a few small.
+fn pack(files: usize, version: u8) -> Vec<Entry> {
+    let mut entries = vec![Entry::file("readme.txt", format!("version {version}\n"))];
+    for i in 0..files {
+        entries.push(Entry::file(&format!("data/part{i:02}.bin"), noise(MIB, u64::from(version) * 100 + i as u64)));
+    }
+    entries.push(Entry::executable("bin/run.sh", format!("#!/bin/sh\necho {version}\n")));
+    entries
+}
+
+/// The tree `entries` describe (the expected `local/`).
+fn tree(dir: &Path, entries: &[Entry]) -> PathBuf {
+    for entry in entries {
+        if let Entry::File { name, data, .. } = entry {
+            let path = dir.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, data).unwrap();
+        }
+    }
+    dir.to_owned()
+}
+
+/// A fetch that installs (the default), into `games`.
+fn fetch_installing(name: &str, games: &Path, state: &Path, peers: &[SocketAddr]) -> Worker {
+    let mut command = Command::new(WORKER);
+    command.args(["fetch", GAME, "--json", "--no-mdns"]).arg("--games").arg(games).arg("--state").arg(state);
+    for peer in peers {
+        command.arg("--peer").arg(peer.to_string());
+    }
+    Worker::spawn(name, command)
+}
+
+/// Waits until the staging folder holds an unpacked file of the pack.
+#[cfg(unix)]
+fn wait_for_unpacked(root: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let unpacked = || fs::read_dir(root.join(STAGING).join("data")).is_ok_and(|mut d| d.next().is_some());
+    while !unpacked() {
+        assert!(std::time::Instant::now() < deadline, "nothing was unpacked into {STAGING} while the download ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_streamed_install_killed_half_way_completes_on_the_rerun() {
+    let entries = pack(40, 1);
+    let build = |games: &Path| {
+        let root = games.join(GAME);
+        fs::create_dir_all(&root).unwrap();
+        archives::zip_stored(&root.join("pack.zip"), &entries);
+        fs::write(root.join("version.ini"), "1.0\n").unwrap();
+    };
+    let lab = Lab::with_game(build, &[&[DELAY, "600"], &[DELAY, "600"]]);
+    let (out, state) = (lab.out(), lab.tmp.path().join("fetcher-state"));
+    let root = out.join(GAME);
+    let mut fetch = fetch_installing("fetch", &out, &state, &lab.addrs);
+    wait_for_fraction(&fetch, 0.4);
+    wait_for_unpacked(&root);
+    fetch.signal("KILL");
+    fetch.wait_exit(Duration::from_secs(10));
+    assert!(!root.join("local").exists(), "a half-unpacked game is never local/");
+    assert!(!root.join("version.ini").exists(), "the download was not over when it was killed");
+
+    let mut again = fetch_installing("again", &out, &state, &lab.addrs);
+    assert_eq!(again.wait_exit(Duration::from_secs(120)), Some(0), "{}", again.log());
+    assert_same_tree(&root.join("local"), &tree(&lab.tmp.path().join("expected"), &entries));
+    assert_same_tree(&lab.source(), &{
+        // The download itself, beside local/.
+        let copy = lab.tmp.path().join("downloaded");
+        fs::create_dir_all(&copy).unwrap();
+        fs::copy(root.join("pack.zip"), copy.join("pack.zip")).unwrap();
+        fs::copy(root.join("version.ini"), copy.join("version.ini")).unwrap();
+        copy
+    });
+    assert_no_reserved(&root);
+    let installed = crate::download::json_lines(&again, "installed");
+    assert_eq!(installed.len(), 1, "{}", again.log());
+}
+
+/// Archives that are good for most of their length and then are not.
+fn turning_bad(name: &str, good: &[Entry]) -> Box<dyn Fn(&Path)> {
+    let name = name.to_owned();
+    let mut entries = good.to_vec();
+    match name.as_str() {
+        "link-out.tar.gz" => {
+            entries.extend([Entry::link("escape", "/tmp"), Entry::file("escape/lanspread-evil.txt", "x")]);
+        }
+        "slip.zip" => entries.push(Entry::file("../lanspread-evil.txt", "x")),
+        _ => {}
+    }
+    Box::new(move |path: &Path| {
+        archives::by_name(path, &entries);
+        if name == "corrupt.tar.gz" {
+            // A flipped byte past the middle: the deflate stream or its CRC fails.
+            let mut bytes = fs::read(path).unwrap();
+            let at = bytes.len() * 3 / 4;
+            bytes[at] ^= 0x5a;
+            fs::write(path, bytes).unwrap();
+        }
+    })
+}
+
+#[test]
+fn an_archive_that_turns_bad_half_way_fails_its_streamed_install_and_keeps_the_old_local() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (seed, out, state) = (tmp.path().join("seed"), tmp.path().join("out"), tmp.path().join("fetcher-state"));
+    let root = out.join(GAME);
+    let v1 = pack(6, 1);
+    let serve = |version: &str, name: &str, build: &dyn Fn(&Path)| {
+        let game = seed.join(GAME);
+        let _ = fs::remove_dir_all(&game);
+        fs::create_dir_all(&game).unwrap();
+        build(&game.join(name));
+        fs::write(game.join("version.ini"), format!("{version}\n")).unwrap();
+        let node = serve_with("seed", &seed, &tmp.path().join("seed-state"), &[], &[]);
+        node.wait_scanned(Duration::from_secs(60));
+        node
+    };
+    let node = serve("1", "pack.zip", &|path: &Path| archives::zip(path, &v1));
+    let mut first = fetch_installing("first", &out, &state, &[node.listen_addr()]);
+    assert_eq!(first.wait_exit(Duration::from_secs(120)), Some(0), "{}", first.log());
+    let expected = tree(&tmp.path().join("expected"), &v1);
+    assert_same_tree(&root.join("local"), &expected);
+    drop(node);
+
+    let good = pack(6, 2);
+    for (i, name) in ["link-out.tar.gz", "corrupt.tar.gz", "slip.zip"].into_iter().enumerate() {
+        let node = serve(&format!("{}", i + 2), name, &*turning_bad(name, &good));
+        let mut update = fetch_installing(name, &out, &state, &[node.listen_addr()]);
+        let code = update.wait_exit(Duration::from_secs(120));
+        assert_eq!(code, Some(1), "{name}: the install fails; {}", update.log());
+        let failed = crate::download::json_lines(&update, "install_failed");
+        assert_eq!(failed.len(), 1, "{name}: {}", update.log());
+        assert!(root.join("version.ini").is_file(), "{name}: the download itself is whole");
+        assert_same_tree(&root.join("local"), &expected);
+        assert_no_reserved(&root);
+        assert!(!Path::new("/tmp/lanspread-evil.txt").exists() && !out.join("lanspread-evil.txt").exists());
+        assert!(!root.join("lanspread-evil.txt").exists(), "{name}: nothing written outside staging");
+    }
+}
