@@ -6,6 +6,7 @@
 #
 #   sudo scripts/bench.sh [--size MB] [--small N] [--runs N] [--write]
 #   sudo scripts/bench.sh --windows [--size MB] [--small N] [--runs N]
+#   sudo scripts/bench.sh --play [--runs N]
 #
 #   --size MB   game size (default 256; a few hundred MB is the reference,
 #               1024 for the unshaped scenario's CPU figures)
@@ -31,10 +32,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SIZE_MB=256 SMALL=300 RUNS=3 WRITE=0 WINDOWS=0
+SIZE_MB=256 SMALL=300 RUNS=3 WRITE=0 WINDOWS=0 PLAY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --windows) WINDOWS=1; shift ;;
+    --play) PLAY=1; shift ;;
     --size) SIZE_MB=$2; shift 2 ;;
     --small) SMALL=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$WINDOWS" = 0 ] || [ "$WRITE" = 0 ] || { echo "bench: --windows prints its figures; it does not --write" >&2; exit 2; }
+[ "$PLAY" = 0 ] || [ "$WRITE" = 0 ] || { echo "bench: --play prints its figures; it does not --write" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "bench: needs root for network namespaces" >&2; exit 1; }
 
 need=()
@@ -254,7 +257,7 @@ scenario() {
 
 echo "bench: running (each scenario moves the game three times)"
 # BENCH_ONLY="1 3" runs only those scenarios (for quick looks).
-want() { [ "$WINDOWS" = 0 ] && { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }; }
+want() { [ "$WINDOWS" = 0 ] && [ "$PLAY" = 0 ] && { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }; }
 want 1 && scenario "1 source, 100 Mbit/s" 100mbit ""
 want 2 && scenario "2 sources, 100 + 100 Mbit/s" 100mbit 100mbit
 want 3 && scenario "2 sources, 100 + 20 Mbit/s" 100mbit 20mbit
@@ -400,6 +403,86 @@ windows_scenario() {
   done
 }
 if [ "$WINDOWS" = 1 ]; then windows_scenario; cat "$RESULTS"; fi
+
+# --- time to Play: the download alone, then the install, or both at once ---
+# play_pack KIND DIR: the game tree packed as KIND (zip or tar.zst) into DIR/openarena.
+play_pack() {
+  local root=$2/openarena
+  mkdir -p "$root"
+  case $1 in
+    zip) (cd "$WORK/play-tree" && zip -q -0 -r "$root/pack.zip" .) ;;
+    tar.zst) (cd "$WORK/play-tree" && tar -cf - . | zstd -q -1 -T0 -o "$root/pack.tar.zst") ;;
+  esac
+  echo 1.0 > "$root/version.ini"
+  chmod -R a+rX "$2"
+}
+
+# play_run HOST PEER MODE: seconds from the fetch's start to Play: "alone"
+# (fetch --no-install), "then" (fetch --no-install, then install) or
+# "streamed" (fetch, which installs as the bytes come).
+play_run() {
+  local host=$1 peer=$2 mode=$3 start end
+  rm -rf "$WORK/play-out" "$WORK/play-state"; mkdir -p "$WORK/play-out"
+  local args=(fetch openarena --games "$WORK/play-out" --no-mdns --state "$WORK/play-state" --json --peer "$peer")
+  [ "$mode" = streamed ] || args+=(--no-install)
+  sync
+  start=$(date +%s.%N)
+  in_host "$host" "$WORKER" "${args[@]}" > "$WORK/play.json" 2> "$WORK/play.log" ||
+    { echo "bench: the $mode fetch failed:" >&2; tail -5 "$WORK/play.log" >&2; exit 1; }
+  if [ "$mode" = then ]; then
+    in_host "$host" "$WORKER" install openarena --games "$WORK/play-out" > /dev/null 2>> "$WORK/play.log"
+  fi
+  end=$(date +%s.%N)
+  if [ "$mode" != alone ]; then
+    diff -rq "$WORK/play-tree" "$WORK/play-out/openarena/local" > /dev/null ||
+      { echo "bench: the $mode install differs" >&2; exit 1; }
+  fi
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }'
+}
+
+play_scenario() {
+  mkdir -p "$WORK/play-tree/data"
+  local i
+  for i in $(seq 1 8); do head -c $((96 * 1024 * 1024)) /dev/urandom > "$WORK/play-tree/data/pak$i.pk3"; done
+  python3 - "$WORK/play-tree" <<'PY'
+import os, sys
+for i in range(2000):
+    d = os.path.join(sys.argv[1], "maps", "set%02d" % (i % 20))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "m%04d.bsp" % i), "wb") as f:
+        f.write(os.urandom((i * 7919) % 60417 + 1024))
+PY
+  echo "bench: time to Play, a game of $(du -sb --apparent-size "$WORK/play-tree" | cut -f1) bytes in $(find "$WORK/play-tree" -type f | wc -l) files"
+  : > "$RESULTS"
+  {
+    echo "| pack | link | download alone s | download then install s | installed as it comes s | ratio to the download alone |"
+    echo "|---|---|---|---|---|---|"
+  } >> "$RESULTS"
+  local kind link host peer pid mode run
+  for kind in zip tar.zst; do
+    rm -rf "$WORK/play-src" "$WORK/play-serve.json"; play_pack "$kind" "$WORK/play-src"
+    in_host h1 "$WORKER" serve --json --games "$WORK/play-src" --listen "$SUBNET.1:47475" --no-mdns \
+      --state "$WORK/play-serve-state" --name play > "$WORK/play-serve.json" 2> "$WORK/play-serve.log" &
+    pid=$!
+    for _ in $(seq 600); do grep -q '"event":"library"' "$WORK/play-serve.json" && break; sleep 0.1; done
+    for link in loopback 1gbit; do
+      if [ "$link" = loopback ]; then host=h1; shape h1 ""; shape h3 ""; else host=h3; shape h1 1gbit; shape h3 ""; fi
+      peer="$SUBNET.1:47475"
+      : > "$WORK/play-alone.runs"; : > "$WORK/play-then.runs"; : > "$WORK/play-streamed.runs"
+      for run in $(seq "$RUNS"); do
+        for mode in alone then streamed; do play_run "$host" "$peer" "$mode" >> "$WORK/play-$mode.runs"; echo >> "$WORK/play-$mode.runs"; done
+      done
+      local alone then streamed
+      alone=$(median < "$WORK/play-alone.runs"); then=$(median < "$WORK/play-then.runs")
+      streamed=$(median < "$WORK/play-streamed.runs")
+      printf '| %s | %s | %s | %s | %s | %s |\n' ".$kind" "$link" "$alone" "$then" "$streamed" \
+        "$(ratio "$streamed" "$alone")" | tee -a "$RESULTS"
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -rf "$WORK/play-serve-state"
+  done
+}
+if [ "$PLAY" = 1 ]; then play_scenario; cat "$RESULTS"; fi
 
 if [ "$WRITE" = 1 ]; then
   {

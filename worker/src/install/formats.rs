@@ -71,6 +71,16 @@ pub fn unpacked_size(item: &Item, reads: &ArchiveReads) -> Result<Option<u64>, I
     }
 }
 
+/// Where a stored (not compressed) entry's bytes lie in a zip of one
+/// volume: copied as they are, by the kernel where it can, not through
+/// this process (its CRC is not checked: every byte of a download is
+/// already checked against its file list's hashes).
+fn stored_range<R: Read>(item: &Item, entry: &zip::read::ZipFile<'_, R>) -> Option<(u64, u64)> {
+    let stored = entry.compression() == zip::CompressionMethod::Stored && !entry.encrypted();
+    let plain = stored && item.volumes.len() == 1 && entry.size() == entry.compressed_size();
+    plain.then(|| entry.data_start().map(|start| (start, entry.size()))).flatten()
+}
+
 /// Writes an entry's bytes, read from the archive's stream, to `path`. A
 /// stream that fails to read (a corrupt block, a file cut short) fails the
 /// install naming the archive and its format, not the entry being written.
@@ -225,6 +235,9 @@ fn unpack_zip(item: &Item, staging: &mut Staging<'_>) -> Result<(), InstallError
         } else if entry.is_symlink() {
             let target = read_link_target(item, &name, &mut entry)?;
             staging.symlink(&path, &target).map_err(|why| unsafe_entry(item, &name, why))?;
+        } else if let Some((offset, len)) = stored_range(item, &entry) {
+            drop(entry);
+            staging.copy_range(&path, &item.volumes[0], (offset, len), mode & 0o111 != 0)?;
         } else {
             write_entry(item, staging, &path, &mut entry, mode & 0o111 != 0)?;
         }

@@ -216,15 +216,19 @@ fn apply_install(
     faults: &Faults,
 ) -> Result<InstallReport, InstallError> {
     let available = available_space(root)?;
+    // Plain files cloned where the filesystem clones take no room.
+    let copied: u64 = items.iter().filter(|i| i.kind == payload::Kind::Copy).map(|i| i.size).sum();
+    let free_copies = if copied > 0 && staging::clones_files(root) { copied } else { 0 };
     // A download still running takes its share of the room first.
-    let needed = total.saturating_add(reads.gate().map_or(0, PayloadGate::bytes_to_come));
+    let to_come = reads.gate().map_or(0, PayloadGate::bytes_to_come);
+    let needed = (total - free_copies).saturating_add(to_come);
     if available < needed {
         return Err(InstallError::NoSpace { path: root.display().to_string(), needed, available });
     }
     // A compressed tarball declares nothing: what it unpacks to is bounded
     // by the room on the disk instead.
     let budget = match sizes.iter().any(Option::is_none) {
-        true => Budget::Room { bytes: available.saturating_sub(needed - total), path: root.display().to_string() },
+        true => Budget::Room { bytes: (available + free_copies).saturating_sub(to_come), path: root.display().to_string() },
         false => Budget::Declared(total),
     };
     let updated = facts.local.is_folder();

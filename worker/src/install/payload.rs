@@ -250,6 +250,23 @@ impl ArchiveReads {
         }
     }
 
+    /// Waits until the `len` bytes of `path` from `offset` may be read.
+    pub fn wait_range(&self, path: &Path, offset: u64, len: u64) -> io::Result<()> {
+        let mut at = offset;
+        while at < offset + len {
+            match self.readable(path, at, offset + len - at)? {
+                0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ends inside an entry")),
+                n => at += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` read from an archive other than through [`Volumes`].
+    pub fn counted(&self, bytes: u64) {
+        self.count.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Waits until the whole of `path` may be read (a file copied as it
     /// is, or a volume handed to an external unpacker).
     pub fn wait_whole(&self, path: &Path) -> io::Result<()> {

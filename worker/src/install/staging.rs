@@ -22,6 +22,8 @@ use super::{InstallError, io_at};
 
 /// Copy buffer; progress is reported once per buffer.
 const COPY_BUFFER: usize = 256 * 1024;
+/// An unpacked file at least this large is flushed as soon as it is written.
+const FLUSH_NOW: u64 = 8 * 1024 * 1024;
 /// Entry paths deeper than this are refused (no real game needs them).
 const MAX_ENTRY_DEPTH: usize = 64;
 
@@ -231,11 +233,33 @@ impl<'a> Staging<'a> {
             self.advance(n as u64)?;
             file.write_all(&buf[..n]).map_err(|e| io_at(&abs, e))?;
         }
-        flush(&abs, &file)?;
-        if executable {
-            make_executable(&abs)?;
+        finish_file(&abs, &file, executable)
+    }
+
+    /// Writes the `len` bytes of `from` at `offset` (a stored zip entry)
+    /// to `path`, copied by the kernel where it can (`copy_file_range`),
+    /// once they may be read (a download in progress has verified them).
+    pub fn copy_range(
+        &mut self,
+        path: &EntryPath,
+        from: &Path,
+        (offset, len): (u64, u64),
+        executable: bool,
+    ) -> Result<(), InstallError> {
+        self.prepare_parents(path)?;
+        let abs = path.under(&self.dir);
+        self.clear_leaf(&abs)?;
+        self.reads.wait_range(from, offset, len).map_err(|e| io_at(from, e))?;
+        self.advance(len)?;
+        let mut source = fs::File::open(from).map_err(|e| io_at(from, e))?;
+        io::Seek::seek(&mut source, io::SeekFrom::Start(offset)).map_err(|e| io_at(from, e))?;
+        let mut file = fs::File::create(&abs).map_err(|e| io_at(&abs, e))?;
+        let copied = io::copy(&mut source.take(len), &mut file).map_err(|e| io_at(&abs, e))?;
+        self.reads.counted(copied);
+        if copied < len {
+            return Err(io_at(from, io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ends inside an entry")));
         }
-        Ok(())
+        finish_file(&abs, &file, executable)
     }
 
     /// Puts a plain payload file at `path`: a copy-on-write clone (reflink)
@@ -257,11 +281,7 @@ impl<'a> Staging<'a> {
             self.advance(size)?;
             // Written through a handle that may write: Windows flushes no other.
             let file = fs::OpenOptions::new().write(true).open(&abs).map_err(|e| io_at(&abs, e))?;
-            flush(&abs, &file)?;
-            if executable {
-                make_executable(&abs)?;
-            }
-            return Ok(());
+            return finish_file(&abs, &file, executable);
         }
         // A failed clone may leave an empty file; write_file replaces it.
         self.write_file(path, &mut file, executable)
@@ -391,10 +411,37 @@ fn create_symlink(target: &str, at: &Path) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Flushes an unpacked file, where the staging folder is not flushed whole
-/// once everything is unpacked (see [`crate::platform::fs::sync_filesystem`]).
+/// Whether a file in `dir` can be cloned (reflinked) there: then a payload
+/// file installed as it is takes no room (Btrfs, XFS, ReFS, APFS). Tried on
+/// a one-byte file, removed at once.
+pub fn clones_files(dir: &Path) -> bool {
+    let probe = dir.join(".lanspread-clone-probe");
+    let clone = dir.join(".lanspread-clone-probe.clone");
+    let _ = fs::remove_file(&clone);
+    let clones = fs::write(&probe, b"x").is_ok() && reflink_copy::reflink(&probe, &clone).is_ok();
+    let _ = fs::remove_file(&clone);
+    let _ = fs::remove_file(&probe);
+    clones
+}
+
+/// Flushes a file written whole (see [`flush`]) and makes it executable
+/// when its entry says so.
+fn finish_file(abs: &Path, file: &fs::File, executable: bool) -> Result<(), InstallError> {
+    flush(abs, file)?;
+    if executable {
+        make_executable(abs)?;
+    }
+    Ok(())
+}
+
+/// Flushes an unpacked file now when it is large (so the flush of a big
+/// game is spread over its unpacking, which mostly waits for the download
+/// anyway, instead of all at the end), or where the staging folder is not
+/// flushed whole once everything is unpacked (see
+/// [`crate::platform::fs::sync_filesystem`]).
 fn flush(abs: &Path, file: &fs::File) -> Result<(), InstallError> {
-    if crate::platform::fs::FLUSHES_FILESYSTEM {
+    let large = file.metadata().is_ok_and(|m| m.len() >= FLUSH_NOW);
+    if crate::platform::fs::FLUSHES_FILESYSTEM && !large {
         return Ok(());
     }
     file.sync_all().map_err(|e| io_at(abs, e))

@@ -102,6 +102,24 @@ pub(crate) fn wait_for_fraction(worker: &Worker, fraction: f64) {
     });
 }
 
+/// Kills a fetch of `lab` once `fraction` of its bytes are done, checks
+/// that nothing looks downloaded, and fetches again to a byte-identical
+/// end; returns what the killed fetch had verified, at least (its last
+/// progress line), and the rerun's finished line.
+#[cfg(unix)]
+pub(crate) fn killed_and_fetched_again(lab: &Lab, fraction: f64) -> (u64, serde_json::Value) {
+    let mut fetch = lab.fetch("fetch");
+    wait_for_fraction(&fetch, fraction);
+    fetch.signal("KILL");
+    fetch.wait_exit(Duration::from_secs(10));
+    assert_not_downloaded(&lab.out().join(GAME));
+    let verified_before = json_lines(&fetch, "progress").iter().filter_map(|p| p["bytes_done"].as_u64()).max().unwrap();
+    let mut again = lab.fetch("again");
+    assert_eq!(again.wait_exit(Duration::from_secs(300)), Some(0), "{}", again.log());
+    assert_same_tree(&lab.source(), &lab.out().join(GAME));
+    (verified_before, finished(&again))
+}
+
 #[cfg(unix)]
 pub(crate) fn assert_not_downloaded(root: &Path) {
     assert!(!root.join("version.ini").exists(), "version.ini must not exist before the commit");
@@ -161,18 +179,7 @@ fn corrupt_chunks_are_refetched_and_their_sender_demoted() {
 #[test]
 fn a_fetcher_killed_half_way_resumes_without_fetching_again() {
     let lab = Lab::new(48 * MIB, 0, &[&[DELAY, "300"], &[DELAY, "300"]]);
-    let mut fetch = lab.fetch("fetch");
-    wait_for_fraction(&fetch, 0.5);
-    fetch.signal("KILL");
-    fetch.wait_exit(Duration::from_secs(10));
-    assert_not_downloaded(&lab.out().join(GAME));
-    // What the killed fetch had verified, at least: its last progress line.
-    let verified_before = json_lines(&fetch, "progress").iter().filter_map(|p| p["bytes_done"].as_u64()).max().unwrap();
-
-    let mut again = lab.fetch("again");
-    assert_eq!(again.wait_exit(Duration::from_secs(120)), Some(0), "{}", again.log());
-    assert_same_tree(&lab.source(), &lab.out().join(GAME));
-    let done = finished(&again);
+    let (verified_before, done) = killed_and_fetched_again(&lab, 0.5);
     let (total, reused, fetched) = (
         done["bytes_total"].as_u64().unwrap(),
         done["bytes_reused"].as_u64().unwrap(),

@@ -28,7 +28,7 @@ fn content(version: u8, big: usize) -> Vec<Entry> {
 }
 
 /// The tree `entries` describe, written plainly (the expected `local/`).
-fn expected_tree(dir: &Path, entries: &[Entry]) -> PathBuf {
+pub(crate) fn expected_tree(dir: &Path, entries: &[Entry]) -> PathBuf {
     for entry in entries {
         if let Entry::File { name, data, .. } = entry {
             let path = dir.join(name);

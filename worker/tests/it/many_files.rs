@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::download::{CHUNK, GAME, Lab, finished};
 #[cfg(unix)]
-use crate::download::{DELAY, assert_not_downloaded, json_lines, wait_for_fraction};
+use crate::download::{DELAY, killed_and_fetched_again};
 use crate::support::{assert_same_tree, noise, serve_with};
 
 /// Small files in the game unless the environment asks for more.
@@ -50,17 +50,7 @@ fn thousands_of_small_files_move_in_runs_from_two_sources() {
 fn a_fetch_of_many_files_killed_half_way_keeps_what_it_verified() {
     let count = file_count();
     let lab = Lab::with_game(|games| make_many_files(games, count), &[&[DELAY, "200"], &[DELAY, "200"]]);
-    let mut fetch = lab.fetch("fetch");
-    wait_for_fraction(&fetch, 0.4);
-    fetch.signal("KILL");
-    fetch.wait_exit(Duration::from_secs(10));
-    assert_not_downloaded(&lab.out().join(GAME));
-    let verified_before = json_lines(&fetch, "progress").iter().filter_map(|p| p["bytes_done"].as_u64()).max().unwrap();
-
-    let mut again = lab.fetch("again");
-    assert_eq!(again.wait_exit(Duration::from_secs(300)), Some(0), "{}", again.log());
-    assert_same_tree(&lab.source(), &lab.out().join(GAME));
-    let done = finished(&again);
+    let (verified_before, done) = killed_and_fetched_again(&lab, 0.4);
     let (total, reused, fetched) = (
         done["bytes_total"].as_u64().unwrap(),
         done["bytes_reused"].as_u64().unwrap(),

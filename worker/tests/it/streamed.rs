@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use crate::archives::{self, Entry};
 use crate::download::GAME;
 #[cfg(unix)]
 use crate::download::{DELAY, Lab, wait_for_fraction};
-use crate::install::assert_no_reserved;
+use crate::install::{assert_no_reserved, expected_tree};
 use crate::support::{WORKER, Worker, assert_same_tree, noise, serve_with};
 
 const MIB: usize = 1024 * 1024;
@@ -28,18 +28,6 @@ fn pack(files: usize, version: u8) -> Vec<Entry> {
     }
     entries.push(Entry::executable("bin/run.sh", format!("#!/bin/sh\necho {version}\n")));
     entries
-}
-
-/// The tree `entries` describe (the expected `local/`).
-fn tree(dir: &Path, entries: &[Entry]) -> PathBuf {
-    for entry in entries {
-        if let Entry::File { name, data, .. } = entry {
-            let path = dir.join(name);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, data).unwrap();
-        }
-    }
-    dir.to_owned()
 }
 
 /// A fetch that installs (the default), into `games`.
@@ -86,7 +74,7 @@ fn a_streamed_install_killed_half_way_completes_on_the_rerun() {
 
     let mut again = fetch_installing("again", &out, &state, &lab.addrs);
     assert_eq!(again.wait_exit(Duration::from_secs(120)), Some(0), "{}", again.log());
-    assert_same_tree(&root.join("local"), &tree(&lab.tmp.path().join("expected"), &entries));
+    assert_same_tree(&root.join("local"), &expected_tree(&lab.tmp.path().join("expected"), &entries));
     assert_same_tree(&lab.source(), &{
         // The download itself, beside local/.
         let copy = lab.tmp.path().join("downloaded");
@@ -142,7 +130,7 @@ fn an_archive_that_turns_bad_half_way_fails_its_streamed_install_and_keeps_the_o
     let node = serve("1", "pack.zip", &|path: &Path| archives::zip(path, &v1));
     let mut first = fetch_installing("first", &out, &state, &[node.listen_addr()]);
     assert_eq!(first.wait_exit(Duration::from_secs(120)), Some(0), "{}", first.log());
-    let expected = tree(&tmp.path().join("expected"), &v1);
+    let expected = expected_tree(&tmp.path().join("expected"), &v1);
     assert_same_tree(&root.join("local"), &expected);
     drop(node);
 
