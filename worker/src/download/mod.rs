@@ -204,10 +204,18 @@ pub async fn download(
     Ok(DownloadReport { bytes_total: total, bytes_reused, per_peer, dropped, requests, elapsed, installed })
 }
 
-/// An install running along with its download.
+/// An install running along with its download; dropped before its end (a
+/// download task aborted), it is told the download stopped, so it undoes
+/// what it unpacked instead of waiting for bytes that never come.
 struct StreamedInstall {
     verified: Arc<verified::Verified>,
-    task: tokio::task::JoinHandle<Result<crate::install::InstallReport, crate::install::InstallError>>,
+    task: Option<tokio::task::JoinHandle<Result<crate::install::InstallReport, crate::install::InstallError>>>,
+}
+
+impl Drop for StreamedInstall {
+    fn drop(&mut self) {
+        self.verified.ended(false);
+    }
 }
 
 impl StreamedInstall {
@@ -227,14 +235,15 @@ impl StreamedInstall {
         let task = tokio::task::spawn_blocking(move || {
             crate::install::install_streamed(&root, &manifest, gate, &cancel, &faults)
         });
-        StreamedInstall { verified, task }
+        StreamedInstall { verified, task: Some(task) }
     }
 
     /// Tells the install how the download ended (`committed`, or stopped)
     /// and waits for it: it swaps the game in, or undoes what it unpacked.
-    async fn end(self, committed: bool) -> Result<crate::install::InstallReport, crate::install::InstallError> {
+    async fn end(mut self, committed: bool) -> Result<crate::install::InstallReport, crate::install::InstallError> {
         self.verified.ended(committed);
-        self.task.await.unwrap_or_else(|e| Err(crate::install::InstallError::Io(std::io::Error::other(e))))
+        let Some(task) = self.task.take() else { return Err(crate::install::InstallError::Cancelled) };
+        task.await.unwrap_or_else(|e| Err(crate::install::InstallError::Io(std::io::Error::other(e))))
     }
 }
 

@@ -81,8 +81,12 @@ impl Verified {
     }
 
     /// The download ended: `committed`, or stopped without its last bytes.
+    /// The first word stands.
     pub fn ended(&self, committed: bool) {
-        self.lock().end = if committed { End::Committed } else { End::Stopped };
+        let mut state = self.lock();
+        if state.end == End::Running {
+            state.end = if committed { End::Committed } else { End::Stopped };
+        }
         self.changed.notify_all();
     }
 }

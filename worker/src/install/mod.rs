@@ -228,7 +228,9 @@ fn apply_install(
     // A compressed tarball declares nothing: what it unpacks to is bounded
     // by the room on the disk instead.
     let budget = match sizes.iter().any(Option::is_none) {
-        true => Budget::Room { bytes: (available + free_copies).saturating_sub(to_come), path: root.display().to_string() },
+        true => {
+            Budget::Room { bytes: (available + free_copies).saturating_sub(to_come), path: root.display().to_string() }
+        }
         false => Budget::Declared(total),
     };
     let updated = facts.local.is_folder();

@@ -88,7 +88,9 @@ fn a_streamed_install_killed_half_way_completes_on_the_rerun() {
     assert_eq!(installed.len(), 1, "{}", again.log());
 }
 
-/// Archives that are good for most of their length and then are not.
+/// Archives that are good for most of their length and then are not: a
+/// link out, a corrupt block, an entry that climbs out, a size past what
+/// the archive declared.
 fn turning_bad(name: &str, good: &[Entry]) -> Box<dyn Fn(&Path)> {
     let name = name.to_owned();
     let mut entries = good.to_vec();
@@ -101,14 +103,34 @@ fn turning_bad(name: &str, good: &[Entry]) -> Box<dyn Fn(&Path)> {
     }
     Box::new(move |path: &Path| {
         archives::by_name(path, &entries);
-        if name == "corrupt.tar.gz" {
+        let mut bytes = fs::read(path).unwrap();
+        let three_quarters = bytes.len() * 3 / 4;
+        match name.as_str() {
             // A flipped byte past the middle: the deflate stream or its CRC fails.
-            let mut bytes = fs::read(path).unwrap();
-            let at = bytes.len() * 3 / 4;
-            bytes[at] ^= 0x5a;
-            fs::write(path, bytes).unwrap();
+            "corrupt.tar.gz" => bytes[three_quarters] ^= 0x5a,
+            // The last large file says it unpacks to 1 KB: it writes past
+            // what the archive declared.
+            "lying.zip" => declare_size(&mut bytes, "data/part05.bin", 1000),
+            _ => {}
         }
+        fs::write(path, bytes).unwrap();
     })
+}
+
+/// Sets the unpacked size the central directory of `zip` gives `entry`.
+fn declare_size(zip: &mut [u8], entry: &str, size: u32) {
+    let u16_at = |b: &[u8], at: usize| usize::from(u16::from_le_bytes([b[at], b[at + 1]]));
+    let end = zip.windows(4).rposition(|w| w == b"PK\x05\x06").expect("an end of central directory");
+    let mut at = u32::from_le_bytes(zip[end + 16..end + 20].try_into().unwrap()) as usize;
+    while zip[at..at + 4] == *b"PK\x01\x02" {
+        let name_len = u16_at(zip, at + 28);
+        if &zip[at + 46..at + 46 + name_len] == entry.as_bytes() {
+            zip[at + 24..at + 28].copy_from_slice(&size.to_le_bytes());
+            return;
+        }
+        at += 46 + name_len + u16_at(zip, at + 30) + u16_at(zip, at + 32);
+    }
+    panic!("no entry {entry} in the central directory");
 }
 
 #[test]
@@ -135,13 +157,21 @@ fn an_archive_that_turns_bad_half_way_fails_its_streamed_install_and_keeps_the_o
     drop(node);
 
     let good = pack(6, 2);
-    for (i, name) in ["link-out.tar.gz", "corrupt.tar.gz", "slip.zip"].into_iter().enumerate() {
+    let cases = [
+        ("link-out.tar.gz", "link"),
+        ("corrupt.tar.gz", "corrupt"),
+        ("slip.zip", "refused entry"),
+        ("lying.zip", "declare"),
+    ];
+    for (i, (name, why)) in cases.into_iter().enumerate() {
         let node = serve(&format!("{}", i + 2), name, &*turning_bad(name, &good));
         let mut update = fetch_installing(name, &out, &state, &[node.listen_addr()]);
         let code = update.wait_exit(Duration::from_secs(120));
         assert_eq!(code, Some(1), "{name}: the install fails; {}", update.log());
         let failed = crate::download::json_lines(&update, "install_failed");
         assert_eq!(failed.len(), 1, "{name}: {}", update.log());
+        let reason = failed[0]["reason"].as_str().unwrap();
+        assert!(reason.contains(why), "{name}: {reason}");
         assert!(root.join("version.ini").is_file(), "{name}: the download itself is whole");
         assert_same_tree(&root.join("local"), &expected);
         assert_no_reserved(&root);
