@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use lanspread_proto::PeerId;
 use lanspread_proto::io::read_frame;
-use lanspread_proto::peer::{ErrorCode, PeerResponse};
+use lanspread_proto::peer::{ErrorCode, MAX_RUN_FILES, PeerRequest, PeerResponse};
 use lanspread_worker::net::client::{self, ClientError, PeerConnection};
+use lanspread_worker::net::received::ReceivedChunk;
 use lanspread_worker::net::traffic::Traffic;
 
 use crate::support::{make_game, serve};
@@ -103,4 +104,55 @@ async fn bad_frames_get_clear_errors_and_the_server_keeps_serving() {
     // A client that expects another identity refuses this server.
     let err = client::connect(&endpoint, addr, Some(PeerId([9; 32])), None, &Traffic::default()).await.unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+}
+
+/// Issue "games as they are on disk": a run of small files is answered only
+/// when it keeps the rule (whole files of at most one chunk, at most
+/// `MAX_RUN_FILES` and a chunk's bytes, inside the file list); anything else
+/// is refused and the connection keeps being served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_that_break_the_rule_are_refused_and_good_ones_are_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let games = tmp.path().join("games");
+    let big = 5 << 20;
+    let root = make_game(&games, "wesnoth", Some("1.18"), &[("a.bin", 3000), ("b.bin", 4000), ("c.bin", big)]);
+    let node = serve("server", &games, &tmp.path().join("state"), &[]);
+    let addr = node.listen_addr();
+    node.wait_scanned(Duration::from_secs(20));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conn = client::connect(&endpoint, addr, None, None, &Traffic::default()).await.unwrap();
+    let manifest = conn.get_game("wesnoth").await.unwrap();
+    let names: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(names, ["a.bin", "b.bin", "c.bin", "version.ini"]);
+
+    let run = |id: &str, version: &str, file: u32, count: u32| PeerRequest::GetRun {
+        id: id.into(),
+        version: version.into(),
+        file,
+        count,
+    };
+    let hostile = [
+        run("wesnoth", "1.18", 0, 0),
+        run("wesnoth", "1.18", u32::MAX, u32::MAX),
+        run("wesnoth", "1.18", 3, 2),
+        run("wesnoth", "1.18", 1, 2),
+        run("wesnoth", "1.18", 0, MAX_RUN_FILES + 1),
+        run("wesnoth", "0.9", 0, 2),
+        run("../../etc", "1.18", 0, 2),
+    ];
+    for request in hostile {
+        let mut bytes = ReceivedChunk::with_capacity(16);
+        let err = conn.get_chunk(&request, 7000, &mut bytes).await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::Refused { ref error, .. } if error.code == ErrorCode::NotFound),
+            "{request:?}: {err}"
+        );
+    }
+
+    let mut bytes = ReceivedChunk::with_capacity(7000);
+    conn.get_chunk(&run("wesnoth", "1.18", 0, 2), 7000, &mut bytes).await.unwrap();
+    let mut expected = std::fs::read(root.join("a.bin")).unwrap();
+    expected.extend(std::fs::read(root.join("b.bin")).unwrap());
+    assert!(bytes.as_slice() == expected, "the run is the two files, one after the other");
+    assert_eq!(conn.list_games().await.unwrap().games.len(), 1, "the connection is still served");
 }
