@@ -217,8 +217,7 @@ impl Message for PeerRequest {
 /// Most files one [`PeerRequest::GetRun`] asks for.
 pub const MAX_RUN_FILES: u32 = 256;
 /// Most bytes one [`PeerRequest::GetRun`] answers with (and at most the
-/// file list's chunk size): a run is read whole before its header goes out,
-/// so it takes one send piece of the server's memory.
+/// file list's chunk size): a run is one send piece of the server's memory.
 pub const MAX_RUN_BYTES: u32 = 1024 * 1024;
 
 /// Most members one [`PeerRequest::Dropped`] names.

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use lanspread_proto::peer::{GameManifest, MAX_RUN_FILES};
 
 use super::planner::{ChunkRef, Wanted};
+use crate::library::scan::VERSION_FILE;
 use crate::swarm::chunks::{chunk_len, fits_a_run, run_limit};
 
 /// A run: `files` whole files from its first chunk's file, `len` bytes.
@@ -53,7 +54,7 @@ impl Pieces {
             if entry.chunks.is_empty() {
                 continue;
             }
-            if !(fits_a_run(manifest, file) && wanted_chunks.contains(&chunk)) {
+            if !(travels_in_runs(manifest, file) && wanted_chunks.contains(&chunk)) {
                 pieces.close(open.take(), &mut grouped);
                 continue;
             }
@@ -71,7 +72,7 @@ impl Pieces {
         }
         pieces.close(open, &mut grouped);
         // Every wanted chunk of a small file is in a piece above.
-        let grouped_above = |w: &&Wanted| w.chunk.chunk == 0 && fits_a_run(manifest, w.chunk.file);
+        let grouped_above = |w: &&Wanted| w.chunk.chunk == 0 && travels_in_runs(manifest, w.chunk.file);
         grouped.extend(wanted.iter().filter(|w| !grouped_above(w)).copied());
         (pieces, grouped)
     }
@@ -109,6 +110,13 @@ impl Pieces {
     pub fn piece_of(&self, chunk: ChunkRef) -> ChunkRef {
         self.run_of.get(&chunk).copied().unwrap_or(chunk)
     }
+}
+
+/// Whether file `file` travels in runs: a small file, but not
+/// `version.ini`, which swarm members never offer (it is held in memory
+/// until the commit), so a run holding it could come from no member.
+fn travels_in_runs(manifest: &GameManifest, file: u32) -> bool {
+    fits_a_run(manifest, file) && manifest.files[file as usize].path != VERSION_FILE
 }
 
 #[cfg(test)]
@@ -164,6 +172,17 @@ mod tests {
         }
         let sum: u64 = wanted.iter().map(|w| w.len).sum();
         assert_eq!(sum, manifest.total_size(), "every byte in exactly one piece");
+    }
+
+    #[test]
+    fn version_ini_travels_alone_for_no_swarm_member_offers_it() {
+        let mut manifest = manifest(&[1, 1, 1, 1]);
+        manifest.files[1].path = VERSION_FILE.into();
+        let (pieces, grouped) = Pieces::group(&manifest, &all_wanted(&manifest));
+        let firsts: Vec<ChunkRef> = grouped.iter().map(|w| w.chunk).collect();
+        assert_eq!(firsts, [c(0, 0), c(2, 0), c(1, 0)]);
+        assert_eq!(pieces.run_files(c(2, 0)), Some(2));
+        assert_eq!(pieces.run_files(c(1, 0)), None);
     }
 
     #[test]

@@ -277,7 +277,6 @@ impl Storage {
     /// (an older version's), then commits `version.ini` (temp file, fsync,
     /// rename).
     pub fn commit(&self, manifest: &GameManifest) -> io::Result<()> {
-        self.create_empty_files(manifest)?;
         if !crate::platform::fs::sync_filesystem(&self.root)? {
             for path in self.files.iter().flatten() {
                 open_existing(path, true)?.sync_all().map_err(|e| annotate(path, e))?;
@@ -295,17 +294,6 @@ impl Storage {
             fs::rename(&tmp, &target).map_err(|e| annotate(&target, e))?;
             if let Ok(dir) = File::open(&self.root) {
                 let _ = dir.sync_all();
-            }
-        }
-        Ok(())
-    }
-
-    /// Creates the listed empty files that are not here (nothing writes them).
-    fn create_empty_files(&self, manifest: &GameManifest) -> io::Result<()> {
-        for (entry, path) in manifest.files.iter().zip(&self.files) {
-            if let Some(path) = path.as_ref().filter(|_| entry.chunks.is_empty()) {
-                refuse_link(path)?;
-                OpenOptions::new().write(true).create(true).truncate(true).open(path).map_err(|e| annotate(path, e))?;
             }
         }
         Ok(())

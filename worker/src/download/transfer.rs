@@ -96,7 +96,7 @@ pub(super) async fn run(
     };
     let chunk_size = u64::from(manifest.chunk_size);
     let mut planner = match &target.unpacking {
-        Some(_) => Planner::in_order(in_unpack_order(wanted), chunk_size, conns.keys().copied()),
+        Some(_) => Planner::in_order(in_unpack_order(&manifest, wanted), chunk_size, conns.keys().copied()),
         None => Planner::new(in_own_order(wanted, own_seed), chunk_size, conns.keys().copied()),
     };
     let mut tasks: JoinSet<Finished> = JoinSet::new();
@@ -250,13 +250,11 @@ fn piece_verified(target: &Arc<Target>, piece: ChunkRef, swarm: Option<&Download
 /// `wanted` in the order an install unpacking as the bytes come reads
 /// them: the last two chunks of every file of more first (a zip's or 7z's
 /// index is at its end), then every file from its start, in file-list order.
-fn in_unpack_order(mut wanted: Vec<Wanted>) -> Vec<Wanted> {
-    let mut last: HashMap<u32, u32> = HashMap::new();
-    for w in &wanted {
-        let entry = last.entry(w.chunk.file).or_default();
-        *entry = (*entry).max(w.chunk.chunk);
-    }
-    let in_tail = |c: ChunkRef| last[&c.file] >= 2 && c.chunk + 2 > last[&c.file];
+fn in_unpack_order(manifest: &GameManifest, mut wanted: Vec<Wanted>) -> Vec<Wanted> {
+    let in_tail = |c: ChunkRef| {
+        let chunks = manifest.files.get(c.file as usize).map_or(0, |f| f.chunks.len() as u64);
+        chunks > 2 && u64::from(c.chunk) + 2 >= chunks
+    };
     wanted.sort_by_key(|w| (!in_tail(w.chunk), w.chunk.file, w.chunk.chunk));
     wanted
 }

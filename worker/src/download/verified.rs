@@ -110,8 +110,10 @@ impl PayloadGate for Verified {
             if end > offset {
                 return Ok((end - offset).min(want));
             }
-            if state.end == End::Stopped {
-                return Err(io::Error::other("the download stopped before these bytes were verified"));
+            match state.end {
+                End::Stopped => return Err(io::Error::other("the download stopped before these bytes were verified")),
+                End::Committed => return Err(io::Error::other("the download ended without these bytes")),
+                End::Running => {}
             }
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
         }

@@ -234,7 +234,13 @@ fn apply_install(
         false => Budget::Declared(total),
     };
     let updated = facts.local.is_folder();
-    let steps = plan::install(&facts, &version).map_err(|_| InstallError::NotDownloaded(id.to_owned()))?;
+    let mut steps = plan::install(&facts, &version).map_err(|_| InstallError::NotDownloaded(id.to_owned()))?;
+    // Beside a download, a game still running (its files held on Windows)
+    // is looked for only before the swap, as after a download: the update
+    // may well be ready by the time the game is closed.
+    if reads.gate().is_some() && matches!(steps.first(), Some(plan::Action::CheckFree(_))) {
+        steps.remove(0);
+    }
     let mut bytes = 0;
     let mut unpack = |staging: &Path| {
         let sizes = Sizes { each: &sizes, total, budget: budget.clone() };

@@ -324,8 +324,12 @@ impl<L> OperationTable<L> {
                     Effect::StartWork { id: id.to_owned(), kind, cancel, lock },
                 ];
             }
-            // Installed already: told as an install that begins and ends now.
-            DownloadEnd::Finished { version, install: Install::Streamed(result) } => {
+            // Installed already: told as an install that begins and ends now
+            // (unless a pause or cancel after the last chunk stopped it: then
+            // only the download is told, as when that stops an install).
+            DownloadEnd::Finished { version, install: Install::Streamed(result) }
+                if !(stop.is_some() && matches!(&result, Err(f) if f.kind == FailureKind::Cancelled)) =>
+            {
                 let (id, kind) = (id.to_owned(), WorkKind::Install.into());
                 let end = match result {
                     Ok(()) => NodeEvent::WorkFinished { id: id.clone(), kind },

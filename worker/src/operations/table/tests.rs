@@ -94,6 +94,12 @@ fn an_install_streamed_with_the_download_is_told_as_one_that_begins_and_ends_the
     let failure = Failure::new(FailureKind::Refused, "a link out");
     let ended = table.download_ended("xonotic", finished(Install::Streamed(Err(failure))));
     assert_eq!(steps(&ended).last().unwrap(), "Install failed xonotic Refused");
+    // A cancel after the last chunk stopped it: only the download is told.
+    table.download("xonotic", DownloadKind::Update, false, free);
+    table.cancel("xonotic");
+    let cancelled = Failure::new(FailureKind::Cancelled, "the install was cancelled");
+    let ended = table.download_ended("xonotic", finished(Install::Streamed(Err(cancelled))));
+    assert_eq!(steps(&ended), ["release xonotic", "operations []", "finished xonotic 2.0"]);
 }
 
 #[test]
