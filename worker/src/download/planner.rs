@@ -90,9 +90,11 @@ const STALL_CHUNKS: f64 = 4.0;
 pub const MAX_STALL_LIMIT: Duration = Duration::from_secs(6);
 
 pub use crate::swarm::chunks::ChunkRef;
+pub use order::{in_own_order, in_unpack_order};
 pub use peer::PeerDrop;
 use peer::{Deferrals, PeerState};
 
+mod order;
 mod peer;
 
 /// One chunk to fetch, with its size.
@@ -100,23 +102,6 @@ mod peer;
 pub struct Wanted {
     pub chunk: ChunkRef,
     pub len: u64,
-}
-
-/// `wanted` in an order of a downloader's own, drawn from `seed`: then
-/// downloaders that start together ask a seeder for different chunks, and
-/// when few chunks only the seeder holds are left, they do not all ask for
-/// the same one. (The planner keeps the largest first.)
-pub fn in_own_order(mut wanted: Vec<Wanted>, seed: u64) -> Vec<Wanted> {
-    wanted.sort_by_cached_key(|w| mix(seed ^ (u64::from(w.chunk.file) << 32 | u64::from(w.chunk.chunk))));
-    wanted
-}
-
-/// SplitMix64's finaliser: a well-spread, repeatable hash of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// What [`Planner::spare_members`] found for one peer.

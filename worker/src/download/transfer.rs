@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::follow::{DownloadSwarm, Offer, SwarmLink};
 use super::journal::Journal;
 use super::pieces::Pieces;
-use super::planner::{Action, ChunkRef, PeerDrop, Planner, Wanted, in_own_order};
+use super::planner::{Action, ChunkRef, PeerDrop, Planner, Wanted, in_own_order, in_unpack_order};
 use super::progress::{PROGRESS_INTERVAL, SpeedMeter, eta_secs};
 use super::silence::SilenceWatch;
 use super::storage::Storage;
@@ -245,18 +245,6 @@ fn piece_verified(target: &Arc<Target>, piece: ChunkRef, swarm: Option<&Download
             tokio::task::spawn_blocking(move || target.storage.sync_file(chunk.file));
         }
     }
-}
-
-/// `wanted` in the order an install unpacking as the bytes come reads
-/// them: the last two chunks of every file of more first (a zip's or 7z's
-/// index is at its end), then every file from its start, in file-list order.
-fn in_unpack_order(manifest: &GameManifest, mut wanted: Vec<Wanted>) -> Vec<Wanted> {
-    let in_tail = |c: ChunkRef| {
-        let chunks = manifest.files.get(c.file as usize).map_or(0, |f| f.chunks.len() as u64);
-        chunks > 2 && u64::from(c.chunk) + 2 >= chunks
-    };
-    wanted.sort_by_key(|w| (!in_tail(w.chunk), w.chunk.file, w.chunk.chunk));
-    wanted
 }
 
 /// Logs, once, each peer the download dropped for what it did since the
