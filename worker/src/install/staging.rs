@@ -223,6 +223,7 @@ impl<'a> Staging<'a> {
         self.clear_leaf(&abs)?;
         let mut file = fs::File::create(&abs).map_err(|e| io_at(&abs, e))?;
         let mut buf = vec![0; COPY_BUFFER];
+        let mut written = 0u64;
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
@@ -232,8 +233,9 @@ impl<'a> Staging<'a> {
             };
             self.advance(n as u64)?;
             file.write_all(&buf[..n]).map_err(|e| io_at(&abs, e))?;
+            written += n as u64;
         }
-        finish_file(&abs, &file, executable)
+        finish_file(&abs, &file, written, executable)
     }
 
     /// Writes the `len` bytes of `from` at `offset` (a stored zip entry)
@@ -259,7 +261,7 @@ impl<'a> Staging<'a> {
         if copied < len {
             return Err(io_at(from, io::Error::new(io::ErrorKind::UnexpectedEof, "the archive ends inside an entry")));
         }
-        finish_file(&abs, &file, executable)
+        finish_file(&abs, &file, copied, executable)
     }
 
     /// Puts a plain payload file at `path`: a copy-on-write clone (reflink)
@@ -281,7 +283,7 @@ impl<'a> Staging<'a> {
             self.advance(size)?;
             // Written through a handle that may write: Windows flushes no other.
             let file = fs::OpenOptions::new().write(true).open(&abs).map_err(|e| io_at(&abs, e))?;
-            return finish_file(&abs, &file, executable);
+            return finish_file(&abs, &file, size, executable);
         }
         // A failed clone may leave an empty file; write_file replaces it.
         self.write_file(path, &mut file, executable)
@@ -424,10 +426,10 @@ pub fn clones_files(dir: &Path) -> bool {
     clones
 }
 
-/// Flushes a file written whole (see [`flush`]) and makes it executable
-/// when its entry says so.
-fn finish_file(abs: &Path, file: &fs::File, executable: bool) -> Result<(), InstallError> {
-    flush(abs, file)?;
+/// Flushes a file written whole, `len` bytes (see [`flush`]), and makes it
+/// executable when its entry says so.
+fn finish_file(abs: &Path, file: &fs::File, len: u64, executable: bool) -> Result<(), InstallError> {
+    flush(abs, file, len)?;
     if executable {
         make_executable(abs)?;
     }
@@ -439,9 +441,8 @@ fn finish_file(abs: &Path, file: &fs::File, executable: bool) -> Result<(), Inst
 /// anyway, instead of all at the end), or where the staging folder is not
 /// flushed whole once everything is unpacked (see
 /// [`crate::platform::fs::sync_filesystem`]).
-fn flush(abs: &Path, file: &fs::File) -> Result<(), InstallError> {
-    let large = file.metadata().is_ok_and(|m| m.len() >= FLUSH_NOW);
-    if crate::platform::fs::FLUSHES_FILESYSTEM && !large {
+fn flush(abs: &Path, file: &fs::File, len: u64) -> Result<(), InstallError> {
+    if crate::platform::fs::FLUSHES_FILESYSTEM && len < FLUSH_NOW {
         return Ok(());
     }
     file.sync_all().map_err(|e| io_at(abs, e))
